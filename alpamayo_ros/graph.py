@@ -1,0 +1,118 @@
+"""The node graph: names, executables, topics and remappings, in one place.
+
+launch/alpamayo.launch.py (launch_ros) and alpamayo_ros.launcher (plain processes, for machines
+without launch_ros) both build the graph from this module and config/alpamayo.yaml, so the two
+ways of starting the stack cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "alpamayo_ros"
+
+
+class Topics:
+    """Graph-level topic names (nodes use the relative names on the left of `REMAPPINGS`)."""
+
+    ODOMETRY = "/localization/odometry"
+    REASONING = "/vla/reasoning"
+    META_ACTION = "/vla/meta_action"
+    CONDITIONING = "/vla/conditioning"
+    TRAJECTORY = "/planning/trajectory"
+    CANDIDATES = "/planning/candidates"
+    CONTROL_COMMAND = "/control/command"
+    CMD_VEL = "/control/cmd_vel"
+    DIAGNOSTICS = "/diagnostics"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """How to start one node: its name is also its section in the parameter file."""
+
+    name: str
+    module: str
+    remappings: tuple[tuple[str, str], ...]
+
+    @property
+    def executable(self) -> str:
+        """The console entry point (setup.py) and `ros2 run` executable name."""
+        return self.name
+
+    @property
+    def entry_point(self) -> str:
+        return f"{self.module}:main"
+
+
+NODES: tuple[NodeSpec, ...] = (
+    NodeSpec(
+        "camera_driver",
+        "alpamayo_ros.nodes.camera_driver",
+        (("odometry", Topics.ODOMETRY),),
+    ),
+    NodeSpec(
+        "vla_inference",
+        "alpamayo_ros.nodes.vla_inference",
+        (
+            ("odometry", Topics.ODOMETRY),
+            ("reasoning", Topics.REASONING),
+            ("meta_action", Topics.META_ACTION),
+            ("conditioning", Topics.CONDITIONING),
+        ),
+    ),
+    NodeSpec(
+        "diffusion_planner",
+        "alpamayo_ros.nodes.diffusion_planner",
+        (
+            ("conditioning", Topics.CONDITIONING),
+            ("trajectory", Topics.TRAJECTORY),
+            ("candidates", Topics.CANDIDATES),
+        ),
+    ),
+    NodeSpec(
+        "control_bridge",
+        "alpamayo_ros.nodes.control_bridge",
+        (
+            ("trajectory", Topics.TRAJECTORY),
+            ("odometry", Topics.ODOMETRY),
+            ("command", Topics.CONTROL_COMMAND),
+            ("cmd_vel", Topics.CMD_VEL),
+        ),
+    ),
+)
+
+# Launch arguments of both launchers, with their defaults (strings, as launch passes them).
+LAUNCH_ARGUMENTS: dict[str, str] = {
+    "params_file": "",
+    "use_sim_time": "false",
+    "log_level": "info",
+}
+
+
+def repository_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def share_directory() -> Path:
+    """Installed share/alpamayo_ros in a colcon workspace, else this source tree."""
+    try:
+        from ament_index_python.packages import (
+            PackageNotFoundError,
+            get_package_share_directory,
+        )
+    except ImportError:
+        return repository_root()
+    try:
+        return Path(get_package_share_directory(PACKAGE))
+    except PackageNotFoundError:
+        return repository_root()
+
+
+def default_parameter_file() -> Path:
+    return share_directory() / "config" / "alpamayo.yaml"
+
+
+def fastdds_profile_file() -> Path:
+    """Shared-memory transport with segments large enough for camera images (see README)."""
+    return share_directory() / "config" / "fastdds_shm.xml"

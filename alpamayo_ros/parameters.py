@@ -1,0 +1,206 @@
+"""Parameter schema of every node, and validation of ROS 2 parameter files against it.
+
+Nodes declare their parameters from this schema and the launchers validate config/*.yaml with
+it before starting anything, so a typo or an unknown backend fails at start-up with the file,
+node and parameter named, instead of a node silently running on a default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alpamayo_ros.backends import available_backends
+from alpamayo_ros.core.contract import CAMERA_ORDER
+from alpamayo_ros.sensors import available_sources
+
+ParameterValue = bool | int | float | str | list[str] | list[float]
+WILDCARD_NODE = "/**"
+# Declared by rclpy itself on every node.
+BUILTIN_PARAMETERS = frozenset({"use_sim_time"})
+
+
+class ParameterError(ValueError):
+    """A parameter file or value that cannot start the graph."""
+
+
+Check = Callable[[Any], str | None]
+
+
+def positive(value: float) -> str | None:
+    return None if value > 0 and math.isfinite(value) else "must be a positive number"
+
+
+def non_negative(value: float) -> str | None:
+    return None if value >= 0 and math.isfinite(value) else "must be >= 0"
+
+
+def one_of(choices: Callable[[], tuple[str, ...]]) -> Check:
+    def check(value: str) -> str | None:
+        known = choices()
+        return None if value in known else f"unknown value {value!r} (known: {', '.join(known)})"
+
+    return check
+
+
+def known_cameras(value: list[str]) -> str | None:
+    if not value:
+        return "must name at least one camera"
+    if len(set(value)) != len(value):
+        return "names a camera twice"
+    return None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One declared parameter: its default fixes its ROS type."""
+
+    name: str
+    default: ParameterValue
+    description: str
+    check: Check | None = None
+
+    def validate(self, value: Any) -> str | None:
+        """The reason `value` is unusable, or None."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if expected is list:
+            if not isinstance(value, list):
+                return f"must be a list, got {value!r}"
+            item_type = type(self.default[0]) if self.default else str
+            if not all(isinstance(item, item_type) for item in value):
+                return f"must be a list of {item_type.__name__}, got {value!r}"
+        elif not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            return f"must be of type {expected.__name__}, got {value!r}"
+        return self.check(value) if self.check else None
+
+
+# Shared by several nodes; config/alpamayo.yaml sets them once under /**.
+CAMERAS = Parameter("cameras", list(CAMERA_ORDER), "Camera names, in model order.", known_cameras)
+CAMERA_NAMESPACE = Parameter(
+    "camera_namespace", "/sensing/camera", "Topics are <namespace>/<camera>/image_raw."
+)
+FRAME_ID = Parameter("frame_id", "base_link", "Ego frame (REP-105); outputs are in it at t0.")
+BACKEND = Parameter("backend", "constant_velocity", "Model backend.", one_of(available_backends))
+
+SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
+    "camera_driver": (
+        CAMERAS,
+        CAMERA_NAMESPACE,
+        FRAME_ID,
+        Parameter("source", "synthetic", "Camera source.", one_of(available_sources)),
+        Parameter("rate_hz", 10.0, "Frame rate of every camera.", positive),
+        Parameter("width", 576, "Image width in pixels.", positive),
+        Parameter("height", 320, "Image height in pixels.", positive),
+        Parameter("rig_file", "", "Camera rig YAML; empty for the packaged config/rig.yaml."),
+        Parameter("odometry_rate_hz", 50.0, "Rate of the ego odometry the source provides.", positive),
+        Parameter("ego_speed_mps", 10.0, "Synthetic source: ego speed.", non_negative),
+        Parameter("ego_curvature", 0.0, "Synthetic source: road curvature (1/m, left +)."),
+        Parameter("odom_frame_id", "odom", "World-fixed frame of the odometry (REP-105)."),
+    ),
+    "vla_inference": (
+        CAMERAS,
+        CAMERA_NAMESPACE,
+        FRAME_ID,
+        BACKEND,
+        Parameter("rate_hz", 10.0, "Inference rate; each inference takes the newest t0.", positive),
+        Parameter(
+            "max_frame_staleness_s",
+            0.06,
+            "A frame older than its target time by more than this is a dropped frame.",
+            positive,
+        ),
+    ),
+    "diffusion_planner": (
+        FRAME_ID,
+        BACKEND,
+        Parameter("num_samples", 6, "Trajectories sampled per inference (K).", positive),
+        Parameter("seed", 0, "Seed of the sampler.", non_negative),
+        Parameter("max_abs_acceleration", 9.8, "Feasibility bound (m/s^2).", positive),
+        Parameter("max_abs_curvature", 0.33, "Feasibility bound (1/m).", positive),
+        Parameter("max_lateral_acceleration", 6.0, "Feasibility bound (m/s^2).", positive),
+        Parameter("max_abs_jerk", 20.0, "Feasibility bound (m/s^3).", positive),
+    ),
+    "control_bridge": (
+        FRAME_ID,
+        Parameter("rate_hz", 50.0, "Control rate.", positive),
+        Parameter("trajectory_timeout_s", 0.5, "Plan age (now - its t0) that triggers a safe stop.", positive),
+        Parameter("odometry_timeout_s", 0.2, "Odometry age that triggers a safe stop.", positive),
+        Parameter("safe_stop_deceleration", 3.0, "Deceleration of a safe stop (m/s^2).", positive),
+        Parameter("wheelbase", 2.85, "Vehicle wheelbase (m).", positive),
+        Parameter("max_steering_angle", 0.6, "Tire angle limit (rad).", positive),
+        Parameter("lookahead_time", 1.0, "Pure-pursuit lookahead time (s).", positive),
+    ),
+}
+
+
+def schema_for(node_name: str) -> tuple[Parameter, ...]:
+    try:
+        return SCHEMA[node_name]
+    except KeyError:
+        raise ParameterError(f"no parameter schema for node {node_name!r}") from None
+
+
+def check_values(node_name: str, values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Validate one node's values, filling defaults; raise naming every problem at once."""
+    declared = {parameter.name: parameter for parameter in schema_for(node_name)}
+    problems = [
+        f"{source}: {node_name}.{name}: unknown parameter (known: {', '.join(sorted(declared))})"
+        for name in values
+        if name not in declared and name not in BUILTIN_PARAMETERS
+    ]
+    resolved: dict[str, Any] = {}
+    for name, parameter in declared.items():
+        value = values.get(name, parameter.default)
+        reason = parameter.validate(value)
+        if reason:
+            problems.append(f"{source}: {node_name}.{name}: {reason}")
+        resolved[name] = value
+    if problems:
+        raise ParameterError("\n".join(problems))
+    return resolved
+
+
+def load_parameter_file(path: Path) -> dict[str, dict[str, Any]]:
+    """Read a ROS 2 parameter file and return every node's resolved parameters.
+
+    Supports the `/**` wildcard section; a node-specific value overrides a wildcard one.
+    A wildcard parameter must be declared by at least one node.
+    """
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParameterError(f"{path}: parameter file not found") from None
+    except yaml.YAMLError as error:
+        raise ParameterError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise ParameterError(f"{path}: expected a mapping of node names to ros__parameters")
+
+    sections: dict[str, dict[str, Any]] = {}
+    for key, body in document.items():
+        node_name = str(key).lstrip("/") if key != WILDCARD_NODE else WILDCARD_NODE
+        if node_name != WILDCARD_NODE and node_name not in SCHEMA:
+            raise ParameterError(f"{path}: unknown node {key!r} (known: {', '.join(SCHEMA)})")
+        if not isinstance(body, dict) or not isinstance(body.get("ros__parameters"), dict):
+            raise ParameterError(f"{path}: {key}: expected a 'ros__parameters' mapping")
+        sections[node_name] = body["ros__parameters"]
+
+    shared = sections.pop(WILDCARD_NODE, {})
+    everywhere = {parameter.name for params in SCHEMA.values() for parameter in params}
+    orphans = sorted(set(shared) - everywhere - BUILTIN_PARAMETERS)
+    if orphans:
+        raise ParameterError(f"{path}: /**: no node declares {', '.join(orphans)}")
+
+    resolved = {}
+    for node_name in SCHEMA:
+        declared = {parameter.name for parameter in SCHEMA[node_name]} | BUILTIN_PARAMETERS
+        values = {name: value for name, value in shared.items() if name in declared}
+        values.update(sections.get(node_name, {}))
+        resolved[node_name] = check_values(node_name, values, str(path))
+    return resolved

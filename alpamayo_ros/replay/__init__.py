@@ -1,0 +1,1 @@
+"""Recording and replay of the graph's topics as rosbag2 bags (rosbags library)."""

@@ -1,0 +1,34 @@
+"""Shared fixtures: every test that touches DDS gets its own ROS_DOMAIN_ID."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Domains 0..101 are valid for Fast DDS on one host; spread test workers over them.
+_domains = itertools.count(10 + (os.getpid() % 40))
+
+
+@pytest.fixture
+def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A fresh domain id, exported so that child processes use it too."""
+    domain = 1 + next(_domains) % 100
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    return domain
+
+
+@pytest.fixture
+def rclpy_context(ros_domain: int) -> Iterator[object]:
+    """An initialised rclpy context on the test's own domain."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context, domain_id=ros_domain)
+    try:
+        yield context
+    finally:
+        context.try_shutdown()
