@@ -44,7 +44,7 @@ $(STAMPS)/msgs: $(STAMPS)/requirements $(MSG_FILES)
 	@touch $@
 
 $(STAMPS)/package: $(STAMPS)/msgs setup.py setup.cfg package.xml
-	$(PIP) install --no-deps --no-build-isolation -e .
+	$(PIP) install --use-pep517 --no-deps --no-build-isolation -e .
 	@touch $@
 
 clean:

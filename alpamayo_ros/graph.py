@@ -97,15 +97,10 @@ def repository_root() -> Path:
 def share_directory() -> Path:
     """Installed share/alpamayo_ros in a colcon workspace, else this source tree."""
     try:
-        from ament_index_python.packages import (
-            PackageNotFoundError,
-            get_package_share_directory,
-        )
-    except ImportError:
-        return repository_root()
-    try:
+        from ament_index_python.packages import get_package_share_directory
+
         return Path(get_package_share_directory(PACKAGE))
-    except PackageNotFoundError:
+    except (ImportError, KeyError, OSError):  # no ament index, or not installed in it
         return repository_root()
 
 

@@ -1,0 +1,68 @@
+"""Constant-velocity kinematic baseline: the reference every model is compared against.
+
+It ignores the cameras: the ego keeps its current speed and heading. Its reasoning says so
+and its meta-action is labelled from its own trajectory, so it is consistent by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alpamayo_ros.backends.base import (
+    Backend,
+    CausalDecision,
+    MetaActionEstimate,
+    PlannerInput,
+    ReasoningOutput,
+    SampledControls,
+    VlaInput,
+)
+from alpamayo_ros.core.contract import TRAJECTORY_DT_S, TRAJECTORY_STEPS
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.kinematics import (
+    constant_velocity_controls,
+    estimate_ego_state,
+    integrate_unicycle,
+)
+from alpamayo_ros.core.meta_actions import Longitudinal, label_meta_action
+
+_TEXT = {
+    Longitudinal.STOP: "Remain stopped since the vehicle is at standstill.",
+    Longitudinal.MAINTAIN_SPEED: "Maintain speed and heading since the baseline assumes the scene does not change.",
+}
+
+
+class ConstantVelocityBackend(Backend):
+    name = "constant_velocity"
+    version = "1"
+
+    def reason(self, inputs: VlaInput) -> ReasoningOutput:
+        state = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)
+        acceleration, curvature = constant_velocity_controls(state, TRAJECTORY_STEPS)
+        rollout = integrate_unicycle(acceleration, curvature, state.speed, dt=TRAJECTORY_DT_S)
+        longitudinal, lateral = label_meta_action(rollout)
+        stopped = longitudinal == Longitudinal.STOP
+        decision = CausalDecision(
+            text=_TEXT.get(longitudinal, _TEXT[Longitudinal.MAINTAIN_SPEED]),
+            longitudinal_decision=(
+                LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
+                if stopped
+                else LongitudinalDecision.SET_SPEED_TRACKING
+            ),
+            lateral_decision=LateralDecision.LANE_KEEPING,
+            cause=Cause.NONE,
+        )
+        meta_action = MetaActionEstimate.certain(longitudinal, lateral)
+        return ReasoningOutput(decision, PlannerInput(state, meta_action))
+
+    def sample_controls(
+        self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
+    ) -> SampledControls:
+        acceleration, curvature = constant_velocity_controls(
+            conditioning.ego_state, TRAJECTORY_STEPS
+        )
+        return SampledControls(
+            acceleration=np.repeat(acceleration[None], num_samples, axis=0),
+            curvature=np.repeat(curvature[None], num_samples, axis=0),
+            scores=np.full(num_samples, 1.0 / num_samples),
+        )

@@ -1,0 +1,347 @@
+"""Conversions between ROS messages and the numpy / dataclass types of the pure modules.
+
+The only module that knows both worlds; nodes call it and stay thin.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from alpamayo_ros_msgs.msg import (
+    InferenceInfo,
+    MetaAction,
+    PlannerConditioning,
+    Reasoning,
+    Trajectory,
+    TrajectoryPoint,
+)
+from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import Point, Pose, Quaternion
+from nav_msgs.msg import Odometry
+from scipy.spatial.transform import Rotation
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from alpamayo_ros.backends.base import (
+    CausalDecision,
+    MetaActionEstimate,
+    PlannerInput,
+)
+from alpamayo_ros.core.contract import NS_PER_S
+from alpamayo_ros.core.control import TrackedTrajectory
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.kinematics import EgoState, Rollout
+from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.sensors.base import EgoPose
+from alpamayo_ros.sensors.rig import CameraModel
+
+# Encodings accepted from camera topics -> (channels, conversion to RGB or None).
+_ENCODINGS: dict[str, tuple[int, int | None]] = {
+    "rgb8": (3, None),
+    "bgr8": (3, 4),  # cv2.COLOR_BGR2RGB
+    "rgba8": (4, 1),  # cv2.COLOR_RGBA2RGB
+    "bgra8": (4, 3),  # cv2.COLOR_BGRA2RGB
+    "mono8": (1, 8),  # cv2.COLOR_GRAY2RGB
+}
+
+
+class ImageError(ValueError):
+    """An image message that cannot be turned into an RGB array."""
+
+
+# --- time -------------------------------------------------------------------------------
+
+
+def time_msg(stamp_ns: int) -> Time:
+    return Time(sec=stamp_ns // NS_PER_S, nanosec=stamp_ns % NS_PER_S)
+
+
+def stamp_ns(stamp: Time) -> int:
+    return stamp.sec * NS_PER_S + stamp.nanosec
+
+
+def duration_msg(duration_ns: int) -> Duration:
+    return Duration(sec=duration_ns // NS_PER_S, nanosec=duration_ns % NS_PER_S)
+
+
+def duration_ns(duration: Duration) -> int:
+    return duration.sec * NS_PER_S + duration.nanosec
+
+
+def header(stamp: int, frame_id: str) -> Header:
+    return Header(stamp=time_msg(stamp), frame_id=frame_id)
+
+
+# --- images -----------------------------------------------------------------------------
+
+
+def rgb_image_msg(image: npt.NDArray[np.uint8], stamp: int, frame_id: str) -> Image:
+    """An rgb8 Image; `tobytes` keeps this cheap (assigning an ndarray is ~60x slower)."""
+    height, width, _ = image.shape
+    msg = Image(
+        header=header(stamp, frame_id),
+        height=height,
+        width=width,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=width * 3,
+    )
+    msg.data = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
+    return msg
+
+
+def image_to_rgb(msg: Image) -> npt.NDArray[np.uint8]:
+    """RGB uint8 [H, W, 3] from an Image; raises ImageError for what cannot be converted."""
+    import cv2
+
+    try:
+        channels, conversion = _ENCODINGS[msg.encoding]
+    except KeyError:
+        raise ImageError(
+            f"unsupported encoding {msg.encoding!r} (supported: {', '.join(_ENCODINGS)})"
+        ) from None
+    row_bytes = msg.width * channels
+    if msg.height == 0 or msg.width == 0 or msg.step < row_bytes:
+        raise ImageError(f"inconsistent size {msg.width}x{msg.height}, step {msg.step}")
+    if len(msg.data) < msg.step * msg.height:
+        raise ImageError(f"{len(msg.data)} data bytes, expected {msg.step * msg.height}")
+    rows = np.frombuffer(msg.data, np.uint8, count=msg.step * msg.height)
+    pixels = rows.reshape(msg.height, msg.step)[:, :row_bytes]
+    pixels = pixels.reshape(msg.height, msg.width, channels)
+    if conversion is None:
+        return np.ascontiguousarray(pixels)
+    return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+
+
+def camera_info_msg(
+    camera: CameraModel, width: int, height: int, stamp: int, frame_id: str
+) -> CameraInfo:
+    K = camera.intrinsics(width, height)
+    projection = np.zeros((3, 4))
+    projection[:, :3] = K
+    return CameraInfo(
+        header=header(stamp, frame_id),
+        width=width,
+        height=height,
+        distortion_model="plumb_bob",
+        d=[0.0] * 5,
+        k=K.reshape(-1).tolist(),
+        r=np.eye(3).reshape(-1).tolist(),
+        p=projection.reshape(-1).tolist(),
+    )
+
+
+# --- poses ------------------------------------------------------------------------------
+
+
+def pose_msg(position: npt.ArrayLike, rotation: npt.NDArray[np.float64]) -> Pose:
+    x, y, z, w = Rotation.from_matrix(rotation).as_quat()
+    px, py, pz = (float(v) for v in np.asarray(position).reshape(3))
+    return Pose(
+        position=Point(x=px, y=py, z=pz),
+        orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)),
+    )
+
+
+def quaternion_xyzw(orientation: Quaternion) -> npt.NDArray[np.float64]:
+    return np.array([orientation.x, orientation.y, orientation.z, orientation.w])
+
+
+def pose_arrays(pose: Pose) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(position [3], rotation matrix [3, 3]) of a Pose."""
+    position = np.array([pose.position.x, pose.position.y, pose.position.z])
+    return position, Rotation.from_quat(quaternion_xyzw(pose.orientation)).as_matrix()
+
+
+def odometry_msg(pose: EgoPose, odom_frame: str, base_frame: str) -> Odometry:
+    msg = Odometry(header=header(pose.stamp_ns, odom_frame), child_frame_id=base_frame)
+    msg.pose.pose = pose_msg(
+        pose.position, Rotation.from_quat(pose.orientation_xyzw).as_matrix()
+    )
+    (msg.twist.twist.linear.x, msg.twist.twist.linear.y, msg.twist.twist.linear.z) = (
+        float(v) for v in pose.linear_velocity
+    )
+    (msg.twist.twist.angular.x, msg.twist.twist.angular.y, msg.twist.twist.angular.z) = (
+        float(v) for v in pose.angular_velocity
+    )
+    return msg
+
+
+def odometry_sample(
+    msg: Odometry,
+) -> tuple[int, npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
+    """(stamp ns, position, quaternion xyzw, forward speed) of an Odometry message."""
+    pose = msg.pose.pose
+    position = np.array([pose.position.x, pose.position.y, pose.position.z])
+    return stamp_ns(msg.header.stamp), position, quaternion_xyzw(pose.orientation), float(
+        msg.twist.twist.linear.x
+    )
+
+
+# --- VLA outputs ------------------------------------------------------------------------
+
+
+def inference_info_msg(
+    inference_id: int,
+    model_name: str,
+    model_version: str,
+    input_stamps_ns: npt.ArrayLike,
+    latency_ns: int,
+) -> InferenceInfo:
+    return InferenceInfo(
+        inference_id=inference_id,
+        model_name=model_name,
+        model_version=model_version,
+        input_stamps=[time_msg(int(s)) for s in np.asarray(input_stamps_ns).reshape(-1)],
+        latency=duration_msg(max(0, latency_ns)),
+    )
+
+
+def reasoning_msg(
+    decision: CausalDecision, head: Header, info: InferenceInfo, sample_index: int = 0
+) -> Reasoning:
+    x, y, z = decision.cause_object_position
+    return Reasoning(
+        header=head,
+        info=info,
+        sample_index=sample_index,
+        text=decision.text,
+        longitudinal_decision=int(decision.longitudinal_decision),
+        lateral_decision=int(decision.lateral_decision),
+        cause=int(decision.cause),
+        cause_object_id=decision.cause_object_id,
+        cause_object_position=Point(x=float(x), y=float(y), z=float(z)),
+    )
+
+
+def causal_decision(msg: Reasoning) -> CausalDecision:
+    position = msg.cause_object_position
+    return CausalDecision(
+        text=msg.text,
+        longitudinal_decision=LongitudinalDecision(msg.longitudinal_decision),
+        lateral_decision=LateralDecision(msg.lateral_decision),
+        cause=Cause(msg.cause),
+        cause_object_id=msg.cause_object_id,
+        cause_object_position=(position.x, position.y, position.z),
+    )
+
+
+def meta_action_msg(
+    estimate: MetaActionEstimate, head: Header, info: InferenceInfo, horizon_ns: int
+) -> MetaAction:
+    lon_p = np.asarray(estimate.longitudinal_probabilities, np.float32)
+    lat_p = np.asarray(estimate.lateral_probabilities, np.float32)
+    return MetaAction(
+        header=head,
+        info=info,
+        longitudinal=int(estimate.longitudinal),
+        lateral=int(estimate.lateral),
+        longitudinal_confidence=float(lon_p[estimate.longitudinal]),
+        lateral_confidence=float(lat_p[estimate.lateral]),
+        longitudinal_probabilities=lon_p.tolist(),
+        lateral_probabilities=lat_p.tolist(),
+        horizon=duration_msg(horizon_ns),
+    )
+
+
+def meta_action_estimate(msg: MetaAction) -> MetaActionEstimate:
+    return MetaActionEstimate(
+        longitudinal=Longitudinal(msg.longitudinal),
+        lateral=Lateral(msg.lateral),
+        longitudinal_probabilities=np.asarray(msg.longitudinal_probabilities, np.float32),
+        lateral_probabilities=np.asarray(msg.lateral_probabilities, np.float32),
+    )
+
+
+def conditioning_msg(
+    planner_input: PlannerInput,
+    ego_xyz: npt.NDArray[np.float64],
+    ego_rotations: npt.NDArray[np.float64],
+    meta_action: MetaAction,
+    reasoning: Reasoning,
+    head: Header,
+    info: InferenceInfo,
+) -> PlannerConditioning:
+    latent = np.asarray(planner_input.latent, np.float32)
+    state = planner_input.ego_state
+    return PlannerConditioning(
+        header=head,
+        info=info,
+        ego_history=[pose_msg(p, r) for p, r in zip(ego_xyz, ego_rotations, strict=True)],
+        speed_mps=float(state.speed),
+        acceleration_mps2=float(state.acceleration),
+        yaw_rate_rps=float(state.yaw_rate),
+        meta_action=meta_action,
+        reasoning=reasoning,
+        latent=latent.reshape(-1).tolist(),
+        latent_shape=list(latent.shape),
+    )
+
+
+def planner_input(msg: PlannerConditioning) -> PlannerInput:
+    speed = float(msg.speed_mps)
+    state = EgoState(
+        speed=speed,
+        acceleration=float(msg.acceleration_mps2),
+        yaw_rate=float(msg.yaw_rate_rps),
+        curvature=float(msg.yaw_rate_rps) / speed if abs(speed) >= 0.5 else 0.0,
+    )
+    latent = np.asarray(msg.latent, np.float32).reshape(tuple(msg.latent_shape) or (0,))
+    return PlannerInput(state, meta_action_estimate(msg.meta_action), latent)
+
+
+# --- trajectories -----------------------------------------------------------------------
+
+
+def trajectory_msg(
+    rollout: Rollout, head: Header, info: InferenceInfo, sample_index: int, score: float
+) -> Trajectory:
+    """One sample of a rollout (shape [T]) as a Trajectory in the ego frame at t0."""
+    points = []
+    for k in range(rollout.t.shape[-1]):
+        yaw = float(rollout.yaw[k])
+        speed = float(rollout.v[k])
+        points.append(
+            TrajectoryPoint(
+                time_from_start=duration_msg(round(float(rollout.t[k]) * NS_PER_S)),
+                pose=Pose(
+                    position=Point(x=float(rollout.x[k]), y=float(rollout.y[k]), z=0.0),
+                    orientation=Quaternion(z=math.sin(yaw / 2.0), w=math.cos(yaw / 2.0)),
+                ),
+                longitudinal_velocity_mps=speed,
+                lateral_velocity_mps=0.0,
+                acceleration_mps2=float(rollout.acceleration[k]),
+                heading_rate_rps=speed * float(rollout.curvature[k]),
+                curvature=float(rollout.curvature[k]),
+            )
+        )
+    return Trajectory(
+        header=head, info=info, sample_index=sample_index, score=float(score), points=points
+    )
+
+
+def tracked_trajectory(msg: Trajectory) -> TrackedTrajectory:
+    """The arrays the tracker needs; raises ValueError for an empty or non-finite plan."""
+    if not msg.points:
+        raise ValueError("trajectory has no points")
+    rows = np.array(
+        [
+            (
+                duration_ns(p.time_from_start) / NS_PER_S,
+                p.pose.position.x,
+                p.pose.position.y,
+                2.0 * math.atan2(p.pose.orientation.z, p.pose.orientation.w),
+                p.longitudinal_velocity_mps,
+                p.acceleration_mps2,
+            )
+            for p in msg.points
+        ]
+    )
+    if not np.all(np.isfinite(rows)):
+        raise ValueError("trajectory has non-finite values")
+    if np.any(np.diff(rows[:, 0]) <= 0):
+        raise ValueError("trajectory time_from_start is not increasing")
+    t, x, y, yaw, v, a = rows.T
+    return TrackedTrajectory(t=t, x=x, y=y, yaw=yaw, v=v, acceleration=a)

@@ -1,0 +1,98 @@
+"""What every node shares: schema-driven parameters, diagnostics, and a clean main()."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from alpamayo_ros.graph import Topics
+from alpamayo_ros.parameters import ParameterError, check_values, schema_for
+
+# diagnostic_msgs levels are `byte` fields: one-byte bytes objects in rclpy.
+OK: bytes = DiagnosticStatus.OK
+WARN: bytes = DiagnosticStatus.WARN
+ERROR: bytes = DiagnosticStatus.ERROR
+
+
+class StartupError(RuntimeError):
+    """A node cannot start (bad parameter, unknown backend, missing file): exit with a message."""
+
+
+def declare_parameters(node: Node, schema_name: str) -> dict[str, Any]:
+    """Declare the node's parameters from the schema and return the validated values."""
+    values = {}
+    for parameter in schema_for(schema_name):
+        descriptor = ParameterDescriptor(description=parameter.description, read_only=True)
+        try:
+            declared = node.declare_parameter(parameter.name, parameter.default, descriptor)
+        except Exception as error:  # rclpy raises several types for a mistyped override
+            raise ParameterError(f"{schema_name}.{parameter.name}: {error}") from None
+        values[parameter.name] = declared.value
+    return check_values(schema_name, values, source="parameters")
+
+
+class Diagnostics:
+    """Publishes the node's health on /diagnostics (diagnostic_msgs), once a second."""
+
+    def __init__(self, node: Node, hardware_id: str = "") -> None:
+        self._node = node
+        self._hardware_id = hardware_id
+        self._level = OK
+        self._message = "starting"
+        self._values: dict[str, str] = {}
+        self._publisher = node.create_publisher(DiagnosticArray, Topics.DIAGNOSTICS, 10)
+        node.create_timer(1.0, self.publish)
+
+    def update(self, level: bytes, message: str, **values: object) -> None:
+        self._level = level
+        self._message = message
+        self._values.update({key: str(value) for key, value in values.items()})
+
+    @property
+    def level(self) -> bytes:
+        return self._level
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    def publish(self) -> None:
+        status = DiagnosticStatus(
+            level=self._level,
+            name=self._node.get_fully_qualified_name(),
+            message=self._message,
+            hardware_id=self._hardware_id,
+            values=[KeyValue(key=k, value=v) for k, v in sorted(self._values.items())],
+        )
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self._node.get_clock().now().to_msg()
+        self._publisher.publish(array)
+
+
+def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Spin one node; a start-up error prints one clear line and exits with status 2."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = None
+    try:
+        node = node_factory()
+        rclpy.spin(node)
+    except (StartupError, ParameterError, ValueError) as error:
+        if node is None:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            return 2
+        raise
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

@@ -1,0 +1,93 @@
+"""Topic monitor: subscribes to the graph's outputs and reports what was published.
+
+Used by `alpamayo-ros demo` to show the graph working, and by tests to observe it over
+real topics.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from alpamayo_ros_msgs.msg import (
+    ControlCommand,
+    MetaAction,
+    Reasoning,
+    Trajectory,
+    TrajectoryCandidates,
+)
+from rclpy.node import Node
+
+from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.graph import Topics
+from alpamayo_ros.nodes.conversions import duration_ns, stamp_ns
+
+_MODE_NAMES = {
+    ControlCommand.MODE_WAITING: "waiting",
+    ControlCommand.MODE_TRACKING: "tracking",
+    ControlCommand.MODE_SAFE_STOP: "safe_stop",
+    ControlCommand.MODE_STOPPED: "stopped",
+}
+
+
+def describe(msg: object) -> str:
+    """One line per message, with the input stamp t0 each output carries."""
+    if isinstance(msg, Reasoning):
+        return (
+            f"reasoning    t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
+            f"[{LongitudinalDecision(msg.longitudinal_decision).name}/"
+            f"{LateralDecision(msg.lateral_decision).name}] \"{msg.text}\""
+        )
+    if isinstance(msg, MetaAction):
+        return (
+            f"meta_action  t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
+            f"{Longitudinal(msg.longitudinal).name} ({msg.longitudinal_confidence:.2f}), "
+            f"{Lateral(msg.lateral).name} ({msg.lateral_confidence:.2f})"
+        )
+    if isinstance(msg, Trajectory):
+        end = msg.points[-1]
+        return (
+            f"trajectory   t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
+            f"{len(msg.points)} points, end ({end.pose.position.x:.1f}, "
+            f"{end.pose.position.y:.1f}) m at {duration_ns(end.time_from_start) / 1e9:.1f} s"
+        )
+    if isinstance(msg, TrajectoryCandidates):
+        return (
+            f"candidates   t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
+            f"K={len(msg.candidates)} feasible={sum(msg.feasible)} selected={msg.selected_index}"
+        )
+    if isinstance(msg, ControlCommand):
+        return (
+            f"control      plan t0={stamp_ns(msg.trajectory_stamp) / 1e9:.3f} "
+            f"id={msg.inference_id} {_MODE_NAMES.get(msg.mode, msg.mode)} "
+            f"steer={msg.steering_tire_angle:+.3f} rad v={msg.velocity:.2f} m/s "
+            f"a={msg.acceleration:+.2f} m/s^2"
+        )
+    return repr(msg)
+
+
+class TopicMonitor(Node):
+    TOPICS = (
+        (Reasoning, Topics.REASONING),
+        (MetaAction, Topics.META_ACTION),
+        (TrajectoryCandidates, Topics.CANDIDATES),
+        (Trajectory, Topics.TRAJECTORY),
+        (ControlCommand, Topics.CONTROL_COMMAND),
+    )
+
+    def __init__(self, on_message: Callable[[str, object], None] | None = None) -> None:
+        super().__init__("topic_monitor")
+        self.counts: Counter[str] = Counter()
+        self.messages: dict[str, list[object]] = {topic: [] for _, topic in self.TOPICS}
+        self.on_message = on_message
+        for msg_type, topic in self.TOPICS:
+            self.create_subscription(
+                msg_type, topic, lambda msg, topic=topic: self.record(topic, msg), 10
+            )
+
+    def record(self, topic: str, msg: object) -> None:
+        self.counts[topic] += 1
+        self.messages[topic].append(msg)
+        if self.on_message is not None:
+            self.on_message(topic, msg)

@@ -1,0 +1,45 @@
+"""The camera-source interface every driver backend implements.
+
+A source is polled by the camera driver node's clock and returns what it has for that time:
+one frame per camera and, when it knows it (synthetic world, recordings), the ego pose.
+Images are RGB uint8 [H, W, 3]; stamps are integer nanoseconds of the node's clock.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    camera: str
+    stamp_ns: int
+    image: npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class EgoPose:
+    """Ego pose in the odometry frame with body-frame velocities."""
+
+    stamp_ns: int
+    position: npt.NDArray[np.float64]  # [3]
+    orientation_xyzw: npt.NDArray[np.float64]  # [4]
+    linear_velocity: npt.NDArray[np.float64]  # [3], base_link
+    angular_velocity: npt.NDArray[np.float64]  # [3], base_link
+
+
+class CameraSource(ABC):
+    @abstractmethod
+    def frames(self, stamp_ns: int) -> list[CameraFrame]:
+        """Frames captured at (or newest before) `stamp_ns`, one per camera that has one."""
+
+    def ego_pose(self, stamp_ns: int) -> EgoPose | None:
+        """The ego pose at `stamp_ns`, where the source knows it."""
+        return None
+
+    def close(self) -> None:
+        """Release devices or files."""

@@ -1,0 +1,101 @@
+import math
+
+import pytest
+
+from alpamayo_ros.core.watchdog import (
+    InvalidWatchdogInput,
+    Watchdog,
+    WatchdogConfig,
+    WatchdogState,
+)
+
+MS = 1_000_000
+NOW = 1_700_000_000_000_000_000
+
+
+def _fresh(watchdog, now=NOW, speed=10.0):
+    return watchdog.update(now, now - 100 * MS, now - 10 * MS, speed)
+
+
+def _tracking_watchdog():
+    watchdog = Watchdog()
+    assert _fresh(watchdog).state is WatchdogState.TRACKING
+    return watchdog
+
+
+def test_waits_until_both_inputs_arrive():
+    watchdog = Watchdog()
+    decision = watchdog.update(NOW, None, NOW, 0.0)
+    assert decision.state is WatchdogState.WAITING
+    assert decision.reason == "no trajectory received yet"
+    decision = watchdog.update(NOW, NOW, None, 0.0)
+    assert (decision.state, decision.reason) == (WatchdogState.WAITING, "no odometry received yet")
+    # Stale first inputs keep waiting: there was never anything to track.
+    assert watchdog.update(NOW, NOW - 2_000 * MS, NOW, 0.0).state is WatchdogState.WAITING
+    decision = _fresh(watchdog)
+    assert (decision.state, decision.reason) == (WatchdogState.TRACKING, "inputs fresh")
+
+
+def test_trajectory_age_is_measured_from_its_input_stamp():
+    watchdog = _tracking_watchdog()
+    # Just received, but planned from inputs of t0 = now - 0.73 s.
+    decision = watchdog.update(NOW, NOW - 730 * MS, NOW, 10.0)
+    assert decision.state is WatchdogState.SAFE_STOP
+    assert decision.reason == "trajectory is 0.73 s old (limit 0.50 s)"
+
+
+def test_stale_odometry_and_non_finite_speed_trigger_safe_stop():
+    watchdog = _tracking_watchdog()
+    decision = watchdog.update(NOW, NOW, NOW - 250 * MS, 10.0)
+    assert decision.state is WatchdogState.SAFE_STOP
+    assert decision.reason == "odometry is 0.25 s old (limit 0.20 s)"
+    watchdog = _tracking_watchdog()
+    decision = watchdog.update(NOW, NOW, NOW, math.nan)
+    assert (decision.state, decision.reason) == (WatchdogState.SAFE_STOP, "speed nan is not finite")
+
+
+def test_clock_jump_makes_future_stamps_stale():
+    watchdog = _tracking_watchdog()
+    # A small lead (sensor clock skew) is tolerated...
+    assert watchdog.update(NOW, NOW + 400 * MS, NOW, 10.0).state is WatchdogState.TRACKING
+    # ...but the sim clock restarting makes every stamp lie far in the future.
+    decision = watchdog.update(NOW - 30_000 * MS, NOW, NOW, 10.0)
+    assert decision.state is WatchdogState.SAFE_STOP
+    assert decision.reason == "trajectory stamp is 30.00 s in the future (clock jump)"
+
+
+def test_safe_stop_ends_stopped_at_standstill():
+    watchdog = _tracking_watchdog()
+    stale_t0 = NOW - 1_000 * MS
+    assert watchdog.update(NOW, stale_t0, NOW, 5.0).state is WatchdogState.SAFE_STOP
+    assert watchdog.update(NOW, stale_t0, NOW, 0.05).state is WatchdogState.STOPPED
+    # Already standing when the inputs go stale: straight to STOPPED.
+    standing = Watchdog()
+    _fresh(standing, speed=0.0)
+    assert standing.update(NOW, stale_t0, NOW, 0.0).state is WatchdogState.STOPPED
+
+
+def test_recovery_needs_consecutive_fresh_checks():
+    config = WatchdogConfig(recovery_cycles=5)
+    watchdog = Watchdog(config)
+    _fresh(watchdog)
+    watchdog.update(NOW, NOW - 1_000 * MS, NOW, 0.0)
+    assert watchdog.state is WatchdogState.STOPPED
+    for cycle in range(1, 5):
+        decision = _fresh(watchdog, speed=0.0)
+        assert decision.state is WatchdogState.STOPPED
+        assert decision.reason == f"recovering: inputs fresh for {cycle} of 5 checks"
+    # One stale check restarts the count.
+    watchdog.update(NOW, NOW - 1_000 * MS, NOW, 0.0)
+    states = [_fresh(watchdog, speed=0.0).state for _ in range(5)]
+    assert states == [WatchdogState.STOPPED] * 4 + [WatchdogState.TRACKING]
+
+
+def test_safe_stop_command_ramps_down_and_holds_the_brake():
+    watchdog = Watchdog(WatchdogConfig(safe_stop_deceleration=3.0))
+    assert watchdog.safe_stop_command(10.0, 0.1) == pytest.approx((9.7, -3.0))
+    assert watchdog.safe_stop_command(0.2, 0.1) == (0.0, -3.0)
+    assert watchdog.safe_stop_command(0.0, 0.1) == (0.0, -3.0)
+    assert watchdog.safe_stop_command(math.nan, 0.1) == (0.0, -3.0)
+    with pytest.raises(InvalidWatchdogInput):
+        watchdog.safe_stop_command(1.0, 0.0)

@@ -1,0 +1,92 @@
+"""ROS message <-> numpy conversions, including the bad inputs cameras really send."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+
+from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.nodes import conversions
+
+
+def image(encoding: str, pixels: np.ndarray, step_padding: int = 0) -> Image:
+    height, width = pixels.shape[:2]
+    row = pixels.reshape(height, -1)
+    padded = np.concatenate([row, np.zeros((height, step_padding), np.uint8)], axis=1)
+    return Image(
+        height=height,
+        width=width,
+        encoding=encoding,
+        step=padded.shape[1],
+        data=padded.tobytes(),
+    )
+
+
+RGB = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pixels"),
+    [
+        ("rgb8", RGB),
+        ("bgr8", RGB[..., ::-1]),
+        ("rgba8", np.concatenate([RGB, np.full((2, 3, 1), 255, np.uint8)], axis=-1)),
+        ("bgra8", np.concatenate([RGB[..., ::-1], np.full((2, 3, 1), 9, np.uint8)], axis=-1)),
+    ],
+)
+def test_colour_encodings_become_rgb(encoding: str, pixels: np.ndarray) -> None:
+    np.testing.assert_array_equal(conversions.image_to_rgb(image(encoding, pixels)), RGB)
+
+
+def test_mono_and_padded_rows() -> None:
+    gray = np.array([[1, 2, 3], [4, 5, 6]], np.uint8)
+    rgb = conversions.image_to_rgb(image("mono8", gray, step_padding=5))
+    np.testing.assert_array_equal(rgb, np.repeat(gray[..., None], 3, axis=-1))
+
+
+@pytest.mark.parametrize(
+    ("msg", "message"),
+    [
+        (image("yuv422", RGB), "unsupported encoding 'yuv422'"),
+        (Image(height=2, width=3, encoding="rgb8", step=9, data=b"\x00" * 5), "data bytes"),
+        (Image(height=2, width=3, encoding="rgb8", step=4, data=b"\x00" * 8), "inconsistent size"),
+        (Image(height=0, width=0, encoding="rgb8", step=0), "inconsistent size"),
+    ],
+)
+def test_bad_images_raise_a_clear_error(msg: Image, message: str) -> None:
+    with pytest.raises(conversions.ImageError, match=message):
+        conversions.image_to_rgb(msg)
+
+
+def test_image_message_round_trip() -> None:
+    pixels = np.random.default_rng(0).integers(0, 255, (4, 5, 3), dtype=np.uint8)
+    msg = conversions.rgb_image_msg(pixels, 1_500_000_001, "cam_optical")
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (1, 500_000_001)
+    np.testing.assert_array_equal(conversions.image_to_rgb(msg), pixels)
+
+
+def test_stamps_are_exact_integers() -> None:
+    for stamp in (0, 1, 999_999_999, 1_700_000_000_123_456_789):
+        assert conversions.stamp_ns(conversions.time_msg(stamp)) == stamp
+        assert conversions.duration_ns(conversions.duration_msg(stamp)) == stamp
+
+
+def test_trajectory_message_round_trips_to_the_tracker() -> None:
+    rollout = integrate_unicycle(np.full(64, 0.5), np.full(64, 0.02), 8.0)
+    head = conversions.header(7_000_000_000, "base_link")
+    info = conversions.inference_info_msg(3, "m", "1", [1, 2], 10)
+    msg = conversions.trajectory_msg(rollout, head, info, sample_index=2, score=0.5)
+    assert len(msg.points) == 64 and msg.sample_index == 2
+    assert conversions.duration_ns(msg.points[-1].time_from_start) == 6_400_000_000
+    plan = conversions.tracked_trajectory(msg)
+    np.testing.assert_allclose(plan.x, rollout.x, rtol=1e-6)
+    np.testing.assert_allclose(plan.yaw, rollout.yaw, atol=1e-6)
+    np.testing.assert_allclose(plan.v, rollout.v, rtol=1e-6)
+
+    msg.points[5].pose.position.x = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        conversions.tracked_trajectory(msg)
+    msg.points = []
+    with pytest.raises(ValueError, match="no points"):
+        conversions.tracked_trajectory(msg)

@@ -1,0 +1,104 @@
+"""Parameter files are validated against the node schema before anything starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alpamayo_ros.graph import NODES, default_parameter_file
+from alpamayo_ros.parameters import SCHEMA, ParameterError, load_parameter_file
+
+
+def write(tmp_path: Path, document: object) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(document) if not isinstance(document, str) else document)
+    return path
+
+
+def packaged() -> dict:
+    return yaml.safe_load(default_parameter_file().read_text())
+
+
+def test_packaged_file_sets_every_declared_parameter_of_every_node() -> None:
+    document = packaged()
+    resolved = load_parameter_file(default_parameter_file())
+    assert set(resolved) == {node.name for node in NODES} == set(SCHEMA)
+    shared = document["/**"]["ros__parameters"]
+    for node in NODES:
+        written = set(document[node.name]["ros__parameters"]) | set(shared)
+        declared = {parameter.name for parameter in SCHEMA[node.name]}
+        assert declared <= written, f"{node.name}: {declared - written} only have code defaults"
+
+
+def test_node_section_overrides_wildcard(tmp_path: Path) -> None:
+    document = packaged()
+    document["vla_inference"]["ros__parameters"]["frame_id"] = "ego"
+    resolved = load_parameter_file(write(tmp_path, document))
+    assert resolved["vla_inference"]["frame_id"] == "ego"
+    assert resolved["control_bridge"]["frame_id"] == "base_link"
+
+
+def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
+    document = packaged()
+    document["control_bridge"]["ros__parameters"]["rate_hz"] = 50
+    assert load_parameter_file(write(tmp_path, document))["control_bridge"]["rate_hz"] == 50
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "message"),
+    [
+        (
+            "vla_inference",
+            "backend",
+            "gpt5",
+            "vla_inference.backend: unknown value 'gpt5' (known: constant_velocity",
+        ),
+        ("camera_driver", "source", "webcam9", "camera_driver.source: unknown value 'webcam9'"),
+        ("camera_driver", "rate_hz", "fast", "camera_driver.rate_hz: must be of type float"),
+        ("camera_driver", "rate_hz", -1.0, "camera_driver.rate_hz: must be a positive number"),
+        ("diffusion_planner", "num_samples", 6.5, "num_samples: must be of type int"),
+        ("control_bridge", "rate_hz", True, "control_bridge.rate_hz: must be of type float"),
+        ("control_bridge", "wheel_base", 2.8, "control_bridge.wheel_base: unknown parameter"),
+        ("vla_inference", "cameras", [], "vla_inference.cameras: must name at least one camera"),
+        ("vla_inference", "cameras", "front", "vla_inference.cameras: must be a list"),
+        ("vla_inference", "cameras", ["a", "a"], "names a camera twice"),
+    ],
+)
+def test_bad_value_is_named(
+    tmp_path: Path, section: str, name: str, value: object, message: str
+) -> None:
+    document = packaged()
+    document[section]["ros__parameters"][name] = value
+    with pytest.raises(ParameterError) as error:
+        load_parameter_file(write(tmp_path, document))
+    assert message in str(error.value)
+    assert str(tmp_path / "params.yaml") in str(error.value)
+
+
+def test_wildcard_parameter_no_node_declares(tmp_path: Path) -> None:
+    document = packaged()
+    document["/**"]["ros__parameters"]["backnd"] = "constant_velocity"
+    with pytest.raises(ParameterError, match=r"/\*\*: no node declares backnd"):
+        load_parameter_file(write(tmp_path, document))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("camera_driver: [1, 2", "not valid YAML"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("planner:\n  ros__parameters: {}\n", "unknown node 'planner'"),
+        ("camera_driver:\n  rate_hz: 5.0\n", "camera_driver: expected a 'ros__parameters' mapping"),
+    ],
+)
+def test_malformed_file_is_named(tmp_path: Path, content: str, message: str) -> None:
+    with pytest.raises(ParameterError) as error:
+        load_parameter_file(write(tmp_path, content))
+    assert message in str(error.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="parameter file not found"):
+        load_parameter_file(tmp_path / "nope.yaml")
