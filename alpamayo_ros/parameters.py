@@ -147,11 +147,15 @@ def schema_for(node_name: str) -> tuple[Parameter, ...]:
         raise ParameterError(f"no parameter schema for node {node_name!r}") from None
 
 
-def check_values(node_name: str, values: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Validate one node's values, filling defaults; raise naming every problem at once."""
+def check_values(node_name: str, values: Mapping[str, Any], source: str = "") -> dict[str, Any]:
+    """Validate one node's values, filling defaults; raise naming every problem at once.
+
+    `source` (the parameter file) prefixes every message when given.
+    """
     declared = {parameter.name: parameter for parameter in schema_for(node_name)}
+    prefix = f"{source}: " if source else ""
     problems = [
-        f"{source}: {node_name}.{name}: unknown parameter (known: {', '.join(sorted(declared))})"
+        f"{prefix}{node_name}.{name}: unknown parameter (known: {', '.join(sorted(declared))})"
         for name in values
         if name not in declared and name not in BUILTIN_PARAMETERS
     ]
@@ -160,7 +164,7 @@ def check_values(node_name: str, values: Mapping[str, Any], source: str) -> dict
         value = values.get(name, parameter.default)
         reason = parameter.validate(value)
         if reason:
-            problems.append(f"{source}: {node_name}.{name}: {reason}")
+            problems.append(f"{prefix}{node_name}.{name}: {reason}")
         resolved[name] = value
     if problems:
         raise ParameterError("\n".join(problems))

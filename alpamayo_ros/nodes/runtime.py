@@ -35,7 +35,7 @@ def declare_parameters(node: Node, schema_name: str) -> dict[str, Any]:
         except Exception as error:  # rclpy raises several types for a mistyped override
             raise ParameterError(f"{schema_name}.{parameter.name}: {error}") from None
         values[parameter.name] = declared.value
-    return check_values(schema_name, values, source="parameters")
+    return check_values(schema_name, values)
 
 
 class Diagnostics:

@@ -16,6 +16,7 @@ from alpamayo_ros_msgs.msg import (
     Trajectory,
     TrajectoryCandidates,
 )
+from rclpy.context import Context
 from rclpy.node import Node
 
 from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
@@ -76,8 +77,12 @@ class TopicMonitor(Node):
         (ControlCommand, Topics.CONTROL_COMMAND),
     )
 
-    def __init__(self, on_message: Callable[[str, object], None] | None = None) -> None:
-        super().__init__("topic_monitor")
+    def __init__(
+        self,
+        on_message: Callable[[str, object], None] | None = None,
+        context: Context | None = None,
+    ) -> None:
+        super().__init__("topic_monitor", context=context)
         self.counts: Counter[str] = Counter()
         self.messages: dict[str, list[object]] = {topic: [] for _, topic in self.TOPICS}
         self.on_message = on_message

@@ -1,0 +1,81 @@
+"""A bad parameter file or an unknown backend fails at start-up with a clear message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alpamayo_ros.graph import default_parameter_file
+
+
+def run(*arguments: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *arguments], capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+def bad_file(tmp_path: Path, node: str, name: str, value: object) -> Path:
+    document = yaml.safe_load(default_parameter_file().read_text())
+    document[node]["ros__parameters"][name] = value
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("module", "arguments", "message"),
+    [
+        (
+            "alpamayo_ros.nodes.vla_inference",
+            ["-p", "backend:=gpt5"],
+            "vla_inference.backend: unknown value 'gpt5' (known: constant_velocity",
+        ),
+        (
+            "alpamayo_ros.nodes.diffusion_planner",
+            ["-p", "num_samples:=0"],
+            "diffusion_planner.num_samples: must be a positive number",
+        ),
+        (
+            "alpamayo_ros.nodes.camera_driver",
+            ["-p", "rate_hz:=fast"],
+            "camera_driver.rate_hz:",
+        ),
+        (
+            "alpamayo_ros.nodes.camera_driver",
+            ["-p", "rig_file:=/nonexistent/rig.yaml"],
+            "/nonexistent/rig.yaml: rig file not found",
+        ),
+    ],
+)
+def test_node_refuses_to_start(ros_domain: int, module: str, arguments: list[str], message: str) -> None:
+    result = run("-m", module, "--ros-args", *arguments)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_node_refuses_a_parameter_file_with_a_wrong_type(ros_domain: int, tmp_path: Path) -> None:
+    params = bad_file(tmp_path, "control_bridge", "rate_hz", "fifty")
+    result = run("-m", "alpamayo_ros.nodes.control_bridge", "--ros-args", "--params-file", str(params))
+    assert result.returncode == 2
+    assert "control_bridge.rate_hz" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_launcher_validates_before_starting_any_node(ros_domain: int, tmp_path: Path) -> None:
+    params = bad_file(tmp_path, "vla_inference", "backend", "alpamayo_r1_99b")
+    for command in ("launch", "demo"):
+        result = run("-m", "alpamayo_ros.cli", command, "--params-file", str(params))
+        assert result.returncode == 2
+        assert f"{params}: vla_inference.backend: unknown value 'alpamayo_r1_99b'" in result.stderr
+        assert "started" not in result.stdout
+
+
+def test_check_config(tmp_path: Path) -> None:
+    good = run("-m", "alpamayo_ros.cli", "check-config", str(default_parameter_file()))
+    assert good.returncode == 0 and ": ok (camera_driver, vla_inference" in good.stdout
+    bad = run("-m", "alpamayo_ros.cli", "check-config", str(bad_file(tmp_path, "camera_driver", "widht", 5)))
+    assert bad.returncode == 2 and "camera_driver.widht: unknown parameter" in bad.stderr
