@@ -72,26 +72,42 @@ def observed_graph(rclpy_context: Context) -> Iterator[tuple[GraphProcesses, Gra
             observer.monitor.destroy_node()
 
 
+OUTPUTS = (Topics.REASONING, Topics.META_ACTION, Topics.CANDIDATES, Topics.TRAJECTORY)
+
+
+def traceable_trajectories(observer: GraphObserver) -> dict[int, object]:
+    """Trajectories of inferences the observer saw whole: every output topic already
+    matched (ids only grow, and reliable topics lose nothing after that) and every input
+    frame sent after it saw the cameras."""
+    if not observer.frame_stamps or not all(observer.of(topic) for topic in OUTPUTS):
+        return {}
+    first_seen = min(min(stamps) for stamps in observer.frame_stamps.values())
+    first_whole_id = max(observer.of(topic)[0].info.inference_id for topic in OUTPUTS)
+    return {
+        t.info.inference_id: t
+        for t in observer.of(Topics.TRAJECTORY)
+        if t.info.inference_id >= first_whole_id
+        and min(stamp_ns(s) for s in t.info.input_stamps) > first_seen
+    }
+
+
 def test_frames_in_reasoning_trajectory_and_control_out(observed_graph) -> None:
     graph, observer = observed_graph
-    tracking = lambda: len(observer.commands(ControlCommand.MODE_TRACKING)) >= 20  # noqa: E731
-    assert observer.spin_until(tracking, timeout_s=40.0, graph=graph), dict(
-        observer.monitor.counts
-    )
+
+    def enough() -> bool:
+        return (
+            len(traceable_trajectories(observer)) >= 3
+            and len(observer.commands(ControlCommand.MODE_TRACKING)) >= 20
+        )
+
+    assert observer.spin_until(enough, timeout_s=40.0, graph=graph), dict(observer.monitor.counts)
 
     reasoning = {r.info.inference_id: r for r in observer.of(Topics.REASONING)}
     meta_actions = {m.info.inference_id: m for m in observer.of(Topics.META_ACTION)}
     trajectories = {t.info.inference_id: t for t in observer.of(Topics.TRAJECTORY)}
     candidates = {c.info.inference_id: c for c in observer.of(Topics.CANDIDATES)}
-    assert trajectories, "no trajectory published"
     published = set().union(*observer.frame_stamps.values())
-    # Inferences on frames sent before the observer had discovered the cameras can't be traced.
-    traceable = {
-        inference_id: trajectory
-        for inference_id, trajectory in trajectories.items()
-        if min(stamp_ns(s) for s in trajectory.info.input_stamps) > min(published)
-    }
-    assert len(traceable) >= 3
+    traceable = traceable_trajectories(observer)
 
     for inference_id, trajectory in traceable.items():
         t0 = stamp_ns(trajectory.header.stamp)
