@@ -1,0 +1,93 @@
+"""The repository builds in a colcon workspace the way the README tells ROS users to.
+
+Uses the ROS 2 Jazzy wheels of this environment as the underlay (instead of /opt/ros).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from alpamayo_ros.graph import NODES, PACKAGE, repository_root
+
+COLCON = Path(sys.prefix) / "bin" / "colcon"
+PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def tracked_files() -> list[str]:
+    result = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=repository_root(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line for line in result.stdout.splitlines() if (repository_root() / line).is_file()]
+
+
+def test_colcon_builds_both_packages_and_installs_the_nodes(tmp_path: Path) -> None:
+    source = tmp_path / "src" / PACKAGE
+    for name in tracked_files():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repository_root() / name, source / name)
+    environment = {
+        **os.environ,
+        "AMENT_PREFIX_PATH": sys.prefix,
+        "CMAKE_PREFIX_PATH": sys.prefix,
+    }
+    build = subprocess.run(
+        [
+            str(COLCON),
+            "build",
+            "--base-paths",
+            "src",
+            f"src/{PACKAGE}/msg",
+            "--cmake-args",
+            "-DBUILD_TESTING=OFF",
+            f"-DPython3_EXECUTABLE={sys.executable}",
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert "2 packages finished" in build.stdout
+
+    install = tmp_path / "install"
+    share = install / PACKAGE / "share" / PACKAGE
+    assert (share / "launch" / "alpamayo.launch.py").is_file()
+    assert (share / "config" / "alpamayo.yaml").is_file()
+    assert (install / "alpamayo_ros_msgs" / "share" / "alpamayo_ros_msgs" / "msg").is_dir()
+    executables = install / PACKAGE / "lib" / PACKAGE  # where `ros2 run` looks
+    for spec in NODES:
+        assert (executables / spec.executable).is_file(), spec.executable
+
+    # The installed node runs from the workspace (own messages, own share directory).
+    workspace_env = {
+        **environment,
+        "AMENT_PREFIX_PATH": os.pathsep.join(
+            [str(install / PACKAGE), str(install / "alpamayo_ros_msgs"), sys.prefix]
+        ),
+        "PYTHONPATH": os.pathsep.join(
+            str(install / package / "lib" / PYTHON / "site-packages")
+            for package in (PACKAGE, "alpamayo_ros_msgs")
+        ),
+    }
+    run = subprocess.run(
+        [
+            str(executables / "vla_inference"),
+            "--ros-args",
+            "-p",
+            "backend:=missing",
+        ],
+        env=workspace_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2 and "vla_inference.backend: unknown value 'missing'" in run.stderr
