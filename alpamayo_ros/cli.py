@@ -9,7 +9,8 @@ from pathlib import Path
 
 from alpamayo_ros.graph import LAUNCH_ARGUMENTS, default_parameter_file
 from alpamayo_ros.launcher import GraphError, GraphProcesses
-from alpamayo_ros.parameters import ParameterError, load_parameter_file
+from alpamayo_ros.configuration import ConfigurationError
+from alpamayo_ros.parameters import load_parameter_file
 
 
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         args.params_file = default_parameter_file()
     try:
         return args.handler(args)
-    except (ParameterError, GraphError) as error:
+    except (ConfigurationError, GraphError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from alpamayo_ros.backends import available_backends
+from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.sensors import available_sources
 
@@ -25,7 +26,7 @@ WILDCARD_NODE = "/**"
 BUILTIN_PARAMETERS = frozenset({"use_sim_time"})
 
 
-class ParameterError(ValueError):
+class ParameterError(ConfigurationError):
     """A parameter file or value that cannot start the graph."""
 
 

@@ -14,9 +14,9 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from alpamayo_ros.graph import share_directory
 from alpamayo_ros.nodes import conversions
-from alpamayo_ros.nodes.runtime import OK, Diagnostics, StartupError, declare_parameters, run
-from alpamayo_ros.sensors import UnknownSource, create_source
-from alpamayo_ros.sensors.rig import CameraRig, RigError
+from alpamayo_ros.nodes.runtime import OK, Diagnostics, declare_parameters, run
+from alpamayo_ros.sensors import create_source
+from alpamayo_ros.sensors.rig import CameraRig
 
 
 def optical_frame(camera: str) -> str:
@@ -28,18 +28,15 @@ class CameraDriver(Node):
         super().__init__("camera_driver")
         self.params = declare_parameters(self, "camera_driver")
         rig_file = self.params["rig_file"] or str(share_directory() / "config" / "rig.yaml")
-        try:
-            self.rig = CameraRig.load(rig_file, self.params["cameras"])
-            self.source = create_source(
-                self.params["source"],
-                self.rig,
-                width=self.params["width"],
-                height=self.params["height"],
-                ego_speed_mps=self.params["ego_speed_mps"],
-                ego_curvature=self.params["ego_curvature"],
-            )
-        except (RigError, UnknownSource) as error:
-            raise StartupError(str(error)) from None
+        self.rig = CameraRig.load(rig_file, self.params["cameras"])
+        self.source = create_source(
+            self.params["source"],
+            self.rig,
+            width=self.params["width"],
+            height=self.params["height"],
+            ego_speed_mps=self.params["ego_speed_mps"],
+            ego_curvature=self.params["ego_curvature"],
+        )
         namespace = self.params["camera_namespace"].rstrip("/")
         self.image_publishers = {
             name: self.create_publisher(Image, f"{namespace}/{name}/image_raw", qos_profile_sensor_data)

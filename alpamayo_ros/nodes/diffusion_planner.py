@@ -14,7 +14,7 @@ import numpy as np
 from alpamayo_ros_msgs.msg import PlannerConditioning, Trajectory, TrajectoryCandidates
 from rclpy.node import Node
 
-from alpamayo_ros.backends import UnknownBackend, create_backend
+from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.trajectory_checks import Limits, select_trajectory
@@ -23,7 +23,6 @@ from alpamayo_ros.nodes.runtime import (
     ERROR,
     OK,
     Diagnostics,
-    StartupError,
     declare_parameters,
     run,
 )
@@ -33,10 +32,7 @@ class DiffusionPlanner(Node):
     def __init__(self) -> None:
         super().__init__("diffusion_planner")
         self.params = declare_parameters(self, "diffusion_planner")
-        try:
-            self.backend = create_backend(self.params["backend"])
-        except UnknownBackend as error:
-            raise StartupError(str(error)) from None
+        self.backend = create_backend(self.params["backend"])
         self.limits = Limits(
             max_abs_acceleration=self.params["max_abs_acceleration"],
             max_abs_curvature=self.params["max_abs_curvature"],

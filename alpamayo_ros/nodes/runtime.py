@@ -9,20 +9,18 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from alpamayo_ros.graph import Topics
+from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.parameters import ParameterError, check_values, schema_for
 
 # diagnostic_msgs levels are `byte` fields: one-byte bytes objects in rclpy.
 OK: bytes = DiagnosticStatus.OK
 WARN: bytes = DiagnosticStatus.WARN
 ERROR: bytes = DiagnosticStatus.ERROR
-
-
-class StartupError(RuntimeError):
-    """A node cannot start (bad parameter, unknown backend, missing file): exit with a message."""
 
 
 def declare_parameters(node: Node, schema_name: str) -> dict[str, Any]:
@@ -32,7 +30,7 @@ def declare_parameters(node: Node, schema_name: str) -> dict[str, Any]:
         descriptor = ParameterDescriptor(description=parameter.description, read_only=True)
         try:
             declared = node.declare_parameter(parameter.name, parameter.default, descriptor)
-        except Exception as error:  # rclpy raises several types for a mistyped override
+        except ParameterException as error:  # e.g. a string given for a float
             raise ParameterError(f"{schema_name}.{parameter.name}: {error}") from None
         values[parameter.name] = declared.value
     return check_values(schema_name, values)
@@ -77,17 +75,15 @@ class Diagnostics:
 
 
 def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Spin one node; a start-up error prints one clear line and exits with status 2."""
+    """Spin one node; a configuration error prints one clear line and exits with status 2."""
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     try:
         node = node_factory()
         rclpy.spin(node)
-    except (StartupError, ParameterError, ValueError) as error:
-        if node is None:
-            print(f"error: {error}", file=sys.stderr, flush=True)
-            return 2
-        raise
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

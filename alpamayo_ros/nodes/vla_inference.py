@@ -17,7 +17,7 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from alpamayo_ros.backends import UnknownBackend, create_backend
+from alpamayo_ros.backends import create_backend
 from alpamayo_ros.backends.base import VlaInput
 from alpamayo_ros.core.contract import (
     FRAME_OFFSETS_NS,
@@ -41,7 +41,6 @@ from alpamayo_ros.nodes.runtime import (
     OK,
     WARN,
     Diagnostics,
-    StartupError,
     declare_parameters,
     run,
 )
@@ -53,10 +52,7 @@ class VlaInference(Node):
     def __init__(self) -> None:
         super().__init__("vla_inference")
         self.params = declare_parameters(self, "vla_inference")
-        try:
-            self.backend = create_backend(self.params["backend"])
-        except UnknownBackend as error:
-            raise StartupError(str(error)) from None
+        self.backend = create_backend(self.params["backend"])
         self.cameras: list[str] = self.params["cameras"]
         self.frames = {name: FrameBuffer(capacity=16) for name in self.cameras}
         self.history = EgoHistoryBuffer()

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from alpamayo_ros.configuration import Registry
 
 if TYPE_CHECKING:
     from alpamayo_ros.sensors.base import CameraSource
     from alpamayo_ros.sensors.rig import CameraRig
 
-_REGISTRY: dict[str, str] = {
-    "synthetic": "alpamayo_ros.sensors.synthetic:SyntheticSource",
-}
-
-
-class UnknownSource(ValueError):
-    """A camera source name that is not registered."""
+SOURCES: Registry[CameraSource] = Registry(
+    "camera source",
+    {
+        "synthetic": "alpamayo_ros.sensors.synthetic:SyntheticSource",
+    },
+)
 
 
 def available_sources() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+    return SOURCES.names()
 
 
 def create_source(name: str, rig: CameraRig, **options: object) -> CameraSource:
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
-        raise UnknownSource(
-            f"unknown camera source {name!r} (known: {', '.join(available_sources())})"
-        ) from None
-    module_name, class_name = target.split(":")
-    return getattr(import_module(module_name), class_name)(rig, **options)
+    return SOURCES.create(name, rig, **options)

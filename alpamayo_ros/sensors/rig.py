@@ -11,11 +11,13 @@ import numpy.typing as npt
 import yaml
 from scipy.spatial.transform import Rotation
 
+from alpamayo_ros.configuration import ConfigurationError
+
 # base_link (x forward, y left, z up) -> optical frame (z forward, x right, y down).
 _OPTICAL_FROM_BODY = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
 
 
-class RigError(ValueError):
+class RigError(ConfigurationError):
     """A rig file that does not describe the cameras asked for."""
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alpamayo_ros.backends import UnknownBackend, available_backends, create_backend
+from alpamayo_ros.backends import available_backends, create_backend
+from alpamayo_ros.configuration import UnknownName
 from alpamayo_ros.backends.base import VlaInput
 from alpamayo_ros.core.contract import (
     CAMERA_ORDER,
@@ -42,7 +43,7 @@ def history_input(speed: float, yaw_rate: float = 0.0) -> VlaInput:
 
 def test_registry_names_the_baseline_and_rejects_unknown_names() -> None:
     assert "constant_velocity" in available_backends()
-    with pytest.raises(UnknownBackend, match=r"unknown backend 'nope' \(known: constant_velocity"):
+    with pytest.raises(UnknownName, match=r"unknown backend 'nope' \(known: constant_velocity"):
         create_backend("nope")
 
 

@@ -10,7 +10,8 @@ from scipy.spatial.transform import Rotation
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.graph import repository_root
-from alpamayo_ros.sensors import UnknownSource, create_source
+from alpamayo_ros.configuration import UnknownName
+from alpamayo_ros.sensors import create_source
 from alpamayo_ros.sensors.rig import CameraRig
 from alpamayo_ros.sensors.synthetic import ASPHALT_RGB, MARKING_RGB, SKY_RGB
 
@@ -49,5 +50,5 @@ def test_ego_pose_follows_the_road_arc() -> None:
 
 
 def test_unknown_source_is_named() -> None:
-    with pytest.raises(UnknownSource, match="unknown camera source 'webcam'"):
+    with pytest.raises(UnknownName, match="unknown camera source 'webcam'"):
         create_source("webcam", RIG)
