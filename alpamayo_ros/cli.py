@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
+from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.graph import LAUNCH_ARGUMENTS, default_parameter_file
 from alpamayo_ros.launcher import GraphError, GraphProcesses
-from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.parameters import load_parameter_file
 
 
@@ -27,10 +28,8 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
 def command_launch(args: argparse.Namespace) -> int:
     with GraphProcesses(args.params_file, args.use_sim_time, args.log_level) as graph:
         print(f"started {', '.join(graph.processes)}; Ctrl-C stops", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             graph.run_for(args.duration if args.duration > 0 else float("inf"))
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

@@ -100,7 +100,9 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         Parameter("width", 576, "Image width in pixels.", positive),
         Parameter("height", 320, "Image height in pixels.", positive),
         Parameter("rig_file", "", "Camera rig YAML; empty for the packaged config/rig.yaml."),
-        Parameter("odometry_rate_hz", 50.0, "Rate of the ego odometry the source provides.", positive),
+        Parameter(
+            "odometry_rate_hz", 50.0, "Rate of the ego odometry the source provides.", positive
+        ),
         Parameter("ego_speed_mps", 10.0, "Synthetic source: ego speed.", non_negative),
         Parameter("ego_curvature", 0.0, "Synthetic source: road curvature (1/m, left +)."),
         Parameter("odom_frame_id", "odom", "World-fixed frame of the odometry (REP-105)."),
@@ -110,7 +112,12 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         CAMERA_NAMESPACE,
         FRAME_ID,
         BACKEND,
-        Parameter("rate_hz", 10.0, "Inference rate; each inference takes the newest t0.", positive),
+        Parameter(
+            "rate_hz",
+            10.0,
+            "Highest inference rate; runs when all cameras have a new frame.",
+            positive,
+        ),
         Parameter(
             "max_frame_staleness_s",
             0.06,
@@ -131,7 +138,12 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
     "control_bridge": (
         FRAME_ID,
         Parameter("rate_hz", 50.0, "Control rate.", positive),
-        Parameter("trajectory_timeout_s", 0.5, "Plan age (now - its t0) that triggers a safe stop.", positive),
+        Parameter(
+            "trajectory_timeout_s",
+            0.5,
+            "Plan age (now - its t0) that triggers a safe stop.",
+            positive,
+        ),
         Parameter("odometry_timeout_s", 0.2, "Odometry age that triggers a safe stop.", positive),
         Parameter("safe_stop_deceleration", 3.0, "Deceleration of a safe stop (m/s^2).", positive),
         Parameter("wheelbase", 2.85, "Vehicle wheelbase (m).", positive),

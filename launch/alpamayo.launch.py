@@ -6,7 +6,6 @@ config/alpamayo.yaml (or params_file:=...), exactly as `alpamayo-ros launch` use
 
 import os
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
@@ -14,6 +13,7 @@ from launch_ros.actions import Node
 from alpamayo_ros.graph import LAUNCH_ARGUMENTS, NODES, PACKAGE, default_parameter_file
 from alpamayo_ros.launcher import dds_environment
 from alpamayo_ros.parameters import load_parameter_file
+from launch import LaunchDescription
 
 
 def _nodes(context):

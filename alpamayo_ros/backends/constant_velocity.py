@@ -28,7 +28,9 @@ from alpamayo_ros.core.meta_actions import Longitudinal, label_meta_action
 
 _TEXT = {
     Longitudinal.STOP: "Remain stopped since the vehicle is at standstill.",
-    Longitudinal.MAINTAIN_SPEED: "Maintain speed and heading since the baseline assumes the scene does not change.",
+    Longitudinal.MAINTAIN_SPEED: (
+        "Maintain speed and heading since the baseline assumes the scene does not change."
+    ),
 }
 
 

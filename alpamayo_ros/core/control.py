@@ -83,7 +83,11 @@ class TrackedTrajectory:
         if rollout.batch_shape:
             raise InvalidTrackingInput(f"one rollout needed, got batch {rollout.batch_shape}")
         return cls(
-            t=rollout.t, x=rollout.x, y=rollout.y, yaw=rollout.yaw, v=rollout.v,
+            t=rollout.t,
+            x=rollout.x,
+            y=rollout.y,
+            yaw=rollout.yaw,
+            v=rollout.v,
             acceleration=rollout.acceleration,
         )
 
@@ -215,4 +219,3 @@ def _bounded_rate_limited(
         return bounded, 0.0
     step = min(max(bounded - previous, -max_rate * dt), max_rate * dt)
     return previous + step, step / dt
-

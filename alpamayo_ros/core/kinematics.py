@@ -142,8 +142,13 @@ def integrate_unicycle(
     y = y0 + np.cumsum(chord * np.sin(chord_heading), axis=-1)
     t = np.broadcast_to(dt * np.arange(1, acceleration.shape[-1] + 1), acceleration.shape)
     return Rollout(
-        t=t.copy(), x=x, y=y, yaw=yaw, v=v,
-        acceleration=acceleration.copy(), curvature=curvature.copy(),
+        t=t.copy(),
+        x=x,
+        y=y,
+        yaw=yaw,
+        v=v,
+        acceleration=acceleration.copy(),
+        curvature=curvature.copy(),
     )
 
 
@@ -161,7 +166,7 @@ def controls_from_poses(
     if x.ndim == 0 or x.shape[-1] == 0:
         raise KinematicsError("poses need a non-empty time axis [..., T]")
     batch = x.shape[:-1]
-    origin = np.zeros(batch + (1,))
+    origin = np.zeros((*batch, 1))
     v0 = _per_batch(v0, batch)
 
     dyaw = _wrap_angle(np.diff(yaw, axis=-1, prepend=origin))
@@ -248,7 +253,7 @@ def _per_batch(value: ArrayLike, batch: tuple[int, ...]) -> FloatArray:
 
 def _shift_in(first: FloatArray, values: FloatArray) -> FloatArray:
     """Values before each step: [first, values[..., :-1]]."""
-    first = np.broadcast_to(first, values.shape[:-1] + (1,))
+    first = np.broadcast_to(first, (*values.shape[:-1], 1))
     return np.concatenate([first, values[..., :-1]], axis=-1)
 
 

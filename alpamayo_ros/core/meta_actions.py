@@ -13,6 +13,7 @@ import numpy as np
 
 from alpamayo_ros.core.kinematics import Rollout
 
+
 class InvalidRollout(ValueError):
     """A batch of rollouts where a single one is expected."""
 

@@ -66,9 +66,7 @@ def check_rollout(rollout: Rollout, limits: Limits = Limits()) -> list[str]:
     ]
 
 
-def select_trajectory(
-    rollouts: Rollout, scores: ArrayLike, limits: Limits = Limits()
-) -> Selection:
+def select_trajectory(rollouts: Rollout, scores: ArrayLike, limits: Limits = Limits()) -> Selection:
     """Highest-scoring feasible candidate of a batch [K, T]; NaN scores count as infeasible."""
     scores = np.asarray(scores, dtype=float)
     if len(rollouts.batch_shape) != 1 or scores.shape != rollouts.batch_shape:

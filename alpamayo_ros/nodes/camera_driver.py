@@ -39,7 +39,9 @@ class CameraDriver(Node):
         )
         namespace = self.params["camera_namespace"].rstrip("/")
         self.image_publishers = {
-            name: self.create_publisher(Image, f"{namespace}/{name}/image_raw", qos_profile_sensor_data)
+            name: self.create_publisher(
+                Image, f"{namespace}/{name}/image_raw", qos_profile_sensor_data
+            )
             for name in self.params["cameras"]
         }
         self.info_publishers = {
@@ -53,6 +55,10 @@ class CameraDriver(Node):
         self.frames_published = 0
         self.create_timer(1.0 / self.params["rate_hz"], self.publish_frames)
         self.create_timer(1.0 / self.params["odometry_rate_hz"], self.publish_odometry)
+
+    def destroy_node(self) -> None:
+        self.source.close()
+        super().destroy_node()
 
     def now_ns(self) -> int:
         return self.get_clock().now().nanoseconds

@@ -16,13 +16,13 @@ from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 
+from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.control import (
     TrackedTrajectory,
     TrackerGains,
     TrajectoryTracker,
     VehicleParams,
 )
-from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.ego_history import EgoHistoryBuffer, HistoryUnavailable
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.core.watchdog import Watchdog, WatchdogConfig, WatchdogState

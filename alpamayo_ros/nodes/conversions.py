@@ -157,9 +157,7 @@ def pose_arrays(pose: Pose) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.flo
 
 def odometry_msg(pose: EgoPose, odom_frame: str, base_frame: str) -> Odometry:
     msg = Odometry(header=header(pose.stamp_ns, odom_frame), child_frame_id=base_frame)
-    msg.pose.pose = pose_msg(
-        pose.position, Rotation.from_quat(pose.orientation_xyzw).as_matrix()
-    )
+    msg.pose.pose = pose_msg(pose.position, Rotation.from_quat(pose.orientation_xyzw).as_matrix())
     (msg.twist.twist.linear.x, msg.twist.twist.linear.y, msg.twist.twist.linear.z) = (
         float(v) for v in pose.linear_velocity
     )
@@ -175,8 +173,11 @@ def odometry_sample(
     """(stamp ns, position, quaternion xyzw, forward speed) of an Odometry message."""
     pose = msg.pose.pose
     position = np.array([pose.position.x, pose.position.y, pose.position.z])
-    return stamp_ns(msg.header.stamp), position, quaternion_xyzw(pose.orientation), float(
-        msg.twist.twist.linear.x
+    return (
+        stamp_ns(msg.header.stamp),
+        position,
+        quaternion_xyzw(pose.orientation),
+        float(msg.twist.twist.linear.x),
     )
 
 

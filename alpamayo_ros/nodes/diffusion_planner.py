@@ -48,9 +48,7 @@ class DiffusionPlanner(Node):
     def plan(self, msg: PlannerConditioning) -> None:
         started = time.perf_counter()
         conditioning = conversions.planner_input(msg)
-        controls = self.backend.sample_controls(
-            conditioning, self.params["num_samples"], self.rng
-        )
+        controls = self.backend.sample_controls(conditioning, self.params["num_samples"], self.rng)
         rollouts = integrate_unicycle(
             controls.acceleration,
             controls.curvature,

@@ -13,8 +13,8 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
-from alpamayo_ros.graph import Topics
 from alpamayo_ros.configuration import ConfigurationError
+from alpamayo_ros.graph import Topics
 from alpamayo_ros.parameters import ParameterError, check_values, schema_for
 
 # diagnostic_msgs levels are `byte` fields: one-byte bytes objects in rclpy.

@@ -38,7 +38,7 @@ def describe(msg: object) -> str:
         return (
             f"reasoning    t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
             f"[{LongitudinalDecision(msg.longitudinal_decision).name}/"
-            f"{LateralDecision(msg.lateral_decision).name}] \"{msg.text}\""
+            f'{LateralDecision(msg.lateral_decision).name}] "{msg.text}"'
         )
     if isinstance(msg, MetaAction):
         return (

@@ -1,6 +1,10 @@
 """VLA inference node: aligns cameras and ego history to one t0 and runs the backend's
 reasoning half.
 
+Inference is triggered by the camera set completing (every camera has a frame newer than
+the last t0), not by a timer, so the output lags its input by the model time only;
+`rate_hz` caps the rate.
+
 Every output (reasoning, meta-action, planner conditioning) is stamped with t0, the input
 time, and carries the same InferenceInfo, so staleness and provenance stay measurable
 downstream. Inputs that cannot be aligned produce a diagnostic and no output, never a
@@ -29,6 +33,7 @@ from alpamayo_ros.core.contract import (
 )
 from alpamayo_ros.core.ego_history import EgoHistoryBuffer, HistoryUnavailable
 from alpamayo_ros.core.frame_alignment import (
+    DEFAULT_JITTER_TOLERANCE_NS,
     FrameBuffer,
     FramesUnavailable,
     choose_t0,
@@ -72,10 +77,8 @@ class VlaInference(Node):
         self.create_subscription(Odometry, "odometry", self.on_odometry, 50)
         self.reasoning_publisher = self.create_publisher(Reasoning, "reasoning", 10)
         self.meta_action_publisher = self.create_publisher(MetaAction, "meta_action", 10)
-        self.conditioning_publisher = self.create_publisher(
-            PlannerConditioning, "conditioning", 10
-        )
-        self.create_timer(1.0 / self.params["rate_hz"], self.infer)
+        self.conditioning_publisher = self.create_publisher(PlannerConditioning, "conditioning", 10)
+        self.min_period_ns = round(NS_PER_S / self.params["rate_hz"]) - DEFAULT_JITTER_TOLERANCE_NS
 
     def on_image(self, camera: str, msg: Image) -> None:
         try:
@@ -91,6 +94,8 @@ class VlaInference(Node):
         result = self.frames[camera].add(conversions.stamp_ns(msg.header.stamp), image)
         if result is AddResult.CLOCK_JUMP_BACK:
             self.reset_after_clock_jump(f"camera {camera}")
+        if result.keeps_sample:
+            self.infer()
 
     def on_odometry(self, msg: Odometry) -> None:
         stamp, position, quaternion, _ = conversions.odometry_sample(msg)
@@ -111,7 +116,7 @@ class VlaInference(Node):
     def infer(self) -> None:
         try:
             t0_ns = choose_t0(self.frames)
-            if t0_ns == self.last_t0_ns:
+            if self.last_t0_ns is not None and t0_ns - self.last_t0_ns < self.min_period_ns:
                 return
             aligned = select_frames(
                 self.frames,

@@ -41,5 +41,5 @@ class CameraSource(ABC):
         """The ego pose at `stamp_ns`, where the source knows it."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op for sources that hold nothing
         """Release devices or files."""

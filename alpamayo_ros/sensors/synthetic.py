@@ -129,4 +129,4 @@ class SyntheticSource(CameraSource):
     ) -> int:
         """Image row of the horizon for a level camera (pitch and roll are drawn level)."""
         direction = rotation.T @ camera.body_rotation()[:, 0]
-        return int(round(K[1, 2] - K[1, 1] * direction[1] / max(direction[2], 1e-6)))
+        return round(K[1, 2] - K[1, 1] * direction[1] / max(direction[2], 1e-6))

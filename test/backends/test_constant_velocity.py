@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.backends import available_backends, create_backend
-from alpamayo_ros.configuration import UnknownName
 from alpamayo_ros.backends.base import VlaInput
+from alpamayo_ros.configuration import UnknownName
 from alpamayo_ros.core.contract import (
     CAMERA_ORDER,
     FRAMES_PER_CAMERA,

@@ -86,17 +86,19 @@ def test_dropped_frame_is_stale_and_names_the_camera():
 
 
 def test_stalled_camera_is_stale():
-    buffers = _buffers({
-        "front_wide": [BASE_NS + k * 100 * MS for k in range(10)],
-        "front_tele": [BASE_NS + k * 100 * MS for k in range(5)],  # stopped 0.5 s ago
-    })
+    buffers = _buffers(
+        {
+            "front_wide": [BASE_NS + k * 100 * MS for k in range(10)],
+            "front_tele": [BASE_NS + k * 100 * MS for k in range(5)],  # stopped 0.5 s ago
+        }
+    )
     with pytest.raises(FramesUnavailable, match="camera front_tele"):
         select_frames(buffers, ["front_wide", "front_tele"], BASE_NS + 900 * MS)
 
 
 def test_missing_and_silent_cameras_are_named():
     buffers = _buffers({"front_wide": [BASE_NS], "front_tele": []})
-    with pytest.raises(FramesUnavailable, match="no frames yet from camera.*front_tele"):
+    with pytest.raises(FramesUnavailable, match=r"no frames yet from camera.*front_tele"):
         choose_t0(buffers)
     with pytest.raises(FramesUnavailable, match="not subscribed: cross_left"):
         select_frames(buffers, ["cross_left", "front_wide"], BASE_NS)

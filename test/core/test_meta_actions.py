@@ -21,13 +21,24 @@ def _rollout(acceleration=0.0, curvature=0.0, v0=10.0):
 
 def test_enum_values_match_the_message_constants():
     assert [(m.name, m.value) for m in Longitudinal] == [
-        ("UNKNOWN", 0), ("GENTLE_ACCELERATE", 1), ("STRONG_ACCELERATE", 2),
-        ("GENTLE_DECELERATE", 3), ("STRONG_DECELERATE", 4), ("MAINTAIN_SPEED", 5), ("STOP", 6),
+        ("UNKNOWN", 0),
+        ("GENTLE_ACCELERATE", 1),
+        ("STRONG_ACCELERATE", 2),
+        ("GENTLE_DECELERATE", 3),
+        ("STRONG_DECELERATE", 4),
+        ("MAINTAIN_SPEED", 5),
+        ("STOP", 6),
         ("REVERSE", 7),
     ]
     assert [(m.name, m.value) for m in Lateral] == [
-        ("UNKNOWN", 0), ("STEER_LEFT", 1), ("STEER_RIGHT", 2), ("SHARP_STEER_LEFT", 3),
-        ("SHARP_STEER_RIGHT", 4), ("REVERSE_LEFT", 5), ("REVERSE_RIGHT", 6), ("GO_STRAIGHT", 7),
+        ("UNKNOWN", 0),
+        ("STEER_LEFT", 1),
+        ("STEER_RIGHT", 2),
+        ("SHARP_STEER_LEFT", 3),
+        ("SHARP_STEER_RIGHT", 4),
+        ("REVERSE_LEFT", 5),
+        ("REVERSE_RIGHT", 6),
+        ("GO_STRAIGHT", 7),
     ]
 
 

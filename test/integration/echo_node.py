@@ -7,10 +7,9 @@ both ways.
 from __future__ import annotations
 
 import rclpy
+from interface_samples import INTERFACE_NAMES, interface_class
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
-
-from interface_samples import INTERFACE_NAMES, interface_class
 
 QOS = QoSProfile(
     depth=5,
@@ -26,9 +25,7 @@ def main() -> None:
     for name in INTERFACE_NAMES:
         msg_type = interface_class(name)
         publisher = node.create_publisher(msg_type, f"out/{name}", QOS)
-        keep.append(
-            node.create_subscription(msg_type, f"in/{name}", publisher.publish, QOS)
-        )
+        keep.append(node.create_subscription(msg_type, f"in/{name}", publisher.publish, QOS))
     print("ready", flush=True)
     try:
         rclpy.spin(node)

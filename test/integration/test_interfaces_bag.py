@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from interface_samples import INTERFACE_NAMES, interface_class, sample
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from alpamayo_ros.replay.typestore import MSG_PACKAGE, message_directory, typestore
-from interface_samples import INTERFACE_NAMES, interface_class, sample
 
 
 def msgtype(name: str) -> str:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
-
 from interface_samples import INTERFACE_NAMES, interface_class, sample
+from rclpy.executors import SingleThreadedExecutor
 
 ECHO = Path(__file__).with_name("echo_node.py")
 

@@ -51,7 +51,9 @@ def bad_file(tmp_path: Path, node: str, name: str, value: object) -> Path:
         ),
     ],
 )
-def test_node_refuses_to_start(ros_domain: int, module: str, arguments: list[str], message: str) -> None:
+def test_node_refuses_to_start(
+    ros_domain: int, module: str, arguments: list[str], message: str
+) -> None:
     result = run("-m", module, "--ros-args", *arguments)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
@@ -60,7 +62,9 @@ def test_node_refuses_to_start(ros_domain: int, module: str, arguments: list[str
 
 def test_node_refuses_a_parameter_file_with_a_wrong_type(ros_domain: int, tmp_path: Path) -> None:
     params = bad_file(tmp_path, "control_bridge", "rate_hz", "fifty")
-    result = run("-m", "alpamayo_ros.nodes.control_bridge", "--ros-args", "--params-file", str(params))
+    result = run(
+        "-m", "alpamayo_ros.nodes.control_bridge", "--ros-args", "--params-file", str(params)
+    )
     assert result.returncode == 2
     assert "control_bridge.rate_hz" in result.stderr and "Traceback" not in result.stderr
 
@@ -77,5 +81,10 @@ def test_launcher_validates_before_starting_any_node(ros_domain: int, tmp_path: 
 def test_check_config(tmp_path: Path) -> None:
     good = run("-m", "alpamayo_ros.cli", "check-config", str(default_parameter_file()))
     assert good.returncode == 0 and ": ok (camera_driver, vla_inference" in good.stdout
-    bad = run("-m", "alpamayo_ros.cli", "check-config", str(bad_file(tmp_path, "camera_driver", "widht", 5)))
+    bad = run(
+        "-m",
+        "alpamayo_ros.cli",
+        "check-config",
+        str(bad_file(tmp_path, "camera_driver", "widht", 5)),
+    )
     assert bad.returncode == 2 and "camera_driver.widht: unknown parameter" in bad.stderr

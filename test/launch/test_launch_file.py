@@ -96,9 +96,10 @@ def test_launch_arguments_are_declared_by_both_launchers() -> None:
 
 def test_launch_description_when_launch_ros_is_available() -> None:
     pytest.importorskip("launch_ros", reason="launch_ros is not installable from PyPI")
-    from launch import LaunchContext
     from launch.launch_description_sources import PythonLaunchDescriptionSource
     from launch_ros.actions import Node
+
+    from launch import LaunchContext
 
     description = PythonLaunchDescriptionSource(str(LAUNCH_FILE)).get_launch_description(
         LaunchContext()

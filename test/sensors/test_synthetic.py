@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from alpamayo_ros.configuration import UnknownName
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.graph import repository_root
-from alpamayo_ros.configuration import UnknownName
 from alpamayo_ros.sensors import create_source
 from alpamayo_ros.sensors.rig import CameraRig
 from alpamayo_ros.sensors.synthetic import ASPHALT_RGB, MARKING_RGB, SKY_RGB
@@ -44,7 +44,9 @@ def test_ego_pose_follows_the_road_arc() -> None:
     source.frames(1_000_000_000)  # the first request starts the drive
     pose = source.ego_pose(3_000_000_000)  # 20 m along a 50 m radius arc
     yaw = 0.02 * 20.0
-    np.testing.assert_allclose(pose.position[:2], [math.sin(yaw) / 0.02, (1 - math.cos(yaw)) / 0.02])
+    np.testing.assert_allclose(
+        pose.position[:2], [math.sin(yaw) / 0.02, (1 - math.cos(yaw)) / 0.02]
+    )
     assert Rotation.from_quat(pose.orientation_xyzw).as_euler("xyz")[2] == pytest.approx(yaw)
     assert pose.angular_velocity[2] == pytest.approx(0.2)
 
