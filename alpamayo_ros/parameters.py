@@ -89,6 +89,7 @@ CAMERA_NAMESPACE = Parameter(
 )
 FRAME_ID = Parameter("frame_id", "base_link", "Ego frame (REP-105); outputs are in it at t0.")
 BACKEND = Parameter("backend", "constant_velocity", "Model backend.", one_of(available_backends))
+WEIGHTS_FILE = Parameter("weights_file", "", "Backend weights; empty for the packaged ones.")
 
 SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
     "camera_driver": (
@@ -112,6 +113,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         CAMERA_NAMESPACE,
         FRAME_ID,
         BACKEND,
+        WEIGHTS_FILE,
         Parameter(
             "rate_hz",
             10.0,
@@ -128,6 +130,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
     "diffusion_planner": (
         FRAME_ID,
         BACKEND,
+        WEIGHTS_FILE,
         Parameter("num_samples", 6, "Trajectories sampled per inference (K).", positive),
         Parameter("seed", 0, "Seed of the sampler.", non_negative),
         Parameter("max_abs_acceleration", 9.8, "Feasibility bound (m/s^2).", positive),

@@ -13,6 +13,7 @@ BACKENDS: Registry[Backend] = Registry(
     "backend",
     {
         "constant_velocity": "alpamayo_ros.backends.constant_velocity:ConstantVelocityBackend",
+        "embedded_vla": "alpamayo_ros.backends.embedded:EmbeddedVlaBackend",
     },
 )
 
@@ -21,5 +22,6 @@ def available_backends() -> tuple[str, ...]:
     return BACKENDS.names()
 
 
-def create_backend(name: str) -> Backend:
-    return BACKENDS.create(name)
+def create_backend(name: str, weights_file: str = "") -> Backend:
+    """`weights_file` empty means the backend's packaged weights, if it has any."""
+    return BACKENDS.create(name, weights_file=weights_file)

@@ -86,6 +86,8 @@ class SampledControls:
 class Backend(ABC):
     name: str
     version: str
+    # (width, height) the backend wants its images in; None takes them as they come.
+    image_size: tuple[int, int] | None = None
 
     @abstractmethod
     def reason(self, inputs: VlaInput) -> ReasoningOutput:

@@ -17,6 +17,7 @@ from alpamayo_ros.backends.base import (
     SampledControls,
     VlaInput,
 )
+from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import (
@@ -37,6 +38,12 @@ _TEXT = {
 class ConstantVelocityBackend(Backend):
     name = "constant_velocity"
     version = "1"
+
+    def __init__(self, weights_file: str = "") -> None:
+        if weights_file:
+            raise ConfigurationError(
+                f"backend constant_velocity has no weights, but weights_file={weights_file!r}"
+            )
 
     def reason(self, inputs: VlaInput) -> ReasoningOutput:
         state = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)

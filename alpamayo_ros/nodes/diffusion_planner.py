@@ -32,7 +32,7 @@ class DiffusionPlanner(Node):
     def __init__(self) -> None:
         super().__init__("diffusion_planner")
         self.params = declare_parameters(self, "diffusion_planner")
-        self.backend = create_backend(self.params["backend"])
+        self.backend = create_backend(self.params["backend"], self.params["weights_file"])
         self.limits = Limits(
             max_abs_acceleration=self.params["max_abs_acceleration"],
             max_abs_curvature=self.params["max_abs_curvature"],

@@ -50,14 +50,12 @@ from alpamayo_ros.nodes.runtime import (
     run,
 )
 
-MODEL_IMAGE_SIZE = (576, 320)  # width, height the frames are resized to on arrival
-
 
 class VlaInference(Node):
     def __init__(self) -> None:
         super().__init__("vla_inference")
         self.params = declare_parameters(self, "vla_inference")
-        self.backend = create_backend(self.params["backend"])
+        self.backend = create_backend(self.params["backend"], self.params["weights_file"])
         self.cameras: list[str] = self.params["cameras"]
         self.frames = {name: FrameBuffer(capacity=16) for name in self.cameras}
         self.history = EgoHistoryBuffer()
@@ -89,8 +87,9 @@ class VlaInference(Node):
                 ERROR, f"{camera}: {error}", rejected_images=self.rejected_images
             )
             return
-        if image.shape[1::-1] != MODEL_IMAGE_SIZE:
-            image = cv2.resize(image, MODEL_IMAGE_SIZE, interpolation=cv2.INTER_AREA)
+        size = self.backend.image_size
+        if size is not None and image.shape[1::-1] != size:
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         result = self.frames[camera].add(conversions.stamp_ns(msg.header.stamp), image)
         if result is AddResult.CLOCK_JUMP_BACK:
             self.reset_after_clock_jump(f"camera {camera}")

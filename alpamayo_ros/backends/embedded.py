@@ -1,0 +1,91 @@
+"""The embedded VLA backend: the small trained model that ships with the package.
+
+Runs on a CPU with PyTorch. The latent it hands to the planner is the action expert's
+condition vector, so the planner node samples from exactly what the VLA node saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from alpamayo_ros.backends.base import (
+    Backend,
+    CausalDecision,
+    MetaActionEstimate,
+    PlannerInput,
+    ReasoningOutput,
+    SampledControls,
+    VlaInput,
+)
+from alpamayo_ros.core.contract import TRAJECTORY_DT_S
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.kinematics import estimate_ego_state, integrate_unicycle
+from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, load_weights
+
+
+def consensus_scores(xyz: np.ndarray) -> np.ndarray:
+    """Scores of K sampled trajectories [K, T, 3]: minus the mean distance to the others.
+
+    Samples from a flow model have no likelihood at hand; the one closest to the rest is
+    the mode the samples agree on, and ranks first.
+    """
+    if len(xyz) == 1:
+        return np.zeros(1)
+    distance = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1).mean(-1)  # [K, K]
+    return -distance.sum(1) / (len(xyz) - 1)
+
+
+class EmbeddedVlaBackend(Backend):
+    name = "embedded_vla"
+
+    def __init__(self, weights_file: str = "") -> None:
+        torch.set_grad_enabled(False)
+        self.model, metadata = load_weights(
+            Path(weights_file) if weights_file else PACKAGED_WEIGHTS
+        )
+        self.version = metadata["model_version"]
+        config = self.model.config
+        self.image_size = (config.image_width, config.image_height)
+
+    def reason(self, inputs: VlaInput) -> ReasoningOutput:
+        state = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)
+        encoding = self.model.encode(
+            torch.from_numpy(np.ascontiguousarray(inputs.images))[None],
+            torch.from_numpy(inputs.ego_xyz).float()[None],
+            torch.from_numpy(inputs.ego_rotations).float()[None],
+        )
+        heads = self.model.classify(encoding)
+        text = self.model.generate_text(encoding)[0]
+        longitudinal = heads.longitudinal.softmax(-1)[0].numpy()
+        lateral = heads.lateral.softmax(-1)[0].numpy()
+        meta_action = MetaActionEstimate(
+            longitudinal=Longitudinal(int(longitudinal.argmax())),
+            lateral=Lateral(int(lateral.argmax())),
+            longitudinal_probabilities=longitudinal.astype(np.float32),
+            lateral_probabilities=lateral.astype(np.float32),
+        )
+        decision = CausalDecision(
+            text=text,
+            longitudinal_decision=LongitudinalDecision(int(heads.longitudinal_decision.argmax())),
+            lateral_decision=LateralDecision(int(heads.lateral_decision.argmax())),
+            cause=Cause(int(heads.cause.argmax())),
+        )
+        latent = self.model.condition(encoding, heads)[0].numpy().astype(np.float32)
+        return ReasoningOutput(decision, PlannerInput(state, meta_action, latent))
+
+    def sample_controls(
+        self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
+    ) -> SampledControls:
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        condition = torch.from_numpy(conditioning.latent).float()[None]
+        controls = self.model.sample_controls(condition, num_samples, generator)[0].numpy()
+        acceleration = controls[..., 0].astype(np.float64)
+        curvature = controls[..., 1].astype(np.float64)
+        rollout = integrate_unicycle(
+            acceleration, curvature, conditioning.ego_state.speed, dt=TRAJECTORY_DT_S
+        )
+        return SampledControls(acceleration, curvature, consensus_scores(rollout.xyz()))

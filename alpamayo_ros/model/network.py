@@ -1,0 +1,241 @@
+"""The embedded VLA network, shaped like Alpamayo-R1 at laptop scale.
+
+- Vision: one light CNN shared by every image (with a camera embedding), attention across
+  each camera's 4 frames (motion), all cameras fused with an ego-history token into one
+  token sequence by a small transformer encoder.
+- Reasoning: an autoregressive transformer decoder over a word vocabulary that attends to
+  that sequence (Chain-of-Causation text), plus classification heads for the meta-action
+  and the structured decision.
+- Action expert: a flow-matching velocity field over 64 (acceleration, curvature) controls,
+  conditioned on a latent of the fused scene and the meta-action; Euler-integrated from
+  noise, K samples per call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.model.config import ModelConfig
+from alpamayo_ros.model.tokenizer import Tokenizer
+
+EGO_FEATURES = 6  # x, y, cos yaw, sin yaw, vx, vy per history pose
+
+
+@dataclass
+class Encoding:
+    tokens: Tensor  # [B, N, D] fused scene tokens
+    pooled: Tensor  # [B, D]
+
+
+@dataclass
+class Heads:
+    longitudinal: Tensor  # [B, len(Longitudinal)] logits
+    lateral: Tensor  # [B, len(Lateral)]
+    longitudinal_decision: Tensor  # [B, len(LongitudinalDecision)]
+    lateral_decision: Tensor  # [B, len(LateralDecision)]
+    cause: Tensor  # [B, len(Cause)]
+
+
+def ego_features(xyz: Tensor, rotations: Tensor) -> Tensor:
+    """Per-pose features of the history [B, P, 6]: position, heading, finite-difference velocity.
+
+    The model gets no speed input (as in Alpamayo-R1): it differentiates the history.
+    """
+    heading = rotations[..., :2, 0]  # (cos yaw, sin yaw)
+    velocity = torch.diff(xyz[..., :2], dim=-2, prepend=xyz[..., :1, :2]) * 10.0
+    velocity[..., 0, :] = velocity[..., 1, :]
+    return torch.cat([xyz[..., :2] / 20.0, heading, velocity / 10.0], dim=-1)
+
+
+class ImageEncoder(nn.Module):
+    """Patchify stem then strided convs: [N, 3, H, W] -> [N, D, H/16, W/16].
+
+    A patch stem rather than a full-resolution first conv: 16 images per cycle must train
+    and run on a 2-core CPU.
+    """
+
+    def __init__(self, patch_size: int, channels: tuple[int, ...], width: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(3, channels[0], patch_size, stride=patch_size),
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(inplace=True),
+        ]
+        for previous, out in itertools.pairwise(channels):
+            layers += [
+                nn.Conv2d(previous, out, 3, stride=2, padding=1),
+                nn.BatchNorm2d(out),
+                nn.ReLU(inplace=True),
+            ]
+        layers.append(nn.Conv2d(channels[-1], width, 1))
+        self.net = nn.Sequential(*layers)
+        self.stride = patch_size * 2 ** (len(channels) - 1)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images)
+
+
+def sinusoidal(t: Tensor, dim: int) -> Tensor:
+    """Embedding of flow time t in [0, 1], [B] -> [B, dim]."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device) / half)
+    angles = t[:, None] * 1000.0 * frequencies[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class EmbeddedVla(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if not config.vocabulary:
+            raise ValueError("model config has no vocabulary")
+        self.config = config
+        self.tokenizer = Tokenizer(config.vocabulary)
+        d = config.width
+        self.image_encoder = ImageEncoder(config.patch_size, config.cnn_channels, d)
+        stride = self.image_encoder.stride
+        grid = (config.image_height // stride, config.image_width // stride)
+        self.spatial_embedding = nn.Parameter(torch.zeros(1, grid[0] * grid[1], d))
+        self.camera_embedding = nn.Parameter(torch.zeros(config.cameras, 1, d))
+        self.frame_embedding = nn.Parameter(torch.zeros(config.frames, d))
+        self.temporal_attention = nn.MultiheadAttention(d, config.heads, batch_first=True)
+        self.temporal_norm = nn.LayerNorm(d)
+        self.ego_encoder = nn.Sequential(
+            nn.Linear(config.history_poses * EGO_FEATURES, 2 * d), nn.GELU(), nn.Linear(2 * d, d)
+        )
+        self.fusion = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(d, config.heads, 2 * d, 0.0, batch_first=True),
+            config.fusion_layers,
+        )
+        self.heads = nn.ModuleDict(
+            {
+                "longitudinal": nn.Linear(d, len(Longitudinal)),
+                "lateral": nn.Linear(d, len(Lateral)),
+                "longitudinal_decision": nn.Linear(d, len(LongitudinalDecision)),
+                "lateral_decision": nn.Linear(d, len(LateralDecision)),
+                "cause": nn.Linear(d, len(Cause)),
+            }
+        )
+        # Reasoning decoder.
+        self.token_embedding = nn.Embedding(len(self.tokenizer), d)
+        self.position_embedding = nn.Parameter(torch.zeros(config.max_text_tokens, d))
+        self.decoder = nn.TransformerDecoder(
+            nn.TransformerDecoderLayer(d, config.heads, 2 * d, 0.0, batch_first=True),
+            config.decoder_layers,
+        )
+        self.text_head = nn.Linear(d, len(self.tokenizer))
+        # Action expert.
+        self.condition_dim = d + len(Longitudinal) + len(Lateral)
+        controls = config.horizon * 2
+        hidden = config.expert_hidden
+        self.expert = nn.Sequential(
+            nn.Linear(controls + 64 + self.condition_dim, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, controls),
+        )
+        for parameter in (
+            self.spatial_embedding,
+            self.camera_embedding,
+            self.frame_embedding,
+            self.position_embedding,
+        ):
+            nn.init.normal_(parameter, std=0.02)
+
+    # --- vision-language half --------------------------------------------------------------
+
+    def encode(self, images: Tensor, ego_xyz: Tensor, ego_rotations: Tensor) -> Encoding:
+        """images uint8 [B, C, F, H, W, 3]; ego history in the t0 frame [B, P, 3], [B, P, 3, 3]."""
+        b, c, f, h, w, _ = images.shape
+        pixels = images.reshape(b * c * f, h, w, 3).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        features = self.image_encoder(pixels)  # [BCF, D, H/16, W/16]
+        d = features.shape[1]
+        tokens = features.flatten(2).transpose(1, 2) + self.spatial_embedding  # [BCF, S, D]
+        s = tokens.shape[1]
+        tokens = tokens.reshape(b, c, f, s, d) + self.frame_embedding[None, None, :, None]
+        # Each spatial location of the newest frame attends over its camera's 4 frames.
+        per_location = tokens.permute(0, 1, 3, 2, 4).reshape(b * c * s, f, d)
+        newest = per_location[:, -1:]
+        attended, _ = self.temporal_attention(newest, per_location, per_location)
+        camera_tokens = self.temporal_norm(newest + attended).reshape(b, c, s, d)
+        camera_tokens = (camera_tokens + self.camera_embedding[None]).reshape(b, c * s, d)
+        ego = self.ego_encoder(ego_features(ego_xyz, ego_rotations).flatten(1))[:, None]
+        fused = self.fusion(torch.cat([ego, camera_tokens], dim=1))
+        return Encoding(tokens=fused, pooled=fused[:, 0])
+
+    def classify(self, encoding: Encoding) -> Heads:
+        return Heads(**{name: head(encoding.pooled) for name, head in self.heads.items()})
+
+    def text_logits(self, encoding: Encoding, tokens: Tensor) -> Tensor:
+        """Teacher-forced next-token logits [B, T, V] for input ids [B, T]."""
+        t = tokens.shape[1]
+        embedded = self.token_embedding(tokens) + self.position_embedding[:t]
+        mask = torch.triu(torch.full((t, t), float("-inf"), device=tokens.device), diagonal=1)
+        return self.text_head(self.decoder(embedded, encoding.tokens, tgt_mask=mask))
+
+    @torch.no_grad()
+    def generate_text(self, encoding: Encoding) -> list[str]:
+        """Greedy decoding until <eos> (or max_text_tokens) for every batch element."""
+        b = encoding.tokens.shape[0]
+        tokens = torch.full((b, 1), self.tokenizer.bos_id, dtype=torch.long)
+        finished = torch.zeros(b, dtype=torch.bool)
+        for _ in range(self.config.max_text_tokens - 1):
+            next_id = self.text_logits(encoding, tokens)[:, -1].argmax(-1)
+            next_id = torch.where(finished, self.tokenizer.pad_id, next_id)
+            tokens = torch.cat([tokens, next_id[:, None]], dim=1)
+            finished |= next_id == self.tokenizer.eos_id
+            if bool(finished.all()):
+                break
+        return [self.tokenizer.decode(row.tolist()) for row in tokens]
+
+    # --- action expert ---------------------------------------------------------------------
+
+    def condition(self, encoding: Encoding, heads: Heads) -> Tensor:
+        """The latent the action expert is conditioned on: scene plus intended meta-action."""
+        return torch.cat(
+            [encoding.pooled, heads.longitudinal.softmax(-1), heads.lateral.softmax(-1)], dim=-1
+        )
+
+    def velocity(self, x: Tensor, t: Tensor, condition: Tensor) -> Tensor:
+        """Flow velocity for normalised controls x [B, 64, 2] at flow time t [B]."""
+        inputs = torch.cat([x.flatten(1), sinusoidal(t, 64), condition], dim=-1)
+        return self.expert(inputs).reshape(x.shape)
+
+    def flow_matching_loss(self, condition: Tensor, controls: Tensor) -> Tensor:
+        """Rectified-flow loss for target controls [B, 64, 2] (physical units)."""
+        target = self.normalise(controls)
+        noise = torch.randn_like(target)
+        t = torch.rand(target.shape[0], device=target.device)
+        x_t = (1 - t[:, None, None]) * noise + t[:, None, None] * target
+        return torch.mean((self.velocity(x_t, t, condition) - (target - noise)) ** 2)
+
+    @torch.no_grad()
+    def sample_controls(
+        self, condition: Tensor, num_samples: int, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """K control sequences per condition: [B, K, 64, 2] in physical units."""
+        b = condition.shape[0]
+        repeated = condition.repeat_interleave(num_samples, dim=0)
+        x = torch.randn(b * num_samples, self.config.horizon, 2, generator=generator)
+        steps = self.config.flow_steps
+        for step in range(steps):
+            t = torch.full((x.shape[0],), step / steps)
+            x = x + self.velocity(x, t, repeated) / steps
+        return self.denormalise(x).reshape(b, num_samples, self.config.horizon, 2)
+
+    def normalise(self, controls: Tensor) -> Tensor:
+        scale = torch.tensor([self.config.acceleration_scale, self.config.curvature_scale])
+        return controls / scale
+
+    def denormalise(self, x: Tensor) -> Tensor:
+        scale = torch.tensor([self.config.acceleration_scale, self.config.curvature_scale])
+        return x * scale
