@@ -83,6 +83,78 @@ def command_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'11,12,13' or ranges '100-199' (inclusive), comma-separated."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            seeds += range(int(first), int(last or first) + 1)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a seed or seed range: {part!r}") from None
+    return seeds
+
+
+def parse_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from alpamayo_ros.model.training import TrainingConfig, train
+
+    config = TrainingConfig(
+        samples=args.samples,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        first_sample_seed=args.first_sample_seed,
+        workers=args.workers,
+    )
+    summary = train(args.output, config, args.model_version)
+    print(f"wrote {args.output} in {summary['total_s']:.0f} s")
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from alpamayo_ros.backends import create_backend
+    from alpamayo_ros.evaluation.evaluate import evaluate
+    from alpamayo_ros.evaluation.metrics import METRICS, aggregate, as_dict
+    from alpamayo_ros.world.scenarios import SCENARIO_TYPES
+
+    unknown = sorted(set(args.types or ()) - set(SCENARIO_TYPES))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown scenario type(s) {', '.join(unknown)} (known: {', '.join(SCENARIO_TYPES)})"
+        )
+    backends = [create_backend(name) for name in args.backends]
+    results = evaluate(backends, args.seeds, args.types, args.num_samples)
+    summary = {name: aggregate(rows) for name, rows in results.items()}
+    if args.json:
+        report = {"summary": summary}
+        if args.per_sample:
+            report["samples"] = {name: [as_dict(r) for r in rows] for name, rows in results.items()}
+        print(json.dumps(report, indent=2))
+        return 0
+    for group in next(iter(summary.values())):
+        print(f"\n[{group}]")
+        print(f"  {'metric':<22}" + "".join(f"{name:>20}" for name in summary))
+        for metric in (*METRICS, "count"):
+            print(
+                f"  {metric:<22}"
+                + "".join(f"{summary[name][group][metric]:>20.3f}" for name in summary)
+            )
+    return 0
+
+
+def command_benchmark(args: argparse.Namespace) -> int:
+    from alpamayo_ros.evaluation.benchmark import run_benchmark
+
+    print(run_benchmark(args.backend, args.cycles, args.num_samples))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alpamayo-ros", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +169,38 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=6.0, help="seconds to run")
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
     demo.set_defaults(handler=command_demo)
+
+    train = commands.add_parser("train", help="generate scenarios and train the embedded VLA")
+    train.add_argument("--output", type=Path, required=True, help="safetensors file to write")
+    train.add_argument("--samples", type=int, default=8000)
+    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--first-sample-seed", type=int, default=0)
+    train.add_argument("--workers", type=int, default=2, help="processes generating data")
+    train.add_argument("--model-version", default="dev")
+    train.set_defaults(handler=command_train)
+
+    evaluate = commands.add_parser("evaluate", help="open-loop metrics on seeded scenarios")
+    evaluate.add_argument(
+        "--seeds", type=parse_seeds, required=True, help="e.g. 11,12,13 or 1000-1199"
+    )
+    evaluate.add_argument(
+        "--types", type=parse_names, default=None, help="scenario types, comma-separated"
+    )
+    evaluate.add_argument(
+        "--backends", type=parse_names, default=["embedded_vla", "constant_velocity"]
+    )
+    evaluate.add_argument("--num-samples", type=int, default=6, help="K trajectories per call")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.add_argument("--per-sample", action="store_true", help="with --json: every sample")
+    evaluate.set_defaults(handler=command_evaluate)
+
+    benchmark = commands.add_parser("benchmark", help="cost of one 10 Hz cycle, per stage")
+    benchmark.add_argument("--backend", default="embedded_vla")
+    benchmark.add_argument("--cycles", type=int, default=50)
+    benchmark.add_argument("--num-samples", type=int, default=6)
+    benchmark.set_defaults(handler=command_benchmark)
 
     check = commands.add_parser("check-config", help="validate a parameter file")
     check.add_argument("params_file", type=Path)

@@ -88,6 +88,8 @@ class Backend(ABC):
     version: str
     # (width, height) the backend wants its images in; None takes them as they come.
     image_size: tuple[int, int] | None = None
+    # Wall time of the stages of the last `reason` call, for diagnostics and benchmarks.
+    stage_ms: dict[str, float]
 
     @abstractmethod
     def reason(self, inputs: VlaInput) -> ReasoningOutput:

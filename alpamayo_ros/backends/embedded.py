@@ -6,6 +6,7 @@ condition vector, so the planner node samples from exactly what the VLA node saw
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,10 @@ class EmbeddedVlaBackend(Backend):
         self.version = metadata["model_version"]
         config = self.model.config
         self.image_size = (config.image_width, config.image_height)
+        self.stage_ms = {}
 
     def reason(self, inputs: VlaInput) -> ReasoningOutput:
+        started = time.perf_counter()
         state = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)
         encoding = self.model.encode(
             torch.from_numpy(np.ascontiguousarray(inputs.images))[None],
@@ -59,7 +62,12 @@ class EmbeddedVlaBackend(Backend):
             torch.from_numpy(inputs.ego_rotations).float()[None],
         )
         heads = self.model.classify(encoding)
+        encoded = time.perf_counter()
         text = self.model.generate_text(encoding)[0]
+        self.stage_ms = {
+            "encode + heads": (encoded - started) * 1e3,
+            "reasoning text": (time.perf_counter() - encoded) * 1e3,
+        }
         longitudinal = heads.longitudinal.softmax(-1)[0].numpy()
         lateral = heads.lateral.softmax(-1)[0].numpy()
         meta_action = MetaActionEstimate(

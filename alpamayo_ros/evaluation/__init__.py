@@ -1,0 +1,1 @@
+"""Offline evaluation of backends on synthetic scenarios (open-loop metrics)."""

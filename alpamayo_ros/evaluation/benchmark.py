@@ -1,0 +1,71 @@
+"""Cost of one 10 Hz cycle of a backend on this machine, per stage.
+
+One cycle is what the graph does per inference: resize 16 camera frames (576x320) to the
+model's input, the vision-language half (encoding, heads, reasoning text), then K trajectory
+samples integrated, checked and selected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import cv2
+import numpy as np
+import torch
+
+from alpamayo_ros.backends import create_backend
+from alpamayo_ros.backends.base import VlaInput
+from alpamayo_ros.core.contract import TRAJECTORY_DT_S
+from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.core.trajectory_checks import Limits, select_trajectory
+from alpamayo_ros.world.dataset import make_sample
+
+CAMERA_SIZE = (576, 320)
+
+
+def run_benchmark(backend_name: str, cycles: int, num_samples: int) -> str:
+    backend = create_backend(backend_name)
+    sample = make_sample(1_000_000, image_size=CAMERA_SIZE, render_scale=1)
+    size = backend.image_size or CAMERA_SIZE
+    timings: dict[str, list[float]] = defaultdict(list)
+    rng = np.random.default_rng(0)
+    for cycle in range(cycles + 3):  # three warm-up cycles
+        marks = [("start", time.perf_counter())]
+        frames = np.stack(
+            [
+                np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in camera])
+                for camera in sample.images
+            ]
+        )
+        marks.append(("resize 16 frames", time.perf_counter()))
+        inputs = VlaInput(
+            0, frames, np.zeros(frames.shape[:2], np.int64), sample.ego_xyz, sample.ego_rotations
+        )
+        output = backend.reason(inputs)
+        marks.append(("reasoning half", time.perf_counter()))
+        stages = {f"  of which {name}": ms for name, ms in backend.stage_ms.items()}
+        controls = backend.sample_controls(output.planner_input, num_samples, rng)
+        marks.append((f"sample {num_samples} trajectories", time.perf_counter()))
+        rollouts = integrate_unicycle(
+            controls.acceleration,
+            controls.curvature,
+            output.planner_input.ego_state.speed,
+            TRAJECTORY_DT_S,
+        )
+        select_trajectory(rollouts, controls.scores, Limits())
+        marks.append(("integrate, check, select", time.perf_counter()))
+        if cycle >= 3:
+            for (_, before), (name, after) in zip(marks, marks[1:], strict=False):
+                timings[name].append((after - before) * 1e3)
+            timings["total"].append((marks[-1][1] - marks[0][1]) * 1e3)
+            for name, ms in stages.items():
+                timings[name].append(ms)
+    lines = [
+        f"backend {backend.name} {backend.version}: {cycles} cycles, "
+        f"{torch.get_num_threads()} torch threads, text: {output.decision.text!r}",
+        f"{'stage':<28}{'median ms':>12}{'p90 ms':>10}",
+    ]
+    for name, values in timings.items():
+        lines.append(f"{name:<28}{np.median(values):>12.1f}{np.percentile(values, 90):>10.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""Run backends on synthetic scenarios chosen by seed and score them open loop.
+
+Each backend sees exactly what the VLA node would give it (4 cameras x 4 frames, 16 ego
+poses) and is scored against the expert's future: minADE over K samples and ADE of the
+highest-scored one at 3 s and 6.4 s, meta-action accuracy per axis, and reasoning-action
+consistency as Alpamayo-R1 defines it (the text's stated behaviour against meta-actions
+labelled from the selected trajectory; unparseable text scores 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from alpamayo_ros.backends.base import Backend, VlaInput
+from alpamayo_ros.core.contract import TRAJECTORY_DT_S
+from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.core.meta_actions import label_meta_action
+from alpamayo_ros.evaluation.metrics import (
+    STEPS_3S,
+    STEPS_6_4S,
+    SampleResult,
+    average_displacement,
+    min_ade,
+)
+from alpamayo_ros.world.dataset import Sample, make_sample
+from alpamayo_ros.world.reasoning_text import coarse_meta_action, intended_behaviour
+
+
+def vla_input(sample: Sample, image_size: tuple[int, int] | None) -> VlaInput:
+    """The sample as the VLA node would hand it to a backend."""
+    images = sample.images
+    if image_size is not None and images.shape[3:1:-1] != image_size:
+        import cv2
+
+        images = np.stack(
+            [
+                np.stack([cv2.resize(f, image_size, interpolation=cv2.INTER_AREA) for f in cam])
+                for cam in images
+            ]
+        )
+    return VlaInput(
+        t0_ns=0,
+        images=images,
+        frame_stamps_ns=np.zeros(images.shape[:2], np.int64),
+        ego_xyz=sample.ego_xyz,
+        ego_rotations=sample.ego_rotations,
+    )
+
+
+def is_consistent(text: str, longitudinal, lateral) -> bool:
+    """Alpamayo-R1's reasoning-action consistency for one (text, meta-action) pair."""
+    stated_longitudinal, stated_lateral = intended_behaviour(text)
+    if stated_longitudinal is None:
+        return False
+    expected_longitudinal, expected_lateral = coarse_meta_action(longitudinal, lateral)
+    return (
+        stated_longitudinal == expected_longitudinal
+        and (stated_lateral or "straight") == expected_lateral
+    )
+
+
+def evaluate_sample(
+    backend: Backend, sample: Sample, num_samples: int, rng: np.random.Generator
+) -> SampleResult:
+    output = backend.reason(vla_input(sample, backend.image_size))
+    controls = backend.sample_controls(output.planner_input, num_samples, rng)
+    rollouts = integrate_unicycle(
+        controls.acceleration,
+        controls.curvature,
+        output.planner_input.ego_state.speed,
+        dt=TRAJECTORY_DT_S,
+    )
+    candidates = rollouts.xyz()
+    best = int(np.argmax(controls.scores))
+    truth = sample.future_xyz
+    selected_meta = label_meta_action(rollouts[best])
+    meta = output.planner_input.meta_action
+    return SampleResult(
+        scenario_type=sample.scenario_type,
+        seed=sample.seed,
+        min_ade_3s=min_ade(candidates, truth, STEPS_3S),
+        min_ade_6_4s=min_ade(candidates, truth, STEPS_6_4S),
+        ade_3s=float(average_displacement(candidates[best], truth, STEPS_3S)),
+        ade_6_4s=float(average_displacement(candidates[best], truth, STEPS_6_4S)),
+        longitudinal_correct=meta.longitudinal == sample.meta_action[0],
+        lateral_correct=meta.lateral == sample.meta_action[1],
+        consistent=is_consistent(output.decision.text, *selected_meta),
+    )
+
+
+def evaluate(
+    backends: Sequence[Backend],
+    seeds: Iterable[int],
+    scenario_types: Sequence[str] | None = None,
+    num_samples: int = 6,
+    sampling_seed: int = 0,
+) -> dict[str, list[SampleResult]]:
+    """Results per backend name; every backend sees the same samples and noise seed."""
+    results: dict[str, list[SampleResult]] = {backend.name: [] for backend in backends}
+    types = list(scenario_types) if scenario_types else [None]
+    for seed in seeds:
+        for scenario_type in types:
+            sample = make_sample(seed, scenario_type)
+            for backend in backends:
+                rng = np.random.default_rng([sampling_seed, seed])
+                results[backend.name].append(evaluate_sample(backend, sample, num_samples, rng))
+    return results

@@ -1,0 +1,199 @@
+"""Training of the embedded VLA on generated driving scenarios, on a CPU in bounded time.
+
+Deterministic for a seed: the data are a pure function of the sample seeds, and the
+network's initialisation, batch order and flow noise come from seeded generators.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional
+
+from alpamayo_ros.model.config import ModelConfig
+from alpamayo_ros.model.network import EmbeddedVla
+from alpamayo_ros.model.tokenizer import Tokenizer
+from alpamayo_ros.model.weights import save_weights
+from alpamayo_ros.world.dataset import Sample, make_sample
+from alpamayo_ros.world.reasoning_text import vocabulary
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    samples: int = 8000
+    epochs: int = 12
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    first_sample_seed: int = 0  # training scenarios are seeds first .. first+samples-1
+    workers: int = 2
+
+
+@dataclass
+class Dataset:
+    """Samples as stacked arrays, ready to batch."""
+
+    images: np.ndarray  # uint8 [N, C, F, H, W, 3]
+    ego_xyz: np.ndarray  # float32 [N, 16, 3]
+    ego_rotations: np.ndarray  # float32 [N, 16, 3, 3]
+    controls: np.ndarray  # float32 [N, 64, 2]
+    text: np.ndarray  # int64 [N, L]
+    labels: dict[str, np.ndarray]  # int64 [N] per classification head
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, indices: np.ndarray) -> dict[str, Tensor]:
+        return {
+            "images": torch.from_numpy(self.images[indices]),
+            "ego_xyz": torch.from_numpy(self.ego_xyz[indices]),
+            "ego_rotations": torch.from_numpy(self.ego_rotations[indices]),
+            "controls": torch.from_numpy(self.controls[indices]),
+            "text": torch.from_numpy(self.text[indices]),
+            **{name: torch.from_numpy(values[indices]) for name, values in self.labels.items()},
+        }
+
+
+def _sample_for(arguments: tuple[int, tuple[int, int]]) -> Sample:
+    seed, image_size = arguments
+    return make_sample(seed, image_size=image_size)
+
+
+def build_dataset(
+    seeds: range, config: ModelConfig, workers: int, progress: Callable[[str], None]
+) -> Dataset:
+    tokenizer = Tokenizer(config.vocabulary)
+    n = len(seeds)
+    size = (config.image_width, config.image_height)
+    images = np.empty(
+        (n, config.cameras, config.frames, config.image_height, config.image_width, 3), np.uint8
+    )
+    ego_xyz = np.empty((n, config.history_poses, 3), np.float32)
+    ego_rotations = np.empty((n, config.history_poses, 3, 3), np.float32)
+    controls = np.empty((n, config.horizon, 2), np.float32)
+    text = np.empty((n, config.max_text_tokens), np.int64)
+    labels = {
+        name: np.empty(n, np.int64)
+        for name in (
+            "longitudinal",
+            "lateral",
+            "longitudinal_decision",
+            "lateral_decision",
+            "cause",
+        )
+    }
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        samples = pool.imap(_sample_for, ((seed, size) for seed in seeds), chunksize=16)
+        for i, sample in enumerate(samples):
+            images[i] = sample.images
+            ego_xyz[i] = sample.ego_xyz
+            ego_rotations[i] = sample.ego_rotations
+            controls[i, :, 0] = sample.future_acceleration
+            controls[i, :, 1] = sample.future_curvature
+            text[i] = tokenizer.encode(sample.decision.text, config.max_text_tokens)
+            labels["longitudinal"][i] = sample.meta_action[0]
+            labels["lateral"][i] = sample.meta_action[1]
+            labels["longitudinal_decision"][i] = sample.decision.longitudinal_decision
+            labels["lateral_decision"][i] = sample.decision.lateral_decision
+            labels["cause"][i] = sample.decision.cause
+            if (i + 1) % 1000 == 0:
+                progress(f"generated {i + 1}/{n} samples ({time.perf_counter() - started:.0f} s)")
+    return Dataset(images, ego_xyz, ego_rotations, controls, text, labels)
+
+
+def losses(model: EmbeddedVla, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    encoding = model.encode(batch["images"], batch["ego_xyz"], batch["ego_rotations"])
+    heads = model.classify(encoding)
+    text = batch["text"]
+    logits = model.text_logits(encoding, text[:, :-1])
+    result = {
+        name: functional.cross_entropy(getattr(heads, name), batch[name])
+        for name in (
+            "longitudinal",
+            "lateral",
+            "longitudinal_decision",
+            "lateral_decision",
+            "cause",
+        )
+    }
+    result["text"] = functional.cross_entropy(
+        logits.flatten(0, 1), text[:, 1:].flatten(), ignore_index=model.tokenizer.pad_id
+    )
+    # The expert learns from the ground-truth meta-action (teacher forcing), so it follows
+    # whatever behaviour the reasoning half decides at inference.
+    truth = torch.cat(
+        [
+            functional.one_hot(batch["longitudinal"], heads.longitudinal.shape[-1]),
+            functional.one_hot(batch["lateral"], heads.lateral.shape[-1]),
+        ],
+        dim=-1,
+    ).float()
+    condition = torch.cat([encoding.pooled, truth], dim=-1)
+    result["flow"] = model.flow_matching_loss(condition, batch["controls"])
+    return result
+
+
+def train(
+    output: Path,
+    config: TrainingConfig,
+    model_version: str,
+    progress: Callable[[str], None] = print,
+) -> dict[str, float]:
+    torch.manual_seed(config.seed)
+    model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
+    seeds = range(config.first_sample_seed, config.first_sample_seed + config.samples)
+    started = time.perf_counter()
+    data = build_dataset(seeds, model_config, config.workers, progress)
+    generation_s = time.perf_counter() - started
+
+    model = EmbeddedVla(model_config).train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    steps_per_epoch = len(data) // config.batch_size
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, config.learning_rate, total_steps=steps_per_epoch * config.epochs
+    )
+    order_rng = np.random.default_rng(config.seed)
+    means: dict[str, float] = {}
+    for epoch in range(config.epochs):
+        order = order_rng.permutation(len(data))
+        totals: dict[str, float] = {}
+        for step in range(steps_per_epoch):
+            batch = data.batch(order[step * config.batch_size : (step + 1) * config.batch_size])
+            parts = losses(model, batch)
+            loss = sum(parts.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            for name, value in parts.items():
+                totals[name] = totals.get(name, 0.0) + float(value)
+        means = {name: total / steps_per_epoch for name, total in totals.items()}
+        progress(
+            f"epoch {epoch + 1}/{config.epochs} "
+            + " ".join(f"{name}={value:.3f}" for name, value in means.items())
+            + f" ({time.perf_counter() - started:.0f} s)"
+        )
+    summary = {
+        **{f"final_loss_{name}": value for name, value in means.items()},
+        "generation_s": generation_s,
+        "total_s": time.perf_counter() - started,
+        "samples": config.samples,
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "first_sample_seed": config.first_sample_seed,
+        "torch_threads": torch.get_num_threads(),
+    }
+    save_weights(model.eval(), output, model_version, summary)
+    return summary
