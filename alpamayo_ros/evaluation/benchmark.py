@@ -7,6 +7,7 @@ samples integrated, checked and selected.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 
@@ -56,7 +57,7 @@ def run_benchmark(backend_name: str, cycles: int, num_samples: int) -> str:
         select_trajectory(rollouts, controls.scores, Limits())
         marks.append(("integrate, check, select", time.perf_counter()))
         if cycle >= 3:
-            for (_, before), (name, after) in zip(marks, marks[1:], strict=False):
+            for (_, before), (name, after) in itertools.pairwise(marks):
                 timings[name].append((after - before) * 1e3)
             timings["total"].append((marks[-1][1] - marks[0][1]) * 1e3)
             for name, ms in stages.items():
