@@ -178,7 +178,7 @@ def train(
             optimizer.step()
             schedule.step()
             for name, value in parts.items():
-                totals[name] = totals.get(name, 0.0) + float(value)
+                totals[name] = totals.get(name, 0.0) + value.item()
         means = {name: total / steps_per_epoch for name, total in totals.items()}
         progress(
             f"epoch {epoch + 1}/{config.epochs} "

@@ -1,0 +1,263 @@
+"""Training/evaluation samples of the synthetic world, and a live simulation for a driver.
+
+`make_sample(seed)` builds the scenario of the seed, simulates the expert up to t0 + 6.4 s
+and returns the AR1 contract tensors at t0: four cameras x four frames (t0-0.3 .. t0)
+rendered at image_size * render_scale and down-sampled with cv2.INTER_AREA (as the ROS node
+resizes camera frames), 16 history poses at 10 Hz in the ego frame at t0, the expert's 64
+future controls and their unicycle rollout, the meta-action labelled from that rollout and
+the hindsight Chain-of-Causation decision (see simulation).
+
+Speed (the 2-core development CPU, default 128x64 input rendered at 256x128, measured with
+time.perf_counter): about 15 ms per sample in one process (simulation ~3 ms, 16 renders
+~10 ms, down-sampling and labels the rest); two processes make 1000 samples in 7.5 s, so
+20k samples take about 2.5 minutes. `python -m alpamayo_ros.world.dataset --benchmark`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from alpamayo_ros.backends.base import CausalDecision
+from alpamayo_ros.core.contract import (
+    FRAMES_PER_CAMERA,
+    HISTORY_POSES,
+    TRAJECTORY_STEPS,
+)
+from alpamayo_ros.core.kinematics import Rollout
+from alpamayo_ros.core.meta_actions import Lateral, Longitudinal, label_meta_action
+from alpamayo_ros.world.renderer import Renderer
+from alpamayo_ros.world.road import Pose2D
+from alpamayo_ros.world.scenarios import Scenario, make_scenario
+from alpamayo_ros.world.simulation import (
+    Simulation,
+    Trace,
+    causal_decision,
+    ego_history,
+    future_rollout,
+)
+from alpamayo_ros.world.state import WorldState
+
+Image = npt.NDArray[np.uint8]
+
+
+class DatasetError(ValueError):
+    """Sample parameters that cannot be rendered."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    scenario_type: str
+    seed: int
+    images: npt.NDArray[np.uint8]  # [4 cameras (contract order), 4 frames (t0-0.3..t0), H, W, 3]
+    ego_xyz: npt.NDArray[np.float64]  # [16, 3] history t0-1.5..t0 in the ego frame at t0
+    ego_rotations: npt.NDArray[np.float64]  # [16, 3, 3]
+    speed: float  # ego speed at t0
+    future_acceleration: npt.NDArray[np.float64]  # [64] expert controls for t0..t0+6.4
+    future_curvature: npt.NDArray[np.float64]  # [64]
+    future_xyz: npt.NDArray[np.float64]  # [64, 3] = integrate_unicycle of the controls
+    decision: CausalDecision
+    meta_action: tuple[Longitudinal, Lateral]  # label_meta_action(future rollout)
+
+
+@lru_cache(maxsize=1)
+def _renderer() -> Renderer:
+    return Renderer()
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The non-image part of a sample's supervision (cheap: no rendering)."""
+
+    scenario_type: str
+    variant: str
+    seed: int
+    speed: float
+    future: Rollout
+    decision: CausalDecision
+    meta_action: tuple[Longitudinal, Lateral]
+
+
+def make_labels(seed: int, scenario_type: str | None = None) -> Labels:
+    """Decision and meta-action of a seed's sample without rendering it."""
+    return _simulate(seed, scenario_type)[2]
+
+
+def _simulate(seed: int, scenario_type: str | None) -> tuple[Scenario, Trace, Labels]:
+    scenario = make_scenario(seed, scenario_type)
+    trace = Simulation(scenario).run(scenario.steps)
+    k0 = scenario.sample_step
+    rollout = future_rollout(trace, k0)
+    meta_action = label_meta_action(rollout)
+    variant = int(np.random.default_rng((seed, 0x7E47)).integers(1 << 16))
+    labels = Labels(
+        scenario_type=scenario.scenario_type,
+        variant=scenario.variant,
+        seed=seed,
+        speed=float(trace.ego[k0].v),
+        future=rollout,
+        decision=causal_decision(trace, k0, meta_action, variant),
+        meta_action=meta_action,
+    )
+    return scenario, trace, labels
+
+
+def make_sample(
+    seed: int,
+    scenario_type: str | None = None,
+    image_size: tuple[int, int] = (128, 64),
+    render_scale: int = 2,
+) -> Sample:
+    """The sample of a seed (its scenario type drawn from the seed when not given)."""
+    width, height = image_size
+    if width < 2 or height < 2 or render_scale < 1:
+        raise DatasetError(f"bad image_size {image_size} or render_scale {render_scale}")
+    scenario, trace, labels = _simulate(seed, scenario_type)
+    k0 = scenario.sample_step
+    xyz, rotations = ego_history(trace, k0, HISTORY_POSES)
+    return Sample(
+        scenario_type=scenario.scenario_type,
+        seed=seed,
+        images=render_frames(trace, k0, width, height, render_scale),
+        ego_xyz=xyz,
+        ego_rotations=rotations,
+        speed=labels.speed,
+        future_acceleration=labels.future.acceleration.copy(),
+        future_curvature=labels.future.curvature.copy(),
+        future_xyz=labels.future.xyz(),
+        decision=labels.decision,
+        meta_action=labels.meta_action,
+    )
+
+
+def render_frames(trace: Trace, step: int, width: int, height: int, render_scale: int = 2) -> Image:
+    """Images [cameras, frames, height, width, 3] of the frames ending at `step`."""
+    renderer = _renderer()
+    frames = []
+    for k in range(step - FRAMES_PER_CAMERA + 1, step + 1):
+        ego = trace.ego[k]
+        pose = Pose2D(ego.x, ego.y, ego.yaw)
+        images = renderer.render_cameras(
+            trace.states[k], pose, width * render_scale, height * render_scale
+        )
+        if render_scale != 1:
+            images = np.stack(
+                [
+                    cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+                    for image in images
+                ]
+            )
+        frames.append(images)
+    return np.ascontiguousarray(np.stack(frames, axis=1))
+
+
+def generate(
+    seeds: Iterable[int], scenario_types: Sequence[str] | None = None, **kw: object
+) -> Iterator[Sample]:
+    """Samples of the seeds; with scenario_types, seed i gets type i mod len(types)."""
+    for index, seed in enumerate(seeds):
+        scenario_type = scenario_types[index % len(scenario_types)] if scenario_types else None
+        yield make_sample(seed, scenario_type, **kw)  # type: ignore[arg-type]
+
+
+class WorldSimulation:
+    """A scenario run live one 0.1 s step at a time, e.g. behind a camera driver.
+
+    The ego is the expert. The simulation runs 6.4 s ahead of the present so that the
+    decision explaining the next 6.4 s is known now; old steps are forgotten as it goes,
+    so it can run indefinitely (past the scripted events the road continues straight).
+    """
+
+    def __init__(
+        self, seed: int, scenario_type: str | None = None, renderer: Renderer | None = None
+    ) -> None:
+        self.scenario: Scenario = make_scenario(seed, scenario_type)
+        self._simulation = Simulation(self.scenario)
+        self._renderer = renderer if renderer is not None else _renderer()
+        self._present = 0  # index of the present step in the trace
+        self._simulation.run(TRAJECTORY_STEPS)
+
+    @property
+    def time(self) -> float:
+        """Seconds since the scenario started."""
+        return self.state.time
+
+    @property
+    def state(self) -> WorldState:
+        return self._simulation.trace.states[self._present]
+
+    def step(self) -> None:
+        """Advance the present by 0.1 s."""
+        self._present += 1
+        if self._present > 2 * FRAMES_PER_CAMERA + HISTORY_POSES + 100:
+            forget = self._present - HISTORY_POSES
+            self._simulation.forget(forget)
+            self._present -= forget
+        self._simulation.run(self._present + TRAJECTORY_STEPS)
+
+    def ego_pose(self) -> Pose2D:
+        ego = self._simulation.trace.ego[self._present]
+        return Pose2D(ego.x, ego.y, ego.yaw)
+
+    def ego_velocity(self) -> tuple[float, float]:
+        """(speed m/s, yaw rate rad/s) over the step that starts now."""
+        trace = self._simulation.trace
+        speed = trace.ego[self._present].v
+        return speed, speed * trace.controls[self._present].curvature
+
+    def render(self, camera_name: str, width: int, height: int) -> Image:
+        """RGB uint8 [height, width, 3] of one camera at the present."""
+        return self._renderer.render(self.state, self.ego_pose(), camera_name, width, height)
+
+    def future(self) -> Rollout:
+        """The expert's next 6.4 s in the present ego frame."""
+        return future_rollout(self._simulation.trace, self._present)
+
+    def decision(self) -> CausalDecision:
+        """The Chain-of-Causation decision explaining the next 6.4 s."""
+        meta_action = label_meta_action(self.future())
+        return causal_decision(self._simulation.trace, self._present, meta_action, 0)
+
+
+def benchmark(samples: int = 100, render_repeats: int = 100) -> dict[str, float]:
+    """Seconds per sample (simulation + 16 renders) and per four-camera 256x128 render."""
+    make_sample(0)  # warm caches
+    start = time.perf_counter()
+    for seed in range(samples):
+        make_sample(seed)
+    per_sample = (time.perf_counter() - start) / samples
+    renderer = _renderer()
+    frames = []
+    for seed in range(8):
+        scenario = make_scenario(seed)
+        trace = Simulation(scenario).run(scenario.sample_step + 1)
+        ego = trace.ego[scenario.sample_step]
+        frames.append((trace.states[scenario.sample_step], Pose2D(ego.x, ego.y, ego.yaw)))
+    start = time.perf_counter()
+    for i in range(render_repeats):
+        state, pose = frames[i % len(frames)]
+        renderer.render_cameras(state, pose, 256, 128)
+    per_render = (time.perf_counter() - start) / render_repeats
+    return {"sample_s": per_sample, "four_camera_render_s": per_render}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--benchmark", action="store_true", help="time samples and renders")
+    parser.add_argument("--samples", type=int, default=100)
+    arguments = parser.parse_args()
+    if arguments.benchmark:
+        figures = benchmark(arguments.samples)
+        print(f"sample: {figures['sample_s'] * 1e3:.1f} ms")
+        print(f"4 cameras at 256x128: {figures['four_camera_render_s'] * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

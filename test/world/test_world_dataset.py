@@ -1,0 +1,167 @@
+"""Samples: AR1 contract shapes, determinism, exact kinematics, labels that match the
+future, causes that match the scenario, and text that states what the trajectory does."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+
+import numpy as np
+import pytest
+
+from alpamayo_ros.core.contract import CAMERA_ORDER
+from alpamayo_ros.core.decisions import Cause
+from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.core.meta_actions import label_meta_action
+from alpamayo_ros.world.dataset import (
+    DatasetError,
+    Sample,
+    WorldSimulation,
+    generate,
+    make_labels,
+    make_sample,
+)
+from alpamayo_ros.world.reasoning_text import coarse_meta_action, is_consistent
+from alpamayo_ros.world.scenarios import SCENARIO_TYPES, make_scenario
+from alpamayo_ros.world.simulation import Simulation, decisions
+
+EXPECTED_CAUSE = {
+    "lead_vehicle": {Cause.LEAD_VEHICLE},
+    "lead_vehicle_braking": {Cause.LEAD_VEHICLE},
+    "stopped_vehicle": {Cause.STOPPED_VEHICLE},
+    "cut_in": {Cause.CUT_IN},
+    "pedestrian_crossing": {Cause.PEDESTRIAN},
+    "cyclist": {Cause.CYCLIST},
+    "traffic_light": {Cause.TRAFFIC_LIGHT},
+    "construction": {Cause.CONSTRUCTION},
+    "free_road": {Cause.NONE, Cause.ROAD_GEOMETRY},
+}
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[Sample]:
+    return [make_sample(seed, kind) for seed, kind in enumerate(SCENARIO_TYPES)]
+
+
+def test_sample_has_the_contract_shapes(samples: list[Sample]) -> None:
+    for sample in samples:
+        assert sample.images.shape == (len(CAMERA_ORDER), 4, 64, 128, 3)
+        assert sample.images.dtype == np.uint8
+        assert sample.ego_xyz.shape == (16, 3) and sample.ego_rotations.shape == (16, 3, 3)
+        assert sample.future_acceleration.shape == sample.future_curvature.shape == (64,)
+        assert sample.future_xyz.shape == (64, 3)
+        assert (
+            sample.decision.text and sample.decision.cause in EXPECTED_CAUSE[sample.scenario_type]
+        )
+
+
+def test_same_seed_same_sample_and_different_seeds_differ() -> None:
+    first, second, other = make_sample(3), make_sample(3), make_sample(4)
+    for name in ("images", "ego_xyz", "ego_rotations", "future_acceleration", "future_xyz"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
+    assert first.decision == second.decision and first.meta_action == second.meta_action
+    assert not np.array_equal(first.images, other.images)
+    assert not np.array_equal(first.future_xyz, other.future_xyz)
+
+
+def test_future_is_the_integrated_controls_and_the_label_is_of_it(samples: list[Sample]) -> None:
+    for sample in samples:
+        rollout = integrate_unicycle(
+            sample.future_acceleration, sample.future_curvature, sample.speed
+        )
+        np.testing.assert_allclose(sample.future_xyz, rollout.xyz(), atol=1e-6)
+        assert sample.meta_action == label_meta_action(rollout)
+
+
+def test_simulated_future_matches_the_unicycle_rollout() -> None:
+    scenario = make_scenario(5, "cyclist")
+    trace = Simulation(scenario).run(scenario.steps)
+    k0 = scenario.sample_step
+    now = trace.ego[k0]
+    cos, sin = np.cos(now.yaw), np.sin(now.yaw)
+    simulated = np.array(
+        [
+            (cos * (e.x - now.x) + sin * (e.y - now.y), -sin * (e.x - now.x) + cos * (e.y - now.y))
+            for e in trace.ego[k0 + 1 : k0 + 65]
+        ]
+    )
+    sample = make_sample(5, "cyclist")
+    np.testing.assert_allclose(sample.future_xyz[:, :2], simulated, atol=1e-6)
+
+
+def test_history_is_10_hz_and_ends_at_the_origin(samples: list[Sample]) -> None:
+    for sample in samples:
+        np.testing.assert_allclose(sample.ego_xyz[-1], 0.0, atol=1e-12)
+        np.testing.assert_allclose(sample.ego_rotations[-1], np.eye(3), atol=1e-12)
+        # The poses are the simulated ego every 0.1 s up to t0, seen from t0.
+        scenario = make_scenario(sample.seed, sample.scenario_type)
+        trace = Simulation(scenario).run(scenario.sample_step)
+        now = trace.ego[scenario.sample_step]
+        cos, sin = np.cos(now.yaw), np.sin(now.yaw)
+        for pose, ego in zip(sample.ego_xyz, trace.ego[scenario.sample_step - 15 :], strict=True):
+            dx, dy = ego.x - now.x, ego.y - now.y
+            assert pose[:2] == pytest.approx((cos * dx + sin * dy, -sin * dx + cos * dy), abs=1e-9)
+        # The last step covers about speed * 0.1 s (exactly, with the previous speed).
+        last_step = float(np.linalg.norm(sample.ego_xyz[-1] - sample.ego_xyz[-2]))
+        assert last_step == pytest.approx(sample.speed * 0.1, abs=0.1 * 0.1 * 6.0 / 2 + 1e-9)
+
+
+def test_labels_match_the_scenario() -> None:
+    causes: dict[str, collections.Counter[Cause]] = collections.defaultdict(collections.Counter)
+    longitudinal: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for kind, seed in itertools.product(SCENARIO_TYPES, range(20)):
+        labels = make_labels(seed, kind)
+        causes[kind][labels.decision.cause] += 1
+        longitudinal[kind][coarse_meta_action(*labels.meta_action)[0]] += 1
+    for kind, counter in causes.items():
+        matching = sum(counter[cause] for cause in EXPECTED_CAUSE[kind])
+        assert matching >= 0.8 * 20, (kind, counter)
+    braking = longitudinal["lead_vehicle_braking"]
+    assert braking["decelerate"] + braking["stop"] >= 18, braking
+    assert longitudinal["traffic_light"]["stop"] > 0
+
+
+def test_text_states_the_labelled_behaviour_on_200_seeds() -> None:
+    consistent = [
+        is_consistent(labels.decision.text, *labels.meta_action)
+        for labels in (make_labels(seed) for seed in range(200))
+    ]
+    assert np.mean(consistent) >= 0.95
+
+
+def test_generate_cycles_types() -> None:
+    kinds = [
+        s.scenario_type for s in generate(range(3), ("cut_in", "cyclist"), image_size=(32, 16))
+    ]
+    assert kinds == ["cut_in", "cyclist", "cut_in"]
+
+
+def test_bad_image_size() -> None:
+    with pytest.raises(DatasetError):
+        make_sample(0, image_size=(1, 16))
+
+
+def test_world_simulation_runs_live() -> None:
+    world = WorldSimulation(11, "traffic_light")
+    first = world.render("front_wide_120fov", 64, 32)
+    poses = []
+    for _ in range(250):  # long enough to forget old steps
+        world.step()
+        poses.append(world.ego_pose())
+    assert world.time == pytest.approx(25.0)
+    assert first.shape == (32, 64, 3)
+    assert not np.array_equal(first, world.render("front_wide_120fov", 64, 32))
+    steps = np.hypot(np.diff([p.x for p in poses]), np.diff([p.y for p in poses]))
+    speed, _ = world.ego_velocity()
+    assert steps.max() < 1.6 and speed >= 0.0
+    assert world.decision().text
+    assert len(world.future().x) == 64
+
+
+def test_every_step_has_a_decision() -> None:
+    scenario = make_scenario(2, "pedestrian_crossing")
+    trace = Simulation(scenario).run(100)
+    every = decisions(trace)
+    assert len(every) == 100 - 64 + 1
+    assert {decision.cause for decision in every} >= {Cause.PEDESTRIAN}
+    assert all(decision.text.endswith(".") for decision in every)
