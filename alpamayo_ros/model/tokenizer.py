@@ -6,26 +6,12 @@ natural tokens: short sequences, cheap autoregressive decoding on a CPU.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
+
+from alpamayo_ros.core.text import join_words, split_words
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
-PUNCTUATION = frozenset(".,;:!?")
-_WORD = re.compile(r"[a-z0-9']+|[.,;:!?]")
-
-
-def split_words(text: str) -> list[str]:
-    """Lower-case words and punctuation marks, in order."""
-    return _WORD.findall(text.lower())
-
-
-def join_words(words: Iterable[str]) -> str:
-    """Inverse of split_words up to capitalisation: a sentence with its first letter upper."""
-    text = ""
-    for word in words:
-        text += word if not text or word in PUNCTUATION else " " + word
-    return text[:1].upper() + text[1:]
 
 
 class Tokenizer:

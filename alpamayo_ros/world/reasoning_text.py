@@ -43,6 +43,7 @@ from enum import StrEnum
 
 from alpamayo_ros.core.decisions import LateralDecision
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.core.text import join_words, split_words
 
 ACCELERATE, DECELERATE, MAINTAIN, STOP, REVERSE = (
     "accelerate",
@@ -329,7 +330,7 @@ def compose_text(
         if action in _LONGITUDINAL_WORDS[MAINTAIN]:
             action = ""  # "Nudge to the left to ..." implies keeping speed
     parts = [part for part in (action, "and" if action and lateral else "", lateral, cause) if part]
-    return detokenize(tokenize_text(" ".join(parts) + "."))
+    return join_words(split_words(" ".join(parts) + "."))
 
 
 def vocabulary() -> list[str]:
@@ -344,27 +345,7 @@ def vocabulary() -> list[str]:
     for table in _LATERAL_WORDS.values():
         for words in table.values():
             fragments.extend(words)
-    return sorted({token for fragment in fragments for token in tokenize_text(fragment)})
-
-
-# ------------------------------------------------------------------------ tokenization
-_TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
-
-
-def tokenize_text(text: str) -> list[str]:
-    """Lowercase word tokens with punctuation as separate tokens."""
-    return _TOKEN.findall(text.lower())
-
-
-def detokenize(tokens: list[str] | tuple[str, ...]) -> str:
-    """Inverse of `tokenize_text` for generated text: capitalised, no space before
-    punctuation."""
-    text = ""
-    for token in tokens:
-        if text and token not in _PUNCTUATION:
-            text += " "
-        text += token
-    return text[:1].upper() + text[1:]
+    return sorted({token for fragment in fragments for token in split_words(fragment)})
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -441,7 +422,7 @@ _STRAIGHT = re.compile(
 
 def action_clause(text: str) -> str:
     """The lowercased text before the first cause connector (see the module docstring)."""
-    lowered = " ".join(tokenize_text(text))
+    lowered = " ".join(split_words(text))
     match = _CONNECTOR.search(lowered)
     return lowered[: match.start()] if match else lowered
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alpamayo_ros.model.tokenizer import SPECIALS, Tokenizer, join_words, split_words
+from alpamayo_ros.core.text import join_words, split_words
+from alpamayo_ros.model.tokenizer import SPECIALS, Tokenizer
 
 TEXT = "Slow down because a pedestrian is crossing, ahead."
 

@@ -9,6 +9,7 @@ import pytest
 
 from alpamayo_ros.core.decisions import LateralDecision
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.core.text import join_words, split_words
 from alpamayo_ros.world.reasoning_text import (
     LATERAL_CLASSES,
     LONGITUDINAL_CLASSES,
@@ -17,10 +18,8 @@ from alpamayo_ros.world.reasoning_text import (
     action_clause,
     coarse_meta_action,
     compose_text,
-    detokenize,
     intended_behaviour,
     is_consistent,
-    tokenize_text,
     vocabulary,
 )
 
@@ -52,8 +51,8 @@ def test_every_generated_text_states_its_behaviour() -> None:
 def test_texts_round_trip_through_the_vocabulary() -> None:
     words = set(vocabulary())
     for text in {text for text, _, _ in TEXTS}:
-        tokens = tokenize_text(text)
-        assert detokenize(tokens) == text
+        tokens = split_words(text)
+        assert join_words(tokens) == text
         assert set(tokens) <= words, set(tokens) - words
         assert text[0].isupper() and text.endswith(".")
 
@@ -67,8 +66,8 @@ def test_vocabulary_is_small_sorted_and_lowercase() -> None:
 
 
 def test_tokenizer_splits_punctuation() -> None:
-    assert tokenize_text("Slow down, then stop.") == ["slow", "down", ",", "then", "stop", "."]
-    assert detokenize(["slow", "down", ",", "then", "stop", "."]) == "Slow down, then stop."
+    assert split_words("Slow down, then stop.") == ["slow", "down", ",", "then", "stop", "."]
+    assert join_words(["slow", "down", ",", "then", "stop", "."]) == "Slow down, then stop."
 
 
 @pytest.mark.parametrize(
