@@ -88,7 +88,7 @@ CAMERA_NAMESPACE = Parameter(
     "camera_namespace", "/sensing/camera", "Topics are <namespace>/<camera>/image_raw."
 )
 FRAME_ID = Parameter("frame_id", "base_link", "Ego frame (REP-105); outputs are in it at t0.")
-BACKEND = Parameter("backend", "constant_velocity", "Model backend.", one_of(available_backends))
+BACKEND = Parameter("backend", "embedded_vla", "Model backend.", one_of(available_backends))
 WEIGHTS_FILE = Parameter("weights_file", "", "Backend weights; empty for the packaged ones.")
 
 SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
@@ -98,14 +98,20 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         FRAME_ID,
         Parameter("source", "synthetic", "Camera source.", one_of(available_sources)),
         Parameter("rate_hz", 10.0, "Frame rate of every camera.", positive),
-        Parameter("width", 576, "Image width in pixels.", positive),
-        Parameter("height", 320, "Image height in pixels.", positive),
+        Parameter("width", 256, "Image width in pixels.", positive),
+        Parameter("height", 128, "Image height in pixels.", positive),
         Parameter("rig_file", "", "Camera rig YAML; empty for the packaged config/rig.yaml."),
         Parameter(
             "odometry_rate_hz", 50.0, "Rate of the ego odometry the source provides.", positive
         ),
-        Parameter("ego_speed_mps", 10.0, "Synthetic source: ego speed.", non_negative),
-        Parameter("ego_curvature", 0.0, "Synthetic source: road curvature (1/m, left +)."),
+        Parameter("seed", 0, "Synthetic source: seed of the first scenario.", non_negative),
+        Parameter("scenario_type", "", "Synthetic source: one scenario type; empty for any."),
+        Parameter(
+            "scenario_duration_s",
+            12.0,
+            "Synthetic source: time before the next scenario.",
+            positive,
+        ),
         Parameter("odom_frame_id", "odom", "World-fixed frame of the odometry (REP-105)."),
     ),
     "vla_inference": (

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +41,9 @@ class Heads:
     longitudinal_decision: Tensor  # [B, len(LongitudinalDecision)]
     lateral_decision: Tensor  # [B, len(LateralDecision)]
     cause: Tensor  # [B, len(Cause)]
+
+
+HEAD_NAMES = tuple(field.name for field in fields(Heads))
 
 
 def ego_features(xyz: Tensor, rotations: Tensor) -> Tensor:

@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.nn import functional
 
 from alpamayo_ros.model.config import ModelConfig
-from alpamayo_ros.model.network import EmbeddedVla
+from alpamayo_ros.model.network import HEAD_NAMES, EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
 from alpamayo_ros.model.weights import save_weights
 from alpamayo_ros.world.dataset import Sample, make_sample
@@ -80,16 +80,7 @@ def build_dataset(
     ego_rotations = np.empty((n, config.history_poses, 3, 3), np.float32)
     controls = np.empty((n, config.horizon, 2), np.float32)
     text = np.empty((n, config.max_text_tokens), np.int64)
-    labels = {
-        name: np.empty(n, np.int64)
-        for name in (
-            "longitudinal",
-            "lateral",
-            "longitudinal_decision",
-            "lateral_decision",
-            "cause",
-        )
-    }
+    labels = {name: np.empty(n, np.int64) for name in HEAD_NAMES}
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         samples = pool.imap(_sample_for, ((seed, size) for seed in seeds), chunksize=16)
@@ -116,14 +107,7 @@ def losses(model: EmbeddedVla, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     text = batch["text"]
     logits = model.text_logits(encoding, text[:, :-1])
     result = {
-        name: functional.cross_entropy(getattr(heads, name), batch[name])
-        for name in (
-            "longitudinal",
-            "lateral",
-            "longitudinal_decision",
-            "lateral_decision",
-            "cause",
-        )
+        name: functional.cross_entropy(getattr(heads, name), batch[name]) for name in HEAD_NAMES
     }
     result["text"] = functional.cross_entropy(
         logits.flatten(0, 1), text[:, 1:].flatten(), ignore_index=model.tokenizer.pad_id

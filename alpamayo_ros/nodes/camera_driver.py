@@ -34,8 +34,9 @@ class CameraDriver(Node):
             self.rig,
             width=self.params["width"],
             height=self.params["height"],
-            ego_speed_mps=self.params["ego_speed_mps"],
-            ego_curvature=self.params["ego_curvature"],
+            seed=self.params["seed"],
+            scenario_type=self.params["scenario_type"],
+            scenario_duration_s=self.params["scenario_duration_s"],
         )
         namespace = self.params["camera_namespace"].rstrip("/")
         self.image_publishers = {

@@ -1,56 +1,44 @@
-"""The synthetic source renders every camera and knows the exact ego pose."""
+"""The synthetic source runs the driving world live on the node's clock."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-from scipy.spatial.transform import Rotation
 
-from alpamayo_ros.configuration import UnknownName
+from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.graph import repository_root
 from alpamayo_ros.sensors import create_source
 from alpamayo_ros.sensors.rig import CameraRig
-from alpamayo_ros.sensors.synthetic import ASPHALT_RGB, MARKING_RGB, SKY_RGB
 
 RIG = CameraRig.load(repository_root() / "config" / "rig.yaml", CAMERA_ORDER)
+START_NS = 1_000_000_000_000
+MS = 1_000_000
 
 
-def test_frames_for_every_camera_with_sky_road_and_markings() -> None:
-    source = create_source("synthetic", RIG, width=320, height=180)
-    frames = source.frames(5_000_000_000)
-    assert [frame.camera for frame in frames] == list(CAMERA_ORDER)
-    for frame in frames:
-        assert frame.image.shape == (180, 320, 3) and frame.image.dtype == np.uint8
-        assert frame.stamp_ns == 5_000_000_000
-    front = frames[1].image
-    assert tuple(front[5, 160]) == SKY_RGB
-    assert tuple(front[-5, 5]) == ASPHALT_RGB or tuple(front[-5, 160]) == ASPHALT_RGB
-    bright = np.all(front.astype(int) >= np.array(MARKING_RGB) - 40, axis=-1)
-    assert bright[90:].sum() > 50, "front camera shows no lane markings"
+def test_frames_of_every_camera_stamped_at_world_steps() -> None:
+    source = create_source("synthetic", RIG, width=128, height=64, seed=3)
+    first = source.frames(START_NS)
+    assert [f.camera for f in first] == list(CAMERA_ORDER)
+    assert all(f.image.shape == (64, 128, 3) and f.image.dtype == np.uint8 for f in first)
+    assert {f.stamp_ns for f in first} == {START_NS}
+    later = source.frames(START_NS + 1_234 * MS)  # 12 world steps later
+    assert {f.stamp_ns for f in later} == {START_NS + 1_200 * MS}
+    assert any(np.any(a.image != b.image) for a, b in zip(first, later, strict=True))
 
 
-def test_markings_move_with_the_ego() -> None:
-    source = create_source("synthetic", RIG, width=320, height=180, ego_speed_mps=10.0)
-    first = source.frames(0)[1].image
-    later = source.frames(300_000_000)[1].image  # 3 m further
-    assert np.any(first != later)
+def test_ego_pose_is_continuous_between_steps_and_across_scenarios() -> None:
+    source = create_source("synthetic", RIG, seed=5, scenario_duration_s=2.0)
+    source.ego_pose(START_NS)  # starts the world
+    previous = source.ego_pose(START_NS + 1500 * MS)
+    for k in range(1, 60):  # 50 Hz for 1.2 s across a scenario change at 2 s
+        pose = source.ego_pose(START_NS + (k * 20 + 1500) * MS)
+        step = np.linalg.norm(pose.position - previous.position)
+        assert step < 0.02 * 30.0 + 0.5, f"ego jumped {step:.2f} m at step {k}"
+        previous = pose
+    assert pose.linear_velocity[0] >= 0.0
 
 
-def test_ego_pose_follows_the_road_arc() -> None:
-    source = create_source("synthetic", RIG, ego_speed_mps=10.0, ego_curvature=0.02)
-    source.frames(1_000_000_000)  # the first request starts the drive
-    pose = source.ego_pose(3_000_000_000)  # 20 m along a 50 m radius arc
-    yaw = 0.02 * 20.0
-    np.testing.assert_allclose(
-        pose.position[:2], [math.sin(yaw) / 0.02, (1 - math.cos(yaw)) / 0.02]
-    )
-    assert Rotation.from_quat(pose.orientation_xyzw).as_euler("xyz")[2] == pytest.approx(yaw)
-    assert pose.angular_velocity[2] == pytest.approx(0.2)
-
-
-def test_unknown_source_is_named() -> None:
-    with pytest.raises(UnknownName, match="unknown camera source 'webcam'"):
-        create_source("webcam", RIG)
+def test_unknown_scenario_type_is_named() -> None:
+    with pytest.raises(ConfigurationError, match="unknown scenario type 'rally'"):
+        create_source("synthetic", RIG, scenario_type="rally")
