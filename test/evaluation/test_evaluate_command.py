@@ -1,0 +1,44 @@
+"""`alpamayo-ros evaluate`: seeds, scenario types, JSON output, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from alpamayo_ros.cli import main, parse_seeds
+from alpamayo_ros.evaluation.metrics import METRICS
+
+
+def test_seed_lists_and_ranges() -> None:
+    assert parse_seeds("11,12,13") == [11, 12, 13]
+    assert parse_seeds("5-7,9") == [5, 6, 7, 9]
+
+
+def test_json_summary_overall_and_per_type(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["evaluate", "--seeds", "11,12,13", "--backends", "constant_velocity", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]["constant_velocity"]
+    assert summary["overall"]["count"] == 3
+    assert set(METRICS) <= set(summary["overall"])
+    assert sum(group["count"] for name, group in summary.items() if name != "overall") == 3
+
+
+def test_scenario_types_pick_the_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    arguments = ["evaluate", "--seeds", "11,12", "--types", "cut_in,traffic_light"]
+    assert main([*arguments, "--backends", "constant_velocity", "--json", "--per-sample"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    samples = report["samples"]["constant_velocity"]
+    assert sorted((s["seed"], s["scenario_type"]) for s in samples) == [
+        (11, "cut_in"),
+        (11, "traffic_light"),
+        (12, "cut_in"),
+        (12, "traffic_light"),
+    ]
+
+
+def test_unknown_scenario_type_and_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--seeds", "1", "--types", "rally"]) == 2
+    assert "unknown scenario type(s) rally" in capsys.readouterr().err
+    assert main(["evaluate", "--seeds", "1", "--backends", "gpt5"]) == 2
+    assert "unknown backend 'gpt5'" in capsys.readouterr().err
