@@ -109,6 +109,8 @@ def command_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         first_sample_seed=args.first_sample_seed,
         workers=args.workers,
+        learning_rate=args.learning_rate,
+        init_weights=args.init_weights,
     )
     summary = train(args.output, config, args.model_version)
     print(f"wrote {args.output} in {summary['total_s']:.0f} s")
@@ -179,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--first-sample-seed", type=int, default=0)
     train.add_argument("--workers", type=int, default=2, help="processes generating data")
     train.add_argument("--model-version", default="dev")
+    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument(
+        "--init-weights", type=Path, default=None, help="continue training these weights"
+    )
     train.set_defaults(handler=command_train)
 
     evaluate = commands.add_parser("evaluate", help="open-loop metrics on seeded scenarios")

@@ -24,8 +24,17 @@ from alpamayo_ros.backends.base import (
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import estimate_ego_state, integrate_unicycle
-from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.core.meta_actions import (
+    Lateral,
+    Longitudinal,
+    coarse_meta_action,
+    label_meta_action,
+)
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, load_weights
+
+# Added to the score of a sample whose own meta-action contradicts the decided one, so that
+# any agreeing sample ranks above every contradicting one.
+CONTRADICTION_PENALTY = 1_000.0
 
 
 def consensus_scores(xyz: np.ndarray) -> np.ndarray:
@@ -88,12 +97,24 @@ class EmbeddedVlaBackend(Backend):
     def sample_controls(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
     ) -> SampledControls:
+        """K samples scored by agreement: with the decided meta-action first (the reasoning
+        and the chosen trajectory must not contradict each other), then with each other."""
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         condition = torch.from_numpy(conditioning.latent).float()[None]
         controls = self.model.sample_controls(condition, num_samples, generator)[0].numpy()
         acceleration = controls[..., 0].astype(np.float64)
         curvature = controls[..., 1].astype(np.float64)
-        rollout = integrate_unicycle(
+        rollouts = integrate_unicycle(
             acceleration, curvature, conditioning.ego_state.speed, dt=TRAJECTORY_DT_S
         )
-        return SampledControls(acceleration, curvature, consensus_scores(rollout.xyz()))
+        decided = coarse_meta_action(
+            conditioning.meta_action.longitudinal, conditioning.meta_action.lateral
+        )
+        contradicts = np.array(
+            [
+                coarse_meta_action(*label_meta_action(rollouts[k])) != decided
+                for k in range(num_samples)
+            ]
+        )
+        scores = consensus_scores(rollouts.xyz()) - CONTRADICTION_PENALTY * contradicts
+        return SampledControls(acceleration, curvature, scores)

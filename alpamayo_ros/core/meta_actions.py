@@ -129,3 +129,43 @@ def _near_term(rollout: Rollout, thresholds: LabelThresholds) -> Rollout | None:
 
 def _is_reversing(near_term: Rollout, thresholds: LabelThresholds) -> bool:
     return bool(near_term.v.mean() < thresholds.reverse_speed)
+
+
+# Coarse intents: the granularity at which reasoning text is compared with a trajectory.
+ACCELERATE, DECELERATE, MAINTAIN, STOP, REVERSE = (
+    "accelerate",
+    "decelerate",
+    "maintain",
+    "stop",
+    "reverse",
+)
+LONGITUDINAL_CLASSES = (ACCELERATE, DECELERATE, MAINTAIN, STOP, REVERSE)
+LEFT, RIGHT, STRAIGHT = "left", "right", "straight"
+LATERAL_CLASSES = (LEFT, RIGHT, STRAIGHT)
+
+
+def coarse_meta_action(
+    longitudinal: Longitudinal, lateral: Lateral
+) -> tuple[str | None, str | None]:
+    """Coarse classes of a labelled meta-action; None for UNKNOWN."""
+    return _COARSE_LONGITUDINAL.get(longitudinal), _COARSE_LATERAL.get(lateral)
+
+
+_COARSE_LONGITUDINAL = {
+    Longitudinal.GENTLE_ACCELERATE: ACCELERATE,
+    Longitudinal.STRONG_ACCELERATE: ACCELERATE,
+    Longitudinal.GENTLE_DECELERATE: DECELERATE,
+    Longitudinal.STRONG_DECELERATE: DECELERATE,
+    Longitudinal.MAINTAIN_SPEED: MAINTAIN,
+    Longitudinal.STOP: STOP,
+    Longitudinal.REVERSE: REVERSE,
+}
+_COARSE_LATERAL = {
+    Lateral.STEER_LEFT: LEFT,
+    Lateral.SHARP_STEER_LEFT: LEFT,
+    Lateral.REVERSE_LEFT: LEFT,
+    Lateral.STEER_RIGHT: RIGHT,
+    Lateral.SHARP_STEER_RIGHT: RIGHT,
+    Lateral.REVERSE_RIGHT: RIGHT,
+    Lateral.GO_STRAIGHT: STRAIGHT,
+}

@@ -25,7 +25,7 @@ from alpamayo_ros.evaluation.metrics import (
     min_ade,
 )
 from alpamayo_ros.world.dataset import Sample, make_sample
-from alpamayo_ros.world.reasoning_text import coarse_meta_action, intended_behaviour
+from alpamayo_ros.world.reasoning_text import is_consistent
 
 
 def vla_input(sample: Sample, image_size: tuple[int, int] | None) -> VlaInput:
@@ -46,18 +46,6 @@ def vla_input(sample: Sample, image_size: tuple[int, int] | None) -> VlaInput:
         frame_stamps_ns=np.zeros(images.shape[:2], np.int64),
         ego_xyz=sample.ego_xyz,
         ego_rotations=sample.ego_rotations,
-    )
-
-
-def is_consistent(text: str, longitudinal, lateral) -> bool:
-    """Alpamayo-R1's reasoning-action consistency for one (text, meta-action) pair."""
-    stated_longitudinal, stated_lateral = intended_behaviour(text)
-    if stated_longitudinal is None:
-        return False
-    expected_longitudinal, expected_lateral = coarse_meta_action(longitudinal, lateral)
-    return (
-        stated_longitudinal == expected_longitudinal
-        and (stated_lateral or "straight") == expected_lateral
     )
 
 

@@ -20,7 +20,7 @@ from torch.nn import functional
 from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.network import HEAD_NAMES, EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
-from alpamayo_ros.model.weights import save_weights
+from alpamayo_ros.model.weights import load_weights, save_weights
 from alpamayo_ros.world.dataset import Sample, make_sample
 from alpamayo_ros.world.reasoning_text import vocabulary
 
@@ -35,6 +35,7 @@ class TrainingConfig:
     seed: int = 0
     first_sample_seed: int = 0  # training scenarios are seeds first .. first+samples-1
     workers: int = 2
+    init_weights: Path | None = None  # continue from these weights instead of a fresh network
 
 
 @dataclass
@@ -133,13 +134,20 @@ def train(
     progress: Callable[[str], None] = print,
 ) -> dict[str, float]:
     torch.manual_seed(config.seed)
-    model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
+    if config.init_weights is not None:
+        model, _ = load_weights(config.init_weights)
+        model_config = model.config
+    else:
+        model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
+        model = EmbeddedVla(model_config)
+    if model_config.vocabulary != Tokenizer.from_words(vocabulary()).vocabulary:
+        raise ValueError("the text generator's vocabulary differs from the model's: retrain")
     seeds = range(config.first_sample_seed, config.first_sample_seed + config.samples)
     started = time.perf_counter()
     data = build_dataset(seeds, model_config, config.workers, progress)
     generation_s = time.perf_counter() - started
 
-    model = EmbeddedVla(model_config).train()
+    model.train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -177,6 +185,8 @@ def train(
         "epochs": config.epochs,
         "seed": config.seed,
         "first_sample_seed": config.first_sample_seed,
+        "learning_rate": config.learning_rate,
+        "init_weights": str(config.init_weights) if config.init_weights else None,
         "torch_threads": torch.get_num_threads(),
     }
     save_weights(model.eval(), output, model_version, summary)

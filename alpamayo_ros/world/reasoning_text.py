@@ -42,19 +42,22 @@ import re
 from enum import StrEnum
 
 from alpamayo_ros.core.decisions import LateralDecision
-from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
-from alpamayo_ros.core.text import join_words, split_words
-
-ACCELERATE, DECELERATE, MAINTAIN, STOP, REVERSE = (
-    "accelerate",
-    "decelerate",
-    "maintain",
-    "stop",
-    "reverse",
+from alpamayo_ros.core.meta_actions import (
+    ACCELERATE,
+    DECELERATE,
+    LATERAL_CLASSES,
+    LEFT,
+    LONGITUDINAL_CLASSES,
+    MAINTAIN,
+    REVERSE,
+    RIGHT,
+    STOP,
+    STRAIGHT,
+    Lateral,
+    Longitudinal,
+    coarse_meta_action,
 )
-LONGITUDINAL_CLASSES = (ACCELERATE, DECELERATE, MAINTAIN, STOP, REVERSE)
-LEFT, RIGHT, STRAIGHT = "left", "right", "straight"
-LATERAL_CLASSES = (LEFT, RIGHT, STRAIGHT)
+from alpamayo_ros.core.text import join_words, split_words
 
 
 class TextError(ValueError):
@@ -444,36 +447,11 @@ def intended_behaviour(text: str) -> tuple[str | None, str | None]:
     return longitudinal, lateral
 
 
-def coarse_meta_action(
-    longitudinal: Longitudinal, lateral: Lateral
-) -> tuple[str | None, str | None]:
-    """Coarse classes of a labelled meta-action; None for UNKNOWN."""
-    return _COARSE_LONGITUDINAL.get(longitudinal), _COARSE_LATERAL.get(lateral)
-
-
-_COARSE_LONGITUDINAL = {
-    Longitudinal.GENTLE_ACCELERATE: ACCELERATE,
-    Longitudinal.STRONG_ACCELERATE: ACCELERATE,
-    Longitudinal.GENTLE_DECELERATE: DECELERATE,
-    Longitudinal.STRONG_DECELERATE: DECELERATE,
-    Longitudinal.MAINTAIN_SPEED: MAINTAIN,
-    Longitudinal.STOP: STOP,
-    Longitudinal.REVERSE: REVERSE,
-}
-_COARSE_LATERAL = {
-    Lateral.STEER_LEFT: LEFT,
-    Lateral.SHARP_STEER_LEFT: LEFT,
-    Lateral.REVERSE_LEFT: LEFT,
-    Lateral.STEER_RIGHT: RIGHT,
-    Lateral.SHARP_STEER_RIGHT: RIGHT,
-    Lateral.REVERSE_RIGHT: RIGHT,
-    Lateral.GO_STRAIGHT: STRAIGHT,
-}
-
-
 def is_consistent(text: str, longitudinal: Longitudinal, lateral: Lateral) -> bool:
     """AR1 reasoning-action consistency: both coarse axes of the text match the
     meta-action; an unstated axis counts as maintain / straight."""
     stated_longitudinal, stated_lateral = intended_behaviour(text)
+    if stated_longitudinal is None and stated_lateral is None:
+        return False  # unparseable text scores 0
     expected = coarse_meta_action(longitudinal, lateral)
     return (stated_longitudinal or MAINTAIN, stated_lateral or STRAIGHT) == expected
