@@ -53,7 +53,6 @@ class EmbeddedVlaBackend(Backend):
     name = "embedded_vla"
 
     def __init__(self, weights_file: str = "") -> None:
-        torch.set_grad_enabled(False)
         self.model, metadata = load_weights(
             Path(weights_file) if weights_file else PACKAGED_WEIGHTS
         )
@@ -62,6 +61,7 @@ class EmbeddedVlaBackend(Backend):
         self.image_size = (config.image_width, config.image_height)
         self.stage_ms = {}
 
+    @torch.no_grad()
     def reason(self, inputs: VlaInput) -> ReasoningOutput:
         started = time.perf_counter()
         state = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)
