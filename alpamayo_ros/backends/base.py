@@ -21,6 +21,19 @@ from alpamayo_ros.core.kinematics import EgoState
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 
 
+def fit_image(image: npt.NDArray[np.uint8], size: tuple[int, int] | None) -> npt.NDArray[np.uint8]:
+    """A camera frame at the (width, height) a backend wants, area-averaged as in training.
+
+    The one resize rule shared by the VLA node and offline evaluation, so the model sees
+    the same pixels in both.
+    """
+    if size is None or image.shape[1::-1] == size:
+        return image
+    import cv2
+
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 @dataclass(frozen=True)
 class VlaInput:
     """One aligned model input at time t0."""

@@ -11,15 +11,14 @@ import itertools
 import time
 from collections import defaultdict
 
-import cv2
 import numpy as np
 import torch
 
 from alpamayo_ros.backends import create_backend
-from alpamayo_ros.backends.base import VlaInput
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.trajectory_checks import Limits, select_trajectory
+from alpamayo_ros.evaluation.evaluate import vla_input
 from alpamayo_ros.world.dataset import make_sample
 
 CAMERA_SIZE = (576, 320)
@@ -28,21 +27,12 @@ CAMERA_SIZE = (576, 320)
 def run_benchmark(backend_name: str, cycles: int, num_samples: int) -> str:
     backend = create_backend(backend_name)
     sample = make_sample(1_000_000, image_size=CAMERA_SIZE, render_scale=1)
-    size = backend.image_size or CAMERA_SIZE
     timings: dict[str, list[float]] = defaultdict(list)
     rng = np.random.default_rng(0)
     for cycle in range(cycles + 3):  # three warm-up cycles
         marks = [("start", time.perf_counter())]
-        frames = np.stack(
-            [
-                np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in camera])
-                for camera in sample.images
-            ]
-        )
+        inputs = vla_input(sample, backend.image_size)
         marks.append(("resize 16 frames", time.perf_counter()))
-        inputs = VlaInput(
-            0, frames, np.zeros(frames.shape[:2], np.int64), sample.ego_xyz, sample.ego_rotations
-        )
         output = backend.reason(inputs)
         marks.append(("reasoning half", time.perf_counter()))
         stages = {f"  of which {name}": ms for name, ms in backend.stage_ms.items()}

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from alpamayo_ros.backends.base import Backend, VlaInput
+from alpamayo_ros.backends.base import Backend, VlaInput, fit_image
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.meta_actions import label_meta_action
@@ -30,16 +30,9 @@ from alpamayo_ros.world.reasoning_text import is_consistent
 
 def vla_input(sample: Sample, image_size: tuple[int, int] | None) -> VlaInput:
     """The sample as the VLA node would hand it to a backend."""
-    images = sample.images
-    if image_size is not None and images.shape[3:1:-1] != image_size:
-        import cv2
-
-        images = np.stack(
-            [
-                np.stack([cv2.resize(f, image_size, interpolation=cv2.INTER_AREA) for f in cam])
-                for cam in images
-            ]
-        )
+    images = np.stack(
+        [np.stack([fit_image(frame, image_size) for frame in camera]) for camera in sample.images]
+    )
     return VlaInput(
         t0_ns=0,
         images=images,

@@ -13,7 +13,6 @@ guess.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from alpamayo_ros_msgs.msg import MetaAction, PlannerConditioning, Reasoning
 from nav_msgs.msg import Odometry
@@ -22,7 +21,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from alpamayo_ros.backends import create_backend
-from alpamayo_ros.backends.base import VlaInput
+from alpamayo_ros.backends.base import VlaInput, fit_image
 from alpamayo_ros.core.contract import (
     FRAME_OFFSETS_NS,
     HISTORY_PERIOD_NS,
@@ -87,9 +86,7 @@ class VlaInference(Node):
                 ERROR, f"{camera}: {error}", rejected_images=self.rejected_images
             )
             return
-        size = self.backend.image_size
-        if size is not None and image.shape[1::-1] != size:
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image = fit_image(image, self.backend.image_size)
         result = self.frames[camera].add(conversions.stamp_ns(msg.header.stamp), image)
         if result is AddResult.CLOCK_JUMP_BACK:
             self.reset_after_clock_jump(f"camera {camera}")
