@@ -99,6 +99,17 @@ def parse_names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def parse_weights(text: str) -> tuple[tuple[str, int], ...]:
+    """'cut_in=3,cyclist=2' as ((name, weight), ...)."""
+    weights = []
+    for item in parse_names(text):
+        name, separator, value = item.partition("=")
+        if not separator or not value.strip().isdigit():
+            raise argparse.ArgumentTypeError(f"{item!r} is not name=integer")
+        weights.append((name.strip(), int(value)))
+    return tuple(weights)
+
+
 def command_train(args: argparse.Namespace) -> int:
     from alpamayo_ros.model.training import TrainingConfig, train
 
@@ -111,10 +122,16 @@ def command_train(args: argparse.Namespace) -> int:
         workers=args.workers,
         learning_rate=args.learning_rate,
         init_weights=args.init_weights,
+        scenario_weights=args.scenario_weights,
     )
     summary = train(args.output, config, args.model_version)
     print(f"wrote {args.output} in {summary['total_s']:.0f} s")
     return 0
+
+
+def _weights_for(backend: str, weights: Path | None) -> str:
+    """--weights file for the embedded VLA; other backends keep their own."""
+    return str(weights) if weights is not None and backend == "embedded_vla" else ""
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
@@ -130,7 +147,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"unknown scenario type(s) {', '.join(unknown)} (known: {', '.join(SCENARIO_TYPES)})"
         )
-    backends = [create_backend(name) for name in args.backends]
+    backends = [create_backend(name, _weights_for(name, args.weights)) for name in args.backends]
     results = evaluate(backends, args.seeds, args.types, args.num_samples)
     summary = {name: aggregate(rows) for name, rows in results.items()}
     if args.json:
@@ -153,7 +170,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 def command_benchmark(args: argparse.Namespace) -> int:
     from alpamayo_ros.evaluation.benchmark import run_benchmark
 
-    print(run_benchmark(args.backend, args.cycles, args.num_samples))
+    print(run_benchmark(args.backend, args.cycles, args.num_samples, args.weights))
     return 0
 
 
@@ -185,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--init-weights", type=Path, default=None, help="continue training these weights"
     )
+    train.add_argument(
+        "--scenario-weights",
+        type=parse_weights,
+        default=(),
+        help="oversample scenario types, e.g. cut_in=3,cyclist=2 (others count 1)",
+    )
     train.set_defaults(handler=command_train)
 
     evaluate = commands.add_parser("evaluate", help="open-loop metrics on seeded scenarios")
@@ -198,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--backends", type=parse_names, default=["embedded_vla", "constant_velocity"]
     )
     evaluate.add_argument("--num-samples", type=int, default=6, help="K trajectories per call")
+    evaluate.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.add_argument("--per-sample", action="store_true", help="with --json: every sample")
     evaluate.set_defaults(handler=command_evaluate)
@@ -206,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--backend", default="embedded_vla")
     benchmark.add_argument("--cycles", type=int, default=50)
     benchmark.add_argument("--num-samples", type=int, default=6)
+    benchmark.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
     benchmark.set_defaults(handler=command_benchmark)
 
     check = commands.add_parser("check-config", help="validate a parameter file")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,8 +25,10 @@ from alpamayo_ros.world.dataset import make_sample
 CAMERA_SIZE = (576, 320)
 
 
-def run_benchmark(backend_name: str, cycles: int, num_samples: int) -> str:
-    backend = create_backend(backend_name)
+def run_benchmark(
+    backend_name: str, cycles: int, num_samples: int, weights_file: Path | None = None
+) -> str:
+    backend = create_backend(backend_name, str(weights_file or ""))
     sample = make_sample(1_000_000, image_size=CAMERA_SIZE, render_scale=1)
     timings: dict[str, list[float]] = defaultdict(list)
     rng = np.random.default_rng(0)

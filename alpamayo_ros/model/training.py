@@ -17,12 +17,14 @@ import torch
 from torch import Tensor
 from torch.nn import functional
 
+from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.network import HEAD_NAMES, EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
 from alpamayo_ros.model.weights import load_weights, save_weights
 from alpamayo_ros.world.dataset import Sample, make_sample
 from alpamayo_ros.world.reasoning_text import vocabulary
+from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,33 @@ class TrainingConfig:
     first_sample_seed: int = 0  # training scenarios are seeds first .. first+samples-1
     workers: int = 2
     init_weights: Path | None = None  # continue from these weights instead of a fresh network
+    # Relative frequency per scenario type, e.g. {"cut_in": 3}: unnamed types count 1.
+    # Empty: each seed draws its own type, as at evaluation.
+    scenario_weights: tuple[tuple[str, int], ...] = ()
+
+
+class TrainingError(ConfigurationError):
+    """Training settings that cannot work; the CLI prints the message and exits 2."""
+
+
+def scenario_schedule(weights: tuple[tuple[str, int], ...]) -> tuple[str | None, ...]:
+    """Scenario type per seed position, cycled: seed s gets schedule[s % len(schedule)].
+
+    Oversampling the types a model gets wrong keeps the data a pure function of the seed.
+    """
+    if not weights:
+        return (None,)
+    counts = dict.fromkeys(SCENARIO_TYPES, 1)
+    for name, weight in weights:
+        if name not in counts:
+            raise TrainingError(f"unknown scenario type {name!r}; known: {SCENARIO_TYPES}")
+        if weight < 0:
+            raise TrainingError(f"negative weight {weight} for {name!r}")
+        counts[name] = weight
+    schedule = tuple(name for name, count in counts.items() for _ in range(count))
+    if not schedule:
+        raise TrainingError("every scenario type has weight 0")
+    return schedule
 
 
 @dataclass
@@ -48,6 +77,7 @@ class Dataset:
     controls: np.ndarray  # float32 [N, 64, 2]
     text: np.ndarray  # int64 [N, L]
     labels: dict[str, np.ndarray]  # int64 [N] per classification head
+    scenario_types: list[str]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -63,13 +93,17 @@ class Dataset:
         }
 
 
-def _sample_for(arguments: tuple[int, tuple[int, int]]) -> Sample:
-    seed, image_size = arguments
-    return make_sample(seed, image_size=image_size)
+def _sample_for(arguments: tuple[int, str | None, tuple[int, int]]) -> Sample:
+    seed, scenario_type, image_size = arguments
+    return make_sample(seed, scenario_type, image_size=image_size)
 
 
 def build_dataset(
-    seeds: range, config: ModelConfig, workers: int, progress: Callable[[str], None]
+    seeds: range,
+    config: ModelConfig,
+    workers: int,
+    progress: Callable[[str], None],
+    schedule: tuple[str | None, ...] = (None,),
 ) -> Dataset:
     tokenizer = Tokenizer(config.vocabulary)
     n = len(seeds)
@@ -82,9 +116,11 @@ def build_dataset(
     controls = np.empty((n, config.horizon, 2), np.float32)
     text = np.empty((n, config.max_text_tokens), np.int64)
     labels = {name: np.empty(n, np.int64) for name in HEAD_NAMES}
+    scenario_types = []
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        samples = pool.imap(_sample_for, ((seed, size) for seed in seeds), chunksize=16)
+        jobs = ((seed, schedule[seed % len(schedule)], size) for seed in seeds)
+        samples = pool.imap(_sample_for, jobs, chunksize=16)
         for i, sample in enumerate(samples):
             images[i] = sample.images
             ego_xyz[i] = sample.ego_xyz
@@ -97,9 +133,10 @@ def build_dataset(
             labels["longitudinal_decision"][i] = sample.decision.longitudinal_decision
             labels["lateral_decision"][i] = sample.decision.lateral_decision
             labels["cause"][i] = sample.decision.cause
+            scenario_types.append(sample.scenario_type)
             if (i + 1) % 1000 == 0:
                 progress(f"generated {i + 1}/{n} samples ({time.perf_counter() - started:.0f} s)")
-    return Dataset(images, ego_xyz, ego_rotations, controls, text, labels)
+    return Dataset(images, ego_xyz, ego_rotations, controls, text, labels, scenario_types)
 
 
 def losses(model: EmbeddedVla, batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -141,10 +178,11 @@ def train(
         model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
         model = EmbeddedVla(model_config)
     if model_config.vocabulary != Tokenizer.from_words(vocabulary()).vocabulary:
-        raise ValueError("the text generator's vocabulary differs from the model's: retrain")
+        raise TrainingError("the text generator's vocabulary differs from the model's: retrain")
+    schedule = scenario_schedule(config.scenario_weights)
     seeds = range(config.first_sample_seed, config.first_sample_seed + config.samples)
     started = time.perf_counter()
-    data = build_dataset(seeds, model_config, config.workers, progress)
+    data = build_dataset(seeds, model_config, config.workers, progress, schedule)
     generation_s = time.perf_counter() - started
 
     model.train()
@@ -187,6 +225,9 @@ def train(
         "first_sample_seed": config.first_sample_seed,
         "learning_rate": config.learning_rate,
         "init_weights": str(config.init_weights) if config.init_weights else None,
+        "scenario_weights": ",".join(
+            f"{name}={weight}" for name, weight in config.scenario_weights
+        ),
         "torch_threads": torch.get_num_threads(),
     }
     save_weights(model.eval(), output, model_version, summary)

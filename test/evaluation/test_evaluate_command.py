@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,14 @@ def test_unknown_scenario_type_and_backend(capsys: pytest.CaptureFixture[str]) -
     assert "unknown scenario type(s) rally" in capsys.readouterr().err
     assert main(["evaluate", "--seeds", "1", "--backends", "gpt5"]) == 2
     assert "unknown backend 'gpt5'" in capsys.readouterr().err
+
+
+def test_weights_file_goes_to_the_embedded_vla(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = f"{tmp_path}/missing.safetensors"
+    arguments = ["evaluate", "--seeds", "1", "--weights", missing, "--json"]
+    assert main([*arguments, "--backends", "constant_velocity"]) == 0  # not a weights backend
+    capsys.readouterr()
+    assert main([*arguments, "--backends", "embedded_vla"]) == 2
+    assert missing in capsys.readouterr().err
