@@ -2,9 +2,9 @@
 
 A backend has two halves, like Alpamayo-R1 itself: `reason` is the vision-language part
 (frames + ego history -> Chain-of-Causation reasoning, meta-action, latent conditioning) run by
-the VLA node; `sample_controls` is the action expert (conditioning -> K control sequences)
-run by the planner node. Controls are (acceleration, curvature) per 0.1 s step; the planner
-integrates them with the unicycle model, so every backend's trajectories are kinematically
+the VLA node; `sample_trajectories` is the action expert (conditioning -> K trajectories)
+run by the planner node. A trajectory is (acceleration, curvature) per 0.1 s step
+integrated with the unicycle model, so every backend's trajectories are kinematically
 consistent.
 """
 
@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
-from alpamayo_ros.core.kinematics import EgoState
+from alpamayo_ros.core.kinematics import EgoState, Rollout, integrate_unicycle
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 
 
@@ -90,10 +91,23 @@ class ReasoningOutput:
 
 
 @dataclass(frozen=True)
-class SampledControls:
-    acceleration: npt.NDArray[np.float64]  # [K, 64] m/s^2
-    curvature: npt.NDArray[np.float64]  # [K, 64] 1/m
+class SampledTrajectories:
+    rollouts: Rollout  # batch [K], 64 steps; carries the controls it was integrated from
     scores: npt.NDArray[np.float64]  # [K], higher is more likely
+
+    @classmethod
+    def from_controls(
+        cls,
+        acceleration: npt.NDArray[np.float64],
+        curvature: npt.NDArray[np.float64],
+        conditioning: PlannerInput,
+        scores: npt.NDArray[np.float64],
+    ) -> SampledTrajectories:
+        """Controls [K, 64] integrated from the ego speed at t0."""
+        rollouts = integrate_unicycle(
+            acceleration, curvature, conditioning.ego_state.speed, dt=TRAJECTORY_DT_S
+        )
+        return cls(rollouts, scores)
 
 
 class Backend(ABC):
@@ -109,7 +123,7 @@ class Backend(ABC):
         """Vision-language half: runs once per inference in the VLA node."""
 
     @abstractmethod
-    def sample_controls(
+    def sample_trajectories(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
-    ) -> SampledControls:
+    ) -> SampledTrajectories:
         """Action-expert half: runs in the planner node."""

@@ -14,7 +14,7 @@ from alpamayo_ros.backends.base import (
     MetaActionEstimate,
     PlannerInput,
     ReasoningOutput,
-    SampledControls,
+    SampledTrajectories,
     VlaInput,
 )
 from alpamayo_ros.configuration import ConfigurationError
@@ -65,14 +65,15 @@ class ConstantVelocityBackend(Backend):
         meta_action = MetaActionEstimate.certain(longitudinal, lateral)
         return ReasoningOutput(decision, PlannerInput(state, meta_action))
 
-    def sample_controls(
+    def sample_trajectories(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
-    ) -> SampledControls:
+    ) -> SampledTrajectories:
         acceleration, curvature = constant_velocity_controls(
             conditioning.ego_state, TRAJECTORY_STEPS
         )
-        return SampledControls(
-            acceleration=np.repeat(acceleration[None], num_samples, axis=0),
-            curvature=np.repeat(curvature[None], num_samples, axis=0),
+        return SampledTrajectories.from_controls(
+            np.repeat(acceleration[None], num_samples, axis=0),
+            np.repeat(curvature[None], num_samples, axis=0),
+            conditioning,
             scores=np.full(num_samples, 1.0 / num_samples),
         )

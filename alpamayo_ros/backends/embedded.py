@@ -18,12 +18,12 @@ from alpamayo_ros.backends.base import (
     MetaActionEstimate,
     PlannerInput,
     ReasoningOutput,
-    SampledControls,
+    SampledTrajectories,
     VlaInput,
 )
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
-from alpamayo_ros.core.kinematics import estimate_ego_state, integrate_unicycle
+from alpamayo_ros.core.kinematics import estimate_ego_state
 from alpamayo_ros.core.meta_actions import (
     Lateral,
     Longitudinal,
@@ -94,19 +94,21 @@ class EmbeddedVlaBackend(Backend):
         latent = self.model.condition(encoding, heads)[0].numpy().astype(np.float32)
         return ReasoningOutput(decision, PlannerInput(state, meta_action, latent))
 
-    def sample_controls(
+    def sample_trajectories(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
-    ) -> SampledControls:
+    ) -> SampledTrajectories:
         """K samples scored by agreement: with the decided meta-action first (the reasoning
         and the chosen trajectory must not contradict each other), then with each other."""
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         condition = torch.from_numpy(conditioning.latent).float()[None]
         controls = self.model.sample_controls(condition, num_samples, generator)[0].numpy()
-        acceleration = controls[..., 0].astype(np.float64)
-        curvature = controls[..., 1].astype(np.float64)
-        rollouts = integrate_unicycle(
-            acceleration, curvature, conditioning.ego_state.speed, dt=TRAJECTORY_DT_S
+        samples = SampledTrajectories.from_controls(
+            controls[..., 0].astype(np.float64),
+            controls[..., 1].astype(np.float64),
+            conditioning,
+            scores=np.zeros(num_samples),
         )
+        rollouts = samples.rollouts
         decided = coarse_meta_action(
             conditioning.meta_action.longitudinal, conditioning.meta_action.lateral
         )
@@ -117,4 +119,4 @@ class EmbeddedVlaBackend(Backend):
             ]
         )
         scores = consensus_scores(rollouts.xyz()) - CONTRADICTION_PENALTY * contradicts
-        return SampledControls(acceleration, curvature, scores)
+        return SampledTrajectories(rollouts, scores)

@@ -16,8 +16,6 @@ import numpy as np
 import torch
 
 from alpamayo_ros.backends import create_backend
-from alpamayo_ros.core.contract import TRAJECTORY_DT_S
-from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.trajectory_checks import Limits, select_trajectory
 from alpamayo_ros.evaluation.evaluate import vla_input
 from alpamayo_ros.world.dataset import make_sample
@@ -39,16 +37,10 @@ def run_benchmark(
         output = backend.reason(inputs)
         marks.append(("reasoning half", time.perf_counter()))
         stages = {f"  of which {name}": ms for name, ms in backend.stage_ms.items()}
-        controls = backend.sample_controls(output.planner_input, num_samples, rng)
-        marks.append((f"sample {num_samples} trajectories", time.perf_counter()))
-        rollouts = integrate_unicycle(
-            controls.acceleration,
-            controls.curvature,
-            output.planner_input.ego_state.speed,
-            TRAJECTORY_DT_S,
-        )
-        select_trajectory(rollouts, controls.scores, Limits())
-        marks.append(("integrate, check, select", time.perf_counter()))
+        samples = backend.sample_trajectories(output.planner_input, num_samples, rng)
+        marks.append((f"sample, integrate, score {num_samples} trajectories", time.perf_counter()))
+        select_trajectory(samples.rollouts, samples.scores, Limits())
+        marks.append(("check and select", time.perf_counter()))
         if cycle >= 3:
             for (_, before), (name, after) in itertools.pairwise(marks):
                 timings[name].append((after - before) * 1e3)

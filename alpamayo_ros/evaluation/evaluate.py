@@ -14,8 +14,6 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from alpamayo_ros.backends.base import Backend, VlaInput, fit_image
-from alpamayo_ros.core.contract import TRAJECTORY_DT_S
-from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.evaluation.metrics import (
     STEPS_3S,
@@ -46,15 +44,10 @@ def evaluate_sample(
     backend: Backend, sample: Sample, num_samples: int, rng: np.random.Generator
 ) -> SampleResult:
     output = backend.reason(vla_input(sample, backend.image_size))
-    controls = backend.sample_controls(output.planner_input, num_samples, rng)
-    rollouts = integrate_unicycle(
-        controls.acceleration,
-        controls.curvature,
-        output.planner_input.ego_state.speed,
-        dt=TRAJECTORY_DT_S,
-    )
+    samples = backend.sample_trajectories(output.planner_input, num_samples, rng)
+    rollouts = samples.rollouts
     candidates = rollouts.xyz()
-    best = int(np.argmax(controls.scores))
+    best = int(np.argmax(samples.scores))
     truth = sample.future_xyz
     selected_meta = label_meta_action(rollouts[best])
     meta = output.planner_input.meta_action

@@ -15,8 +15,6 @@ from alpamayo_ros_msgs.msg import PlannerConditioning, Trajectory, TrajectoryCan
 from rclpy.node import Node
 
 from alpamayo_ros.backends import create_backend
-from alpamayo_ros.core.contract import TRAJECTORY_DT_S
-from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.trajectory_checks import Limits, select_trajectory
 from alpamayo_ros.nodes import conversions
 from alpamayo_ros.nodes.runtime import (
@@ -48,24 +46,21 @@ class DiffusionPlanner(Node):
     def plan(self, msg: PlannerConditioning) -> None:
         started = time.perf_counter()
         conditioning = conversions.planner_input(msg)
-        controls = self.backend.sample_controls(conditioning, self.params["num_samples"], self.rng)
-        rollouts = integrate_unicycle(
-            controls.acceleration,
-            controls.curvature,
-            conditioning.ego_state.speed,
-            dt=TRAJECTORY_DT_S,
+        samples = self.backend.sample_trajectories(
+            conditioning, self.params["num_samples"], self.rng
         )
-        selection = select_trajectory(rollouts, controls.scores, self.limits)
+        rollouts, scores = samples.rollouts, samples.scores
+        selection = select_trajectory(rollouts, scores, self.limits)
         candidates = [
-            conversions.trajectory_msg(rollouts[k], msg.header, msg.info, k, controls.scores[k])
-            for k in range(len(controls.scores))
+            conversions.trajectory_msg(rollouts[k], msg.header, msg.info, k, scores[k])
+            for k in range(len(scores))
         ]
         self.candidates_publisher.publish(
             TrajectoryCandidates(
                 header=msg.header,
                 info=msg.info,
                 candidates=candidates,
-                scores=[float(s) for s in controls.scores],
+                scores=[float(s) for s in scores],
                 feasible=[bool(f) for f in selection.feasible],
                 rejection_reasons=["; ".join(v) for v in selection.violations],
                 selected_index=(

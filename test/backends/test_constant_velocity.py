@@ -16,7 +16,6 @@ from alpamayo_ros.core.contract import (
     TRAJECTORY_STEPS,
 )
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
-from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal, label_meta_action
 
 
@@ -57,20 +56,21 @@ def test_moving_ego_keeps_speed_and_heading() -> None:
     assert output.planner_input.meta_action.longitudinal is Longitudinal.MAINTAIN_SPEED
     assert output.planner_input.meta_action.lateral is Lateral.GO_STRAIGHT
 
-    controls = backend.sample_controls(output.planner_input, 6, np.random.default_rng(0))
-    assert controls.acceleration.shape == controls.curvature.shape == (6, TRAJECTORY_STEPS)
-    rollout = integrate_unicycle(controls.acceleration, controls.curvature, 12.0, TRAJECTORY_DT_S)
-    np.testing.assert_allclose(rollout.x[:, -1], 12.0 * 6.4, rtol=1e-9)
+    samples = backend.sample_trajectories(output.planner_input, 6, np.random.default_rng(0))
+    rollout = samples.rollouts
+    assert rollout.batch_shape == (6,) and rollout.t.shape[-1] == TRAJECTORY_STEPS
+    np.testing.assert_allclose(rollout.t[0], TRAJECTORY_DT_S * np.arange(1, TRAJECTORY_STEPS + 1))
+    np.testing.assert_allclose(rollout.x[:, -1], 12.0 * 6.4, rtol=1e-6)
     np.testing.assert_allclose(rollout.y, 0.0, atol=1e-9)
-    assert controls.scores.sum() == pytest.approx(1.0)
+    assert samples.scores.sum() == pytest.approx(1.0)
 
 
 def test_turning_ego_still_goes_straight_and_labels_agree() -> None:
     """The baseline ignores yaw rate by definition; its labels describe its own path."""
     backend = create_backend("constant_velocity")
     output = backend.reason(history_input(speed=8.0, yaw_rate=0.2))
-    controls = backend.sample_controls(output.planner_input, 1, np.random.default_rng(0))
-    rollout = integrate_unicycle(controls.acceleration[0], controls.curvature[0], 8.0)
+    samples = backend.sample_trajectories(output.planner_input, 1, np.random.default_rng(0))
+    rollout = samples.rollouts[0]
     meta = output.planner_input.meta_action
     assert (meta.longitudinal, meta.lateral) == label_meta_action(rollout)
 

@@ -46,8 +46,12 @@ def test_samples_differ_but_stay_feasible() -> None:
     backend = create_backend("embedded_vla")
     output = backend.reason(vla_input(make_sample(HELD_OUT_SEEDS[0]), backend.image_size))
     assert isinstance(output.planner_input, PlannerInput)
-    controls = backend.sample_controls(output.planner_input, 6, np.random.default_rng(0))
-    assert controls.acceleration.shape == (6, 64)
-    assert np.ptp(controls.acceleration, axis=0).max() > 0.0
-    assert np.all(np.abs(controls.curvature) < 0.33)
-    assert np.argmax(controls.scores) in range(6)
+    samples = backend.sample_trajectories(output.planner_input, 6, np.random.default_rng(0))
+    rollouts = samples.rollouts
+    assert rollouts.acceleration.shape == (6, 64)
+    assert np.ptp(rollouts.acceleration, axis=0).max() > 0.0
+    assert np.all(np.abs(rollouts.curvature) < 0.33)
+    assert samples.scores.shape == (6,)
+    # Integrated from the ego speed at t0.
+    speed = output.planner_input.ego_state.speed
+    np.testing.assert_allclose(rollouts.v[:, 0], speed + 0.1 * rollouts.acceleration[:, 0])
