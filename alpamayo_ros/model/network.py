@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional
 
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
@@ -91,6 +92,68 @@ def sinusoidal(t: Tensor, dim: int) -> Tensor:
     frequencies = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device) / half)
     angles = t[:, None] * 1000.0 * frequencies[None]
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def _split_heads(x: Tensor, heads: int) -> Tensor:
+    """[B, T, D] -> [B, heads, T, D / heads]."""
+    b, t, d = x.shape
+    return x.reshape(b, t, heads, d // heads).transpose(1, 2)
+
+
+class DecoderCache:
+    """Key/value cache of an nn.TransformerDecoder (post-norm, ReLU, no dropout) for
+    one-token-at-a-time greedy decoding.
+
+    The cross-attention keys and values of the scene tokens are projected once; the
+    self-attention ones grow by one token per step.
+    """
+
+    def __init__(self, decoder: nn.TransformerDecoder, memory: Tensor) -> None:
+        self.layers = list(decoder.layers)
+        if decoder.norm is not None or any(
+            layer.norm_first or layer.activation is not functional.relu for layer in self.layers
+        ):
+            raise ValueError("DecoderCache replays post-norm ReLU layers without a final norm")
+        self.heads = self.layers[0].self_attn.num_heads
+        self.memory_kv = []
+        for layer in self.layers:
+            attention = layer.multihead_attn
+            _, w_k, w_v = attention.in_proj_weight.chunk(3)
+            _, b_k, b_v = attention.in_proj_bias.chunk(3)
+            self.memory_kv.append(
+                (
+                    _split_heads(functional.linear(memory, w_k, b_k), self.heads),
+                    _split_heads(functional.linear(memory, w_v, b_v), self.heads),
+                )
+            )
+        self.self_kv: list[tuple[Tensor, Tensor] | None] = [None] * len(self.layers)
+
+    def step(self, x: Tensor) -> Tensor:
+        """Decoder output [B, 1, D] for the embedded newest token [B, 1, D]."""
+        for index, layer in enumerate(self.layers):
+            attention = layer.self_attn
+            q, k, v = functional.linear(x, attention.in_proj_weight, attention.in_proj_bias).chunk(
+                3, dim=-1
+            )
+            k, v = _split_heads(k, self.heads), _split_heads(v, self.heads)
+            cached = self.self_kv[index]
+            if cached is not None:
+                k, v = torch.cat([cached[0], k], dim=2), torch.cat([cached[1], v], dim=2)
+            self.self_kv[index] = (k, v)
+            x = layer.norm1(x + self._attend(attention, q, k, v))
+            cross = layer.multihead_attn
+            w_q, _, _ = cross.in_proj_weight.chunk(3)
+            b_q, _, _ = cross.in_proj_bias.chunk(3)
+            x = layer.norm2(
+                x + self._attend(cross, functional.linear(x, w_q, b_q), *self.memory_kv[index])
+            )
+            x = layer.norm3(x + layer.linear2(functional.relu(layer.linear1(x))))
+        return x
+
+    def _attend(self, attention: nn.MultiheadAttention, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        b, t, d = q.shape
+        out = functional.scaled_dot_product_attention(_split_heads(q, self.heads), k, v)
+        return attention.out_proj(out.transpose(1, 2).reshape(b, t, d))
 
 
 class EmbeddedVla(nn.Module):
@@ -187,12 +250,18 @@ class EmbeddedVla(nn.Module):
 
     @torch.no_grad()
     def generate_text(self, encoding: Encoding) -> list[str]:
-        """Greedy decoding until <eos> (or max_text_tokens) for every batch element."""
+        """Greedy decoding until <eos> (or max_text_tokens) for every batch element.
+
+        Incremental: each step feeds only the newest token and reuses the cached keys and
+        values, which text_logits (training's teacher-forced pass) would recompute.
+        """
         b = encoding.tokens.shape[0]
         tokens = torch.full((b, 1), self.tokenizer.bos_id, dtype=torch.long)
         finished = torch.zeros(b, dtype=torch.bool)
-        for _ in range(self.config.max_text_tokens - 1):
-            next_id = self.text_logits(encoding, tokens)[:, -1].argmax(-1)
+        cache = DecoderCache(self.decoder, encoding.tokens)
+        for position in range(self.config.max_text_tokens - 1):
+            embedded = self.token_embedding(tokens[:, -1:]) + self.position_embedding[position]
+            next_id = self.text_head(cache.step(embedded))[:, -1].argmax(-1)
             next_id = torch.where(finished, self.tokenizer.pad_id, next_id)
             tokens = torch.cat([tokens, next_id[:, None]], dim=1)
             finished |= next_id == self.tokenizer.eos_id

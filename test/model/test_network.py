@@ -9,7 +9,7 @@ from alpamayo_ros.core.contract import CAMERA_ORDER, FRAMES_PER_CAMERA, HISTORY_
 from alpamayo_ros.core.decisions import Cause
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.model.config import ModelConfig
-from alpamayo_ros.model.network import EmbeddedVla
+from alpamayo_ros.model.network import DecoderCache, EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
 
 VOCABULARY = Tokenizer.from_words(["slow", "down", "because", "of", "the", "light", "."])
@@ -81,3 +81,30 @@ def test_flow_matching_learns_a_target_the_sampler_then_produces() -> None:
     samples = expert.sample_controls(condition[:1], 8, torch.Generator().manual_seed(0))
     assert samples[..., 0].mean() == pytest.approx(-2.0, abs=0.2)
     assert samples[..., 1].mean() == pytest.approx(0.02, abs=0.004)
+
+
+def test_cached_decoding_equals_the_teacher_forced_pass(model: EmbeddedVla) -> None:
+    """generate_text's key/value cache replays exactly what text_logits computes."""
+    with torch.no_grad():
+        encoding = model.encode(*inputs(3))
+        tokens = torch.randint(0, len(model.tokenizer), (3, model.config.max_text_tokens - 1))
+        reference = model.text_logits(encoding, tokens)
+        cache = DecoderCache(model.decoder, encoding.tokens)
+        stepwise = torch.cat(
+            [
+                model.text_head(
+                    cache.step(
+                        model.token_embedding(tokens[:, i : i + 1]) + model.position_embedding[i]
+                    )
+                )
+                for i in range(tokens.shape[1])
+            ],
+            dim=1,
+        )
+    torch.testing.assert_close(stepwise, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_cache_refuses_a_decoder_it_cannot_replay() -> None:
+    layer = torch.nn.TransformerDecoderLayer(16, 2, 32, 0.0, batch_first=True, norm_first=True)
+    with pytest.raises(ValueError, match="post-norm ReLU"):
+        DecoderCache(torch.nn.TransformerDecoder(layer, 1), torch.zeros(1, 4, 16))
