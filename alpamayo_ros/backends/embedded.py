@@ -22,7 +22,12 @@ from alpamayo_ros.backends.base import (
     VlaInput,
 )
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
-from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.decisions import (
+    OBJECT_CAUSES,
+    Cause,
+    LateralDecision,
+    LongitudinalDecision,
+)
 from alpamayo_ros.core.kinematics import estimate_ego_state
 from alpamayo_ros.core.meta_actions import (
     Lateral,
@@ -30,6 +35,7 @@ from alpamayo_ros.core.meta_actions import (
     coarse_meta_action,
     label_meta_action,
 )
+from alpamayo_ros.model.network import Encoding
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, load_weights
 
 # Added to the score of a sample whose own meta-action contradicts the decided one, so that
@@ -71,10 +77,12 @@ class EmbeddedVlaBackend(Backend):
             torch.from_numpy(inputs.ego_rotations).float()[None],
         )
         heads = self.model.classify(encoding)
+        cause = Cause(int(heads.cause.argmax()))
+        cause_object = self._cause_object(cause, encoding)
         encoded = time.perf_counter()
         text = self.model.generate_text(encoding)[0]
         self.stage_ms = {
-            "encode + heads": (encoded - started) * 1e3,
+            "encode, heads, cause locator": (encoded - started) * 1e3,
             "reasoning text": (time.perf_counter() - encoded) * 1e3,
         }
         longitudinal = heads.longitudinal.softmax(-1)[0].numpy()
@@ -89,10 +97,19 @@ class EmbeddedVlaBackend(Backend):
             text=text,
             longitudinal_decision=LongitudinalDecision(int(heads.longitudinal_decision.argmax())),
             lateral_decision=LateralDecision(int(heads.lateral_decision.argmax())),
-            cause=Cause(int(heads.cause.argmax())),
+            cause=cause,
+            **cause_object,
         )
         latent = self.model.condition(encoding, heads)[0].numpy().astype(np.float32)
         return ReasoningOutput(decision, PlannerInput(state, meta_action, latent))
+
+    def _cause_object(self, cause: Cause, encoding: Encoding) -> dict[str, object]:
+        """The object the decision refers to. The model has no object tracks, so its id is
+        the cause's name ("pedestrian"); no object, no id and no position."""
+        if cause not in OBJECT_CAUSES:
+            return {}
+        x, y, z = self.model.locate_cause(encoding)[0].tolist()
+        return {"cause_object_id": cause.name.lower(), "cause_object_position": (x, y, z)}
 
     def sample_trajectories(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator

@@ -44,3 +44,17 @@ class Cause(IntEnum):
     ROAD_GEOMETRY = 8
     INTERSECTION = 9
     OTHER = 10
+
+
+# Causes that are one object in the scene, whose position a reasoning can point at.
+OBJECT_CAUSES = frozenset(
+    {
+        Cause.LEAD_VEHICLE,
+        Cause.STOPPED_VEHICLE,
+        Cause.CUT_IN,
+        Cause.PEDESTRIAN,
+        Cause.CYCLIST,
+        Cause.TRAFFIC_LIGHT,
+        Cause.CONSTRUCTION,
+    }
+)

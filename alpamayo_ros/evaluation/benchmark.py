@@ -47,11 +47,13 @@ def run_benchmark(
             timings["total"].append((marks[-1][1] - marks[0][1]) * 1e3)
             for name, ms in stages.items():
                 timings[name].append(ms)
+    width = max(map(len, timings)) + 2
     lines = [
         f"backend {backend.name} {backend.version}: {cycles} cycles, "
         f"{torch.get_num_threads()} torch threads, text: {output.decision.text!r}",
-        f"{'stage':<28}{'median ms':>12}{'p90 ms':>10}",
+        f"{'stage':<{width}}{'median ms':>12}{'p90 ms':>10}",
     ]
     for name, values in timings.items():
-        lines.append(f"{name:<28}{np.median(values):>12.1f}{np.percentile(values, 90):>10.1f}")
+        median, p90 = np.median(values), np.percentile(values, 90)
+        lines.append(f"{name:<{width}}{median:>12.1f}{p90:>10.1f}")
     return "\n".join(lines)

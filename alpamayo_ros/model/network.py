@@ -4,8 +4,8 @@
   each camera's 4 frames (motion), all cameras fused with an ego-history token into one
   token sequence by a small transformer encoder.
 - Reasoning: an autoregressive transformer decoder over a word vocabulary that attends to
-  that sequence (Chain-of-Causation text), plus classification heads for the meta-action
-  and the structured decision.
+  that sequence (Chain-of-Causation text), classification heads for the meta-action and
+  the structured decision, and a locator of the object the decision refers to.
 - Action expert: a flow-matching velocity field over 64 (acceleration, curvature) controls,
   conditioned on a latent of the fused scene and the meta-action; Euler-integrated from
   noise, K samples per call.
@@ -27,6 +27,7 @@ from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.tokenizer import Tokenizer
 
 EGO_FEATURES = 6  # x, y, cos yaw, sin yaw, vx, vy per history pose
+CAUSE_POSITION_SCALE = 20.0  # m; the cause locator regresses positions in these units
 
 
 @dataclass
@@ -188,6 +189,10 @@ class EmbeddedVla(nn.Module):
                 "cause": nn.Linear(d, len(Cause)),
             }
         )
+        # Where the cause is: a learned query over the scene tokens.
+        self.cause_query = nn.Parameter(torch.zeros(1, 1, d))
+        self.cause_attention = nn.MultiheadAttention(d, config.heads, batch_first=True)
+        self.cause_locator = nn.Sequential(nn.Linear(2 * d, d), nn.GELU(), nn.Linear(d, 3))
         # Reasoning decoder.
         self.token_embedding = nn.Embedding(len(self.tokenizer), d)
         self.position_embedding = nn.Parameter(torch.zeros(config.max_text_tokens, d))
@@ -213,6 +218,7 @@ class EmbeddedVla(nn.Module):
             self.spatial_embedding,
             self.camera_embedding,
             self.frame_embedding,
+            self.cause_query,
             self.position_embedding,
         ):
             nn.init.normal_(parameter, std=0.02)
@@ -240,6 +246,14 @@ class EmbeddedVla(nn.Module):
 
     def classify(self, encoding: Encoding) -> Heads:
         return Heads(**{name: head(encoding.pooled) for name, head in self.heads.items()})
+
+    def locate_cause(self, encoding: Encoding) -> Tensor:
+        """Position [B, 3] in metres, in the ego frame at t0, of the object the decision is
+        about; meaningful only when the cause is an object (core.decisions.OBJECT_CAUSES)."""
+        query = self.cause_query.expand(encoding.pooled.shape[0], -1, -1)
+        attended, _ = self.cause_attention(query, encoding.tokens, encoding.tokens)
+        features = torch.cat([attended[:, 0], encoding.pooled], dim=-1)
+        return self.cause_locator(features) * CAUSE_POSITION_SCALE
 
     def text_logits(self, encoding: Encoding, tokens: Tensor) -> Tensor:
         """Teacher-forced next-token logits [B, T, V] for input ids [B, T]."""

@@ -19,9 +19,9 @@ from torch.nn import functional
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.model.config import ModelConfig
-from alpamayo_ros.model.network import HEAD_NAMES, EmbeddedVla
+from alpamayo_ros.model.network import CAUSE_POSITION_SCALE, HEAD_NAMES, EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
-from alpamayo_ros.model.weights import load_weights, save_weights
+from alpamayo_ros.model.weights import load_weights_to_continue, save_weights
 from alpamayo_ros.world.dataset import Sample, make_sample
 from alpamayo_ros.world.reasoning_text import vocabulary
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
@@ -77,6 +77,8 @@ class Dataset:
     controls: np.ndarray  # float32 [N, 64, 2]
     text: np.ndarray  # int64 [N, L]
     labels: dict[str, np.ndarray]  # int64 [N] per classification head
+    cause_position: np.ndarray  # float32 [N, 3] in the t0 frame; zeros where no object
+    cause_known: np.ndarray  # bool [N]: the decision refers to an object
     scenario_types: list[str]
 
     def __len__(self) -> int:
@@ -89,6 +91,8 @@ class Dataset:
             "ego_rotations": torch.from_numpy(self.ego_rotations[indices]),
             "controls": torch.from_numpy(self.controls[indices]),
             "text": torch.from_numpy(self.text[indices]),
+            "cause_position": torch.from_numpy(self.cause_position[indices]),
+            "cause_known": torch.from_numpy(self.cause_known[indices]),
             **{name: torch.from_numpy(values[indices]) for name, values in self.labels.items()},
         }
 
@@ -116,6 +120,8 @@ def build_dataset(
     controls = np.empty((n, config.horizon, 2), np.float32)
     text = np.empty((n, config.max_text_tokens), np.int64)
     labels = {name: np.empty(n, np.int64) for name in HEAD_NAMES}
+    cause_position = np.zeros((n, 3), np.float32)
+    cause_known = np.zeros(n, bool)
     scenario_types = []
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -134,9 +140,22 @@ def build_dataset(
             labels["lateral_decision"][i] = sample.decision.lateral_decision
             labels["cause"][i] = sample.decision.cause
             scenario_types.append(sample.scenario_type)
+            if sample.decision.cause_object_id:
+                cause_known[i] = True
+                cause_position[i] = sample.decision.cause_object_position
             if (i + 1) % 1000 == 0:
                 progress(f"generated {i + 1}/{n} samples ({time.perf_counter() - started:.0f} s)")
-    return Dataset(images, ego_xyz, ego_rotations, controls, text, labels, scenario_types)
+    return Dataset(
+        images,
+        ego_xyz,
+        ego_rotations,
+        controls,
+        text,
+        labels,
+        cause_position,
+        cause_known,
+        scenario_types,
+    )
 
 
 def losses(model: EmbeddedVla, batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -149,6 +168,13 @@ def losses(model: EmbeddedVla, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     }
     result["text"] = functional.cross_entropy(
         logits.flatten(0, 1), text[:, 1:].flatten(), ignore_index=model.tokenizer.pad_id
+    )
+    known = batch["cause_known"]
+    located = model.locate_cause(encoding)[known] / CAUSE_POSITION_SCALE
+    target = batch["cause_position"][known] / CAUSE_POSITION_SCALE
+    # A batch without any object cause still contributes a (zero) term, so logs line up.
+    result["cause_position"] = (
+        functional.smooth_l1_loss(located, target) if bool(known.any()) else located.sum()
     )
     # The expert learns from the ground-truth meta-action (teacher forcing), so it follows
     # whatever behaviour the reasoning half decides at inference.
@@ -172,7 +198,9 @@ def train(
 ) -> dict[str, float]:
     torch.manual_seed(config.seed)
     if config.init_weights is not None:
-        model, _ = load_weights(config.init_weights)
+        model, fresh = load_weights_to_continue(config.init_weights)
+        if fresh:
+            progress(f"{len(fresh)} tensors not in {config.init_weights} start fresh: {fresh}")
         model_config = model.config
     else:
         model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)

@@ -70,6 +70,21 @@ def read_metadata(path: Path) -> dict[str, str]:
 
 def load_weights(path: Path = PACKAGED_WEIGHTS) -> tuple[EmbeddedVla, dict[str, str]]:
     """The model in eval mode and the file's metadata."""
+    model, metadata, _ = _load(path, allow_missing=False)
+    return model, metadata
+
+
+def load_weights_to_continue(path: Path) -> tuple[EmbeddedVla, list[str]]:
+    """Weights to continue training from, and the names of the tensors the file lacks.
+
+    Parts added to the network after the file was written keep their fresh
+    initialisation; anything else that does not match is refused as in load_weights.
+    """
+    model, _, fresh = _load(path, allow_missing=True)
+    return model, fresh
+
+
+def _load(path: Path, allow_missing: bool) -> tuple[EmbeddedVla, dict[str, str], list[str]]:
     metadata = read_metadata(path)
     try:
         config = ModelConfig.from_json(metadata["config"])
@@ -81,14 +96,16 @@ def load_weights(path: Path = PACKAGED_WEIGHTS) -> tuple[EmbeddedVla, dict[str, 
         names = set(handle.keys())
         missing = sorted(set(expected) - names)
         unexpected = sorted(names - set(expected))
-        if missing or unexpected:
+        if (missing and not allow_missing) or unexpected:
             raise WeightsError(
                 f"{path}: tensors do not match the model config: "
                 f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
                 f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
             )
-        state = {}
+        state = {name: expected[name] for name in missing}
         for name, reference in expected.items():
+            if name in state:
+                continue
             tensor = handle.get_tensor(name)
             if tensor.shape != reference.shape:
                 raise WeightsError(
@@ -99,4 +116,4 @@ def load_weights(path: Path = PACKAGED_WEIGHTS) -> tuple[EmbeddedVla, dict[str, 
                 raise WeightsError(f"{path}: tensor {name!r} has non-finite values")
             state[name] = tensor
     model.load_state_dict(state)
-    return model.eval(), metadata
+    return model.eval(), metadata, missing

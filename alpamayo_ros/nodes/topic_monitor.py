@@ -38,7 +38,7 @@ def describe(msg: object) -> str:
         return (
             f"reasoning    t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
             f"[{LongitudinalDecision(msg.longitudinal_decision).name}/"
-            f'{LateralDecision(msg.lateral_decision).name}] "{msg.text}"'
+            f'{LateralDecision(msg.lateral_decision).name}] "{msg.text}"' + _cause_object(msg)
         )
     if isinstance(msg, MetaAction):
         return (
@@ -66,6 +66,13 @@ def describe(msg: object) -> str:
             f"a={msg.acceleration:+.2f} m/s^2"
         )
     return repr(msg)
+
+
+def _cause_object(msg: Reasoning) -> str:
+    if not msg.cause_object_id:
+        return ""
+    position = msg.cause_object_position
+    return f" ({msg.cause_object_id} at x={position.x:.1f} y={position.y:+.1f} m)"
 
 
 class TopicMonitor(Node):

@@ -43,6 +43,7 @@ def test_shapes_of_every_output(model: EmbeddedVla) -> None:
         assert heads.longitudinal.shape == (2, len(Longitudinal))
         assert heads.lateral.shape == (2, len(Lateral))
         assert heads.cause.shape == (2, len(Cause))
+        assert model.locate_cause(encoding).shape == (2, 3)
         condition = model.condition(encoding, heads)
         assert condition.shape == (2, model.condition_dim)
         controls = model.sample_controls(condition, 6, torch.Generator().manual_seed(1))

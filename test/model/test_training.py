@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from alpamayo_ros.cli import parse_weights
+from alpamayo_ros.core.decisions import OBJECT_CAUSES, Cause
 from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.tokenizer import Tokenizer
 from alpamayo_ros.model.training import (
@@ -71,6 +73,10 @@ def test_dataset_follows_the_schedule() -> None:
     data = build_dataset(seeds, config, workers=1, progress=lambda _: None, schedule=schedule)
     assert data.scenario_types == [schedule[seed % len(schedule)] for seed in seeds]
     assert data.scenario_types.count("cut_in") == 2
+    # Object causes come with the object's position; the rest have none.
+    assert data.cause_known.tolist() == [Cause(c) in OBJECT_CAUSES for c in data.labels["cause"]]
+    assert data.cause_known.any() and np.all(data.cause_position[~data.cause_known] == 0.0)
+    assert np.all(np.abs(data.cause_position[data.cause_known, 0]) > 1.0)
 
 
 def test_weights_argument_parses_and_refuses_garbage() -> None:

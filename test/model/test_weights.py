@@ -12,7 +12,13 @@ from safetensors.torch import save_file
 from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.network import EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
-from alpamayo_ros.model.weights import FORMAT_VERSION, WeightsError, load_weights, save_weights
+from alpamayo_ros.model.weights import (
+    FORMAT_VERSION,
+    WeightsError,
+    load_weights,
+    load_weights_to_continue,
+    save_weights,
+)
 
 CONFIG = ModelConfig(vocabulary=Tokenizer.from_words(["go", "."]).vocabulary)
 
@@ -95,6 +101,28 @@ def test_missing_and_unexpected_tensors(tmp_path: Path, model: EmbeddedVla) -> N
         WeightsError, match=r"missing \['text_head.bias'\], unexpected \['extra.weight'\]"
     ):
         load_weights(path)
+
+
+def test_training_continues_from_a_file_that_lacks_newer_parts(
+    tmp_path: Path, model: EmbeddedVla
+) -> None:
+    path = tmp_path / "older.safetensors"
+    state = tensors(model)
+    older = {name: tensor for name, tensor in state.items() if not name.startswith("cause_")}
+    save_file(older, str(path), metadata=metadata())
+    with pytest.raises(WeightsError, match=r"missing \['cause_attention"):
+        load_weights(path)  # a node never runs a half-loaded model
+    continued, fresh = load_weights_to_continue(path)
+    assert fresh == sorted(set(state) - set(older)) and fresh
+    for name, tensor in older.items():
+        assert torch.equal(continued.state_dict()[name], tensor), name
+
+
+def test_continuing_still_refuses_unexpected_tensors(tmp_path: Path, model: EmbeddedVla) -> None:
+    path = tmp_path / "w.safetensors"
+    save_file({**tensors(model), "extra.weight": torch.zeros(1)}, str(path), metadata=metadata())
+    with pytest.raises(WeightsError, match=r"unexpected \['extra.weight'\]"):
+        load_weights_to_continue(path)
 
 
 def test_shape_mismatch(tmp_path: Path, model: EmbeddedVla) -> None:

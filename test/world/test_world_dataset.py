@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
-from alpamayo_ros.core.decisions import Cause
+from alpamayo_ros.core.decisions import OBJECT_CAUSES, Cause
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.world.dataset import (
@@ -127,6 +127,14 @@ def test_text_states_the_labelled_behaviour_on_200_seeds() -> None:
         for labels in (make_labels(seed) for seed in range(200))
     ]
     assert np.mean(consistent) >= 0.95
+
+
+def test_object_causes_and_only_they_name_an_object_on_200_seeds() -> None:
+    for seed in range(200):
+        decision = make_labels(seed).decision
+        has_object = decision.cause in OBJECT_CAUSES
+        assert bool(decision.cause_object_id) == has_object, (seed, decision)
+        assert (np.linalg.norm(decision.cause_object_position) > 1.0) == has_object, seed
 
 
 def test_generate_cycles_types() -> None:
