@@ -160,11 +160,15 @@ def command_evaluate(args: argparse.Namespace) -> int:
         print(f"\n[{group}]")
         print(f"  {'metric':<22}" + "".join(f"{name:>20}" for name in summary))
         for metric in (*METRICS, "count"):
-            print(
-                f"  {metric:<22}"
-                + "".join(f"{summary[name][group][metric]:>20.3f}" for name in summary)
-            )
+            values = (summary[name][group][metric] for name in summary)
+            print(f"  {metric:<22}" + "".join(_cell(value) for value in values))
     return 0
+
+
+def _cell(value: float | None) -> str:
+    if value is None:
+        return f"{'-':>20}"
+    return f"{value:>20d}" if isinstance(value, int) else f"{value:>20.3f}"
 
 
 def command_benchmark(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ Each backend sees exactly what the VLA node would give it (4 cameras x 4 frames,
 poses) and is scored against the expert's future: minADE over K samples and ADE of the
 highest-scored one at 3 s and 6.4 s, meta-action accuracy per axis, and reasoning-action
 consistency as Alpamayo-R1 defines it (the text's stated behaviour against meta-actions
-labelled from the selected trajectory; unparseable text scores 0).
+labelled from the selected trajectory; unparseable text scores 0), and whether the cause and
+where its object is are right.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from alpamayo_ros.backends.base import Backend, VlaInput, fit_image
+from alpamayo_ros.backends.base import Backend, CausalDecision, VlaInput, fit_image
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.evaluation.metrics import (
     STEPS_3S,
@@ -61,7 +62,19 @@ def evaluate_sample(
         longitudinal_correct=meta.longitudinal == sample.meta_action[0],
         lateral_correct=meta.lateral == sample.meta_action[1],
         consistent=is_consistent(output.decision.text, *selected_meta),
+        cause_correct=output.decision.cause == sample.decision.cause,
+        cause_position_error_m=cause_position_error(output.decision, sample.decision),
     )
+
+
+def cause_position_error(predicted: CausalDecision, truth: CausalDecision) -> float | None:
+    """How far the model puts the cause object, when both name the same object cause."""
+    if not (predicted.cause_object_id and truth.cause_object_id):
+        return None
+    if predicted.cause != truth.cause:
+        return None
+    offset = np.subtract(predicted.cause_object_position, truth.cause_object_position)
+    return float(np.linalg.norm(offset))
 
 
 def evaluate(

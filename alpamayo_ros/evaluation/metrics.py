@@ -41,18 +41,26 @@ class SampleResult:
     longitudinal_correct: bool
     lateral_correct: bool
     consistent: bool  # reasoning text agrees with the selected trajectory on both axes
+    cause_correct: bool
+    # Distance from the true cause object where truth and model name the same object cause;
+    # None otherwise, and left out of the mean.
+    cause_position_error_m: float | None
 
 
 METRICS = tuple(f.name for f in fields(SampleResult) if f.name not in ("scenario_type", "seed"))
 
 
-def mean_metrics(results: Sequence[SampleResult]) -> dict[str, float]:
-    summary = {name: float(np.mean([getattr(r, name) for r in results])) for name in METRICS}
+def mean_metrics(results: Sequence[SampleResult]) -> dict[str, float | None]:
+    """Mean of each metric over the results that have it (None when none has)."""
+    summary: dict[str, float | None] = {}
+    for name in METRICS:
+        values = [value for r in results if (value := getattr(r, name)) is not None]
+        summary[name] = float(np.mean(values)) if values else None
     summary["count"] = len(results)
     return summary
 
 
-def aggregate(results: Iterable[SampleResult]) -> dict[str, dict[str, float]]:
+def aggregate(results: Iterable[SampleResult]) -> dict[str, dict[str, float | None]]:
     """Means overall and per scenario type."""
     results = list(results)
     by_type: dict[str, list[SampleResult]] = defaultdict(list)

@@ -30,11 +30,20 @@ def test_min_ade_takes_the_best_candidate() -> None:
 
 
 def test_aggregate_overall_and_per_type() -> None:
-    def result(kind: str, error: float, consistent: bool) -> SampleResult:
-        return SampleResult(kind, 0, error, error, error, error, True, consistent, consistent)
+    def result(
+        kind: str, error: float, consistent: bool, cause_error: float | None
+    ) -> SampleResult:
+        return SampleResult(
+            kind, 0, error, error, error, error, True, consistent, consistent, True, cause_error
+        )
 
-    summary = aggregate([result("a", 1.0, True), result("a", 3.0, False), result("b", 2.0, True)])
+    summary = aggregate(
+        [result("a", 1.0, True, 4.0), result("a", 3.0, False, None), result("b", 2.0, True, None)]
+    )
     assert summary["overall"]["min_ade_6_4s"] == pytest.approx(2.0)
     assert summary["a"]["min_ade_6_4s"] == pytest.approx(2.0)
     assert summary["a"]["consistent"] == pytest.approx(0.5)
     assert summary["b"]["count"] == 1 and summary["overall"]["count"] == 3
+    # A metric only some samples have is averaged over those, and absent where none has it.
+    assert summary["overall"]["cause_position_error_m"] == pytest.approx(4.0)
+    assert summary["b"]["cause_position_error_m"] is None
