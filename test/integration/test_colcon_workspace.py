@@ -63,6 +63,13 @@ def test_colcon_builds_both_packages_and_installs_the_nodes(tmp_path: Path) -> N
     assert (share / "launch" / "alpamayo.launch.py").is_file()
     assert (share / "config" / "alpamayo.yaml").is_file()
     assert (install / "alpamayo_ros_msgs" / "share" / "alpamayo_ros_msgs" / "msg").is_dir()
+    # Every module is installed: a subpackage find_packages misses would only be found
+    # below through this environment's editable install, never on a ROS user's machine.
+    site_packages = install / PACKAGE / "lib" / PYTHON / "site-packages"
+    modules = [name for name in tracked_files() if name.startswith(f"{PACKAGE}/")]
+    modules = [name for name in modules if name.endswith(".py")]
+    assert modules
+    assert [name for name in modules if not (site_packages / name).is_file()] == []
     executables = install / PACKAGE / "lib" / PACKAGE  # where `ros2 run` looks
     for spec in NODES:
         assert (executables / spec.executable).is_file(), spec.executable
