@@ -43,7 +43,8 @@ $(STAMPS)/msgs: $(STAMPS)/requirements $(MSG_FILES)
 	cmake --install $(BUILD)/msg > /dev/null
 	@touch $@
 
-$(STAMPS)/package: $(STAMPS)/msgs setup.py setup.cfg package.xml
+# graph.py lists the nodes, whose console scripts the install writes.
+$(STAMPS)/package: $(STAMPS)/msgs setup.py setup.cfg package.xml alpamayo_ros/graph.py
 	$(PIP) install --use-pep517 --no-deps --no-build-isolation -e .
 	@touch $@
 

@@ -24,6 +24,8 @@ class Topics:
     CANDIDATES = "/planning/candidates"
     CONTROL_COMMAND = "/control/command"
     CMD_VEL = "/control/cmd_vel"
+    MARKERS = "/visualisation/markers"
+    PATH = "/visualisation/path"
     DIAGNOSTICS = "/diagnostics"
 
 
@@ -78,6 +80,16 @@ NODES: tuple[NodeSpec, ...] = (
             ("odometry", Topics.ODOMETRY),
             ("command", Topics.CONTROL_COMMAND),
             ("cmd_vel", Topics.CMD_VEL),
+        ),
+    ),
+    NodeSpec(
+        "visualiser",
+        "alpamayo_ros.nodes.visualiser",
+        (
+            ("candidates", Topics.CANDIDATES),
+            ("reasoning", Topics.REASONING),
+            ("markers", Topics.MARKERS),
+            ("path", Topics.PATH),
         ),
     ),
 )

@@ -159,6 +159,14 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         Parameter("max_steering_angle", 0.6, "Tire angle limit (rad).", positive),
         Parameter("lookahead_time", 1.0, "Pure-pursuit lookahead time (s).", positive),
     ),
+    "visualiser": (
+        Parameter(
+            "marker_lifetime_s",
+            0.5,
+            "RViz drops a marker not refreshed for this long, so a stalled plan vanishes.",
+            positive,
+        ),
+    ),
 }
 
 

@@ -1,0 +1,56 @@
+"""Visualiser node: what the graph decided, for RViz.
+
+MarkerArray of every planner candidate (selected, feasible, rejected), the reasoning text
+and the object it names; the selected trajectory as a nav_msgs/Path. It only listens, so
+nothing in the driving loop waits on it; a malformed message is reported on /diagnostics and
+skipped.
+"""
+
+from __future__ import annotations
+
+from alpamayo_ros_msgs.msg import Reasoning, TrajectoryCandidates
+from nav_msgs.msg import Path
+from rclpy.node import Node
+from visualization_msgs.msg import MarkerArray
+
+from alpamayo_ros.nodes.runtime import OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.visualisation.markers import (
+    MarkerStyle,
+    candidate_markers,
+    reasoning_markers,
+    trajectory_path,
+)
+
+
+class Visualiser(Node):
+    def __init__(self) -> None:
+        super().__init__("visualiser")
+        self.params = declare_parameters(self, "visualiser")
+        self.style = MarkerStyle(lifetime_s=self.params["marker_lifetime_s"])
+        self.diagnostics = Diagnostics(self)
+        self.marker_publisher = self.create_publisher(MarkerArray, "markers", 10)
+        self.path_publisher = self.create_publisher(Path, "path", 10)
+        self.create_subscription(TrajectoryCandidates, "candidates", self.on_candidates, 10)
+        self.create_subscription(Reasoning, "reasoning", self.on_reasoning, 10)
+
+    def on_candidates(self, msg: TrajectoryCandidates) -> None:
+        try:
+            markers = candidate_markers(msg, self.style)
+        except ValueError as error:
+            self.diagnostics.update(WARN, f"candidates skipped: {error}")
+            return
+        self.marker_publisher.publish(markers)
+        if msg.selected_index != TrajectoryCandidates.NONE_SELECTED:
+            self.path_publisher.publish(trajectory_path(msg.candidates[msg.selected_index]))
+        self.diagnostics.update(OK, "drawing", inference_id=msg.info.inference_id)
+
+    def on_reasoning(self, msg: Reasoning) -> None:
+        self.marker_publisher.publish(reasoning_markers(msg, self.style))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(Visualiser, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

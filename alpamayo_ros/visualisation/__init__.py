@@ -1,0 +1,1 @@
+"""RViz views (MarkerArray, Path) of what the graph decided, built from its messages."""

@@ -1,0 +1,116 @@
+"""RViz views drawn from real planner and reasoning messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from alpamayo_ros_msgs.msg import InferenceInfo, Reasoning, TrajectoryCandidates
+from geometry_msgs.msg import Point
+from std_msgs.msg import Header
+from visualization_msgs.msg import Marker
+
+from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.nodes.conversions import duration_ns, stamp_ns, time_msg, trajectory_msg
+from alpamayo_ros.visualisation.markers import (
+    CANDIDATES_NS,
+    CAUSE_NS,
+    FEASIBLE,
+    INFEASIBLE,
+    REASONING_NS,
+    SELECTED,
+    SELECTED_NS,
+    MarkerStyle,
+    candidate_markers,
+    reasoning_markers,
+    trajectory_path,
+)
+
+T0_NS = 1_700_000_000_123_000_000
+HEADER = Header(stamp=time_msg(T0_NS), frame_id="base_link")
+
+
+def candidates(selected: int, feasible: list[bool]) -> TrajectoryCandidates:
+    k = len(feasible)
+    rollouts = integrate_unicycle(np.zeros((k, 64)), np.linspace(-0.02, 0.02, k)[:, None], 10.0)
+    info = InferenceInfo(inference_id=7)
+    return TrajectoryCandidates(
+        header=HEADER,
+        info=info,
+        candidates=[trajectory_msg(rollouts[i], HEADER, info, i, 0.0) for i in range(k)],
+        scores=[0.0] * k,
+        feasible=feasible,
+        rejection_reasons=["" if f else "too sharp" for f in feasible],
+        selected_index=selected,
+    )
+
+
+def by_namespace(markers: list[Marker], namespace: str) -> list[Marker]:
+    return [m for m in markers if m.ns == namespace]
+
+
+def test_every_candidate_is_a_line_in_the_frame_and_at_the_time_of_its_input() -> None:
+    msg = candidates(selected=1, feasible=[True, True, False])
+    markers = candidate_markers(msg).markers
+    lines = by_namespace(markers, CANDIDATES_NS)
+    assert [m.id for m in lines] == [0, 1, 2]
+    assert [m.color for m in lines] == [FEASIBLE, FEASIBLE, INFEASIBLE]
+    for marker, candidate in zip(lines, msg.candidates, strict=True):
+        assert marker.header == HEADER and marker.type == Marker.LINE_STRIP
+        assert marker.points[0] == Point()  # from the ego at t0
+        assert marker.points[1:] == [p.pose.position for p in candidate.points]
+        assert duration_ns(marker.lifetime) == 500_000_000
+    (selected,) = by_namespace(markers, SELECTED_NS)
+    assert selected.action == Marker.ADD and selected.color == SELECTED
+    assert selected.points == lines[1].points and selected.scale.x > lines[1].scale.x
+
+
+def test_no_selection_removes_the_selected_line() -> None:
+    markers = candidate_markers(candidates(TrajectoryCandidates.NONE_SELECTED, [False])).markers
+    (selected,) = by_namespace(markers, SELECTED_NS)
+    assert selected.action == Marker.DELETE
+
+
+def test_malformed_candidates_are_refused_with_the_reason() -> None:
+    short_flags = candidates(0, [True, True])
+    short_flags.feasible = [True]
+    with pytest.raises(ValueError, match="2 candidates but 1 feasibility flags"):
+        candidate_markers(short_flags)
+    bad_selection = candidates(0, [True, True])
+    bad_selection.selected_index = 5
+    with pytest.raises(ValueError, match="selected index 5 of 2 candidates"):
+        candidate_markers(bad_selection)
+
+
+def test_reasoning_text_and_its_cause_object() -> None:
+    msg = Reasoning(header=HEADER, text="Stop for the pedestrian crossing ahead.")
+    msg.longitudinal_decision = Reasoning.LON_DECISION_YIELD
+    msg.lateral_decision = Reasoning.LAT_DECISION_LANE_KEEPING
+    msg.cause_object_id = "pedestrian"
+    msg.cause_object_position = Point(x=18.0, y=-2.0, z=0.9)
+    markers = reasoning_markers(msg, MarkerStyle(lifetime_s=1.5)).markers
+    (text,) = by_namespace(markers, REASONING_NS)
+    assert text.type == Marker.TEXT_VIEW_FACING and text.header == HEADER
+    assert text.text == "Stop for the pedestrian crossing ahead.\n[yield / lane_keeping]"
+    assert duration_ns(text.lifetime) == 1_500_000_000
+    body, label = by_namespace(markers, CAUSE_NS)
+    assert (body.type, body.pose.position.x, body.pose.position.y) == (Marker.CYLINDER, 18.0, -2.0)
+    assert body.pose.position.z == pytest.approx(body.scale.z / 2.0)  # standing on the ground
+    assert label.text == "pedestrian" and label.pose.position.z > body.scale.z
+
+
+def test_reasoning_without_an_object_removes_the_cause_markers() -> None:
+    markers = reasoning_markers(Reasoning(header=HEADER, text="Keep the lane.")).markers
+    assert [(m.id, m.action) for m in by_namespace(markers, CAUSE_NS)] == [
+        (0, Marker.DELETE),
+        (1, Marker.DELETE),
+    ]
+
+
+def test_path_poses_are_stamped_when_they_are_reached() -> None:
+    trajectory = candidates(0, [True]).candidates[0]
+    path = trajectory_path(trajectory)
+    assert path.header == HEADER and len(path.poses) == 64
+    assert [stamp_ns(p.header.stamp) - T0_NS for p in path.poses] == [
+        duration_ns(p.time_from_start) for p in trajectory.points
+    ]
+    assert path.poses[-1].pose == trajectory.points[-1].pose
