@@ -1,16 +1,17 @@
-"""The `alpamayo-ros` command: start the graph, run the demo, check a parameter file."""
+"""The `alpamayo-ros` command: launch, demo, record and replay bags, train, evaluate, benchmark."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
 
 from alpamayo_ros.configuration import ConfigurationError
-from alpamayo_ros.graph import LAUNCH_ARGUMENTS, default_parameter_file
-from alpamayo_ros.launcher import GraphError, GraphProcesses
+from alpamayo_ros.graph import LAUNCH_ARGUMENTS, default_parameter_file, select_nodes
+from alpamayo_ros.launcher import GraphError, GraphProcesses, dds_environment
 from alpamayo_ros.parameters import load_parameter_file
 
 
@@ -23,10 +24,17 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--use-sim-time", action="store_true", help="follow /clock (replay)")
     parser.add_argument("--log-level", default=LAUNCH_ARGUMENTS["log_level"])
+    parser.add_argument(
+        "--nodes",
+        default=LAUNCH_ARGUMENTS["nodes"],
+        help="comma-separated node names (default: all), e.g. all but camera_driver for a bag",
+    )
 
 
 def command_launch(args: argparse.Namespace) -> int:
-    with GraphProcesses(args.params_file, args.use_sim_time, args.log_level) as graph:
+    with GraphProcesses(
+        args.params_file, args.use_sim_time, args.log_level, select_nodes(args.nodes)
+    ) as graph:
         print(f"started {', '.join(graph.processes)}; Ctrl-C stops", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             graph.run_for(args.duration if args.duration > 0 else float("inf"))
@@ -53,7 +61,9 @@ def command_demo(args: argparse.Namespace) -> int:
             last_control.append(key)
         print(describe(msg), flush=True)
 
-    with GraphProcesses(args.params_file, args.use_sim_time, args.log_level) as graph:
+    with GraphProcesses(
+        args.params_file, args.use_sim_time, args.log_level, select_nodes(args.nodes)
+    ) as graph:
         print(f"started {', '.join(graph.processes)} for {args.duration:.0f} s", flush=True)
         rclpy.init()
         try:
@@ -74,6 +84,65 @@ def command_demo(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: nothing published on {', '.join(missing)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def command_record(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
+    from alpamayo_ros.replay.bag import BagRecorder
+
+    os.environ.update(dds_environment(os.environ))
+    with BagRecorder(args.output) as bag:
+        rclpy.init()
+        try:
+            node = BagRecorderNode(bag, args.topics)
+            node.set_parameters([Parameter("use_sim_time", value=args.use_sim_time)])
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            print(f"recording into {args.output}; Ctrl-C stops", flush=True)
+            deadline = time.monotonic() + (args.duration if args.duration > 0 else float("inf"))
+            with contextlib.suppress(KeyboardInterrupt):
+                while time.monotonic() < deadline:
+                    executor.spin_once(timeout_sec=0.1)
+            missing = node.missing
+        finally:
+            rclpy.try_shutdown()
+    print(f"\nwrote {args.output}:")
+    for topic in bag.topics:
+        print(f"  {topic:<48} {bag.counts[topic]}")
+    if missing:
+        print(f"error: no publisher appeared on {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def command_replay(args: argparse.Namespace) -> int:
+    import rclpy
+
+    from alpamayo_ros.nodes.bag_player import BagPlayerNode
+
+    os.environ.update(dds_environment(os.environ))
+    rclpy.init()
+    try:
+        player = BagPlayerNode(args.bag, args.topics, args.rate)
+        contents = player.contents
+        seconds = (contents.end_ns - contents.start_ns) / 1e9
+        print(
+            f"playing {contents.message_count} messages ({seconds:.1f} s) at {args.rate}x "
+            "with /clock; start nodes with use_sim_time:=true",
+            flush=True,
+        )
+        time.sleep(args.delay)  # let subscribers discover the publishers
+        with contextlib.suppress(KeyboardInterrupt):
+            counts = player.play()
+    finally:
+        rclpy.try_shutdown()
+    for topic, count in sorted(counts.items()):
+        print(f"  {topic:<48} {count}")
     return 0
 
 
@@ -236,6 +305,20 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--num-samples", type=int, default=6)
     benchmark.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
     benchmark.set_defaults(handler=command_benchmark)
+
+    record = commands.add_parser("record", help="record topics into an MCAP rosbag2 bag")
+    record.add_argument("--output", type=Path, required=True, help="new bag directory")
+    record.add_argument("--topics", type=parse_names, default=[], help="default: every topic")
+    record.add_argument("--duration", type=float, default=0.0, help="seconds; 0 until Ctrl-C")
+    record.add_argument("--use-sim-time", action="store_true", help="stamp with /clock time")
+    record.set_defaults(handler=command_record)
+
+    replay = commands.add_parser("replay", help="play a rosbag2 bag with /clock")
+    replay.add_argument("bag", type=Path)
+    replay.add_argument("--topics", type=parse_names, default=[], help="default: every topic")
+    replay.add_argument("--rate", type=float, default=1.0, help="times real time")
+    replay.add_argument("--delay", type=float, default=1.0, help="seconds before playing")
+    replay.set_defaults(handler=command_replay)
 
     check = commands.add_parser("check-config", help="validate a parameter file")
     check.add_argument("params_file", type=Path)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from alpamayo_ros.configuration import ConfigurationError
+
 PACKAGE = "alpamayo_ros"
 
 
@@ -99,7 +101,23 @@ LAUNCH_ARGUMENTS: dict[str, str] = {
     "params_file": "",
     "use_sim_time": "false",
     "log_level": "info",
+    "nodes": "",  # comma-separated node names; empty starts every node
 }
+
+
+def select_nodes(names: str) -> tuple[NodeSpec, ...]:
+    """The nodes named in a comma-separated list (all for an empty one), in graph order,
+    e.g. everything but the camera driver to feed the graph from a bag."""
+    wanted = {name.strip() for name in names.split(",") if name.strip()}
+    if not wanted:
+        return NODES
+    known = [spec.name for spec in NODES]
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown node(s) {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+    return tuple(spec for spec in NODES if spec.name in wanted)
 
 
 def repository_root() -> Path:

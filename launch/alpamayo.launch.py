@@ -10,7 +10,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from alpamayo_ros.graph import LAUNCH_ARGUMENTS, NODES, PACKAGE, default_parameter_file
+from alpamayo_ros.graph import LAUNCH_ARGUMENTS, PACKAGE, default_parameter_file, select_nodes
 from alpamayo_ros.launcher import dds_environment
 from alpamayo_ros.parameters import load_parameter_file
 from launch import LaunchDescription
@@ -23,6 +23,7 @@ def _nodes(context):
     load_parameter_file(params_file)  # fail before starting anything, naming the problem
     use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() == "true"
     log_level = LaunchConfiguration("log_level").perform(context)
+    nodes = select_nodes(LaunchConfiguration("nodes").perform(context))
     environment = dds_environment({})
     return [
         Node(
@@ -35,7 +36,7 @@ def _nodes(context):
             additional_env={k: v for k, v in environment.items() if k not in os.environ},
             output="screen",
         )
-        for spec in NODES
+        for spec in nodes
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 import rclpy
@@ -72,6 +73,12 @@ class Diagnostics:
         array = DiagnosticArray(status=[status])
         array.header.stamp = self._node.get_clock().now().to_msg()
         self._publisher.publish(array)
+
+
+def message_class(msgtype: str) -> type:
+    """The Python class of a ROS type name such as "sensor_msgs/msg/Image"."""
+    package, kind, name = msgtype.split("/")
+    return getattr(import_module(f"{package}.{kind}"), name)
 
 
 def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:

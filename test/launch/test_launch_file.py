@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from alpamayo_ros.graph import LAUNCH_ARGUMENTS, NODES, PACKAGE, repository_root
+from alpamayo_ros.configuration import ConfigurationError
+from alpamayo_ros.graph import LAUNCH_ARGUMENTS, NODES, PACKAGE, repository_root, select_nodes
 from alpamayo_ros.launcher import ros_arguments
 
 LAUNCH_FILE = repository_root() / "launch" / "alpamayo.launch.py"
@@ -48,7 +49,8 @@ def test_launch_file_builds_its_nodes_from_the_graph_module() -> None:
     tree = ast.parse(LAUNCH_FILE.read_text(), str(LAUNCH_FILE))
     functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     assert "generate_launch_description" in functions
-    assert {"NODES", "LAUNCH_ARGUMENTS", "PACKAGE"} <= imported_names(tree, "alpamayo_ros.graph")
+    graph_names = imported_names(tree, "alpamayo_ros.graph")
+    assert {"select_nodes", "LAUNCH_ARGUMENTS", "PACKAGE"} <= graph_names
     assert "load_parameter_file" in imported_names(tree, "alpamayo_ros.parameters")
     assert "Node" in imported_names(tree, "launch_ros.actions")
 
@@ -88,7 +90,7 @@ def test_process_launcher_passes_name_parameters_and_remappings(tmp_path: Path) 
 
 
 def test_launch_arguments_are_declared_by_both_launchers() -> None:
-    assert set(LAUNCH_ARGUMENTS) == {"params_file", "use_sim_time", "log_level"}
+    assert set(LAUNCH_ARGUMENTS) == {"params_file", "use_sim_time", "log_level", "nodes"}
     source = (repository_root() / "alpamayo_ros" / "cli.py").read_text()
     for name in LAUNCH_ARGUMENTS:
         assert f"--{name.replace('_', '-')}" in source
@@ -110,3 +112,11 @@ def test_launch_description_when_launch_ros_is_available() -> None:
     nodes = description.entities[-1].execute(context)
     assert all(isinstance(node, Node) for node in nodes)
     assert [node.node_executable for node in nodes] == [spec.executable for spec in NODES]
+
+
+def test_node_selection_keeps_graph_order_and_names_unknown_nodes() -> None:
+    assert select_nodes("") == NODES
+    chosen = select_nodes(" diffusion_planner,vla_inference ")
+    assert [spec.name for spec in chosen] == ["vla_inference", "diffusion_planner"]
+    with pytest.raises(ConfigurationError, match=r"unknown node\(s\) lidar \(known: camera_driver"):
+        select_nodes("vla_inference,lidar")

@@ -1,0 +1,82 @@
+"""Bag recorder node: writes the graph's topics to an MCAP rosbag2 bag, byte for byte.
+
+Subscribes to serialized messages (nothing is deserialized) as topics appear, reliable where
+every publisher is reliable so nothing is dropped, best effort for sensor streams, and
+stamps each message with its receive time on the node's clock (sim time under
+use_sim_time), as `ros2 bag record` does. Run by `alpamayo-ros record`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rclpy.context import Context
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from alpamayo_ros.nodes.runtime import message_class
+from alpamayo_ros.replay.bag import BagError, BagRecorder
+
+# Topics every ROS process has; recorded only when asked for by name.
+INFRASTRUCTURE_TOPICS = frozenset({"/rosout", "/parameter_events"})
+DISCOVERY_PERIOD_S = 0.2
+
+
+class BagRecorderNode(Node):
+    def __init__(
+        self, bag: BagRecorder, topics: Sequence[str] = (), context: Context | None = None
+    ) -> None:
+        super().__init__("bag_recorder", context=context)
+        self.bag = bag
+        self.wanted = frozenset(topics)
+        self.ignored: set[str] = set()
+        self.subscriptions_by_topic: dict[str, object] = {}
+        self.create_timer(DISCOVERY_PERIOD_S, self.discover)
+
+    def discover(self) -> None:
+        """Subscribe to every new topic that should be recorded."""
+        for topic, types in self.get_topic_names_and_types():
+            if topic in self.subscriptions_by_topic or topic in self.ignored:
+                continue
+            if self.wanted and topic not in self.wanted:
+                continue
+            if not self.wanted and topic in INFRASTRUCTURE_TOPICS:
+                continue
+            if len(types) != 1:
+                self._ignore(topic, f"has several types {types}")
+                continue
+            try:
+                self.bag.add_topic(topic, types[0])
+            except BagError as error:
+                self._ignore(topic, str(error))
+                continue
+            self.subscriptions_by_topic[topic] = self.create_subscription(
+                message_class(types[0]),
+                topic,
+                lambda raw, topic=topic: self.bag.write(
+                    topic, self.get_clock().now().nanoseconds, raw
+                ),
+                self._qos_for(topic),
+                raw=True,
+            )
+            self.get_logger().info(f"recording {topic} ({types[0]})")
+
+    @property
+    def missing(self) -> list[str]:
+        """Topics asked for by name that have not appeared."""
+        return sorted(self.wanted - set(self.subscriptions_by_topic))
+
+    def _qos_for(self, topic: str) -> QoSProfile:
+        publishers = self.get_publishers_info_by_topic(topic)
+        reliable = bool(publishers) and all(
+            p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in publishers
+        )
+        return QoSProfile(
+            depth=1000,
+            reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+
+    def _ignore(self, topic: str, reason: str) -> None:
+        self.ignored.add(topic)
+        self.get_logger().warning(f"not recording {topic}: {reason}")

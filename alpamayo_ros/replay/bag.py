@@ -1,0 +1,151 @@
+"""rosbag2 bags on rosbags: lossless recording of raw CDR messages, and playback timing.
+
+No rclpy here: the recorder and player nodes hand serialized messages in and out, so a
+message is written exactly as it was on the wire and replayed byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2.errors import ReaderError, WriterError
+from rosbags.typesys.store import TypesysError
+
+from alpamayo_ros.configuration import ConfigurationError
+from alpamayo_ros.replay.typestore import typestore
+
+
+class BagError(ConfigurationError):
+    """A bag that cannot be written or read; the message says which and why."""
+
+
+class BagRecorder:
+    """Writes raw messages to a new MCAP rosbag2 bag, one connection per topic."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            raise BagError(f"{self.path} exists; record into a new directory")
+        self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._connections: dict[str, object] = {}
+        self.counts: Counter[str] = Counter()
+        try:
+            self._writer.open()
+        except WriterError as error:
+            raise BagError(f"cannot create bag {self.path}: {error}") from None
+
+    def add_topic(self, topic: str, msgtype: str) -> None:
+        """Declare a topic before writing it; the type must be known to the typestore so the
+        bag carries its definition and hash (`ros2 bag play` needs both)."""
+        if topic in self._connections:
+            return
+        try:
+            self._connections[topic] = self._writer.add_connection(
+                topic, msgtype, typestore=typestore()
+            )
+        except (TypesysError, KeyError) as error:
+            raise BagError(f"cannot record {topic}: unknown type {msgtype} ({error})") from None
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(self._connections)
+
+    def write(self, topic: str, timestamp_ns: int, raw: bytes) -> None:
+        self._writer.write(self._connections[topic], timestamp_ns, raw)
+        self.counts[topic] += 1
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> BagRecorder:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class BagMessage:
+    topic: str
+    msgtype: str
+    timestamp_ns: int  # receive time when recorded
+    raw: bytes  # CDR, as on the wire
+
+
+@dataclass(frozen=True)
+class BagContents:
+    topics: dict[str, str]  # topic -> msgtype
+    start_ns: int
+    end_ns: int
+    message_count: int
+
+
+def bag_contents(path: Path, topics: Sequence[str] = ()) -> BagContents:
+    """What a bag holds (only `topics`, if given); raises BagError for a missing one."""
+    with _open(path) as reader:
+        connections = _selected(reader, path, topics)
+        return BagContents(
+            topics={c.topic: c.msgtype for c in connections},
+            start_ns=reader.start_time,
+            end_ns=reader.end_time,
+            message_count=sum(c.msgcount for c in connections),
+        )
+
+
+def read_messages(path: Path, topics: Sequence[str] = ()) -> Iterator[BagMessage]:
+    """The bag's messages in timestamp order."""
+    with _open(path) as reader:
+        connections = _selected(reader, path, topics)
+        for connection, timestamp, raw in reader.messages(connections=connections):
+            yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(raw))
+
+
+@dataclass(frozen=True)
+class PlaybackClock:
+    """Bag time <-> wall time for playback at `rate` times real time from `start_wall_ns`."""
+
+    bag_start_ns: int
+    wall_start_ns: int
+    rate: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0.0:
+            raise BagError(f"playback rate must be positive, got {self.rate}")
+
+    def wall_time(self, bag_ns: int) -> int:
+        return self.wall_start_ns + round((bag_ns - self.bag_start_ns) / self.rate)
+
+    def bag_time(self, wall_ns: int) -> int:
+        return self.bag_start_ns + round((wall_ns - self.wall_start_ns) * self.rate)
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[Reader]:
+    try:
+        reader = Reader(Path(path))
+        reader.open()
+    except (ReaderError, FileNotFoundError, NotADirectoryError) as error:
+        raise BagError(f"cannot read bag {path}: {error}") from None
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def _selected(reader: Reader, path: Path, topics: Sequence[str]) -> list:
+    available = {c.topic for c in reader.connections}
+    missing = sorted(set(topics) - available)
+    if missing:
+        raise BagError(f"{path} has no topic(s) {', '.join(missing)} (has: {sorted(available)})")
+    return [c for c in reader.connections if not topics or c.topic in topics]
