@@ -95,19 +95,16 @@ class SampledTrajectories:
     rollouts: Rollout  # batch [K], 64 steps; carries the controls it was integrated from
     scores: npt.NDArray[np.float64]  # [K], higher is more likely
 
-    @classmethod
-    def from_controls(
-        cls,
-        acceleration: npt.NDArray[np.float64],
-        curvature: npt.NDArray[np.float64],
-        conditioning: PlannerInput,
-        scores: npt.NDArray[np.float64],
-    ) -> SampledTrajectories:
-        """Controls [K, 64] integrated from the ego speed at t0."""
-        rollouts = integrate_unicycle(
-            acceleration, curvature, conditioning.ego_state.speed, dt=TRAJECTORY_DT_S
-        )
-        return cls(rollouts, scores)
+
+def integrate_samples(
+    acceleration: npt.NDArray[np.float64],
+    curvature: npt.NDArray[np.float64],
+    conditioning: PlannerInput,
+) -> Rollout:
+    """Sampled controls [K, 64] integrated from the ego speed at t0."""
+    return integrate_unicycle(
+        acceleration, curvature, conditioning.ego_state.speed, dt=TRAJECTORY_DT_S
+    )
 
 
 class Backend(ABC):

@@ -16,6 +16,7 @@ from alpamayo_ros.backends.base import (
     ReasoningOutput,
     SampledTrajectories,
     VlaInput,
+    integrate_samples,
 )
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S, TRAJECTORY_STEPS
@@ -71,9 +72,9 @@ class ConstantVelocityBackend(Backend):
         acceleration, curvature = constant_velocity_controls(
             conditioning.ego_state, TRAJECTORY_STEPS
         )
-        return SampledTrajectories.from_controls(
+        rollouts = integrate_samples(
             np.repeat(acceleration[None], num_samples, axis=0),
             np.repeat(curvature[None], num_samples, axis=0),
             conditioning,
-            scores=np.full(num_samples, 1.0 / num_samples),
         )
+        return SampledTrajectories(rollouts, scores=np.full(num_samples, 1.0 / num_samples))

@@ -20,6 +20,7 @@ from alpamayo_ros.backends.base import (
     ReasoningOutput,
     SampledTrajectories,
     VlaInput,
+    integrate_samples,
 )
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.decisions import (
@@ -119,13 +120,9 @@ class EmbeddedVlaBackend(Backend):
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         condition = torch.from_numpy(conditioning.latent).float()[None]
         controls = self.model.sample_controls(condition, num_samples, generator)[0].numpy()
-        samples = SampledTrajectories.from_controls(
-            controls[..., 0].astype(np.float64),
-            controls[..., 1].astype(np.float64),
-            conditioning,
-            scores=np.zeros(num_samples),
+        rollouts = integrate_samples(
+            controls[..., 0].astype(np.float64), controls[..., 1].astype(np.float64), conditioning
         )
-        rollouts = samples.rollouts
         decided = coarse_meta_action(
             conditioning.meta_action.longitudinal, conditioning.meta_action.lateral
         )
