@@ -77,9 +77,7 @@ def command_demo(args: argparse.Namespace) -> int:
             counts = {topic: monitor.counts[topic] for _, topic in TopicMonitor.TOPICS}
         finally:
             rclpy.shutdown()
-    print("\npublished:")
-    for topic, count in counts.items():
-        print(f"  {topic:<24} {count}")
+    _print_counts("\npublished:", counts)
     missing = [topic for topic, count in counts.items() if count == 0]
     if missing:
         print(f"error: nothing published on {', '.join(missing)}", file=sys.stderr)
@@ -111,9 +109,7 @@ def command_record(args: argparse.Namespace) -> int:
             missing = node.missing
         finally:
             rclpy.try_shutdown()
-    print(f"\nwrote {args.output}:")
-    for topic in bag.topics:
-        print(f"  {topic:<48} {bag.counts[topic]}")
+    _print_counts(f"\nwrote {args.output}:", {topic: bag.counts[topic] for topic in bag.topics})
     if missing:
         print(f"error: no publisher appeared on {', '.join(missing)}", file=sys.stderr)
         return 1
@@ -138,12 +134,19 @@ def command_replay(args: argparse.Namespace) -> int:
         )
         time.sleep(args.delay)  # let subscribers discover the publishers
         with contextlib.suppress(KeyboardInterrupt):
-            counts = player.play()
+            player.play()
     finally:
         rclpy.try_shutdown()
-    for topic, count in sorted(counts.items()):
-        print(f"  {topic:<48} {count}")
+    _print_counts("\nplayed:", dict(sorted(player.counts.items())))
     return 0
+
+
+def _print_counts(heading: str, counts: dict[str, int]) -> None:
+    """Messages per topic, one aligned row each."""
+    print(heading)
+    width = max(map(len, counts), default=0) + 2
+    for topic, count in counts.items():
+        print(f"  {topic:<{width}}{count}")
 
 
 def command_check_config(args: argparse.Namespace) -> int:

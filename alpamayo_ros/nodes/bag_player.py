@@ -40,21 +40,20 @@ class BagPlayerNode(Node):
         self.rate = rate
         self.clock_period_s = 1.0 / clock_hz
         self.clock_publisher = self.create_publisher(Clock, CLOCK_TOPIC, 10)
+        self.counts: Counter[str] = Counter()  # published so far, also after an interruption
         self.publishers_by_topic = {
             topic: self.create_publisher(message_class(msgtype), topic, QoSProfile(depth=100))
             for topic, msgtype in self.contents.topics.items()
         }
 
-    def play(self) -> Counter[str]:
-        """Publish the whole bag once; returns the count per topic."""
+    def play(self) -> None:
+        """Publish the whole bag once."""
         clock = PlaybackClock(self.contents.start_ns, time.monotonic_ns(), self.rate)
-        counts: Counter[str] = Counter()
         for message in read_messages(self.path, self.topics):
             self._publish_clock_until(clock.wall_time(message.timestamp_ns), clock)
             self.clock_publisher.publish(Clock(clock=time_msg(message.timestamp_ns)))
             self.publishers_by_topic[message.topic].publish(message.raw)
-            counts[message.topic] += 1
-        return counts
+            self.counts[message.topic] += 1
 
     def _publish_clock_until(self, wall_ns: int, clock: PlaybackClock) -> None:
         while (now := time.monotonic_ns()) < wall_ns:

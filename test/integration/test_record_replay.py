@@ -101,8 +101,8 @@ def test_replayed_drive_runs_the_vla_on_the_recorded_frames(
             first = player.publishers_by_topic[CAMERA_TOPICS[0]]
             assert spin_until(executor, lambda: first.get_subscription_count() > 0, 30.0)
             time.sleep(1.0)  # the other subscriptions of the node match in the meantime
-            counts = player.play()
-            assert counts[Topics.ODOMETRY] >= 30
+            player.play()
+            assert player.counts[Topics.ODOMETRY] >= 30
             spin_until(executor, lambda: False, 3.0)  # drain what the VLA still publishes
             first_play = len(reasoning)
             player.play()  # time jumps back to the bag's start: the node resets its inputs
