@@ -7,12 +7,17 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.graph import LAUNCH_ARGUMENTS, default_parameter_file, select_nodes
 from alpamayo_ros.launcher import GraphError, GraphProcesses, dds_environment
 from alpamayo_ros.parameters import load_parameter_file
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
 
 
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +49,6 @@ def command_launch(args: argparse.Namespace) -> int:
 def command_demo(args: argparse.Namespace) -> int:
     import rclpy
     from alpamayo_ros_msgs.msg import ControlCommand
-    from rclpy.executors import SingleThreadedExecutor
 
     from alpamayo_ros.nodes.topic_monitor import TopicMonitor, describe
 
@@ -68,12 +72,7 @@ def command_demo(args: argparse.Namespace) -> int:
         rclpy.init()
         try:
             monitor = TopicMonitor(on_message=show)
-            executor = SingleThreadedExecutor()
-            executor.add_node(monitor)
-            deadline = time.monotonic() + args.duration
-            while time.monotonic() < deadline:
-                graph.check()
-                executor.spin_once(timeout_sec=0.1)
+            _spin_for(monitor, args.duration, graph.check)
             counts = {topic: monitor.counts[topic] for _, topic in TopicMonitor.TOPICS}
         finally:
             rclpy.shutdown()
@@ -87,7 +86,6 @@ def command_demo(args: argparse.Namespace) -> int:
 
 def command_record(args: argparse.Namespace) -> int:
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
     from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
@@ -99,13 +97,9 @@ def command_record(args: argparse.Namespace) -> int:
         try:
             node = BagRecorderNode(bag, args.topics)
             node.set_parameters([Parameter("use_sim_time", value=args.use_sim_time)])
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
             print(f"recording into {args.output}; Ctrl-C stops", flush=True)
-            deadline = time.monotonic() + (args.duration if args.duration > 0 else float("inf"))
             with contextlib.suppress(KeyboardInterrupt):
-                while time.monotonic() < deadline:
-                    executor.spin_once(timeout_sec=0.1)
+                _spin_for(node, args.duration if args.duration > 0 else float("inf"))
             missing = node.missing
         finally:
             rclpy.try_shutdown()
@@ -139,6 +133,18 @@ def command_replay(args: argparse.Namespace) -> int:
         rclpy.try_shutdown()
     _print_counts("\nplayed:", dict(sorted(player.counts.items())))
     return 0
+
+
+def _spin_for(node: Node, seconds: float, check: Callable[[], None] = lambda: None) -> None:
+    """Spin one in-process node for `seconds`, calling `check` (e.g. the graph's) between."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        check()
+        executor.spin_once(timeout_sec=0.1)
 
 
 def _print_counts(heading: str, counts: dict[str, int]) -> None:
