@@ -4,7 +4,8 @@ from glob import glob
 
 from setuptools import find_packages, setup
 
-from alpamayo_ros.graph import NODES, PACKAGE
+from alpamayo_ros.graph import NODES
+from alpamayo_ros.resources import PACKAGE
 
 setup(
     name=PACKAGE,

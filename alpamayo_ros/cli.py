@@ -252,7 +252,7 @@ def _cell(value: float | None) -> str:
 def command_benchmark(args: argparse.Namespace) -> int:
     from alpamayo_ros.evaluation.benchmark import run_benchmark
 
-    print(run_benchmark(args.backend, args.cycles, args.num_samples, args.weights))
+    print(run_benchmark(args.backend, args.cycles, args.num_samples, args.weights).table())
     return 0
 
 

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alpamayo_ros.configuration import ConfigurationError
-
-PACKAGE = "alpamayo_ros"
+from alpamayo_ros.resources import config_file
 
 
 class Topics:
@@ -120,24 +119,10 @@ def select_nodes(names: str) -> tuple[NodeSpec, ...]:
     return tuple(spec for spec in NODES if spec.name in wanted)
 
 
-def repository_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-def share_directory() -> Path:
-    """Installed share/alpamayo_ros in a colcon workspace, else this source tree."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return Path(get_package_share_directory(PACKAGE))
-    except (ImportError, KeyError, OSError):  # no ament index, or not installed in it
-        return repository_root()
-
-
 def default_parameter_file() -> Path:
-    return share_directory() / "config" / "alpamayo.yaml"
+    return config_file("alpamayo.yaml")
 
 
 def fastdds_profile_file() -> Path:
     """Shared-memory transport with segments large enough for camera images (see README)."""
-    return share_directory() / "config" / "fastdds_shm.xml"
+    return config_file("fastdds_shm.xml")

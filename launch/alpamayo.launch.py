@@ -10,9 +10,10 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from alpamayo_ros.graph import LAUNCH_ARGUMENTS, PACKAGE, default_parameter_file, select_nodes
+from alpamayo_ros.graph import LAUNCH_ARGUMENTS, default_parameter_file, select_nodes
 from alpamayo_ros.launcher import dds_environment
 from alpamayo_ros.parameters import load_parameter_file
+from alpamayo_ros.resources import PACKAGE
 from launch import LaunchDescription
 
 

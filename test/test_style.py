@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alpamayo_ros.graph import repository_root
+from alpamayo_ros.resources import repository_root
 
 RUFF = Path(sys.prefix) / "bin" / "ruff"
 

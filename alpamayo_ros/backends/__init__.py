@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from alpamayo_ros.configuration import Registry
 
 if TYPE_CHECKING:
-    from alpamayo_ros.backends.base import Backend
+    from alpamayo_ros.pipeline.backend import Backend
 
 BACKENDS: Registry[Backend] = Registry(
     "backend",

@@ -8,16 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from alpamayo_ros.backends.base import (
-    Backend,
-    CausalDecision,
-    MetaActionEstimate,
-    PlannerInput,
-    ReasoningOutput,
-    SampledTrajectories,
-    VlaInput,
-    integrate_samples,
-)
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
@@ -27,6 +17,15 @@ from alpamayo_ros.core.kinematics import (
     integrate_unicycle,
 )
 from alpamayo_ros.core.meta_actions import Longitudinal, label_meta_action
+from alpamayo_ros.core.model_io import (
+    CausalDecision,
+    ControlSamples,
+    MetaActionEstimate,
+    PlannerInput,
+    ReasoningOutput,
+    VlaInput,
+)
+from alpamayo_ros.pipeline.backend import Backend
 
 _TEXT = {
     Longitudinal.STOP: "Remain stopped since the vehicle is at standstill.",
@@ -66,15 +65,13 @@ class ConstantVelocityBackend(Backend):
         meta_action = MetaActionEstimate.certain(longitudinal, lateral)
         return ReasoningOutput(decision, PlannerInput(state, meta_action))
 
-    def sample_trajectories(
+    def sample_controls(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
-    ) -> SampledTrajectories:
+    ) -> ControlSamples:
         acceleration, curvature = constant_velocity_controls(
             conditioning.ego_state, TRAJECTORY_STEPS
         )
-        rollouts = integrate_samples(
+        return ControlSamples(
             np.repeat(acceleration[None], num_samples, axis=0),
             np.repeat(curvature[None], num_samples, axis=0),
-            conditioning,
         )
-        return SampledTrajectories(rollouts, scores=np.full(num_samples, 1.0 / num_samples))

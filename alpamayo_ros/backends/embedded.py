@@ -1,7 +1,8 @@
 """The embedded VLA backend: the small trained model that ships with the package.
 
 Runs on a CPU with PyTorch. The latent it hands to the planner is the action expert's
-condition vector, so the planner node samples from exactly what the VLA node saw.
+condition vector, so the planner node samples from exactly what the VLA node saw; the
+planning step integrates, ranks and checks the samples like any backend's.
 """
 
 from __future__ import annotations
@@ -12,16 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from alpamayo_ros.backends.base import (
-    Backend,
-    CausalDecision,
-    MetaActionEstimate,
-    PlannerInput,
-    ReasoningOutput,
-    SampledTrajectories,
-    VlaInput,
-    integrate_samples,
-)
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.decisions import (
     OBJECT_CAUSES,
@@ -30,30 +21,18 @@ from alpamayo_ros.core.decisions import (
     LongitudinalDecision,
 )
 from alpamayo_ros.core.kinematics import estimate_ego_state
-from alpamayo_ros.core.meta_actions import (
-    Lateral,
-    Longitudinal,
-    coarse_meta_action,
-    label_meta_action,
+from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.core.model_io import (
+    CausalDecision,
+    ControlSamples,
+    MetaActionEstimate,
+    PlannerInput,
+    ReasoningOutput,
+    VlaInput,
 )
 from alpamayo_ros.model.network import Encoding
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, load_weights
-
-# Added to the score of a sample whose own meta-action contradicts the decided one, so that
-# any agreeing sample ranks above every contradicting one.
-CONTRADICTION_PENALTY = 1_000.0
-
-
-def consensus_scores(xyz: np.ndarray) -> np.ndarray:
-    """Scores of K sampled trajectories [K, T, 3]: minus the mean distance to the others.
-
-    Samples from a flow model have no likelihood at hand; the one closest to the rest is
-    the mode the samples agree on, and ranks first.
-    """
-    if len(xyz) == 1:
-        return np.zeros(1)
-    distance = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1).mean(-1)  # [K, K]
-    return -distance.sum(1) / (len(xyz) - 1)
+from alpamayo_ros.pipeline.backend import Backend
 
 
 class EmbeddedVlaBackend(Backend):
@@ -112,25 +91,13 @@ class EmbeddedVlaBackend(Backend):
         x, y, z = self.model.locate_cause(encoding)[0].tolist()
         return {"cause_object_id": cause.name.lower(), "cause_object_position": (x, y, z)}
 
-    def sample_trajectories(
+    def sample_controls(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
-    ) -> SampledTrajectories:
-        """K samples scored by agreement: with the decided meta-action first (the reasoning
-        and the chosen trajectory must not contradict each other), then with each other."""
+    ) -> ControlSamples:
+        """K flow-matching samples of the action expert, conditioned on the latent."""
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         condition = torch.from_numpy(conditioning.latent).float()[None]
         controls = self.model.sample_controls(condition, num_samples, generator)[0].numpy()
-        rollouts = integrate_samples(
-            controls[..., 0].astype(np.float64), controls[..., 1].astype(np.float64), conditioning
+        return ControlSamples(
+            controls[..., 0].astype(np.float64), controls[..., 1].astype(np.float64)
         )
-        decided = coarse_meta_action(
-            conditioning.meta_action.longitudinal, conditioning.meta_action.lateral
-        )
-        contradicts = np.array(
-            [
-                coarse_meta_action(*label_meta_action(rollouts[k])) != decided
-                for k in range(num_samples)
-            ]
-        )
-        scores = consensus_scores(rollouts.xyz()) - CONTRADICTION_PENALTY * contradicts
-        return SampledTrajectories(rollouts, scores)

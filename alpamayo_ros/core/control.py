@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from alpamayo_ros.core.kinematics import Rollout
+from alpamayo_ros.core.planar import Pose2D
 
 FloatArray = NDArray[np.float64]
 
@@ -128,12 +129,14 @@ class TrajectoryTracker:
 
         lookahead = max(gains.min_lookahead, ego_speed * gains.lookahead_time)
         target_x, target_y = _lookahead_point(traj, ego_x, ego_y, lookahead)
-        steering_target = _pure_pursuit_steering(
-            target_x - ego_x, target_y - ego_y, ego_yaw, params.wheelbase
+        steering_target = math.atan(
+            params.wheelbase * pure_pursuit_curvature(target_x - ego_x, target_y - ego_y, ego_yaw)
         )
 
         preview = elapsed_s + gains.preview_time
-        target_speed = float(np.interp(preview, traj.t, traj.v))
+        # Forward driving only: a plan that ends at standstill is held at zero, never
+        # turned into a reverse command.
+        target_speed = max(float(np.interp(preview, traj.t, traj.v)), 0.0)
         # Past the end the last point is held: a constant speed, so no feedforward.
         feedforward = float(np.interp(preview, traj.t, traj.acceleration, right=0.0))
         acceleration_target = feedforward + gains.speed_gain * (target_speed - ego_speed)
@@ -193,13 +196,14 @@ def _lookahead_point(
     return float(np.interp(target_arc, arc, path_x)), float(np.interp(target_arc, arc, path_y))
 
 
-def _pure_pursuit_steering(dx: float, dy: float, yaw: float, wheelbase: float) -> float:
-    """Steering of the arc through the target: kappa = 2 sin(alpha)/L = 2 y_local/L^2."""
-    lateral = -math.sin(yaw) * dx + math.cos(yaw) * dy
+def pure_pursuit_curvature(dx: float, dy: float, yaw: float) -> float:
+    """Curvature of the arc from a vehicle heading `yaw` through a target (dx, dy) away:
+    kappa = 2 sin(alpha) / L = 2 y_local / L^2 (0 for a target on the vehicle)."""
+    _, lateral = Pose2D(0.0, 0.0, yaw).relative_point(dx, dy)
     distance_squared = dx * dx + dy * dy
     if distance_squared == 0.0:
         return 0.0
-    return math.atan(wheelbase * 2.0 * lateral / distance_squared)
+    return 2.0 * lateral / distance_squared
 
 
 def _bounded_rate_limited(

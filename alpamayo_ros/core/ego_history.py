@@ -6,7 +6,6 @@ to the odometry rate (a known wrapper bug gave 1 s spacing on 100 Hz odometry).
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
 
 from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
+from alpamayo_ros.core.planar import rotation_to_yaw
 from alpamayo_ros.core.stamped import (
     AddResult,
     RejectionCounts,
@@ -124,7 +124,7 @@ class EgoHistoryBuffer:
         xyz, rotations = self._interpolate(targets)
         position = rotations[0].T @ (xyz[1] - xyz[0])
         rotation = rotations[0].T @ rotations[1]
-        return float(position[0]), float(position[1]), math.atan2(rotation[1, 0], rotation[0, 0])
+        return float(position[0]), float(position[1]), float(rotation_to_yaw(rotation))
 
     def _interpolate(
         self, targets: NDArray[np.int64]

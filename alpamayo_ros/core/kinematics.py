@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S, TRAJECTORY_STEPS
+from alpamayo_ros.core.planar import Pose2D, rotation_to_yaw, wrap_angle, yaw_to_rotation
 
 FloatArray = NDArray[np.float64]
 
@@ -81,10 +82,7 @@ class Rollout:
 
     def rotations(self) -> FloatArray:
         """Rotation matrices [..., T, 3, 3] of the heading (yaw about z)."""
-        cos, sin = np.cos(self.yaw), np.sin(self.yaw)
-        zero, one = np.zeros_like(self.yaw), np.ones_like(self.yaw)
-        rows = [[cos, -sin, zero], [sin, cos, zero], [zero, zero, one]]
-        return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)
+        return yaw_to_rotation(self.yaw)
 
     def step_arc_lengths(self) -> FloatArray:
         """Signed distance driven in each step, consistent with integrate_unicycle."""
@@ -104,6 +102,30 @@ class EgoState:
     acceleration: float  # m/s^2
     yaw_rate: float  # rad/s
     curvature: float  # 1/m; 0 when |speed| < MIN_SPEED_FOR_CURVATURE
+
+
+@dataclass(frozen=True)
+class VehicleState:
+    """A vehicle's pose (base_link in its parent frame) and forward speed."""
+
+    x: float
+    y: float
+    yaw: float
+    v: float
+
+    @property
+    def pose(self) -> Pose2D:
+        return Pose2D(self.x, self.y, self.yaw)
+
+    def advance(
+        self, acceleration: float, curvature: float, dt: float = TRAJECTORY_DT_S
+    ) -> VehicleState:
+        """One step of (acceleration, curvature): the discretisation of integrate_unicycle,
+        so the world's cars and the model's trajectories move alike."""
+        step = integrate_unicycle([acceleration], [curvature], self.v, dt, self.x, self.y, self.yaw)
+        return VehicleState(
+            float(step.x[0]), float(step.y[0]), float(step.yaw[0]), float(step.v[0])
+        )
 
 
 def integrate_unicycle(
@@ -152,6 +174,27 @@ def integrate_unicycle(
     )
 
 
+def stop_at_standstill(
+    acceleration: ArrayLike, v0: ArrayLike, dt: float = TRAJECTORY_DT_S
+) -> FloatArray:
+    """Accelerations [..., T] changed so that speed from v0 never drops below zero.
+
+    A braking command integrated past standstill would drive the car backwards; a car that
+    brakes to a stop stays stopped until it accelerates again. The speed is the running sum
+    reflected at zero, v_k = S_k - min(0, min_{j<=k} S_j) with S the unclamped speeds
+    (a negative v0 counts as standing), and the returned accelerations reproduce it.
+    """
+    _require_positive_dt(dt)
+    acceleration = np.asarray(acceleration, dtype=float)
+    if acceleration.ndim == 0 or acceleration.shape[-1] == 0:
+        raise KinematicsError("controls need a non-empty time axis [..., T]")
+    v0 = _per_batch(v0, acceleration.shape[:-1])
+    unclamped = np.concatenate([v0, v0 + np.cumsum(acceleration, axis=-1) * dt], axis=-1)
+    floor = np.minimum(np.minimum.accumulate(unclamped, axis=-1), 0.0)
+    speed = unclamped - floor
+    return np.diff(speed, axis=-1) / dt
+
+
 def controls_from_poses(
     x: ArrayLike, y: ArrayLike, yaw: ArrayLike, v0: ArrayLike, dt: float = TRAJECTORY_DT_S
 ) -> tuple[FloatArray, FloatArray]:
@@ -169,7 +212,7 @@ def controls_from_poses(
     origin = np.zeros((*batch, 1))
     v0 = _per_batch(v0, batch)
 
-    dyaw = _wrap_angle(np.diff(yaw, axis=-1, prepend=origin))
+    dyaw = wrap_angle(np.diff(yaw, axis=-1, prepend=origin))
     ds = _signed_arc_lengths(
         np.diff(x, axis=-1, prepend=origin),
         np.diff(y, axis=-1, prepend=origin),
@@ -209,7 +252,7 @@ def estimate_ego_state(
         raise KinematicsError(f"need at least {FIT_DEGREE + 1} history poses, got {len(xyz)}")
     xyz, rotations = xyz[-window:], rotations[-window:]
 
-    yaw = np.unwrap(np.arctan2(rotations[:, 1, 0], rotations[:, 0, 0]))
+    yaw = np.unwrap(rotation_to_yaw(rotations))
     steps = np.diff(xyz[:, :2], axis=0)
     ds = _signed_arc_lengths(steps[:, 0], steps[:, 1], yaw[:-1], np.diff(yaw))
     along_track = np.concatenate([[0.0], np.cumsum(ds)])
@@ -278,7 +321,3 @@ def _signed_arc_lengths(
     chord_heading = heading_before + dyaw / 2.0
     projected = dx * np.cos(chord_heading) + dy * np.sin(chord_heading)
     return projected / _sinc(dyaw / 2.0)
-
-
-def _wrap_angle(angle: FloatArray) -> FloatArray:
-    return (angle + np.pi) % (2.0 * np.pi) - np.pi

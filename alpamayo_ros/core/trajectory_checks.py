@@ -27,6 +27,8 @@ class Limits:
     max_abs_curvature: float = MAX_ABS_CURVATURE  # 1/m, ~3 m turning radius, the action bound
     max_lateral_acceleration: float = 6.0  # m/s^2, v^2*kappa; beyond it tyres saturate
     max_abs_jerk: float = 20.0  # m/s^3, between consecutive steps; above it is a glitch
+    # Speeds below this reverse the car; a plan that does so while driving forward is refused.
+    min_forward_speed: float = -0.05  # m/s, a margin for rounding at standstill
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,14 @@ class Selection:
     violations: tuple[tuple[str, ...], ...]  # [K], empty for feasible candidates
 
 
-def check_rollout(rollout: Rollout, limits: Limits = Limits()) -> list[str]:
-    """Human-readable limit violations of a single rollout [T]; empty when feasible."""
+def check_rollout(
+    rollout: Rollout, limits: Limits = Limits(), forward_only: bool = True
+) -> list[str]:
+    """Human-readable limit violations of a single rollout [T]; empty when feasible.
+
+    `forward_only`: the car drives forward (the meta-action is not a reverse one), so a
+    trajectory whose speed turns negative is refused however smooth it is.
+    """
     if rollout.batch_shape:
         raise InvalidCandidates(f"check_rollout takes one rollout, got batch {rollout.batch_shape}")
     non_finite = rollout.non_finite_fields()
@@ -59,15 +67,27 @@ def check_rollout(rollout: Rollout, limits: Limits = Limits()) -> list[str]:
         ),
         ("jerk", jerk, rollout.t[1:], limits.max_abs_jerk, "m/s^3"),
     )
-    return [
+    violations = [
         violation
         for name, values, times, limit, unit in checks
         if (violation := _worst_excess(name, values, times, limit, unit)) is not None
     ]
+    slowest = int(np.argmin(rollout.v))
+    if forward_only and rollout.v[slowest] < limits.min_forward_speed:
+        violations.append(
+            f"reverses while driving forward: speed {rollout.v[slowest]:+.3g} m/s "
+            f"at t={rollout.t[slowest]:.1f} s"
+        )
+    return violations
 
 
-def select_trajectory(rollouts: Rollout, scores: ArrayLike, limits: Limits = Limits()) -> Selection:
-    """Highest-scoring feasible candidate of a batch [K, T]; NaN scores count as infeasible."""
+def select_trajectory(
+    rollouts: Rollout, scores: ArrayLike, limits: Limits = Limits(), forward_only: bool = True
+) -> Selection:
+    """Highest-scoring feasible candidate of a batch [K, T]; NaN scores count as infeasible.
+
+    The one selection rule: the planner node, evaluation and the benchmark all choose here.
+    """
     scores = np.asarray(scores, dtype=float)
     if len(rollouts.batch_shape) != 1 or scores.shape != rollouts.batch_shape:
         raise InvalidCandidates(
@@ -75,7 +95,7 @@ def select_trajectory(rollouts: Rollout, scores: ArrayLike, limits: Limits = Lim
             f"got batch {rollouts.batch_shape} and {scores.shape}"
         )
     violations = tuple(
-        tuple(check_rollout(rollouts[k], limits))
+        tuple(check_rollout(rollouts[k], limits, forward_only))
         + (() if np.isfinite(scores[k]) else (f"score {scores[k]} is not finite",))
         for k in range(len(scores))
     )

@@ -1,7 +1,8 @@
 """Run backends on synthetic scenarios chosen by seed and score them open loop.
 
 Each backend sees exactly what the VLA node would give it (4 cameras x 4 frames, 16 ego
-poses) and is scored against the expert's future: minADE over K samples and ADE of the
+poses), its samples go through the planner node's planning step (pipeline.planning), and it
+is scored against the expert's future: minADE over K samples and ADE of the
 highest-scored one at 3 s and 6.4 s, meta-action accuracy per axis, and reasoning-action
 consistency as Alpamayo-R1 defines it (the text's stated behaviour against meta-actions
 labelled from the selected trajectory; unparseable text scores 0), and whether the cause and
@@ -14,8 +15,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from alpamayo_ros.backends.base import Backend, CausalDecision, VlaInput, fit_image
 from alpamayo_ros.core.meta_actions import label_meta_action
+from alpamayo_ros.core.model_io import CausalDecision, VlaInput
 from alpamayo_ros.evaluation.metrics import (
     STEPS_3S,
     STEPS_6_4S,
@@ -23,6 +24,9 @@ from alpamayo_ros.evaluation.metrics import (
     average_displacement,
     min_ade,
 )
+from alpamayo_ros.pipeline.backend import Backend
+from alpamayo_ros.pipeline.inference import fit_image
+from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.world.dataset import Sample, make_sample
 from alpamayo_ros.world.reasoning_text import is_consistent
 
@@ -41,16 +45,19 @@ def vla_input(sample: Sample, image_size: tuple[int, int] | None) -> VlaInput:
     )
 
 
-def evaluate_sample(
-    backend: Backend, sample: Sample, num_samples: int, rng: np.random.Generator
-) -> SampleResult:
+def evaluate_sample(planner: PlanningStep, sample: Sample) -> SampleResult:
+    """One sample through the planner's backend: reasoning, then the planning step with the
+    sample's seed as t0, so every backend sees the same noise for the same scenario."""
+    backend = planner.backend
     output = backend.reason(vla_input(sample, backend.image_size))
-    samples = backend.sample_trajectories(output.planner_input, num_samples, rng)
-    rollouts = samples.rollouts
-    candidates = rollouts.xyz()
-    best = int(np.argmax(samples.scores))
+    plan = planner.plan(output.planner_input, t0_ns=sample.seed)
+    candidates = plan.rollouts.xyz()
+    # The graph publishes no trajectory when none is feasible; the top-ranked one is still
+    # scored, and `planned` counts how often that happens.
+    chosen = plan.selection.index
+    best = chosen if chosen is not None else int(np.argmax(plan.scores))
     truth = sample.future_xyz
-    selected_meta = label_meta_action(rollouts[best])
+    selected_meta = label_meta_action(plan.rollouts[best])
     meta = output.planner_input.meta_action
     return SampleResult(
         scenario_type=sample.scenario_type,
@@ -59,6 +66,7 @@ def evaluate_sample(
         min_ade_6_4s=min_ade(candidates, truth, STEPS_6_4S),
         ade_3s=float(average_displacement(candidates[best], truth, STEPS_3S)),
         ade_6_4s=float(average_displacement(candidates[best], truth, STEPS_6_4S)),
+        planned=chosen is not None,
         longitudinal_correct=meta.longitudinal == sample.meta_action[0],
         lateral_correct=meta.lateral == sample.meta_action[1],
         consistent=is_consistent(output.decision.text, *selected_meta),
@@ -85,12 +93,12 @@ def evaluate(
     sampling_seed: int = 0,
 ) -> dict[str, list[SampleResult]]:
     """Results per backend name; every backend sees the same samples and noise seed."""
+    planners = [PlanningStep(backend, num_samples, seed=sampling_seed) for backend in backends]
     results: dict[str, list[SampleResult]] = {backend.name: [] for backend in backends}
     types = list(scenario_types) if scenario_types else [None]
     for seed in seeds:
         for scenario_type in types:
             sample = make_sample(seed, scenario_type)
-            for backend in backends:
-                rng = np.random.default_rng([sampling_seed, seed])
-                results[backend.name].append(evaluate_sample(backend, sample, num_samples, rng))
+            for planner in planners:
+                results[planner.backend.name].append(evaluate_sample(planner, sample))
     return results

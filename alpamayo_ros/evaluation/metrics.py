@@ -38,6 +38,7 @@ class SampleResult:
     min_ade_6_4s: float
     ade_3s: float  # of the highest-scored candidate
     ade_6_4s: float
+    planned: bool  # some candidate passed the checks (else the graph publishes no plan)
     longitudinal_correct: bool
     lateral_correct: bool
     consistent: bool  # reasoning text agrees with the selected trajectory on both axes

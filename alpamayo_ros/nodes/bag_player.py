@@ -17,9 +17,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rosgraph_msgs.msg import Clock
 
-from alpamayo_ros.nodes.conversions import time_msg
-from alpamayo_ros.nodes.runtime import message_class
 from alpamayo_ros.replay.bag import PlaybackClock, bag_contents, read_messages
+from alpamayo_ros.ros.conversions import time_msg
+from alpamayo_ros.ros.runtime import message_class
 
 CLOCK_TOPIC = "/clock"
 

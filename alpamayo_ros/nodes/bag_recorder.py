@@ -14,8 +14,8 @@ from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from alpamayo_ros.nodes.runtime import message_class
 from alpamayo_ros.replay.bag import BagError, BagRecorder
+from alpamayo_ros.ros.runtime import message_class
 
 # Topics every ROS process has; recorded only when asked for by name.
 INFRASTRUCTURE_TOPICS = frozenset({"/rosout", "/parameter_events"})

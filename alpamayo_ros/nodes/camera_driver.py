@@ -12,11 +12,11 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
-from alpamayo_ros.graph import share_directory
-from alpamayo_ros.nodes import conversions
-from alpamayo_ros.nodes.runtime import OK, Diagnostics, declare_parameters, run
+from alpamayo_ros.core.rig import CameraRig
+from alpamayo_ros.resources import config_file
+from alpamayo_ros.ros import conversions
+from alpamayo_ros.ros.runtime import OK, Diagnostics, declare_parameters, run
 from alpamayo_ros.sensors import create_source
-from alpamayo_ros.sensors.rig import CameraRig
 
 
 def optical_frame(camera: str) -> str:
@@ -27,7 +27,7 @@ class CameraDriver(Node):
     def __init__(self) -> None:
         super().__init__("camera_driver")
         self.params = declare_parameters(self, "camera_driver")
-        rig_file = self.params["rig_file"] or str(share_directory() / "config" / "rig.yaml")
+        rig_file = self.params["rig_file"] or str(config_file("rig.yaml"))
         self.rig = CameraRig.load(rig_file, self.params["cameras"])
         self.source = create_source(
             self.params["source"],

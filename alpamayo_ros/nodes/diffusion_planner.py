@@ -1,56 +1,58 @@
-"""Diffusion planner node: samples K control sequences from the backend's action expert,
-integrates them with the unicycle model, checks them and selects one.
+"""Diffusion planner node: the planning step (pipeline.planning.PlanningStep) per
+conditioning message: K samples of the backend's action expert, integrated, ranked,
+checked, one selected.
 
 Publishes every candidate with its checks (for RViz and evaluation) and the selected
-trajectory. When no candidate is feasible it publishes no trajectory, so the control
-bridge's watchdog brings the car to a safe stop rather than tracking a bad plan.
+trajectory. When no candidate is feasible, or the conditioning comes from another model
+than this node's backend, it publishes no trajectory, so the control bridge's watchdog
+brings the car to a safe stop rather than tracking a bad plan; /diagnostics says why.
 """
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 from alpamayo_ros_msgs.msg import PlannerConditioning, Trajectory, TrajectoryCandidates
 from rclpy.node import Node
 
 from alpamayo_ros.backends import create_backend
-from alpamayo_ros.core.trajectory_checks import Limits, select_trajectory
-from alpamayo_ros.nodes import conversions
-from alpamayo_ros.nodes.runtime import (
-    ERROR,
-    OK,
-    Diagnostics,
-    declare_parameters,
-    run,
-)
+from alpamayo_ros.core.trajectory_checks import Limits
+from alpamayo_ros.pipeline.planning import ModelMismatch, PlanningStep
+from alpamayo_ros.ros import conversions
+from alpamayo_ros.ros.runtime import ERROR, OK, Diagnostics, declare_parameters, run
 
 
 class DiffusionPlanner(Node):
     def __init__(self) -> None:
         super().__init__("diffusion_planner")
         self.params = declare_parameters(self, "diffusion_planner")
-        self.backend = create_backend(self.params["backend"], self.params["weights_file"])
-        self.limits = Limits(
-            max_abs_acceleration=self.params["max_abs_acceleration"],
-            max_abs_curvature=self.params["max_abs_curvature"],
-            max_lateral_acceleration=self.params["max_lateral_acceleration"],
-            max_abs_jerk=self.params["max_abs_jerk"],
+        backend = create_backend(self.params["backend"], self.params["weights_file"])
+        self.step = PlanningStep(
+            backend,
+            num_samples=self.params["num_samples"],
+            limits=Limits(
+                max_abs_acceleration=self.params["max_abs_acceleration"],
+                max_abs_curvature=self.params["max_abs_curvature"],
+                max_lateral_acceleration=self.params["max_lateral_acceleration"],
+                max_abs_jerk=self.params["max_abs_jerk"],
+            ),
+            seed=self.params["seed"],
         )
-        self.rng = np.random.default_rng(self.params["seed"])
-        self.diagnostics = Diagnostics(self, hardware_id=self.backend.name)
+        self.refused = 0
+        self.diagnostics = Diagnostics(self, hardware_id=backend.name)
         self.trajectory_publisher = self.create_publisher(Trajectory, "trajectory", 10)
         self.candidates_publisher = self.create_publisher(TrajectoryCandidates, "candidates", 10)
-        self.create_subscription(PlannerConditioning, "conditioning", self.plan, 10)
+        self.create_subscription(PlannerConditioning, "conditioning", self.on_conditioning, 10)
 
-    def plan(self, msg: PlannerConditioning) -> None:
-        started = time.perf_counter()
-        conditioning = conversions.planner_input(msg)
-        samples = self.backend.sample_trajectories(
-            conditioning, self.params["num_samples"], self.rng
+    def on_conditioning(self, msg: PlannerConditioning) -> None:
+        try:
+            self.step.check_model(msg.info.model_name, msg.info.model_version)
+        except ModelMismatch as error:
+            self.refused += 1
+            self.diagnostics.update(ERROR, str(error), refused=self.refused)
+            return
+        plan = self.step.plan(
+            conversions.planner_input(msg), conversions.stamp_ns(msg.header.stamp)
         )
-        rollouts, scores = samples.rollouts, samples.scores
-        selection = select_trajectory(rollouts, scores, self.limits)
+        rollouts, scores, selection = plan.rollouts, plan.scores, plan.selection
         candidates = [
             conversions.trajectory_msg(rollouts[k], msg.header, msg.info, k, scores[k])
             for k in range(len(scores))
@@ -70,7 +72,7 @@ class DiffusionPlanner(Node):
                 ),
             )
         )
-        planning_ms = f"{(time.perf_counter() - started) * 1e3:.1f}"
+        planning_ms = f"{plan.planning_ms:.1f}"
         if selection.index is None:
             self.diagnostics.update(
                 ERROR,

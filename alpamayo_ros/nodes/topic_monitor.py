@@ -22,7 +22,7 @@ from rclpy.node import Node
 from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.graph import Topics
-from alpamayo_ros.nodes.conversions import duration_ns, stamp_ns
+from alpamayo_ros.ros.conversions import duration_ns, stamp_ns
 
 _MODE_NAMES = {
     ControlCommand.MODE_WAITING: "waiting",

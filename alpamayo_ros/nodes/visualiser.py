@@ -13,7 +13,7 @@ from nav_msgs.msg import Path
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
-from alpamayo_ros.nodes.runtime import OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, run
 from alpamayo_ros.visualisation.markers import (
     MarkerStyle,
     candidate_markers,

@@ -1,8 +1,9 @@
 """VLA inference node: aligns cameras and ego history to one t0 and runs the backend's
-reasoning half.
+reasoning half (pipeline.inference.InferenceStep).
 
-Inference is triggered by the camera set completing (every camera has a frame newer than
-the last t0), not by a timer, so the output lags its input by the model time only;
+Callbacks only decode and buffer; the model runs on its own thread, started when a camera
+set completes (or the odometry that completes its history arrives), so the output lags
+its input by the model time only and a slow model skips frames rather than queueing them.
 `rate_hz` caps the rate.
 
 Every output (reasoning, meta-action, planner conditioning) is stamped with t0, the input
@@ -13,7 +14,6 @@ guess.
 
 from __future__ import annotations
 
-import numpy as np
 from alpamayo_ros_msgs.msg import MetaAction, PlannerConditioning, Reasoning
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -21,33 +21,12 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from alpamayo_ros.backends import create_backend
-from alpamayo_ros.backends.base import VlaInput, fit_image
-from alpamayo_ros.core.contract import (
-    FRAME_OFFSETS_NS,
-    HISTORY_PERIOD_NS,
-    HISTORY_POSES,
-    NS_PER_S,
-    TRAJECTORY_DT_S,
-    TRAJECTORY_STEPS,
-)
-from alpamayo_ros.core.ego_history import EgoHistoryBuffer, HistoryUnavailable
-from alpamayo_ros.core.frame_alignment import (
-    DEFAULT_JITTER_TOLERANCE_NS,
-    FrameBuffer,
-    FramesUnavailable,
-    choose_t0,
-    select_frames,
-)
+from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.stamped import AddResult
-from alpamayo_ros.nodes import conversions
-from alpamayo_ros.nodes.runtime import (
-    ERROR,
-    OK,
-    WARN,
-    Diagnostics,
-    declare_parameters,
-    run,
-)
+from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
+from alpamayo_ros.pipeline.worker import LatestOnlyWorker
+from alpamayo_ros.ros import conversions
+from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
 
 
 class VlaInference(Node):
@@ -55,16 +34,18 @@ class VlaInference(Node):
         super().__init__("vla_inference")
         self.params = declare_parameters(self, "vla_inference")
         self.backend = create_backend(self.params["backend"], self.params["weights_file"])
-        self.cameras: list[str] = self.params["cameras"]
-        self.frames = {name: FrameBuffer(capacity=16) for name in self.cameras}
-        self.history = EgoHistoryBuffer()
+        self.step = InferenceStep(
+            self.backend,
+            self.params["cameras"],
+            rate_hz=self.params["rate_hz"],
+            max_frame_staleness_s=self.params["max_frame_staleness_s"],
+        )
         self.rejected_images = 0
         self.inference_id = 0
-        self.last_t0_ns: int | None = None
         self.diagnostics = Diagnostics(self, hardware_id=self.backend.name)
 
         namespace = self.params["camera_namespace"].rstrip("/")
-        for name in self.cameras:
+        for name in self.step.cameras:
             self.create_subscription(
                 Image,
                 f"{namespace}/{name}/image_raw",
@@ -75,7 +56,11 @@ class VlaInference(Node):
         self.reasoning_publisher = self.create_publisher(Reasoning, "reasoning", 10)
         self.meta_action_publisher = self.create_publisher(MetaAction, "meta_action", 10)
         self.conditioning_publisher = self.create_publisher(PlannerConditioning, "conditioning", 10)
-        self.min_period_ns = round(NS_PER_S / self.params["rate_hz"]) - DEFAULT_JITTER_TOLERANCE_NS
+        self.worker = LatestOnlyWorker(self.infer, self.on_inference_error, name="vla_inference")
+
+    def destroy_node(self) -> None:
+        self.worker.stop()
+        super().destroy_node()
 
     def on_image(self, camera: str, msg: Image) -> None:
         try:
@@ -86,62 +71,48 @@ class VlaInference(Node):
                 ERROR, f"{camera}: {error}", rejected_images=self.rejected_images
             )
             return
-        image = fit_image(image, self.backend.image_size)
-        result = self.frames[camera].add(conversions.stamp_ns(msg.header.stamp), image)
-        if result is AddResult.CLOCK_JUMP_BACK:
-            self.reset_after_clock_jump(f"camera {camera}")
+        result = self.step.add_frame(camera, conversions.stamp_ns(msg.header.stamp), image)
+        self.report_clock_jump(result, f"camera {camera}")
         if result.keeps_sample:
-            self.infer()
+            self.worker.request()
 
     def on_odometry(self, msg: Odometry) -> None:
         stamp, position, quaternion, _ = conversions.odometry_sample(msg)
-        if self.history.add(stamp, position, quaternion) is AddResult.CLOCK_JUMP_BACK:
-            self.reset_after_clock_jump("odometry")
+        result = self.step.add_odometry(stamp, position, quaternion)
+        self.report_clock_jump(result, "odometry")
+        # The camera set may have been waiting for odometry newer than its t0.
+        if result.keeps_sample and self.step.pending():
+            self.worker.request()
 
-    def reset_after_clock_jump(self, stream: str) -> None:
-        """A replay restarted: the reporting buffer already kept only the new timeline;
-        the others are cleared so no inference mixes two timelines."""
-        self.get_logger().warning(f"clock jumped back on {stream}; inputs reset")
-        for name in self.cameras:
-            if stream != f"camera {name}":
-                self.frames[name] = FrameBuffer(capacity=16)
-        if stream != "odometry":
-            self.history = EgoHistoryBuffer()
-        self.last_t0_ns = None
+    def report_clock_jump(self, result: AddResult, stream: str) -> None:
+        if result is AddResult.CLOCK_JUMP_BACK:
+            self.get_logger().warning(f"clock jumped back on {stream}; inputs reset")
+
+    def on_inference_error(self, error: Exception) -> None:
+        self.get_logger().error(f"inference failed: {error!r}")
+        self.diagnostics.update(ERROR, f"inference failed: {error!r}")
 
     def infer(self) -> None:
+        """Runs on the worker thread."""
         try:
-            t0_ns = choose_t0(self.frames)
-            if self.last_t0_ns is not None and t0_ns - self.last_t0_ns < self.min_period_ns:
-                return
-            aligned = select_frames(
-                self.frames,
-                self.cameras,
-                t0_ns,
-                FRAME_OFFSETS_NS,
-                max_staleness_ns=round(self.params["max_frame_staleness_s"] * NS_PER_S),
-            )
-            history = self.history.resample(t0_ns, HISTORY_POSES, HISTORY_PERIOD_NS)
-        except (FramesUnavailable, HistoryUnavailable) as error:
+            inference = self.step.run()
+        except InputsUnavailable as error:
             self.diagnostics.update(WARN, f"waiting for inputs: {error}")
             return
-        self.last_t0_ns = t0_ns
-        inputs = VlaInput(
-            t0_ns=t0_ns,
-            images=np.stack([np.stack(frames) for frames in aligned.payloads]),
-            frame_stamps_ns=aligned.stamps_ns,
-            ego_xyz=history.xyz,
-            ego_rotations=history.rotations,
-        )
-        output = self.backend.reason(inputs)
+        if inference is not None:
+            self.publish(inference)
+
+    def publish(self, inference: Inference) -> None:
         self.inference_id += 1
+        t0_ns = inference.t0_ns
+        output, history = inference.output, inference.history
         latency_ns = self.get_clock().now().nanoseconds - t0_ns
         head = conversions.header(t0_ns, self.params["frame_id"])
         info = conversions.inference_info_msg(
             self.inference_id,
             self.backend.name,
             self.backend.version,
-            aligned.stamps_ns,
+            inference.aligned.stamps_ns,
             latency_ns,
         )
         reasoning = conversions.reasoning_msg(output.decision, head, info)
@@ -169,7 +140,8 @@ class VlaInference(Node):
             "inferring",
             inference_id=self.inference_id,
             latency_ms=f"{latency_ns / 1e6:.1f}",
-            camera_skew_ms=f"{aligned.max_skew_ns() / 1e6:.1f}",
+            model_ms=f"{inference.stage_ms['reason']:.1f}",
+            camera_skew_ms=f"{inference.aligned.max_skew_ns() / 1e6:.1f}",
         )
 
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from alpamayo_ros.configuration import Registry
 
 if TYPE_CHECKING:
+    from alpamayo_ros.core.rig import CameraRig
     from alpamayo_ros.sensors.base import CameraSource
-    from alpamayo_ros.sensors.rig import CameraRig
 
 SOURCES: Registry[CameraSource] = Registry(
     "camera source",

@@ -11,15 +11,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import NS_PER_S
+from alpamayo_ros.core.planar import Pose2D, yaw_to_quaternion
+from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.sensors.base import CameraFrame, CameraSource, EgoPose
-from alpamayo_ros.sensors.rig import CameraRig
 from alpamayo_ros.world.dataset import WorldSimulation
 from alpamayo_ros.world.renderer import Renderer
-from alpamayo_ros.world.road import Pose2D
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
 STEP_S = 0.1
@@ -67,20 +66,11 @@ class SyntheticSource(CameraSource):
         here = self._odometry_pose(self._world.ego_pose())
         self._seed += 1
         self._world = WorldSimulation(self._seed, self._scenario_type, self._renderer)
-        start = self._world.ego_pose()
-        yaw = here.yaw - start.yaw
-        c, s = math.cos(yaw), math.sin(yaw)
-        self._origin = Pose2D(
-            here.x - (c * start.x - s * start.y), here.y - (s * start.x + c * start.y), yaw
-        )
+        # The new scenario's origin, placed so its start pose lands where the ego is.
+        self._origin = here.compose(self._world.ego_pose().inverse())
 
     def _odometry_pose(self, pose: Pose2D) -> Pose2D:
-        c, s = math.cos(self._origin.yaw), math.sin(self._origin.yaw)
-        return Pose2D(
-            self._origin.x + c * pose.x - s * pose.y,
-            self._origin.y + s * pose.x + c * pose.y,
-            self._origin.yaw + pose.yaw,
-        )
+        return self._origin.compose(pose)
 
     def _step_stamp_ns(self) -> int:
         assert self._start_ns is not None
@@ -101,18 +91,17 @@ class SyntheticSource(CameraSource):
         speed, yaw_rate = self._world.ego_velocity()
         pose = self._odometry_pose(self._world.ego_pose())
         dt = (stamp_ns - self._step_stamp_ns()) / NS_PER_S
-        yaw = pose.yaw + yaw_rate * dt
-        heading = pose.yaw + 0.5 * yaw_rate * dt
+        # The chord of the arc driven since the step, in the pose's frame.
+        half_turn = 0.5 * yaw_rate * dt
+        moved = pose.compose(
+            Pose2D(
+                speed * dt * math.cos(half_turn), speed * dt * math.sin(half_turn), 2 * half_turn
+            )
+        )
         return EgoPose(
             stamp_ns=stamp_ns,
-            position=np.array(
-                [
-                    pose.x + speed * dt * math.cos(heading),
-                    pose.y + speed * dt * math.sin(heading),
-                    0.0,
-                ]
-            ),
-            orientation_xyzw=Rotation.from_euler("z", yaw).as_quat(),
+            position=np.array([moved.x, moved.y, 0.0]),
+            orientation_xyzw=np.array(yaw_to_quaternion(moved.yaw)),
             linear_velocity=np.array([speed, 0.0, 0.0]),
             angular_velocity=np.array([0.0, 0.0, yaw_rate]),
         )

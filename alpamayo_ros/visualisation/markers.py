@@ -17,7 +17,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
-from alpamayo_ros.nodes.conversions import duration_msg, duration_ns, stamp_ns, time_msg
+from alpamayo_ros.ros.conversions import duration_msg, duration_ns, stamp_ns, time_msg
 
 SELECTED = ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0)
 FEASIBLE = ColorRGBA(r=0.3, g=0.6, b=1.0, a=0.5)

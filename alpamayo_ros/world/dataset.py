@@ -25,7 +25,6 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from alpamayo_ros.backends.base import CausalDecision
 from alpamayo_ros.core.contract import (
     FRAMES_PER_CAMERA,
     HISTORY_POSES,
@@ -33,8 +32,9 @@ from alpamayo_ros.core.contract import (
 )
 from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal, label_meta_action
+from alpamayo_ros.core.model_io import CausalDecision
+from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.world.renderer import Renderer
-from alpamayo_ros.world.road import Pose2D
 from alpamayo_ros.world.scenarios import Scenario, make_scenario
 from alpamayo_ros.world.simulation import (
     Simulation,

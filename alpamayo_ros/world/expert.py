@@ -28,7 +28,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from alpamayo_ros.core.control import pure_pursuit_curvature
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.kinematics import VehicleState
 from alpamayo_ros.world.agents import (
     BRAKE_LIGHT_DECELERATION,
     DT_S,
@@ -89,31 +91,6 @@ class ExpertConfig:
             raise ExpertError("need 0 < normal <= emergency deceleration limit")
         if not self.max_acceleration > 0.0 or not self.comfortable_deceleration > 0.0:
             raise ExpertError("IDM acceleration and deceleration must be positive")
-
-
-@dataclass(frozen=True)
-class EgoState:
-    """Ego pose (base_link in the world frame) and speed."""
-
-    x: float
-    y: float
-    yaw: float
-    v: float
-
-    def advance(self, acceleration: float, curvature: float, dt: float = DT_S) -> EgoState:
-        """One step of exactly the discretisation of core.kinematics.integrate_unicycle."""
-        v = self.v + acceleration * dt
-        distance = (self.v + v) / 2.0 * dt
-        turn = curvature * distance
-        half = turn / 2.0
-        chord = distance * (math.sin(half) / half if half != 0.0 else 1.0)
-        heading = self.yaw + half
-        return EgoState(
-            self.x + chord * math.cos(heading),
-            self.y + chord * math.sin(heading),
-            self.yaw + turn,
-            v,
-        )
 
 
 @dataclass(frozen=True)
@@ -196,7 +173,7 @@ class Expert:
         """The lane the expert drives in (the target lane once a lane change completes)."""
         return self._lane
 
-    def act(self, world: WorldState, ego: EgoState) -> tuple[Control, Intent]:
+    def act(self, world: WorldState, ego: VehicleState) -> tuple[Control, Intent]:
         road, config = self.road, self.config
         s, d = road.project(ego.x, ego.y)
         v = max(ego.v, 0.0)
@@ -391,16 +368,12 @@ class Expert:
         return nudges, cone_stop
 
     def _pure_pursuit(
-        self, ego: EgoState, s: float, v: float, path_offset: Callable[[float], float]
+        self, ego: VehicleState, s: float, v: float, path_offset: Callable[[float], float]
     ) -> float:
         lookahead = pure_pursuit_lookahead(v)
         s_target = s + lookahead
         x, y, _ = self.road.world_point(s_target, path_offset(s_target))
-        dx, dy = x - ego.x, y - ego.y
-        cos, sin = math.cos(ego.yaw), math.sin(ego.yaw)
-        local_x = cos * dx + sin * dy
-        local_y = -sin * dx + cos * dy
-        curvature = 2.0 * local_y / max(local_x * local_x + local_y * local_y, 1e-6)
+        curvature = pure_pursuit_curvature(x - ego.x, y - ego.y, ego.yaw)
         bound = self.config.max_curvature
         return min(max(curvature, -bound), bound)
 

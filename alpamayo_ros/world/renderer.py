@@ -26,15 +26,15 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
-from alpamayo_ros.graph import repository_root
-from alpamayo_ros.sensors.rig import CameraModel, CameraRig
+from alpamayo_ros.core.planar import Pose2D, yaw_to_rotation
+from alpamayo_ros.core.rig import CameraModel, CameraRig
+from alpamayo_ros.resources import config_file
 from alpamayo_ros.world.agents import AgentKind, AgentState, LightColour, LightState, Rgb
 from alpamayo_ros.world.road import (
     DASH_LENGTH_M,
     DASH_PERIOD_M,
     MARKING_WIDTH_M,
     STOP_LINE_DEPTH_M,
-    Pose2D,
     Road,
 )
 from alpamayo_ros.world.state import WorldState
@@ -552,8 +552,7 @@ class Renderer:
     ) -> Image:
         view = self._view(name, width, height)
         image = self._background(view, state).copy()
-        cos, sin = math.cos(ego_pose.yaw), math.sin(ego_pose.yaw)
-        ego_rotation = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
+        ego_rotation = yaw_to_rotation(ego_pose.yaw)
         to_camera = view.rotation.T @ ego_rotation.T  # world axes -> optical axes
         origin = np.array([ego_pose.x, ego_pose.y, 0.0]) + ego_rotation @ view.camera.position
         camera = (scene.points - origin) @ to_camera.T
@@ -726,7 +725,7 @@ def _on_screen(
 @lru_cache(maxsize=1)
 def default_rig() -> CameraRig:
     """The AR1 rig of config/rig.yaml, cameras in contract order."""
-    return CameraRig.load(repository_root() / "config" / "rig.yaml", CAMERA_ORDER)
+    return CameraRig.load(config_file("rig.yaml"), CAMERA_ORDER)
 
 
 @lru_cache(maxsize=1)

@@ -44,15 +44,6 @@ class RoadError(ValueError):
 
 
 @dataclass(frozen=True)
-class Pose2D:
-    """A planar pose in the world frame: position (m) and heading (rad, CCW from +x)."""
-
-    x: float
-    y: float
-    yaw: float
-
-
-@dataclass(frozen=True)
 class Segment:
     """A piece of the reference path: straight when curvature is 0, else a circular arc."""
 

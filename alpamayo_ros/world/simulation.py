@@ -15,25 +15,24 @@ expert's own next 6.4 s. The text therefore states what the trajectory does.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from alpamayo_ros.backends.base import CausalDecision
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S, TRAJECTORY_STEPS
-from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle
+from alpamayo_ros.core.kinematics import Rollout, VehicleState, integrate_unicycle
 from alpamayo_ros.core.meta_actions import (
     LabelThresholds,
     Lateral,
     Longitudinal,
     label_meta_action,
 )
+from alpamayo_ros.core.model_io import CausalDecision
+from alpamayo_ros.core.planar import yaw_to_rotation
 from alpamayo_ros.world.agents import AgentState
-from alpamayo_ros.world.expert import Control, EgoState, Expert, Intent
+from alpamayo_ros.world.expert import Control, Expert, Intent
 from alpamayo_ros.world.reasoning_text import coarse_meta_action, compose_text
-from alpamayo_ros.world.road import Pose2D
 from alpamayo_ros.world.scenarios import Scenario
 from alpamayo_ros.world.state import WorldState
 
@@ -52,7 +51,7 @@ class Trace:
     """Everything recorded in a run; index k is time (offset + k) * 0.1 s."""
 
     offset: int = 0  # steps forgotten from the front (a long live run)
-    ego: list[EgoState] = field(default_factory=list)  # k = 0..N
+    ego: list[VehicleState] = field(default_factory=list)  # k = 0..N
     states: list[WorldState] = field(default_factory=list)  # k = 0..N
     controls: list[Control] = field(default_factory=list)  # k = 0..N-1
     intents: list[Intent] = field(default_factory=list)  # k = 0..N-1
@@ -69,7 +68,7 @@ class Simulation:
         self._agents = scenario.agents
         self._agent_states = [agent.initial_state() for agent in scenario.agents]
         self.trace = Trace()
-        self._record(EgoState(x, y, yaw, scenario.ego_speed))
+        self._record(VehicleState(x, y, yaw, scenario.ego_speed))
 
     @property
     def steps_run(self) -> int:
@@ -105,7 +104,7 @@ class Simulation:
             self.step()
         return self.trace
 
-    def _record(self, ego: EgoState) -> None:
+    def _record(self, ego: VehicleState) -> None:
         t = (self.trace.offset + len(self.trace.ego)) * DT_S
         scenario = self.scenario
         self.trace.ego.append(ego)
@@ -173,7 +172,9 @@ def decisions(trace: Trace, variant: int = 0) -> list[CausalDecision]:
     return result
 
 
-def object_position(state: WorldState, object_id: str, ego: EgoState) -> tuple[float, float, float]:
+def object_position(
+    state: WorldState, object_id: str, ego: VehicleState
+) -> tuple[float, float, float]:
     """Position of an agent or traffic light in the ego frame (origin when unknown)."""
     if not object_id:
         return (0.0, 0.0, 0.0)
@@ -186,13 +187,7 @@ def object_position(state: WorldState, object_id: str, ego: EgoState) -> tuple[f
             return (0.0, 0.0, 0.0)
         s, d, z = light.s, light.d, 4.0
     x, y, _ = state.road.world_point(s, d)
-    return (*to_ego_frame(x, y, ego), z)
-
-
-def to_ego_frame(x: float, y: float, ego: EgoState | Pose2D) -> tuple[float, float]:
-    dx, dy = x - ego.x, y - ego.y
-    cos, sin = math.cos(ego.yaw), math.sin(ego.yaw)
-    return cos * dx + sin * dy, -sin * dx + cos * dy
+    return (*ego.pose.relative_point(x, y), z)
 
 
 def ego_history(
@@ -204,10 +199,9 @@ def ego_history(
         raise SimulationError(f"step {step} has fewer than {poses} poses of history")
     now = trace.ego[step]
     xyz = np.zeros((poses, 3))
-    rotations = np.zeros((poses, 3, 3))
+    yaw = np.zeros(poses)
     for i, ego in enumerate(trace.ego[first : step + 1]):
-        xyz[i, :2] = to_ego_frame(ego.x, ego.y, now)
-        yaw = ego.yaw - now.yaw
-        cos, sin = math.cos(yaw), math.sin(yaw)
-        rotations[i] = ((cos, -sin, 0.0), (sin, cos, 0.0), (0.0, 0.0, 1.0))
-    return xyz, rotations
+        relative = now.pose.relative(ego.pose)
+        xyz[i, :2] = relative.x, relative.y
+        yaw[i] = relative.yaw
+    return xyz, yaw_to_rotation(yaw)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.backends import available_backends, create_backend
-from alpamayo_ros.backends.base import VlaInput
 from alpamayo_ros.configuration import UnknownName
 from alpamayo_ros.core.contract import (
     CAMERA_ORDER,
@@ -17,6 +16,8 @@ from alpamayo_ros.core.contract import (
 )
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal, label_meta_action
+from alpamayo_ros.core.model_io import VlaInput
+from alpamayo_ros.pipeline.planning import PlanningStep
 
 
 def history_input(speed: float, yaw_rate: float = 0.0) -> VlaInput:
@@ -56,21 +57,20 @@ def test_moving_ego_keeps_speed_and_heading() -> None:
     assert output.planner_input.meta_action.longitudinal is Longitudinal.MAINTAIN_SPEED
     assert output.planner_input.meta_action.lateral is Lateral.GO_STRAIGHT
 
-    samples = backend.sample_trajectories(output.planner_input, 6, np.random.default_rng(0))
-    rollout = samples.rollouts
+    plan = PlanningStep(backend, 6).plan(output.planner_input, t0_ns=0)
+    rollout = plan.rollouts
     assert rollout.batch_shape == (6,) and rollout.t.shape[-1] == TRAJECTORY_STEPS
     np.testing.assert_allclose(rollout.t[0], TRAJECTORY_DT_S * np.arange(1, TRAJECTORY_STEPS + 1))
     np.testing.assert_allclose(rollout.x[:, -1], 12.0 * 6.4, rtol=1e-6)
     np.testing.assert_allclose(rollout.y, 0.0, atol=1e-9)
-    assert samples.scores.sum() == pytest.approx(1.0)
+    assert plan.selection.index is not None and plan.selection.feasible.all()
 
 
 def test_turning_ego_still_goes_straight_and_labels_agree() -> None:
     """The baseline ignores yaw rate by definition; its labels describe its own path."""
     backend = create_backend("constant_velocity")
     output = backend.reason(history_input(speed=8.0, yaw_rate=0.2))
-    samples = backend.sample_trajectories(output.planner_input, 1, np.random.default_rng(0))
-    rollout = samples.rollouts[0]
+    rollout = PlanningStep(backend, 1).plan(output.planner_input, t0_ns=0).rollouts[0]
     meta = output.planner_input.meta_action
     assert (meta.longitudinal, meta.lateral) == label_meta_action(rollout)
 

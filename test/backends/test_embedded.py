@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.backends import create_backend
-from alpamayo_ros.backends.base import PlannerInput
+from alpamayo_ros.core.model_io import PlannerInput
 from alpamayo_ros.evaluation.evaluate import evaluate, vla_input
 from alpamayo_ros.evaluation.metrics import aggregate
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, read_metadata
+from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.world.dataset import make_sample
 
 HELD_OUT_SEEDS = range(2_000_000, 2_000_048)  # never used for training (seeds < 1e6)
@@ -46,15 +47,27 @@ def test_samples_differ_but_stay_feasible() -> None:
     backend = create_backend("embedded_vla")
     output = backend.reason(vla_input(make_sample(HELD_OUT_SEEDS[0]), backend.image_size))
     assert isinstance(output.planner_input, PlannerInput)
-    samples = backend.sample_trajectories(output.planner_input, 6, np.random.default_rng(0))
-    rollouts = samples.rollouts
-    assert rollouts.acceleration.shape == (6, 64)
-    assert np.ptp(rollouts.acceleration, axis=0).max() > 0.0
-    assert np.all(np.abs(rollouts.curvature) < 0.33)
-    assert samples.scores.shape == (6,)
+    samples = backend.sample_controls(output.planner_input, 6, np.random.default_rng(0))
+    assert samples.acceleration.shape == samples.curvature.shape == (6, 64)
+    assert np.ptp(samples.acceleration, axis=0).max() > 0.0
+    assert np.all(np.abs(samples.curvature) < 0.33)
+    plan = PlanningStep(backend, 6).plan(output.planner_input, t0_ns=HELD_OUT_SEEDS[0])
+    assert plan.scores.shape == (6,) and plan.selection.feasible.all()
     # Integrated from the ego speed at t0.
     speed = output.planner_input.ego_state.speed
+    rollouts = plan.rollouts
     np.testing.assert_allclose(rollouts.v[:, 0], speed + 0.1 * rollouts.acceleration[:, 0])
+
+
+def test_same_generator_state_gives_the_same_samples() -> None:
+    backend = create_backend("embedded_vla")
+    output = backend.reason(vla_input(make_sample(HELD_OUT_SEEDS[1]), backend.image_size))
+    first, again, other = (
+        backend.sample_controls(output.planner_input, 6, np.random.default_rng(seed))
+        for seed in (5, 5, 6)
+    )
+    np.testing.assert_array_equal(first.acceleration, again.acceleration)
+    assert not np.array_equal(first.acceleration, other.acceleration)
 
 
 def test_cause_object_is_located() -> None:

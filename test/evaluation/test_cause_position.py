@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alpamayo_ros.backends.base import CausalDecision
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.evaluation.evaluate import cause_position_error
 
 

@@ -34,7 +34,18 @@ def test_aggregate_overall_and_per_type() -> None:
         kind: str, error: float, consistent: bool, cause_error: float | None
     ) -> SampleResult:
         return SampleResult(
-            kind, 0, error, error, error, error, True, consistent, consistent, True, cause_error
+            kind,
+            0,
+            error,
+            error,
+            error,
+            error,
+            True,
+            True,
+            consistent,
+            consistent,
+            True,
+            cause_error,
         )
 
     summary = aggregate(

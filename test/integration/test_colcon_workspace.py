@@ -11,7 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alpamayo_ros.graph import NODES, PACKAGE, repository_root
+from alpamayo_ros.graph import NODES
+from alpamayo_ros.resources import PACKAGE, repository_root
 
 COLCON = Path(sys.prefix) / "bin" / "colcon"
 PYTHON = f"python{sys.version_info.major}.{sys.version_info.minor}"

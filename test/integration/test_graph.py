@@ -21,8 +21,8 @@ from sensor_msgs.msg import CameraInfo
 from alpamayo_ros.core.contract import CAMERA_ORDER, FRAMES_PER_CAMERA, TRAJECTORY_STEPS
 from alpamayo_ros.graph import Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
-from alpamayo_ros.nodes.conversions import duration_ns, stamp_ns
 from alpamayo_ros.nodes.topic_monitor import TopicMonitor
+from alpamayo_ros.ros.conversions import duration_ns, stamp_ns
 
 
 class GraphObserver:

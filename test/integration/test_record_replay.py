@@ -21,8 +21,8 @@ from alpamayo_ros.graph import NODES, Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.bag_player import BagPlayerNode
 from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
-from alpamayo_ros.nodes.conversions import stamp_ns
 from alpamayo_ros.replay.bag import BagRecorder, read_messages
+from alpamayo_ros.ros.conversions import stamp_ns
 
 SPECS = {spec.name: spec for spec in NODES}
 CAMERA_TOPICS = [

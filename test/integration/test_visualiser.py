@@ -7,7 +7,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-import numpy as np
 from alpamayo_ros_msgs.msg import InferenceInfo, Reasoning, TrajectoryCandidates
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point
@@ -18,13 +17,14 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from alpamayo_ros.backends.base import MetaActionEstimate, PlannerInput
 from alpamayo_ros.backends.constant_velocity import ConstantVelocityBackend
 from alpamayo_ros.core.kinematics import EgoState
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.core.model_io import MetaActionEstimate, PlannerInput
 from alpamayo_ros.graph import NODES, Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
-from alpamayo_ros.nodes.conversions import stamp_ns, time_msg, trajectory_msg
+from alpamayo_ros.pipeline.planning import PlanningStep
+from alpamayo_ros.ros.conversions import stamp_ns, time_msg, trajectory_msg
 from alpamayo_ros.visualisation.markers import CANDIDATES_NS, CAUSE_NS, REASONING_NS
 
 VISUALISER = next(spec for spec in NODES if spec.name == "visualiser")
@@ -38,19 +38,17 @@ def candidates(selected: int, feasible: list[bool]) -> TrajectoryCandidates:
         EgoState(8.0, 0.0, 0.0, 0.0),
         MetaActionEstimate.certain(Longitudinal.MAINTAIN_SPEED, Lateral.GO_STRAIGHT),
     )
-    samples = ConstantVelocityBackend().sample_trajectories(
-        ego, len(feasible), np.random.default_rng(0)
-    )
+    plan = PlanningStep(ConstantVelocityBackend(), len(feasible)).plan(ego, T0_NS)
     info = InferenceInfo(inference_id=3)
     plans = [
-        trajectory_msg(samples.rollouts[k], HEADER, info, k, samples.scores[k])
+        trajectory_msg(plan.rollouts[k], HEADER, info, k, plan.scores[k])
         for k in range(len(feasible))
     ]
     return TrajectoryCandidates(
         header=HEADER,
         info=info,
         candidates=plans,
-        scores=list(samples.scores),
+        scores=list(plan.scores),
         feasible=feasible,
         rejection_reasons=["" if f else "rejected" for f in feasible],
         selected_index=selected,

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from alpamayo_ros.configuration import ConfigurationError
-from alpamayo_ros.graph import LAUNCH_ARGUMENTS, NODES, PACKAGE, repository_root, select_nodes
+from alpamayo_ros.graph import LAUNCH_ARGUMENTS, NODES, select_nodes
 from alpamayo_ros.launcher import ros_arguments
+from alpamayo_ros.resources import PACKAGE, repository_root
 
 LAUNCH_FILE = repository_root() / "launch" / "alpamayo.launch.py"
 
@@ -50,7 +51,8 @@ def test_launch_file_builds_its_nodes_from_the_graph_module() -> None:
     functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     assert "generate_launch_description" in functions
     graph_names = imported_names(tree, "alpamayo_ros.graph")
-    assert {"select_nodes", "LAUNCH_ARGUMENTS", "PACKAGE"} <= graph_names
+    assert {"select_nodes", "LAUNCH_ARGUMENTS"} <= graph_names
+    assert "PACKAGE" in imported_names(tree, "alpamayo_ros.resources")
     assert "load_parameter_file" in imported_names(tree, "alpamayo_ros.parameters")
     assert "Node" in imported_names(tree, "launch_ros.actions")
 

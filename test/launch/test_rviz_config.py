@@ -5,8 +5,9 @@ from __future__ import annotations
 import yaml
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
-from alpamayo_ros.graph import Topics, repository_root
+from alpamayo_ros.graph import Topics
 from alpamayo_ros.parameters import CAMERA_NAMESPACE, FRAME_ID
+from alpamayo_ros.resources import repository_root
 from alpamayo_ros.visualisation import markers
 
 CONFIG = repository_root() / "config" / "alpamayo.rviz"

@@ -7,9 +7,9 @@ import pytest
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
-from alpamayo_ros.graph import repository_root
+from alpamayo_ros.core.rig import CameraRig
+from alpamayo_ros.resources import repository_root
 from alpamayo_ros.sensors import create_source
-from alpamayo_ros.sensors.rig import CameraRig
 
 RIG = CameraRig.load(repository_root() / "config" / "rig.yaml", CAMERA_ORDER)
 START_NS = 1_000_000_000_000

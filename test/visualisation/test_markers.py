@@ -10,7 +10,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
 from alpamayo_ros.core.kinematics import integrate_unicycle
-from alpamayo_ros.nodes.conversions import duration_ns, stamp_ns, time_msg, trajectory_msg
+from alpamayo_ros.ros.conversions import duration_ns, stamp_ns, time_msg, trajectory_msg
 from alpamayo_ros.visualisation.markers import (
     CANDIDATES_NS,
     CAUSE_NS,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
-from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.core.kinematics import VehicleState, integrate_unicycle
 from alpamayo_ros.world.agents import (
     Agent,
     AgentKind,
@@ -17,7 +17,7 @@ from alpamayo_ros.world.agents import (
     SpeedChange,
     TrafficLight,
 )
-from alpamayo_ros.world.expert import EGO_FRONT_M, EgoState, Expert, ExpertError
+from alpamayo_ros.world.expert import EGO_FRONT_M, Expert, ExpertError
 from alpamayo_ros.world.road import Intersection, Road, Segment
 from alpamayo_ros.world.scenarios import Scenario
 from alpamayo_ros.world.simulation import Simulation, Trace
@@ -62,7 +62,7 @@ def arrays(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_ego_step_is_integrate_unicycle() -> None:
     rng = np.random.default_rng(1)
     acceleration, curvature = rng.normal(0, 1, 40), rng.normal(0, 0.03, 40)
-    ego = EgoState(0.0, 0.0, 0.0, 8.0)
+    ego = VehicleState(0.0, 0.0, 0.0, 8.0)
     poses = []
     for a, k in zip(acceleration, curvature, strict=True):
         ego = ego.advance(a, k)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
+from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.world.agents import Agent, AgentKind, LightColour, TrafficLight
 from alpamayo_ros.world.renderer import Renderer, RenderError, render
-from alpamayo_ros.world.road import Intersection, Pose2D, Road, Segment
+from alpamayo_ros.world.road import Intersection, Road, Segment
 from alpamayo_ros.world.scenarios import make_scenario
 from alpamayo_ros.world.simulation import Simulation
 from alpamayo_ros.world.state import WorldState

@@ -5,8 +5,6 @@ The only module that knows both worlds; nodes call it and stay thin.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 from alpamayo_ros_msgs.msg import (
@@ -24,18 +22,14 @@ from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from alpamayo_ros.backends.base import (
-    CausalDecision,
-    MetaActionEstimate,
-    PlannerInput,
-)
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.control import TrackedTrajectory
-from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import EgoState, Rollout
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, PlannerInput
+from alpamayo_ros.core.planar import quaternion_to_yaw, yaw_to_quaternion
+from alpamayo_ros.core.rig import CameraModel
 from alpamayo_ros.sensors.base import EgoPose
-from alpamayo_ros.sensors.rig import CameraModel
 
 # Encodings accepted from camera topics -> (channels, conversion to RGB or None).
 _ENCODINGS: dict[str, tuple[int, int | None]] = {
@@ -145,14 +139,13 @@ def pose_msg(position: npt.ArrayLike, rotation: npt.NDArray[np.float64]) -> Pose
     )
 
 
+def quaternion_msg(xyzw: tuple[float, float, float, float]) -> Quaternion:
+    x, y, z, w = xyzw
+    return Quaternion(x=x, y=y, z=z, w=w)
+
+
 def quaternion_xyzw(orientation: Quaternion) -> npt.NDArray[np.float64]:
     return np.array([orientation.x, orientation.y, orientation.z, orientation.w])
-
-
-def pose_arrays(pose: Pose) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(position [3], rotation matrix [3, 3]) of a Pose."""
-    position = np.array([pose.position.x, pose.position.y, pose.position.z])
-    return position, Rotation.from_quat(quaternion_xyzw(pose.orientation)).as_matrix()
 
 
 def odometry_msg(pose: EgoPose, odom_frame: str, base_frame: str) -> Odometry:
@@ -214,18 +207,6 @@ def reasoning_msg(
         cause=int(decision.cause),
         cause_object_id=decision.cause_object_id,
         cause_object_position=Point(x=float(x), y=float(y), z=float(z)),
-    )
-
-
-def causal_decision(msg: Reasoning) -> CausalDecision:
-    position = msg.cause_object_position
-    return CausalDecision(
-        text=msg.text,
-        longitudinal_decision=LongitudinalDecision(msg.longitudinal_decision),
-        lateral_decision=LateralDecision(msg.lateral_decision),
-        cause=Cause(msg.cause),
-        cause_object_id=msg.cause_object_id,
-        cause_object_position=(position.x, position.y, position.z),
     )
 
 
@@ -309,7 +290,7 @@ def trajectory_msg(
                 time_from_start=duration_msg(round(float(rollout.t[k]) * NS_PER_S)),
                 pose=Pose(
                     position=Point(x=float(rollout.x[k]), y=float(rollout.y[k]), z=0.0),
-                    orientation=Quaternion(z=math.sin(yaw / 2.0), w=math.cos(yaw / 2.0)),
+                    orientation=quaternion_msg(yaw_to_quaternion(yaw)),
                 ),
                 longitudinal_velocity_mps=speed,
                 lateral_velocity_mps=0.0,
@@ -333,7 +314,7 @@ def tracked_trajectory(msg: Trajectory) -> TrackedTrajectory:
                 duration_ns(p.time_from_start) / NS_PER_S,
                 p.pose.position.x,
                 p.pose.position.y,
-                2.0 * math.atan2(p.pose.orientation.z, p.pose.orientation.w),
+                quaternion_to_yaw(*quaternion_xyzw(p.pose.orientation)),
                 p.longitudinal_velocity_mps,
                 p.acceleration_mps2,
             )

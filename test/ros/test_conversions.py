@@ -7,7 +7,7 @@ import pytest
 from sensor_msgs.msg import Image
 
 from alpamayo_ros.core.kinematics import integrate_unicycle
-from alpamayo_ros.nodes import conversions
+from alpamayo_ros.ros import conversions
 
 
 def image(encoding: str, pixels: np.ndarray, step_padding: int = 0) -> Image:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
-from alpamayo_ros.graph import repository_root
-from alpamayo_ros.sensors.rig import CameraRig, RigError
+from alpamayo_ros.core.rig import CameraRig, RigError
+from alpamayo_ros.resources import repository_root
 
 RIG = repository_root() / "config" / "rig.yaml"
 

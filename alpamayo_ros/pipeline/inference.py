@@ -1,0 +1,174 @@
+"""The inference step: camera frames and odometry in, one aligned VlaInput at t0, the
+backend's reasoning half out.
+
+It owns the input buffers, the choice of t0 (the newest time every camera has a frame),
+the rate cap, the reset after a clock jump (a replay restarted) and the alignment of 4
+frames per camera and 16 ego poses to t0. It is thread-safe: subscription callbacks add
+inputs while another thread runs the model, and `run` always takes the newest complete
+input, so a model that cannot keep up skips frames instead of queueing them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from alpamayo_ros.core.contract import (
+    FRAME_OFFSETS_NS,
+    HISTORY_PERIOD_NS,
+    HISTORY_POSES,
+    NS_PER_S,
+)
+from alpamayo_ros.core.ego_history import EgoHistory, EgoHistoryBuffer, HistoryUnavailable
+from alpamayo_ros.core.frame_alignment import (
+    DEFAULT_JITTER_TOLERANCE_NS,
+    AlignedFrames,
+    FrameBuffer,
+    FramesUnavailable,
+    choose_t0,
+    select_frames,
+)
+from alpamayo_ros.core.model_io import ReasoningOutput, VlaInput
+from alpamayo_ros.core.stamped import AddResult
+from alpamayo_ros.pipeline.backend import Backend
+
+Image = npt.NDArray[np.uint8]
+
+# Frames kept per camera: 0.3 s of model input plus the staleness margin at up to ~40 Hz.
+FRAME_CAPACITY = 16
+
+
+class InputsUnavailable(RuntimeError):
+    """No complete, aligned input for the newest t0; the message says which input lacks."""
+
+
+def fit_image(image: Image, size: tuple[int, int] | None) -> Image:
+    """A camera frame at the (width, height) a backend wants, area-averaged as in training.
+
+    The one resize rule, so the model sees the same pixels in the graph and offline.
+    """
+    if size is None or image.shape[1::-1] == size:
+        return image
+    import cv2
+
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """One model run: what went in, what came out, and where the time went."""
+
+    inputs: VlaInput
+    aligned: AlignedFrames[Image]
+    history: EgoHistory
+    output: ReasoningOutput
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def t0_ns(self) -> int:
+        return self.inputs.t0_ns
+
+
+class InferenceStep:
+    """Buffers and aligns inputs for one backend and runs its reasoning half."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        cameras: Sequence[str],
+        rate_hz: float = 10.0,
+        max_frame_staleness_s: float = 0.06,
+    ) -> None:
+        if not cameras:
+            raise ValueError("the inference step needs at least one camera")
+        if not rate_hz > 0.0:
+            raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+        self.backend = backend
+        self.cameras = tuple(cameras)
+        self.min_period_ns = round(NS_PER_S / rate_hz) - DEFAULT_JITTER_TOLERANCE_NS
+        self.max_staleness_ns = round(max_frame_staleness_s * NS_PER_S)
+        self._lock = threading.Lock()
+        self._frames = {name: FrameBuffer[Image](FRAME_CAPACITY) for name in self.cameras}
+        self._history = EgoHistoryBuffer()
+        self._last_t0_ns: int | None = None
+        self.clock_jumps = 0
+
+    def add_frame(self, camera: str, stamp_ns: int, image: Image) -> AddResult:
+        """Buffer a decoded RGB frame, resized for the backend; unknown cameras raise KeyError."""
+        image = fit_image(image, self.backend.image_size)
+        with self._lock:
+            result = self._frames[camera].add(stamp_ns, image)
+            if result is AddResult.CLOCK_JUMP_BACK:
+                self._reset_except(camera)
+        return result
+
+    def add_odometry(self, stamp_ns: int, position: object, quaternion: object) -> AddResult:
+        with self._lock:
+            result = self._history.add(stamp_ns, position, quaternion)  # type: ignore[arg-type]
+            if result is AddResult.CLOCK_JUMP_BACK:
+                self._reset_except("odometry")
+        return result
+
+    def pending(self) -> bool:
+        """Whether a camera set newer than the last inference is complete (cheap)."""
+        with self._lock:
+            try:
+                t0_ns = choose_t0(self._frames)
+            except FramesUnavailable:
+                return False
+            return self._last_t0_ns is None or t0_ns - self._last_t0_ns >= self.min_period_ns
+
+    def run(self) -> Inference | None:
+        """Infer at the newest complete t0; None when it is not newer than the rate allows.
+
+        Raises InputsUnavailable naming what is missing; the inputs stay buffered, so the
+        next frame or odometry sample can complete them.
+        """
+        started = time.perf_counter()
+        with self._lock:
+            try:
+                t0_ns = choose_t0(self._frames)
+                if self._last_t0_ns is not None and t0_ns - self._last_t0_ns < self.min_period_ns:
+                    return None
+                aligned = select_frames(
+                    self._frames,
+                    self.cameras,
+                    t0_ns,
+                    FRAME_OFFSETS_NS,
+                    max_staleness_ns=self.max_staleness_ns,
+                )
+                history = self._history.resample(t0_ns, HISTORY_POSES, HISTORY_PERIOD_NS)
+            except (FramesUnavailable, HistoryUnavailable) as error:
+                raise InputsUnavailable(str(error)) from error
+            self._last_t0_ns = t0_ns
+        inputs = VlaInput(
+            t0_ns=t0_ns,
+            images=np.stack([np.stack(frames) for frames in aligned.payloads]),
+            frame_stamps_ns=aligned.stamps_ns,
+            ego_xyz=history.xyz,
+            ego_rotations=history.rotations,
+        )
+        aligned_at = time.perf_counter()
+        output = self.backend.reason(inputs)
+        stage_ms = {
+            "align": (aligned_at - started) * 1e3,
+            "reason": (time.perf_counter() - aligned_at) * 1e3,
+            **{f"reason: {name}": ms for name, ms in self.backend.stage_ms.items()},
+        }
+        return Inference(inputs, aligned, history, output, stage_ms)
+
+    def _reset_except(self, stream: str) -> None:
+        """A replay restarted: the buffer that saw the jump already kept only the new
+        timeline; the others are cleared so no inference mixes two timelines."""
+        self.clock_jumps += 1
+        for name in self.cameras:
+            if name != stream:
+                self._frames[name] = FrameBuffer[Image](FRAME_CAPACITY)
+        if stream != "odometry":
+            self._history = EgoHistoryBuffer()
+        self._last_t0_ns = None

@@ -1,0 +1,140 @@
+"""The planning step: K samples of the action expert integrated, scored, checked, one chosen.
+
+Everything after the backend's `sample_controls` is the same for every backend, so a new
+model inherits the safety rules and the consistency-aware ranking instead of copying them:
+- integration stops at standstill unless the meta-action is a reverse one;
+- samples are ranked by agreement with the decided meta-action first (the reasoning and the
+  chosen trajectory must not contradict each other), then by agreement with each other;
+- checks and selection are `core.trajectory_checks.select_trajectory`;
+- the noise is a pure function of the planner's seed and the plan's t0, so a replay gives
+  the same samples whatever frames were dropped before.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from alpamayo_ros.core.contract import TRAJECTORY_DT_S
+from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
+from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
+from alpamayo_ros.core.model_io import ControlSamples, PlannerInput
+from alpamayo_ros.core.trajectory_checks import Limits, Selection, select_trajectory
+from alpamayo_ros.pipeline.backend import Backend
+
+# Subtracted from the score of a sample whose own meta-action contradicts the decided one,
+# so that any agreeing sample ranks above every contradicting one.
+CONTRADICTION_PENALTY = 1_000.0
+
+
+class ModelMismatch(ValueError):
+    """Conditioning produced by another model (name or version) than the planner's: its
+    latent would be decoded as if it were ours, so it is refused."""
+
+
+def sampling_rng(seed: int, t0_ns: int) -> np.random.Generator:
+    """The noise of the plan at t0: depends on nothing but the seed and the input time."""
+    if seed < 0 or t0_ns < 0:
+        raise ValueError(f"seed and t0 must be non-negative, got {seed} and {t0_ns}")
+    return np.random.default_rng([seed, t0_ns])
+
+
+def integrate_controls(samples: ControlSamples, conditioning: PlannerInput) -> Rollout:
+    """Sampled controls [K, 64] integrated from the ego speed at t0.
+
+    Forward driving (any meta-action but reverse): a sample that brakes through zero speed
+    stops there and stays stopped, and a slightly negative measured speed counts as
+    standing, so no plan drives backwards because of a braking overshoot.
+    """
+    speed = conditioning.ego_state.speed
+    acceleration = samples.acceleration
+    if conditioning.meta_action.longitudinal is not Longitudinal.REVERSE:
+        speed = max(speed, 0.0)
+        acceleration = stop_at_standstill(acceleration, speed, TRAJECTORY_DT_S)
+    return integrate_unicycle(acceleration, samples.curvature, speed, dt=TRAJECTORY_DT_S)
+
+
+def consensus_scores(xyz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Scores of K trajectories [K, T, 3]: minus the mean distance to the others.
+
+    Samples from a flow model have no likelihood at hand; the one closest to the rest is
+    the mode the samples agree on, and ranks first.
+    """
+    if len(xyz) == 1:
+        return np.zeros(1)
+    distance = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1).mean(-1)  # [K, K]
+    return -distance.sum(1) / (len(xyz) - 1)
+
+
+def contradicts_decision(rollouts: Rollout, conditioning: PlannerInput) -> npt.NDArray[np.bool_]:
+    """[K]: whether each sample's own meta-action (labelled from its trajectory) disagrees
+    with the decided one on either coarse axis."""
+    meta_action = conditioning.meta_action
+    decided = coarse_meta_action(meta_action.longitudinal, meta_action.lateral)
+    return np.array(
+        [
+            coarse_meta_action(*label_meta_action(rollouts[k])) != decided
+            for k in range(rollouts.batch_shape[0])
+        ]
+    )
+
+
+def score_samples(rollouts: Rollout, conditioning: PlannerInput) -> npt.NDArray[np.float64]:
+    """Consistency with the reasoning's meta-action first, then consensus."""
+    penalty = CONTRADICTION_PENALTY * contradicts_decision(rollouts, conditioning)
+    return consensus_scores(rollouts.xyz()) - penalty
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The candidates of one plan and the choice among them."""
+
+    t0_ns: int
+    rollouts: Rollout  # [K, 64]
+    scores: npt.NDArray[np.float64]  # [K], higher ranks first
+    selection: Selection
+    planning_ms: float
+
+    @property
+    def selected(self) -> Rollout | None:
+        """The chosen trajectory, or None when no candidate passed the checks."""
+        return None if self.selection.index is None else self.rollouts[self.selection.index]
+
+
+class PlanningStep:
+    """Samples, integrates, scores, checks and selects: what the planner node does per plan."""
+
+    def __init__(
+        self, backend: Backend, num_samples: int = 6, limits: Limits = Limits(), seed: int = 0
+    ) -> None:
+        if num_samples < 1:
+            raise ValueError(f"need at least one sample, got {num_samples}")
+        self.backend = backend
+        self.num_samples = num_samples
+        self.limits = limits
+        self.seed = seed
+
+    def check_model(self, name: str, version: str) -> None:
+        """Refuse conditioning from a model other than this planner's backend."""
+        backend = self.backend
+        if (name, version) != (backend.name, backend.version):
+            raise ModelMismatch(
+                f"conditioning from model {name} {version}, but the planner runs "
+                f"{backend.name} {backend.version}: start both nodes with the same backend "
+                "and weights_file"
+            )
+
+    def plan(self, conditioning: PlannerInput, t0_ns: int) -> Plan:
+        started = time.perf_counter()
+        samples = self.backend.sample_controls(
+            conditioning, self.num_samples, sampling_rng(self.seed, t0_ns)
+        )
+        rollouts = integrate_controls(samples, conditioning)
+        scores = score_samples(rollouts, conditioning)
+        forward_only = conditioning.meta_action.longitudinal is not Longitudinal.REVERSE
+        selection = select_trajectory(rollouts, scores, self.limits, forward_only)
+        elapsed_ms = (time.perf_counter() - started) * 1e3
+        return Plan(t0_ns, rollouts, scores, selection, elapsed_ms)
