@@ -7,6 +7,7 @@ into one clear line and exit status 2 instead of a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any, Generic, TypeVar
 
@@ -40,4 +41,5 @@ class Registry(Generic[Product]):
                 f"unknown {self.kind} {name!r} (known: {', '.join(self.names())})"
             ) from None
         module_name, attribute = target.split(":")
-        return getattr(import_module(module_name), attribute)(*args, **kwargs)
+        factory: Callable[..., Product] = getattr(import_module(module_name), attribute)
+        return factory(*args, **kwargs)

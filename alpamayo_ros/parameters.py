@@ -91,6 +91,18 @@ FRAME_ID = Parameter("frame_id", "base_link", "Ego frame (REP-105); outputs are 
 BACKEND = Parameter("backend", "embedded_vla", "Model backend.", one_of(available_backends))
 WEIGHTS_FILE = Parameter("weights_file", "", "Backend weights; empty for the packaged ones.")
 
+
+def cpu_threads(default: int) -> Parameter:
+    return Parameter(
+        "cpu_threads",
+        default,
+        "CPU threads of the backend's math library in this process; 0 leaves its default "
+        "(one per core). Nodes sharing a small machine each use fewer, instead of "
+        "contending for the same cores.",
+        non_negative,
+    )
+
+
 SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
     "camera_driver": (
         CAMERAS,
@@ -120,6 +132,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         FRAME_ID,
         BACKEND,
         WEIGHTS_FILE,
+        cpu_threads(0),
         Parameter(
             "rate_hz",
             10.0,
@@ -137,8 +150,14 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         FRAME_ID,
         BACKEND,
         WEIGHTS_FILE,
+        cpu_threads(1),
         Parameter("num_samples", 6, "Trajectories sampled per inference (K).", positive),
-        Parameter("seed", 0, "Seed of the sampler.", non_negative),
+        Parameter(
+            "seed",
+            0,
+            "Seed of the sampler; each plan's noise derives from it and the plan's t0 alone.",
+            non_negative,
+        ),
         Parameter("max_abs_acceleration", 9.8, "Feasibility bound (m/s^2).", positive),
         Parameter("max_abs_curvature", 0.33, "Feasibility bound (1/m).", positive),
         Parameter("max_lateral_acceleration", 6.0, "Feasibility bound (m/s^2).", positive),

@@ -22,6 +22,7 @@ def available_backends() -> tuple[str, ...]:
     return BACKENDS.names()
 
 
-def create_backend(name: str, weights_file: str = "") -> Backend:
-    """`weights_file` empty means the backend's packaged weights, if it has any."""
-    return BACKENDS.create(name, weights_file=weights_file)
+def create_backend(name: str, weights_file: str = "", cpu_threads: int = 0) -> Backend:
+    """`weights_file` empty means the backend's packaged weights, if it has any;
+    `cpu_threads` 0 leaves the math library's thread count as it is."""
+    return BACKENDS.create(name, weights_file=weights_file, cpu_threads=cpu_threads)

@@ -40,7 +40,8 @@ class ConstantVelocityBackend(Backend):
     version = "1"
     stage_ms: dict[str, float] = {}  # noqa: RUF012 - nothing worth timing separately
 
-    def __init__(self, weights_file: str = "") -> None:
+    def __init__(self, weights_file: str = "", cpu_threads: int = 0) -> None:
+        """`cpu_threads` is accepted for a uniform interface: this baseline computes little."""
         if weights_file:
             raise ConfigurationError(
                 f"backend constant_velocity has no weights, but weights_file={weights_file!r}"

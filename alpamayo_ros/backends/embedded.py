@@ -38,7 +38,9 @@ from alpamayo_ros.pipeline.backend import Backend
 class EmbeddedVlaBackend(Backend):
     name = "embedded_vla"
 
-    def __init__(self, weights_file: str = "") -> None:
+    def __init__(self, weights_file: str = "", cpu_threads: int = 0) -> None:
+        if cpu_threads > 0:
+            torch.set_num_threads(cpu_threads)
         self.model, metadata = load_weights(
             Path(weights_file) if weights_file else PACKAGED_WEIGHTS
         )

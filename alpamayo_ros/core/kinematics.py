@@ -302,7 +302,8 @@ def _shift_in(first: FloatArray, values: FloatArray) -> FloatArray:
 
 def _trapezoid_arc(v_start: ArrayLike, v_end: ArrayLike, dt: ArrayLike) -> FloatArray:
     """Distance of a step with linearly changing speed."""
-    return (np.asarray(v_start) + np.asarray(v_end)) / 2.0 * np.asarray(dt)
+    distance: FloatArray = (np.asarray(v_start) + np.asarray(v_end)) / 2.0 * np.asarray(dt)
+    return distance
 
 
 def _sinc(angle: ArrayLike) -> FloatArray:

@@ -68,8 +68,9 @@ def yaw_to_rotation(yaw: ArrayLike) -> FloatArray:
 
 def rotation_to_yaw(rotation: ArrayLike) -> FloatArray:
     """Heading of rotation matrices [..., 3, 3]: the direction of their x axis in the plane."""
-    rotation = np.asarray(rotation, dtype=float)
-    return np.arctan2(rotation[..., 1, 0], rotation[..., 0, 0])
+    matrices = np.asarray(rotation, dtype=float)
+    yaw: FloatArray = np.arctan2(matrices[..., 1, 0], matrices[..., 0, 0])
+    return yaw
 
 
 def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:

@@ -39,11 +39,13 @@ class CameraModel:
 
     def body_rotation(self) -> npt.NDArray[np.float64]:
         """Rotation of the camera's body-axes (x viewing direction) in base_link."""
-        return Rotation.from_euler("ZYX", [self.yaw, self.pitch, self.roll]).as_matrix()
+        rotation = Rotation.from_euler("ZYX", [self.yaw, self.pitch, self.roll])
+        return np.asarray(rotation.as_matrix(), dtype=np.float64)
 
     def optical_rotation(self) -> npt.NDArray[np.float64]:
         """Rotation of the optical frame in base_link (columns: optical axes)."""
-        return self.body_rotation() @ _OPTICAL_FROM_BODY.T
+        rotation: npt.NDArray[np.float64] = self.body_rotation() @ _OPTICAL_FROM_BODY.T
+        return rotation
 
 
 @dataclass(frozen=True)

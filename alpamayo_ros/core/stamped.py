@@ -57,7 +57,9 @@ class RejectionCounts:
     """Tally of every non-accepted outcome, so nodes can report sensor health."""
 
     def __init__(self) -> None:
-        self._counts = {result: 0 for result in AddResult if result is not AddResult.ACCEPTED}
+        self._counts: dict[AddResult, int] = {
+            result: 0 for result in AddResult if result is not AddResult.ACCEPTED
+        }
         self._view = MappingProxyType(self._counts)
 
     def record(self, result: AddResult) -> None:

@@ -29,6 +29,7 @@ class Limits:
     max_abs_jerk: float = 20.0  # m/s^3, between consecutive steps; above it is a glitch
     # Speeds below this reverse the car; a plan that does so while driving forward is refused.
     min_forward_speed: float = -0.05  # m/s, a margin for rounding at standstill
+    standstill_speed: float = 0.1  # m/s; jerk is checked between steps faster than this
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,12 @@ def check_rollout(
     if non_finite:
         return [f"non-finite values in {', '.join(non_finite)}"]
 
-    jerk = np.diff(rollout.acceleration) / np.diff(rollout.t)
+    # Jerk while moving: coming to rest (or starting from it) ends a braking command at
+    # once, a step change the passengers do not feel as they would at speed.
+    moving = np.abs(rollout.v) > limits.standstill_speed
+    jerk = np.where(
+        moving[1:] & moving[:-1], np.diff(rollout.acceleration) / np.diff(rollout.t), 0.0
+    )
     checks = (
         ("acceleration", rollout.acceleration, rollout.t, limits.max_abs_acceleration, "m/s^2"),
         ("curvature", rollout.curvature, rollout.t, limits.max_abs_curvature, "1/m"),

@@ -56,7 +56,8 @@ class ControlBridge(Node):
         self.diagnostics = Diagnostics(self)
         self.command_publisher = self.create_publisher(ControlCommand, "command", 10)
         self.twist_publisher = self.create_publisher(TwistStamped, "cmd_vel", 10)
-        self.create_subscription(Trajectory, "trajectory", self.on_trajectory, 10)
+        # Depth 1: only the newest plan is ever tracked.
+        self.create_subscription(Trajectory, "trajectory", self.on_trajectory, 1)
         self.create_subscription(Odometry, "odometry", self.on_odometry, 50)
         self.create_timer(self.step.period_s, self.control)
 

@@ -24,7 +24,9 @@ class DiffusionPlanner(Node):
     def __init__(self) -> None:
         super().__init__("diffusion_planner")
         self.params = declare_parameters(self, "diffusion_planner")
-        backend = create_backend(self.params["backend"], self.params["weights_file"])
+        backend = create_backend(
+            self.params["backend"], self.params["weights_file"], self.params["cpu_threads"]
+        )
         self.step = PlanningStep(
             backend,
             num_samples=self.params["num_samples"],
@@ -40,7 +42,8 @@ class DiffusionPlanner(Node):
         self.diagnostics = Diagnostics(self, hardware_id=backend.name)
         self.trajectory_publisher = self.create_publisher(Trajectory, "trajectory", 10)
         self.candidates_publisher = self.create_publisher(TrajectoryCandidates, "candidates", 10)
-        self.create_subscription(PlannerConditioning, "conditioning", self.on_conditioning, 10)
+        # Depth 1: a planner that falls behind plans the newest conditioning, never a queue.
+        self.create_subscription(PlannerConditioning, "conditioning", self.on_conditioning, 1)
 
     def on_conditioning(self, msg: PlannerConditioning) -> None:
         try:

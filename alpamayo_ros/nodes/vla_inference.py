@@ -33,7 +33,9 @@ class VlaInference(Node):
     def __init__(self) -> None:
         super().__init__("vla_inference")
         self.params = declare_parameters(self, "vla_inference")
-        self.backend = create_backend(self.params["backend"], self.params["weights_file"])
+        self.backend = create_backend(
+            self.params["backend"], self.params["weights_file"], self.params["cpu_threads"]
+        )
         self.step = InferenceStep(
             self.backend,
             self.params["cameras"],

@@ -56,7 +56,7 @@ def fit_image(image: Image, size: tuple[int, int] | None) -> Image:
         return image
     import cv2
 
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,8 @@ def consensus_scores(xyz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     if len(xyz) == 1:
         return np.zeros(1)
     distance = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1).mean(-1)  # [K, K]
-    return -distance.sum(1) / (len(xyz) - 1)
+    scores: npt.NDArray[np.float64] = -distance.sum(1) / (len(xyz) - 1)
+    return scores
 
 
 def contradicts_decision(rollouts: Rollout, conditioning: PlannerInput) -> npt.NDArray[np.bool_]:

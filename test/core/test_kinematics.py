@@ -180,3 +180,29 @@ def test_constant_velocity_baseline_drives_straight_at_current_speed():
     np.testing.assert_allclose(rollout.x[-1], 12.0 * 6.4)
     np.testing.assert_array_equal(rollout.y, 0.0)
     assert acceleration.shape == curvature.shape == (64,)
+
+
+def test_stop_at_standstill_reflects_speed_at_zero() -> None:
+    from alpamayo_ros.core.kinematics import stop_at_standstill
+
+    acceleration = np.array([[-2.0, -2.0, -2.0, 1.0, -5.0, 0.0]])
+    clamped = stop_at_standstill(acceleration, 0.3, dt=0.1)
+    speed = 0.3 + np.cumsum(clamped, axis=-1) * 0.1
+    np.testing.assert_allclose(speed, [[0.1, 0.0, 0.0, 0.1, 0.0, 0.0]], atol=1e-12)
+    # Nothing changes while the speed stays positive.
+    cruising = np.array([0.5, -0.5, 0.2])
+    np.testing.assert_allclose(stop_at_standstill(cruising, 5.0), cruising)
+
+
+def test_vehicle_step_is_the_unicycle_discretisation() -> None:
+    from alpamayo_ros.core.kinematics import VehicleState
+
+    controls = [(0.5, 0.02), (-1.0, -0.05), (2.0, 0.0)]
+    state = VehicleState(1.0, 2.0, 0.3, 6.0)
+    for acceleration, curvature in controls:
+        state = state.advance(acceleration, curvature)
+    acceleration, curvature = np.array(controls).T
+    rollout = integrate_unicycle(acceleration, curvature, 6.0, x0=1.0, y0=2.0, yaw0=0.3)
+    assert (state.x, state.y, state.yaw, state.v) == pytest.approx(
+        (rollout.x[-1], rollout.y[-1], rollout.yaw[-1], rollout.v[-1]), abs=1e-12
+    )

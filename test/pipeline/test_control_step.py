@@ -1,0 +1,52 @@
+"""The control step: tracks fresh plans, stops on stale ones, never commands reverse."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alpamayo_ros.core.contract import NS_PER_S
+from alpamayo_ros.core.control import TrackedTrajectory
+from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.core.watchdog import WatchdogConfig, WatchdogState
+from alpamayo_ros.pipeline.control import ControlStep
+
+T0_NS = 1_000 * NS_PER_S
+PERIOD_S = 0.02
+IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def drive(step: ControlStep, plan: TrackedTrajectory, speeds: list[float]) -> list:
+    """Odometry along the plan's straight line at the given speeds, one command per 20 ms."""
+    step.set_plan(plan, T0_NS, inference_id=7)
+    outputs, x = [], 0.0
+    for k, speed in enumerate(speeds):
+        now = T0_NS + round(k * PERIOD_S * NS_PER_S)
+        x += speed * PERIOD_S
+        step.add_odometry(now, np.array([x, 0.0, 0.0]), IDENTITY, speed)
+        outputs.append(step.command(now))
+    return outputs
+
+
+def test_a_plan_that_brakes_through_zero_is_never_a_reverse_command() -> None:
+    """A plan from a backend that integrated braking past standstill (as the planner did
+    before it stopped at zero): its speeds turn negative after 1.3 s."""
+    braking = integrate_unicycle(np.full(64, -3.0), np.zeros(64), 4.0)
+    assert braking.v.min() < -10.0
+    plan = TrackedTrajectory.from_rollout(braking)
+    speeds = list(np.maximum(4.0 - 3.0 * PERIOD_S * np.arange(100), 0.0))
+    # A plan valid for 3 s, so the tracker (not the watchdog) follows it to standstill.
+    step = ControlStep(PERIOD_S, watchdog=WatchdogConfig(trajectory_timeout_s=3.0))
+    outputs = drive(step, plan, speeds)
+    tracking = [o for o in outputs if o.state is WatchdogState.TRACKING]
+    assert len(tracking) == len(outputs) - 1  # the first has one odometry sample only
+    assert min(o.command.velocity for o in outputs) == 0.0
+    assert all(o.command.velocity >= 0.0 for o in outputs)
+    assert all(o.plan_inference_id == 7 and o.plan_t0_ns == T0_NS for o in tracking)
+
+
+def test_without_a_plan_it_waits_and_holds_the_brake() -> None:
+    step = ControlStep(PERIOD_S)
+    step.add_odometry(T0_NS, np.zeros(3), IDENTITY, 0.0)
+    output = step.command(T0_NS)
+    assert output.state is WatchdogState.WAITING and output.reason == "no trajectory received yet"
+    assert output.command.velocity == 0.0 and output.command.acceleration < 0.0

@@ -1,0 +1,146 @@
+"""The planning step: safe integration, reproducible noise, consistency-aware ranking,
+refusal of another model's conditioning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alpamayo_ros.core.kinematics import EgoState
+from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.core.model_io import (
+    ControlSamples,
+    MetaActionEstimate,
+    PlannerInput,
+    ReasoningOutput,
+    VlaInput,
+)
+from alpamayo_ros.core.trajectory_checks import check_rollout
+from alpamayo_ros.pipeline.backend import Backend
+from alpamayo_ros.pipeline.planning import (
+    CONTRADICTION_PENALTY,
+    ModelMismatch,
+    PlanningStep,
+    integrate_controls,
+    sampling_rng,
+)
+
+STEPS = 64
+
+
+class ScriptedExpert(Backend):
+    """Stands in for a model's action expert: returns the controls it is given, plus noise
+    from the generator it is handed, so what the planning step does with them is visible."""
+
+    name = "scripted"
+    version = "1"
+    stage_ms: dict[str, float] = {}  # noqa: RUF012
+
+    def __init__(self, acceleration: np.ndarray, curvature: np.ndarray, noise: float = 0.0):
+        self.acceleration, self.curvature, self.noise = acceleration, curvature, noise
+
+    def reason(self, inputs: VlaInput) -> ReasoningOutput:
+        raise NotImplementedError("the planning step never calls reason")
+
+    def sample_controls(
+        self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
+    ) -> ControlSamples:
+        shape = (num_samples, STEPS)
+        jitter = self.noise * rng.standard_normal(shape)
+        return ControlSamples(
+            np.broadcast_to(self.acceleration, shape) + jitter,
+            np.broadcast_to(self.curvature, shape).copy(),
+        )
+
+
+def conditioning(speed: float, longitudinal: Longitudinal) -> PlannerInput:
+    return PlannerInput(
+        EgoState(speed=speed, acceleration=0.0, yaw_rate=0.0, curvature=0.0),
+        MetaActionEstimate.certain(longitudinal, Lateral.GO_STRAIGHT),
+    )
+
+
+def test_braking_to_a_stop_stays_stopped_instead_of_reversing() -> None:
+    """4 m/s braking at -3 m/s^2 for 6.4 s: plain integration ends 50 m behind the car."""
+    braking = ScriptedExpert(np.full(STEPS, -3.0), np.zeros(STEPS), noise=0.2)
+    plan = PlanningStep(braking, 6).plan(conditioning(4.0, Longitudinal.STOP), t0_ns=10)
+    assert plan.selection.index is not None and plan.selection.feasible.all()
+    assert plan.rollouts.v.min() >= 0.0
+    assert np.all(np.diff(plan.rollouts.x, axis=-1) >= 0.0)  # never moves backwards
+    np.testing.assert_allclose(plan.rollouts.v[:, -1], 0.0, atol=1e-12)
+    # It stopped where braking at about 3 m/s^2 from 4 m/s stops: v^2 / 2a = 2.7 m.
+    assert np.all(np.abs(plan.rollouts.x[:, -1] - 4.0**2 / 6.0) < 0.6)
+
+
+def test_a_slightly_negative_measured_speed_counts_as_standing() -> None:
+    standing = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
+    rollouts = integrate_controls(
+        standing.sample_controls(conditioning(-0.03, Longitudinal.STOP), 2, sampling_rng(0, 0)),
+        conditioning(-0.03, Longitudinal.STOP),
+    )
+    assert rollouts.v.min() == 0.0 and np.all(rollouts.x == 0.0)
+
+
+def test_a_reverse_meta_action_may_reverse() -> None:
+    reversing = ScriptedExpert(np.full(STEPS, -1.0), np.zeros(STEPS))
+    plan = PlanningStep(reversing, 2).plan(conditioning(0.0, Longitudinal.REVERSE), t0_ns=0)
+    assert plan.rollouts.v[:, -1] == pytest.approx(-6.4)
+    assert plan.selected is not None
+
+
+def test_a_reversing_candidate_is_refused_while_driving_forward() -> None:
+    samples = ControlSamples(np.full((1, STEPS), -3.0), np.zeros((1, STEPS)))
+    from alpamayo_ros.core.kinematics import integrate_unicycle
+
+    reversing = integrate_unicycle(samples.acceleration, samples.curvature, 4.0)[0]
+    (reason,) = check_rollout(reversing)
+    assert reason.startswith("reverses while driving forward: speed -15.2 m/s at t=6.4 s")
+    assert check_rollout(reversing, forward_only=False) == []
+
+
+def test_noise_is_a_function_of_seed_and_t0_only() -> None:
+    expert = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS), noise=0.5)
+    step = PlanningStep(expert, 6, seed=3)
+    ego = conditioning(8.0, Longitudinal.MAINTAIN_SPEED)
+    first = step.plan(ego, t0_ns=1_700_000_000_100_000_000)
+    for t0 in (5, 1_700_000_000_000_000_000):  # other plans in between change nothing
+        step.plan(ego, t0_ns=t0)
+    again = step.plan(ego, t0_ns=1_700_000_000_100_000_000)
+    np.testing.assert_array_equal(first.rollouts.x, again.rollouts.x)
+    other_t0 = step.plan(ego, t0_ns=1_700_000_000_200_000_000)
+    other_seed = PlanningStep(expert, 6, seed=4).plan(ego, t0_ns=1_700_000_000_100_000_000)
+    assert not np.array_equal(first.rollouts.x, other_t0.rollouts.x)
+    assert not np.array_equal(first.rollouts.x, other_seed.rollouts.x)
+
+
+def test_samples_that_contradict_the_reasoning_rank_last() -> None:
+    """Half the samples brake hard, half keep speed; the reasoning says keep speed."""
+
+    class Split(ScriptedExpert):
+        def sample_controls(self, conditioning, num_samples, rng):  # type: ignore[override]
+            acceleration = np.zeros((num_samples, STEPS))
+            acceleration[: num_samples // 2] = -2.5
+            return ControlSamples(acceleration, np.zeros((num_samples, STEPS)))
+
+    plan = PlanningStep(Split(np.zeros(1), np.zeros(1)), 6).plan(
+        conditioning(15.0, Longitudinal.MAINTAIN_SPEED), t0_ns=0
+    )
+    assert plan.selection.index is not None and plan.selection.index >= 3
+    assert np.all(plan.scores[:3] < -CONTRADICTION_PENALTY / 2)
+    assert np.all(plan.scores[3:] > -CONTRADICTION_PENALTY / 2)
+
+
+def test_conditioning_from_another_model_is_refused() -> None:
+    step = PlanningStep(ScriptedExpert(np.zeros(1), np.zeros(1)), 6)
+    step.check_model("scripted", "1")
+    with pytest.raises(ModelMismatch, match=r"conditioning from model embedded_vla 0\.1\.0"):
+        step.check_model("embedded_vla", "0.1.0")
+    with pytest.raises(ModelMismatch, match="planner runs scripted 1"):
+        step.check_model("scripted", "2")
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least one sample"):
+        PlanningStep(ScriptedExpert(np.zeros(1), np.zeros(1)), 0)
+    with pytest.raises(ValueError, match="non-negative"):
+        sampling_rng(0, -1)
