@@ -18,8 +18,8 @@ import torch
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import CAMERA_ORDER, FRAME_PERIOD_NS, NS_PER_S
-from alpamayo_ros.pipeline.inference import InferenceStep
-from alpamayo_ros.pipeline.planning import PlanningStep
+from alpamayo_ros.pipeline.inference import Inference, InferenceStep
+from alpamayo_ros.pipeline.planning import Plan, PlanningStep
 from alpamayo_ros.world.dataset import make_sample
 
 CAMERA_SIZE = (576, 320)
@@ -36,6 +36,9 @@ class BenchmarkResult:
     torch_threads: int
     text: str  # the reasoning of the last cycle, to show the model ran
     stage_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # The last cycle's inference and plan, to compare with the graph's on the same input.
+    last_inference: Inference | None = None
+    last_plan: Plan | None = None
 
     def percentiles(self) -> dict[str, tuple[float, float]]:
         """(median, p90) in ms per stage."""
@@ -91,4 +94,5 @@ def run_benchmark(
         for name, ms in stages.items():
             result.stage_ms[name].append(ms)
         result.text = output.output.decision.text
+        result.last_inference, result.last_plan = output, plan
     return result

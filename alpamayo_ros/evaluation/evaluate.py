@@ -72,6 +72,7 @@ def evaluate_sample(planner: PlanningStep, sample: Sample) -> SampleResult:
         consistent=is_consistent(output.decision.text, *selected_meta),
         cause_correct=output.decision.cause == sample.decision.cause,
         cause_position_error_m=cause_position_error(output.decision, sample.decision),
+        selected_index=chosen,
     )
 
 

@@ -46,9 +46,13 @@ class SampleResult:
     # Distance from the true cause object where truth and model name the same object cause;
     # None otherwise, and left out of the mean.
     cause_position_error_m: float | None
+    # The candidate the planning step chose (None: none feasible); not a metric.
+    selected_index: int | None = None
 
 
-METRICS = tuple(f.name for f in fields(SampleResult) if f.name not in ("scenario_type", "seed"))
+METRICS = tuple(
+    f.name for f in fields(SampleResult) if f.name not in ("scenario_type", "seed", "selected_index")
+)
 
 
 def mean_metrics(results: Sequence[SampleResult]) -> dict[str, float | None]:

@@ -1,0 +1,141 @@
+"""The planner node over real DDS selects exactly what offline evaluation and the benchmark
+select for the same conditioning and t0 (all three run pipeline.planning.PlanningStep),
+and refuses conditioning from another model with an ERROR diagnostic and no trajectory."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+from alpamayo_ros_msgs.msg import PlannerConditioning, Trajectory, TrajectoryCandidates
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from alpamayo_ros.backends import create_backend
+from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
+from alpamayo_ros.core.model_io import ReasoningOutput
+from alpamayo_ros.evaluation.benchmark import run_benchmark
+from alpamayo_ros.evaluation.evaluate import evaluate_sample, vla_input
+from alpamayo_ros.graph import NODES, Topics, default_parameter_file
+from alpamayo_ros.launcher import GraphProcesses
+from alpamayo_ros.pipeline.backend import Backend
+from alpamayo_ros.pipeline.planning import PlanningStep
+from alpamayo_ros.ros import conversions
+from alpamayo_ros.world.dataset import make_sample
+
+PLANNER = next(spec for spec in NODES if spec.name == "diffusion_planner")
+HISTORY = np.zeros((16, 3)), np.repeat(np.eye(3)[None], 16, axis=0)
+
+
+def conditioning(
+    output: ReasoningOutput, t0_ns: int, backend: Backend, inference_id: int, version: str = ""
+) -> PlannerConditioning:
+    """What the VLA node publishes for this reasoning output at t0."""
+    head = conversions.header(t0_ns, "base_link")
+    info = conversions.inference_info_msg(
+        inference_id, backend.name, version or backend.version, [t0_ns], 0
+    )
+    reasoning = conversions.reasoning_msg(output.decision, head, info)
+    meta_action = conversions.meta_action_msg(
+        output.planner_input.meta_action,
+        head,
+        info,
+        round(TRAJECTORY_STEPS * TRAJECTORY_DT_S * NS_PER_S),
+    )
+    return conversions.conditioning_msg(
+        output.planner_input, *HISTORY, meta_action, reasoning, head, info
+    )
+
+
+def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Context) -> None:
+    backend = create_backend("embedded_vla")
+    # Evaluation: one held-out scenario, planned at t0 = its seed.
+    sample = make_sample(2_000_003)
+    evaluated = evaluate_sample(PlanningStep(backend, 6, seed=0), sample)
+    evaluation_output = backend.reason(vla_input(sample, backend.image_size))
+    # Benchmark: its last cycle through the inference and planning steps.
+    benchmark = run_benchmark("embedded_vla", cycles=1, num_samples=6)
+    assert benchmark.last_inference is not None and benchmark.last_plan is not None
+    cases = {
+        1: (evaluation_output, sample.seed, evaluated.selected_index, None),
+        2: (
+            benchmark.last_inference.output,
+            benchmark.last_inference.t0_ns,
+            benchmark.last_plan.selection.index,
+            benchmark.last_plan,
+        ),
+    }
+    assert evaluated.selected_index is not None
+
+    received: dict[str, list] = defaultdict(list)
+    node = Node("planner_probe", context=rclpy_context)
+    publisher = node.create_publisher(PlannerConditioning, Topics.CONDITIONING, 10)
+    for msg_type, topic in (
+        (TrajectoryCandidates, Topics.CANDIDATES),
+        (Trajectory, Topics.TRAJECTORY),
+        (DiagnosticArray, Topics.DIAGNOSTICS),
+    ):
+        node.create_subscription(msg_type, topic, received[topic].append, 10)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+
+    def spin_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            graph.check()
+            executor.spin_once(timeout_sec=0.05)
+            if condition():
+                return True
+        return False
+
+    def candidates_of(inference_id: int) -> list[TrajectoryCandidates]:
+        return [c for c in received[Topics.CANDIDATES] if c.info.inference_id == inference_id]
+
+    def refused() -> bool:
+        return any(
+            status.level == DiagnosticStatus.ERROR
+            and "conditioning from model embedded_vla other" in status.message
+            for array in received[Topics.DIAGNOSTICS]
+            for status in array.status
+            if status.name.endswith("diffusion_planner")
+        )
+
+    try:
+        with GraphProcesses(default_parameter_file(), nodes=(PLANNER,)) as graph:
+            assert spin_until(lambda: publisher.get_subscription_count() > 0)
+            for inference_id, (output, t0_ns, _, _) in cases.items():
+                publisher.publish(conditioning(output, t0_ns, backend, inference_id))
+                assert spin_until(lambda i=inference_id: bool(candidates_of(i))), graph.output(
+                    "diffusion_planner"
+                )
+            # Another model's conditioning: refused with an ERROR, no plan at all.
+            publisher.publish(conditioning(evaluation_output, 7, backend, 3, version="other"))
+            assert spin_until(refused, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]
+            executor.spin_once(timeout_sec=0.2)
+            graph.check()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+
+    for inference_id, (_, t0_ns, expected_index, plan) in cases.items():
+        (published,) = candidates_of(inference_id)
+        assert conversions.stamp_ns(published.header.stamp) == t0_ns
+        assert published.selected_index == expected_index, inference_id
+        # The same candidates, not only the same choice; within float32 rounding, as the
+        # node runs the action expert on 1 CPU thread (cpu_threads) and the benchmark on all,
+        # which orders torch's sums differently.
+        if plan is not None:
+            for k, candidate in enumerate(published.candidates):
+                xs = [p.pose.position.x for p in candidate.points]
+                np.testing.assert_allclose(xs, plan.rollouts.x[k], atol=1e-5)
+        trajectories = [
+            t for t in received[Topics.TRAJECTORY] if t.info.inference_id == inference_id
+        ]
+        assert [t.sample_index for t in trajectories] == [expected_index]
+    assert not candidates_of(3) and not [
+        t for t in received[Topics.TRAJECTORY] if t.info.inference_id == 3
+    ]
