@@ -250,9 +250,36 @@ def _cell(value: float | None) -> str:
 
 
 def command_benchmark(args: argparse.Namespace) -> int:
+    if args.graph:
+        return _benchmark_graph(args)
     from alpamayo_ros.evaluation.benchmark import run_benchmark
 
     print(run_benchmark(args.backend, args.cycles, args.num_samples, args.weights).table())
+    return 0
+
+
+def _benchmark_graph(args: argparse.Namespace) -> int:
+    """The real node processes over DDS on the packaged parameters, timed by a listener."""
+    import json
+
+    import rclpy
+
+    from alpamayo_ros.core.contract import CAMERA_ORDER
+    from alpamayo_ros.evaluation.latency import summary, table
+    from alpamayo_ros.nodes.latency_probe import LatencyProbe
+
+    with GraphProcesses(args.params_file or default_parameter_file()) as graph:
+        print(
+            f"started {', '.join(graph.processes)}; measuring for {args.duration:.0f} s", flush=True
+        )
+        rclpy.init()
+        try:
+            probe = LatencyProbe(f"/sensing/camera/{CAMERA_ORDER[0]}/image_raw")
+            _spin_for(probe, args.duration, graph.check)
+        finally:
+            rclpy.shutdown()
+    result = summary(probe.log)
+    print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 
 
@@ -313,6 +340,21 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--cycles", type=int, default=50)
     benchmark.add_argument("--num-samples", type=int, default=6)
     benchmark.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
+    benchmark.add_argument(
+        "--graph",
+        action="store_true",
+        help="time the running node graph over DDS hop by hop instead of one in-process cycle",
+    )
+    benchmark.add_argument(
+        "--duration", type=float, default=30.0, help="with --graph: seconds to measure"
+    )
+    benchmark.add_argument(
+        "--params-file",
+        type=Path,
+        default=None,
+        help="with --graph: parameter file (default: the packaged config/alpamayo.yaml)",
+    )
+    benchmark.add_argument("--json", action="store_true", help="with --graph: JSON output")
     benchmark.set_defaults(handler=command_benchmark)
 
     record = commands.add_parser("record", help="record topics into an MCAP rosbag2 bag")

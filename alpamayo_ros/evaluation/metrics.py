@@ -51,7 +51,9 @@ class SampleResult:
 
 
 METRICS = tuple(
-    f.name for f in fields(SampleResult) if f.name not in ("scenario_type", "seed", "selected_index")
+    f.name
+    for f in fields(SampleResult)
+    if f.name not in ("scenario_type", "seed", "selected_index")
 )
 
 

@@ -1,7 +1,8 @@
 """Topic monitor: subscribes to the graph's outputs and reports what was published.
 
 Used by `alpamayo-ros demo` to show the graph working, and by tests to observe it over
-real topics.
+real topics. Diagnostics are reported as they change to WARN or ERROR (and back to OK), so a
+person watching sees at once why the graph is running behind or stopping.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from alpamayo_ros_msgs.msg import (
     Trajectory,
     TrajectoryCandidates,
 )
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.context import Context
 from rclpy.node import Node
 
@@ -29,6 +31,14 @@ _MODE_NAMES = {
     ControlCommand.MODE_TRACKING: "tracking",
     ControlCommand.MODE_SAFE_STOP: "safe_stop",
     ControlCommand.MODE_STOPPED: "stopped",
+}
+
+
+_LEVEL_NAMES = {
+    DiagnosticStatus.OK: "OK",
+    DiagnosticStatus.WARN: "WARN",
+    DiagnosticStatus.ERROR: "ERROR",
+    DiagnosticStatus.STALE: "STALE",
 }
 
 
@@ -65,6 +75,9 @@ def describe(msg: object) -> str:
             f"steer={msg.steering_tire_angle:+.3f} rad v={msg.velocity:.2f} m/s "
             f"a={msg.acceleration:+.2f} m/s^2"
         )
+    if isinstance(msg, DiagnosticStatus):
+        level = _LEVEL_NAMES.get(msg.level, str(msg.level))
+        return f"diagnostic   {level:<5} {msg.name}: {msg.message}"
     return repr(msg)
 
 
@@ -97,9 +110,20 @@ class TopicMonitor(Node):
             self.create_subscription(
                 msg_type, topic, lambda msg, topic=topic: self.record(topic, msg), 10
             )
+        self._health: dict[str, tuple[bytes, str]] = {}
+        self.create_subscription(DiagnosticArray, Topics.DIAGNOSTICS, self.on_diagnostics, 10)
+
+    def on_diagnostics(self, msg: DiagnosticArray) -> None:
+        """Report a status when it changes while WARN/ERROR, and when it recovers to OK."""
+        for status in msg.status:
+            before = self._health.get(status.name, (DiagnosticStatus.OK, ""))
+            now = (status.level, status.message)
+            self._health[status.name] = now
+            if now != before and (now[0], before[0]) != (DiagnosticStatus.OK, DiagnosticStatus.OK):
+                self.record(Topics.DIAGNOSTICS, status)
 
     def record(self, topic: str, msg: object) -> None:
         self.counts[topic] += 1
-        self.messages[topic].append(msg)
+        self.messages.setdefault(topic, []).append(msg)
         if self.on_message is not None:
             self.on_message(topic, msg)
