@@ -336,9 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=command_evaluate)
 
     benchmark = commands.add_parser("benchmark", help="cost of one 10 Hz cycle, per stage")
-    benchmark.add_argument("--backend", default="embedded_vla")
-    benchmark.add_argument("--cycles", type=int, default=50)
-    benchmark.add_argument("--num-samples", type=int, default=6)
+    benchmark.add_argument("--backend", default="embedded_vla", help="model backend to time")
+    benchmark.add_argument("--cycles", type=int, default=50, help="timed cycles (after 3 warm-up)")
+    benchmark.add_argument("--num-samples", type=int, default=6, help="K trajectories per plan")
     benchmark.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
     benchmark.add_argument(
         "--graph",
