@@ -99,3 +99,41 @@ def test_colcon_builds_both_packages_and_installs_the_nodes(tmp_path: Path) -> N
         timeout=60,
     )
     assert run.returncode == 2 and "vla_inference.backend: unknown value 'missing'" in run.stderr
+
+    # The command line runs from the install in another directory: the rig and parameter
+    # files are found through the installed share directory, not this source tree.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    command = install / PACKAGE / "bin" / "alpamayo-ros"
+    if not command.is_file():
+        command = executables / "alpamayo-ros"
+    where = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import alpamayo_ros.resources as r; print(r.config_file('rig.yaml'))",
+        ],
+        cwd=elsewhere,
+        env=workspace_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()) == share / "config" / "rig.yaml"
+    for arguments, expected in (
+        (
+            ["evaluate", "--seeds", "2000000-2000001", "--backends", "constant_velocity"],
+            "[overall]",
+        ),
+        (["benchmark", "--backend", "constant_velocity", "--cycles", "2"], "total"),
+    ):
+        result = subprocess.run(
+            [str(command), *arguments],
+            cwd=elsewhere,
+            env=workspace_env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0 and expected in result.stdout, result.stdout + result.stderr
