@@ -287,14 +287,14 @@ def test_replay_losing_its_first_second_plans_the_same_at_every_common_t0(
 
     common = sorted(truncated_plans.keys() & full_plans.keys())
     assert len(common) >= 5, (sorted(truncated_plans), sorted(full_plans))
-    differing = {
-        (t0 - start_ns) / 1e9: found
+    differing = [
+        f"t0 = bag start + {(t0 - start_ns) / 1e9:.3f} s: {', '.join(found)}"
         for t0 in sorted(
             (truncated[Topics.CANDIDATES].keys() & full[Topics.CANDIDATES].keys()) | set(common)
         )
         if (found := differences(t0, truncated, full))
-    }
-    assert not differing, differing
+    ]
+    assert not differing, "the replays differ at\n" + "\n".join(differing)
     for t0 in common:
         assert truncated_plans[t0].sample_index == full_plans[t0].sample_index
         np.testing.assert_allclose(
