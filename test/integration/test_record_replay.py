@@ -5,7 +5,6 @@ exactly the recorded frames, again when the bag is replayed and the clock jumps 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from alpamayo_ros_msgs.msg import Reasoning
@@ -14,33 +13,16 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
+from recorded_drive import CAMERA_TOPICS, SPECS, record_drive, spin_until
 from sensor_msgs.msg import CameraInfo
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
-from alpamayo_ros.graph import NODES, Topics, default_parameter_file
+from alpamayo_ros.graph import Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.bag_player import BagPlayerNode
 from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
 from alpamayo_ros.replay.bag import BagRecorder, read_messages
 from alpamayo_ros.ros.conversions import stamp_ns
-
-SPECS = {spec.name: spec for spec in NODES}
-CAMERA_TOPICS = [
-    f"/sensing/camera/{camera}/{kind}"
-    for camera in CAMERA_ORDER
-    for kind in ("image_raw", "camera_info")
-]
-
-
-def spin_until(
-    executor: SingleThreadedExecutor, condition: Callable[[], bool], timeout_s: float
-) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
-        if condition():
-            return True
-    return False
 
 
 def test_reliable_topic_is_recorded_without_loss(rclpy_context: Context, tmp_path: Path) -> None:
@@ -69,20 +51,7 @@ def test_replayed_drive_runs_the_vla_on_the_recorded_frames(
     rclpy_context: Context, tmp_path: Path
 ) -> None:
     bag_path = tmp_path / "drive"
-    wanted = [Topics.ODOMETRY, *CAMERA_TOPICS]
-    with (
-        GraphProcesses(default_parameter_file(), nodes=(SPECS["camera_driver"],)) as graph,
-        BagRecorder(bag_path) as bag,
-    ):
-        recorder = BagRecorderNode(bag, wanted, context=rclpy_context)
-        executor = SingleThreadedExecutor(context=rclpy_context)
-        executor.add_node(recorder)
-        try:
-            enough = lambda: min(bag.counts[topic] for topic in wanted) >= 30  # noqa: E731
-            assert spin_until(executor, lambda: graph.check() or enough(), 40.0), bag.counts
-        finally:
-            executor.shutdown()
-            recorder.destroy_node()
+    record_drive(rclpy_context, bag_path, messages_per_topic=30)
     recorded_stamps = {
         stamp_ns(deserialize_message(m.raw, CameraInfo).header.stamp)
         for m in read_messages(bag_path, [f"/sensing/camera/{CAMERA_ORDER[0]}/camera_info"])

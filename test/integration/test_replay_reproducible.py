@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,58 +23,23 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
+from recorded_drive import CAMERA_TOPICS, SPECS, record_drive, spin_until
 
-from alpamayo_ros.core.contract import CAMERA_ORDER, NS_PER_S
+from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.frame_alignment import DEFAULT_JITTER_TOLERANCE_NS
-from alpamayo_ros.graph import NODES, Topics, default_parameter_file
+from alpamayo_ros.graph import Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.bag_player import BagPlayerNode
-from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
 from alpamayo_ros.replay.bag import BagRecorder, bag_contents, read_messages
 from alpamayo_ros.ros.conversions import duration_ns, stamp_ns
 from alpamayo_ros.ros.runtime import message_class
 
-SPECS = {spec.name: spec for spec in NODES}
-CAMERA_TOPICS = [
-    f"/sensing/camera/{camera}/{kind}"
-    for camera in CAMERA_ORDER
-    for kind in ("image_raw", "camera_info")
-]
 DROPPED_NS = 1 * NS_PER_S  # camera messages of the bag's first second are lost
 MODEL_INPUT_SPAN_NS = 300_000_000  # the model needs frames at t0-0.3 s .. t0
 DRAIN_S = 3.0  # after a play, what the nodes still publish arrives within this
 TOLERANCE = 1e-9
 
 Play = dict[str, dict[int, Any]]  # topic -> t0 -> message
-
-
-def spin_until(
-    executor: SingleThreadedExecutor, condition: Callable[[], bool], timeout_s: float
-) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
-        if condition():
-            return True
-    return False
-
-
-def record_drive(context: Context, bag_path: Path) -> None:
-    """About 5 s of the camera driver's synthetic drive: odometry and the four cameras."""
-    wanted = [Topics.ODOMETRY, *CAMERA_TOPICS]
-    with (
-        GraphProcesses(default_parameter_file(), nodes=(SPECS["camera_driver"],)) as graph,
-        BagRecorder(bag_path) as bag,
-    ):
-        recorder = BagRecorderNode(bag, wanted, context=context)
-        executor = SingleThreadedExecutor(context=context)
-        executor.add_node(recorder)
-        try:
-            enough = lambda: min(bag.counts[topic] for topic in wanted) >= 50  # noqa: E731
-            assert spin_until(executor, lambda: graph.check() or enough(), 40.0), bag.counts
-        finally:
-            executor.shutdown()
-            recorder.destroy_node()
 
 
 def drop_first_camera_second(source: Path, target: Path) -> int:
@@ -222,7 +186,7 @@ def test_replay_losing_its_first_second_plans_the_same_at_every_common_t0(
     rclpy_context: Context, tmp_path: Path
 ) -> None:
     full_bag, truncated_bag = tmp_path / "drive", tmp_path / "drive_truncated"
-    record_drive(rclpy_context, full_bag)
+    record_drive(rclpy_context, full_bag, messages_per_topic=50)
     start_ns = drop_first_camera_second(full_bag, truncated_bag)
     recorded, kept = camera_stamps(full_bag), camera_stamps(truncated_bag)
     assert min(recorded) < start_ns + DROPPED_NS <= min(kept), "no frames were lost"

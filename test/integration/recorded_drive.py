@@ -1,0 +1,53 @@
+"""Shared by the replay tests: a short drive of the camera driver recorded to a bag."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+
+from alpamayo_ros.core.contract import CAMERA_ORDER
+from alpamayo_ros.graph import NODES, Topics, default_parameter_file
+from alpamayo_ros.launcher import GraphProcesses
+from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
+from alpamayo_ros.replay.bag import BagRecorder
+
+SPECS = {spec.name: spec for spec in NODES}
+CAMERA_TOPICS = [
+    f"/sensing/camera/{camera}/{kind}"
+    for camera in CAMERA_ORDER
+    for kind in ("image_raw", "camera_info")
+]
+
+
+def spin_until(
+    executor: SingleThreadedExecutor, condition: Callable[[], bool], timeout_s: float
+) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+        if condition():
+            return True
+    return False
+
+
+def record_drive(context: Context, bag_path: Path, messages_per_topic: int) -> None:
+    """The camera driver's synthetic drive (odometry and the four cameras' images and
+    camera info) recorded until every topic has `messages_per_topic` messages."""
+    wanted = [Topics.ODOMETRY, *CAMERA_TOPICS]
+    with (
+        GraphProcesses(default_parameter_file(), nodes=(SPECS["camera_driver"],)) as graph,
+        BagRecorder(bag_path) as bag,
+    ):
+        recorder = BagRecorderNode(bag, wanted, context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(recorder)
+        try:
+            enough = lambda: min(bag.counts[topic] for topic in wanted) >= messages_per_topic  # noqa: E731
+            assert spin_until(executor, lambda: graph.check() or enough(), 40.0), bag.counts
+        finally:
+            executor.shutdown()
+            recorder.destroy_node()
