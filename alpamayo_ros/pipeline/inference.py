@@ -96,7 +96,6 @@ class InferenceStep:
         self._frames = {name: FrameBuffer[Image](FRAME_CAPACITY) for name in self.cameras}
         self._history = EgoHistoryBuffer()
         self._last_t0_ns: int | None = None
-        self.clock_jumps = 0
 
     def add_frame(self, camera: str, stamp_ns: int, image: Image) -> AddResult:
         """Buffer a decoded RGB frame, resized for the backend; unknown cameras raise KeyError."""
@@ -165,7 +164,6 @@ class InferenceStep:
     def _reset_except(self, stream: str) -> None:
         """A replay restarted: the buffer that saw the jump already kept only the new
         timeline; the others are cleared so no inference mixes two timelines."""
-        self.clock_jumps += 1
         for name in self.cameras:
             if name != stream:
                 self._frames[name] = FrameBuffer[Image](FRAME_CAPACITY)

@@ -24,7 +24,7 @@ from std_msgs.msg import Header
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.control import TrackedTrajectory
-from alpamayo_ros.core.kinematics import EgoState, Rollout
+from alpamayo_ros.core.kinematics import MIN_SPEED_FOR_CURVATURE, EgoState, Rollout
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, PlannerInput
 from alpamayo_ros.core.planar import quaternion_to_yaw, yaw_to_quaternion
@@ -268,7 +268,7 @@ def planner_input(msg: PlannerConditioning) -> PlannerInput:
         speed=speed,
         acceleration=float(msg.acceleration_mps2),
         yaw_rate=float(msg.yaw_rate_rps),
-        curvature=float(msg.yaw_rate_rps) / speed if abs(speed) >= 0.5 else 0.0,
+        curvature=float(msg.yaw_rate_rps) / speed if abs(speed) >= MIN_SPEED_FOR_CURVATURE else 0.0,
     )
     latent = np.asarray(msg.latent, np.float32).reshape(tuple(msg.latent_shape) or (0,))
     return PlannerInput(state, meta_action_estimate(msg.meta_action), latent)
