@@ -20,13 +20,17 @@ if TYPE_CHECKING:
     from rclpy.node import Node
 
 
-def _graph_arguments(parser: argparse.ArgumentParser) -> None:
+def _params_file_argument(parser: argparse.ArgumentParser, help_prefix: str = "") -> None:
     parser.add_argument(
         "--params-file",
         type=Path,
         default=None,
-        help="ROS 2 parameter file (default: the packaged config/alpamayo.yaml)",
+        help=f"{help_prefix}ROS 2 parameter file (default: the packaged config/alpamayo.yaml)",
     )
+
+
+def _graph_arguments(parser: argparse.ArgumentParser) -> None:
+    _params_file_argument(parser)
     parser.add_argument("--use-sim-time", action="store_true", help="follow /clock (replay)")
     parser.add_argument("--log-level", default=LAUNCH_ARGUMENTS["log_level"])
     parser.add_argument(
@@ -348,12 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument(
         "--duration", type=float, default=30.0, help="with --graph: seconds to measure"
     )
-    benchmark.add_argument(
-        "--params-file",
-        type=Path,
-        default=None,
-        help="with --graph: parameter file (default: the packaged config/alpamayo.yaml)",
-    )
+    _params_file_argument(benchmark, "with --graph: ")
     benchmark.add_argument("--json", action="store_true", help="with --graph: JSON output")
     benchmark.set_defaults(handler=command_benchmark)
 
