@@ -254,8 +254,12 @@ def _cell(value: float | None) -> str:
 
 
 def command_benchmark(args: argparse.Namespace) -> int:
+    if args.busy_cores < 0:
+        raise SystemExit("--busy-cores must be 0 or more")
     if args.graph:
         return _benchmark_graph(args)
+    if args.busy_cores:
+        raise SystemExit("--busy-cores applies to --graph only")
     from alpamayo_ros.evaluation.benchmark import run_benchmark
 
     print(run_benchmark(args.backend, args.cycles, args.num_samples, args.weights).table())
@@ -269,12 +273,17 @@ def _benchmark_graph(args: argparse.Namespace) -> int:
     import rclpy
 
     from alpamayo_ros.core.contract import CAMERA_ORDER
-    from alpamayo_ros.evaluation.latency import summary, table
+    from alpamayo_ros.evaluation.latency import busy_cores, summary
     from alpamayo_ros.nodes.latency_probe import LatencyProbe
 
-    with GraphProcesses(args.params_file or default_parameter_file()) as graph:
+    with (
+        GraphProcesses(args.params_file or default_parameter_file()) as graph,
+        busy_cores(args.busy_cores),
+    ):
+        load = f" with {args.busy_cores} core(s) kept busy" if args.busy_cores else ""
         print(
-            f"started {', '.join(graph.processes)}; measuring for {args.duration:.0f} s", flush=True
+            f"started {', '.join(graph.processes)}; measuring for {args.duration:.0f} s{load}",
+            flush=True,
         )
         rclpy.init()
         try:
@@ -283,7 +292,7 @@ def _benchmark_graph(args: argparse.Namespace) -> int:
         finally:
             rclpy.shutdown()
     result = summary(probe.log)
-    print(json.dumps(result, indent=2) if args.json else table(result))
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.table())
     return 0
 
 
@@ -351,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument(
         "--duration", type=float, default=30.0, help="with --graph: seconds to measure"
+    )
+    benchmark.add_argument(
+        "--busy-cores",
+        type=int,
+        default=0,
+        help="with --graph: keep this many cores busy with unrelated processes meanwhile",
     )
     _params_file_argument(benchmark, "with --graph: ")
     benchmark.add_argument("--json", action="store_true", help="with --graph: JSON output")

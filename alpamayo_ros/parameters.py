@@ -174,6 +174,21 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         ),
         Parameter("odometry_timeout_s", 0.2, "Odometry age that triggers a safe stop.", positive),
         Parameter("safe_stop_deceleration", 3.0, "Deceleration of a safe stop (m/s^2).", positive),
+        Parameter(
+            "safe_stop_jerk", 10.0, "How fast a stop's deceleration builds up (m/s^3).", positive
+        ),
+        Parameter(
+            "odometry_loss_s",
+            1.0,
+            "Odometry age beyond which the car's motion counts as unknown: emergency stop.",
+            positive,
+        ),
+        Parameter(
+            "emergency_deceleration",
+            6.0,
+            "Deceleration of an emergency stop (m/s^2), at least the safe stop's.",
+            positive,
+        ),
         Parameter("wheelbase", 2.85, "Vehicle wheelbase (m).", positive),
         Parameter("max_steering_angle", 0.6, "Tire angle limit (rad).", positive),
         Parameter("lookahead_time", 1.0, "Pure-pursuit lookahead time (s).", positive),

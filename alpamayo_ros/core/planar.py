@@ -73,9 +73,11 @@ def rotation_to_yaw(rotation: ArrayLike) -> FloatArray:
     return yaw
 
 
-def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation by yaw about z."""
-    return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
+def yaw_to_quaternion(yaw: ArrayLike) -> FloatArray:
+    """Quaternions (x, y, z, w) [..., 4] of rotations by yaw [...] about z."""
+    half = np.asarray(yaw, dtype=float) / 2.0
+    zeros = np.zeros_like(half)
+    return np.stack([zeros, zeros, np.sin(half), np.cos(half)], axis=-1)
 
 
 def quaternion_to_yaw(x: float, y: float, z: float, w: float) -> float:

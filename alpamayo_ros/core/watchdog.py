@@ -1,7 +1,8 @@
 """Safety watchdog of the control bridge: stop the car when its inputs go stale.
 
 Trajectory age is measured from the trajectory's INPUT stamp t0, not from its arrival: a
-plan computed from 1 s old images is 1 s old however quickly it was delivered.
+plan computed from 1 s old images is 1 s old however quickly it was delivered. How the car
+stops is core.safe_stop's profile; the watchdog decides when and how hard.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from enum import Enum
 from alpamayo_ros.core.contract import NS_PER_S
 
 
-class InvalidWatchdogInput(ValueError):
-    """An input no state can be derived from (e.g. a non-positive time step)."""
-
-
 class WatchdogState(Enum):
     WAITING = "waiting"  # no fresh input yet since start: hold the brake
     TRACKING = "tracking"  # inputs fresh: follow the trajectory
-    SAFE_STOP = "safe_stop"  # inputs stale while moving: brake at a fixed rate
-    STOPPED = "stopped"  # at standstill after a safe stop: hold the brake
+    SAFE_STOP = "safe_stop"  # inputs stale while moving: brake along the stop profile
+    EMERGENCY_STOP = "emergency_stop"  # odometry lost as well: brake harder
+    STOPPED = "stopped"  # at standstill after a stop: hold the brake
+
+
+STOPPING = (WatchdogState.SAFE_STOP, WatchdogState.EMERGENCY_STOP, WatchdogState.STOPPED)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class WatchdogConfig:
     odometry_timeout_s: float = 0.2  # max age of the odometry stamp
     max_future_s: float = 0.5  # stamps further ahead of now mean the clock jumped
     safe_stop_deceleration: float = 3.0  # m/s^2, firm but comfortable, positive magnitude
+    safe_stop_jerk: float = 10.0  # m/s^3, how fast the braking builds up
+    odometry_loss_s: float = 1.0  # odometry older than this: the car's motion is unknown
+    emergency_deceleration: float = 6.0  # m/s^2, the stop once odometry is lost
     standstill_speed: float = 0.1  # m/s
     recovery_cycles: int = 5  # consecutive fresh checks before tracking again
 
@@ -47,6 +51,10 @@ class Watchdog:
         self._config = config
         self._state = WatchdogState.WAITING
         self._fresh_streak = 0
+
+    @property
+    def config(self) -> WatchdogConfig:
+        return self._config
 
     @property
     def state(self) -> WatchdogState:
@@ -69,30 +77,26 @@ class Watchdog:
         self._fresh_streak = 0 if stale_reason else self._fresh_streak + 1
         if stale_reason is not None and self._state is WatchdogState.WAITING:
             return WatchdogDecision(self._state, stale_reason)
-        stopping = self._state in (WatchdogState.SAFE_STOP, WatchdogState.STOPPED)
+        stopping = self._state in STOPPING
         if stale_reason is None and (not stopping or self._fresh_streak >= config.recovery_cycles):
             self._state = WatchdogState.TRACKING
             return WatchdogDecision(self._state, "inputs fresh")
-        at_standstill = math.isfinite(speed) and abs(speed) < config.standstill_speed
-        self._state = WatchdogState.STOPPED if at_standstill else WatchdogState.SAFE_STOP
         reason = stale_reason or (
             f"recovering: inputs fresh for {self._fresh_streak} of {config.recovery_cycles} checks"
         )
+        odometry_lost = (
+            odometry_stamp_ns is not None
+            and (now_ns - odometry_stamp_ns) / NS_PER_S > config.odometry_loss_s
+        )
+        at_standstill = math.isfinite(speed) and abs(speed) < config.standstill_speed
+        if odometry_lost and self._state is not WatchdogState.STOPPED:
+            # The last speed is no longer known to be true: brake harder until fresh.
+            self._state = WatchdogState.EMERGENCY_STOP
+        elif self._state is WatchdogState.EMERGENCY_STOP and not at_standstill:
+            pass  # a stop never de-escalates
+        else:
+            self._state = WatchdogState.STOPPED if at_standstill else WatchdogState.SAFE_STOP
         return WatchdogDecision(self._state, reason)
-
-    def safe_stop_command(self, speed: float, dt: float) -> tuple[float, float]:
-        """(velocity, acceleration) while stopping: brake at the safe-stop rate.
-
-        Convention: acceleration is always -safe_stop_deceleration, also at standstill,
-        where it acts as the holding brake; the velocity target ramps down by
-        deceleration*dt per cycle and stays at 0. The stack drives forward only, so a
-        negative or unknown speed targets 0 directly.
-        """
-        if not dt > 0.0:
-            raise InvalidWatchdogInput(f"time step must be positive, got {dt}")
-        deceleration = self._config.safe_stop_deceleration
-        velocity = max(speed - deceleration * dt, 0.0) if math.isfinite(speed) else 0.0
-        return velocity, -deceleration
 
     def _stale_reason(
         self,

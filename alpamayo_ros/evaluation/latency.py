@@ -3,12 +3,17 @@ tracks the plan made from it, hop by hop, from what a listener on the running gr
 
 Pure bookkeeping: `LatencyLog` takes arrival times and stamps (integer ns on one clock) and
 `summary` turns them into median / p90 per hop, the model's own time and the stack's
-overhead (end to end minus model and planner compute).
+overhead (end to end minus model and planner compute). `busy_cores` is the unrelated load
+the stack must keep up under.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import contextlib
+import multiprocessing
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,32 +23,53 @@ MS_PER_NS = 1e-6
 
 @dataclass
 class LatencyLog:
-    frame_age_ms: list[float] = field(default_factory=list)  # arrival - capture stamp
+    frame_age_ms: list[float] = field(default_factory=list)  # probe arrival - capture stamp
     reasoning_at: dict[int, int] = field(default_factory=dict)  # t0 -> arrival
-    reasoning_published_ms: list[float] = field(default_factory=list)  # node's own latency
+    reasoning_published_ms: list[float] = field(default_factory=list)  # t0 -> VLA published
+    input_wait_ms: list[float] = field(default_factory=list)  # t0 -> VLA model started
+    model_ms: list[float] = field(default_factory=list)  # the VLA's reasoning half
     trajectory_at: dict[int, int] = field(default_factory=dict)
     command_at: dict[int, int] = field(default_factory=dict)  # plan t0 -> first tracking
-    model_ms: list[float] = field(default_factory=list)  # reported by the VLA node
-    planning_ms: list[float] = field(default_factory=list)  # reported by the planner
-    safe_stop_commands: int = 0
-    commands: int = 0
+    # Sampled from the nodes' diagnostics (once a second each):
+    publish_delay_ms: list[float] = field(default_factory=list)  # camera: capture -> publish
+    decode_ms: list[float] = field(default_factory=list)  # VLA: decode and resize one frame
+    planning_ms: list[float] = field(default_factory=list)  # planner: the planning step
+    command_modes: Counter[str] = field(default_factory=Counter)
+    # Commands that were not tracking after the first one that was (the stack fell behind
+    # or an input failed), counted by the reason the control bridge gave.
+    stop_reasons: Counter[str] = field(default_factory=Counter)
 
     def frame(self, stamp_ns: int, arrival_ns: int) -> None:
         self.frame_age_ms.append((arrival_ns - stamp_ns) * MS_PER_NS)
 
-    def reasoning(self, t0_ns: int, arrival_ns: int, node_latency_ns: int) -> None:
-        self.reasoning_at.setdefault(t0_ns, arrival_ns)
+    def reasoning(
+        self,
+        t0_ns: int,
+        arrival_ns: int,
+        node_latency_ns: int,
+        input_wait_ns: int,
+        model_ns: int,
+    ) -> None:
+        """One reasoning message with the VLA node's own timing of it (InferenceInfo)."""
+        if t0_ns in self.reasoning_at:
+            return
+        self.reasoning_at[t0_ns] = arrival_ns
         self.reasoning_published_ms.append(node_latency_ns * MS_PER_NS)
+        self.input_wait_ms.append(input_wait_ns * MS_PER_NS)
+        self.model_ms.append(model_ns * MS_PER_NS)
 
     def trajectory(self, t0_ns: int, arrival_ns: int) -> None:
         self.trajectory_at.setdefault(t0_ns, arrival_ns)
 
-    def command(self, plan_t0_ns: int, arrival_ns: int, tracking: bool) -> None:
-        self.commands += 1
+    def command(self, plan_t0_ns: int, arrival_ns: int, mode: str, reason: str = "") -> None:
+        """One control command; `mode` is "tracking" or why not ("waiting", "safe_stop")."""
+        tracking = mode == "tracking"
+        if not tracking and self.command_modes["tracking"] > 0:
+            # "odometry is 0.23 s old (limit 0.20 s)" -> "odometry is ... old": one bucket.
+            self.stop_reasons[re.sub(r"-?\d+(\.\d+)?", "#", reason)] += 1
+        self.command_modes[mode] += 1
         if tracking:
             self.command_at.setdefault(plan_t0_ns, arrival_ns)
-        else:
-            self.safe_stop_commands += 1
 
 
 def _stats(values: list[float]) -> dict[str, float | int]:
@@ -56,50 +82,104 @@ def _stats(values: list[float]) -> dict[str, float | int]:
     }
 
 
-def summary(log: LatencyLog) -> dict[str, dict[str, float | int]]:
-    """Median and p90 per hop over the inferences whose whole chain was seen."""
-    hops: dict[str, list[float]] = defaultdict(list)
+Stats = dict[str, float | int]
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Per-hop figures in the order a frame travels, and what the control bridge did."""
+
+    hops: dict[str, Stats]
+    command_modes: dict[str, int]  # commands per mode
+    stop_reasons: dict[str, int]  # not tracking once tracking had begun, by reason
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "hops": self.hops,
+            "command_modes": self.command_modes,
+            "stops_after_tracking_began": self.stop_reasons,
+        }
+
+    def table(self) -> str:
+        width = max(map(len, self.hops)) + 2
+        lines = [f"{'hop':<{width}}{'median ms':>10}{'p90 ms':>9}{'count':>7}"]
+        for name, values in self.hops.items():
+            median = f"{values['median_ms']:.1f}" if "median_ms" in values else "-"
+            p90 = f"{values['p90_ms']:.1f}" if "p90_ms" in values else "-"
+            lines.append(f"{name:<{width}}{median:>10}{p90:>9}{values['count']:>7}")
+        modes = ", ".join(f"{mode} {n}" for mode, n in self.command_modes.items())
+        lines.append(f"control commands: {sum(self.command_modes.values())} ({modes or 'none'})")
+        stops = sum(self.stop_reasons.values())
+        lines.append(f"not tracking once tracking had begun: {stops}")
+        lines.extend(f"  {n:>5}  {reason}" for reason, n in self.stop_reasons.items())
+        return "\n".join(lines)
+
+
+def summary(log: LatencyLog) -> LatencySummary:
+    """Median and p90 per hop; the chained hops over the inferences whose whole chain was
+    seen."""
+    chained: dict[str, list[float]] = defaultdict(list)
     for t0, reasoned in log.reasoning_at.items():
-        hops["t0 -> reasoning received"].append((reasoned - t0) * MS_PER_NS)
+        chained["t0 -> reasoning received"].append((reasoned - t0) * MS_PER_NS)
         planned = log.trajectory_at.get(t0)
         if planned is None:
             continue
-        hops["reasoning -> trajectory received"].append((planned - reasoned) * MS_PER_NS)
+        chained["reasoning -> trajectory received (planner)"].append(
+            (planned - reasoned) * MS_PER_NS
+        )
         commanded = log.command_at.get(t0)
         if commanded is None:
             continue
-        hops["trajectory -> first command tracking it"].append((commanded - planned) * MS_PER_NS)
-        hops["t0 -> command (end to end)"].append((commanded - t0) * MS_PER_NS)
-    result = {
-        "capture -> frame received (render, publish, transport)": _stats(log.frame_age_ms),
-        "t0 -> reasoning published (VLA node's own latency)": _stats(log.reasoning_published_ms),
-        **{name: _stats(values) for name, values in hops.items()},
-        "model: reasoning half": _stats(log.model_ms),
-        "model: planning step": _stats(log.planning_ms),
+        chained["trajectory -> first command tracking it"].append((commanded - planned) * MS_PER_NS)
+        chained["t0 -> command (end to end)"].append((commanded - t0) * MS_PER_NS)
+    publishing = [
+        published - waited - model
+        for published, waited, model in zip(
+            log.reasoning_published_ms, log.input_wait_ms, log.model_ms, strict=True
+        )
+    ]
+    hops = {
+        "camera: capture -> publish": _stats(log.publish_delay_ms),
+        "capture -> frame received (publish, transport)": _stats(log.frame_age_ms),
+        "VLA: decode and resize one frame": _stats(log.decode_ms),
+        "VLA: t0 -> model started (frames in, camera set complete)": _stats(log.input_wait_ms),
+        "VLA: model (reasoning half)": _stats(log.model_ms),
+        "VLA: model done -> published": _stats(publishing),
+        "t0 -> reasoning received": _stats(chained["t0 -> reasoning received"]),
+        "planner: planning step": _stats(log.planning_ms),
+        **{
+            name: _stats(values)
+            for name, values in chained.items()
+            if name != "t0 -> reasoning received"
+        },
     }
-    end_to_end = result.get("t0 -> command (end to end)", {})
+    end_to_end = hops.get("t0 -> command (end to end)", {})
     if "median_ms" in end_to_end and log.model_ms and log.planning_ms:
         compute = float(np.median(log.model_ms) + np.median(log.planning_ms))
-        result["overhead (end to end - model - planning)"] = {
+        hops["overhead (end to end - model - planning)"] = {
             "median_ms": float(end_to_end["median_ms"]) - compute,
             "count": int(end_to_end["count"]),
         }
-    result["commands"] = {"count": log.commands, "safe_stop": log.safe_stop_commands}
-    return result
+    return LatencySummary(hops, dict(log.command_modes), dict(log.stop_reasons.most_common()))
 
 
-def table(result: dict[str, dict[str, float | int]]) -> str:
-    width = max(map(len, result)) + 2
-    lines = [f"{'hop':<{width}}{'median ms':>10}{'p90 ms':>9}{'count':>7}"]
-    for name, values in result.items():
-        if name == "commands":
-            continue
-        median = f"{values['median_ms']:.1f}" if "median_ms" in values else "-"
-        p90 = f"{values['p90_ms']:.1f}" if "p90_ms" in values else "-"
-        lines.append(f"{name:<{width}}{median:>10}{p90:>9}{values['count']:>7}")
-    commands = result["commands"]
-    lines.append(
-        f"control commands: {commands['count']}, of them not tracking (waiting or safe stop): "
-        f"{commands['safe_stop']}"
-    )
-    return "\n".join(lines)
+@contextlib.contextmanager
+def busy_cores(count: int) -> Iterator[None]:
+    """`count` unrelated processes that each keep one core busy while the block runs."""
+    processes = [
+        multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+        for _ in range(count)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+            process.join()
+
+
+def _spin() -> None:
+    while True:
+        pass

@@ -2,7 +2,8 @@
 
 Cameras use SensorDataQoS (best effort, shallow), as ROS camera drivers do; the optical
 frames are `<camera>_optical`. When the source knows the ego pose (synthetic world,
-recordings) it is published as Odometry on `odometry`.
+recordings) it is published as Odometry on `odometry`, at its own rate and at each frame
+capture instant (just before the frames).
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ class CameraDriver(Node):
         self.odometry_publisher = self.create_publisher(Odometry, "odometry", 50)
         self.diagnostics = Diagnostics(self, hardware_id=self.params["source"])
         self.frames_published = 0
-        self.create_timer(1.0 / self.params["rate_hz"], self.publish_frames)
-        self.create_timer(1.0 / self.params["odometry_rate_hz"], self.publish_odometry)
+        self.last_odometry_ns: int | None = None
+        self.frame_timer = self.create_timer(1.0 / self.params["rate_hz"], self.publish_frames)
+        self.create_timer(
+            1.0 / self.params["odometry_rate_hz"], lambda: self.publish_odometry(self.now_ns())
+        )
 
     def destroy_node(self) -> None:
         self.source.close()
@@ -64,8 +68,22 @@ class CameraDriver(Node):
     def now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
+    def tick_ns(self) -> int:
+        """The instant this frame-timer call was scheduled for (the timer's grid point),
+        not when the executor got round to it, so captures keep an exact period."""
+        now_ns = self.now_ns()
+        until_next = self.frame_timer.time_until_next_call()
+        if until_next is None:
+            return now_ns
+        return min(now_ns, now_ns + until_next - self.frame_timer.timer_period_ns)
+
     def publish_frames(self) -> None:
-        frames = self.source.frames(self.now_ns())
+        tick_ns = self.tick_ns()
+        frames = self.source.frames(tick_ns)
+        if frames:
+            # The ego pose at the capture instant first, so the frames' history is complete
+            # when they arrive.
+            self.publish_odometry(frames[0].stamp_ns)
         for frame in frames:
             frame_id = optical_frame(frame.camera)
             height, width = frame.image.shape[:2]
@@ -78,13 +96,26 @@ class CameraDriver(Node):
                 )
             )
         self.frames_published += len(frames)
-        self.diagnostics.update(
-            OK, "publishing", cameras=len(frames), frames_published=self.frames_published
-        )
+        if frames:
+            publish_delay_ms = (self.now_ns() - frames[0].stamp_ns) / 1e6
+            self.diagnostics.update(
+                OK,
+                "publishing",
+                cameras=len(frames),
+                frames_published=self.frames_published,
+                publish_delay_ms=f"{publish_delay_ms:.1f}",
+            )
+        # The next frames while idle, where the source can know them ahead.
+        self.source.prefetch(tick_ns + self.frame_timer.timer_period_ns)
 
-    def publish_odometry(self) -> None:
-        pose = self.source.ego_pose(self.now_ns())
+    def publish_odometry(self, stamp_ns: int) -> None:
+        """The pose at `stamp_ns`, unless a newer one went out already (the two timers
+        interleave; odometry stamps only increase)."""
+        if self.last_odometry_ns is not None and stamp_ns <= self.last_odometry_ns:
+            return
+        pose = self.source.ego_pose(stamp_ns)
         if pose is not None:
+            self.last_odometry_ns = stamp_ns
             self.odometry_publisher.publish(
                 conversions.odometry_msg(
                     pose, self.params["odom_frame_id"], self.params["frame_id"]

@@ -1,10 +1,11 @@
 """Control bridge node: tracks the newest trajectory and guards it with a watchdog.
 
-At a fixed rate it measures where the ego is relative to the trajectory's frame (the ego
-frame at the plan's t0), computes steering and acceleration, and publishes them as a
-ControlCommand and a TwistStamped. When the plan or the odometry goes stale (age measured
-from their input stamps) or is invalid, the watchdog takes over and brings the car to a
-safe stop; it resumes tracking only after inputs are fresh again for several cycles.
+At a fixed rate, and at once when a new plan arrives, it measures where the ego is
+relative to the trajectory's frame (the ego frame at the plan's t0), computes steering and
+acceleration, and publishes them as a ControlCommand and a TwistStamped. When the plan or
+the odometry goes stale (age measured from their input stamps) or is invalid, the watchdog
+takes over and brings the car to a safe stop; it resumes tracking only after inputs are
+fresh again for several cycles.
 """
 
 from __future__ import annotations
@@ -22,16 +23,11 @@ from alpamayo_ros.pipeline.control import ControlOutput, ControlStep
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
 
-_MODES = {
-    WatchdogState.WAITING: ControlCommand.MODE_WAITING,
-    WatchdogState.TRACKING: ControlCommand.MODE_TRACKING,
-    WatchdogState.SAFE_STOP: ControlCommand.MODE_SAFE_STOP,
-    WatchdogState.STOPPED: ControlCommand.MODE_STOPPED,
-}
 _LEVELS = {
     WatchdogState.WAITING: WARN,
     WatchdogState.TRACKING: OK,
     WatchdogState.SAFE_STOP: ERROR,
+    WatchdogState.EMERGENCY_STOP: ERROR,
     WatchdogState.STOPPED: ERROR,
 }
 
@@ -51,6 +47,9 @@ class ControlBridge(Node):
                 trajectory_timeout_s=self.params["trajectory_timeout_s"],
                 odometry_timeout_s=self.params["odometry_timeout_s"],
                 safe_stop_deceleration=self.params["safe_stop_deceleration"],
+                safe_stop_jerk=self.params["safe_stop_jerk"],
+                odometry_loss_s=self.params["odometry_loss_s"],
+                emergency_deceleration=self.params["emergency_deceleration"],
             ),
         )
         self.diagnostics = Diagnostics(self)
@@ -59,7 +58,7 @@ class ControlBridge(Node):
         # Depth 1: only the newest plan is ever tracked.
         self.create_subscription(Trajectory, "trajectory", self.on_trajectory, 1)
         self.create_subscription(Odometry, "odometry", self.on_odometry, 50)
-        self.create_timer(self.step.period_s, self.control)
+        self.timer = self.create_timer(self.step.period_s, self.control)
 
     def on_trajectory(self, msg: Trajectory) -> None:
         try:
@@ -69,6 +68,9 @@ class ControlBridge(Node):
             self.diagnostics.update(ERROR, f"rejected trajectory: {error}")
             return
         self.step.set_plan(plan, conversions.stamp_ns(msg.header.stamp), msg.info.inference_id)
+        # Act on the new plan now, and count the next period from here.
+        self.control()
+        self.timer.reset()
 
     def on_odometry(self, msg: Odometry) -> None:
         stamp, position, quaternion, speed = conversions.odometry_sample(msg)
@@ -86,7 +88,7 @@ class ControlBridge(Node):
                 header=head,
                 trajectory_stamp=conversions.time_msg(output.plan_t0_ns or 0),
                 inference_id=output.plan_inference_id,
-                mode=_MODES[output.state],
+                mode=conversions.COMMAND_MODES[output.state],
                 reason=output.reason,
                 steering_tire_angle=float(command.steering_angle),
                 steering_tire_rotation_rate=float(command.steering_rate),

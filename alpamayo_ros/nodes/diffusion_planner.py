@@ -56,8 +56,16 @@ class DiffusionPlanner(Node):
             conversions.planner_input(msg), conversions.stamp_ns(msg.header.stamp)
         )
         rollouts, scores, selection = plan.rollouts, plan.scores, plan.selection
+
+        def candidate(k: int) -> Trajectory:
+            return conversions.trajectory_msg(rollouts[k], msg.header, msg.info, k, scores[k])
+
+        selected = None if selection.index is None else candidate(selection.index)
+        if selected is not None:
+            # The control bridge's input first; the candidates are for people and evaluation.
+            self.trajectory_publisher.publish(selected)
         candidates = [
-            conversions.trajectory_msg(rollouts[k], msg.header, msg.info, k, scores[k])
+            selected if k == selection.index and selected is not None else candidate(k)
             for k in range(len(scores))
         ]
         self.candidates_publisher.publish(
@@ -84,7 +92,6 @@ class DiffusionPlanner(Node):
                 planning_ms=planning_ms,
             )
             return
-        self.trajectory_publisher.publish(candidates[selection.index])
         self.diagnostics.update(
             OK,
             "planning",

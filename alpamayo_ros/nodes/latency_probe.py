@@ -7,6 +7,7 @@ not replaying, so arrival minus stamp is the age of a message when a consumer ge
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from alpamayo_ros_msgs.msg import ControlCommand, Reasoning, Trajectory
@@ -18,7 +19,7 @@ from sensor_msgs.msg import Image
 
 from alpamayo_ros.evaluation.latency import LatencyLog
 from alpamayo_ros.graph import Topics
-from alpamayo_ros.ros.conversions import duration_ns, stamp_ns
+from alpamayo_ros.ros.conversions import command_mode_name, duration_ns, stamp_ns
 
 
 class LatencyProbe(Node):
@@ -35,22 +36,36 @@ class LatencyProbe(Node):
         self.log.frame(stamp_ns(msg.header.stamp), time.time_ns())
 
     def on_reasoning(self, msg: Reasoning) -> None:
+        info = msg.info
         self.log.reasoning(
-            stamp_ns(msg.header.stamp), time.time_ns(), duration_ns(msg.info.latency)
+            stamp_ns(msg.header.stamp),
+            time.time_ns(),
+            duration_ns(info.latency),
+            duration_ns(info.input_wait),
+            duration_ns(info.model_time),
         )
 
     def on_trajectory(self, msg: Trajectory) -> None:
         self.log.trajectory(stamp_ns(msg.header.stamp), time.time_ns())
 
     def on_command(self, msg: ControlCommand) -> None:
-        tracking = msg.mode == ControlCommand.MODE_TRACKING
-        self.log.command(stamp_ns(msg.trajectory_stamp), time.time_ns(), tracking)
+        self.log.command(
+            stamp_ns(msg.trajectory_stamp),
+            time.time_ns(),
+            command_mode_name(msg.mode),
+            msg.reason,
+        )
 
     def on_diagnostics(self, msg: DiagnosticArray) -> None:
-        """The nodes' own compute times, published with their status once a second."""
+        """The nodes' own timings, published with their status once a second."""
+        sampled = {
+            ("camera_driver", "publish_delay_ms"): self.log.publish_delay_ms,
+            ("vla_inference", "decode_ms"): self.log.decode_ms,
+            ("diffusion_planner", "planning_ms"): self.log.planning_ms,
+        }
         for status in msg.status:
             values = {item.key: item.value for item in status.values}
-            if status.name.endswith("vla_inference") and "model_ms" in values:
-                self.log.model_ms.append(float(values["model_ms"]))
-            if status.name.endswith("diffusion_planner") and "planning_ms" in values:
-                self.log.planning_ms.append(float(values["planning_ms"]))
+            for (node, key), log in sampled.items():
+                if status.name.endswith(node) and key in values:
+                    with contextlib.suppress(ValueError):  # "-" before the first value
+                        log.append(float(values[key]))

@@ -24,15 +24,7 @@ from rclpy.node import Node
 from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.graph import Topics
-from alpamayo_ros.ros.conversions import duration_ns, stamp_ns
-
-_MODE_NAMES = {
-    ControlCommand.MODE_WAITING: "waiting",
-    ControlCommand.MODE_TRACKING: "tracking",
-    ControlCommand.MODE_SAFE_STOP: "safe_stop",
-    ControlCommand.MODE_STOPPED: "stopped",
-}
-
+from alpamayo_ros.ros.conversions import command_mode_name, duration_ns, stamp_ns
 
 _LEVEL_NAMES = {
     DiagnosticStatus.OK: "OK",
@@ -71,7 +63,7 @@ def describe(msg: object) -> str:
     if isinstance(msg, ControlCommand):
         return (
             f"control      plan t0={stamp_ns(msg.trajectory_stamp) / 1e9:.3f} "
-            f"id={msg.inference_id} {_MODE_NAMES.get(msg.mode, msg.mode)} "
+            f"id={msg.inference_id} {command_mode_name(msg.mode)} "
             f"steer={msg.steering_tire_angle:+.3f} rad v={msg.velocity:.2f} m/s "
             f"a={msg.acceleration:+.2f} m/s^2"
         )

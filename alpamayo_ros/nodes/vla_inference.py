@@ -14,6 +14,10 @@ guess.
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections import deque
+
 from alpamayo_ros_msgs.msg import MetaAction, PlannerConditioning, Reasoning
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -43,6 +47,8 @@ class VlaInference(Node):
             max_frame_staleness_s=self.params["max_frame_staleness_s"],
         )
         self.rejected_images = 0
+        # Decode-and-resize times of the recent frames, reported as their median.
+        self.decode_ms: deque[float] = deque(maxlen=100)
         self.inference_id = 0
         self.diagnostics = Diagnostics(self, hardware_id=self.backend.name)
 
@@ -65,6 +71,7 @@ class VlaInference(Node):
         super().destroy_node()
 
     def on_image(self, camera: str, msg: Image) -> None:
+        started = time.perf_counter()
         try:
             image = conversions.image_to_rgb(msg)
         except conversions.ImageError as error:
@@ -74,6 +81,7 @@ class VlaInference(Node):
             )
             return
         result = self.step.add_frame(camera, conversions.stamp_ns(msg.header.stamp), image)
+        self.decode_ms.append((time.perf_counter() - started) * 1e3)
         self.report_clock_jump(result, f"camera {camera}")
         if result.keeps_sample:
             self.worker.request()
@@ -96,15 +104,16 @@ class VlaInference(Node):
 
     def infer(self) -> None:
         """Runs on the worker thread."""
+        started_ns = self.get_clock().now().nanoseconds
         try:
             inference = self.step.run()
         except InputsUnavailable as error:
             self.diagnostics.update(WARN, f"waiting for inputs: {error}")
             return
         if inference is not None:
-            self.publish(inference)
+            self.publish(inference, started_ns)
 
-    def publish(self, inference: Inference) -> None:
+    def publish(self, inference: Inference, started_ns: int) -> None:
         self.inference_id += 1
         t0_ns = inference.t0_ns
         output, history = inference.output, inference.history
@@ -116,6 +125,8 @@ class VlaInference(Node):
             self.backend.version,
             inference.aligned.stamps_ns,
             latency_ns,
+            input_wait_ns=started_ns - t0_ns,
+            model_ns=round(inference.stage_ms["reason"] * 1e6),
         )
         reasoning = conversions.reasoning_msg(output.decision, head, info)
         meta_action = conversions.meta_action_msg(
@@ -124,8 +135,7 @@ class VlaInference(Node):
             info,
             horizon_ns=round(TRAJECTORY_STEPS * TRAJECTORY_DT_S * NS_PER_S),
         )
-        self.reasoning_publisher.publish(reasoning)
-        self.meta_action_publisher.publish(meta_action)
+        # The planner's input first: it is on the way to the control command.
         self.conditioning_publisher.publish(
             conversions.conditioning_msg(
                 output.planner_input,
@@ -137,12 +147,15 @@ class VlaInference(Node):
                 info,
             )
         )
+        self.reasoning_publisher.publish(reasoning)
+        self.meta_action_publisher.publish(meta_action)
         self.diagnostics.update(
             OK,
             "inferring",
             inference_id=self.inference_id,
             latency_ms=f"{latency_ns / 1e6:.1f}",
             model_ms=f"{inference.stage_ms['reason']:.1f}",
+            decode_ms=f"{statistics.median(self.decode_ms):.2f}" if self.decode_ms else "-",
             camera_skew_ms=f"{inference.aligned.max_skew_ns() / 1e6:.1f}",
         )
 

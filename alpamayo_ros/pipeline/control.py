@@ -2,8 +2,9 @@
 
 The watchdog decides whether the plan and the odometry may be trusted (ages measured from
 their input stamps); if so the tracker follows the plan from where the ego is in the
-plan's t0 frame, otherwise the car is brought to a safe stop. Commands never ask for a
-negative velocity: the stack drives forward only.
+plan's t0 frame; otherwise the car follows a stop profile (core.safe_stop) fixed when the
+stop began, whatever is measured later. Commands never ask for a negative velocity: the
+stack drives forward only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from alpamayo_ros.core.control import (
     VehicleParams,
 )
 from alpamayo_ros.core.ego_history import EgoHistoryBuffer, HistoryUnavailable
+from alpamayo_ros.core.safe_stop import StopProfile
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.core.watchdog import Watchdog, WatchdogConfig, WatchdogState
 
@@ -35,8 +37,15 @@ class ControlOutput:
     plan_inference_id: int
 
 
+# Rate limits use the time since the previous command, at most this many periods: a
+# command that comes early (a new plan) moves the actuators less, one after a stall no
+# more than two periods' worth.
+MAX_STEP_PERIODS = 2.0
+
+
 class ControlStep:
-    """Watchdog plus tracker, evaluated once per control period."""
+    """Watchdog plus tracker, evaluated once per control period and when a new plan
+    arrives (so a plan is acted on at once, not up to a period later)."""
 
     def __init__(
         self,
@@ -57,6 +66,9 @@ class ControlStep:
         self.plan_inference_id = 0
         self.odometry_stamp_ns: int | None = None
         self.speed = 0.0
+        self._last_command_ns: int | None = None
+        self._last_command = ControlCommand(0.0, 0.0, 0.0, 0.0, 0.0)
+        self._stop: StopProfile | None = None  # the stop under way, if any
 
     def set_plan(self, plan: TrackedTrajectory, t0_ns: int, inference_id: int) -> None:
         self.plan, self.plan_t0_ns, self.plan_inference_id = plan, t0_ns, inference_id
@@ -73,7 +85,16 @@ class ControlStep:
             self.plan_t0_ns = None
         return result
 
+    def _step_s(self, now_ns: int) -> float:
+        """Seconds since the previous command, for the rate limits (the nominal period for
+        the first command and when the clock went back)."""
+        last, self._last_command_ns = self._last_command_ns, now_ns
+        if last is None or now_ns <= last:
+            return self.period_s
+        return min((now_ns - last) / NS_PER_S, MAX_STEP_PERIODS * self.period_s)
+
     def command(self, now_ns: int) -> ControlOutput:
+        step_s = self._step_s(now_ns)
         decision = self.watchdog.update(now_ns, self.plan_t0_ns, self.odometry_stamp_ns, self.speed)
         state, reason = decision.state, decision.reason
         command = None
@@ -86,12 +107,31 @@ class ControlStep:
                 state, reason = WatchdogState.SAFE_STOP, f"ego pose at plan time unknown: {error}"
             else:
                 elapsed_s = (now_ns - self.plan_t0_ns) / NS_PER_S
-                command = self.tracker.command(
-                    self.plan, elapsed_s, x, y, yaw, self.speed, self.period_s
-                )
+                command = self.tracker.command(self.plan, elapsed_s, x, y, yaw, self.speed, step_s)
+                self._stop = None
         if command is None:
             self.tracker.reset()
-            speed = self.speed if math.isfinite(self.speed) else 0.0
-            velocity, acceleration = self.watchdog.safe_stop_command(speed, self.period_s)
-            command = ControlCommand(0.0, 0.0, velocity, acceleration, 0.0)
+            command = self._stop_command(now_ns, state)
+        self._last_command = command
         return ControlOutput(state, reason, command, self.plan_t0_ns, self.plan_inference_id)
+
+    def _stop_command(self, now_ns: int, state: WatchdogState) -> ControlCommand:
+        """The stop profile's command: planned when the stop starts, from the speed and
+        acceleration of that moment, and followed by the clock alone after that."""
+        config = self.watchdog.config
+        if state is WatchdogState.WAITING:
+            return ControlCommand(0.0, 0.0, 0.0, -config.safe_stop_deceleration, 0.0)
+        if self._stop is None:
+            speed = self.speed if math.isfinite(self.speed) else self._last_command.velocity
+            self._stop = StopProfile.start(
+                now_ns,
+                speed,
+                self._last_command.acceleration,
+                config.safe_stop_deceleration,
+                config.safe_stop_jerk,
+            )
+        if state is WatchdogState.EMERGENCY_STOP:
+            self._stop = self._stop.escalate(now_ns, config.emergency_deceleration)
+        stop = self._stop.at(now_ns)
+        velocity = 0.0 if state is WatchdogState.STOPPED else stop.velocity
+        return ControlCommand(0.0, 0.0, velocity, stop.acceleration, stop.jerk)

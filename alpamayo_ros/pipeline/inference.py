@@ -43,6 +43,15 @@ Image = npt.NDArray[np.uint8]
 FRAME_CAPACITY = 16
 
 
+def _history_buffer() -> EgoHistoryBuffer:
+    """The model's ego history is interpolated between odometry samples around t0, never
+    extrapolated past the newest: an extrapolated history would depend on whether the next
+    sample happened to arrive before the frames, so one recording could give two inputs.
+    A camera set waits for the odometry that covers it (a driver that knows the pose at
+    capture, as the synthetic one does, publishes it with the frames)."""
+    return EgoHistoryBuffer(max_extrapolation_s=0.0)
+
+
 class InputsUnavailable(RuntimeError):
     """No complete, aligned input for the newest t0; the message says which input lacks."""
 
@@ -94,7 +103,7 @@ class InferenceStep:
         self.max_staleness_ns = round(max_frame_staleness_s * NS_PER_S)
         self._lock = threading.Lock()
         self._frames = {name: FrameBuffer[Image](FRAME_CAPACITY) for name in self.cameras}
-        self._history = EgoHistoryBuffer()
+        self._history = _history_buffer()
         self._last_t0_ns: int | None = None
 
     def add_frame(self, camera: str, stamp_ns: int, image: Image) -> AddResult:
@@ -168,5 +177,5 @@ class InferenceStep:
             if name != stream:
                 self._frames[name] = FrameBuffer[Image](FRAME_CAPACITY)
         if stream != "odometry":
-            self._history = EgoHistoryBuffer()
+            self._history = _history_buffer()
         self._last_t0_ns = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 from alpamayo_ros_msgs.msg import (
+    ControlCommand,
     InferenceInfo,
     MetaAction,
     PlannerConditioning,
@@ -29,6 +30,7 @@ from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, PlannerInput
 from alpamayo_ros.core.planar import quaternion_to_yaw, yaw_to_quaternion
 from alpamayo_ros.core.rig import CameraModel
+from alpamayo_ros.core.watchdog import WatchdogState
 from alpamayo_ros.sensors.base import EgoPose
 
 # Encodings accepted from camera topics -> (channels, conversion to RGB or None).
@@ -39,6 +41,22 @@ _ENCODINGS: dict[str, tuple[int, int | None]] = {
     "bgra8": (4, 3),  # cv2.COLOR_BGRA2RGB
     "mono8": (1, 8),  # cv2.COLOR_GRAY2RGB
 }
+
+
+# The control bridge's watchdog state -> ControlCommand.mode.
+COMMAND_MODES: dict[WatchdogState, int] = {
+    WatchdogState.WAITING: ControlCommand.MODE_WAITING,
+    WatchdogState.TRACKING: ControlCommand.MODE_TRACKING,
+    WatchdogState.SAFE_STOP: ControlCommand.MODE_SAFE_STOP,
+    WatchdogState.EMERGENCY_STOP: ControlCommand.MODE_EMERGENCY_STOP,
+    WatchdogState.STOPPED: ControlCommand.MODE_STOPPED,
+}
+_MODE_NAMES = {mode: state.value for state, mode in COMMAND_MODES.items()}
+
+
+def command_mode_name(mode: int) -> str:
+    """ "tracking", "safe_stop", ... for a ControlCommand.mode; the number if unknown."""
+    return _MODE_NAMES.get(mode, str(mode))
 
 
 class ImageError(ValueError):
@@ -130,18 +148,18 @@ def camera_info_msg(
 # --- poses ------------------------------------------------------------------------------
 
 
-def pose_msg(position: npt.ArrayLike, rotation: npt.NDArray[np.float64]) -> Pose:
-    x, y, z, w = Rotation.from_matrix(rotation).as_quat()
-    px, py, pz = (float(v) for v in np.asarray(position).reshape(3))
-    return Pose(
-        position=Point(x=px, y=py, z=pz),
-        orientation=Quaternion(x=float(x), y=float(y), z=float(z), w=float(w)),
+def pose_msgs(positions: npt.ArrayLike, quaternions_xyzw: npt.ArrayLike) -> list[Pose]:
+    """Poses from positions [N, 3] and quaternions [N, 4]. Builds from Python lists made in
+    one pass: per-element numpy access costs more than the messages on a 2 ms budget."""
+    rows = zip(
+        np.asarray(positions, dtype=float).reshape(-1, 3).tolist(),
+        np.asarray(quaternions_xyzw, dtype=float).reshape(-1, 4).tolist(),
+        strict=True,
     )
-
-
-def quaternion_msg(xyzw: tuple[float, float, float, float]) -> Quaternion:
-    x, y, z, w = xyzw
-    return Quaternion(x=x, y=y, z=z, w=w)
+    return [
+        Pose(position=Point(x=px, y=py, z=pz), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+        for (px, py, pz), (qx, qy, qz, qw) in rows
+    ]
 
 
 def quaternion_xyzw(orientation: Quaternion) -> npt.NDArray[np.float64]:
@@ -150,7 +168,7 @@ def quaternion_xyzw(orientation: Quaternion) -> npt.NDArray[np.float64]:
 
 def odometry_msg(pose: EgoPose, odom_frame: str, base_frame: str) -> Odometry:
     msg = Odometry(header=header(pose.stamp_ns, odom_frame), child_frame_id=base_frame)
-    msg.pose.pose = pose_msg(pose.position, Rotation.from_quat(pose.orientation_xyzw).as_matrix())
+    msg.pose.pose = pose_msgs(pose.position, pose.orientation_xyzw)[0]
     (msg.twist.twist.linear.x, msg.twist.twist.linear.y, msg.twist.twist.linear.z) = (
         float(v) for v in pose.linear_velocity
     )
@@ -183,13 +201,18 @@ def inference_info_msg(
     model_version: str,
     input_stamps_ns: npt.ArrayLike,
     latency_ns: int,
+    input_wait_ns: int = 0,
+    model_ns: int = 0,
 ) -> InferenceInfo:
+    """Provenance and timing of one inference (durations 0 where not measured)."""
     return InferenceInfo(
         inference_id=inference_id,
         model_name=model_name,
         model_version=model_version,
         input_stamps=[time_msg(int(s)) for s in np.asarray(input_stamps_ns).reshape(-1)],
         latency=duration_msg(max(0, latency_ns)),
+        input_wait=duration_msg(max(0, input_wait_ns)),
+        model_time=duration_msg(max(0, model_ns)),
     )
 
 
@@ -251,7 +274,7 @@ def conditioning_msg(
     return PlannerConditioning(
         header=head,
         info=info,
-        ego_history=[pose_msg(p, r) for p, r in zip(ego_xyz, ego_rotations, strict=True)],
+        ego_history=pose_msgs(ego_xyz, Rotation.from_matrix(ego_rotations).as_quat()),
         speed_mps=float(state.speed),
         acceleration_mps2=float(state.acceleration),
         yaw_rate_rps=float(state.yaw_rate),
@@ -281,24 +304,32 @@ def trajectory_msg(
     rollout: Rollout, head: Header, info: InferenceInfo, sample_index: int, score: float
 ) -> Trajectory:
     """One sample of a rollout (shape [T]) as a Trajectory in the ego frame at t0."""
-    points = []
-    for k in range(rollout.t.shape[-1]):
-        yaw = float(rollout.yaw[k])
-        speed = float(rollout.v[k])
-        points.append(
-            TrajectoryPoint(
-                time_from_start=duration_msg(round(float(rollout.t[k]) * NS_PER_S)),
-                pose=Pose(
-                    position=Point(x=float(rollout.x[k]), y=float(rollout.y[k]), z=0.0),
-                    orientation=quaternion_msg(yaw_to_quaternion(yaw)),
-                ),
-                longitudinal_velocity_mps=speed,
-                lateral_velocity_mps=0.0,
-                acceleration_mps2=float(rollout.acceleration[k]),
-                heading_rate_rps=speed * float(rollout.curvature[k]),
-                curvature=float(rollout.curvature[k]),
-            )
+    poses = pose_msgs(
+        np.stack([rollout.x, rollout.y, np.zeros_like(rollout.x)], axis=-1),
+        yaw_to_quaternion(rollout.yaw),
+    )
+    times_ns = np.round(np.asarray(rollout.t, dtype=float) * NS_PER_S).astype(np.int64)
+    columns = zip(
+        poses,
+        times_ns.tolist(),
+        np.asarray(rollout.v, dtype=float).tolist(),
+        np.asarray(rollout.acceleration, dtype=float).tolist(),
+        np.asarray(rollout.v * rollout.curvature, dtype=float).tolist(),
+        np.asarray(rollout.curvature, dtype=float).tolist(),
+        strict=True,
+    )
+    points = [
+        TrajectoryPoint(
+            time_from_start=duration_msg(time_ns),
+            pose=pose,
+            longitudinal_velocity_mps=speed,
+            lateral_velocity_mps=0.0,
+            acceleration_mps2=acceleration,
+            heading_rate_rps=heading_rate,
+            curvature=curvature,
         )
+        for pose, time_ns, speed, acceleration, heading_rate, curvature in columns
+    ]
     return Trajectory(
         header=head, info=info, sample_index=sample_index, score=float(score), points=points
     )

@@ -37,6 +37,11 @@ class CameraSource(ABC):
     def frames(self, stamp_ns: int) -> list[CameraFrame]:
         """Frames captured at (or newest before) `stamp_ns`, one per camera that has one."""
 
+    def prefetch(self, stamp_ns: int) -> None:  # noqa: B027 - most sources cannot
+        """Prepare the frames for a coming `stamp_ns` while the driver is idle, where the
+        source can know them ahead (a scripted synthetic world), so that `frames` at that
+        time returns at once and a frame is published at its capture stamp."""
+
     def ego_pose(self, stamp_ns: int) -> EgoPose | None:
         """The ego pose at `stamp_ns`, where the source knows it."""
         return None

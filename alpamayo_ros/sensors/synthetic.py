@@ -8,12 +8,10 @@ time, and the ego pose is known exactly. Every `scenario_duration_s` the next sc
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from alpamayo_ros.configuration import ConfigurationError
-from alpamayo_ros.core.contract import NS_PER_S
+from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.planar import Pose2D, yaw_to_quaternion
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.sensors.base import CameraFrame, CameraSource, EgoPose
@@ -21,10 +19,19 @@ from alpamayo_ros.world.dataset import WorldSimulation
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
-STEP_S = 0.1
+STEP_NS = 100_000_000  # the world's 0.1 s step
+# A poll this close before a step boundary belongs to that step: a driver's timer ticks
+# on the grid give or take the microseconds between two clock reads, and a frame must not
+# come out one step (100 ms) old because of it.
+STEP_TOLERANCE_NS = 2_000_000
 
 
 class SyntheticSource(CameraSource):
+    """The world steps on a 0.1 s grid that starts at the first poll; a poll at a grid
+    instant gets the frames of that instant. `prefetch` renders the next step's frames
+    ahead (the world is scripted), so a driver polling on the grid publishes each frame
+    at its capture stamp instead of a render later."""
+
     def __init__(
         self,
         rig: CameraRig,
@@ -43,24 +50,31 @@ class SyntheticSource(CameraSource):
         self._size = (width, height)
         self._seed = seed
         self._scenario_type = scenario_type or None
-        self._duration_steps = max(1, round(scenario_duration_s / STEP_S))
+        self._duration_steps = max(1, round(scenario_duration_s * NS_PER_S / STEP_NS))
         self._start_ns: int | None = None
         self._steps = 0  # world steps since the source started
         self._world = WorldSimulation(seed, self._scenario_type, self._renderer)
         # Odometry-frame pose of the current scenario's world origin, so that starting the
         # next scenario does not make the ego jump.
         self._origin = Pose2D(0.0, 0.0, 0.0)
+        self._prefetched: tuple[int, list[CameraFrame]] | None = None  # (step, its frames)
 
-    def _advance_to(self, stamp_ns: int) -> None:
+    def _step_at(self, stamp_ns: int) -> int:
         if self._start_ns is None:
             self._start_ns = stamp_ns
-        target = int((stamp_ns - self._start_ns) / (STEP_S * NS_PER_S))
+        return max(0, (stamp_ns - self._start_ns + STEP_TOLERANCE_NS) // STEP_NS)
+
+    def _advance_to(self, stamp_ns: int) -> None:
+        target = self._step_at(stamp_ns)
         while self._steps < target:
             self._steps += 1
-            if self._steps % self._duration_steps == 0:
+            if self._starts_scenario(self._steps):
                 self._next_scenario()
             else:
                 self._world.step()
+
+    def _starts_scenario(self, step: int) -> bool:
+        return step % self._duration_steps == 0
 
     def _next_scenario(self) -> None:
         here = self._odometry_pose(self._world.ego_pose())
@@ -72,36 +86,51 @@ class SyntheticSource(CameraSource):
     def _odometry_pose(self, pose: Pose2D) -> Pose2D:
         return self._origin.compose(pose)
 
-    def _step_stamp_ns(self) -> int:
+    def _step_stamp_ns(self, step: int) -> int:
         assert self._start_ns is not None
-        return self._start_ns + round(self._steps * STEP_S * NS_PER_S)
+        return self._start_ns + step * STEP_NS
 
-    def frames(self, stamp_ns: int) -> list[CameraFrame]:
-        self._advance_to(stamp_ns)
-        stamp = self._step_stamp_ns()
+    def _render(self, steps_ahead: int) -> list[CameraFrame]:
+        stamp = self._step_stamp_ns(self._steps + steps_ahead)
         width, height = self._size
         return [
-            CameraFrame(name, stamp, self._world.render(name, width, height))
+            CameraFrame(name, stamp, self._world.render(name, width, height, steps_ahead))
             for name in self._rig.cameras
         ]
 
-    def ego_pose(self, stamp_ns: int) -> EgoPose:
-        """The pose at `stamp_ns`, moved on from the last world step along the unicycle."""
+    def frames(self, stamp_ns: int) -> list[CameraFrame]:
         self._advance_to(stamp_ns)
-        speed, yaw_rate = self._world.ego_velocity()
-        pose = self._odometry_pose(self._world.ego_pose())
-        dt = (stamp_ns - self._step_stamp_ns()) / NS_PER_S
-        # The chord of the arc driven since the step, in the pose's frame.
-        half_turn = 0.5 * yaw_rate * dt
-        moved = pose.compose(
-            Pose2D(
-                speed * dt * math.cos(half_turn), speed * dt * math.sin(half_turn), 2 * half_turn
-            )
-        )
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched[0] == self._steps:
+            return prefetched[1]
+        return self._render(0)
+
+    def prefetch(self, stamp_ns: int) -> None:
+        """Render the frames of the step at `stamp_ns` now, unless a new scenario starts
+        before it (its world does not exist yet) or the poll has not started the grid."""
+        if self._start_ns is None:
+            return
+        step = self._step_at(stamp_ns)
+        ahead = step - self._steps
+        if not 0 < ahead <= TRAJECTORY_STEPS:
+            return
+        if any(self._starts_scenario(s) for s in range(self._steps + 1, step + 1)):
+            return
+        self._prefetched = (step, self._render(ahead))
+
+    def ego_pose(self, stamp_ns: int) -> EgoPose | None:
+        """The pose at `stamp_ns`, moved on from the last world step by the vehicle step;
+        None before the first frames, whose poll starts the world on the frame grid."""
+        if self._start_ns is None or stamp_ns < self._start_ns:
+            return None
+        self._advance_to(stamp_ns)
+        elapsed_s = (stamp_ns - self._step_stamp_ns(self._steps)) / NS_PER_S
+        ego, yaw_rate = self._world.ego_since_step(min(max(elapsed_s, 0.0), STEP_NS / NS_PER_S))
+        pose = self._odometry_pose(ego.pose)
         return EgoPose(
             stamp_ns=stamp_ns,
-            position=np.array([moved.x, moved.y, 0.0]),
-            orientation_xyzw=np.array(yaw_to_quaternion(moved.yaw)),
-            linear_velocity=np.array([speed, 0.0, 0.0]),
+            position=np.array([pose.x, pose.y, 0.0]),
+            orientation_xyzw=np.array(yaw_to_quaternion(pose.yaw)),
+            linear_velocity=np.array([ego.v, 0.0, 0.0]),
             angular_velocity=np.array([0.0, 0.0, yaw_rate]),
         )

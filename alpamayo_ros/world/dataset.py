@@ -30,13 +30,14 @@ from alpamayo_ros.core.contract import (
     HISTORY_POSES,
     TRAJECTORY_STEPS,
 )
-from alpamayo_ros.core.kinematics import Rollout
+from alpamayo_ros.core.kinematics import Rollout, VehicleState
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.scenarios import Scenario, make_scenario
 from alpamayo_ros.world.simulation import (
+    DT_S,
     Simulation,
     Trace,
     causal_decision,
@@ -202,19 +203,31 @@ class WorldSimulation:
             self._present -= forget
         self._simulation.run(self._present + TRAJECTORY_STEPS)
 
-    def ego_pose(self) -> Pose2D:
-        ego = self._simulation.trace.ego[self._present]
+    def ego_pose(self, steps_ahead: int = 0) -> Pose2D:
+        ego = self._simulation.trace.ego[self._present + steps_ahead]
         return Pose2D(ego.x, ego.y, ego.yaw)
 
-    def ego_velocity(self) -> tuple[float, float]:
-        """(speed m/s, yaw rate rad/s) over the step that starts now."""
+    def ego_since_step(self, elapsed_s: float) -> tuple[VehicleState, float]:
+        """The ego (state, yaw rate rad/s) `elapsed_s` into the present step, moved by that
+        step's control with the one vehicle step, so odometry between frames lies on the
+        path the world drives (at 0.1 s it is the next step)."""
+        if not 0.0 <= elapsed_s <= DT_S:
+            raise ValueError(f"elapsed_s must be in [0, {DT_S}], got {elapsed_s}")
         trace = self._simulation.trace
-        speed = trace.ego[self._present].v
-        return speed, speed * trace.controls[self._present].curvature
+        ego, control = trace.ego[self._present], trace.controls[self._present]
+        if elapsed_s > 0.0:
+            ego = ego.advance(control.acceleration, control.curvature, elapsed_s)
+        return ego, ego.v * control.curvature
 
-    def render(self, camera_name: str, width: int, height: int) -> Image:
-        """RGB uint8 [height, width, 3] of one camera at the present."""
-        return self._renderer.render(self.state, self.ego_pose(), camera_name, width, height)
+    def render(self, camera_name: str, width: int, height: int, steps_ahead: int = 0) -> Image:
+        """RGB uint8 [height, width, 3] of one camera at the present, or `steps_ahead`
+        steps later: the world is scripted 6.4 s ahead, so a camera can render its next
+        frame before that frame's time comes."""
+        if not 0 <= steps_ahead <= TRAJECTORY_STEPS:
+            raise ValueError(f"steps_ahead must be in [0, {TRAJECTORY_STEPS}], got {steps_ahead}")
+        state = self._simulation.trace.states[self._present + steps_ahead]
+        pose = self.ego_pose(steps_ahead)
+        return self._renderer.render(state, pose, camera_name, width, height)
 
     def future(self) -> Rollout:
         """The expert's next 6.4 s in the present ego frame."""

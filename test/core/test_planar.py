@@ -47,10 +47,11 @@ def test_yaw_rotation_and_quaternion_agree_with_scipy() -> None:
     expected = Rotation.from_euler("z", yaws[:, None])
     np.testing.assert_allclose(yaw_to_rotation(yaws), expected.as_matrix(), atol=1e-12)
     np.testing.assert_allclose(rotation_to_yaw(expected.as_matrix()), yaws, atol=1e-12)
-    for yaw, quaternion in zip(yaws, expected.as_quat(), strict=True):
-        assert np.allclose(yaw_to_quaternion(yaw), quaternion) or np.allclose(
-            yaw_to_quaternion(yaw), -quaternion
-        )
+    quaternions = expected.as_quat().reshape(-1, 4)
+    same_sign = np.sign(quaternions[:, 3:])  # q and -q are the same rotation
+    np.testing.assert_allclose(yaw_to_quaternion(yaws), quaternions * same_sign, atol=1e-12)
+    assert yaw_to_quaternion(yaws[1]).shape == (4,)
+    for yaw, quaternion in zip(yaws, quaternions, strict=True):
         assert quaternion_to_yaw(*quaternion) == pytest.approx(yaw)
     tilted = Rotation.from_euler("ZYX", [0.8, 0.1, -0.2]).as_quat()
     assert quaternion_to_yaw(*tilted) == pytest.approx(0.8)

@@ -1,9 +1,6 @@
 import math
 
-import pytest
-
 from alpamayo_ros.core.watchdog import (
-    InvalidWatchdogInput,
     Watchdog,
     WatchdogConfig,
     WatchdogState,
@@ -91,11 +88,16 @@ def test_recovery_needs_consecutive_fresh_checks():
     assert states == [WatchdogState.STOPPED] * 4 + [WatchdogState.TRACKING]
 
 
-def test_safe_stop_command_ramps_down_and_holds_the_brake():
-    watchdog = Watchdog(WatchdogConfig(safe_stop_deceleration=3.0))
-    assert watchdog.safe_stop_command(10.0, 0.1) == pytest.approx((9.7, -3.0))
-    assert watchdog.safe_stop_command(0.2, 0.1) == (0.0, -3.0)
-    assert watchdog.safe_stop_command(0.0, 0.1) == (0.0, -3.0)
-    assert watchdog.safe_stop_command(math.nan, 0.1) == (0.0, -3.0)
-    with pytest.raises(InvalidWatchdogInput):
-        watchdog.safe_stop_command(1.0, 0.0)
+def test_odometry_lost_beyond_its_bound_escalates_and_never_de_escalates_while_moving():
+    watchdog = _tracking_watchdog()
+    # Odometry 0.5 s old: stale (limit 0.2 s) but not lost (1.0 s).
+    decision = watchdog.update(NOW, NOW - 100 * MS, NOW - 500 * MS, 10.0)
+    assert decision.state is WatchdogState.SAFE_STOP
+    assert decision.reason == "odometry is 0.50 s old (limit 0.20 s)"
+    later = NOW + 700 * MS
+    assert watchdog.update(later, NOW, NOW - 500 * MS, 10.0).state is WatchdogState.EMERGENCY_STOP
+    # Odometry back, still moving: the emergency stop goes on while recovery counts...
+    for _ in range(3):
+        assert _fresh(watchdog, later, speed=8.0).state is WatchdogState.EMERGENCY_STOP
+    # ...and ends stopped at standstill.
+    assert _fresh(watchdog, later, speed=0.0).state is WatchdogState.STOPPED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alpamayo_ros.evaluation.latency import LatencyLog, summary, table
+from alpamayo_ros.evaluation.latency import LatencyLog, summary
 
 MS = 1_000_000
 
@@ -14,26 +14,37 @@ def test_hops_of_whole_chains_and_the_overhead() -> None:
     for k in range(10):
         t0 = 1_000 * MS + k * 100 * MS
         log.frame(t0, t0 + 20 * MS)
-        log.reasoning(t0, t0 + 60 * MS, node_latency_ns=55 * MS)
+        log.reasoning(t0, t0 + 60 * MS, 55 * MS, input_wait_ns=20 * MS, model_ns=30 * MS)
+        log.reasoning(t0, t0 + 61 * MS, 56 * MS, 21 * MS, 31 * MS)  # a second subscriber's copy
         log.trajectory(t0, t0 + 75 * MS)
-        log.command(t0, t0 + 90 * MS, tracking=True)
-        log.command(t0, t0 + 110 * MS, tracking=True)  # later commands of the same plan
-        log.model_ms.append(30.0)
+        log.command(t0, t0 + 90 * MS, "tracking")
+        log.command(t0, t0 + 110 * MS, "tracking")  # later commands of the same plan
         log.planning_ms.append(10.0)
-    log.reasoning(5_000 * MS, 5_000 * MS + 70 * MS, 65 * MS)  # its plan never came
-    log.command(0, 5_000 * MS, tracking=False)
-    result = summary(log)
+    log.reasoning(5_000 * MS, 5_000 * MS + 70 * MS, 65 * MS, 20 * MS, 30 * MS)  # no plan came
+    log.command(0, 5_000 * MS, "safe_stop", "trajectory is 0.61 s old (limit 0.50 s)")
+    result = summary(log).hops
     assert result["t0 -> reasoning received"]["count"] == 11
-    assert result["reasoning -> trajectory received"]["median_ms"] == pytest.approx(15.0)
+    assert result["VLA: model (reasoning half)"]["median_ms"] == pytest.approx(30.0)
+    assert result["VLA: model done -> published"]["median_ms"] == pytest.approx(5.0)
+    assert result["reasoning -> trajectory received (planner)"]["median_ms"] == pytest.approx(15.0)
     assert result["trajectory -> first command tracking it"]["median_ms"] == pytest.approx(15.0)
     assert result["t0 -> command (end to end)"]["median_ms"] == pytest.approx(90.0)
     assert result["overhead (end to end - model - planning)"]["median_ms"] == pytest.approx(50.0)
-    assert result["commands"] == {"count": 21, "safe_stop": 1}
-    assert "t0 -> command (end to end)" in table(result)
+    stops = summary(log).stop_reasons
+    assert stops == {"trajectory is # s old (limit # s)": 1}
+    assert summary(log).command_modes == {"tracking": 20, "safe_stop": 1}
+    assert "t0 -> command (end to end)" in summary(log).table()
+
+
+def test_waiting_for_the_first_plan_is_not_falling_behind() -> None:
+    log = LatencyLog()
+    for mode in ("waiting", "waiting", "tracking", "safe_stop", "tracking"):
+        log.command(0, 0, mode, "odometry is 0.30 s old")
+    assert summary(log).stop_reasons == {"odometry is # s old": 1}
 
 
 def test_an_empty_log_reports_no_figures() -> None:
     result = summary(LatencyLog())
-    assert result["capture -> frame received (render, publish, transport)"] == {"count": 0}
-    assert "overhead (end to end - model - planning)" not in result
-    assert "-" in table(result)
+    assert result.hops["capture -> frame received (publish, transport)"] == {"count": 0}
+    assert "overhead (end to end - model - planning)" not in result.hops
+    assert "-" in result.table()

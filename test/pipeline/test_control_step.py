@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.control import TrackedTrajectory
@@ -50,3 +51,40 @@ def test_without_a_plan_it_waits_and_holds_the_brake() -> None:
     output = step.command(T0_NS)
     assert output.state is WatchdogState.WAITING and output.reason == "no trajectory received yet"
     assert output.command.velocity == 0.0 and output.command.acceleration < 0.0
+
+
+def test_a_stale_plan_stops_the_car_on_the_profile_whatever_odometry_says() -> None:
+    """The watchdog takes over 0.5 s after the plan's t0; the car keeps speeding up (the
+    actuators are ignoring us): the command still falls monotonically to zero, in
+    speed / deceleration plus half the jerk ramp, and stays there."""
+    cruise = integrate_unicycle(np.zeros(64), np.zeros(64), 10.0)
+    step = ControlStep(PERIOD_S)
+    speeds = list(10.0 + 0.05 * np.arange(400))  # 8 s at 50 Hz, accelerating
+    outputs = drive(step, TrackedTrajectory.from_rollout(cruise), speeds)
+    states = [o.state for o in outputs]
+    assert states[1] is WatchdogState.TRACKING  # the first command lacks a second odometry
+    takeover = states.index(WatchdogState.SAFE_STOP, 1)
+    assert takeover * PERIOD_S == pytest.approx(0.52)  # the first check past the 0.5 s limit
+    velocities = np.array([o.command.velocity for o in outputs[takeover:]])
+    assert np.all(np.diff(velocities) <= 0.0)
+    start_speed = speeds[takeover]
+    bound_s = start_speed / 3.0 + 0.5 * 3.0 / 10.0
+    assert velocities[int(np.ceil(bound_s / PERIOD_S)) + 1 :].max() == 0.0
+    assert velocities[int(bound_s / PERIOD_S) - 5] > 0.0  # not a jump to zero either
+    assert all(o.command.acceleration <= 0.0 for o in outputs[takeover:])
+
+
+def test_odometry_lost_escalates_to_the_emergency_deceleration() -> None:
+    cruise = integrate_unicycle(np.zeros(64), np.zeros(64), 10.0)
+    step = ControlStep(PERIOD_S, watchdog=WatchdogConfig(trajectory_timeout_s=10.0))
+    outputs = drive(step, TrackedTrajectory.from_rollout(cruise), [10.0] * 10)
+    assert outputs[-1].state is WatchdogState.TRACKING
+    last_odometry = T0_NS + round(9 * PERIOD_S * NS_PER_S)
+    later = [step.command(last_odometry + round(k * PERIOD_S * NS_PER_S)) for k in range(1, 150)]
+    states = [o.state for o in later]
+    assert WatchdogState.SAFE_STOP in states and states[-1] is WatchdogState.EMERGENCY_STOP
+    assert "odometry" in later[-1].reason
+    emergency = states.index(WatchdogState.EMERGENCY_STOP)
+    assert later[emergency + 60].command.acceleration == -6.0
+    velocities = [o.command.velocity for o in later]
+    assert np.all(np.diff(velocities) <= 0.0)

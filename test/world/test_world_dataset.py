@@ -160,10 +160,28 @@ def test_world_simulation_runs_live() -> None:
     assert first.shape == (32, 64, 3)
     assert not np.array_equal(first, world.render("front_wide_120fov", 64, 32))
     steps = np.hypot(np.diff([p.x for p in poses]), np.diff([p.y for p in poses]))
-    speed, _ = world.ego_velocity()
-    assert steps.max() < 1.6 and speed >= 0.0
+    ego, _ = world.ego_since_step(0.0)
+    assert steps.max() < 1.6 and ego.v >= 0.0
     assert world.decision().text
     assert len(world.future().x) == 64
+
+
+def test_the_ego_between_steps_lies_on_the_step_the_world_drives() -> None:
+    world = WorldSimulation(4, "lead_vehicle_braking")
+    for _ in range(30):
+        world.step()
+    present = world.ego_pose()
+    start, _ = world.ego_since_step(0.0)
+    halfway, _ = world.ego_since_step(0.05)
+    end, _ = world.ego_since_step(0.1)
+    next_frame = world.render("front_wide_120fov", 64, 32, steps_ahead=1)
+    world.step()
+    assert start.pose == present
+    reached = world.ego_pose()
+    assert (end.x, end.y, end.yaw) == pytest.approx((reached.x, reached.y, reached.yaw))
+    assert np.hypot(halfway.x - start.x, halfway.y - start.y) > 0.1  # it is driving
+    # A frame rendered one step ahead is the frame of that step.
+    np.testing.assert_array_equal(next_frame, world.render("front_wide_120fov", 64, 32))
 
 
 def test_every_step_has_a_decision() -> None:
