@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alpamayo_ros.configuration import ConfigurationError
-from alpamayo_ros.graph import LAUNCH_ARGUMENTS, default_parameter_file, select_nodes
+from alpamayo_ros.graph import (
+    LAUNCH_ARGUMENTS,
+    default_parameter_file,
+    node_names,
+    respawn_delay_s,
+    select_nodes,
+)
 from alpamayo_ros.launcher import GraphError, GraphProcesses, dds_environment
 from alpamayo_ros.parameters import load_parameter_file
 
@@ -38,15 +44,40 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
         default=LAUNCH_ARGUMENTS["nodes"],
         help="comma-separated node names (default: all), e.g. all but camera_driver for a bag",
     )
+    parser.add_argument(
+        "--respawn",
+        default=LAUNCH_ARGUMENTS["respawn"],
+        help="comma-separated nodes restarted when they exit ('' for none; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--respawn-delay",
+        default=LAUNCH_ARGUMENTS["respawn_delay"],
+        help="seconds between a node's exit and its restart (default: %(default)s)",
+    )
+
+
+def _graph(args: argparse.Namespace) -> GraphProcesses:
+    """The graph the launch arguments describe; a node that exits is reported and, when
+    named in --respawn, restarted, and never stops the others."""
+    return GraphProcesses(
+        args.params_file,
+        args.use_sim_time,
+        args.log_level,
+        select_nodes(args.nodes),
+        respawn=node_names(args.respawn),
+        respawn_delay_s=respawn_delay_s(args.respawn_delay),
+    )
+
+
+def _report(event: str) -> None:
+    print(f"[launcher] {event}", file=sys.stderr, flush=True)
 
 
 def command_launch(args: argparse.Namespace) -> int:
-    with GraphProcesses(
-        args.params_file, args.use_sim_time, args.log_level, select_nodes(args.nodes)
-    ) as graph:
+    with _graph(args) as graph:
         print(f"started {', '.join(graph.processes)}; Ctrl-C stops", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            graph.run_for(args.duration if args.duration > 0 else float("inf"))
+            graph.run_for(args.duration if args.duration > 0 else float("inf"), _report)
     return 0
 
 
@@ -69,14 +100,12 @@ def command_demo(args: argparse.Namespace) -> int:
             last_control.append(key)
         print(describe(msg), flush=True)
 
-    with GraphProcesses(
-        args.params_file, args.use_sim_time, args.log_level, select_nodes(args.nodes)
-    ) as graph:
+    with _graph(args) as graph:
         print(f"started {', '.join(graph.processes)} for {args.duration:.0f} s", flush=True)
         rclpy.init()
         try:
             monitor = TopicMonitor(on_message=show)
-            _spin_for(monitor, args.duration, graph.check)
+            _spin_for(monitor, args.duration, lambda: [_report(e) for e in graph.supervise()])
             counts = {topic: monitor.counts[topic] for _, topic in TopicMonitor.TOPICS}
         finally:
             rclpy.shutdown()
@@ -139,7 +168,7 @@ def command_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spin_for(node: Node, seconds: float, check: Callable[[], None] = lambda: None) -> None:
+def _spin_for(node: Node, seconds: float, check: Callable[[], object] = lambda: None) -> None:
     """Spin one in-process node for `seconds`, calling `check` (e.g. the graph's) between."""
     from rclpy.executors import SingleThreadedExecutor
 

@@ -95,28 +95,48 @@ NODES: tuple[NodeSpec, ...] = (
     ),
 )
 
+# The safety node: started first and stopped last, so that whatever else dies or stops,
+# something keeps commanding the car (a stop, when its inputs go).
+OUTLIVES_ALL = "control_bridge"
+
 # Launch arguments of both launchers, with their defaults (strings, as launch passes them).
 LAUNCH_ARGUMENTS: dict[str, str] = {
     "params_file": "",
     "use_sim_time": "false",
     "log_level": "info",
     "nodes": "",  # comma-separated node names; empty starts every node
+    "respawn": OUTLIVES_ALL,  # comma-separated nodes restarted when they exit; "" none
+    "respawn_delay": "1.0",  # seconds between a node's exit and its restart
 }
 
 
-def select_nodes(names: str) -> tuple[NodeSpec, ...]:
-    """The nodes named in a comma-separated list (all for an empty one), in graph order,
-    e.g. everything but the camera driver to feed the graph from a bag."""
-    wanted = {name.strip() for name in names.split(",") if name.strip()}
-    if not wanted:
-        return NODES
+def node_names(names: str) -> frozenset[str]:
+    """The node names in a comma-separated list, each checked against the graph."""
+    wanted = frozenset(name.strip() for name in names.split(",") if name.strip())
     known = [spec.name for spec in NODES]
     unknown = sorted(wanted - set(known))
     if unknown:
         raise ConfigurationError(
             f"unknown node(s) {', '.join(unknown)} (known: {', '.join(known)})"
         )
-    return tuple(spec for spec in NODES if spec.name in wanted)
+    return wanted
+
+
+def select_nodes(names: str) -> tuple[NodeSpec, ...]:
+    """The nodes named in a comma-separated list (all for an empty one), in graph order,
+    e.g. everything but the camera driver to feed the graph from a bag."""
+    wanted = node_names(names)
+    return tuple(spec for spec in NODES if not wanted or spec.name in wanted)
+
+
+def respawn_delay_s(text: str) -> float:
+    try:
+        delay = float(text)
+    except ValueError:
+        delay = -1.0
+    if not delay >= 0.0:
+        raise ConfigurationError(f"respawn_delay must be seconds >= 0, got {text!r}")
+    return delay
 
 
 def default_parameter_file() -> Path:

@@ -1,7 +1,8 @@
 """Start the node graph as plain processes, for machines without launch_ros.
 
 Builds each node's command line from alpamayo_ros.graph and the same parameter file the
-launch_ros file uses, validates that file first, and stops the whole graph if any node dies.
+launch_ros file uses and validates that file first. A node that dies is reported and, if
+asked, restarted; it never takes the others (above all the control bridge) down.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from alpamayo_ros.graph import NODES, NodeSpec, fastdds_profile_file
+from alpamayo_ros.graph import NODES, OUTLIVES_ALL, NodeSpec, fastdds_profile_file
 from alpamayo_ros.parameters import load_parameter_file
 
 
@@ -54,8 +57,23 @@ def ros_arguments(
     return arguments
 
 
+@dataclass
+class _Exit:
+    """A node that exited and has not been restarted (yet)."""
+
+    code: int
+    at: float  # time.monotonic()
+    respawn: bool
+
+
 class GraphProcesses:
-    """The running graph; use as a context manager so every node is stopped on exit."""
+    """The running graph; use as a context manager so every node is stopped on exit.
+
+    A node that exits takes nothing else down: `supervise` reports it and restarts the
+    nodes named in `respawn` after `respawn_delay_s` (as launch_ros's `respawn`). The
+    control bridge is started first and stopped last, so the car is always commanded.
+    `check` is the strict alternative for measurements and tests: any exit is an error.
+    """
 
     def __init__(
         self,
@@ -63,35 +81,44 @@ class GraphProcesses:
         use_sim_time: bool = False,
         log_level: str = "info",
         nodes: tuple[NodeSpec, ...] = NODES,
+        respawn: Collection[str] = (),
+        respawn_delay_s: float = 1.0,
     ) -> None:
         load_parameter_file(params_file)  # raises ParameterError before anything starts
         self.params_file = Path(params_file)
         self.use_sim_time = use_sim_time
         self.log_level = log_level
-        self.nodes = nodes
+        # The node that outlives all the others first (started first, stopped last).
+        self.nodes = tuple(sorted(nodes, key=lambda spec: spec.name != OUTLIVES_ALL))
+        self.respawn = frozenset(respawn)
+        self.respawn_delay_s = respawn_delay_s
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, IO[bytes]] = {}
+        self.exits: dict[str, _Exit] = {}
+        self.restarts: Counter[str] = Counter()
 
     def __enter__(self) -> GraphProcesses:
-        environment = dds_environment(os.environ)
         for spec in self.nodes:
-            log = tempfile.TemporaryFile()
-            self.logs[spec.name] = log
-            self.processes[spec.name] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    spec.module,
-                    *ros_arguments(spec, self.params_file, self.use_sim_time, self.log_level),
-                ],
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self._start(spec)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def _start(self, spec: NodeSpec) -> None:
+        if spec.name not in self.logs:  # one log across restarts, read by `output`
+            self.logs[spec.name] = tempfile.TemporaryFile()  # noqa: SIM115 - open for the run
+        self.processes[spec.name] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                spec.module,
+                *ros_arguments(spec, self.params_file, self.use_sim_time, self.log_level),
+            ],
+            env=dds_environment(os.environ),
+            stdout=self.logs[spec.name],
+            stderr=subprocess.STDOUT,
+        )
 
     def output(self, name: str) -> str:
         log = self.logs[name]
@@ -105,20 +132,54 @@ class GraphProcesses:
             if code is not None:
                 raise GraphError(f"node {name} exited with status {code}:\n{self.output(name)}")
 
-    def run_for(self, seconds: float, poll_s: float = 0.1) -> None:
+    def supervise(self) -> list[str]:
+        """Note exits and restart what is due; returns a line per event, for the user."""
+        events = []
+        now = time.monotonic()
+        for spec in self.nodes:
+            name = spec.name
+            code = self.processes[name].poll()
+            if code is not None and name not in self.exits:
+                respawn = name in self.respawn
+                self.exits[name] = _Exit(code, now, respawn)
+                then = (
+                    f"respawning in {self.respawn_delay_s:g} s"
+                    if respawn
+                    else "not respawned; the other nodes keep running"
+                )
+                tail = "\n".join(self.output(name).strip().splitlines()[-5:])
+                events.append(f"node {name} exited with status {code}; {then}\n{tail}".rstrip())
+            exit_ = self.exits.get(name)
+            if exit_ and exit_.respawn and now - exit_.at >= self.respawn_delay_s:
+                del self.exits[name]
+                self.restarts[name] += 1
+                self._start(spec)
+                events.append(f"node {name} respawned (restart {self.restarts[name]})")
+        return events
+
+    def run_for(
+        self, seconds: float, report: Callable[[str], None] = print, poll_s: float = 0.1
+    ) -> None:
+        """Supervise the graph for `seconds`, reporting exits and restarts."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            self.check()
+            for event in self.supervise():
+                report(event)
             time.sleep(poll_s)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + timeout_s
-        for process in self.processes.values():
-            try:
-                process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        """Stop every node, the one that outlives all the others after them."""
+        last = [name for name in self.processes if name == OUTLIVES_ALL]
+        first = [name for name in self.processes if name != OUTLIVES_ALL]
+        for names in (first, last):
+            for name in names:
+                if self.processes[name].poll() is None:
+                    self.processes[name].send_signal(signal.SIGINT)
+            deadline = time.monotonic() + timeout_s
+            for name in names:
+                process = self.processes[name]
+                try:
+                    process.wait(max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

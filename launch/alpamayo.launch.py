@@ -10,7 +10,14 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from alpamayo_ros.graph import LAUNCH_ARGUMENTS, default_parameter_file, select_nodes
+from alpamayo_ros.graph import (
+    LAUNCH_ARGUMENTS,
+    OUTLIVES_ALL,
+    default_parameter_file,
+    node_names,
+    respawn_delay_s,
+    select_nodes,
+)
 from alpamayo_ros.launcher import dds_environment
 from alpamayo_ros.parameters import load_parameter_file
 from alpamayo_ros.resources import PACKAGE
@@ -25,6 +32,8 @@ def _nodes(context):
     use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() == "true"
     log_level = LaunchConfiguration("log_level").perform(context)
     nodes = select_nodes(LaunchConfiguration("nodes").perform(context))
+    respawn = node_names(LaunchConfiguration("respawn").perform(context))
+    delay = respawn_delay_s(LaunchConfiguration("respawn_delay").perform(context))
     environment = dds_environment({})
     return [
         Node(
@@ -36,8 +45,11 @@ def _nodes(context):
             arguments=["--ros-args", "--log-level", log_level],
             additional_env={k: v for k, v in environment.items() if k not in os.environ},
             output="screen",
+            respawn=spec.name in respawn,
+            respawn_delay=delay,
         )
-        for spec in nodes
+        # The control bridge first, as alpamayo-ros launch starts it.
+        for spec in sorted(nodes, key=lambda spec: spec.name != OUTLIVES_ALL)
     ]
 
 

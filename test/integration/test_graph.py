@@ -203,4 +203,48 @@ def test_watchdog_stops_the_car_when_the_planner_dies(observed_graph) -> None:
     assert all(later <= earlier for earlier, later in itertools.pairwise(velocities))
     zero_at = next(c for c in stops if c.velocity == 0.0).header.stamp
     assert stamp_ns(zero_at) - killed_ns < bound_s * 1e9
+    # The launcher reports the death and leaves the rest running.
+    (event,) = graph.supervise()
+    assert event.startswith("node diffusion_planner exited with status -9; not respawned")
+
+    # Then the VLA node: the bridge keeps commanding the stop, held at zero.
+    graph.processes["vla_inference"].send_signal(signal.SIGKILL)
+    seen = len(observer.of(Topics.CONTROL_COMMAND))
+    assert observer.spin_until(
+        lambda: len(observer.of(Topics.CONTROL_COMMAND)) > seen + 25, timeout_s=5.0, graph=None
+    )
+    assert [e.split(";")[0] for e in graph.supervise()] == [
+        "node vla_inference exited with status -9"
+    ]
+    held = observer.of(Topics.CONTROL_COMMAND)[seen:]
+    assert all(c.velocity == 0.0 and c.mode == ControlCommand.MODE_SAFE_STOP for c in held)
     assert graph.processes["control_bridge"].poll() is None
+
+
+def test_a_node_respawned_by_the_launcher_brings_tracking_back(rclpy_context: Context) -> None:
+    with GraphProcesses(
+        default_parameter_file(), respawn={"diffusion_planner"}, respawn_delay_s=0.2
+    ) as graph:
+        observer = GraphObserver(rclpy_context)
+        try:
+            tracking = lambda: bool(observer.commands(ControlCommand.MODE_TRACKING))  # noqa: E731
+            assert observer.spin_until(tracking, timeout_s=40.0, graph=graph)
+            graph.processes["diffusion_planner"].send_signal(signal.SIGKILL)
+            stopping = lambda: bool(observer.commands(ControlCommand.MODE_SAFE_STOP))  # noqa: E731
+            assert observer.spin_until(stopping, timeout_s=5.0, graph=None)
+            stopped_at = len(observer.of(Topics.CONTROL_COMMAND))
+            events: list[str] = []
+
+            def tracking_again() -> bool:
+                events.extend(graph.supervise())
+                return any(
+                    c.mode == ControlCommand.MODE_TRACKING
+                    for c in observer.of(Topics.CONTROL_COMMAND)[stopped_at:]
+                )
+
+            assert observer.spin_until(tracking_again, timeout_s=40.0, graph=None), events
+            assert graph.restarts == {"diffusion_planner": 1}
+            assert events[-1] == "node diffusion_planner respawned (restart 1)"
+        finally:
+            observer.executor.shutdown()
+            observer.monitor.destroy_node()

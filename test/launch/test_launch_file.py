@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from alpamayo_ros.configuration import ConfigurationError
-from alpamayo_ros.graph import LAUNCH_ARGUMENTS, NODES, select_nodes
+from alpamayo_ros.graph import (
+    LAUNCH_ARGUMENTS,
+    NODES,
+    OUTLIVES_ALL,
+    node_names,
+    respawn_delay_s,
+    select_nodes,
+)
 from alpamayo_ros.launcher import ros_arguments
 from alpamayo_ros.resources import PACKAGE, repository_root
 
@@ -92,7 +99,14 @@ def test_process_launcher_passes_name_parameters_and_remappings(tmp_path: Path) 
 
 
 def test_launch_arguments_are_declared_by_both_launchers() -> None:
-    assert set(LAUNCH_ARGUMENTS) == {"params_file", "use_sim_time", "log_level", "nodes"}
+    assert set(LAUNCH_ARGUMENTS) == {
+        "params_file",
+        "use_sim_time",
+        "log_level",
+        "nodes",
+        "respawn",
+        "respawn_delay",
+    }
     source = (repository_root() / "alpamayo_ros" / "cli.py").read_text()
     for name in LAUNCH_ARGUMENTS:
         assert f"--{name.replace('_', '-')}" in source
@@ -113,7 +127,8 @@ def test_launch_description_when_launch_ros_is_available() -> None:
         argument.execute(context)
     nodes = description.entities[-1].execute(context)
     assert all(isinstance(node, Node) for node in nodes)
-    assert [node.node_executable for node in nodes] == [spec.executable for spec in NODES]
+    bridge_first = sorted(NODES, key=lambda spec: spec.name != OUTLIVES_ALL)
+    assert [node.node_executable for node in nodes] == [spec.executable for spec in bridge_first]
 
 
 def test_node_selection_keeps_graph_order_and_names_unknown_nodes() -> None:
@@ -122,3 +137,14 @@ def test_node_selection_keeps_graph_order_and_names_unknown_nodes() -> None:
     assert [spec.name for spec in chosen] == ["vla_inference", "diffusion_planner"]
     with pytest.raises(ConfigurationError, match=r"unknown node\(s\) lidar \(known: camera_driver"):
         select_nodes("vla_inference,lidar")
+
+
+def test_respawn_names_nodes_of_the_graph_and_a_delay_in_seconds() -> None:
+    assert node_names("") == frozenset()
+    assert node_names(LAUNCH_ARGUMENTS["respawn"]) == {OUTLIVES_ALL}
+    with pytest.raises(ConfigurationError, match="unknown node"):
+        node_names("planner")
+    assert respawn_delay_s("0.5") == 0.5
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(ConfigurationError, match="respawn_delay"):
+            respawn_delay_s(bad)
