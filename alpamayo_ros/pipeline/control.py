@@ -132,6 +132,10 @@ class ControlStep:
             )
         if state is WatchdogState.EMERGENCY_STOP:
             self._stop = self._stop.escalate(now_ns, config.emergency_deceleration)
+        if state is WatchdogState.STOPPED:
+            # Standstill ends the profile: whatever is measured next, the stop goes on from 0.
+            self._stop = StopProfile.start(
+                now_ns, 0.0, 0.0, self._stop.deceleration, config.safe_stop_jerk
+            )
         stop = self._stop.at(now_ns)
-        velocity = 0.0 if state is WatchdogState.STOPPED else stop.velocity
-        return ControlCommand(0.0, 0.0, velocity, stop.acceleration, stop.jerk)
+        return ControlCommand(0.0, 0.0, stop.velocity, stop.acceleration, stop.jerk)

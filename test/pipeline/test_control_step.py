@@ -88,3 +88,16 @@ def test_odometry_lost_escalates_to_the_emergency_deceleration() -> None:
     assert later[emergency + 60].command.acceleration == -6.0
     velocities = [o.command.velocity for o in later]
     assert np.all(np.diff(velocities) <= 0.0)
+
+
+def test_after_standstill_a_speed_reading_again_never_raises_the_command() -> None:
+    cruise = integrate_unicycle(np.zeros(64), np.zeros(64), 2.0)
+    step = ControlStep(PERIOD_S)
+    # Stale plan after 0.5 s; the car stops, then odometry jitters above standstill.
+    speeds = [2.0] * 30 + [0.0] * 10 + [0.5] * 20
+    outputs = drive(step, TrackedTrajectory.from_rollout(cruise), speeds)
+    states = [o.state for o in outputs]
+    assert WatchdogState.STOPPED in states
+    after = outputs[states.index(WatchdogState.STOPPED) :]
+    assert any(o.state is WatchdogState.SAFE_STOP for o in after)
+    assert all(o.command.velocity == 0.0 for o in after)
