@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -56,9 +57,15 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _graph(args: argparse.Namespace) -> GraphProcesses:
     """The graph the launch arguments describe; a node that exits is reported and, when
-    named in --respawn, restarted, and never stops the others."""
+    named in --respawn, restarted, and never stops the others. The nodes run in their own
+    session, so a SIGTERM to the launcher stops them (in order) as Ctrl-C does."""
+    signal.signal(signal.SIGTERM, _interrupt)
     return GraphProcesses(
         args.params_file,
         args.use_sim_time,

@@ -118,6 +118,9 @@ class GraphProcesses:
             env=dds_environment(os.environ),
             stdout=self.logs[spec.name],
             stderr=subprocess.STDOUT,
+            # Its own session: Ctrl-C in the terminal reaches the launcher only, which then
+            # stops the nodes in order, the control bridge last.
+            start_new_session=True,
         )
 
     def output(self, name: str) -> str:

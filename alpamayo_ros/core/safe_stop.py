@@ -67,6 +67,11 @@ class StopProfile:
             return (a0 + math.sqrt(a0 * a0 + 2.0 * j * self.speed)) / j
         return ramp + at_ramp_end / self.deceleration
 
+    @property
+    def end_ns(self) -> int:
+        """When the profile reaches standstill."""
+        return self.start_ns + math.ceil(self.duration_s * NS_PER_S)
+
     def at(self, now_ns: int) -> StopCommand:
         """The command at `now_ns` (times before the start read as the start)."""
         t = max(0.0, (now_ns - self.start_ns) / NS_PER_S)
@@ -77,7 +82,8 @@ class StopProfile:
             velocity = self.speed + self.acceleration * t - 0.5 * self.jerk * t * t
             return StopCommand(velocity, self.acceleration - self.jerk * t, -self.jerk)
         at_ramp_end = self.speed + self.acceleration * ramp - 0.5 * self.jerk * ramp**2
-        return StopCommand(at_ramp_end - self.deceleration * (t - ramp), -self.deceleration, 0.0)
+        velocity = max(0.0, at_ramp_end - self.deceleration * (t - ramp))
+        return StopCommand(velocity, -self.deceleration, 0.0)
 
     def escalate(self, now_ns: int, deceleration: float) -> StopProfile:
         """A stronger stop continuing from this profile's state at `now_ns` (never weaker:

@@ -111,31 +111,37 @@ class ControlStep:
                 self._stop = None
         if command is None:
             self.tracker.reset()
-            command = self._stop_command(now_ns, state)
+            state, command = self._stop_command(now_ns, state)
         self._last_command = command
         return ControlOutput(state, reason, command, self.plan_t0_ns, self.plan_inference_id)
 
-    def _stop_command(self, now_ns: int, state: WatchdogState) -> ControlCommand:
-        """The stop profile's command: planned when the stop starts, from the speed and
-        acceleration of that moment, and followed by the clock alone after that."""
+    def _stop_command(
+        self, now_ns: int, state: WatchdogState
+    ) -> tuple[WatchdogState, ControlCommand]:
+        """The stop profile's command: planned when the stop starts, and followed by the
+        clock alone after that. It starts no faster than the car was measured or commanded
+        to go and brakes no weaker than it was braking; the velocity never rises during a
+        stop (not even when the clock jumps back), and the stop counts as STOPPED only
+        once its profile has ended and the car reads standstill, so one bad speed reading
+        cannot cut it short."""
         config = self.watchdog.config
         if state is WatchdogState.WAITING:
-            return ControlCommand(0.0, 0.0, 0.0, -config.safe_stop_deceleration, 0.0)
+            return state, ControlCommand(0.0, 0.0, 0.0, -config.safe_stop_deceleration, 0.0)
+        last = self._last_command
         if self._stop is None:
-            speed = self.speed if math.isfinite(self.speed) else self._last_command.velocity
+            speed = min(self.speed, last.velocity) if math.isfinite(self.speed) else last.velocity
+            braking = min(-last.acceleration, self.vehicle.max_deceleration)
             self._stop = StopProfile.start(
                 now_ns,
                 speed,
-                self._last_command.acceleration,
-                config.safe_stop_deceleration,
+                last.acceleration,
+                max(config.safe_stop_deceleration, braking),
                 config.safe_stop_jerk,
             )
         if state is WatchdogState.EMERGENCY_STOP:
             self._stop = self._stop.escalate(now_ns, config.emergency_deceleration)
-        if state is WatchdogState.STOPPED:
-            # Standstill ends the profile: whatever is measured next, the stop goes on from 0.
-            self._stop = StopProfile.start(
-                now_ns, 0.0, 0.0, self._stop.deceleration, config.safe_stop_jerk
-            )
+        if state is WatchdogState.STOPPED and now_ns < self._stop.end_ns:
+            state = WatchdogState.SAFE_STOP
         stop = self._stop.at(now_ns)
-        return ControlCommand(0.0, 0.0, stop.velocity, stop.acceleration, stop.jerk)
+        velocity = min(stop.velocity, last.velocity)
+        return state, ControlCommand(0.0, 0.0, velocity, stop.acceleration, stop.jerk)

@@ -67,7 +67,8 @@ def test_a_stale_plan_stops_the_car_on_the_profile_whatever_odometry_says() -> N
     assert takeover * PERIOD_S == pytest.approx(0.52)  # the first check past the 0.5 s limit
     velocities = np.array([o.command.velocity for o in outputs[takeover:]])
     assert np.all(np.diff(velocities) <= 0.0)
-    start_speed = speeds[takeover]
+    # It starts from the lower of the measured and the last commanded speed.
+    start_speed = min(speeds[takeover], outputs[takeover - 1].command.velocity)
     bound_s = start_speed / 3.0 + 0.5 * 3.0 / 10.0
     assert velocities[int(np.ceil(bound_s / PERIOD_S)) + 1 :].max() == 0.0
     assert velocities[int(bound_s / PERIOD_S) - 5] > 0.0  # not a jump to zero either
@@ -94,10 +95,45 @@ def test_after_standstill_a_speed_reading_again_never_raises_the_command() -> No
     cruise = integrate_unicycle(np.zeros(64), np.zeros(64), 2.0)
     step = ControlStep(PERIOD_S)
     # Stale plan after 0.5 s; the car stops, then odometry jitters above standstill.
-    speeds = [2.0] * 30 + [0.0] * 10 + [0.5] * 20
+    speeds = [2.0] * 30 + [0.0] * 50 + [0.5] * 20
     outputs = drive(step, TrackedTrajectory.from_rollout(cruise), speeds)
     states = [o.state for o in outputs]
     assert WatchdogState.STOPPED in states
     after = outputs[states.index(WatchdogState.STOPPED) :]
     assert any(o.state is WatchdogState.SAFE_STOP for o in after)
     assert all(o.command.velocity == 0.0 for o in after)
+
+
+def test_one_standstill_reading_does_not_cut_the_stop_short() -> None:
+    cruise = integrate_unicycle(np.zeros(64), np.zeros(64), 20.0)
+    step = ControlStep(PERIOD_S)
+    speeds = [20.0] * 40 + [0.0] + [20.0] * 20  # a glitch during the stop
+    outputs = drive(step, TrackedTrajectory.from_rollout(cruise), speeds)
+    stop = [o for o in outputs if o.state is not WatchdogState.TRACKING][1:]
+    velocities = np.array([o.command.velocity for o in stop])
+    assert np.all(np.diff(velocities) <= 0.0)
+    assert np.abs(np.diff(velocities)).max() < 3.0 * 2 * PERIOD_S  # no step to zero
+    assert WatchdogState.STOPPED not in {o.state for o in stop}
+
+
+def test_taking_over_a_hard_braking_plan_neither_speeds_up_nor_brakes_weaker() -> None:
+    """The tracker was braking at 8 m/s^2 towards 3.6 m/s when the plan went stale."""
+    braking = integrate_unicycle(np.full(64, -8.0), np.zeros(64), 10.0)
+    step = ControlStep(PERIOD_S)
+    outputs = drive(step, TrackedTrajectory.from_rollout(braking), [10.0] * 40)
+    states = [o.state for o in outputs]
+    takeover = states.index(WatchdogState.SAFE_STOP, 1)
+    before, after = outputs[takeover - 1].command, outputs[takeover].command
+    assert after.velocity <= before.velocity
+    assert after.acceleration <= -3.0
+    assert min(o.command.acceleration for o in outputs[takeover:]) <= min(before.acceleration, -3.0)
+
+
+def test_a_clock_jump_back_during_a_stop_never_raises_the_command() -> None:
+    cruise = integrate_unicycle(np.zeros(64), np.zeros(64), 10.0)
+    step = ControlStep(PERIOD_S)
+    outputs = drive(step, TrackedTrajectory.from_rollout(cruise), [10.0] * 80)
+    assert outputs[-1].state is WatchdogState.SAFE_STOP
+    slowed = outputs[-1].command.velocity
+    assert slowed < 9.0
+    assert step.command(T0_NS).command.velocity <= slowed
