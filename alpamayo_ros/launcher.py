@@ -15,7 +15,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -57,15 +56,6 @@ def ros_arguments(
     return arguments
 
 
-@dataclass
-class _Exit:
-    """A node that exited and has not been restarted (yet)."""
-
-    code: int
-    at: float  # time.monotonic()
-    respawn: bool
-
-
 class GraphProcesses:
     """The running graph; use as a context manager so every node is stopped on exit.
 
@@ -94,7 +84,8 @@ class GraphProcesses:
         self.respawn_delay_s = respawn_delay_s
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, IO[bytes]] = {}
-        self.exits: dict[str, _Exit] = {}
+        # Nodes that exited and are not running again yet -> when (time.monotonic()).
+        self.exits: dict[str, float] = {}
         self.restarts: Counter[str] = Counter()
 
     def __enter__(self) -> GraphProcesses:
@@ -143,17 +134,20 @@ class GraphProcesses:
             name = spec.name
             code = self.processes[name].poll()
             if code is not None and name not in self.exits:
-                respawn = name in self.respawn
-                self.exits[name] = _Exit(code, now, respawn)
+                self.exits[name] = now
                 then = (
                     f"respawning in {self.respawn_delay_s:g} s"
-                    if respawn
+                    if name in self.respawn
                     else "not respawned; the other nodes keep running"
                 )
                 tail = "\n".join(self.output(name).strip().splitlines()[-5:])
                 events.append(f"node {name} exited with status {code}; {then}\n{tail}".rstrip())
-            exit_ = self.exits.get(name)
-            if exit_ and exit_.respawn and now - exit_.at >= self.respawn_delay_s:
+            exited_at = self.exits.get(name)
+            if (
+                name in self.respawn
+                and exited_at is not None
+                and now - exited_at >= self.respawn_delay_s
+            ):
                 del self.exits[name]
                 self.restarts[name] += 1
                 self._start(spec)

@@ -56,16 +56,19 @@ class StopProfile:
         """Time for the deceleration to build up to its level."""
         return (self.acceleration + self.deceleration) / self.jerk
 
+    def _ramp_velocity(self, t: float) -> float:
+        """Velocity `t` seconds in, while the deceleration builds up."""
+        return self.speed + self.acceleration * t - 0.5 * self.jerk * t * t
+
     @property
     def duration_s(self) -> float:
         """Time from the start to standstill."""
-        a0, j = self.acceleration, self.jerk
-        ramp = self.ramp_s
-        # Standstill during the ramp: speed + a0 t - j t^2 / 2 = 0.
-        at_ramp_end = self.speed + a0 * ramp - 0.5 * j * ramp**2
+        at_ramp_end = self._ramp_velocity(self.ramp_s)
         if at_ramp_end <= 0.0:
+            # Standstill during the ramp: speed + a0 t - j t^2 / 2 = 0.
+            a0, j = self.acceleration, self.jerk
             return (a0 + math.sqrt(a0 * a0 + 2.0 * j * self.speed)) / j
-        return ramp + at_ramp_end / self.deceleration
+        return self.ramp_s + at_ramp_end / self.deceleration
 
     @property
     def end_ns(self) -> int:
@@ -79,10 +82,9 @@ class StopProfile:
             return StopCommand(0.0, -self.deceleration, 0.0)
         ramp = self.ramp_s
         if t < ramp:
-            velocity = self.speed + self.acceleration * t - 0.5 * self.jerk * t * t
-            return StopCommand(velocity, self.acceleration - self.jerk * t, -self.jerk)
-        at_ramp_end = self.speed + self.acceleration * ramp - 0.5 * self.jerk * ramp**2
-        velocity = max(0.0, at_ramp_end - self.deceleration * (t - ramp))
+            acceleration = self.acceleration - self.jerk * t
+            return StopCommand(self._ramp_velocity(t), acceleration, -self.jerk)
+        velocity = max(0.0, self._ramp_velocity(ramp) - self.deceleration * (t - ramp))
         return StopCommand(velocity, -self.deceleration, 0.0)
 
     def escalate(self, now_ns: int, deceleration: float) -> StopProfile:

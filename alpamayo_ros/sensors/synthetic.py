@@ -130,7 +130,7 @@ class SyntheticSource(CameraSource):
         return EgoPose(
             stamp_ns=stamp_ns,
             position=np.array([pose.x, pose.y, 0.0]),
-            orientation_xyzw=np.array(yaw_to_quaternion(pose.yaw)),
+            orientation_xyzw=yaw_to_quaternion(pose.yaw),
             linear_velocity=np.array([ego.v, 0.0, 0.0]),
             angular_velocity=np.array([0.0, 0.0, yaw_rate]),
         )
