@@ -25,7 +25,7 @@ from alpamayo_ros.core.model_io import (
     ReasoningOutput,
     VlaInput,
 )
-from alpamayo_ros.pipeline.backend import Backend
+from alpamayo_ros.pipeline.backend import Backend, Decided
 
 _TEXT = {
     Longitudinal.STOP: "Remain stopped since the vehicle is at standstill.",
@@ -47,7 +47,7 @@ class ConstantVelocityBackend(Backend):
                 f"backend constant_velocity has no weights, but weights_file={weights_file!r}"
             )
 
-    def reason(self, inputs: VlaInput) -> ReasoningOutput:
+    def decide(self, inputs: VlaInput) -> Decided:
         state = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)
         acceleration, curvature = constant_velocity_controls(state, TRAJECTORY_STEPS)
         rollout = integrate_unicycle(acceleration, curvature, state.speed, dt=TRAJECTORY_DT_S)
@@ -64,7 +64,7 @@ class ConstantVelocityBackend(Backend):
             cause=Cause.NONE,
         )
         meta_action = MetaActionEstimate.certain(longitudinal, lateral)
-        return ReasoningOutput(decision, PlannerInput(state, meta_action))
+        return Decided(ReasoningOutput(decision, PlannerInput(state, meta_action)))
 
     def sample_controls(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator

@@ -32,7 +32,7 @@ from alpamayo_ros.core.model_io import (
 )
 from alpamayo_ros.model.network import Encoding
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, load_weights
-from alpamayo_ros.pipeline.backend import Backend
+from alpamayo_ros.pipeline.backend import Backend, Decided
 
 
 class EmbeddedVlaBackend(Backend):
@@ -50,7 +50,9 @@ class EmbeddedVlaBackend(Backend):
         self.stage_ms = {}
 
     @torch.no_grad()
-    def reason(self, inputs: VlaInput) -> ReasoningOutput:
+    def decide(self, inputs: VlaInput) -> Decided:
+        """Heads, cause and the action expert's condition; the reasoning text is written
+        afterwards from the same encoding (the condition does not read it)."""
         started = time.perf_counter()
         state = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)
         encoding = self.model.encode(
@@ -60,13 +62,6 @@ class EmbeddedVlaBackend(Backend):
         )
         heads = self.model.classify(encoding)
         cause = Cause(int(heads.cause.argmax()))
-        cause_object = self._cause_object(cause, encoding)
-        encoded = time.perf_counter()
-        text = self.model.generate_text(encoding)[0]
-        self.stage_ms = {
-            "encode, heads, cause locator": (encoded - started) * 1e3,
-            "reasoning text": (time.perf_counter() - encoded) * 1e3,
-        }
         longitudinal = heads.longitudinal.softmax(-1)[0].numpy()
         lateral = heads.lateral.softmax(-1)[0].numpy()
         meta_action = MetaActionEstimate(
@@ -76,14 +71,22 @@ class EmbeddedVlaBackend(Backend):
             lateral_probabilities=lateral.astype(np.float32),
         )
         decision = CausalDecision(
-            text=text,
+            text="",
             longitudinal_decision=LongitudinalDecision(int(heads.longitudinal_decision.argmax())),
             lateral_decision=LateralDecision(int(heads.lateral_decision.argmax())),
             cause=cause,
-            **cause_object,
+            **self._cause_object(cause, encoding),
         )
         latent = self.model.condition(encoding, heads)[0].numpy().astype(np.float32)
-        return ReasoningOutput(decision, PlannerInput(state, meta_action, latent))
+        self.stage_ms = {"encode, heads, cause locator": (time.perf_counter() - started) * 1e3}
+        return Decided(
+            ReasoningOutput(decision, PlannerInput(state, meta_action, latent)),
+            write_text=lambda: self._write_text(encoding),
+        )
+
+    @torch.no_grad()
+    def _write_text(self, encoding: Encoding) -> str:
+        return self.model.generate_text(encoding)[0]
 
     def _cause_object(self, cause: Cause, encoding: Encoding) -> dict[str, object]:
         """The object the decision refers to. The model has no object tracks, so its id is

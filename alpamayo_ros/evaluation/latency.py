@@ -24,10 +24,11 @@ MS_PER_NS = 1e-6
 @dataclass
 class LatencyLog:
     frame_age_ms: list[float] = field(default_factory=list)  # probe arrival - capture stamp
-    reasoning_at: dict[int, int] = field(default_factory=dict)  # t0 -> arrival
-    reasoning_published_ms: list[float] = field(default_factory=list)  # t0 -> VLA published
+    conditioning_at: dict[int, int] = field(default_factory=dict)  # t0 -> arrival
+    conditioning_published_ms: list[float] = field(default_factory=list)  # t0 -> VLA published
     input_wait_ms: list[float] = field(default_factory=list)  # t0 -> VLA model started
-    model_ms: list[float] = field(default_factory=list)  # the VLA's reasoning half
+    model_ms: list[float] = field(default_factory=list)  # the VLA's model, up to its decision
+    reasoning_at: dict[int, int] = field(default_factory=dict)  # t0 -> reasoning text arrival
     trajectory_at: dict[int, int] = field(default_factory=dict)
     command_at: dict[int, int] = field(default_factory=dict)  # plan t0 -> first tracking
     # Sampled from the nodes' diagnostics (once a second each):
@@ -42,7 +43,7 @@ class LatencyLog:
     def frame(self, stamp_ns: int, arrival_ns: int) -> None:
         self.frame_age_ms.append((arrival_ns - stamp_ns) * MS_PER_NS)
 
-    def reasoning(
+    def conditioning(
         self,
         t0_ns: int,
         arrival_ns: int,
@@ -50,13 +51,17 @@ class LatencyLog:
         input_wait_ns: int,
         model_ns: int,
     ) -> None:
-        """One reasoning message with the VLA node's own timing of it (InferenceInfo)."""
-        if t0_ns in self.reasoning_at:
+        """One planner conditioning with the VLA node's own timing of it (InferenceInfo)."""
+        if t0_ns in self.conditioning_at:
             return
-        self.reasoning_at[t0_ns] = arrival_ns
-        self.reasoning_published_ms.append(node_latency_ns * MS_PER_NS)
+        self.conditioning_at[t0_ns] = arrival_ns
+        self.conditioning_published_ms.append(node_latency_ns * MS_PER_NS)
         self.input_wait_ms.append(input_wait_ns * MS_PER_NS)
         self.model_ms.append(model_ns * MS_PER_NS)
+
+    def reasoning(self, t0_ns: int, arrival_ns: int) -> None:
+        """The reasoning text of one inference (off the path to the control command)."""
+        self.reasoning_at.setdefault(t0_ns, arrival_ns)
 
     def trajectory(self, t0_ns: int, arrival_ns: int) -> None:
         self.trajectory_at.setdefault(t0_ns, arrival_ns)
@@ -119,13 +124,15 @@ def summary(log: LatencyLog) -> LatencySummary:
     """Median and p90 per hop; the chained hops over the inferences whose whole chain was
     seen."""
     chained: dict[str, list[float]] = defaultdict(list)
-    for t0, reasoned in log.reasoning_at.items():
-        chained["t0 -> reasoning received"].append((reasoned - t0) * MS_PER_NS)
+    for t0, conditioned in log.conditioning_at.items():
+        chained["t0 -> conditioning received (planner's input)"].append(
+            (conditioned - t0) * MS_PER_NS
+        )
         planned = log.trajectory_at.get(t0)
         if planned is None:
             continue
-        chained["reasoning -> trajectory received (planner)"].append(
-            (planned - reasoned) * MS_PER_NS
+        chained["conditioning -> trajectory received (planner)"].append(
+            (planned - conditioned) * MS_PER_NS
         )
         commanded = log.command_at.get(t0)
         if commanded is None:
@@ -135,7 +142,7 @@ def summary(log: LatencyLog) -> LatencySummary:
     publishing = [
         published - waited - model
         for published, waited, model in zip(
-            log.reasoning_published_ms, log.input_wait_ms, log.model_ms, strict=True
+            log.conditioning_published_ms, log.input_wait_ms, log.model_ms, strict=True
         )
     ]
     hops = {
@@ -143,15 +150,23 @@ def summary(log: LatencyLog) -> LatencySummary:
         "capture -> frame received (publish, transport)": _stats(log.frame_age_ms),
         "VLA: decode and resize one frame": _stats(log.decode_ms),
         "VLA: t0 -> model started (frames in, camera set complete)": _stats(log.input_wait_ms),
-        "VLA: model (reasoning half)": _stats(log.model_ms),
-        "VLA: model done -> published": _stats(publishing),
-        "t0 -> reasoning received": _stats(chained["t0 -> reasoning received"]),
+        "VLA: model, up to the decision": _stats(log.model_ms),
+        "VLA: decided -> conditioning published": _stats(publishing),
+        "t0 -> conditioning received (planner's input)": _stats(
+            chained["t0 -> conditioning received (planner's input)"]
+        ),
         "planner: planning step": _stats(log.planning_ms),
         **{
-            name: _stats(values)
-            for name, values in chained.items()
-            if name != "t0 -> reasoning received"
+            name: _stats(chained[name])
+            for name in (
+                "conditioning -> trajectory received (planner)",
+                "trajectory -> first command tracking it",
+                "t0 -> command (end to end)",
+            )
         },
+        "t0 -> reasoning text received (off the control path)": _stats(
+            [(arrival - t0) * MS_PER_NS for t0, arrival in log.reasoning_at.items()]
+        ),
     }
     end_to_end = hops.get("t0 -> command (end to end)", {})
     if "median_ms" in end_to_end and log.model_ms and log.planning_ms:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from alpamayo_ros_msgs.msg import ControlCommand, Reasoning, Trajectory
+from alpamayo_ros_msgs.msg import ControlCommand, PlannerConditioning, Reasoning, Trajectory
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.node import Node
@@ -27,6 +27,7 @@ class LatencyProbe(Node):
         super().__init__("latency_probe", context=context)
         self.log = LatencyLog()
         self.create_subscription(Image, camera_topic, self.on_image, qos_profile_sensor_data)
+        self.create_subscription(PlannerConditioning, Topics.CONDITIONING, self.on_conditioning, 10)
         self.create_subscription(Reasoning, Topics.REASONING, self.on_reasoning, 10)
         self.create_subscription(Trajectory, Topics.TRAJECTORY, self.on_trajectory, 10)
         self.create_subscription(ControlCommand, Topics.CONTROL_COMMAND, self.on_command, 100)
@@ -35,15 +36,18 @@ class LatencyProbe(Node):
     def on_image(self, msg: Image) -> None:
         self.log.frame(stamp_ns(msg.header.stamp), time.time_ns())
 
-    def on_reasoning(self, msg: Reasoning) -> None:
+    def on_conditioning(self, msg: PlannerConditioning) -> None:
         info = msg.info
-        self.log.reasoning(
+        self.log.conditioning(
             stamp_ns(msg.header.stamp),
             time.time_ns(),
             duration_ns(info.latency),
             duration_ns(info.input_wait),
             duration_ns(info.model_time),
         )
+
+    def on_reasoning(self, msg: Reasoning) -> None:
+        self.log.reasoning(stamp_ns(msg.header.stamp), time.time_ns())
 
     def on_trajectory(self, msg: Trajectory) -> None:
         self.log.trajectory(stamp_ns(msg.header.stamp), time.time_ns())

@@ -1,5 +1,5 @@
 """VLA inference node: aligns cameras and ego history to one t0 and runs the backend's
-reasoning half (pipeline.inference.InferenceStep).
+vision-language half (pipeline.inference.InferenceStep).
 
 Callbacks only decode and buffer; the model runs on its own thread, started when a camera
 set completes (or the odometry that completes its history arrives), so the output lags
@@ -7,9 +7,10 @@ its input by the model time only and a slow model skips frames rather than queue
 `rate_hz` caps the rate.
 
 Every output (reasoning, meta-action, planner conditioning) is stamped with t0, the input
-time, and carries the same InferenceInfo, so staleness and provenance stay measurable
-downstream. Inputs that cannot be aligned produce a diagnostic and no output, never a
-guess.
+time, and carries an InferenceInfo (same id and inputs, its own latency), so staleness and
+provenance stay measurable downstream. The planner's input goes out as soon as the backend
+has decided; the reasoning follows once its text is written. Inputs that cannot be aligned
+produce a diagnostic and no output, never a guess.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import statistics
 import time
 from collections import deque
 
-from alpamayo_ros_msgs.msg import MetaAction, PlannerConditioning, Reasoning
+from alpamayo_ros_msgs.msg import InferenceInfo, MetaAction, PlannerConditioning, Reasoning
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
@@ -30,6 +32,7 @@ from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.worker import LatestOnlyWorker
 from alpamayo_ros.ros import conversions
+from alpamayo_ros.ros.conversions import duration_ns
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
 
 
@@ -103,57 +106,71 @@ class VlaInference(Node):
         self.diagnostics.update(ERROR, f"inference failed: {error!r}")
 
     def infer(self) -> None:
-        """Runs on the worker thread."""
+        """Runs on the worker thread: the planner's input goes out as soon as the backend
+        has decided, the reasoning once its text is written."""
         started_ns = self.get_clock().now().nanoseconds
         try:
             inference = self.step.run()
         except InputsUnavailable as error:
             self.diagnostics.update(WARN, f"waiting for inputs: {error}")
             return
-        if inference is not None:
-            self.publish(inference, started_ns)
-
-    def publish(self, inference: Inference, started_ns: int) -> None:
+        if inference is None:
+            return
         self.inference_id += 1
-        t0_ns = inference.t0_ns
-        output, history = inference.output, inference.history
-        latency_ns = self.get_clock().now().nanoseconds - t0_ns
-        head = conversions.header(t0_ns, self.params["frame_id"])
-        info = conversions.inference_info_msg(
+        self.publish_decision(inference, started_ns)
+        self.publish_reasoning(inference.explained(), started_ns)
+
+    def info(self, inference: Inference, started_ns: int, model_stage: str) -> InferenceInfo:
+        """Provenance and timing of one output: latency from t0 to now, the model's time
+        up to `model_stage`."""
+        return conversions.inference_info_msg(
             self.inference_id,
             self.backend.name,
             self.backend.version,
             inference.aligned.stamps_ns,
-            latency_ns,
-            input_wait_ns=started_ns - t0_ns,
-            model_ns=round(inference.stage_ms["reason"] * 1e6),
+            self.get_clock().now().nanoseconds - inference.t0_ns,
+            input_wait_ns=started_ns - inference.t0_ns,
+            model_ns=round(inference.stage_ms[model_stage] * 1e6),
         )
-        reasoning = conversions.reasoning_msg(output.decision, head, info)
+
+    def header(self, inference: Inference) -> Header:
+        return conversions.header(inference.t0_ns, self.params["frame_id"])
+
+    def publish_decision(self, inference: Inference, started_ns: int) -> None:
+        """The planner's input (with the reasoning's structure; its text is empty when the
+        backend writes it afterwards) and the meta-action."""
+        head, info = self.header(inference), self.info(inference, started_ns, "decide")
+        output = inference.output
         meta_action = conversions.meta_action_msg(
             output.planner_input.meta_action,
             head,
             info,
             horizon_ns=round(TRAJECTORY_STEPS * TRAJECTORY_DT_S * NS_PER_S),
         )
-        # The planner's input first: it is on the way to the control command.
         self.conditioning_publisher.publish(
             conversions.conditioning_msg(
                 output.planner_input,
-                history.xyz,
-                history.rotations,
+                inference.history.xyz,
+                inference.history.rotations,
                 meta_action,
-                reasoning,
+                conversions.reasoning_msg(output.decision, head, info),
                 head,
                 info,
             )
         )
-        self.reasoning_publisher.publish(reasoning)
         self.meta_action_publisher.publish(meta_action)
+
+    def publish_reasoning(self, inference: Inference, started_ns: int) -> None:
+        info = self.info(inference, started_ns, "reason")
+        self.reasoning_publisher.publish(
+            conversions.reasoning_msg(inference.output.decision, self.header(inference), info)
+        )
         self.diagnostics.update(
             OK,
             "inferring",
             inference_id=self.inference_id,
-            latency_ms=f"{latency_ns / 1e6:.1f}",
+            latency_ms=f"{duration_ns(info.latency) / 1e6:.1f}",
+            decide_ms=f"{inference.stage_ms['decide']:.1f}",
             model_ms=f"{inference.stage_ms['reason']:.1f}",
             decode_ms=f"{statistics.median(self.decode_ms):.2f}" if self.decode_ms else "-",
             camera_skew_ms=f"{inference.aligned.max_skew_ns() / 1e6:.1f}",

@@ -1,19 +1,43 @@
 """The one interface the pipeline drives a model through.
 
-A backend has two halves, like Alpamayo-R1 itself: `reason` is the vision-language part
-(frames + ego history -> Chain-of-Causation reasoning, meta-action, latent conditioning),
-run by the inference step; `sample_controls` is the action expert (conditioning -> K control
+A backend has two halves, like Alpamayo-R1 itself: the vision-language part (frames + ego
+history -> Chain-of-Causation reasoning, meta-action, latent conditioning), run by the
+inference step, and `sample_controls`, the action expert (conditioning -> K control
 sequences of (acceleration, curvature) per 0.1 s step), run by the planning step, which
 integrates, scores, checks and selects them the same way for every backend.
+
+The vision-language half is `decide`: everything the planner needs. A backend whose action
+expert does not read the reasoning text (the embedded model conditions on its decision
+heads) may write the text afterwards (`Decided.write_text`), so the planner starts while the
+text is still being written; one whose trajectory follows from the text (Alpamayo-R1 attends
+to its reasoning tokens) returns the text with the decision.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from alpamayo_ros.core.model_io import ControlSamples, PlannerInput, ReasoningOutput, VlaInput
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A decision and the planner's input; the reasoning text is empty while `write_text`
+    is pending."""
+
+    output: ReasoningOutput
+    write_text: Callable[[], str] | None = None
+
+    def explained(self) -> ReasoningOutput:
+        """The output with its reasoning text (written now if it was pending)."""
+        if self.write_text is None:
+            return self.output
+        decision = replace(self.output.decision, text=self.write_text())
+        return replace(self.output, decision=decision)
 
 
 class Backend(ABC):
@@ -21,12 +45,16 @@ class Backend(ABC):
     version: str
     # (width, height) the backend wants its images in; None takes them as they come.
     image_size: tuple[int, int] | None = None
-    # Wall time of the stages of the last `reason` call, for diagnostics and benchmarks.
+    # Wall time of the stages of the last `decide` call, for diagnostics and benchmarks.
     stage_ms: dict[str, float]
 
     @abstractmethod
+    def decide(self, inputs: VlaInput) -> Decided:
+        """Vision-language half up to what the planner needs: runs once per inference."""
+
     def reason(self, inputs: VlaInput) -> ReasoningOutput:
-        """Vision-language half: runs once per inference."""
+        """The whole vision-language half, reasoning text included."""
+        return self.decide(inputs).explained()
 
     @abstractmethod
     def sample_controls(

@@ -1,5 +1,5 @@
 """The inference step: camera frames and odometry in, one aligned VlaInput at t0, the
-backend's reasoning half out.
+backend's decision out, then its reasoning text (`Inference.explained`).
 
 It owns the input buffers, the choice of t0 (the newest time every camera has a frame),
 the rate cap, the reset after a clock jump (a replay restarted) and the alignment of 4
@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +35,7 @@ from alpamayo_ros.core.frame_alignment import (
 )
 from alpamayo_ros.core.model_io import ReasoningOutput, VlaInput
 from alpamayo_ros.core.stamped import AddResult
-from alpamayo_ros.pipeline.backend import Backend
+from alpamayo_ros.pipeline.backend import Backend, Decided
 
 Image = npt.NDArray[np.uint8]
 
@@ -70,17 +70,38 @@ def fit_image(image: Image, size: tuple[int, int] | None) -> Image:
 
 @dataclass(frozen=True)
 class Inference:
-    """One model run: what went in, what came out, and where the time went."""
+    """One model run: what went in, what came out, and where the time went (ms per stage:
+    "decide" is what the planner waits for, "reason" the whole vision-language half)."""
 
     inputs: VlaInput
     aligned: AlignedFrames[Image]
     history: EgoHistory
-    output: ReasoningOutput
+    decided: Decided
     stage_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def t0_ns(self) -> int:
         return self.inputs.t0_ns
+
+    @property
+    def output(self) -> ReasoningOutput:
+        """The decision and planner input; the reasoning text only once `explained`."""
+        return self.decided.output
+
+    def explained(self) -> Inference:
+        """This inference with its reasoning text, written now where the backend writes
+        it after deciding (the planner's input went out already)."""
+        if self.decided.write_text is None:
+            return self
+        started = time.perf_counter()
+        output = self.decided.explained()
+        text_ms = (time.perf_counter() - started) * 1e3
+        stage_ms = {
+            **self.stage_ms,
+            "reasoning text": text_ms,
+            "reason": self.stage_ms["decide"] + text_ms,
+        }
+        return replace(self, decided=Decided(output), stage_ms=stage_ms)
 
 
 class InferenceStep:
@@ -132,7 +153,7 @@ class InferenceStep:
             return self._last_t0_ns is None or t0_ns - self._last_t0_ns >= self.min_period_ns
 
     def run(self) -> Inference | None:
-        """Infer at the newest complete t0; None when it is not newer than the rate allows.
+        """Decide at the newest complete t0; None when it is not newer than the rate allows.
 
         Raises InputsUnavailable naming what is missing; the inputs stay buffered, so the
         next frame or odometry sample can complete them.
@@ -162,13 +183,15 @@ class InferenceStep:
             ego_rotations=history.rotations,
         )
         aligned_at = time.perf_counter()
-        output = self.backend.reason(inputs)
+        decided = self.backend.decide(inputs)
+        decide_ms = (time.perf_counter() - aligned_at) * 1e3
         stage_ms = {
             "align": (aligned_at - started) * 1e3,
-            "reason": (time.perf_counter() - aligned_at) * 1e3,
-            **{f"reason: {name}": ms for name, ms in self.backend.stage_ms.items()},
+            "decide": decide_ms,
+            **{f"decide: {name}": ms for name, ms in self.backend.stage_ms.items()},
+            "reason": decide_ms,
         }
-        return Inference(inputs, aligned, history, output, stage_ms)
+        return Inference(inputs, aligned, history, decided, stage_ms)
 
     def _reset_except(self, stream: str) -> None:
         """A replay restarted: the buffer that saw the jump already kept only the new

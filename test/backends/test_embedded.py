@@ -90,3 +90,21 @@ def test_cause_object_is_located() -> None:
     error = np.linalg.norm(predicted - truth, axis=1)
     constant_error = np.linalg.norm(truth - truth.mean(0), axis=1)
     assert np.median(error) < 0.4 * np.median(constant_error), (error, constant_error)
+
+
+def test_the_planner_input_is_ready_before_the_reasoning_text() -> None:
+    """The embedded model decides first and writes its text afterwards, so the VLA node
+    sends the planner its input without waiting for the text; what it sends is what the
+    whole reasoning gives."""
+    backend = create_backend("embedded_vla")
+    inputs = vla_input(make_sample(HELD_OUT_SEEDS[2]), backend.image_size)
+    decided = backend.decide(inputs)
+    assert decided.output.decision.text == "" and decided.write_text is not None
+    whole = backend.reason(inputs)
+    np.testing.assert_array_equal(decided.output.planner_input.latent, whole.planner_input.latent)
+    assert decided.output.planner_input.meta_action.longitudinal == (
+        whole.planner_input.meta_action.longitudinal
+    )
+    explained = decided.explained()
+    assert explained.decision.text == whole.decision.text != ""
+    assert explained.decision.cause == whole.decision.cause

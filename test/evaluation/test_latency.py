@@ -14,19 +14,27 @@ def test_hops_of_whole_chains_and_the_overhead() -> None:
     for k in range(10):
         t0 = 1_000 * MS + k * 100 * MS
         log.frame(t0, t0 + 20 * MS)
-        log.reasoning(t0, t0 + 60 * MS, 55 * MS, input_wait_ns=20 * MS, model_ns=30 * MS)
-        log.reasoning(t0, t0 + 61 * MS, 56 * MS, 21 * MS, 31 * MS)  # a second subscriber's copy
+        log.conditioning(t0, t0 + 60 * MS, 55 * MS, input_wait_ns=20 * MS, model_ns=30 * MS)
+        log.conditioning(t0, t0 + 61 * MS, 56 * MS, 21 * MS, 31 * MS)  # a second subscriber's
+        log.reasoning(t0, t0 + 80 * MS)
         log.trajectory(t0, t0 + 75 * MS)
         log.command(t0, t0 + 90 * MS, "tracking")
         log.command(t0, t0 + 110 * MS, "tracking")  # later commands of the same plan
         log.planning_ms.append(10.0)
-    log.reasoning(5_000 * MS, 5_000 * MS + 70 * MS, 65 * MS, 20 * MS, 30 * MS)  # no plan came
+    log.conditioning(5_000 * MS, 5_000 * MS + 70 * MS, 65 * MS, 20 * MS, 30 * MS)  # no plan came
     log.command(0, 5_000 * MS, "safe_stop", "trajectory is 0.61 s old (limit 0.50 s)")
     result = summary(log).hops
-    assert result["t0 -> reasoning received"]["count"] == 11
-    assert result["VLA: model (reasoning half)"]["median_ms"] == pytest.approx(30.0)
-    assert result["VLA: model done -> published"]["median_ms"] == pytest.approx(5.0)
-    assert result["reasoning -> trajectory received (planner)"]["median_ms"] == pytest.approx(15.0)
+    assert result["t0 -> conditioning received (planner's input)"]["count"] == 11
+    assert result["VLA: model, up to the decision"]["median_ms"] == pytest.approx(30.0)
+    assert result["VLA: decided -> conditioning published"]["median_ms"] == pytest.approx(5.0)
+    assert result["conditioning -> trajectory received (planner)"]["median_ms"] == pytest.approx(
+        15.0
+    )
+    assert result["t0 -> reasoning text received (off the control path)"] == {
+        "median_ms": pytest.approx(80.0),
+        "p90_ms": pytest.approx(80.0),
+        "count": 10,
+    }
     assert result["trajectory -> first command tracking it"]["median_ms"] == pytest.approx(15.0)
     assert result["t0 -> command (end to end)"]["median_ms"] == pytest.approx(90.0)
     assert result["overhead (end to end - model - planning)"]["median_ms"] == pytest.approx(50.0)

@@ -12,11 +12,10 @@ from alpamayo_ros.core.model_io import (
     ControlSamples,
     MetaActionEstimate,
     PlannerInput,
-    ReasoningOutput,
     VlaInput,
 )
 from alpamayo_ros.core.trajectory_checks import check_rollout
-from alpamayo_ros.pipeline.backend import Backend
+from alpamayo_ros.pipeline.backend import Backend, Decided
 from alpamayo_ros.pipeline.planning import (
     CONTRADICTION_PENALTY,
     ModelMismatch,
@@ -39,8 +38,8 @@ class ScriptedExpert(Backend):
     def __init__(self, acceleration: np.ndarray, curvature: np.ndarray, noise: float = 0.0):
         self.acceleration, self.curvature, self.noise = acceleration, curvature, noise
 
-    def reason(self, inputs: VlaInput) -> ReasoningOutput:
-        raise NotImplementedError("the planning step never calls reason")
+    def decide(self, inputs: VlaInput) -> Decided:
+        raise NotImplementedError("the planning step never calls decide")
 
     def sample_controls(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
