@@ -145,6 +145,33 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             "A frame older than its target time by more than this is a dropped frame.",
             positive,
         ),
+        Parameter(
+            "max_frame_rate_hz",
+            30.0,
+            "Frames of one camera are used up to this rate; faster ones are skipped before "
+            "decoding (WARN on /diagnostics), so a fast camera cannot stall the model.",
+            positive,
+        ),
+        Parameter(
+            "max_frame_pixels",
+            3_000_000,
+            "Larger frames are refused with an ERROR naming the camera and size; resize "
+            "upstream (image_proc) or raise the limit.",
+            positive,
+        ),
+        Parameter(
+            "input_silent_after_s",
+            0.5,
+            "A camera or the odometry that sent nothing for this long is reported silent (ERROR).",
+            positive,
+        ),
+        Parameter(
+            "input_fault_hold_s",
+            3.0,
+            "A fault that happened (a bad stamp, an invalid sample, a clock jump) stays on "
+            "/diagnostics this long after its last occurrence.",
+            positive,
+        ),
     ),
     "diffusion_planner": (
         FRAME_ID,

@@ -23,6 +23,10 @@ from alpamayo_ros.core.stamped import (
     classify_arrival,
 )
 
+# Interpolating the 10 Hz history across a longer gap between odometry samples would invent
+# the motion in between; the stream must come at 1 / this or faster.
+MAX_ODOMETRY_GAP_S = 0.25
+
 
 class InvalidOdometry(ValueError):
     """A sample with the wrong shape: a programming error, not a sensor glitch."""
@@ -34,6 +38,18 @@ class HistoryUnavailable(RuntimeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def invalid_pose(position: NDArray[np.float64], quaternion: NDArray[np.float64]) -> str | None:
+    """What makes a pose unusable, naming the field ("position.x is nan", "orientation is
+    a zero quaternion"); None for a usable pose."""
+    for group, values, axes in (("position", position, "xyz"), ("orientation", quaternion, "xyzw")):
+        for axis, value in zip(axes, values, strict=True):
+            if not np.isfinite(value):
+                return f"{group}.{axis} is {value}"
+    if not np.linalg.norm(quaternion) > 0.0:
+        return "orientation is a zero quaternion"
+    return None
 
 
 @dataclass(frozen=True)
@@ -58,10 +74,14 @@ class EgoHistoryBuffer:
     def __init__(
         self,
         capacity_s: float = 5.0,
-        max_gap_s: float = 0.25,
+        max_gap_s: float = MAX_ODOMETRY_GAP_S,
         max_extrapolation_s: float = 0.05,
+        min_interval_s: float = 0.004,
     ) -> None:
+        """Samples closer than `min_interval_s` to the newest are skipped: the history is
+        10 Hz, so 250 Hz of odometry loses nothing and bounds the buffer at any rate."""
         self._capacity_ns = round(capacity_s * NS_PER_S)
+        self._min_interval_ns = round(min_interval_s * NS_PER_S)
         self._max_gap_ns = round(max_gap_s * NS_PER_S)
         self._max_extrapolation_ns = round(max_extrapolation_s * NS_PER_S)
         self._samples: deque[_Sample] = deque()
@@ -75,6 +95,10 @@ class EgoHistoryBuffer:
         """How many samples ended in each non-accepted outcome."""
         return self._counts.view
 
+    @property
+    def newest_stamp_ns(self) -> int | None:
+        return self._samples[-1].stamp_ns if self._samples else None
+
     def add(self, stamp_ns: int, position: ArrayLike, quaternion: ArrayLike) -> AddResult:
         """Buffer one odometry pose (map/odom frame, quaternion x, y, z, w)."""
         stamp_ns = as_stamp_ns(stamp_ns)
@@ -84,17 +108,18 @@ class EgoHistoryBuffer:
             raise InvalidOdometry(
                 f"need position [3] and quaternion [4], got {position.shape} and {quaternion.shape}"
             )
-        newest = self._samples[-1].stamp_ns if self._samples else None
-        norm = np.linalg.norm(quaternion)
-        if not (np.all(np.isfinite(position)) and np.isfinite(norm) and norm > 0.0):
+        newest = self.newest_stamp_ns
+        if invalid_pose(position, quaternion) is not None:
             result = AddResult.REJECTED_NONFINITE
         else:
-            result = classify_arrival(stamp_ns, newest)
+            result = classify_arrival(stamp_ns, newest, self._min_interval_ns)
         self._counts.record(result)
         if result is AddResult.CLOCK_JUMP_BACK:
             self._samples.clear()
         if result.keeps_sample:
-            self._samples.append(_Sample(stamp_ns, position, quaternion / norm))
+            self._samples.append(
+                _Sample(stamp_ns, position, quaternion / np.linalg.norm(quaternion))
+            )
             while self._samples[0].stamp_ns < stamp_ns - self._capacity_ns:
                 self._samples.popleft()
         return result

@@ -41,15 +41,33 @@ class FramesUnavailable(RuntimeError):
     """The cameras cannot provide a complete, fresh set of frames; the message names them."""
 
 
-class FrameBuffer(Generic[Payload]):
-    """The newest `capacity` frames of one camera, oldest first.
+# How far back a camera's buffer reaches from its newest frame: the model's 0.3 s of frames,
+# the staleness limit, and up to 0.24 s by which this camera may run ahead of the slowest
+# (t0 is the newest time every camera has a frame).
+FRAME_SPAN_NS = 600_000_000
 
-    Capacity must cover 0.3 s plus the staleness limit at the camera rate (16 frames: up to
-    about 40 Hz).
+# The most frames one camera's buffer holds, whatever the span and the rate: the memory
+# bound (the buffer's minimum interval normally keeps it far below).
+MAX_BUFFERED_FRAMES = 64
+
+
+class FrameBuffer(Generic[Payload]):
+    """The frames of one camera over the last `span_ns` before its newest, oldest first.
+
+    Sized by time, not count, so it covers the model's input at any camera rate; frames
+    closer than `min_interval_ns` to the newest are skipped (AddResult.SKIPPED), so a fast
+    camera neither fills memory nor costs the consumer a decode per frame.
     """
 
-    def __init__(self, capacity: int = 16) -> None:
-        self._frames: deque[tuple[int, Payload]] = deque(maxlen=capacity)
+    def __init__(
+        self,
+        span_ns: int = FRAME_SPAN_NS,
+        min_interval_ns: int = 0,
+        max_frames: int = MAX_BUFFERED_FRAMES,
+    ) -> None:
+        self._span_ns = span_ns
+        self._min_interval_ns = min_interval_ns
+        self._frames: deque[tuple[int, Payload]] = deque(maxlen=max_frames)
         self._counts = RejectionCounts()
 
     def __len__(self) -> int:
@@ -64,14 +82,20 @@ class FrameBuffer(Generic[Payload]):
     def newest_stamp_ns(self) -> int | None:
         return self._frames[-1][0] if self._frames else None
 
+    def classify(self, stamp_ns: int) -> AddResult:
+        """What `add` would do with a frame at `stamp_ns`: callers skip decoding frames
+        the buffer would not keep."""
+        return classify_arrival(as_stamp_ns(stamp_ns), self.newest_stamp_ns, self._min_interval_ns)
+
     def add(self, stamp_ns: int, payload: Payload) -> AddResult:
-        stamp_ns = as_stamp_ns(stamp_ns)
-        result = classify_arrival(stamp_ns, self.newest_stamp_ns)
+        result = self.classify(stamp_ns)
         self._counts.record(result)
         if result is AddResult.CLOCK_JUMP_BACK:
             self._frames.clear()
         if result.keeps_sample:
             self._frames.append((stamp_ns, payload))
+            while self._frames[0][0] < stamp_ns - self._span_ns:
+                self._frames.popleft()
         return result
 
     def at_or_before(self, stamp_ns: int) -> tuple[int, Payload] | None:

@@ -27,6 +27,7 @@ class AddResult(Enum):
     OUT_OF_ORDER = "out_of_order"  # older than the newest by < 1 s: dropped
     CLOCK_JUMP_BACK = "clock_jump_back"  # older by >= 1 s: buffer cleared, sample kept
     REJECTED_NONFINITE = "rejected_nonfinite"  # NaN/inf or degenerate content: dropped
+    SKIPPED = "skipped"  # newer, but closer to the newest than the buffer's interval: dropped
 
     @property
     def keeps_sample(self) -> bool:
@@ -42,10 +43,16 @@ def as_stamp_ns(stamp_ns: int) -> int:
         raise InvalidStamp(f"stamp must be integer nanoseconds, got {stamp_ns!r}") from error
 
 
-def classify_arrival(stamp_ns: int, newest_ns: int | None) -> AddResult:
-    """Classify a stamp against the newest one already buffered (None: empty buffer)."""
-    if newest_ns is None or stamp_ns > newest_ns:
+def classify_arrival(stamp_ns: int, newest_ns: int | None, min_interval_ns: int = 0) -> AddResult:
+    """Classify a stamp against the newest one already buffered (None: empty buffer).
+
+    A buffer with a `min_interval_ns` keeps a stream no faster than it is used, so a fast
+    sensor cannot fill its memory or the consumer's time.
+    """
+    if newest_ns is None or stamp_ns >= newest_ns + max(min_interval_ns, 1):
         return AddResult.ACCEPTED
+    if stamp_ns > newest_ns:
+        return AddResult.SKIPPED
     if stamp_ns == newest_ns:
         return AddResult.DUPLICATE
     if newest_ns - stamp_ns >= CLOCK_JUMP_BACK_THRESHOLD_NS:

@@ -28,6 +28,7 @@ from std_msgs.msg import Header
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
+from alpamayo_ros.core.input_health import HealthLimits
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.worker import LatestOnlyWorker
@@ -48,12 +49,19 @@ class VlaInference(Node):
             self.params["cameras"],
             rate_hz=self.params["rate_hz"],
             max_frame_staleness_s=self.params["max_frame_staleness_s"],
+            max_frame_rate_hz=self.params["max_frame_rate_hz"],
+            max_frame_pixels=self.params["max_frame_pixels"],
+            limits=HealthLimits(
+                silent_after_s=self.params["input_silent_after_s"],
+                hold_s=self.params["input_fault_hold_s"],
+            ),
         )
-        self.rejected_images = 0
         # Decode-and-resize times of the recent frames, reported as their median.
         self.decode_ms: deque[float] = deque(maxlen=100)
         self.inference_id = 0
-        self.diagnostics = Diagnostics(self, hardware_id=self.backend.name)
+        self.diagnostics = Diagnostics(
+            self, hardware_id=self.backend.name, inputs=self.step.health.report
+        )
 
         namespace = self.params["camera_namespace"].rstrip("/")
         for name in self.step.cameras:
@@ -73,25 +81,33 @@ class VlaInference(Node):
         self.worker.stop()
         super().destroy_node()
 
+    def now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
     def on_image(self, camera: str, msg: Image) -> None:
+        """Decode, resize and buffer a frame the step admits; a refused or undecodable
+        frame is counted in the camera's health (on /diagnostics) and never used."""
         started = time.perf_counter()
+        received_ns, stamp = self.now_ns(), conversions.stamp_ns(msg.header.stamp)
+        if not self.step.admit_frame(camera, stamp, received_ns, msg.width, msg.height):
+            return
         try:
             image = conversions.image_to_rgb(msg)
         except conversions.ImageError as error:
-            self.rejected_images += 1
-            self.diagnostics.update(
-                ERROR, f"{camera}: {error}", rejected_images=self.rejected_images
-            )
+            self.step.reject_frame(camera, received_ns, str(error))
             return
-        result = self.step.add_frame(camera, conversions.stamp_ns(msg.header.stamp), image)
+        result = self.step.add_frame(camera, stamp, image, received_ns)
         self.decode_ms.append((time.perf_counter() - started) * 1e3)
         self.report_clock_jump(result, f"camera {camera}")
         if result.keeps_sample:
             self.worker.request()
 
     def on_odometry(self, msg: Odometry) -> None:
+        received_ns = self.now_ns()
         stamp, position, quaternion, _ = conversions.odometry_sample(msg)
-        result = self.step.add_odometry(stamp, position, quaternion)
+        if not self.step.admit_odometry(stamp, received_ns):
+            return
+        result = self.step.add_odometry(stamp, position, quaternion, received_ns)
         self.report_clock_jump(result, "odometry")
         # The camera set may have been waiting for odometry newer than its t0.
         if result.keeps_sample and self.step.pending():
@@ -108,7 +124,7 @@ class VlaInference(Node):
     def infer(self) -> None:
         """Runs on the worker thread: the planner's input goes out as soon as the backend
         has decided, the reasoning once its text is written."""
-        started_ns = self.get_clock().now().nanoseconds
+        started_ns = self.now_ns()
         try:
             inference = self.step.run()
         except InputsUnavailable as error:
@@ -128,7 +144,7 @@ class VlaInference(Node):
             self.backend.name,
             self.backend.version,
             inference.aligned.stamps_ns,
-            self.get_clock().now().nanoseconds - inference.t0_ns,
+            self.now_ns() - inference.t0_ns,
             input_wait_ns=started_ns - inference.t0_ns,
             model_ns=round(inference.stage_ms[model_stage] * 1e6),
         )

@@ -1,7 +1,10 @@
 """The inference step: camera frames and odometry in, one aligned VlaInput at t0, the
 backend's decision out, then its reasoning text (`Inference.explained`).
 
-It owns the input buffers, the choice of t0 (the newest time every camera has a frame),
+It owns the input buffers (sized by time: a camera faster than `max_frame_rate_hz` is
+thinned before decoding, a frame larger than `max_frame_pixels` refused), the health of
+every input (core.input_health: which camera is silent, which stamp is wrong, which
+odometry field is invalid), the choice of t0 (the newest time every camera has a frame),
 the rate cap, the reset after a clock jump (a replay restarted) and the alignment of 4
 frames per camera and 16 ego poses to t0. It is thread-safe: subscription callbacks add
 inputs while another thread runs the model, and `run` always takes the newest complete
@@ -24,7 +27,13 @@ from alpamayo_ros.core.contract import (
     HISTORY_POSES,
     NS_PER_S,
 )
-from alpamayo_ros.core.ego_history import EgoHistory, EgoHistoryBuffer, HistoryUnavailable
+from alpamayo_ros.core.ego_history import (
+    MAX_ODOMETRY_GAP_S,
+    EgoHistory,
+    EgoHistoryBuffer,
+    HistoryUnavailable,
+    invalid_pose,
+)
 from alpamayo_ros.core.frame_alignment import (
     DEFAULT_JITTER_TOLERANCE_NS,
     AlignedFrames,
@@ -33,14 +42,18 @@ from alpamayo_ros.core.frame_alignment import (
     choose_t0,
     select_frames,
 )
+from alpamayo_ros.core.input_health import Fault, HealthLimits, InputHealth, StreamHealth
 from alpamayo_ros.core.model_io import ReasoningOutput, VlaInput
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.pipeline.backend import Backend, Decided
 
 Image = npt.NDArray[np.uint8]
 
-# Frames kept per camera: 0.3 s of model input plus the staleness margin at up to ~40 Hz.
-FRAME_CAPACITY = 16
+ODOMETRY = "odometry"  # the odometry's stream name in the input health
+
+# A camera at exactly its frame-rate limit, with stamp jitter, keeps every frame: frames are
+# skipped only when closer than this fraction of the limit's period.
+FRAME_INTERVAL_FRACTION = 0.8
 
 
 def _history_buffer() -> EgoHistoryBuffer:
@@ -113,35 +126,124 @@ class InferenceStep:
         cameras: Sequence[str],
         rate_hz: float = 10.0,
         max_frame_staleness_s: float = 0.06,
+        max_frame_rate_hz: float = 30.0,
+        max_frame_pixels: int = 3_000_000,
+        limits: HealthLimits | None = None,
     ) -> None:
         if not cameras:
             raise ValueError("the inference step needs at least one camera")
-        if not rate_hz > 0.0:
-            raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+        for name, value in (("rate_hz", rate_hz), ("max_frame_rate_hz", max_frame_rate_hz)):
+            if not value > 0.0:
+                raise ValueError(f"{name} must be positive, got {value}")
         self.backend = backend
         self.cameras = tuple(cameras)
         self.min_period_ns = round(NS_PER_S / rate_hz) - DEFAULT_JITTER_TOLERANCE_NS
         self.max_staleness_ns = round(max_frame_staleness_s * NS_PER_S)
+        self.max_frame_pixels = max_frame_pixels
+        self.min_frame_interval_ns = round(FRAME_INTERVAL_FRACTION * NS_PER_S / max_frame_rate_hz)
+        limits = limits or HealthLimits()
+        self.health = InputHealth(
+            [StreamHealth(name, limits) for name in self.cameras]
+            + [StreamHealth(ODOMETRY, limits, min_rate_hz=1.0 / MAX_ODOMETRY_GAP_S)]
+        )
         self._lock = threading.Lock()
-        self._frames = {name: FrameBuffer[Image](FRAME_CAPACITY) for name in self.cameras}
+        self._frames = {name: self._frame_buffer() for name in self.cameras}
         self._history = _history_buffer()
         self._last_t0_ns: int | None = None
 
-    def add_frame(self, camera: str, stamp_ns: int, image: Image) -> AddResult:
-        """Buffer a decoded RGB frame, resized for the backend; unknown cameras raise KeyError."""
+    def _frame_buffer(self) -> FrameBuffer[Image]:
+        return FrameBuffer[Image](min_interval_ns=self.min_frame_interval_ns)
+
+    def admit_frame(
+        self, camera: str, stamp_ns: int, received_ns: int, width: int, height: int
+    ) -> bool:
+        """Whether a frame is worth decoding: not from the future, not too large, not
+        closer to the previous one than the frame-rate limit, not out of order. The reason
+        for a refusal goes to the camera's health. Unknown cameras raise KeyError."""
+        stream = self.health[camera]
+        if not stream.received(stamp_ns, received_ns):
+            return False
+        if width * height > self.max_frame_pixels:
+            stream.record(
+                Fault.TOO_LARGE,
+                received_ns,
+                f"{width}x{height}, limit {self.max_frame_pixels} pixels",
+            )
+            return False
+        with self._lock:
+            result = self._frames[camera].classify(stamp_ns)
+        if result is AddResult.SKIPPED:
+            rate = stream.rate_hz()
+            stream.record(
+                Fault.TOO_FAST,
+                received_ns,
+                f"{rate:.0f} Hz; frames under {self.min_frame_interval_ns / 1e6:.0f} ms apart "
+                "are skipped"
+                if rate
+                else "",
+            )
+            return False
+        if not result.keeps_sample:
+            stream.record_arrival(result, received_ns, self._arrival_detail(camera, stamp_ns))
+            return False
+        return True
+
+    def reject_frame(self, camera: str, received_ns: int, reason: str) -> None:
+        """A frame that could not be decoded."""
+        self.health[camera].record(Fault.INVALID, received_ns, reason)
+
+    def add_frame(
+        self, camera: str, stamp_ns: int, image: Image, received_ns: int | None = None
+    ) -> AddResult:
+        """Buffer a decoded RGB frame, resized for the backend; unknown cameras raise KeyError.
+        `received_ns` (node clock; default: the stamp) dates any fault it shows."""
         image = fit_image(image, self.backend.image_size)
+        detail = self._arrival_detail(camera, stamp_ns)
         with self._lock:
             result = self._frames[camera].add(stamp_ns, image)
             if result is AddResult.CLOCK_JUMP_BACK:
                 self._reset_except(camera)
+        self.health[camera].record_arrival(
+            result, stamp_ns if received_ns is None else received_ns, detail
+        )
         return result
 
-    def add_odometry(self, stamp_ns: int, position: object, quaternion: object) -> AddResult:
+    def admit_odometry(self, stamp_ns: int, received_ns: int) -> bool:
+        """Whether an odometry sample's stamp can be used (not from the future)."""
+        return self.health[ODOMETRY].received(stamp_ns, received_ns)
+
+    def add_odometry(
+        self,
+        stamp_ns: int,
+        position: npt.NDArray[np.float64],
+        quaternion: npt.NDArray[np.float64],
+        received_ns: int | None = None,
+    ) -> AddResult:
+        detail = self._arrival_detail(ODOMETRY, stamp_ns)
         with self._lock:
-            result = self._history.add(stamp_ns, position, quaternion)  # type: ignore[arg-type]
+            result = self._history.add(stamp_ns, position, quaternion)
             if result is AddResult.CLOCK_JUMP_BACK:
-                self._reset_except("odometry")
+                self._reset_except(ODOMETRY)
+        if result is AddResult.REJECTED_NONFINITE:
+            detail = invalid_pose(position, quaternion) or ""
+        self.health[ODOMETRY].record_arrival(
+            result, stamp_ns if received_ns is None else received_ns, detail
+        )
         return result
+
+    def _arrival_detail(self, stream: str, stamp_ns: int) -> str:
+        """How a stamp relates to the newest of its stream, for a fault it may show."""
+        with self._lock:
+            newest = (
+                self._history.newest_stamp_ns
+                if stream == ODOMETRY
+                else self._frames[stream].newest_stamp_ns
+            )
+        if newest is None or stamp_ns > newest:
+            return ""
+        if stamp_ns == newest:
+            return "same stamp as the previous"
+        return f"{(newest - stamp_ns) / NS_PER_S:.3f} s older than the newest"
 
     def pending(self) -> bool:
         """Whether a camera set newer than the last inference is complete (cheap)."""
@@ -198,7 +300,7 @@ class InferenceStep:
         timeline; the others are cleared so no inference mixes two timelines."""
         for name in self.cameras:
             if name != stream:
-                self._frames[name] = FrameBuffer[Image](FRAME_CAPACITY)
-        if stream != "odometry":
+                self._frames[name] = self._frame_buffer()
+        if stream != ODOMETRY:
             self._history = _history_buffer()
         self._last_t0_ns = None

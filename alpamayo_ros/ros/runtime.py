@@ -15,6 +15,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from alpamayo_ros.configuration import ConfigurationError
+from alpamayo_ros.core.input_health import HealthReport, Level
 from alpamayo_ros.graph import Topics
 from alpamayo_ros.parameters import ParameterError, check_values, schema_for
 
@@ -38,11 +39,22 @@ def declare_parameters(node: Node, schema_name: str) -> dict[str, Any]:
 
 
 class Diagnostics:
-    """Publishes the node's health on /diagnostics (diagnostic_msgs), once a second."""
+    """Publishes the node's health on /diagnostics (diagnostic_msgs), once a second.
 
-    def __init__(self, node: Node, hardware_id: str = "") -> None:
+    With `inputs`, the health of the node's inputs comes first: the status is never better
+    than its worst input, and the message names the faulty inputs before the node's own
+    state (a node cannot be OK "inferring" while a camera it needs is silent).
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        hardware_id: str = "",
+        inputs: Callable[[int], HealthReport] | None = None,
+    ) -> None:
         self._node = node
         self._hardware_id = hardware_id
+        self._inputs = inputs
         self._level = OK
         self._message = "starting"
         self._values: dict[str, str] = {}
@@ -63,12 +75,19 @@ class Diagnostics:
         return self._message
 
     def publish(self) -> None:
+        level, message, values = self._level, self._message, dict(self._values)
+        if self._inputs is not None:
+            inputs = self._inputs(self._node.get_clock().now().nanoseconds)
+            values.update({key: str(count) for key, count in inputs.counts.items()})
+            if inputs.level > Level.OK:
+                level = max(level, bytes([inputs.level]))
+                message = f"{inputs.message}; {message}"
         status = DiagnosticStatus(
-            level=self._level,
+            level=level,
             name=self._node.get_fully_qualified_name(),
-            message=self._message,
+            message=message,
             hardware_id=self._hardware_id,
-            values=[KeyValue(key=k, value=v) for k, v in sorted(self._values.items())],
+            values=[KeyValue(key=k, value=v) for k, v in sorted(values.items())],
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self._node.get_clock().now().to_msg()

@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from alpamayo_ros.core.ego_history import EgoHistoryBuffer, HistoryUnavailable, InvalidOdometry
+from alpamayo_ros.core.ego_history import (
+    EgoHistoryBuffer,
+    HistoryUnavailable,
+    InvalidOdometry,
+    invalid_pose,
+)
 from alpamayo_ros.core.stamped import AddResult, InvalidStamp
 
 MS = 1_000_000
@@ -111,6 +116,7 @@ def test_duplicates_out_of_order_and_non_finite_are_dropped_and_counted():
         AddResult.OUT_OF_ORDER: 1,
         AddResult.CLOCK_JUMP_BACK: 0,
         AddResult.REJECTED_NONFINITE: 3,
+        AddResult.SKIPPED: 0,
     }
     with pytest.raises(TypeError):
         buffer.counts[AddResult.DUPLICATE] = 0  # read-only
@@ -161,3 +167,29 @@ def test_bad_inputs_are_programming_errors():
         buffer.add(1.7e9, [0, 0, 0], [0, 0, 0, 1])
     with pytest.raises(InvalidOdometry):
         buffer.add(BASE_NS, [0, 0], [0, 0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("position", "quaternion", "named"),
+    [
+        ([np.nan, 0, 0], [0, 0, 0, 1], "position.x is nan"),
+        ([0, 0, np.inf], [0, 0, 0, 1], "position.z is inf"),
+        ([0, 0, 0], [0, 0, 0, 0], "orientation is a zero quaternion"),
+        ([0, 0, 0], [0, 0, np.nan, 1], "orientation.z is nan"),
+        ([0, 0, 0], [0, 0, 0, 1], None),
+    ],
+)
+def test_an_invalid_pose_is_named_by_its_field(position, quaternion, named):
+    assert invalid_pose(np.array(position, float), np.array(quaternion, float)) == named
+
+
+def test_fast_odometry_is_thinned_so_the_buffer_stays_bounded_and_covers_the_history():
+    buffer = EgoHistoryBuffer()
+    results = [
+        buffer.add(BASE_NS + k * MS, [0.01 * k, 0, 0], [0, 0, 0, 1])  # 1 kHz for 6 s
+        for k in range(6000)
+    ]
+    assert results.count(AddResult.SKIPPED) == 4500  # 1 in 4 kept: 250 Hz
+    assert len(buffer) <= 1251
+    history = buffer.resample(BASE_NS + 5999 * MS)
+    np.testing.assert_allclose(history.xyz[0], [-15.0, 0, 0], atol=1e-9)

@@ -124,10 +124,33 @@ def test_clock_jump_back_restarts_the_camera_buffer():
 
 
 def test_buffer_keeps_the_newest_frames_and_looks_up_by_time():
-    buffer = FrameBuffer(capacity=3)
+    buffer = FrameBuffer(max_frames=3)
     for k in range(5):
         buffer.add(BASE_NS + k * 100 * MS, k)
     assert len(buffer) == 3
     assert buffer.at_or_before(BASE_NS + 150 * MS) is None  # frame 1 was evicted
     assert buffer.at_or_before(BASE_NS + 399 * MS) == (BASE_NS + 300 * MS, 3)
     assert buffer.at_or_before(BASE_NS + 400 * MS) == (BASE_NS + 400 * MS, 4)
+
+
+def test_the_buffer_is_sized_by_time_so_a_100_hz_camera_still_covers_the_model_input():
+    buffer = FrameBuffer(min_interval_ns=26 * MS)  # at most ~30 Hz kept
+    results = [buffer.add(BASE_NS + k * 10 * MS, k) for k in range(100)]  # 1 s at 100 Hz
+    assert results.count(AddResult.ACCEPTED) == 34  # every third frame
+    assert results.count(AddResult.SKIPPED) == 66
+    assert buffer.classify(BASE_NS + 1020 * MS) is AddResult.ACCEPTED
+    assert buffer.classify(BASE_NS + 1010 * MS) is AddResult.SKIPPED
+    newest = buffer.newest_stamp_ns
+    assert newest == BASE_NS + 990 * MS
+    aligned = select_frames({"front": buffer}, ["front"], newest)  # t0-0.3 .. t0
+    assert aligned.stamps_ns[0, 0] == newest - 300 * MS
+    # Frames older than the span are gone; the count stays bounded at any rate.
+    assert buffer.at_or_before(newest - 700 * MS) is None
+    assert len(buffer) <= 21
+
+
+def test_the_frame_count_is_bounded_whatever_the_span():
+    buffer = FrameBuffer(max_frames=5)
+    for k in range(100):
+        buffer.add(BASE_NS + k * MS, k)
+    assert len(buffer) == 5

@@ -26,6 +26,19 @@ def test_arrival_rule(stamp, newest, expected):
     assert classify_arrival(stamp, newest) is expected
 
 
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        (NEWEST + 9_999_999, AddResult.SKIPPED),
+        (NEWEST + 10_000_000, AddResult.ACCEPTED),
+        (NEWEST, AddResult.DUPLICATE),
+        (NEWEST - 1, AddResult.OUT_OF_ORDER),
+    ],
+)
+def test_a_minimum_interval_skips_newer_samples_that_come_too_soon(stamp, expected):
+    assert classify_arrival(stamp, NEWEST, min_interval_ns=10_000_000) is expected
+
+
 def test_only_accepted_and_clock_jump_keep_the_sample():
     assert {result for result in AddResult if result.keeps_sample} == {
         AddResult.ACCEPTED,
@@ -49,4 +62,5 @@ def test_rejection_counts_ignore_accepted():
         AddResult.OUT_OF_ORDER: 1,
         AddResult.CLOCK_JUMP_BACK: 0,
         AddResult.REJECTED_NONFINITE: 0,
+        AddResult.SKIPPED: 0,
     }

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from alpamayo_ros_msgs.msg import ControlCommand
+from parameter_files import parameter_file
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
@@ -62,14 +62,6 @@ class GraphObserver:
 
     def commands(self, mode: int) -> list[ControlCommand]:
         return [c for c in self.of(Topics.CONTROL_COMMAND) if c.mode == mode]
-
-
-def parameter_file(directory: Path, backend: str) -> Path:
-    document = yaml.safe_load(default_parameter_file().read_text())
-    document["/**"]["ros__parameters"]["backend"] = backend
-    path = directory / f"{backend}.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 @pytest.fixture(params=["default"])

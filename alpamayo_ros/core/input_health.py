@@ -1,0 +1,193 @@
+"""Health of a node's input streams: what is wrong with each input now, named, with counts.
+
+A node that cannot produce an output must say which input is to blame: a camera that went
+silent, stamps from the future or out of order, a clock that jumped back, a sample with a
+NaN in a named field, a stream too slow for what it feeds or faster than it is used. Each
+stream records its faults here as they happen (with the receive time on the node's clock);
+`InputHealth.report` turns them into one level and message for /diagnostics. A fault that
+happened stays reported for `hold_s`, so a 1 Hz diagnostics publisher cannot miss it; a
+silent stream and a rate fault are reported for as long as they last.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+
+from alpamayo_ros.core.contract import NS_PER_S
+from alpamayo_ros.core.stamped import AddResult
+
+
+class Level(IntEnum):
+    """Severity, ordered as diagnostic_msgs/DiagnosticStatus levels."""
+
+    OK = 0
+    WARN = 1
+    ERROR = 2
+
+
+class Fault(Enum):
+    """What can be wrong with an input, and how bad it is."""
+
+    SILENT = ("silent", Level.ERROR)
+    FUTURE_STAMP = ("stamp in the future", Level.ERROR)
+    OUT_OF_ORDER = ("stamp out of order", Level.WARN)
+    DUPLICATE = ("duplicate stamp", Level.WARN)
+    CLOCK_JUMP_BACK = ("clock jumped back", Level.WARN)
+    INVALID = ("invalid", Level.ERROR)
+    TOO_LARGE = ("frame too large", Level.ERROR)
+    TOO_FAST = ("faster than used", Level.WARN)
+    RATE_TOO_LOW = ("rate too low", Level.ERROR)
+
+    def __init__(self, label: str, level: Level) -> None:
+        self.label = label
+        self.level = level
+
+
+# What a buffer's verdict on a sample means as a fault.
+ARRIVAL_FAULTS: Mapping[AddResult, Fault] = {
+    AddResult.DUPLICATE: Fault.DUPLICATE,
+    AddResult.OUT_OF_ORDER: Fault.OUT_OF_ORDER,
+    AddResult.CLOCK_JUMP_BACK: Fault.CLOCK_JUMP_BACK,
+    AddResult.REJECTED_NONFINITE: Fault.INVALID,
+}
+
+# Stamps kept per stream to measure its rate.
+RATE_WINDOW = 20
+
+
+@dataclass(frozen=True)
+class HealthLimits:
+    """When an input counts as silent, from the future, too slow or too fast."""
+
+    silent_after_s: float = 0.5
+    max_future_s: float = 0.2
+    hold_s: float = 3.0
+
+    def __post_init__(self) -> None:
+        for name in ("silent_after_s", "max_future_s", "hold_s"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class ActiveFault:
+    stream: str
+    fault: Fault
+    detail: str
+
+    def describe(self) -> str:
+        return f"{self.stream}: {self.fault.label}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    level: Level
+    message: str  # the active faults, worst first; "" when all inputs are healthy
+    counts: dict[str, int]  # "<stream> <fault label>" -> times it happened
+
+
+class StreamHealth:
+    """One input stream: its arrivals, its rate and the faults it had."""
+
+    def __init__(
+        self,
+        name: str,
+        limits: HealthLimits,
+        min_rate_hz: float = 0.0,
+        max_rate_hz: float = 0.0,
+    ) -> None:
+        """`min_rate_hz` / `max_rate_hz`: below, the stream cannot feed its consumer
+        (RATE_TOO_LOW); above, frames are skipped (TOO_FAST); 0 checks nothing."""
+        self.name = name
+        self.limits = limits
+        self.min_rate_hz = min_rate_hz
+        self.max_rate_hz = max_rate_hz
+        self.counts: Counter[Fault] = Counter()
+        self._last: dict[Fault, tuple[int, str]] = {}  # fault -> (when, detail)
+        self._received_ns: int | None = None
+        self._stamps: deque[int] = deque(maxlen=RATE_WINDOW)
+
+    def received(self, stamp_ns: int, now_ns: int) -> bool:
+        """A message stamped `stamp_ns` arrived at `now_ns` (node clock). False, with the
+        fault recorded, when its stamp lies in the future: it must not be used."""
+        self._received_ns = now_ns
+        ahead_ns = stamp_ns - now_ns
+        if ahead_ns > self.limits.max_future_s * NS_PER_S:
+            self.record(Fault.FUTURE_STAMP, now_ns, f"{ahead_ns / NS_PER_S:.2f} s ahead")
+            return False
+        if self._stamps and stamp_ns < self._stamps[-1]:
+            self._stamps.clear()  # a restart or a stray stamp: measure the rate afresh
+        self._stamps.append(stamp_ns)
+        return True
+
+    def record(self, fault: Fault, now_ns: int, detail: str = "") -> None:
+        self.counts[fault] += 1
+        self._last[fault] = (now_ns, detail)
+
+    def record_arrival(self, result: AddResult, now_ns: int, detail: str = "") -> None:
+        """A buffer's verdict on a sample, recorded when it is a fault."""
+        fault = ARRIVAL_FAULTS.get(result)
+        if fault is not None:
+            self.record(fault, now_ns, detail)
+
+    def rate_hz(self) -> float | None:
+        """Messages per second over the recent stamps; None before there are three."""
+        if len(self._stamps) < 3:
+            return None
+        span_ns = self._stamps[-1] - self._stamps[0]
+        return (len(self._stamps) - 1) * NS_PER_S / span_ns if span_ns > 0 else None
+
+    def active(self, now_ns: int) -> list[ActiveFault]:
+        """The faults to report at `now_ns`."""
+        if self._received_ns is not None:
+            silent_ns = now_ns - self._received_ns
+            if silent_ns > self.limits.silent_after_s * NS_PER_S:
+                # Its rate and older faults say nothing more.
+                detail = f"nothing for {silent_ns / NS_PER_S:.1f} s"
+                return [ActiveFault(self.name, Fault.SILENT, detail)]
+        found = []
+        # Too slow is judged by the newest interval: a consumer that needs samples at
+        # least this close cannot wait for a window of them.
+        if self.min_rate_hz and len(self._stamps) >= 2:
+            interval_ns = self._stamps[-1] - self._stamps[-2]
+            if interval_ns * self.min_rate_hz > NS_PER_S:
+                found.append(
+                    ActiveFault(
+                        self.name,
+                        Fault.RATE_TOO_LOW,
+                        f"{interval_ns / NS_PER_S:.2f} s between samples, needs at least "
+                        f"{self.min_rate_hz:.1f} Hz",
+                    )
+                )
+        hold_ns = self.limits.hold_s * NS_PER_S
+        for fault, (when_ns, detail) in self._last.items():
+            if now_ns - when_ns > hold_ns:
+                continue
+            found.append(ActiveFault(self.name, fault, f"{detail}; {self.counts[fault]} so far"))
+        return found
+
+
+class InputHealth:
+    """The health of every input of one node."""
+
+    def __init__(self, streams: Iterable[StreamHealth]) -> None:
+        self.streams = {stream.name: stream for stream in streams}
+
+    def __getitem__(self, name: str) -> StreamHealth:
+        return self.streams[name]
+
+    def report(self, now_ns: int) -> HealthReport:
+        faults = [fault for stream in self.streams.values() for fault in stream.active(now_ns)]
+        faults.sort(key=lambda active: -active.fault.level)
+        return HealthReport(
+            level=max((active.fault.level for active in faults), default=Level.OK),
+            message="; ".join(active.describe() for active in faults),
+            counts={
+                f"{stream.name} {fault.label}": count
+                for stream in self.streams.values()
+                for fault, count in stream.counts.items()
+            },
+        )
