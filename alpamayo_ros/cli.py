@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.graph import (
     LAUNCH_ARGUMENTS,
+    Topics,
     default_parameter_file,
     node_names,
     respawn_delay_s,
@@ -81,10 +82,34 @@ def _report(event: str) -> None:
 
 
 def command_launch(args: argparse.Namespace) -> int:
+    """Run the graph, reporting node exits and restarts, and every WARN/ERROR diagnostic
+    as it changes (and its recovery), so a person sees why the car stopped."""
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from alpamayo_ros.nodes.topic_monitor import describe
+    from alpamayo_ros.ros.runtime import StatusChanges
+
     with _graph(args) as graph:
         print(f"started {', '.join(graph.processes)}; Ctrl-C stops", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            graph.run_for(args.duration if args.duration > 0 else float("inf"), _report)
+        rclpy.init()
+        try:
+            watcher = rclpy.create_node("launcher_diagnostics")
+            changes = StatusChanges()
+            watcher.create_subscription(
+                DiagnosticArray,
+                Topics.DIAGNOSTICS,
+                lambda msg: [_report(describe(status)) for status in changes(msg)],
+                10,
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                _spin_for(
+                    watcher,
+                    args.duration if args.duration > 0 else float("inf"),
+                    lambda: [_report(event) for event in graph.supervise()],
+                )
+        finally:
+            rclpy.try_shutdown()
     return 0
 
 

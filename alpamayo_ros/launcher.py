@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -153,16 +153,6 @@ class GraphProcesses:
                 self._start(spec)
                 events.append(f"node {name} respawned (restart {self.restarts[name]})")
         return events
-
-    def run_for(
-        self, seconds: float, report: Callable[[str], None] = print, poll_s: float = 0.1
-    ) -> None:
-        """Supervise the graph for `seconds`, reporting exits and restarts."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            for event in self.supervise():
-                report(event)
-            time.sleep(poll_s)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop every node, the one that outlives all the others after them."""

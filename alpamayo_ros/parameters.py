@@ -148,8 +148,9 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         Parameter(
             "max_frame_rate_hz",
             30.0,
-            "Frames of one camera are used up to this rate; faster ones are skipped before "
-            "decoding (WARN on /diagnostics), so a fast camera cannot stall the model.",
+            "A frame closer than 0.8 / this to the previous one kept from its camera is "
+            "skipped before decoding (WARN on /diagnostics), so a fast camera cannot stall "
+            "the model; must keep frames close enough for max_frame_staleness_s.",
             positive,
         ),
         Parameter(

@@ -42,9 +42,9 @@ class FramesUnavailable(RuntimeError):
 
 
 # How far back a camera's buffer reaches from its newest frame: the model's 0.3 s of frames,
-# the staleness limit, and up to 0.24 s by which this camera may run ahead of the slowest
+# the staleness limit, and up to 0.64 s by which this camera may run ahead of the slowest
 # (t0 is the newest time every camera has a frame).
-FRAME_SPAN_NS = 600_000_000
+FRAME_SPAN_NS = 1_000_000_000
 
 # The most frames one camera's buffer holds, whatever the span and the rate: the memory
 # bound (the buffer's minimum interval normally keeps it far below).
@@ -88,6 +88,7 @@ class FrameBuffer(Generic[Payload]):
         return classify_arrival(as_stamp_ns(stamp_ns), self.newest_stamp_ns, self._min_interval_ns)
 
     def add(self, stamp_ns: int, payload: Payload) -> AddResult:
+        stamp_ns = as_stamp_ns(stamp_ns)
         result = self.classify(stamp_ns)
         self._counts.record(result)
         if result is AddResult.CLOCK_JUMP_BACK:

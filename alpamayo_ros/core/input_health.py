@@ -108,6 +108,7 @@ class StreamHealth:
         self.counts: Counter[Fault] = Counter()
         self._last: dict[Fault, tuple[int, str]] = {}  # fault -> (when, detail)
         self._received_ns: int | None = None
+        self._watched_since_ns: int | None = None
         self._stamps: deque[int] = deque(maxlen=RATE_WINDOW)
 
     def received(self, stamp_ns: int, now_ns: int) -> bool:
@@ -141,14 +142,20 @@ class StreamHealth:
         return (len(self._stamps) - 1) * NS_PER_S / span_ns if span_ns > 0 else None
 
     def active(self, now_ns: int) -> list[ActiveFault]:
-        """The faults to report at `now_ns`."""
-        if self._received_ns is not None:
-            silent_ns = now_ns - self._received_ns
-            if silent_ns > self.limits.silent_after_s * NS_PER_S:
-                # Its rate and older faults say nothing more.
-                detail = f"nothing for {silent_ns / NS_PER_S:.1f} s"
-                return [ActiveFault(self.name, Fault.SILENT, detail)]
+        """The faults to report at `now_ns`. A stream that never sent anything counts as
+        silent from the first time its health is asked for."""
+        if self._received_ns is None and self._watched_since_ns is None:
+            self._watched_since_ns = now_ns
         found = []
+        silent_ns = now_ns - (
+            self._received_ns if self._received_ns is not None else self._watched_since_ns or 0
+        )
+        silent = silent_ns > self.limits.silent_after_s * NS_PER_S
+        if silent:
+            what = "nothing received" if self._received_ns is None else "nothing"
+            found.append(
+                ActiveFault(self.name, Fault.SILENT, f"{what} for {silent_ns / NS_PER_S:.1f} s")
+            )
         # Too slow is judged by the newest interval: a consumer that needs samples at
         # least this close cannot wait for a window of them.
         if self.min_rate_hz and len(self._stamps) >= 2:
@@ -162,6 +169,8 @@ class StreamHealth:
                         f"{self.min_rate_hz:.1f} Hz",
                     )
                 )
+        if silent:
+            return found  # what it did before it went silent says nothing more
         hold_ns = self.limits.hold_s * NS_PER_S
         for fault, (when_ns, detail) in self._last.items():
             if now_ns - when_ns > hold_ns:

@@ -25,6 +25,7 @@ from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.graph import Topics
 from alpamayo_ros.ros.conversions import command_mode_name, duration_ns, stamp_ns
+from alpamayo_ros.ros.runtime import StatusChanges
 
 _LEVEL_NAMES = {
     DiagnosticStatus.OK: "OK",
@@ -102,17 +103,13 @@ class TopicMonitor(Node):
             self.create_subscription(
                 msg_type, topic, lambda msg, topic=topic: self.record(topic, msg), 10
             )
-        self._health: dict[str, tuple[bytes, str]] = {}
+        self.status_changes = StatusChanges()
         self.create_subscription(DiagnosticArray, Topics.DIAGNOSTICS, self.on_diagnostics, 10)
 
     def on_diagnostics(self, msg: DiagnosticArray) -> None:
         """Report a status when it changes while WARN/ERROR, and when it recovers to OK."""
-        for status in msg.status:
-            before = self._health.get(status.name, (DiagnosticStatus.OK, ""))
-            now = (status.level, status.message)
-            self._health[status.name] = now
-            if now != before and (now[0], before[0]) != (DiagnosticStatus.OK, DiagnosticStatus.OK):
-                self.record(Topics.DIAGNOSTICS, status)
+        for status in self.status_changes(msg):
+            self.record(Topics.DIAGNOSTICS, status)
 
     def record(self, topic: str, msg: object) -> None:
         self.counts[topic] += 1

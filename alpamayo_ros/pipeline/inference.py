@@ -6,8 +6,9 @@ thinned before decoding, a frame larger than `max_frame_pixels` refused), the he
 every input (core.input_health: which camera is silent, which stamp is wrong, which
 odometry field is invalid), the choice of t0 (the newest time every camera has a frame),
 the rate cap, the reset after a clock jump (a replay restarted) and the alignment of 4
-frames per camera and 16 ego poses to t0. It is thread-safe: subscription callbacks add
-inputs while another thread runs the model, and `run` always takes the newest complete
+frames per camera and 16 ego poses to t0. It is thread-safe for one input thread
+(the input health is updated there, unlocked) and one model thread: subscription callbacks
+add inputs while the other thread runs the model, and `run` always takes the newest complete
 input, so a model that cannot keep up skips frames instead of queueing them.
 """
 
@@ -141,6 +142,13 @@ class InferenceStep:
         self.max_staleness_ns = round(max_frame_staleness_s * NS_PER_S)
         self.max_frame_pixels = max_frame_pixels
         self.min_frame_interval_ns = round(FRAME_INTERVAL_FRACTION * NS_PER_S / max_frame_rate_hz)
+        # Thinning keeps frames up to two intervals apart; the frame chosen for a target may
+        # then be that much older than it, less the jitter tolerance.
+        if 2 * self.min_frame_interval_ns - DEFAULT_JITTER_TOLERANCE_NS > self.max_staleness_ns:
+            raise ValueError(
+                f"max_frame_rate_hz {max_frame_rate_hz} thins frames further apart than "
+                f"max_frame_staleness_s {max_frame_staleness_s} allows; raise the rate"
+            )
         limits = limits or HealthLimits()
         self.health = InputHealth(
             [StreamHealth(name, limits) for name in self.cameras]

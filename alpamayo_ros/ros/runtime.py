@@ -94,6 +94,24 @@ class Diagnostics:
         self._publisher.publish(array)
 
 
+class StatusChanges:
+    """The statuses a person watching should see: each change while WARN or ERROR, and the
+    recovery to OK (a steady OK says nothing new)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[bytes, str]] = {}
+
+    def __call__(self, msg: DiagnosticArray) -> list[DiagnosticStatus]:
+        changed = []
+        for status in msg.status:
+            before = self._last.get(status.name, (OK, ""))
+            now = (status.level, status.message)
+            self._last[status.name] = now
+            if now != before and (now[0], before[0]) != (OK, OK):
+                changed.append(status)
+        return changed
+
+
 def message_class(msgtype: str) -> type:
     """The Python class of a ROS type name such as "sensor_msgs/msg/Image"."""
     package, kind, name = msgtype.split("/")

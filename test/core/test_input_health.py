@@ -118,3 +118,20 @@ def test_errors_come_before_warnings_and_the_level_is_the_worst() -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="silent_after_s"):
         HealthLimits(silent_after_s=0.0)
+
+
+def test_a_stream_that_never_sent_anything_is_silent_once_watched_long_enough() -> None:
+    health = InputHealth([StreamHealth("front", HealthLimits(silent_after_s=0.5))])
+    assert health.report(START).level is Level.OK  # watched from here
+    report = health.report(START + S)
+    assert report.level is Level.ERROR
+    assert report.message == "front: silent (nothing received for 1.0 s)"
+
+
+def test_a_slow_stream_reports_its_rate_even_while_silent() -> None:
+    health = InputHealth(
+        [StreamHealth("odometry", HealthLimits(silent_after_s=0.5), min_rate_hz=4.0)]
+    )
+    now = feed(health["odometry"], 2, 1.0)
+    for later in (now + 400 * MS, now + 600 * MS):
+        assert "odometry: rate too low" in health.report(later).message

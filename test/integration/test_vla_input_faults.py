@@ -167,8 +167,8 @@ def assert_named(phase: Phase, level: bytes, *words: str) -> None:
     assert named, f"no status at level {level!r} naming {words}:\n{phase.messages()}"
 
 
-def assert_resumes(feeder: Feeder) -> None:
-    good = feeder.feed(2.5)
+def assert_resumes(feeder: Feeder, seconds: float = 2.5) -> None:
+    good = feeder.feed(seconds)
     assert len(good.outputs) >= 5, (len(good.outputs), good.messages())
 
 
@@ -220,11 +220,11 @@ def test_each_input_fault_is_named_and_outputs_resume(
                 t0s = {stamp_ns(msg.header.stamp) for msg in invalid.outputs}
                 assert not t0s & invalid.bad_stamps
                 assert all(t0 < min(invalid.bad_stamps) for t0 in t0s)
-                assert_resumes(feeder)
+                assert_resumes(feeder, 3.5)  # the history needs 1.5 s of valid odometry again
 
             slow = feeder.feed(2.5, odometry_hz=2.0)
             assert_named(slow, DiagnosticStatus.ERROR, "odometry: rate too low")
-            assert_resumes(feeder)
+            assert_resumes(feeder, 3.5)
 
             feeder.clock_offset_ns = -30 * NS_PER_S  # a replay restarted
             jumped = feeder.feed(3.0)
