@@ -81,6 +81,12 @@ def _report(event: str) -> None:
     print(f"[launcher] {event}", file=sys.stderr, flush=True)
 
 
+def _supervise(graph: GraphProcesses) -> None:
+    """Report the nodes' exits and restarts since the last call."""
+    for event in graph.supervise():
+        _report(event)
+
+
 def command_launch(args: argparse.Namespace) -> int:
     """Run the graph, reporting node exits and restarts, and every WARN/ERROR diagnostic
     as it changes (and its recovery), so a person sees why the car stopped."""
@@ -106,7 +112,7 @@ def command_launch(args: argparse.Namespace) -> int:
                 _spin_for(
                     watcher,
                     args.duration if args.duration > 0 else float("inf"),
-                    lambda: [_report(event) for event in graph.supervise()],
+                    lambda: _supervise(graph),
                 )
         finally:
             rclpy.try_shutdown()
@@ -137,7 +143,7 @@ def command_demo(args: argparse.Namespace) -> int:
         rclpy.init()
         try:
             monitor = TopicMonitor(on_message=show)
-            _spin_for(monitor, args.duration, lambda: [_report(e) for e in graph.supervise()])
+            _spin_for(monitor, args.duration, lambda: _supervise(graph))
             counts = {topic: monitor.counts[topic] for _, topic in TopicMonitor.TOPICS}
         finally:
             rclpy.shutdown()

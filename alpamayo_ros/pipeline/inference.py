@@ -43,7 +43,13 @@ from alpamayo_ros.core.frame_alignment import (
     choose_t0,
     select_frames,
 )
-from alpamayo_ros.core.input_health import Fault, HealthLimits, InputHealth, StreamHealth
+from alpamayo_ros.core.input_health import (
+    ARRIVAL_FAULTS,
+    Fault,
+    HealthLimits,
+    InputHealth,
+    StreamHealth,
+)
 from alpamayo_ros.core.model_io import ReasoningOutput, VlaInput
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.pipeline.backend import Backend, Decided
@@ -179,7 +185,8 @@ class InferenceStep:
             )
             return False
         with self._lock:
-            result = self._frames[camera].classify(stamp_ns)
+            buffer = self._frames[camera]
+            newest_ns, result = buffer.newest_stamp_ns, buffer.classify(stamp_ns)
         if result is AddResult.SKIPPED:
             rate = stream.rate_hz()
             stream.record(
@@ -192,7 +199,7 @@ class InferenceStep:
             )
             return False
         if not result.keeps_sample:
-            stream.record_arrival(result, received_ns, self._arrival_detail(camera, stamp_ns))
+            self._record_arrival(camera, result, stamp_ns, newest_ns, received_ns)
             return False
         return True
 
@@ -206,14 +213,12 @@ class InferenceStep:
         """Buffer a decoded RGB frame, resized for the backend; unknown cameras raise KeyError.
         `received_ns` (node clock; default: the stamp) dates any fault it shows."""
         image = fit_image(image, self.backend.image_size)
-        detail = self._arrival_detail(camera, stamp_ns)
         with self._lock:
-            result = self._frames[camera].add(stamp_ns, image)
+            buffer = self._frames[camera]
+            newest_ns, result = buffer.newest_stamp_ns, buffer.add(stamp_ns, image)
             if result is AddResult.CLOCK_JUMP_BACK:
                 self._reset_except(camera)
-        self.health[camera].record_arrival(
-            result, stamp_ns if received_ns is None else received_ns, detail
-        )
+        self._record_arrival(camera, result, stamp_ns, newest_ns, received_ns)
         return result
 
     def admit_odometry(self, stamp_ns: int, received_ns: int) -> bool:
@@ -227,31 +232,40 @@ class InferenceStep:
         quaternion: npt.NDArray[np.float64],
         received_ns: int | None = None,
     ) -> AddResult:
-        detail = self._arrival_detail(ODOMETRY, stamp_ns)
         with self._lock:
+            newest_ns = self._history.newest_stamp_ns
             result = self._history.add(stamp_ns, position, quaternion)
             if result is AddResult.CLOCK_JUMP_BACK:
                 self._reset_except(ODOMETRY)
-        if result is AddResult.REJECTED_NONFINITE:
-            detail = invalid_pose(position, quaternion) or ""
-        self.health[ODOMETRY].record_arrival(
-            result, stamp_ns if received_ns is None else received_ns, detail
+        invalid = (
+            invalid_pose(position, quaternion) if result is AddResult.REJECTED_NONFINITE else None
         )
+        self._record_arrival(ODOMETRY, result, stamp_ns, newest_ns, received_ns, invalid)
         return result
 
-    def _arrival_detail(self, stream: str, stamp_ns: int) -> str:
-        """How a stamp relates to the newest of its stream, for a fault it may show."""
-        with self._lock:
-            newest = (
-                self._history.newest_stamp_ns
-                if stream == ODOMETRY
-                else self._frames[stream].newest_stamp_ns
-            )
-        if newest is None or stamp_ns > newest:
-            return ""
-        if stamp_ns == newest:
-            return "same stamp as the previous"
-        return f"{(newest - stamp_ns) / NS_PER_S:.3f} s older than the newest"
+    def _record_arrival(
+        self,
+        stream: str,
+        result: AddResult,
+        stamp_ns: int,
+        newest_ns: int | None,
+        received_ns: int | None,
+        detail: str | None = None,
+    ) -> None:
+        """A buffer's verdict in the stream's health; the detail (by default how the stamp
+        relates to the stream's newest before it) is worked out only for a fault."""
+        if result not in ARRIVAL_FAULTS:
+            return
+        if detail is None:
+            if newest_ns is None or stamp_ns > newest_ns:
+                detail = ""
+            elif stamp_ns == newest_ns:
+                detail = "same stamp as the previous"
+            else:
+                detail = f"{(newest_ns - stamp_ns) / NS_PER_S:.3f} s older than the newest"
+        self.health[stream].record_arrival(
+            result, stamp_ns if received_ns is None else received_ns, detail
+        )
 
     def pending(self) -> bool:
         """Whether a camera set newer than the last inference is complete (cheap)."""
