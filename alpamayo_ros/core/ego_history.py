@@ -179,12 +179,16 @@ class EgoHistoryBuffer:
             )
         fraction = ((targets - stamps[lower]) / gaps)[:, np.newaxis]
 
-        positions = np.array([s.position for s in self._samples])
-        orientations = Rotation.from_quat([s.quaternion for s in self._samples])
-        xyz = positions[lower] + fraction * (positions[lower + 1] - positions[lower])
-        start = orientations[lower]
+        # Only the bracketing samples are converted: the control bridge asks at 50 Hz and
+        # the buffer holds seconds of odometry.
+        count = len(targets)
+        ends = [self._samples[k] for k in np.concatenate([lower, lower + 1]).tolist()]
+        positions = np.array([s.position for s in ends])
+        orientations = Rotation.from_quat([s.quaternion for s in ends])
+        xyz = positions[:count] + fraction * (positions[count:] - positions[:count])
+        start = orientations[:count]
         # Slerp written as start * exp(f * log(start^-1 end)) so that f > 1 extrapolates.
-        step = (start.inv() * orientations[lower + 1]).as_rotvec()
+        step = (start.inv() * orientations[count:]).as_rotvec()
         return xyz, (start * Rotation.from_rotvec(fraction * step)).as_matrix()
 
     def _require_coverage(

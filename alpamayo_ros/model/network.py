@@ -87,6 +87,10 @@ class ImageEncoder(nn.Module):
         return self.net(images)
 
 
+# Width of the action expert's flow-time embedding.
+FLOW_TIME_DIM = 64
+
+
 def sinusoidal(t: Tensor, dim: int) -> Tensor:
     """Embedding of flow time t in [0, 1], [B] -> [B, dim]."""
     half = dim // 2
@@ -206,7 +210,7 @@ class EmbeddedVla(nn.Module):
         controls = config.horizon * 2
         hidden = config.expert_hidden
         self.expert = nn.Sequential(
-            nn.Linear(controls + 64 + self.condition_dim, hidden),
+            nn.Linear(controls + FLOW_TIME_DIM + self.condition_dim, hidden),
             nn.GELU(),
             nn.Linear(hidden, hidden),
             nn.GELU(),
@@ -293,7 +297,7 @@ class EmbeddedVla(nn.Module):
 
     def velocity(self, x: Tensor, t: Tensor, condition: Tensor) -> Tensor:
         """Flow velocity for normalised controls x [B, 64, 2] at flow time t [B]."""
-        inputs = torch.cat([x.flatten(1), sinusoidal(t, 64), condition], dim=-1)
+        inputs = torch.cat([x.flatten(1), sinusoidal(t, FLOW_TIME_DIM), condition], dim=-1)
         return self.expert(inputs).reshape(x.shape)
 
     def flow_matching_loss(self, condition: Tensor, controls: Tensor) -> Tensor:
@@ -310,12 +314,21 @@ class EmbeddedVla(nn.Module):
     ) -> Tensor:
         """K control sequences per condition: [B, K, 64, 2] in physical units."""
         b = condition.shape[0]
-        repeated = condition.repeat_interleave(num_samples, dim=0)
         x = torch.randn(b * num_samples, self.config.horizon, 2, generator=generator)
         steps = self.config.flow_steps
+        # `velocity`, with what every step shares computed once: the first layer's terms
+        # of the condition (per sample) and of the flow times (per step) are constants of
+        # the Euler loop; only the controls' term changes.
+        first = self.expert[0]
+        w_controls, w_time, w_condition = first.weight.split(
+            [x[0].numel(), FLOW_TIME_DIM, self.condition_dim], dim=1
+        )
+        fixed = torch.addmm(first.bias, condition, w_condition.T)
+        fixed = fixed.repeat_interleave(num_samples, dim=0)
+        per_step = sinusoidal(torch.arange(steps) / steps, FLOW_TIME_DIM) @ w_time.T
         for step in range(steps):
-            t = torch.full((x.shape[0],), step / steps)
-            x = x + self.velocity(x, t, repeated) / steps
+            hidden = torch.addmm(fixed + per_step[step], x.flatten(1), w_controls.T)
+            x = x + self.expert[1:](hidden).reshape(x.shape) / steps
         return self.denormalise(x).reshape(b, num_samples, self.config.horizon, 2)
 
     def normalise(self, controls: Tensor) -> Tensor:

@@ -55,36 +55,20 @@ class DiffusionPlanner(Node):
         plan = self.step.plan(
             conversions.planner_input(msg), conversions.stamp_ns(msg.header.stamp)
         )
-        rollouts, scores, selection = plan.rollouts, plan.scores, plan.selection
-
-        def candidate(k: int) -> Trajectory:
-            return conversions.trajectory_msg(rollouts[k], msg.header, msg.info, k, scores[k])
-
-        selected = None if selection.index is None else candidate(selection.index)
-        if selected is not None:
+        selection = plan.selection
+        index = selection.index
+        if index is not None:
             # The control bridge's input first; the candidates are for people and evaluation.
-            self.trajectory_publisher.publish(selected)
-        candidates = [
-            selected if k == selection.index and selected is not None else candidate(k)
-            for k in range(len(scores))
-        ]
-        self.candidates_publisher.publish(
-            TrajectoryCandidates(
-                header=msg.header,
-                info=msg.info,
-                candidates=candidates,
-                scores=[float(s) for s in scores],
-                feasible=[bool(f) for f in selection.feasible],
-                rejection_reasons=["; ".join(v) for v in selection.violations],
-                selected_index=(
-                    TrajectoryCandidates.NONE_SELECTED
-                    if selection.index is None
-                    else selection.index
-                ),
+            self.trajectory_publisher.publish(
+                conversions.trajectory_msg(
+                    plan.rollouts[index], msg.header, msg.info, index, plan.scores[index]
+                )
             )
+        self.candidates_publisher.publish(
+            conversions.candidates_msg(plan.rollouts, plan.scores, selection, msg.header, msg.info)
         )
         planning_ms = f"{plan.planning_ms:.1f}"
-        if selection.index is None:
+        if index is None:
             self.diagnostics.update(
                 ERROR,
                 f"no feasible trajectory for inference {msg.info.inference_id}: "

@@ -59,7 +59,7 @@ def describe(msg: object) -> str:
     if isinstance(msg, TrajectoryCandidates):
         return (
             f"candidates   t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
-            f"K={len(msg.candidates)} feasible={sum(msg.feasible)} selected={msg.selected_index}"
+            f"K={len(msg.scores)} feasible={sum(msg.feasible)} selected={msg.selected_index}"
         )
     if isinstance(msg, ControlCommand):
         return (

@@ -18,7 +18,7 @@ from alpamayo_ros.visualisation.markers import (
     MarkerStyle,
     candidate_markers,
     reasoning_markers,
-    trajectory_path,
+    selected_path,
 )
 
 
@@ -40,8 +40,9 @@ class Visualiser(Node):
             self.diagnostics.update(WARN, f"candidates skipped: {error}")
             return
         self.marker_publisher.publish(markers)
-        if msg.selected_index != TrajectoryCandidates.NONE_SELECTED:
-            self.path_publisher.publish(trajectory_path(msg.candidates[msg.selected_index]))
+        path = selected_path(msg)
+        if path is not None:
+            self.path_publisher.publish(path)
         self.diagnostics.update(OK, "drawing", inference_id=msg.info.inference_id)
 
     def on_reasoning(self, msg: Reasoning) -> None:

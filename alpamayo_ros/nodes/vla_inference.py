@@ -36,6 +36,10 @@ from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.conversions import duration_ns
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
 
+# The reasoning text is off the control path (the planner has its input by then): its
+# thread yields the CPU to the model, planner and control bridge on a busy machine.
+TEXT_NICENESS = 10
+
 
 class VlaInference(Node):
     def __init__(self) -> None:
@@ -76,9 +80,15 @@ class VlaInference(Node):
         self.meta_action_publisher = self.create_publisher(MetaAction, "meta_action", 10)
         self.conditioning_publisher = self.create_publisher(PlannerConditioning, "conditioning", 10)
         self.worker = LatestOnlyWorker(self.infer, self.on_inference_error, name="vla_inference")
+        # Reasoning text still to write, newest only: (inference id, inference, start).
+        self.unexplained: deque[tuple[int, Inference, int]] = deque(maxlen=1)
+        self.text_worker = LatestOnlyWorker(
+            self.explain, self.on_inference_error, name="reasoning_text", niceness=TEXT_NICENESS
+        )
 
     def destroy_node(self) -> None:
         self.worker.stop()
+        self.text_worker.stop()
         super().destroy_node()
 
     def now_ns(self) -> int:
@@ -134,13 +144,25 @@ class VlaInference(Node):
             return
         self.inference_id += 1
         self.publish_decision(inference, started_ns)
-        self.publish_reasoning(inference.explained(), started_ns)
+        self.unexplained.append((self.inference_id, inference, started_ns))
+        self.text_worker.request()
 
-    def info(self, inference: Inference, started_ns: int, model_stage: str) -> InferenceInfo:
+    def explain(self) -> None:
+        """Runs on the text thread: the newest decided inference's reasoning, written and
+        published; one that a newer inference overtook before its text began is skipped."""
+        try:
+            inference_id, inference, started_ns = self.unexplained.popleft()
+        except IndexError:
+            return
+        self.publish_reasoning(inference_id, inference.explained(), started_ns)
+
+    def info(
+        self, inference_id: int, inference: Inference, started_ns: int, model_stage: str
+    ) -> InferenceInfo:
         """Provenance and timing of one output: latency from t0 to now, the model's time
         up to `model_stage`."""
         return conversions.inference_info_msg(
-            self.inference_id,
+            inference_id,
             self.backend.name,
             self.backend.version,
             inference.aligned.stamps_ns,
@@ -155,7 +177,8 @@ class VlaInference(Node):
     def publish_decision(self, inference: Inference, started_ns: int) -> None:
         """The planner's input (with the reasoning's structure; its text is empty when the
         backend writes it afterwards) and the meta-action."""
-        head, info = self.header(inference), self.info(inference, started_ns, "decide")
+        head = self.header(inference)
+        info = self.info(self.inference_id, inference, started_ns, "decide")
         output = inference.output
         meta_action = conversions.meta_action_msg(
             output.planner_input.meta_action,
@@ -175,21 +198,24 @@ class VlaInference(Node):
             )
         )
         self.meta_action_publisher.publish(meta_action)
-
-    def publish_reasoning(self, inference: Inference, started_ns: int) -> None:
-        info = self.info(inference, started_ns, "reason")
-        self.reasoning_publisher.publish(
-            conversions.reasoning_msg(inference.output.decision, self.header(inference), info)
-        )
         self.diagnostics.update(
             OK,
             "inferring",
             inference_id=self.inference_id,
             latency_ms=f"{duration_ns(info.latency) / 1e6:.1f}",
             decide_ms=f"{inference.stage_ms['decide']:.1f}",
-            model_ms=f"{inference.stage_ms['reason']:.1f}",
             decode_ms=f"{statistics.median(self.decode_ms):.2f}" if self.decode_ms else "-",
             camera_skew_ms=f"{inference.aligned.max_skew_ns() / 1e6:.1f}",
+        )
+
+    def publish_reasoning(self, inference_id: int, inference: Inference, started_ns: int) -> None:
+        info = self.info(inference_id, inference, started_ns, "reason")
+        self.reasoning_publisher.publish(
+            conversions.reasoning_msg(inference.output.decision, self.header(inference), info)
+        )
+        self.diagnostics.set_values(
+            text_latency_ms=f"{duration_ns(info.latency) / 1e6:.1f}",
+            model_ms=f"{inference.stage_ms['reason']:.1f}",
         )
 
 

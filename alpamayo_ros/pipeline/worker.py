@@ -7,6 +7,8 @@ while it thinks. Requests made during a run collapse into one more run, never a 
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable
 
@@ -17,9 +19,15 @@ class LatestOnlyWorker:
         job: Callable[[], None],
         on_error: Callable[[Exception], None],
         name: str = "worker",
+        niceness: int = 0,
     ) -> None:
-        """`on_error` hears of an exception a run raised; the worker then carries on."""
+        """`on_error` hears of an exception a run raised; the worker then carries on.
+
+        `niceness` > 0 lowers the thread's CPU priority (Linux schedules threads on their
+        own), for work off the control path that should yield to it on a busy machine.
+        """
         self._job = job
+        self._niceness = niceness
         self._on_error = on_error
         self._wanted = threading.Event()
         self._stopping = False
@@ -37,6 +45,11 @@ class LatestOnlyWorker:
         self._thread.join(timeout_s)
 
     def _loop(self) -> None:
+        if self._niceness > 0 and sys.platform == "linux":
+            thread = threading.get_native_id()
+            os.setpriority(
+                os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + self._niceness
+            )
         while True:
             self._wanted.wait()
             if self._stopping:

@@ -5,6 +5,9 @@ The only module that knows both worlds; nodes call it and stay thin.
 
 from __future__ import annotations
 
+from array import array
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 from alpamayo_ros_msgs.msg import (
@@ -14,6 +17,7 @@ from alpamayo_ros_msgs.msg import (
     PlannerConditioning,
     Reasoning,
     Trajectory,
+    TrajectoryCandidates,
     TrajectoryPoint,
 )
 from builtin_interfaces.msg import Duration, Time
@@ -30,6 +34,7 @@ from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, PlannerInput
 from alpamayo_ros.core.planar import quaternion_to_yaw, yaw_to_quaternion
 from alpamayo_ros.core.rig import CameraModel
+from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.core.watchdog import WatchdogState
 from alpamayo_ros.sensors.base import EgoPose
 
@@ -332,6 +337,79 @@ def trajectory_msg(
     ]
     return Trajectory(
         header=head, info=info, sample_index=sample_index, score=float(score), points=points
+    )
+
+
+def candidates_msg(
+    rollouts: Rollout,
+    scores: npt.ArrayLike,
+    selection: Selection,
+    head: Header,
+    info: InferenceInfo,
+) -> TrajectoryCandidates:
+    """Every candidate of a plan (rollouts [K, T]) as the message's candidate-major columns."""
+
+    def column(values: npt.ArrayLike, typecode: str) -> array:
+        # From bytes in one copy: rosidl would otherwise convert element by element.
+        return array(typecode, np.ascontiguousarray(values, np.dtype(typecode)).tobytes())
+
+    return TrajectoryCandidates(
+        header=head,
+        info=info,
+        time_from_start=column(rollouts.t.reshape(-1, rollouts.t.shape[-1])[0], "d"),
+        x=column(rollouts.x, "d"),
+        y=column(rollouts.y, "d"),
+        yaw=column(rollouts.yaw, "d"),
+        longitudinal_velocity_mps=column(rollouts.v, "f"),
+        acceleration_mps2=column(rollouts.acceleration, "f"),
+        curvature=column(rollouts.curvature, "f"),
+        scores=column(scores, "f"),
+        feasible=[bool(f) for f in selection.feasible],
+        rejection_reasons=["; ".join(v) for v in selection.violations],
+        selected_index=(
+            TrajectoryCandidates.NONE_SELECTED if selection.index is None else selection.index
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class CandidatePaths:
+    """The poses of a TrajectoryCandidates message, checked for consistent sizes."""
+
+    time_from_start: npt.NDArray[np.float64]  # [T] s after t0
+    x: npt.NDArray[np.float64]  # [K, T] m
+    y: npt.NDArray[np.float64]  # [K, T] m
+    yaw: npt.NDArray[np.float64]  # [K, T] rad
+    feasible: npt.NDArray[np.bool_]  # [K]
+    selected: int | None  # None: no candidate was feasible
+
+
+def candidate_paths(msg: TrajectoryCandidates) -> CandidatePaths:
+    """Raises ValueError for a message whose columns or lists disagree in size, or whose
+    selection is not one of its candidates."""
+    num_candidates, num_points = len(msg.scores), len(msg.time_from_start)
+    if len(msg.feasible) != num_candidates:
+        raise ValueError(f"{num_candidates} candidates but {len(msg.feasible)} feasibility flags")
+    for name in ("x", "y", "yaw"):
+        if len(getattr(msg, name)) != num_candidates * num_points:
+            raise ValueError(
+                f"{num_candidates} candidates of {num_points} points need "
+                f"{num_candidates * num_points} {name} values, got {len(getattr(msg, name))}"
+            )
+    selected = msg.selected_index
+    if selected != TrajectoryCandidates.NONE_SELECTED and selected >= num_candidates:
+        raise ValueError(f"selected index {selected} of {num_candidates} candidates")
+
+    def grid(values: array) -> npt.NDArray[np.float64]:
+        return np.frombuffer(values, np.float64).reshape(num_candidates, num_points)
+
+    return CandidatePaths(
+        time_from_start=np.frombuffer(msg.time_from_start, np.float64),
+        x=grid(msg.x),
+        y=grid(msg.y),
+        yaw=grid(msg.yaw),
+        feasible=np.array(msg.feasible, dtype=bool),
+        selected=None if selected == TrajectoryCandidates.NONE_SELECTED else selected,
     )
 
 

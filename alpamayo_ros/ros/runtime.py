@@ -64,6 +64,10 @@ class Diagnostics:
     def update(self, level: bytes, message: str, **values: object) -> None:
         self._level = level
         self._message = message
+        self.set_values(**values)
+
+    def set_values(self, **values: object) -> None:
+        """Figures that go with the current status, which they leave as it is."""
         self._values.update({key: str(value) for key, value in values.items()})
 
     @property

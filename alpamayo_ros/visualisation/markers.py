@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alpamayo_ros_msgs.msg import Reasoning, Trajectory, TrajectoryCandidates
+import numpy as np
+import numpy.typing as npt
+from alpamayo_ros_msgs.msg import Reasoning, TrajectoryCandidates
 from geometry_msgs.msg import Point, PoseStamped, Vector3
 from nav_msgs.msg import Path
 from std_msgs.msg import ColorRGBA, Header
@@ -17,7 +19,14 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
-from alpamayo_ros.ros.conversions import duration_msg, duration_ns, stamp_ns, time_msg
+from alpamayo_ros.core.planar import yaw_to_quaternion
+from alpamayo_ros.ros.conversions import (
+    candidate_paths,
+    duration_msg,
+    pose_msgs,
+    stamp_ns,
+    time_msg,
+)
 
 SELECTED = ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0)
 FEASIBLE = ColorRGBA(r=0.3, g=0.6, b=1.0, a=0.5)
@@ -42,23 +51,19 @@ class MarkerStyle:
 def candidate_markers(msg: TrajectoryCandidates, style: MarkerStyle = MarkerStyle()) -> MarkerArray:
     """Every candidate as a line (feasible blue, rejected red) and the selected one on top.
 
-    Raises ValueError for a message whose lists disagree or whose selection is not a
+    Raises ValueError for a message whose columns disagree or whose selection is not a
     candidate.
     """
-    if len(msg.feasible) != len(msg.candidates):
-        raise ValueError(
-            f"{len(msg.candidates)} candidates but {len(msg.feasible)} feasibility flags"
-        )
-    selected = msg.selected_index
-    if selected != TrajectoryCandidates.NONE_SELECTED and selected >= len(msg.candidates):
-        raise ValueError(f"selected index {selected} of {len(msg.candidates)} candidates")
+    paths = candidate_paths(msg)
     markers = []
-    for index, (candidate, feasible) in enumerate(zip(msg.candidates, msg.feasible, strict=True)):
+    for index, feasible in enumerate(paths.feasible):
         colour = FEASIBLE if feasible else INFEASIBLE
-        markers.append(_path_line(msg.header, CANDIDATES_NS, index, candidate, colour, style))
-    if msg.selected_index != TrajectoryCandidates.NONE_SELECTED:
-        chosen = msg.candidates[msg.selected_index]
-        line = _path_line(msg.header, SELECTED_NS, 0, chosen, SELECTED, style)
+        x, y = paths.x[index], paths.y[index]
+        markers.append(_path_line(msg.header, CANDIDATES_NS, index, x, y, colour, style))
+    if paths.selected is not None:
+        chosen = paths.selected
+        x, y = paths.x[chosen], paths.y[chosen]
+        line = _path_line(msg.header, SELECTED_NS, 0, x, y, SELECTED, style)
         line.scale.x = style.selected_line_width
         markers.append(line)
     else:
@@ -92,34 +97,45 @@ def reasoning_markers(msg: Reasoning, style: MarkerStyle = MarkerStyle()) -> Mar
     return MarkerArray(markers=[text, body, label])
 
 
-def trajectory_path(msg: Trajectory) -> Path:
-    """The trajectory as a nav_msgs/Path; each pose is stamped with the time it is reached."""
+def selected_path(msg: TrajectoryCandidates) -> Path | None:
+    """The selected candidate as a nav_msgs/Path, each pose stamped with the time it is
+    reached; None when no candidate was selected. Raises ValueError as candidate_markers."""
+    paths = candidate_paths(msg)
+    if paths.selected is None:
+        return None
     t0_ns = stamp_ns(msg.header.stamp)
-    poses = [
-        PoseStamped(
-            header=Header(
-                stamp=time_msg(t0_ns + duration_ns(point.time_from_start)),
-                frame_id=msg.header.frame_id,
-            ),
-            pose=point.pose,
-        )
-        for point in msg.points
-    ]
-    return Path(header=msg.header, poses=poses)
+    k = paths.selected
+    offsets_ns = np.round(paths.time_from_start * NS_PER_S).astype(np.int64).tolist()
+    poses = pose_msgs(
+        np.stack([paths.x[k], paths.y[k], np.zeros_like(paths.x[k])], axis=-1),
+        yaw_to_quaternion(paths.yaw[k]),
+    )
+    return Path(
+        header=msg.header,
+        poses=[
+            PoseStamped(
+                header=Header(stamp=time_msg(t0_ns + offset), frame_id=msg.header.frame_id),
+                pose=pose,
+            )
+            for offset, pose in zip(offsets_ns, poses, strict=True)
+        ],
+    )
 
 
 def _path_line(
     header: Header,
     namespace: str,
     marker_id: int,
-    trajectory: Trajectory,
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
     colour: ColorRGBA,
     style: MarkerStyle,
 ) -> Marker:
     line = _marker(header, namespace, marker_id, Marker.LINE_STRIP, colour, style)
     line.scale.x = style.line_width
     # The line starts at the ego (the origin of the frame at t0), where the plan starts.
-    line.points = [Point()] + [point.pose.position for point in trajectory.points]
+    points = zip(x.tolist(), y.tolist(), strict=True)
+    line.points = [Point()] + [Point(x=px, y=py) for px, py in points]
     return line
 
 

@@ -131,7 +131,11 @@ def observe_traced_outputs(graph: GraphProcesses, observer: GraphObserver) -> di
         assert len(trajectory.points) == TRAJECTORY_STEPS
         assert duration_ns(trajectory.points[-1].time_from_start) == 6_400_000_000
         chosen = candidates[inference_id]
-        assert chosen.candidates[chosen.selected_index] == trajectory
+        assert chosen.selected_index == trajectory.sample_index
+        first = trajectory.sample_index * TRAJECTORY_STEPS  # candidate-major columns
+        assert list(chosen.x[first : first + TRAJECTORY_STEPS]) == [
+            p.pose.position.x for p in trajectory.points
+        ]
         assert reasoning[inference_id].text
     trajectories = {t.info.inference_id: t for t in observer.of(Topics.TRAJECTORY)}
     for command in observer.commands(ControlCommand.MODE_TRACKING):

@@ -129,9 +129,8 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
         # node runs the action expert on 1 CPU thread (cpu_threads) and the benchmark on all,
         # which orders torch's sums differently.
         if plan is not None:
-            for k, candidate in enumerate(published.candidates):
-                xs = [p.pose.position.x for p in candidate.points]
-                np.testing.assert_allclose(xs, plan.rollouts.x[k], atol=1e-5)
+            paths = conversions.candidate_paths(published)
+            np.testing.assert_allclose(paths.x, plan.rollouts.x, atol=1e-5)
         trajectories = [
             t for t in received[Topics.TRAJECTORY] if t.info.inference_id == inference_id
         ]

@@ -72,6 +72,19 @@ def quaternion(pose: Any) -> tuple[float, float, float, float]:
     return q.x, q.y, q.z, q.w
 
 
+# Every number of every candidate.
+CANDIDATE_COLUMNS = (
+    "time_from_start",
+    "x",
+    "y",
+    "yaw",
+    "longitudinal_velocity_mps",
+    "acceleration_mps2",
+    "curvature",
+    "scores",
+)
+
+
 def trajectory_array(msg: Trajectory) -> np.ndarray:
     """[T, 13]: every number of every point (time, pose, velocities, acceleration, ...)."""
     return np.array(
@@ -159,14 +172,10 @@ def differences(t0_ns: int, first: Play, second: Play) -> list[str]:
     candidates = [play[Topics.CANDIDATES].get(t0_ns) for play in (first, second)]
     if None not in candidates:
         a, b = candidates
-        if len(a.candidates) != len(b.candidates):
-            found.append(f"number of candidates ({len(a.candidates)} vs {len(b.candidates)})")
-        else:
-            for k, (x, y) in enumerate(zip(a.candidates, b.candidates, strict=True)):
-                if not np.allclose(
-                    trajectory_array(x), trajectory_array(y), rtol=0, atol=TOLERANCE
-                ):
-                    found.append(f"candidate {k}")
+        for column in CANDIDATE_COLUMNS:
+            x, y = np.asarray(getattr(a, column)), np.asarray(getattr(b, column))
+            if x.shape != y.shape or not np.allclose(x, y, rtol=0, atol=TOLERANCE):
+                found.append(f"candidates' {column}")
         if a.selected_index != b.selected_index:
             found.append(f"selected index ({a.selected_index} vs {b.selected_index})")
         if list(a.feasible) != list(b.feasible):

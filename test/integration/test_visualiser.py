@@ -7,6 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
+import numpy as np
 from alpamayo_ros_msgs.msg import InferenceInfo, Reasoning, TrajectoryCandidates
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point
@@ -21,10 +22,11 @@ from alpamayo_ros.backends.constant_velocity import ConstantVelocityBackend
 from alpamayo_ros.core.kinematics import EgoState
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import MetaActionEstimate, PlannerInput
+from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.graph import NODES, Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.pipeline.planning import PlanningStep
-from alpamayo_ros.ros.conversions import stamp_ns, time_msg, trajectory_msg
+from alpamayo_ros.ros.conversions import candidates_msg, stamp_ns, time_msg
 from alpamayo_ros.visualisation.markers import CANDIDATES_NS, CAUSE_NS, REASONING_NS
 
 VISUALISER = next(spec for spec in NODES if spec.name == "visualiser")
@@ -39,19 +41,13 @@ def candidates(selected: int, feasible: list[bool]) -> TrajectoryCandidates:
         MetaActionEstimate.certain(Longitudinal.MAINTAIN_SPEED, Lateral.GO_STRAIGHT),
     )
     plan = PlanningStep(ConstantVelocityBackend(), len(feasible)).plan(ego, T0_NS)
-    info = InferenceInfo(inference_id=3)
-    plans = [
-        trajectory_msg(plan.rollouts[k], HEADER, info, k, plan.scores[k])
-        for k in range(len(feasible))
-    ]
-    return TrajectoryCandidates(
-        header=HEADER,
-        info=info,
-        candidates=plans,
-        scores=list(plan.scores),
-        feasible=feasible,
-        rejection_reasons=["" if f else "rejected" for f in feasible],
-        selected_index=selected,
+    selection = Selection(
+        None if selected == TrajectoryCandidates.NONE_SELECTED else selected,
+        np.array(feasible),
+        tuple(() if f else ("rejected",) for f in feasible),
+    )
+    return candidates_msg(
+        plan.rollouts, plan.scores, selection, HEADER, InferenceInfo(inference_id=3)
     )
 
 

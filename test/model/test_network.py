@@ -64,6 +64,21 @@ def test_samples_are_reproducible_with_a_seeded_generator(model: EmbeddedVla) ->
     assert torch.equal(first, again) and not torch.equal(first, other)
 
 
+def test_sampler_is_euler_integration_of_the_velocity_field(model: EmbeddedVla) -> None:
+    """The sampler computes the condition's and flow time's terms once per call; it must
+    still integrate exactly the field training fits (`velocity`)."""
+    condition = torch.randn(2, model.condition_dim)
+    with torch.no_grad():
+        sampled = model.sample_controls(condition, 3, torch.Generator().manual_seed(4))
+        x = torch.randn(6, model.config.horizon, 2, generator=torch.Generator().manual_seed(4))
+        steps = model.config.flow_steps
+        for step in range(steps):
+            t = torch.full((6,), step / steps)
+            x = x + model.velocity(x, t, condition.repeat_interleave(3, dim=0)) / steps
+    expected = model.denormalise(x).reshape(2, 3, model.config.horizon, 2)
+    torch.testing.assert_close(sampled, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_flow_matching_learns_a_target_the_sampler_then_produces() -> None:
     """Trained on one braking profile, the expert's samples reproduce it: loss, velocity
     field and Euler sampler agree on the same normalisation and time convention."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from alpamayo_ros_msgs.msg import Trajectory, TrajectoryCandidates
+from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
 from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.ros import conversions
 
 
@@ -90,3 +93,34 @@ def test_trajectory_message_round_trips_to_the_tracker() -> None:
     msg.points = []
     with pytest.raises(ValueError, match="no points"):
         conversions.tracked_trajectory(msg)
+
+
+def test_candidates_round_trip_through_dds_serialisation_and_match_the_trajectory() -> None:
+    rollouts = integrate_unicycle(np.full((3, 64), 0.5), np.linspace(-0.02, 0.02, 3)[:, None], 8.0)
+    selection = Selection(1, np.array([True, True, False]), ((), (), ("too sharp",)))
+    head = conversions.header(7_000_000_000, "base_link")
+    info = conversions.inference_info_msg(3, "m", "1", [1, 2], 10)
+    sent = conversions.candidates_msg(rollouts, [0.5, 0.9, 0.1], selection, head, info)
+    msg = deserialize_message(serialize_message(sent), TrajectoryCandidates)
+    assert list(msg.rejection_reasons) == ["", "", "too sharp"] and msg.selected_index == 1
+    paths = conversions.candidate_paths(msg)
+    assert paths.selected == 1 and list(paths.feasible) == [True, True, False]
+    np.testing.assert_array_equal(paths.x, rollouts.x)
+    np.testing.assert_array_equal(paths.yaw, rollouts.yaw)
+    np.testing.assert_array_equal(paths.time_from_start, rollouts.t[0])
+    # The selected candidate's columns are the published trajectory's values, exactly.
+    trajectory = conversions.trajectory_msg(rollouts[1], head, info, 1, 0.9)
+    points = deserialize_message(serialize_message(trajectory), Trajectory).points
+    assert [p.pose.position.x for p in points] == list(msg.x[64:128])
+    assert [p.longitudinal_velocity_mps for p in points] == list(
+        msg.longitudinal_velocity_mps[64:128]
+    )
+    assert [conversions.duration_ns(p.time_from_start) for p in points] == [
+        round(t * 1e9) for t in msg.time_from_start
+    ]
+
+    msg.selected_index = TrajectoryCandidates.NONE_SELECTED
+    assert conversions.candidate_paths(msg).selected is None
+    msg.yaw = msg.yaw[:10]
+    with pytest.raises(ValueError, match="3 candidates of 64 points need 192 yaw values, got 10"):
+        conversions.candidate_paths(msg)

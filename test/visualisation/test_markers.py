@@ -10,7 +10,15 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
 from alpamayo_ros.core.kinematics import integrate_unicycle
-from alpamayo_ros.ros.conversions import duration_ns, stamp_ns, time_msg, trajectory_msg
+from alpamayo_ros.core.planar import quaternion_to_yaw
+from alpamayo_ros.core.trajectory_checks import Selection
+from alpamayo_ros.ros.conversions import (
+    candidates_msg,
+    duration_ns,
+    quaternion_xyzw,
+    stamp_ns,
+    time_msg,
+)
 from alpamayo_ros.visualisation.markers import (
     CANDIDATES_NS,
     CAUSE_NS,
@@ -22,7 +30,7 @@ from alpamayo_ros.visualisation.markers import (
     MarkerStyle,
     candidate_markers,
     reasoning_markers,
-    trajectory_path,
+    selected_path,
 )
 
 T0_NS = 1_700_000_000_123_000_000
@@ -32,16 +40,13 @@ HEADER = Header(stamp=time_msg(T0_NS), frame_id="base_link")
 def candidates(selected: int, feasible: list[bool]) -> TrajectoryCandidates:
     k = len(feasible)
     rollouts = integrate_unicycle(np.zeros((k, 64)), np.linspace(-0.02, 0.02, k)[:, None], 10.0)
-    info = InferenceInfo(inference_id=7)
-    return TrajectoryCandidates(
-        header=HEADER,
-        info=info,
-        candidates=[trajectory_msg(rollouts[i], HEADER, info, i, 0.0) for i in range(k)],
-        scores=[0.0] * k,
-        feasible=feasible,
-        rejection_reasons=["" if f else "too sharp" for f in feasible],
-        selected_index=selected,
+    selection = Selection(
+        None if selected == TrajectoryCandidates.NONE_SELECTED else selected,
+        np.array(feasible),
+        tuple(() if f else ("too sharp",) for f in feasible),
     )
+    msg = candidates_msg(rollouts, np.zeros(k), selection, HEADER, InferenceInfo(inference_id=7))
+    return msg
 
 
 def by_namespace(markers: list[Marker], namespace: str) -> list[Marker]:
@@ -54,10 +59,11 @@ def test_every_candidate_is_a_line_in_the_frame_and_at_the_time_of_its_input() -
     lines = by_namespace(markers, CANDIDATES_NS)
     assert [m.id for m in lines] == [0, 1, 2]
     assert [m.color for m in lines] == [FEASIBLE, FEASIBLE, INFEASIBLE]
-    for marker, candidate in zip(lines, msg.candidates, strict=True):
+    for k, marker in enumerate(lines):
         assert marker.header == HEADER and marker.type == Marker.LINE_STRIP
         assert marker.points[0] == Point()  # from the ego at t0
-        assert marker.points[1:] == [p.pose.position for p in candidate.points]
+        points = [(p.x, p.y, p.z) for p in marker.points[1:]]
+        assert points == [(msg.x[i], msg.y[i], 0.0) for i in range(k * 64, (k + 1) * 64)]
         assert duration_ns(marker.lifetime) == 500_000_000
     (selected,) = by_namespace(markers, SELECTED_NS)
     assert selected.action == Marker.ADD and selected.color == SELECTED
@@ -75,6 +81,10 @@ def test_malformed_candidates_are_refused_with_the_reason() -> None:
     short_flags.feasible = [True]
     with pytest.raises(ValueError, match="2 candidates but 1 feasibility flags"):
         candidate_markers(short_flags)
+    short_column = candidates(0, [True, True])
+    short_column.y = short_column.y[:-1]
+    with pytest.raises(ValueError, match="2 candidates of 64 points need 128 y values, got 127"):
+        candidate_markers(short_column)
     bad_selection = candidates(0, [True, True])
     bad_selection.selected_index = 5
     with pytest.raises(ValueError, match="selected index 5 of 2 candidates"):
@@ -106,11 +116,16 @@ def test_reasoning_without_an_object_removes_the_cause_markers() -> None:
     ]
 
 
-def test_path_poses_are_stamped_when_they_are_reached() -> None:
-    trajectory = candidates(0, [True]).candidates[0]
-    path = trajectory_path(trajectory)
-    assert path.header == HEADER and len(path.poses) == 64
+def test_path_of_the_selected_candidate_is_stamped_when_each_pose_is_reached() -> None:
+    msg = candidates(1, [True, True])
+    path = selected_path(msg)
+    assert path is not None and path.header == HEADER and len(path.poses) == 64
     assert [stamp_ns(p.header.stamp) - T0_NS for p in path.poses] == [
-        duration_ns(p.time_from_start) for p in trajectory.points
+        round(t * 1e9) for t in msg.time_from_start
     ]
-    assert path.poses[-1].pose == trajectory.points[-1].pose
+    last = path.poses[-1].pose
+    assert (last.position.x, last.position.y) == (msg.x[2 * 64 - 1], msg.y[2 * 64 - 1])
+    assert quaternion_to_yaw(*quaternion_xyzw(last.orientation)) == pytest.approx(
+        msg.yaw[2 * 64 - 1]
+    )
+    assert selected_path(candidates(TrajectoryCandidates.NONE_SELECTED, [False])) is None
