@@ -1,8 +1,11 @@
 """Control bridge node: tracks the newest trajectory and guards it with a watchdog.
 
-At a fixed rate, and at once when a new plan arrives, it measures where the ego is
-relative to the trajectory's frame (the ego frame at the plan's t0), computes steering and
-acceleration, and publishes them as a ControlCommand and a TwistStamped. When the plan or
+After each odometry sample (at most `rate_hz`), at once when a new plan arrives, and from
+a `rate_hz` timer whenever neither comes, it measures where the ego is relative to the
+trajectory's frame (the ego frame at the plan's t0), computes steering and acceleration,
+and publishes them as a ControlCommand and a TwistStamped. Following the odometry gives
+each command the freshest state and leaves the timer idle while odometry flows (one
+wake-up per command, not two). When the plan or
 the odometry goes stale (age measured from their input stamps) or is invalid, the watchdog
 takes over and brings the car to a safe stop; it resumes tracking only after inputs are
 fresh again for several cycles.
@@ -68,17 +71,20 @@ class ControlBridge(Node):
             self.diagnostics.update(ERROR, f"rejected trajectory: {error}")
             return
         self.step.set_plan(plan, conversions.stamp_ns(msg.header.stamp), msg.info.inference_id)
-        # Act on the new plan now, and count the next period from here.
+        # Act on the new plan now.
         self.control()
-        self.timer.reset()
 
     def on_odometry(self, msg: Odometry) -> None:
         stamp, position, quaternion, speed = conversions.odometry_sample(msg)
         self.step.add_odometry(stamp, position, quaternion, speed)
+        if self.step.due(self.get_clock().now().nanoseconds):
+            self.control()
 
     def control(self) -> None:
+        """One command now; the timer counts its next period from here."""
         now_ns = self.get_clock().now().nanoseconds
         self.publish(now_ns, self.step.command(now_ns))
+        self.timer.reset()
 
     def publish(self, now_ns: int, output: ControlOutput) -> None:
         head = conversions.header(now_ns, self.params["frame_id"])

@@ -37,6 +37,10 @@ class ControlOutput:
     plan_inference_id: int
 
 
+# A command is due once this fraction of a period has passed since the previous one, so
+# that odometry arriving at the control rate, with jitter, triggers every command.
+DUE_PERIOD_FRACTION = 0.8
+
 # Rate limits use the time since the previous command, at most this many periods: a
 # command that comes early (a new plan) moves the actuators less, one after a stall no
 # more than two periods' worth.
@@ -44,8 +48,9 @@ MAX_STEP_PERIODS = 2.0
 
 
 class ControlStep:
-    """Watchdog plus tracker, evaluated once per control period and when a new plan
-    arrives (so a plan is acted on at once, not up to a period later)."""
+    """Watchdog plus tracker, evaluated when a new odometry sample makes a command `due`,
+    when a new plan arrives (so a plan is acted on at once, not up to a period later), and
+    once per control period when neither comes."""
 
     def __init__(
         self,
@@ -84,6 +89,14 @@ class ControlStep:
             self.plan = None
             self.plan_t0_ns = None
         return result
+
+    def due(self, now_ns: int) -> bool:
+        """Whether the next command is due: a command follows each odometry sample at up
+        to the control rate (the freshest state), a timer covering only the gaps."""
+        last = self._last_command_ns
+        return (
+            last is None or not 0 <= now_ns - last < DUE_PERIOD_FRACTION * self.period_s * NS_PER_S
+        )
 
     def _step_s(self, now_ns: int) -> float:
         """Seconds since the previous command, for the rate limits (the nominal period for

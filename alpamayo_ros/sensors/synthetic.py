@@ -93,10 +93,9 @@ class SyntheticSource(CameraSource):
     def _render(self, steps_ahead: int) -> list[CameraFrame]:
         stamp = self._step_stamp_ns(self._steps + steps_ahead)
         width, height = self._size
-        return [
-            CameraFrame(name, stamp, self._world.render(name, width, height, steps_ahead))
-            for name in self._rig.cameras
-        ]
+        names = tuple(self._rig.cameras)
+        images = self._world.render(names, width, height, steps_ahead)
+        return [CameraFrame(name, stamp, image) for name, image in zip(names, images, strict=True)]
 
     def frames(self, stamp_ns: int) -> list[CameraFrame]:
         self._advance_to(stamp_ns)

@@ -219,15 +219,21 @@ class WorldSimulation:
             ego = ego.advance(control.acceleration, control.curvature, elapsed_s)
         return ego, ego.v * control.curvature
 
-    def render(self, camera_name: str, width: int, height: int, steps_ahead: int = 0) -> Image:
-        """RGB uint8 [height, width, 3] of one camera at the present, or `steps_ahead`
-        steps later: the world is scripted 6.4 s ahead, so a camera can render its next
-        frame before that frame's time comes."""
+    def render(
+        self,
+        cameras: tuple[str, ...],
+        width: int,
+        height: int,
+        steps_ahead: int = 0,
+    ) -> Image:
+        """RGB uint8 [cameras, height, width, 3] at the present, or `steps_ahead` steps
+        later: the world is scripted 6.4 s ahead, so a camera can render its next frame
+        before that frame's time comes. The cameras share one scene build."""
         if not 0 <= steps_ahead <= TRAJECTORY_STEPS:
             raise ValueError(f"steps_ahead must be in [0, {TRAJECTORY_STEPS}], got {steps_ahead}")
         state = self._simulation.trace.states[self._present + steps_ahead]
         pose = self.ego_pose(steps_ahead)
-        return self._renderer.render(state, pose, camera_name, width, height)
+        return self._renderer.render_cameras(state, pose, width, height, cameras)
 
     def future(self) -> Rollout:
         """The expert's next 6.4 s in the present ego frame."""

@@ -137,3 +137,15 @@ def test_a_clock_jump_back_during_a_stop_never_raises_the_command() -> None:
     slowed = outputs[-1].command.velocity
     assert slowed < 9.0
     assert step.command(T0_NS).command.velocity <= slowed
+
+
+def test_a_command_is_due_after_most_of_a_period_so_odometry_at_the_rate_drives_it() -> None:
+    step = ControlStep(PERIOD_S)
+    period_ns = round(PERIOD_S * NS_PER_S)
+    assert step.due(0)  # nothing commanded yet
+    step.command(1_000 * period_ns)
+    # Odometry at the control rate with jitter triggers each command...
+    assert step.due(1_000 * period_ns + round(0.85 * period_ns))
+    # ...faster odometry every few samples, and a clock that went back at once.
+    assert not step.due(1_000 * period_ns + period_ns // 2)
+    assert step.due(999 * period_ns)

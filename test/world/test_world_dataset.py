@@ -151,14 +151,14 @@ def test_bad_image_size() -> None:
 
 def test_world_simulation_runs_live() -> None:
     world = WorldSimulation(11, "traffic_light")
-    first = world.render("front_wide_120fov", 64, 32)
+    first = world.render(("front_wide_120fov",), 64, 32)[0]
     poses = []
     for _ in range(250):  # long enough to forget old steps
         world.step()
         poses.append(world.ego_pose())
     assert world.time == pytest.approx(25.0)
     assert first.shape == (32, 64, 3)
-    assert not np.array_equal(first, world.render("front_wide_120fov", 64, 32))
+    assert not np.array_equal(first, world.render(("front_wide_120fov",), 64, 32)[0])
     steps = np.hypot(np.diff([p.x for p in poses]), np.diff([p.y for p in poses]))
     ego, _ = world.ego_since_step(0.0)
     assert steps.max() < 1.6 and ego.v >= 0.0
@@ -174,14 +174,14 @@ def test_the_ego_between_steps_lies_on_the_step_the_world_drives() -> None:
     start, _ = world.ego_since_step(0.0)
     halfway, _ = world.ego_since_step(0.05)
     end, _ = world.ego_since_step(0.1)
-    next_frame = world.render("front_wide_120fov", 64, 32, steps_ahead=1)
+    next_frame = world.render(("front_wide_120fov",), 64, 32, steps_ahead=1)[0]
     world.step()
     assert start.pose == present
     reached = world.ego_pose()
     assert (end.x, end.y, end.yaw) == pytest.approx((reached.x, reached.y, reached.yaw))
     assert np.hypot(halfway.x - start.x, halfway.y - start.y) > 0.1  # it is driving
     # A frame rendered one step ahead is the frame of that step.
-    np.testing.assert_array_equal(next_frame, world.render("front_wide_120fov", 64, 32))
+    np.testing.assert_array_equal(next_frame, world.render(("front_wide_120fov",), 64, 32)[0])
 
 
 def test_every_step_has_a_decision() -> None:
