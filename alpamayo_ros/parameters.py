@@ -92,6 +92,14 @@ BACKEND = Parameter("backend", "embedded_vla", "Model backend.", one_of(availabl
 WEIGHTS_FILE = Parameter("weights_file", "", "Backend weights; empty for the packaged ones.")
 
 
+AUTOSTART = Parameter(
+    "autostart",
+    True,
+    "Managed node: configure and activate at start-up. False leaves it unconfigured, "
+    "publishing nothing, for a lifecycle manager (or `ros2 lifecycle set`) to bring up.",
+)
+
+
 def cpu_threads(default: int) -> Parameter:
     return Parameter(
         "cpu_threads",
@@ -105,6 +113,7 @@ def cpu_threads(default: int) -> Parameter:
 
 SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
     "camera_driver": (
+        AUTOSTART,
         CAMERAS,
         CAMERA_NAMESPACE,
         FRAME_ID,
@@ -192,6 +201,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         Parameter("max_abs_jerk", 20.0, "Feasibility bound (m/s^3).", positive),
     ),
     "control_bridge": (
+        AUTOSTART,
         FRAME_ID,
         Parameter("rate_hz", 50.0, "Control rate.", positive),
         Parameter(

@@ -4,30 +4,44 @@ Cameras use SensorDataQoS (best effort, shallow), as ROS camera drivers do; the 
 frames are `<camera>_optical`. When the source knows the ego pose (synthetic world,
 recordings) it is published as Odometry on `odometry`, at its own rate and at each frame
 capture instant (just before the frames).
+
+A managed node: `configure` opens the source (a missing device fails here), `activate`
+starts the frame and odometry timers, `deactivate` stops them (nothing is published while
+inactive) and `cleanup` closes the source.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, Image
 
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
-from alpamayo_ros.ros.runtime import OK, Diagnostics, declare_parameters, run
+from alpamayo_ros.ros.managed import ManagedNode
+from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, run
 from alpamayo_ros.sensors import create_source
+from alpamayo_ros.sensors.base import CameraSource
 
 
 def optical_frame(camera: str) -> str:
     return f"{camera}_optical"
 
 
-class CameraDriver(Node):
+class CameraDriver(ManagedNode):
     def __init__(self) -> None:
         super().__init__("camera_driver")
         self.params = declare_parameters(self, "camera_driver")
+        self.diagnostics = Diagnostics(self, hardware_id=self.params["source"])
+        self.diagnostics.update(WARN, "unconfigured: publishing nothing")
+        self.source: CameraSource | None = None
+        self.clocks: list[Timer] = []
+
+    def configure(self) -> None:
         rig_file = self.params["rig_file"] or str(config_file("rig.yaml"))
         self.rig = CameraRig.load(rig_file, self.params["cameras"])
         self.source = create_source(
@@ -41,29 +55,48 @@ class CameraDriver(Node):
         )
         namespace = self.params["camera_namespace"].rstrip("/")
         self.image_publishers = {
-            name: self.create_publisher(
+            name: self.create_lifecycle_publisher(
                 Image, f"{namespace}/{name}/image_raw", qos_profile_sensor_data
             )
             for name in self.params["cameras"]
         }
         self.info_publishers = {
-            name: self.create_publisher(
+            name: self.create_lifecycle_publisher(
                 CameraInfo, f"{namespace}/{name}/camera_info", qos_profile_sensor_data
             )
             for name in self.params["cameras"]
         }
-        self.odometry_publisher = self.create_publisher(Odometry, "odometry", 50)
-        self.diagnostics = Diagnostics(self, hardware_id=self.params["source"])
+        self.odometry_publisher = self.create_lifecycle_publisher(Odometry, "odometry", 50)
         self.frames_published = 0
         self.last_odometry_ns: int | None = None
-        self.frame_timer = self.create_timer(1.0 / self.params["rate_hz"], self.publish_frames)
-        self.create_timer(
-            1.0 / self.params["odometry_rate_hz"], lambda: self.publish_odometry(self.now_ns())
-        )
+        self.frame_timer = self.clock(self.params["rate_hz"], self.publish_frames)
+        self.clock(self.params["odometry_rate_hz"], lambda: self.publish_odometry(self.now_ns()))
+        self.diagnostics.update(WARN, "inactive: publishing nothing")
 
-    def destroy_node(self) -> None:
-        self.source.close()
-        super().destroy_node()
+    def clock(self, rate_hz: float, callback: Callable[[], None]) -> Timer:
+        """A timer that runs while the node is active."""
+        self.clocks.append(self.create_timer(1.0 / rate_hz, callback, autostart=False))
+        return self.clocks[-1]
+
+    def activate(self) -> None:
+        for timer in self.clocks:
+            timer.reset()
+        self.diagnostics.update(OK, "active: waiting for the first frames")
+
+    def deactivate(self) -> None:
+        for timer in self.clocks:
+            timer.cancel()
+        self.diagnostics.update(WARN, "inactive: publishing nothing")
+
+    def release(self) -> None:
+        """What `configure` made, also when it failed half-way."""
+        for timer in self.clocks:
+            self.destroy_timer(timer)
+        self.clocks = []
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+        self.diagnostics.update(WARN, "unconfigured: publishing nothing")
 
     def now_ns(self) -> int:
         return self.get_clock().now().nanoseconds

@@ -5,10 +5,14 @@ a `rate_hz` timer whenever neither comes, it measures where the ego is relative 
 trajectory's frame (the ego frame at the plan's t0), computes steering and acceleration,
 and publishes them as a ControlCommand and a TwistStamped. Following the odometry gives
 each command the freshest state and leaves the timer idle while odometry flows (one
-wake-up per command, not two). When the plan or
-the odometry goes stale (age measured from their input stamps) or is invalid, the watchdog
-takes over and brings the car to a safe stop; it resumes tracking only after inputs are
-fresh again for several cycles.
+wake-up per command, not two). When the plan or the odometry goes stale (age measured
+from their input stamps) or is invalid, the watchdog takes over and brings the car to a
+safe stop; it resumes tracking only after inputs are fresh again for several cycles.
+
+A managed node: active, it commands every period whatever its inputs (a stop when they
+fail); configured but inactive, or unconfigured, it publishes no command at all (the
+vehicle interface's own command timeout applies), and says so on /diagnostics.
+Deactivating a bridge that drives a car hands the car to that timeout: do it standing.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import math
 from alpamayo_ros_msgs.msg import ControlCommand, Trajectory
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
-from rclpy.node import Node
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 
 from alpamayo_ros.core.control import TrackerGains, VehicleParams
 from alpamayo_ros.core.watchdog import WatchdogConfig, WatchdogState
 from alpamayo_ros.pipeline.control import ControlOutput, ControlStep
 from alpamayo_ros.ros import conversions
+from alpamayo_ros.ros.managed import ManagedNode
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
 
 _LEVELS = {
@@ -35,10 +41,16 @@ _LEVELS = {
 }
 
 
-class ControlBridge(Node):
+class ControlBridge(ManagedNode):
     def __init__(self) -> None:
         super().__init__("control_bridge")
         self.params = declare_parameters(self, "control_bridge")
+        self.diagnostics = Diagnostics(self)
+        self.diagnostics.update(WARN, "unconfigured: publishing no commands")
+        self.timer: Timer | None = None
+        self.inputs: list[Subscription] = []
+
+    def configure(self) -> None:
         self.step = ControlStep(
             1.0 / self.params["rate_hz"],
             VehicleParams(
@@ -55,13 +67,33 @@ class ControlBridge(Node):
                 emergency_deceleration=self.params["emergency_deceleration"],
             ),
         )
-        self.diagnostics = Diagnostics(self)
-        self.command_publisher = self.create_publisher(ControlCommand, "command", 10)
-        self.twist_publisher = self.create_publisher(TwistStamped, "cmd_vel", 10)
-        # Depth 1: only the newest plan is ever tracked.
-        self.create_subscription(Trajectory, "trajectory", self.on_trajectory, 1)
-        self.create_subscription(Odometry, "odometry", self.on_odometry, 50)
-        self.timer = self.create_timer(self.step.period_s, self.control)
+        self.command_publisher = self.create_lifecycle_publisher(ControlCommand, "command", 10)
+        self.twist_publisher = self.create_lifecycle_publisher(TwistStamped, "cmd_vel", 10)
+        # Inputs are buffered while inactive, so tracking can resume at once on activation.
+        self.inputs = [
+            # Depth 1: only the newest plan is ever tracked.
+            self.create_subscription(Trajectory, "trajectory", self.on_trajectory, 1),
+            self.create_subscription(Odometry, "odometry", self.on_odometry, 50),
+        ]
+        self.timer = self.create_timer(self.step.period_s, self.control, autostart=False)
+        self.diagnostics.update(WARN, "inactive: publishing no commands")
+
+    def activate(self) -> None:
+        self.control()  # the first command at once; the timer runs from here
+
+    def deactivate(self) -> None:
+        self.timer.cancel()
+        self.diagnostics.update(WARN, "inactive: publishing no commands")
+
+    def release(self) -> None:
+        """What `configure` made, also when it failed half-way."""
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+        for subscription in self.inputs:
+            self.destroy_subscription(subscription)
+        self.inputs = []
+        self.diagnostics.update(WARN, "unconfigured: publishing no commands")
 
     def on_trajectory(self, msg: Trajectory) -> None:
         try:
@@ -71,13 +103,13 @@ class ControlBridge(Node):
             self.diagnostics.update(ERROR, f"rejected trajectory: {error}")
             return
         self.step.set_plan(plan, conversions.stamp_ns(msg.header.stamp), msg.info.inference_id)
-        # Act on the new plan now.
-        self.control()
+        if self.active:
+            self.control()  # act on the new plan now
 
     def on_odometry(self, msg: Odometry) -> None:
         stamp, position, quaternion, speed = conversions.odometry_sample(msg)
         self.step.add_odometry(stamp, position, quaternion, speed)
-        if self.step.due(self.get_clock().now().nanoseconds):
+        if self.active and self.step.due(self.get_clock().now().nanoseconds):
             self.control()
 
     def control(self) -> None:

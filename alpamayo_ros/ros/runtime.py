@@ -18,6 +18,7 @@ from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.input_health import HealthReport, Level
 from alpamayo_ros.graph import Topics
 from alpamayo_ros.parameters import ParameterError, check_values, schema_for
+from alpamayo_ros.ros.managed import ManagedNode
 
 # diagnostic_msgs levels are `byte` fields: one-byte bytes objects in rclpy.
 OK: bytes = DiagnosticStatus.OK
@@ -128,6 +129,8 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
     node = None
     try:
         node = node_factory()
+        if isinstance(node, ManagedNode) and node.params["autostart"]:
+            node.autostart()
         rclpy.spin(node)
     except ConfigurationError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)

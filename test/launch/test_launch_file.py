@@ -78,7 +78,9 @@ def test_every_node_is_an_installed_console_entry_point() -> None:
 
 def test_remappings_name_topics_the_node_really_uses() -> None:
     for spec in NODES:
-        topics = string_arguments_of(spec.module, "create_publisher", "create_subscription")
+        topics = string_arguments_of(
+            spec.module, "create_publisher", "create_lifecycle_publisher", "create_subscription"
+        )
         for source, target in spec.remappings:
             assert source in topics, f"{spec.name} remaps {source!r} but never uses it"
             assert target.startswith("/"), target

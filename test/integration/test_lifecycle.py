@@ -1,0 +1,141 @@
+"""The camera driver and the control bridge as managed nodes, driven through their real
+processes' lifecycle services (what `ros2 lifecycle set` calls): not active, they publish
+nothing; active, they always publish; a node can be deactivated and activated again."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from alpamayo_ros_msgs.msg import ControlCommand
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from nav_msgs.msg import Odometry
+from parameter_files import parameter_file
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from alpamayo_ros.core.contract import CAMERA_ORDER
+from alpamayo_ros.graph import NODES, Topics
+from alpamayo_ros.launcher import GraphProcesses
+
+MANAGED = tuple(spec for spec in NODES if spec.name in ("camera_driver", "control_bridge"))
+IMAGE_TOPIC = f"/sensing/camera/{CAMERA_ORDER[0]}/image_raw"
+
+
+def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_path: Path) -> None:
+    params = parameter_file(
+        tmp_path,
+        "constant_velocity",
+        camera_driver={"autostart": False},
+        control_bridge={"autostart": False},
+    )
+    node = Node("lifecycle_probe", context=rclpy_context)
+    received: dict[str, list] = defaultdict(list)
+    node.create_subscription(
+        ControlCommand, Topics.CONTROL_COMMAND, received["command"].append, 100
+    )
+    node.create_subscription(Odometry, Topics.ODOMETRY, received["odometry"].append, 100)
+    node.create_subscription(Image, IMAGE_TOPIC, received["image"].append, qos_profile_sensor_data)
+    node.create_subscription(
+        DiagnosticArray, Topics.DIAGNOSTICS, received["diagnostics"].append, 50
+    )
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+
+    def spin_for(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            graph.check()
+            executor.spin_once(timeout_sec=0.05)
+
+    def spin_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            graph.check()
+            executor.spin_once(timeout_sec=0.05)
+            if condition():
+                return True
+        return False
+
+    def call(client, request):  # type: ignore[no-untyped-def]
+        assert client.wait_for_service(timeout_sec=20.0), client.srv_name
+        future = client.call_async(request)
+        assert spin_until(future.done), client.srv_name
+        return future.result()
+
+    def transition(name: str, transition_id: int, expected_state: int) -> None:
+        change = node.create_client(ChangeState, f"/{name}/change_state")
+        result = call(change, ChangeState.Request(transition=Transition(id=transition_id)))
+        assert result.success, (name, transition_id)
+        state = call(node.create_client(GetState, f"/{name}/get_state"), GetState.Request())
+        assert state.current_state.id == expected_state
+
+    def status_of(name: str) -> str:
+        messages = [
+            status.message
+            for array in received["diagnostics"]
+            for status in array.status
+            if status.name.endswith(name)
+        ]
+        return messages[-1] if messages else ""
+
+    try:
+        with GraphProcesses(params, nodes=MANAGED) as graph:
+            both = [spec.name for spec in MANAGED]
+            for name in both:
+                state = call(node.create_client(GetState, f"/{name}/get_state"), GetState.Request())
+                assert state.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+            spin_for(1.5)
+            assert not received["command"] and not received["odometry"]
+            assert not received["image"]
+            assert "unconfigured: publishing no commands" in status_of("control_bridge")
+
+            for name in both:
+                transition(name, Transition.TRANSITION_CONFIGURE, State.PRIMARY_STATE_INACTIVE)
+            spin_for(1.5)
+            assert not received["command"] and not received["odometry"]
+            assert not received["image"]
+            assert "inactive" in status_of("control_bridge")
+
+            for name in both:
+                transition(name, Transition.TRANSITION_ACTIVATE, State.PRIMARY_STATE_ACTIVE)
+            assert spin_until(lambda: bool(received["image"]) and len(received["command"]) > 5)
+            # Active, the bridge commands at its rate whatever its inputs (no plan: waiting).
+            received["command"].clear()
+            spin_for(2.0)
+            assert len(received["command"]) >= 0.8 * 2.0 * 50.0, len(received["command"])
+            assert all(c.mode == ControlCommand.MODE_WAITING for c in received["command"])
+
+            transition(
+                "control_bridge", Transition.TRANSITION_DEACTIVATE, State.PRIMARY_STATE_INACTIVE
+            )
+            spin_for(0.5)  # what was in flight arrives
+            received["command"].clear()
+            received["odometry"].clear()
+            spin_for(1.5)
+            assert not received["command"] and received["odometry"]  # the camera still runs
+            transition("control_bridge", Transition.TRANSITION_ACTIVATE, State.PRIMARY_STATE_ACTIVE)
+            assert spin_until(lambda: len(received["command"]) > 5)
+
+            transition(
+                "camera_driver", Transition.TRANSITION_DEACTIVATE, State.PRIMARY_STATE_INACTIVE
+            )
+            transition(
+                "camera_driver", Transition.TRANSITION_CLEANUP, State.PRIMARY_STATE_UNCONFIGURED
+            )
+            spin_for(0.5)
+            received["image"].clear()
+            received["odometry"].clear()
+            spin_for(1.0)
+            assert not received["image"] and not received["odometry"]
+            graph.check()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
