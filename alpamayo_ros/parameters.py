@@ -242,6 +242,27 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
 }
 
 
+def at_least(name: str, other: str) -> Callable[[Mapping[str, Any]], str | None]:
+    """A rule between two parameters of one node: `name` no smaller than `other`."""
+
+    def check(values: Mapping[str, Any]) -> str | None:
+        if values[name] >= values[other]:
+            return None
+        return f"{name}: {values[name]!r} is below {other} ({values[other]!r}); must be at least it"
+
+    return check
+
+
+# Rules between the parameters of one node, checked once each value is valid on its own.
+RELATIONS: Mapping[str, tuple[Callable[[Mapping[str, Any]], str | None], ...]] = {
+    "control_bridge": (
+        # An emergency stop brakes harder than a safe stop, and starts later.
+        at_least("emergency_deceleration", "safe_stop_deceleration"),
+        at_least("odometry_loss_s", "odometry_timeout_s"),
+    ),
+}
+
+
 def schema_for(node_name: str) -> tuple[Parameter, ...]:
     try:
         return SCHEMA[node_name]
@@ -268,6 +289,11 @@ def check_values(node_name: str, values: Mapping[str, Any], source: str = "") ->
         if reason:
             problems.append(f"{prefix}{node_name}.{name}: {reason}")
         resolved[name] = value
+    if not problems:
+        for relation in RELATIONS.get(node_name, ()):
+            reason = relation(resolved)
+            if reason:
+                problems.append(f"{prefix}{node_name}.{reason}")
     if problems:
         raise ParameterError("\n".join(problems))
     return resolved

@@ -64,6 +64,18 @@ def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
         ("vla_inference", "cameras", [], "vla_inference.cameras: must name at least one camera"),
         ("vla_inference", "cameras", "front", "vla_inference.cameras: must be a list"),
         ("vla_inference", "cameras", ["a", "a"], "names a camera twice"),
+        (
+            "control_bridge",
+            "emergency_deceleration",
+            2.0,
+            "control_bridge.emergency_deceleration: 2.0 is below safe_stop_deceleration (3.0)",
+        ),
+        (
+            "control_bridge",
+            "odometry_loss_s",
+            0.1,
+            "control_bridge.odometry_loss_s: 0.1 is below odometry_timeout_s (0.2)",
+        ),
     ],
 )
 def test_bad_value_is_named(

@@ -72,7 +72,8 @@ class ControlStep:
         self.odometry_stamp_ns: int | None = None
         self.speed = 0.0
         self._last_command_ns: int | None = None
-        self._last_command = ControlCommand(0.0, 0.0, 0.0, 0.0, 0.0)
+        # The last command issued while the car's motion was known (None: none yet).
+        self._last_command: ControlCommand | None = None
         self._stop: StopProfile | None = None  # the stop under way, if any
 
     def set_plan(self, plan: TrackedTrajectory, t0_ns: int, inference_id: int) -> None:
@@ -125,7 +126,10 @@ class ControlStep:
         if command is None:
             self.tracker.reset()
             state, command = self._stop_command(now_ns, state)
-        self._last_command = command
+        if self.odometry_stamp_ns is not None:
+            # A hold before any odometry says nothing of the motion: a stop that begins
+            # once the speed is known begins from it.
+            self._last_command = command
         return ControlOutput(state, reason, command, self.plan_t0_ns, self.plan_inference_id)
 
     def _stop_command(
@@ -136,18 +140,28 @@ class ControlStep:
         to go and brakes no weaker than it was braking; the velocity never rises during a
         stop (not even when the clock jumps back), and the stop counts as STOPPED only
         once its profile has ended and the car reads standstill, so one bad speed reading
-        cannot cut it short."""
+        cannot cut it short. The steering holds its last angle: a stop in a curve stays
+        in the curve.
+
+        A bridge that starts (or is restarted) under a moving car waits for a plan on the
+        same profile, from the measured speed, rather than commanding standstill at once;
+        before any odometry it holds the brake."""
         config = self.watchdog.config
-        if state is WatchdogState.WAITING:
-            return state, ControlCommand(0.0, 0.0, 0.0, -config.safe_stop_deceleration, 0.0)
+        known_speed = self.odometry_stamp_ns is not None and math.isfinite(self.speed)
         last = self._last_command
+        if state is WatchdogState.WAITING and not known_speed:
+            return state, ControlCommand(0.0, 0.0, 0.0, -config.safe_stop_deceleration, 0.0)
         if self._stop is None:
-            speed = min(self.speed, last.velocity) if math.isfinite(self.speed) else last.velocity
-            braking = min(-last.acceleration, self.vehicle.max_deceleration)
+            if last is None:
+                speed, acceleration = (max(self.speed, 0.0) if known_speed else 0.0), 0.0
+            else:
+                speed = min(self.speed, last.velocity) if known_speed else last.velocity
+                acceleration = last.acceleration
+            braking = min(-acceleration, self.vehicle.max_deceleration)
             self._stop = StopProfile.start(
                 now_ns,
                 speed,
-                last.acceleration,
+                acceleration,
                 max(config.safe_stop_deceleration, braking),
                 config.safe_stop_jerk,
             )
@@ -156,5 +170,6 @@ class ControlStep:
         if state is WatchdogState.STOPPED and now_ns < self._stop.end_ns:
             state = WatchdogState.SAFE_STOP
         stop = self._stop.at(now_ns)
-        velocity = min(stop.velocity, last.velocity)
-        return state, ControlCommand(0.0, 0.0, velocity, stop.acceleration, stop.jerk)
+        velocity = stop.velocity if last is None else min(stop.velocity, last.velocity)
+        steering = 0.0 if last is None else last.steering_angle
+        return state, ControlCommand(steering, 0.0, velocity, stop.acceleration, stop.jerk)

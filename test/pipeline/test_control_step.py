@@ -53,6 +53,36 @@ def test_without_a_plan_it_waits_and_holds_the_brake() -> None:
     assert output.command.velocity == 0.0 and output.command.acceleration < 0.0
 
 
+def test_a_bridge_started_under_a_moving_car_brakes_from_its_speed_not_at_once() -> None:
+    """A respawned bridge, the car at 10 m/s and no plan yet: the velocity commanded falls
+    along the stop profile from the measured speed; before any odometry it holds 0."""
+    step = ControlStep(PERIOD_S)
+    assert step.command(T0_NS - 1).command.velocity == 0.0  # motion unknown: hold
+    outputs = []
+    for k in range(300):
+        now = T0_NS + round(k * PERIOD_S * NS_PER_S)
+        step.add_odometry(now, np.array([10.0 * k * PERIOD_S, 0.0, 0.0]), IDENTITY, 10.0)
+        outputs.append(step.command(now))
+    assert all(o.state is WatchdogState.WAITING for o in outputs)
+    velocities = np.array([o.command.velocity for o in outputs])
+    assert velocities[0] == pytest.approx(10.0)
+    assert np.all(np.diff(velocities) <= 0.0)
+    assert np.abs(np.diff(velocities)).max() <= 3.0 * PERIOD_S + 1e-9  # a ramp, not a step
+    bound_s = 10.0 / 3.0 + 0.5 * 3.0 / 10.0
+    assert velocities[int(np.ceil(bound_s / PERIOD_S)) + 1 :].max() == 0.0
+
+
+def test_a_stop_in_a_curve_keeps_the_steering_angle() -> None:
+    curve = integrate_unicycle(np.zeros(64), np.full(64, 0.05), 8.0)
+    step = ControlStep(PERIOD_S)
+    outputs = drive(step, TrackedTrajectory.from_rollout(curve), [8.0] * 60)
+    states = [o.state for o in outputs]
+    takeover = states.index(WatchdogState.SAFE_STOP, 1)
+    steering = outputs[takeover - 1].command.steering_angle
+    assert steering > 0.05  # turning left when the plan went stale
+    assert all(o.command.steering_angle == steering for o in outputs[takeover:])
+
+
 def test_a_stale_plan_stops_the_car_on_the_profile_whatever_odometry_says() -> None:
     """The watchdog takes over 0.5 s after the plan's t0; the car keeps speeding up (the
     actuators are ignoring us): the command still falls monotonically to zero, in
