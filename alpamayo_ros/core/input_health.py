@@ -62,7 +62,7 @@ RATE_WINDOW = 20
 class HealthLimits:
     """When an input counts as silent, from the future, too slow or too fast."""
 
-    silent_after_s: float = 0.5
+    silent_after_s: float = 0.5  # math.inf: silence is another component's concern
     max_future_s: float = 0.2
     hold_s: float = 3.0
 
@@ -128,11 +128,28 @@ class StreamHealth:
         self.counts[fault] += 1
         self._last[fault] = (now_ns, detail)
 
-    def record_arrival(self, result: AddResult, now_ns: int, detail: str = "") -> None:
-        """A buffer's verdict on a sample, recorded when it is a fault."""
+    def record_arrival(
+        self,
+        result: AddResult,
+        now_ns: int,
+        stamp_ns: int,
+        newest_ns: int | None,
+        detail: str | None = None,
+    ) -> None:
+        """A buffer's verdict on a sample stamped `stamp_ns` (`newest_ns`: the stream's
+        newest before it), recorded when it is a fault. The detail is by default how the
+        stamp relates to the newest, worked out only for a fault."""
         fault = ARRIVAL_FAULTS.get(result)
-        if fault is not None:
-            self.record(fault, now_ns, detail)
+        if fault is None:
+            return
+        if detail is None:
+            if newest_ns is None or stamp_ns > newest_ns:
+                detail = ""
+            elif stamp_ns == newest_ns:
+                detail = "same stamp as the previous"
+            else:
+                detail = f"{(newest_ns - stamp_ns) / NS_PER_S:.3f} s older than the newest"
+        self.record(fault, now_ns, detail)
 
     def rate_hz(self) -> float | None:
         """Messages per second over the recent stamps; None before there are three."""

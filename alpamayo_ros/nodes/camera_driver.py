@@ -20,6 +20,7 @@ from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, Image
 
 from alpamayo_ros.core.rig import CameraRig
+from alpamayo_ros.core.stamped import classify_arrival
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
@@ -143,8 +144,8 @@ class CameraDriver(ManagedNode):
 
     def publish_odometry(self, stamp_ns: int) -> None:
         """The pose at `stamp_ns`, unless a newer one went out already (the two timers
-        interleave; odometry stamps only increase)."""
-        if self.last_odometry_ns is not None and stamp_ns <= self.last_odometry_ns:
+        interleave; odometry stamps only increase, except after the clock jumped back)."""
+        if not classify_arrival(stamp_ns, self.last_odometry_ns).keeps_sample:
             return
         pose = self.source.ego_pose(stamp_ns)
         if pose is not None:

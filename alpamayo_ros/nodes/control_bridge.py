@@ -26,6 +26,7 @@ from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
 from alpamayo_ros.core.control import TrackerGains, VehicleParams
+from alpamayo_ros.core.input_health import HealthReport, Level
 from alpamayo_ros.core.watchdog import WatchdogConfig, WatchdogState
 from alpamayo_ros.pipeline.control import ControlOutput, ControlStep
 from alpamayo_ros.ros import conversions
@@ -45,7 +46,8 @@ class ControlBridge(ManagedNode):
     def __init__(self) -> None:
         super().__init__("control_bridge")
         self.params = declare_parameters(self, "control_bridge")
-        self.diagnostics = Diagnostics(self)
+        self.step: ControlStep | None = None
+        self.diagnostics = Diagnostics(self, inputs=self.input_health)
         self.diagnostics.update(WARN, "unconfigured: publishing no commands")
         self.timer: Timer | None = None
         self.inputs: list[Subscription] = []
@@ -93,6 +95,7 @@ class ControlBridge(ManagedNode):
         for subscription in self.inputs:
             self.destroy_subscription(subscription)
         self.inputs = []
+        self.step = None
         self.diagnostics.update(WARN, "unconfigured: publishing no commands")
 
     def on_trajectory(self, msg: Trajectory) -> None:
@@ -107,10 +110,17 @@ class ControlBridge(ManagedNode):
             self.control()  # act on the new plan now
 
     def on_odometry(self, msg: Odometry) -> None:
+        now_ns = self.get_clock().now().nanoseconds
         stamp, position, quaternion, speed = conversions.odometry_sample(msg)
-        self.step.add_odometry(stamp, position, quaternion, speed)
-        if self.active and self.step.due(self.get_clock().now().nanoseconds):
+        self.step.add_odometry(stamp, position, quaternion, speed, now_ns)
+        if self.active and self.step.due(now_ns):
             self.control()
+
+    def input_health(self, now_ns: int) -> HealthReport:
+        """The odometry's faults, named, ahead of the watchdog's state on /diagnostics."""
+        if self.step is None:
+            return HealthReport(Level.OK, "", {})
+        return self.step.health.report(now_ns)
 
     def control(self) -> None:
         """One command now; the timer counts its next period from here."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from alpamayo_ros.core.contract import NS_PER_S
@@ -22,10 +23,13 @@ from alpamayo_ros.core.control import (
     TrajectoryTracker,
     VehicleParams,
 )
-from alpamayo_ros.core.ego_history import EgoHistoryBuffer, HistoryUnavailable
+from alpamayo_ros.core.ego_history import EgoHistoryBuffer, HistoryUnavailable, invalid_pose
+from alpamayo_ros.core.input_health import Fault, HealthLimits, InputHealth, StreamHealth
 from alpamayo_ros.core.safe_stop import StopProfile
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.core.watchdog import Watchdog, WatchdogConfig, WatchdogState
+
+ODOMETRY = "odometry"  # the odometry's stream name in the input health
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,8 @@ class ControlStep:
         self.tracker = TrajectoryTracker(vehicle, gains)
         self.watchdog = Watchdog(watchdog)
         self.history = EgoHistoryBuffer()
+        # Faults of the odometry, named (its age is the watchdog's: no silence check here).
+        self.health = InputHealth([StreamHealth(ODOMETRY, HealthLimits(silent_after_s=math.inf))])
         self.plan: TrackedTrajectory | None = None
         self.plan_t0_ns: int | None = None
         self.plan_inference_id = 0
@@ -80,9 +86,26 @@ class ControlStep:
         self.plan, self.plan_t0_ns, self.plan_inference_id = plan, t0_ns, inference_id
 
     def add_odometry(
-        self, stamp_ns: int, position: ArrayLike, quaternion: ArrayLike, speed: float
+        self,
+        stamp_ns: int,
+        position: ArrayLike,
+        quaternion: ArrayLike,
+        speed: float,
+        received_ns: int | None = None,
     ) -> AddResult:
+        """One odometry sample; `received_ns` (the node's clock) times its faults in the
+        health report, which names what was wrong ("position.x is nan")."""
+        received_ns = stamp_ns if received_ns is None else received_ns
+        newest_ns = self.history.newest_stamp_ns
         result = self.history.add(stamp_ns, position, quaternion)
+        stream = self.health[ODOMETRY]
+        stream.received(stamp_ns, received_ns)
+        invalid = None
+        if result is AddResult.REJECTED_NONFINITE:
+            invalid = invalid_pose(np.asarray(position, float), np.asarray(quaternion, float))
+        stream.record_arrival(result, received_ns, stamp_ns, newest_ns, invalid)
+        if result.keeps_sample and not math.isfinite(speed):
+            stream.record(Fault.INVALID, received_ns, f"speed is {speed}")
         if result.keeps_sample:
             self.odometry_stamp_ns = stamp_ns
             self.speed = speed if math.isfinite(speed) else float("nan")

@@ -44,7 +44,6 @@ from alpamayo_ros.core.frame_alignment import (
     select_frames,
 )
 from alpamayo_ros.core.input_health import (
-    ARRIVAL_FAULTS,
     Fault,
     HealthLimits,
     InputHealth,
@@ -252,20 +251,9 @@ class InferenceStep:
         received_ns: int | None,
         detail: str | None = None,
     ) -> None:
-        """A buffer's verdict in the stream's health; the detail (by default how the stamp
-        relates to the stream's newest before it) is worked out only for a fault."""
-        if result not in ARRIVAL_FAULTS:
-            return
-        if detail is None:
-            if newest_ns is None or stamp_ns > newest_ns:
-                detail = ""
-            elif stamp_ns == newest_ns:
-                detail = "same stamp as the previous"
-            else:
-                detail = f"{(newest_ns - stamp_ns) / NS_PER_S:.3f} s older than the newest"
-        self.health[stream].record_arrival(
-            result, stamp_ns if received_ns is None else received_ns, detail
-        )
+        """A buffer's verdict in the stream's health, at the receive time when known."""
+        received = stamp_ns if received_ns is None else received_ns
+        self.health[stream].record_arrival(result, received, stamp_ns, newest_ns, detail)
 
     def pending(self) -> bool:
         """Whether a camera set newer than the last inference is complete (cheap)."""

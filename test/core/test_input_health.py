@@ -77,16 +77,25 @@ def test_a_stamp_from_the_future_is_refused_and_reported_with_its_count() -> Non
 )
 def test_a_buffer_verdict_becomes_a_named_fault(result, fault, level) -> None:
     health = InputHealth([StreamHealth("odometry", HealthLimits())])
-    health["odometry"].record_arrival(result, START, "position.x is nan")
+    health["odometry"].record_arrival(result, START, START, START - 1, "position.x is nan")
     report = health.report(START)
     assert report.level is level
     assert report.message == f"odometry: {fault.label} (position.x is nan; 1 so far)"
 
 
+def test_an_arrival_fault_says_how_its_stamp_relates_to_the_newest() -> None:
+    stream = StreamHealth("odometry", HealthLimits())
+    stream.record_arrival(AddResult.OUT_OF_ORDER, START, START - 30_000_000, START)
+    stream.record_arrival(AddResult.DUPLICATE, START, START, START)
+    message = InputHealth([stream]).report(START).message
+    assert "stamp out of order (0.030 s older than the newest; 1 so far)" in message
+    assert "duplicate stamp (same stamp as the previous; 1 so far)" in message
+
+
 def test_accepted_and_skipped_samples_are_no_fault() -> None:
     health = InputHealth([StreamHealth("odometry", HealthLimits())])
-    health["odometry"].record_arrival(AddResult.ACCEPTED, START)
-    health["odometry"].record_arrival(AddResult.SKIPPED, START)
+    health["odometry"].record_arrival(AddResult.ACCEPTED, START, START, None)
+    health["odometry"].record_arrival(AddResult.SKIPPED, START, START, START - 1)
     assert health.report(START).level is Level.OK
 
 

@@ -41,6 +41,7 @@ class Phase:
 
     outputs: list[PlannerConditioning] = field(default_factory=list)
     statuses: list[tuple[float, DiagnosticStatus]] = field(default_factory=list)  # (s in, status)
+    bridge_statuses: list[DiagnosticStatus] = field(default_factory=list)  # the control bridge's
     bad_stamps: set[int] = field(default_factory=set)  # stamps no output may use
 
     def levels_after(self, seconds: float) -> set[bytes]:
@@ -82,6 +83,8 @@ class Feeder:
         for status in msg.status:
             if status.name.endswith("vla_inference"):
                 self.phase.statuses.append((time.monotonic() - self.phase_start, status))
+            if status.name.endswith("control_bridge"):
+                self.phase.bridge_statuses.append(status)
 
     def pose(self, stamp: int, position_x: float | None = None) -> EgoPose:
         x = SPEED_MPS * stamp / NS_PER_S if position_x is None else position_x
@@ -184,7 +187,9 @@ def test_each_input_fault_is_named_and_outputs_resume(
     )
     feeder = Feeder(rclpy_context)
     try:
-        with GraphProcesses(params, nodes=(SPECS["vla_inference"],)) as graph:
+        # The control bridge listens to the same odometry: it names invalid samples too.
+        nodes = (SPECS["vla_inference"], SPECS["control_bridge"])
+        with GraphProcesses(params, nodes=nodes) as graph:
             deadline = time.monotonic() + 30.0
             while not feeder.feed(1.0).outputs:  # discovery and the first full history
                 graph.check()
@@ -215,6 +220,10 @@ def test_each_input_fault_is_named_and_outputs_resume(
             ):
                 invalid = feeder.feed(2.5, odometry_fault=fault)
                 assert_named(invalid, DiagnosticStatus.ERROR, "odometry: invalid", field_named)
+                assert any(
+                    status.level == DiagnosticStatus.ERROR and "odometry: invalid" in status.message
+                    for status in invalid.bridge_statuses
+                ), [status.message for status in invalid.bridge_statuses]
                 # No output is built on the invalid samples: none has its t0 among them
                 # (the history never extrapolates past the last valid sample).
                 t0s = {stamp_ns(msg.header.stamp) for msg in invalid.outputs}

@@ -7,6 +7,7 @@ import pytest
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.control import TrackedTrajectory
+from alpamayo_ros.core.input_health import Level
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.watchdog import WatchdogConfig, WatchdogState
 from alpamayo_ros.pipeline.control import ControlStep
@@ -179,3 +180,16 @@ def test_a_command_is_due_after_most_of_a_period_so_odometry_at_the_rate_drives_
     # ...faster odometry every few samples, and a clock that went back at once.
     assert not step.due(1_000 * period_ns + period_ns // 2)
     assert step.due(999 * period_ns)
+
+
+def test_invalid_odometry_is_named_in_the_health_report() -> None:
+    step = ControlStep(PERIOD_S)
+    step.add_odometry(T0_NS, np.zeros(3), IDENTITY, 5.0)
+    step.add_odometry(T0_NS + 20_000_000, np.array([np.nan, 0.0, 0.0]), IDENTITY, 5.0)
+    step.add_odometry(T0_NS + 40_000_000, np.zeros(3), np.zeros(4), 5.0)
+    step.add_odometry(T0_NS + 60_000_000, np.zeros(3), IDENTITY, float("nan"))
+    report = step.health.report(T0_NS + 60_000_000)
+    assert report.level is Level.ERROR
+    assert "odometry: invalid (speed is nan; 3 so far)" in report.message
+    assert report.counts == {"odometry invalid": 3}
+    assert len(step.history) == 2  # neither invalid pose reached the history
