@@ -56,6 +56,13 @@ def ros_arguments(
     return arguments
 
 
+# A node that ran this long before it exited counts as having started well: its next
+# respawn waits the configured delay again.
+STABLE_RUN_S = 10.0
+# The longest wait between restarts of a node that keeps exiting at once.
+MAX_RESPAWN_DELAY_S = 30.0
+
+
 class GraphProcesses:
     """The running graph; use as a context manager so every node is stopped on exit.
 
@@ -87,16 +94,27 @@ class GraphProcesses:
         # Nodes that exited and are not running again yet -> when (time.monotonic()).
         self.exits: dict[str, float] = {}
         self.restarts: Counter[str] = Counter()
+        self.started: dict[str, float] = {}  # node -> when it last started (time.monotonic())
+        self.quick_exits: Counter[str] = Counter()  # exits in a row soon after starting
 
     def __enter__(self) -> GraphProcesses:
-        for spec in self.nodes:
-            self._start(spec)
+        try:
+            for spec in self.nodes:
+                self._start(spec)
+        except BaseException:
+            self.__exit__()  # what did start is stopped, not orphaned
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            for log in self.logs.values():
+                log.close()
 
     def _start(self, spec: NodeSpec) -> None:
+        self.started[spec.name] = time.monotonic()
         if spec.name not in self.logs:  # one log across restarts, read by `output`
             self.logs[spec.name] = tempfile.TemporaryFile()  # noqa: SIM115 - open for the run
         self.processes[spec.name] = subprocess.Popen(
@@ -135,8 +153,11 @@ class GraphProcesses:
             code = self.processes[name].poll()
             if code is not None and name not in self.exits:
                 self.exits[name] = now
+                if now - self.started[name] >= STABLE_RUN_S:
+                    self.quick_exits[name] = 0
+                self.quick_exits[name] += 1
                 then = (
-                    f"respawning in {self.respawn_delay_s:g} s"
+                    f"respawning in {self.respawn_delay(name):g} s"
                     if name in self.respawn
                     else "not respawned; the other nodes keep running"
                 )
@@ -146,13 +167,22 @@ class GraphProcesses:
             if (
                 name in self.respawn
                 and exited_at is not None
-                and now - exited_at >= self.respawn_delay_s
+                and now - exited_at >= self.respawn_delay(name)
             ):
                 del self.exits[name]
                 self.restarts[name] += 1
                 self._start(spec)
                 events.append(f"node {name} respawned (restart {self.restarts[name]})")
         return events
+
+    def respawn_delay(self, name: str) -> float:
+        """`respawn_delay_s`, doubled for each exit in a row within STABLE_RUN_S of its
+        start, up to MAX_RESPAWN_DELAY_S: a node that cannot start (a missing device, a
+        bad file) is retried ever more slowly instead of flooding the log."""
+        doublings = max(self.quick_exits[name] - 1, 0)
+        return min(
+            self.respawn_delay_s * 2.0**doublings, max(MAX_RESPAWN_DELAY_S, self.respawn_delay_s)
+        )
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop every node, the one that outlives all the others after them."""

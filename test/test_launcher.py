@@ -1,0 +1,41 @@
+"""The project's launcher with real child processes: a node that cannot start is retried
+ever more slowly, and starting or stopping the graph leaves no process behind."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from alpamayo_ros.graph import NodeSpec, default_parameter_file
+from alpamayo_ros.launcher import GraphProcesses
+
+# A "node" whose module does not exist: its process exits at once with status 1.
+BROKEN = NodeSpec("broken_node", "alpamayo_ros.nodes.no_such_node", ())
+
+
+def test_a_node_that_keeps_exiting_is_respawned_with_a_doubling_delay(ros_domain: int) -> None:
+    events: list[str] = []
+    with GraphProcesses(
+        default_parameter_file(), nodes=(BROKEN,), respawn={BROKEN.name}, respawn_delay_s=0.1
+    ) as graph:
+        deadline = time.monotonic() + 6.0
+        while time.monotonic() < deadline and len(events) < 8:
+            events.extend(graph.supervise())
+            time.sleep(0.02)
+    delays = [float(d) for d in re.findall(r"respawning in ([\d.]+) s", "\n".join(events))]
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.8], events
+    assert "No module named alpamayo_ros.nodes.no_such_node" in events[0]
+    assert graph.restarts[BROKEN.name] >= 3
+
+
+def test_a_node_that_fails_to_start_stops_the_ones_already_started(ros_domain: int) -> None:
+    """Popen refuses the second node (a NUL in its command line): the control bridge,
+    started first, is stopped, not orphaned."""
+    bridge = NodeSpec("control_bridge", "alpamayo_ros.nodes.control_bridge", ())
+    unstartable = NodeSpec("unstartable", "alpamayo_ros.nodes.\0", ())
+    graph = GraphProcesses(default_parameter_file(), nodes=(bridge, unstartable))
+    with pytest.raises(ValueError, match="null byte"), graph:
+        pass
+    assert graph.processes["control_bridge"].poll() is not None
