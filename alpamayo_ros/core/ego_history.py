@@ -7,7 +7,6 @@ to the odometry rate (a known wrapper bug gave 1 s spacing on 100 Hz odometry).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +17,6 @@ from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_
 from alpamayo_ros.core.planar import rotation_to_yaw
 from alpamayo_ros.core.stamped import (
     AddResult,
-    RejectionCounts,
     as_stamp_ns,
     classify_arrival,
 )
@@ -85,15 +83,9 @@ class EgoHistoryBuffer:
         self._max_gap_ns = round(max_gap_s * NS_PER_S)
         self._max_extrapolation_ns = round(max_extrapolation_s * NS_PER_S)
         self._samples: deque[_Sample] = deque()
-        self._counts = RejectionCounts()
 
     def __len__(self) -> int:
         return len(self._samples)
-
-    @property
-    def counts(self) -> Mapping[AddResult, int]:
-        """How many samples ended in each non-accepted outcome."""
-        return self._counts.view
 
     @property
     def newest_stamp_ns(self) -> int | None:
@@ -113,7 +105,6 @@ class EgoHistoryBuffer:
             result = AddResult.REJECTED_NONFINITE
         else:
             result = classify_arrival(stamp_ns, newest, self._min_interval_ns)
-        self._counts.record(result)
         if result is AddResult.CLOCK_JUMP_BACK:
             self._samples.clear()
         if result.keeps_sample:

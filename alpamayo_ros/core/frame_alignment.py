@@ -18,7 +18,6 @@ from numpy.typing import NDArray
 from alpamayo_ros.core.contract import FRAME_OFFSETS_NS, NS_PER_S
 from alpamayo_ros.core.stamped import (
     AddResult,
-    RejectionCounts,
     as_stamp_ns,
     classify_arrival,
 )
@@ -68,15 +67,9 @@ class FrameBuffer(Generic[Payload]):
         self._span_ns = span_ns
         self._min_interval_ns = min_interval_ns
         self._frames: deque[tuple[int, Payload]] = deque(maxlen=max_frames)
-        self._counts = RejectionCounts()
 
     def __len__(self) -> int:
         return len(self._frames)
-
-    @property
-    def counts(self) -> Mapping[AddResult, int]:
-        """How many frames ended in each non-accepted outcome."""
-        return self._counts.view
 
     @property
     def newest_stamp_ns(self) -> int | None:
@@ -90,7 +83,6 @@ class FrameBuffer(Generic[Payload]):
     def add(self, stamp_ns: int, payload: Payload) -> AddResult:
         stamp_ns = as_stamp_ns(stamp_ns)
         result = self.classify(stamp_ns)
-        self._counts.record(result)
         if result is AddResult.CLOCK_JUMP_BACK:
             self._frames.clear()
         if result.keeps_sample:

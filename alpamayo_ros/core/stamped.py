@@ -7,9 +7,7 @@ does with such a sample lives here once so all buffers agree.
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
 from enum import Enum
-from types import MappingProxyType
 
 # A stamp this much older than the newest one is a clock restart, not a late message.
 CLOCK_JUMP_BACK_THRESHOLD_NS = 1_000_000_000
@@ -58,22 +56,3 @@ def classify_arrival(stamp_ns: int, newest_ns: int | None, min_interval_ns: int 
     if newest_ns - stamp_ns >= CLOCK_JUMP_BACK_THRESHOLD_NS:
         return AddResult.CLOCK_JUMP_BACK
     return AddResult.OUT_OF_ORDER
-
-
-class RejectionCounts:
-    """Tally of every non-accepted outcome, so nodes can report sensor health."""
-
-    def __init__(self) -> None:
-        self._counts: dict[AddResult, int] = {
-            result: 0 for result in AddResult if result is not AddResult.ACCEPTED
-        }
-        self._view = MappingProxyType(self._counts)
-
-    def record(self, result: AddResult) -> None:
-        if result is not AddResult.ACCEPTED:
-            self._counts[result] += 1
-
-    @property
-    def view(self) -> Mapping[AddResult, int]:
-        """Read-only live view of the counters."""
-        return self._view

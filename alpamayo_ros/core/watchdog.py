@@ -35,7 +35,7 @@ class WatchdogConfig:
     odometry_loss_s: float = 1.0  # odometry older than this: the car's motion is unknown
     emergency_deceleration: float = 6.0  # m/s^2, the stop once odometry is lost
     standstill_speed: float = 0.1  # m/s
-    recovery_cycles: int = 5  # consecutive fresh checks before tracking again
+    recovery_s: float = 0.1  # inputs fresh at every check this long before tracking again
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Watchdog:
     def __init__(self, config: WatchdogConfig = WatchdogConfig()) -> None:
         self._config = config
         self._state = WatchdogState.WAITING
-        self._fresh_streak = 0
+        self._fresh_since_ns: int | None = None  # first check of the current fresh run
 
     @property
     def config(self) -> WatchdogConfig:
@@ -69,20 +69,26 @@ class Watchdog:
     ) -> WatchdogDecision:
         """Advance the state machine with the newest input stamps (None: never received).
 
-        Leaving SAFE_STOP/STOPPED needs recovery_cycles fresh checks in a row, so a
+        Leaving a stop needs the inputs fresh at every check for recovery_s (time, not a
+        count of checks, so it does not depend on how often the bridge checks), so a
         flickering input cannot make the car lurch between braking and driving.
         """
         config = self._config
         stale_reason = self._stale_reason(now_ns, trajectory_t0_ns, odometry_stamp_ns, speed)
-        self._fresh_streak = 0 if stale_reason else self._fresh_streak + 1
+        if stale_reason is not None:
+            self._fresh_since_ns = None
+        elif self._fresh_since_ns is None or now_ns < self._fresh_since_ns:
+            self._fresh_since_ns = now_ns  # (a clock that went back starts the run anew)
+        since = self._fresh_since_ns
+        fresh_s = 0.0 if since is None else (now_ns - since) / NS_PER_S
         if stale_reason is not None and self._state is WatchdogState.WAITING:
             return WatchdogDecision(self._state, stale_reason)
         stopping = self._state in STOPPING
-        if stale_reason is None and (not stopping or self._fresh_streak >= config.recovery_cycles):
+        if stale_reason is None and (not stopping or fresh_s >= config.recovery_s):
             self._state = WatchdogState.TRACKING
             return WatchdogDecision(self._state, "inputs fresh")
         reason = stale_reason or (
-            f"recovering: inputs fresh for {self._fresh_streak} of {config.recovery_cycles} checks"
+            f"recovering: inputs fresh for {fresh_s:.2f} of {config.recovery_s:.2f} s"
         )
         odometry_lost = (
             odometry_stamp_ns is not None

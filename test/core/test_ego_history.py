@@ -111,22 +111,13 @@ def test_duplicates_out_of_order_and_non_finite_are_dropped_and_counted():
     assert buffer.add(BASE_NS + 30 * MS, [0, 0, 0], [0, 0, 0, 0]) is rejected
     assert buffer.add(BASE_NS + 30 * MS, [0, 0, 0], [0, 0, np.inf, 1]) is rejected
     assert len(buffer) == 2
-    assert buffer.counts == {
-        AddResult.DUPLICATE: 1,
-        AddResult.OUT_OF_ORDER: 1,
-        AddResult.CLOCK_JUMP_BACK: 0,
-        AddResult.REJECTED_NONFINITE: 3,
-        AddResult.SKIPPED: 0,
-    }
-    with pytest.raises(TypeError):
-        buffer.counts[AddResult.DUPLICATE] = 0  # read-only
 
 
 def test_clock_jump_back_clears_and_keeps_the_new_sample():
     buffer = _filled(50)
     result = buffer.add(BASE_NS - 10_000 * MS, [0, 0, 0], [0, 0, 0, 1])
     assert result is AddResult.CLOCK_JUMP_BACK
-    assert len(buffer) == 1 and buffer.counts[AddResult.CLOCK_JUMP_BACK] == 1
+    assert len(buffer) == 1
     with pytest.raises(HistoryUnavailable, match="only one odometry sample"):
         buffer.resample(BASE_NS - 10_000 * MS)
 

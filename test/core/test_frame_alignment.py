@@ -119,8 +119,6 @@ def test_clock_jump_back_restarts_the_camera_buffer():
     assert buffer.add(replay_start, "replayed") is AddResult.CLOCK_JUMP_BACK
     assert len(buffer) == 1 and buffer.newest_stamp_ns == replay_start
     assert buffer.at_or_before(replay_start) == (replay_start, "replayed")
-    assert buffer.counts[AddResult.CLOCK_JUMP_BACK] == 1
-    assert buffer.counts[AddResult.DUPLICATE] == buffer.counts[AddResult.OUT_OF_ORDER] == 1
 
 
 def test_buffer_keeps_the_newest_frames_and_looks_up_by_time():

@@ -4,7 +4,6 @@ import pytest
 from alpamayo_ros.core.stamped import (
     AddResult,
     InvalidStamp,
-    RejectionCounts,
     as_stamp_ns,
     classify_arrival,
 )
@@ -50,17 +49,3 @@ def test_stamps_must_be_integer_nanoseconds():
     assert as_stamp_ns(np.int64(7)) == 7
     with pytest.raises(InvalidStamp, match="integer nanoseconds"):
         as_stamp_ns(1.5)
-
-
-def test_rejection_counts_ignore_accepted():
-    counts = RejectionCounts()
-    outcomes = [AddResult.ACCEPTED] + [AddResult.DUPLICATE] * 2 + [AddResult.OUT_OF_ORDER]
-    for result in outcomes:
-        counts.record(result)
-    assert dict(counts.view) == {
-        AddResult.DUPLICATE: 2,
-        AddResult.OUT_OF_ORDER: 1,
-        AddResult.CLOCK_JUMP_BACK: 0,
-        AddResult.REJECTED_NONFINITE: 0,
-        AddResult.SKIPPED: 0,
-    }

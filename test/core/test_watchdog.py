@@ -72,20 +72,20 @@ def test_safe_stop_ends_stopped_at_standstill():
     assert standing.update(NOW, stale_t0, NOW, 0.0).state is WatchdogState.STOPPED
 
 
-def test_recovery_needs_consecutive_fresh_checks():
-    config = WatchdogConfig(recovery_cycles=5)
+def test_recovery_needs_the_inputs_fresh_for_a_while():
+    config = WatchdogConfig(recovery_s=0.1)
     watchdog = Watchdog(config)
     _fresh(watchdog)
     watchdog.update(NOW, NOW - 1_000 * MS, NOW, 0.0)
     assert watchdog.state is WatchdogState.STOPPED
-    for cycle in range(1, 5):
-        decision = _fresh(watchdog, speed=0.0)
+    for k in range(5):  # 0 .. 80 ms of fresh inputs
+        decision = _fresh(watchdog, NOW + 20 * k * MS, speed=0.0)
         assert decision.state is WatchdogState.STOPPED
-        assert decision.reason == f"recovering: inputs fresh for {cycle} of 5 checks"
-    # One stale check restarts the count.
-    watchdog.update(NOW, NOW - 1_000 * MS, NOW, 0.0)
-    states = [_fresh(watchdog, speed=0.0).state for _ in range(5)]
-    assert states == [WatchdogState.STOPPED] * 4 + [WatchdogState.TRACKING]
+        assert decision.reason == f"recovering: inputs fresh for {0.02 * k:.2f} of 0.10 s"
+    # One stale check restarts the clock; 100 ms fresh again are needed, however many checks.
+    watchdog.update(NOW + 100 * MS, NOW - 1_000 * MS, NOW + 100 * MS, 0.0)
+    states = [_fresh(watchdog, NOW + (120 + 10 * k) * MS, speed=0.0).state for k in range(11)]
+    assert states == [WatchdogState.STOPPED] * 10 + [WatchdogState.TRACKING]
 
 
 def test_odometry_lost_beyond_its_bound_escalates_and_never_de_escalates_while_moving():
