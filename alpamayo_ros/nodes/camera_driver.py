@@ -28,6 +28,9 @@ from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, 
 from alpamayo_ros.sensors import create_source
 from alpamayo_ros.sensors.base import CameraSource
 
+# Prefetching starts this fraction of a frame period before the frames are due.
+PREFETCH_LEAD = 0.3
+
 
 def optical_frame(camera: str) -> str:
     return f"{camera}_optical"
@@ -71,7 +74,8 @@ class CameraDriver(ManagedNode):
         self.frames_published = 0
         self.last_odometry_ns: int | None = None
         self.frame_timer = self.clock(self.params["rate_hz"], self.publish_frames)
-        self.clock(self.params["odometry_rate_hz"], lambda: self.publish_odometry(self.now_ns()))
+        self.clock(self.params["odometry_rate_hz"], self.on_odometry_tick)
+        self.next_tick_ns: int | None = None  # the frames to prefetch, once their time comes
         self.diagnostics.update(WARN, "inactive: publishing nothing")
 
     def clock(self, rate_hz: float, callback: Callable[[], None]) -> Timer:
@@ -118,12 +122,15 @@ class CameraDriver(ManagedNode):
             # The ego pose at the capture instant first, so the frames' history is complete
             # when they arrive.
             self.publish_odometry(frames[0].stamp_ns)
+        # Every image before any camera info: a consumer waiting for the camera set (the
+        # VLA node) completes it sooner.
+        for frame in frames:
+            self.image_publishers[frame.camera].publish(
+                conversions.rgb_image_msg(frame.image, frame.stamp_ns, optical_frame(frame.camera))
+            )
         for frame in frames:
             frame_id = optical_frame(frame.camera)
             height, width = frame.image.shape[:2]
-            self.image_publishers[frame.camera].publish(
-                conversions.rgb_image_msg(frame.image, frame.stamp_ns, frame_id)
-            )
             self.info_publishers[frame.camera].publish(
                 conversions.camera_info_msg(
                     self.rig.cameras[frame.camera], width, height, frame.stamp_ns, frame_id
@@ -139,8 +146,18 @@ class CameraDriver(ManagedNode):
                 frames_published=self.frames_published,
                 publish_delay_ms=f"{publish_delay_ms:.1f}",
             )
-        # The next frames while idle, where the source can know them ahead.
-        self.source.prefetch(tick_ns + self.frame_timer.timer_period_ns)
+        self.next_tick_ns = tick_ns + self.frame_timer.timer_period_ns
+
+    def on_odometry_tick(self) -> None:
+        now_ns = self.now_ns()
+        self.publish_odometry(now_ns)
+        # The next frames, where the source can know them ahead, rendered late in the
+        # frame period: early on, the stack is busy with the frames just sent.
+        next_tick = self.next_tick_ns
+        period_ns = self.frame_timer.timer_period_ns
+        if next_tick is not None and now_ns >= next_tick - PREFETCH_LEAD * period_ns:
+            self.next_tick_ns = None
+            self.source.prefetch(next_tick)
 
     def publish_odometry(self, stamp_ns: int) -> None:
         """The pose at `stamp_ns`, unless a newer one went out already (the two timers
