@@ -105,18 +105,21 @@ def observe_traced_outputs(graph: GraphProcesses, observer: GraphObserver) -> di
     """Run until three whole inferences and 20 tracking commands are seen; check that every
     output of an inference carries its input time t0 and names the frames it came from."""
 
+    def explained() -> dict[int, object]:
+        """Traceable trajectories whose reasoning text arrived too (it is written after
+        the planner's input goes out, newest first, so some inferences have none)."""
+        texts = {r.info.inference_id for r in observer.of(Topics.REASONING)}
+        return {i: t for i, t in traceable_trajectories(observer).items() if i in texts}
+
     def enough() -> bool:
-        return (
-            len(traceable_trajectories(observer)) >= 3
-            and len(observer.commands(ControlCommand.MODE_TRACKING)) >= 20
-        )
+        return len(explained()) >= 3 and len(observer.commands(ControlCommand.MODE_TRACKING)) >= 20
 
     assert observer.spin_until(enough, timeout_s=60.0, graph=graph), dict(observer.monitor.counts)
     reasoning = {r.info.inference_id: r for r in observer.of(Topics.REASONING)}
     meta_actions = {m.info.inference_id: m for m in observer.of(Topics.META_ACTION)}
     candidates = {c.info.inference_id: c for c in observer.of(Topics.CANDIDATES)}
     published = set().union(*observer.frame_stamps.values())
-    traceable = traceable_trajectories(observer)
+    traceable = explained()
     for inference_id, trajectory in traceable.items():
         t0 = stamp_ns(trajectory.header.stamp)
         # One inference, one input time: every output carries t0, not its publish time.
