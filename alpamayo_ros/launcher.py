@@ -61,6 +61,7 @@ def ros_arguments(
 STABLE_RUN_S = 10.0
 # The longest wait between restarts of a node that keeps exiting at once.
 MAX_RESPAWN_DELAY_S = 30.0
+MAX_DOUBLINGS = 16  # bounds the power of two long before the cap applies
 
 
 class GraphProcesses:
@@ -178,8 +179,11 @@ class GraphProcesses:
     def respawn_delay(self, name: str) -> float:
         """`respawn_delay_s`, doubled for each exit in a row within STABLE_RUN_S of its
         start, up to MAX_RESPAWN_DELAY_S: a node that cannot start (a missing device, a
-        bad file) is retried ever more slowly instead of flooding the log."""
-        doublings = max(self.quick_exits[name] - 1, 0)
+        bad file) is retried ever more slowly instead of flooding the log. Not the node
+        that outlives all: while it is down nothing commands the car."""
+        if name == OUTLIVES_ALL:
+            return self.respawn_delay_s
+        doublings = min(max(self.quick_exits[name] - 1, 0), MAX_DOUBLINGS)
         return min(
             self.respawn_delay_s * 2.0**doublings, max(MAX_RESPAWN_DELAY_S, self.respawn_delay_s)
         )

@@ -30,6 +30,25 @@ def test_a_node_that_keeps_exiting_is_respawned_with_a_doubling_delay(ros_domain
     assert graph.restarts[BROKEN.name] >= 3
 
 
+def test_the_node_that_outlives_all_is_respawned_without_backing_off(ros_domain: int) -> None:
+    """While the control bridge is down nothing commands the car: it is retried at the
+    configured delay however often it exits."""
+    broken_bridge = NodeSpec("control_bridge", BROKEN.module, ())
+    events: list[str] = []
+    with GraphProcesses(
+        default_parameter_file(),
+        nodes=(broken_bridge,),
+        respawn={"control_bridge"},
+        respawn_delay_s=0.1,
+    ) as graph:
+        deadline = time.monotonic() + 6.0
+        while time.monotonic() < deadline and len(events) < 8:
+            events.extend(graph.supervise())
+            time.sleep(0.02)
+    delays = [float(d) for d in re.findall(r"respawning in ([\d.]+) s", "\n".join(events))]
+    assert len(delays) >= 4 and set(delays) == {0.1}, events
+
+
 def test_a_node_that_fails_to_start_stops_the_ones_already_started(ros_domain: int) -> None:
     """Popen refuses the second node (a NUL in its command line): the control bridge,
     started first, is stopped, not orphaned."""

@@ -81,6 +81,9 @@ class ControlBridge(ManagedNode):
         self.diagnostics.update(WARN, "inactive: publishing no commands")
 
     def activate(self) -> None:
+        # A bridge activated again starts as a new one would (braking from the measured
+        # speed until a fresh plan), not from the state it had when deactivated.
+        self.step.restart()
         self.control()  # the first command at once; the timer runs from here
 
     def deactivate(self) -> None:

@@ -82,6 +82,16 @@ class ControlStep:
         self._last_command: ControlCommand | None = None
         self._stop: StopProfile | None = None  # the stop under way, if any
 
+    def restart(self) -> None:
+        """Forget the commands and the watchdog's state (a bridge activated again), as a
+        bridge just started would; the buffered odometry and the newest plan stay, and the
+        watchdog judges them afresh."""
+        self.tracker.reset()
+        self.watchdog = Watchdog(self.watchdog.config)
+        self._last_command_ns = None
+        self._last_command = None
+        self._stop = None
+
     def set_plan(self, plan: TrackedTrajectory, t0_ns: int, inference_id: int) -> None:
         self.plan, self.plan_t0_ns, self.plan_inference_id = plan, t0_ns, inference_id
 

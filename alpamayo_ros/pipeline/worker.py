@@ -46,10 +46,7 @@ class LatestOnlyWorker:
 
     def _loop(self) -> None:
         if self._niceness > 0 and sys.platform == "linux":
-            thread = threading.get_native_id()
-            os.setpriority(
-                os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + self._niceness
-            )
+            self._lower_priority()
         while True:
             self._wanted.wait()
             if self._stopping:
@@ -59,3 +56,13 @@ class LatestOnlyWorker:
                 self._job()
             except Exception as error:  # reported, and the next input gets its run
                 self._on_error(error)
+
+    def _lower_priority(self) -> None:
+        """This thread's nice value raised by `niceness`; where the system refuses, the
+        refusal is reported and the work runs at normal priority."""
+        thread = threading.get_native_id()
+        try:
+            niceness = os.getpriority(os.PRIO_PROCESS, thread) + self._niceness
+            os.setpriority(os.PRIO_PROCESS, thread, niceness)
+        except OSError as error:
+            self._on_error(error)

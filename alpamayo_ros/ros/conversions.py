@@ -396,6 +396,9 @@ def candidate_paths(msg: TrajectoryCandidates) -> CandidatePaths:
                 f"{num_candidates} candidates of {num_points} points need "
                 f"{num_candidates * num_points} {name} values, got {len(getattr(msg, name))}"
             )
+    for name in ("time_from_start", "x", "y", "yaw"):
+        if not np.all(np.isfinite(np.frombuffer(getattr(msg, name), np.float64))):
+            raise ValueError(f"candidates have non-finite {name} values")
     selected = msg.selected_index
     if selected != TrajectoryCandidates.NONE_SELECTED and selected >= num_candidates:
         raise ValueError(f"selected index {selected} of {num_candidates} candidates")

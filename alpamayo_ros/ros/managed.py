@@ -54,6 +54,7 @@ class ManagedNode(LifecycleNode):
             ("configure", self.trigger_configure),
             ("activate", self.trigger_activate),
         ):
+            self._failure = None
             if transition() != TransitionCallbackReturn.SUCCESS:
                 if isinstance(self._failure, ConfigurationError):
                     raise self._failure
@@ -96,10 +97,12 @@ class ManagedNode(LifecycleNode):
             self.deactivate()
         if self.configured:
             self.configured = False
-            self.release()
-            for publisher in list(self.publishers):
-                if isinstance(publisher, LifecyclePublisher):
-                    self.destroy_lifecycle_publisher(publisher)
+            try:
+                self.release()
+            finally:  # never left behind to be duplicated by the next configure
+                for publisher in list(self.publishers):
+                    if isinstance(publisher, LifecyclePublisher):
+                        self.destroy_lifecycle_publisher(publisher)
 
     def _run(self, step: str, action: Callable[[], None]) -> TransitionCallbackReturn:
         try:

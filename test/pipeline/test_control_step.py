@@ -193,3 +193,21 @@ def test_invalid_odometry_is_named_in_the_health_report() -> None:
     assert "odometry: invalid (speed is nan; 3 so far)" in report.message
     assert report.counts == {"odometry invalid": 3}
     assert len(step.history) == 2  # neither invalid pose reached the history
+
+
+def test_a_restarted_step_brakes_from_the_measured_speed_not_from_its_old_stop() -> None:
+    """Deactivated standing (its stop ended), reactivated with the car at 15 m/s: it
+    ramps down from 15 m/s as a new bridge would, not holding the old standstill."""
+    cruise = integrate_unicycle(np.zeros(64), np.zeros(64), 2.0)
+    step = ControlStep(PERIOD_S)
+    outputs = drive(step, TrackedTrajectory.from_rollout(cruise), [2.0] * 30 + [0.0] * 60)
+    assert outputs[-1].state is WatchdogState.STOPPED and outputs[-1].command.velocity == 0.0
+    step.restart()
+    later = T0_NS + 10 * NS_PER_S
+    velocities = []
+    for k in range(20):
+        now = later + round(k * PERIOD_S * NS_PER_S)
+        step.add_odometry(now, np.array([15.0 * k * PERIOD_S, 0.0, 0.0]), IDENTITY, 15.0)
+        velocities.append(step.command(now).command.velocity)
+    assert velocities[0] == pytest.approx(15.0)
+    assert np.all(np.diff(velocities) <= 0.0) and velocities[-1] > 14.0

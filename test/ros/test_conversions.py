@@ -121,6 +121,9 @@ def test_candidates_round_trip_through_dds_serialisation_and_match_the_trajector
 
     msg.selected_index = TrajectoryCandidates.NONE_SELECTED
     assert conversions.candidate_paths(msg).selected is None
+    msg.x[5] = float("nan")
+    with pytest.raises(ValueError, match="non-finite x values"):
+        conversions.candidate_paths(msg)
     msg.yaw = msg.yaw[:10]
     with pytest.raises(ValueError, match="3 candidates of 64 points need 192 yaw values, got 10"):
         conversions.candidate_paths(msg)
