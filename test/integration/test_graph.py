@@ -247,3 +247,43 @@ def test_a_node_respawned_by_the_launcher_brings_tracking_back(rclpy_context: Co
         finally:
             observer.executor.shutdown()
             observer.monitor.destroy_node()
+
+
+def test_watchdog_stops_the_car_when_the_odometry_stops(rclpy_context: Context) -> None:
+    """The camera driver (the odometry's source) dies while the car is tracking: the bridge
+    brakes on its profile, monotonically to zero within the odometry bound plus speed /
+    deceleration, and escalates to the emergency deceleration once odometry is lost."""
+    with GraphProcesses(default_parameter_file()) as graph:
+        observer = GraphObserver(rclpy_context)
+        try:
+            tracking = lambda: bool(observer.commands(ControlCommand.MODE_TRACKING))  # noqa: E731
+            assert observer.spin_until(tracking, timeout_s=40.0, graph=graph)
+            graph.processes["camera_driver"].send_signal(signal.SIGKILL)
+            killed_ns = time.time_ns()
+            speed = observer.commands(ControlCommand.MODE_TRACKING)[-1].velocity
+            bound_s = 0.2 + speed / 3.0 + 0.5 * 3.0 / 10.0 + 0.1
+            seen = len(observer.of(Topics.CONTROL_COMMAND))
+
+            def stopped() -> bool:
+                after = observer.of(Topics.CONTROL_COMMAND)[seen:]
+                return any(
+                    c.velocity == 0.0 and c.mode != ControlCommand.MODE_TRACKING for c in after
+                )
+
+            assert observer.spin_until(stopped, timeout_s=bound_s + 2.0, graph=None)
+            observer.spin_until(lambda: False, timeout_s=1.5, graph=None)  # odometry lost
+            after = [
+                c
+                for c in observer.of(Topics.CONTROL_COMMAND)[seen:]
+                if c.mode != ControlCommand.MODE_TRACKING
+            ]
+            assert "odometry" in after[0].reason, after[0].reason
+            velocities = [c.velocity for c in after]
+            assert all(later <= earlier for earlier, later in itertools.pairwise(velocities))
+            zero_at = next(c for c in after if c.velocity == 0.0).header.stamp
+            assert stamp_ns(zero_at) - killed_ns < bound_s * 1e9
+            assert after[-1].mode == ControlCommand.MODE_EMERGENCY_STOP
+            assert graph.processes["control_bridge"].poll() is None
+        finally:
+            observer.executor.shutdown()
+            observer.monitor.destroy_node()
