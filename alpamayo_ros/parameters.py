@@ -100,6 +100,9 @@ AUTOSTART = Parameter(
 )
 
 
+IMAGE_TRANSPORTS = ("raw", "compressed")
+
+
 def cpu_threads(default: int) -> Parameter:
     return Parameter(
         "cpu_threads",
@@ -134,6 +137,12 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             positive,
         ),
         Parameter("odom_frame_id", "odom", "World-fixed frame of the odometry (REP-105)."),
+        Parameter(
+            "publish_compressed",
+            False,
+            "Also publish every frame as a JPEG sensor_msgs/CompressedImage on "
+            "<namespace>/<camera>/image_raw/compressed (image_transport's convention).",
+        ),
     ),
     "vla_inference": (
         CAMERAS,
@@ -142,6 +151,14 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         BACKEND,
         WEIGHTS_FILE,
         cpu_threads(0),
+        Parameter(
+            "image_transport",
+            "raw",
+            "How the cameras arrive: raw (sensor_msgs/Image on <namespace>/<camera>/image_raw) "
+            "or compressed (sensor_msgs/CompressedImage, JPEG or PNG, on "
+            "<namespace>/<camera>/image_raw/compressed).",
+            one_of(lambda: IMAGE_TRANSPORTS),
+        ),
         Parameter(
             "rate_hz",
             10.0,

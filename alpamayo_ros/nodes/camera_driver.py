@@ -17,7 +17,7 @@ from collections.abc import Callable
 from nav_msgs.msg import Odometry
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.timer import Timer
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.core.stamped import classify_arrival
@@ -63,6 +63,14 @@ class CameraDriver(ManagedNode):
                 Image, f"{namespace}/{name}/image_raw", qos_profile_sensor_data
             )
             for name in self.params["cameras"]
+        }
+        # image_transport's compressed topic beside the raw one, for bags and remote viewers.
+        self.compressed_publishers = {
+            name: self.create_lifecycle_publisher(
+                CompressedImage, f"{namespace}/{name}/image_raw/compressed", qos_profile_sensor_data
+            )
+            for name in self.params["cameras"]
+            if self.params["publish_compressed"]
         }
         self.info_publishers = {
             name: self.create_lifecycle_publisher(
@@ -129,6 +137,12 @@ class CameraDriver(ManagedNode):
                 conversions.rgb_image_msg(frame.image, frame.stamp_ns, optical_frame(frame.camera))
             )
         for frame in frames:
+            if frame.camera in self.compressed_publishers:
+                self.compressed_publishers[frame.camera].publish(
+                    conversions.compressed_image_msg(
+                        frame.image, frame.stamp_ns, optical_frame(frame.camera)
+                    )
+                )
             frame_id = optical_frame(frame.camera)
             height, width = frame.image.shape[:2]
             self.info_publishers[frame.camera].publish(

@@ -23,13 +23,14 @@ from alpamayo_ros_msgs.msg import InferenceInfo, MetaAction, PlannerConditioning
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.input_health import HealthLimits
 from alpamayo_ros.core.stamped import AddResult
+from alpamayo_ros.pipeline.inference import Image as RgbImage
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.worker import LatestOnlyWorker
 from alpamayo_ros.ros import conversions
@@ -68,13 +69,22 @@ class VlaInference(Node):
         )
 
         namespace = self.params["camera_namespace"].rstrip("/")
+        compressed = self.params["image_transport"] == "compressed"
         for name in self.step.cameras:
-            self.create_subscription(
-                Image,
-                f"{namespace}/{name}/image_raw",
-                lambda msg, camera=name: self.on_image(camera, msg),
-                qos_profile_sensor_data,
-            )
+            if compressed:
+                self.create_subscription(
+                    CompressedImage,
+                    f"{namespace}/{name}/image_raw/compressed",
+                    lambda msg, camera=name: self.on_compressed_image(camera, msg),
+                    qos_profile_sensor_data,
+                )
+            else:
+                self.create_subscription(
+                    Image,
+                    f"{namespace}/{name}/image_raw",
+                    lambda msg, camera=name: self.on_image(camera, msg),
+                    qos_profile_sensor_data,
+                )
         self.create_subscription(Odometry, "odometry", self.on_odometry, 50)
         self.reasoning_publisher = self.create_publisher(Reasoning, "reasoning", 10)
         self.meta_action_publisher = self.create_publisher(MetaAction, "meta_action", 10)
@@ -106,6 +116,28 @@ class VlaInference(Node):
         except conversions.ImageError as error:
             self.step.reject_frame(camera, received_ns, str(error))
             return
+        self.buffer_frame(camera, stamp, image, received_ns, started)
+
+    def on_compressed_image(self, camera: str, msg: CompressedImage) -> None:
+        """As on_image; the size is known only once decoded, so a frame too large is
+        refused after decoding (and its pixels never reach the model)."""
+        started = time.perf_counter()
+        received_ns, stamp = self.now_ns(), conversions.stamp_ns(msg.header.stamp)
+        if not self.step.admit_frame(camera, stamp, received_ns, 0, 0):
+            return
+        try:
+            image = conversions.compressed_to_rgb(msg)
+        except conversions.ImageError as error:
+            self.step.reject_frame(camera, received_ns, str(error))
+            return
+        height, width = image.shape[:2]
+        if not self.step.admit_frame_size(camera, received_ns, width, height):
+            return
+        self.buffer_frame(camera, stamp, image, received_ns, started)
+
+    def buffer_frame(
+        self, camera: str, stamp: int, image: RgbImage, received_ns: int, started: float
+    ) -> None:
         result = self.step.add_frame(camera, stamp, image, received_ns)
         self.decode_ms.append((time.perf_counter() - started) * 1e3)
         self.report_clock_jump(result, f"camera {camera}")

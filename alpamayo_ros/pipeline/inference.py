@@ -176,12 +176,7 @@ class InferenceStep:
         stream = self.health[camera]
         if not stream.received(stamp_ns, received_ns):
             return False
-        if width * height > self.max_frame_pixels:
-            stream.record(
-                Fault.TOO_LARGE,
-                received_ns,
-                f"{width}x{height}, limit {self.max_frame_pixels} pixels",
-            )
+        if not self.admit_frame_size(camera, received_ns, width, height):
             return False
         with self._lock:
             buffer = self._frames[camera]
@@ -201,6 +196,16 @@ class InferenceStep:
             self._record_arrival(camera, result, stamp_ns, newest_ns, received_ns)
             return False
         return True
+
+    def admit_frame_size(self, camera: str, received_ns: int, width: int, height: int) -> bool:
+        """Whether a frame is small enough (a compressed frame's size is known only once
+        it is decoded, so this is asked again then)."""
+        if width * height <= self.max_frame_pixels:
+            return True
+        self.health[camera].record(
+            Fault.TOO_LARGE, received_ns, f"{width}x{height}, limit {self.max_frame_pixels} pixels"
+        )
+        return False
 
     def reject_frame(self, camera: str, received_ns: int, reason: str) -> None:
         """A frame that could not be decoded."""

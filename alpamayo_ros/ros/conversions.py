@@ -24,7 +24,7 @@ from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, Quaternion
 from nav_msgs.msg import Odometry
 from scipy.spatial.transform import Rotation
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from alpamayo_ros.core.contract import NS_PER_S
@@ -38,13 +38,23 @@ from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.core.watchdog import WatchdogState
 from alpamayo_ros.sensors.base import EgoPose
 
-# Encodings accepted from camera topics -> (channels, conversion to RGB or None).
-_ENCODINGS: dict[str, tuple[int, int | None]] = {
+# Encodings accepted from camera topics (sensor_msgs/image_encodings names) -> (bytes per
+# pixel, name of the OpenCV conversion to RGB, or None). Bayer patterns are named by their
+# first two rows in ROS and by the second row's middle pixels in OpenCV, hence the shift.
+_ENCODINGS: dict[str, tuple[int, str | None]] = {
     "rgb8": (3, None),
-    "bgr8": (3, 4),  # cv2.COLOR_BGR2RGB
-    "rgba8": (4, 1),  # cv2.COLOR_RGBA2RGB
-    "bgra8": (4, 3),  # cv2.COLOR_BGRA2RGB
-    "mono8": (1, 8),  # cv2.COLOR_GRAY2RGB
+    "bgr8": (3, "COLOR_BGR2RGB"),
+    "rgba8": (4, "COLOR_RGBA2RGB"),
+    "bgra8": (4, "COLOR_BGRA2RGB"),
+    "mono8": (1, "COLOR_GRAY2RGB"),
+    "bayer_rggb8": (1, "COLOR_BayerBG2RGB"),
+    "bayer_bggr8": (1, "COLOR_BayerRG2RGB"),
+    "bayer_gbrg8": (1, "COLOR_BayerGR2RGB"),
+    "bayer_grbg8": (1, "COLOR_BayerGB2RGB"),
+    "yuv422": (2, "COLOR_YUV2RGB_UYVY"),  # ROS's yuv422 is UYVY byte order
+    "uyvy": (2, "COLOR_YUV2RGB_UYVY"),
+    "yuv422_yuy2": (2, "COLOR_YUV2RGB_YUY2"),
+    "yuyv": (2, "COLOR_YUV2RGB_YUY2"),
 }
 
 
@@ -129,7 +139,37 @@ def image_to_rgb(msg: Image) -> npt.NDArray[np.uint8]:
     pixels = pixels.reshape(msg.height, msg.width, channels)
     if conversion is None:
         return np.ascontiguousarray(pixels)
-    return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
+    return np.asarray(cv2.cvtColor(np.ascontiguousarray(pixels), getattr(cv2, conversion)))
+
+
+def compressed_to_rgb(msg: CompressedImage) -> npt.NDArray[np.uint8]:
+    """RGB uint8 [H, W, 3] from a CompressedImage (JPEG or PNG, as image_transport's
+    compressed plugin sends); raises ImageError for data OpenCV cannot decode."""
+    import cv2
+
+    data = np.frombuffer(msg.data, np.uint8)
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if decoded is None:
+        raise ImageError(f"cannot decode {data.size} bytes of compressed image ({msg.format!r})")
+    return np.asarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
+
+
+def compressed_image_msg(
+    image: npt.NDArray[np.uint8], stamp: int, frame_id: str, quality: int = 90
+) -> CompressedImage:
+    """A JPEG CompressedImage of an RGB image, with image_transport's format string."""
+    import cv2
+
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ImageError(f"cannot JPEG-encode an image of shape {image.shape}")
+    return CompressedImage(
+        header=header(stamp, frame_id),
+        format="rgb8; jpeg compressed bgr8",
+        data=encoded.tobytes(),
+    )
 
 
 def camera_info_msg(

@@ -48,10 +48,70 @@ def test_mono_and_padded_rows() -> None:
     np.testing.assert_array_equal(rgb, np.repeat(gray[..., None], 3, axis=-1))
 
 
+COLOUR = (200, 100, 50)  # a uniform RGB colour, mosaicked or YUV-encoded below
+
+
+def bayer(pattern: str, height: int = 8, width: int = 8) -> np.ndarray:
+    """A uniform COLOUR as a Bayer mosaic whose first two rows read `pattern` ("rggb")."""
+    value = dict(zip("rgb", COLOUR, strict=True))
+    mosaic = np.zeros((height, width), np.uint8)
+    for k, channel in enumerate(pattern):
+        mosaic[k // 2 :: 2, k % 2 :: 2] = value[channel]
+    return mosaic
+
+
+def yuv422(order: str, height: int = 8, width: int = 8) -> np.ndarray:
+    """A uniform COLOUR as 4:2:2 bytes [H, W, 2] in `order` ("uyvy" or "yuyv"): BT.601
+    video range, as cameras send it."""
+    r, g, b = COLOUR
+    components = {
+        "y": 16 + 0.257 * r + 0.504 * g + 0.098 * b,
+        "u": 128 - 0.148 * r - 0.291 * g + 0.439 * b,
+        "v": 128 + 0.439 * r - 0.368 * g - 0.071 * b,
+    }
+    pair = np.array([round(components[c]) for c in order], np.uint8)  # 2 pixels, 4 bytes
+    return np.tile(pair, (height, width // 2)).reshape(height, width, 2)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pixels"),
+    [
+        ("bayer_rggb8", bayer("rggb")),
+        ("bayer_bggr8", bayer("bggr")),
+        ("bayer_gbrg8", bayer("gbrg")),
+        ("bayer_grbg8", bayer("grbg")),
+        ("yuv422", yuv422("uyvy")),
+        ("uyvy", yuv422("uyvy")),
+        ("yuv422_yuy2", yuv422("yuyv")),
+        ("yuyv", yuv422("yuyv")),
+    ],
+)
+def test_camera_raw_encodings_become_the_colour_they_encode(
+    encoding: str, pixels: np.ndarray
+) -> None:
+    rgb = conversions.image_to_rgb(image(encoding, pixels))
+    assert rgb.shape == (*pixels.shape[:2], 3)
+    inner = rgb[2:-2, 2:-2].reshape(-1, 3).astype(int)  # demosaicking borders aside
+    assert np.abs(inner - np.array(COLOUR)).max() <= 3, (encoding, inner[0])
+
+
+def test_compressed_images_round_trip_and_garbage_is_refused() -> None:
+    rgb = np.zeros((32, 48, 3), np.uint8)
+    rgb[..., 0], rgb[:, 24:, 2] = 220, 180  # red, and a magenta right half
+    msg = conversions.compressed_image_msg(rgb, 7_000_000_001, "front_optical")
+    assert msg.format == "rgb8; jpeg compressed bgr8" and msg.header.frame_id == "front_optical"
+    decoded = conversions.compressed_to_rgb(msg)
+    assert decoded.shape == rgb.shape
+    assert np.abs(decoded.astype(int) - rgb).mean() < 3.0
+    msg.data = b"\xff\xd8 not a jpeg"
+    with pytest.raises(conversions.ImageError, match="cannot decode 13 bytes"):
+        conversions.compressed_to_rgb(msg)
+
+
 @pytest.mark.parametrize(
     ("msg", "message"),
     [
-        (image("yuv422", RGB), "unsupported encoding 'yuv422'"),
+        (image("16UC1", RGB), "unsupported encoding '16UC1'"),
         (Image(height=2, width=3, encoding="rgb8", step=9, data=b"\x00" * 5), "data bytes"),
         (Image(height=2, width=3, encoding="rgb8", step=4, data=b"\x00" * 8), "inconsistent size"),
         (Image(height=0, width=0, encoding="rgb8", step=0), "inconsistent size"),
