@@ -8,7 +8,11 @@ PYTHON    := $(VENV)/bin/python
 STAMPS    := $(VENV)/.stamps
 BUILD     := build
 PIP       := $(PYTHON) -m pip --disable-pip-version-check --quiet
-MSG_FILES := $(wildcard msg/*.msg) msg/CMakeLists.txt msg/package.xml
+# Interface packages built into the environment: the project's own (msg/) and those the
+# ROS wheels lack (interfaces/, see its README).
+INTERFACES := interfaces/tf2_msgs msg
+MSG_FILES := $(foreach dir,$(INTERFACES),$(wildcard $(dir)/*.msg $(dir)/msg/*.msg) \
+               $(dir)/CMakeLists.txt $(dir)/package.xml)
 
 .PHONY: setup demo test clean
 
@@ -33,14 +37,16 @@ $(STAMPS)/requirements: requirements.txt | $(PYTHON)
 	$(PYTHON) tools/relocate_ros_wheels.py
 	@mkdir -p $(STAMPS) && touch $@
 
-# The interface package is built with CMake into the environment's prefix, where the
+# The interface packages are built with CMake into the environment's prefix, where the
 # ROS wheels keep their own libraries, Python modules and ament index.
 $(STAMPS)/msgs: $(STAMPS)/requirements $(MSG_FILES)
-	cmake -S msg -B $(BUILD)/msg -DCMAKE_INSTALL_PREFIX=$(abspath $(VENV)) \
-	  -DCMAKE_PREFIX_PATH=$(abspath $(VENV)) -DPython3_EXECUTABLE=$(abspath $(PYTHON)) \
-	  -DBUILD_TESTING=OFF --log-level=WARNING > /dev/null
-	cmake --build $(BUILD)/msg -j 2 > /dev/null
-	cmake --install $(BUILD)/msg > /dev/null
+	@for dir in $(INTERFACES); do \
+	  cmake -S $$dir -B $(BUILD)/$$dir -DCMAKE_INSTALL_PREFIX=$(abspath $(VENV)) \
+	    -DCMAKE_PREFIX_PATH=$(abspath $(VENV)) -DPython3_EXECUTABLE=$(abspath $(PYTHON)) \
+	    -DBUILD_TESTING=OFF --log-level=WARNING > /dev/null \
+	  && cmake --build $(BUILD)/$$dir -j 2 > /dev/null \
+	  && cmake --install $(BUILD)/$$dir > /dev/null || exit 1; \
+	done
 	@touch $@
 
 # graph.py lists the nodes, whose console scripts the install writes.

@@ -3,7 +3,8 @@
 Cameras use SensorDataQoS (best effort, shallow), as ROS camera drivers do; the optical
 frames are `<camera>_optical`. When the source knows the ego pose (synthetic world,
 recordings) it is published as Odometry on `odometry`, at its own rate and at each frame
-capture instant (just before the frames).
+capture instant (just before the frames), and as the odom -> base_link transform on /tf.
+The rig's camera poses (base_link -> `<camera>_optical`) go on /tf_static at activation.
 
 A managed node: `configure` opens the source (a missing device fails here), `activate`
 starts the frame and odometry timers, `deactivate` stops them (nothing is published while
@@ -15,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nav_msgs.msg import Odometry
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from tf2_msgs.msg import TFMessage
 
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.core.stamped import classify_arrival
@@ -28,12 +30,14 @@ from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, 
 from alpamayo_ros.sensors import create_source
 from alpamayo_ros.sensors.base import CameraSource
 
+STATIC_TF_QOS = QoSProfile(
+    depth=1,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    reliability=ReliabilityPolicy.RELIABLE,
+)
+
 # Prefetching starts this fraction of a frame period before the frames are due.
 PREFETCH_LEAD = 0.3
-
-
-def optical_frame(camera: str) -> str:
-    return f"{camera}_optical"
 
 
 class CameraDriver(ManagedNode):
@@ -79,6 +83,11 @@ class CameraDriver(ManagedNode):
             for name in self.params["cameras"]
         }
         self.odometry_publisher = self.create_lifecycle_publisher(Odometry, "odometry", 50)
+        # tf2's own QoS: the rig once, kept for late joiners; the ego pose as it moves.
+        self.static_tf_publisher = self.create_lifecycle_publisher(
+            TFMessage, "/tf_static", STATIC_TF_QOS
+        )
+        self.tf_publisher = self.create_lifecycle_publisher(TFMessage, "/tf", 100)
         self.frames_published = 0
         self.last_odometry_ns: int | None = None
         self.frame_timer = self.clock(self.params["rate_hz"], self.publish_frames)
@@ -92,6 +101,9 @@ class CameraDriver(ManagedNode):
         return self.clocks[-1]
 
     def activate(self) -> None:
+        self.static_tf_publisher.publish(
+            conversions.rig_transforms(self.rig, self.params["frame_id"], self.now_ns())
+        )
         for timer in self.clocks:
             timer.reset()
         self.diagnostics.update(OK, "active: waiting for the first frames")
@@ -134,16 +146,18 @@ class CameraDriver(ManagedNode):
         # VLA node) completes it sooner.
         for frame in frames:
             self.image_publishers[frame.camera].publish(
-                conversions.rgb_image_msg(frame.image, frame.stamp_ns, optical_frame(frame.camera))
+                conversions.rgb_image_msg(
+                    frame.image, frame.stamp_ns, conversions.optical_frame(frame.camera)
+                )
             )
         for frame in frames:
             if frame.camera in self.compressed_publishers:
                 self.compressed_publishers[frame.camera].publish(
                     conversions.compressed_image_msg(
-                        frame.image, frame.stamp_ns, optical_frame(frame.camera)
+                        frame.image, frame.stamp_ns, conversions.optical_frame(frame.camera)
                     )
                 )
-            frame_id = optical_frame(frame.camera)
+            frame_id = conversions.optical_frame(frame.camera)
             height, width = frame.image.shape[:2]
             self.info_publishers[frame.camera].publish(
                 conversions.camera_info_msg(
@@ -181,11 +195,9 @@ class CameraDriver(ManagedNode):
         pose = self.source.ego_pose(stamp_ns)
         if pose is not None:
             self.last_odometry_ns = stamp_ns
-            self.odometry_publisher.publish(
-                conversions.odometry_msg(
-                    pose, self.params["odom_frame_id"], self.params["frame_id"]
-                )
-            )
+            frames = self.params["odom_frame_id"], self.params["frame_id"]
+            self.odometry_publisher.publish(conversions.odometry_msg(pose, *frames))
+            self.tf_publisher.publish(conversions.odometry_transform(pose, *frames))
 
 
 def main(args: list[str] | None = None) -> int:

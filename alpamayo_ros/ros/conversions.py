@@ -21,11 +21,12 @@ from alpamayo_ros_msgs.msg import (
     TrajectoryPoint,
 )
 from builtin_interfaces.msg import Duration, Time
-from geometry_msgs.msg import Point, Pose, Quaternion
+from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
 from nav_msgs.msg import Odometry
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
+from tf2_msgs.msg import TFMessage
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.control import TrackedTrajectory
@@ -33,7 +34,7 @@ from alpamayo_ros.core.kinematics import MIN_SPEED_FOR_CURVATURE, EgoState, Roll
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, PlannerInput
 from alpamayo_ros.core.planar import quaternion_to_yaw, yaw_to_quaternion
-from alpamayo_ros.core.rig import CameraModel
+from alpamayo_ros.core.rig import CameraModel, CameraRig
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.core.watchdog import WatchdogState
 from alpamayo_ros.sensors.base import EgoPose
@@ -221,6 +222,56 @@ def odometry_msg(pose: EgoPose, odom_frame: str, base_frame: str) -> Odometry:
         float(v) for v in pose.angular_velocity
     )
     return msg
+
+
+def transform_msg(
+    stamp: int,
+    parent: str,
+    child: str,
+    translation: npt.ArrayLike,
+    rotation_xyzw: npt.ArrayLike,
+) -> TransformStamped:
+    """The pose of frame `child` in frame `parent` (tf2's convention)."""
+    (tx, ty, tz), (qx, qy, qz, qw) = (
+        np.asarray(translation, float),
+        np.asarray(rotation_xyzw, float),
+    )
+    msg = TransformStamped(header=header(stamp, parent), child_frame_id=child)
+    msg.transform.translation = Vector3(x=float(tx), y=float(ty), z=float(tz))
+    msg.transform.rotation = Quaternion(x=float(qx), y=float(qy), z=float(qz), w=float(qw))
+    return msg
+
+
+def rig_transforms(rig: CameraRig, base_frame: str, stamp: int) -> TFMessage:
+    """Every camera's optical frame (`<camera>_optical`: z forward, x right, y down) in
+    `base_frame`, for /tf_static."""
+    return TFMessage(
+        transforms=[
+            transform_msg(
+                stamp,
+                base_frame,
+                optical_frame(name),
+                camera.position,
+                Rotation.from_matrix(camera.optical_rotation()).as_quat(),
+            )
+            for name, camera in rig.cameras.items()
+        ]
+    )
+
+
+def odometry_transform(pose: EgoPose, odom_frame: str, base_frame: str) -> TFMessage:
+    """The ego pose as the odom -> base_link transform of /tf (REP-105)."""
+    return TFMessage(
+        transforms=[
+            transform_msg(
+                pose.stamp_ns, odom_frame, base_frame, pose.position, pose.orientation_xyzw
+            )
+        ]
+    )
+
+
+def optical_frame(camera: str) -> str:
+    return f"{camera}_optical"
 
 
 def odometry_sample(
