@@ -45,23 +45,39 @@ def test_the_vla_node_runs_on_compressed_cameras(rclpy_context: Context, tmp_pat
     )
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
+
+    def frames() -> set[int]:
+        return {stamp_ns(m.header.stamp) for camera in CAMERA_ORDER for m in received[camera]}
+
+    def seen_whole() -> list[PlannerConditioning]:
+        """Outputs all of whose inputs came after the probe saw every camera (before that,
+        discovery may have matched the VLA node sooner than the probe)."""
+        if not all(received[camera] for camera in CAMERA_ORDER):
+            return []
+        since = max(stamp_ns(received[camera][0].header.stamp) for camera in CAMERA_ORDER)
+        return [
+            output
+            for output in received["conditioning"]
+            if min(stamp_ns(s) for s in output.info.input_stamps) >= since
+        ]
+
     try:
         with GraphProcesses(params, nodes=SPECS) as graph:
             deadline = time.monotonic() + 40.0
-            while len(received["conditioning"]) < 5:
+            while len(seen_whole()) < 5:
                 graph.check()
                 assert time.monotonic() < deadline, {k: len(v) for k, v in received.items()}
                 executor.spin_once(timeout_sec=0.05)
     finally:
         executor.shutdown()
         node.destroy_node()
-    frames = {stamp_ns(m.header.stamp) for camera in CAMERA_ORDER for m in received[camera]}
     assert all(m.format == "rgb8; jpeg compressed bgr8" for m in received[CAMERA_ORDER[0]])
-    # Every output is stamped with a frame's time; its inputs are frames the probe saw too
+    # Every output is stamped with a frame's time and built from frames the probe saw too
     # (best effort may drop one at the probe, so most outputs, not all, show every input).
+    published, outputs = frames(), seen_whole()
     complete = 0
-    for output in received["conditioning"][1:]:  # the first may predate the probe's frames
+    for output in outputs:
         assert len(output.info.input_stamps) == len(CAMERA_ORDER) * FRAMES_PER_CAMERA
-        assert stamp_ns(output.header.stamp) in frames
-        complete += {stamp_ns(s) for s in output.info.input_stamps} <= frames
-    assert complete >= 3, complete
+        assert stamp_ns(output.header.stamp) in published
+        complete += {stamp_ns(s) for s in output.info.input_stamps} <= published
+    assert complete >= 0.6 * len(outputs), (complete, len(outputs))
