@@ -106,6 +106,7 @@ class Feeder:
         out_of_order: bool = False,
         odometry_fault: str = "",
         large: bool = False,
+        encoding: str = "",
     ) -> Phase:
         """Publish for `seconds`, stamping each message at its scheduled time."""
         self.phase, self.phase_start = Phase(), time.monotonic()
@@ -121,7 +122,7 @@ class Feeder:
                 due["odometry"] += 1
             while due["cameras"] * periods["cameras"] <= elapsed_ns:
                 stamp = start_ns + round(due["cameras"] * periods["cameras"])
-                self.publish_frames(stamp, silent, future_s, out_of_order, large)
+                self.publish_frames(stamp, silent, future_s, out_of_order, large, encoding)
                 due["cameras"] += 1
             self.executor.spin_once(timeout_sec=0.002)
         return self.phase
@@ -137,7 +138,13 @@ class Feeder:
         self.odometry.publish(msg)
 
     def publish_frames(
-        self, stamp: int, silent: tuple[str, ...], future_s: float, out_of_order: bool, large: bool
+        self,
+        stamp: int,
+        silent: tuple[str, ...],
+        future_s: float,
+        out_of_order: bool,
+        large: bool,
+        encoding: str,
     ) -> None:
         for index, (camera, publisher) in enumerate(self.cameras.items()):
             if camera in silent:
@@ -149,7 +156,11 @@ class Feeder:
             if index == 0 and large:
                 image = np.zeros((480, 640, 3), np.uint8)
                 self.phase.bad_stamps.add(frame_stamp)
-            publisher.publish(rgb_image_msg(image, frame_stamp, f"{camera}_optical"))
+            msg = rgb_image_msg(image, frame_stamp, f"{camera}_optical")
+            if index == 0 and encoding:
+                msg.encoding = encoding  # a camera sending what the node cannot decode
+                self.phase.bad_stamps.add(frame_stamp)
+            publisher.publish(msg)
             if index == 0 and out_of_order:
                 late = stamp - 50_000_000
                 self.phase.bad_stamps.add(late)
@@ -243,6 +254,13 @@ def test_each_input_fault_is_named_and_outputs_resume(
             large = feeder.feed(2.5, large=True)
             assert_named(large, DiagnosticStatus.ERROR, CAMERA_ORDER[0], "too large", "640x480")
             assert not large.used_stamps() & large.bad_stamps
+            assert_resumes(feeder)
+
+            unsupported = feeder.feed(2.5, encoding="16UC1")
+            assert_named(
+                unsupported, DiagnosticStatus.ERROR, CAMERA_ORDER[0], "unsupported encoding '16UC1'"
+            )
+            assert not unsupported.used_stamps() & unsupported.bad_stamps
             assert_resumes(feeder)
 
             fast = feeder.feed(3.0, camera_hz=100.0)
