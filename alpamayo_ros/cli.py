@@ -119,6 +119,11 @@ def command_launch(args: argparse.Namespace) -> int:
     return 0
 
 
+# Processes start, import torch, load weights and fill 1.5 s of ego history before the
+# first plan: seconds on a small machine, which the demo waits for before it counts.
+DEMO_STARTUP_S = 60.0
+
+
 def command_demo(args: argparse.Namespace) -> int:
     import rclpy
     from alpamayo_ros_msgs.msg import ControlCommand
@@ -139,11 +144,22 @@ def command_demo(args: argparse.Namespace) -> int:
         print(describe(msg), flush=True)
 
     with _graph(args) as graph:
-        print(f"started {', '.join(graph.processes)} for {args.duration:.0f} s", flush=True)
+        print(
+            f"started {', '.join(graph.processes)}; showing {args.duration:.0f} s from the "
+            f"first plan (start-up allowed up to {DEMO_STARTUP_S:.0f} s)",
+            flush=True,
+        )
         rclpy.init()
         try:
             monitor = TopicMonitor(on_message=show)
-            _spin_for(monitor, args.duration, lambda: _supervise(graph))
+            planned = _spin_for(
+                monitor,
+                DEMO_STARTUP_S,
+                lambda: _supervise(graph),
+                until=lambda: monitor.counts[Topics.TRAJECTORY] > 0,
+            )
+            if planned:
+                _spin_for(monitor, args.duration, lambda: _supervise(graph))
             counts = {topic: monitor.counts[topic] for _, topic in TopicMonitor.TOPICS}
         finally:
             rclpy.shutdown()
@@ -206,16 +222,28 @@ def command_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spin_for(node: Node, seconds: float, check: Callable[[], object] = lambda: None) -> None:
-    """Spin one in-process node for `seconds`, calling `check` (e.g. the graph's) between."""
+def _spin_for(
+    node: Node,
+    seconds: float,
+    check: Callable[[], object] = lambda: None,
+    until: Callable[[], bool] | None = None,
+) -> bool:
+    """Spin one in-process node for `seconds`, or until `until()` holds (then True),
+    calling `check` (e.g. the graph's) between."""
     from rclpy.executors import SingleThreadedExecutor
 
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        check()
-        executor.spin_once(timeout_sec=0.1)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            check()
+            executor.spin_once(timeout_sec=0.1)
+            if until is not None and until():
+                return True
+        return False
+    finally:
+        executor.remove_node(node)
 
 
 def _print_counts(heading: str, counts: dict[str, int]) -> None:
@@ -374,7 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the graph on generated frames and show outputs")
     _graph_arguments(demo)
-    demo.add_argument("--duration", type=float, default=6.0, help="seconds to run")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=6.0,
+        help="seconds of outputs to show, counted from the first plan",
+    )
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
     demo.set_defaults(handler=command_demo)
 
