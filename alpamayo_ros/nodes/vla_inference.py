@@ -18,6 +18,8 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from alpamayo_ros_msgs.msg import InferenceInfo, MetaAction, PlannerConditioning, Reasoning
 from nav_msgs.msg import Odometry
@@ -105,39 +107,36 @@ class VlaInference(Node):
         return self.get_clock().now().nanoseconds
 
     def on_image(self, camera: str, msg: Image) -> None:
-        """Decode, resize and buffer a frame the step admits; a refused or undecodable
-        frame is counted in the camera's health (on /diagnostics) and never used."""
-        started = time.perf_counter()
-        received_ns, stamp = self.now_ns(), conversions.stamp_ns(msg.header.stamp)
-        if not self.step.admit_frame(camera, stamp, received_ns, msg.width, msg.height):
-            return
-        try:
-            image = conversions.image_to_rgb(msg)
-        except conversions.ImageError as error:
-            self.step.reject_frame(camera, received_ns, str(error))
-            return
-        self.buffer_frame(camera, stamp, image, received_ns, started)
+        self.on_frame(camera, msg, conversions.image_to_rgb, msg.width, msg.height)
 
     def on_compressed_image(self, camera: str, msg: CompressedImage) -> None:
-        """As on_image; the size is known only once decoded, so a frame too large is
-        refused after decoding (and its pixels never reach the model)."""
+        # The size is known only once decoded: a frame too large is refused then, before
+        # its pixels reach the model.
+        self.on_frame(camera, msg, conversions.compressed_to_rgb, 0, 0)
+
+    def on_frame(
+        self,
+        camera: str,
+        msg: Image | CompressedImage,
+        decode: Callable[[Any], RgbImage],
+        width: int,
+        height: int,
+    ) -> None:
+        """Decode, resize and buffer a frame the step admits; a refused or undecodable
+        frame is counted in the camera's health (on /diagnostics) and never used.
+        `width` x `height`: the size announced before decoding (0 x 0 when unknown)."""
         started = time.perf_counter()
         received_ns, stamp = self.now_ns(), conversions.stamp_ns(msg.header.stamp)
-        if not self.step.admit_frame(camera, stamp, received_ns, 0, 0):
+        if not self.step.admit_frame(camera, stamp, received_ns, width, height):
             return
         try:
-            image = conversions.compressed_to_rgb(msg)
+            image = decode(msg)
         except conversions.ImageError as error:
             self.step.reject_frame(camera, received_ns, str(error))
             return
-        height, width = image.shape[:2]
-        if not self.step.admit_frame_size(camera, received_ns, width, height):
+        decoded_height, decoded_width = image.shape[:2]
+        if not self.step.admit_frame_size(camera, received_ns, decoded_width, decoded_height):
             return
-        self.buffer_frame(camera, stamp, image, received_ns, started)
-
-    def buffer_frame(
-        self, camera: str, stamp: int, image: RgbImage, received_ns: int, started: float
-    ) -> None:
         result = self.step.add_frame(camera, stamp, image, received_ns)
         self.decode_ms.append((time.perf_counter() - started) * 1e3)
         self.report_clock_jump(result, f"camera {camera}")

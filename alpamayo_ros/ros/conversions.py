@@ -481,27 +481,28 @@ def candidate_paths(msg: TrajectoryCandidates) -> CandidatePaths:
     num_candidates, num_points = len(msg.scores), len(msg.time_from_start)
     if len(msg.feasible) != num_candidates:
         raise ValueError(f"{num_candidates} candidates but {len(msg.feasible)} feasibility flags")
+    columns = {
+        name: np.frombuffer(getattr(msg, name), np.float64)
+        for name in ("time_from_start", "x", "y", "yaw")
+    }
     for name in ("x", "y", "yaw"):
-        if len(getattr(msg, name)) != num_candidates * num_points:
+        if columns[name].size != num_candidates * num_points:
             raise ValueError(
                 f"{num_candidates} candidates of {num_points} points need "
-                f"{num_candidates * num_points} {name} values, got {len(getattr(msg, name))}"
+                f"{num_candidates * num_points} {name} values, got {columns[name].size}"
             )
-    for name in ("time_from_start", "x", "y", "yaw"):
-        if not np.all(np.isfinite(np.frombuffer(getattr(msg, name), np.float64))):
+    for name, values in columns.items():
+        if not np.all(np.isfinite(values)):
             raise ValueError(f"candidates have non-finite {name} values")
     selected = msg.selected_index
     if selected != TrajectoryCandidates.NONE_SELECTED and selected >= num_candidates:
         raise ValueError(f"selected index {selected} of {num_candidates} candidates")
-
-    def grid(values: array) -> npt.NDArray[np.float64]:
-        return np.frombuffer(values, np.float64).reshape(num_candidates, num_points)
-
+    grid = (num_candidates, num_points)
     return CandidatePaths(
-        time_from_start=np.frombuffer(msg.time_from_start, np.float64),
-        x=grid(msg.x),
-        y=grid(msg.y),
-        yaw=grid(msg.yaw),
+        time_from_start=columns["time_from_start"],
+        x=columns["x"].reshape(grid),
+        y=columns["y"].reshape(grid),
+        yaw=columns["yaw"].reshape(grid),
         feasible=np.array(msg.feasible, dtype=bool),
         selected=None if selected == TrajectoryCandidates.NONE_SELECTED else selected,
     )
