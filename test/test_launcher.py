@@ -15,16 +15,23 @@ from alpamayo_ros.launcher import GraphProcesses
 BROKEN = NodeSpec("broken_node", "alpamayo_ros.nodes.no_such_node", ())
 
 
-def test_a_node_that_keeps_exiting_is_respawned_with_a_doubling_delay(ros_domain: int) -> None:
+def supervise_exits(spec: NodeSpec) -> tuple[GraphProcesses, list[str], list[float]]:
+    """Run a node that exits at once, respawned 0.1 s after each exit, for up to 8 launcher
+    events: the graph, the events and the respawn delays they announce."""
     events: list[str] = []
     with GraphProcesses(
-        default_parameter_file(), nodes=(BROKEN,), respawn={BROKEN.name}, respawn_delay_s=0.1
+        default_parameter_file(), nodes=(spec,), respawn={spec.name}, respawn_delay_s=0.1
     ) as graph:
         deadline = time.monotonic() + 6.0
         while time.monotonic() < deadline and len(events) < 8:
             events.extend(graph.supervise())
             time.sleep(0.02)
     delays = [float(d) for d in re.findall(r"respawning in ([\d.]+) s", "\n".join(events))]
+    return graph, events, delays
+
+
+def test_a_node_that_keeps_exiting_is_respawned_with_a_doubling_delay(ros_domain: int) -> None:
+    graph, events, delays = supervise_exits(BROKEN)
     assert delays[:4] == [0.1, 0.2, 0.4, 0.8], events
     assert "No module named alpamayo_ros.nodes.no_such_node" in events[0]
     assert graph.restarts[BROKEN.name] >= 3
@@ -33,19 +40,7 @@ def test_a_node_that_keeps_exiting_is_respawned_with_a_doubling_delay(ros_domain
 def test_the_node_that_outlives_all_is_respawned_without_backing_off(ros_domain: int) -> None:
     """While the control bridge is down nothing commands the car: it is retried at the
     configured delay however often it exits."""
-    broken_bridge = NodeSpec("control_bridge", BROKEN.module, ())
-    events: list[str] = []
-    with GraphProcesses(
-        default_parameter_file(),
-        nodes=(broken_bridge,),
-        respawn={"control_bridge"},
-        respawn_delay_s=0.1,
-    ) as graph:
-        deadline = time.monotonic() + 6.0
-        while time.monotonic() < deadline and len(events) < 8:
-            events.extend(graph.supervise())
-            time.sleep(0.02)
-    delays = [float(d) for d in re.findall(r"respawning in ([\d.]+) s", "\n".join(events))]
+    _, events, delays = supervise_exits(NodeSpec("control_bridge", BROKEN.module, ()))
     assert len(delays) >= 4 and set(delays) == {0.1}, events
 
 

@@ -24,10 +24,16 @@ CAMERA_TOPICS = [
 
 
 def spin_until(
-    executor: SingleThreadedExecutor, condition: Callable[[], bool], timeout_s: float
+    executor: SingleThreadedExecutor,
+    condition: Callable[[], bool],
+    timeout_s: float,
+    check: Callable[[], object] = lambda: None,
 ) -> bool:
+    """Spin until `condition` holds (True) or `timeout_s` passes (False), calling `check`
+    (a running graph's, which raises when a node died) before each spin."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        check()
         executor.spin_once(timeout_sec=0.05)
         if condition():
             return True

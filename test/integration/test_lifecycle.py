@@ -4,7 +4,6 @@ nothing; active, they always publish; a node can be deactivated and activated ag
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from recorded_drive import spin_until as spin_graph_until
 from sensor_msgs.msg import Image
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
@@ -50,19 +50,10 @@ def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_pat
     executor.add_node(node)
 
     def spin_for(seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            graph.check()
-            executor.spin_once(timeout_sec=0.05)
+        spin_until(lambda: False, seconds)
 
     def spin_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            graph.check()
-            executor.spin_once(timeout_sec=0.05)
-            if condition():
-                return True
-        return False
+        return spin_graph_until(executor, condition, timeout_s, graph.check)
 
     def call(client, request):  # type: ignore[no-untyped-def]
         assert client.wait_for_service(timeout_sec=20.0), client.srv_name

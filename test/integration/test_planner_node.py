@@ -4,7 +4,6 @@ and refuses conditioning from another model with an ERROR diagnostic and no traj
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -14,6 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from recorded_drive import spin_until as spin_graph_until
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
@@ -84,13 +84,7 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
     executor.add_node(node)
 
     def spin_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            graph.check()
-            executor.spin_once(timeout_sec=0.05)
-            if condition():
-                return True
-        return False
+        return spin_graph_until(executor, condition, timeout_s, graph.check)
 
     def candidates_of(inference_id: int) -> list[TrajectoryCandidates]:
         return [c for c in received[Topics.CANDIDATES] if c.info.inference_id == inference_id]

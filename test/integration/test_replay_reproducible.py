@@ -221,7 +221,7 @@ def test_replay_losing_its_first_second_plans_the_same_at_every_common_t0(
                     and probe.count_publishers(Topics.CONDITIONING) >= 1
                     and probe.count_publishers(Topics.TRAJECTORY) >= 1
                 )
-                assert spin_until(executor, lambda: graph.check() or ready(), 30.0)
+                assert spin_until(executor, ready, 30.0, graph.check)
                 time.sleep(1.0)  # the nodes' other subscriptions match in the meantime
                 for index, player in enumerate(players):
                     if index:

@@ -4,8 +4,8 @@ carries odom -> base_link equal to the odometry at the same stamp."""
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from recorded_drive import spin_until as spin_graph_until
 from scipy.spatial.transform import Rotation
 from tf2_msgs.msg import TFMessage
 
@@ -38,14 +39,8 @@ def test_rig_on_tf_static_and_the_ego_pose_on_tf(rclpy_context: Context, tmp_pat
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
 
-    def spin_until(condition, timeout_s: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            graph.check()
-            executor.spin_once(timeout_sec=0.05)
-            if condition():
-                return True
-        return False
+    def spin_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+        return spin_graph_until(executor, condition, timeout_s, graph.check)
 
     try:
         with GraphProcesses(default_parameter_file(), nodes=(CAMERA_DRIVER,)) as graph:
