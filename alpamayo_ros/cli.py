@@ -200,9 +200,18 @@ def command_record(args: argparse.Namespace) -> int:
 def command_replay(args: argparse.Namespace) -> int:
     import rclpy
 
+    from alpamayo_ros import topic_map
     from alpamayo_ros.nodes.bag_player import BagPlayerNode
+    from alpamayo_ros.replay.bag import BagError, bag_contents, missing_inputs
 
     os.environ.update(dds_environment(os.environ))
+    inputs: list[str] = []  # the topics to wait for: the map's inputs, else every topic
+    if args.topic_map is not None:
+        mapped = topic_map.load(args.topic_map).inputs()
+        problems = missing_inputs(bag_contents(args.bag), mapped)
+        if problems:
+            raise BagError(f"{args.bag} cannot feed {args.topic_map}: " + "; ".join(problems))
+        inputs = [topic for topic in mapped if not args.topics or topic in args.topics]
     rclpy.init()
     try:
         player = BagPlayerNode(args.bag, args.topics, args.rate)
@@ -213,7 +222,9 @@ def command_replay(args: argparse.Namespace) -> int:
             "with /clock; start nodes with use_sim_time:=true",
             flush=True,
         )
-        time.sleep(args.delay)  # let subscribers discover the publishers
+        player.wait_for_subscribers(inputs, args.delay)
+        for topic in player.without_subscribers():
+            print(f"warning: nothing subscribes to {topic}; its messages go nowhere", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             player.play()
     finally:
@@ -482,7 +493,20 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("bag", type=Path)
     replay.add_argument("--topics", type=parse_names, default=[], help="default: every topic")
     replay.add_argument("--rate", type=float, default=1.0, help="times real time")
-    replay.add_argument("--delay", type=float, default=1.0, help="seconds before playing")
+    replay.add_argument(
+        "--delay",
+        type=float,
+        default=5.0,
+        help="seconds to wait before playing for every played topic (with --topic-map: "
+        "every mapped input) to have a subscriber; played topics still without one are "
+        "named in a warning (default: %(default)s)",
+    )
+    replay.add_argument(
+        "--topic-map",
+        type=Path,
+        default=None,
+        help="topic-mapping YAML the graph runs with: the bag must hold its topics and types",
+    )
     replay.set_defaults(handler=command_replay)
 
     check = commands.add_parser("check-config", help="validate a parameter file")

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from alpamayo_ros import topic_map
 from alpamayo_ros.backends import available_backends
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
@@ -92,6 +93,25 @@ BACKEND = Parameter("backend", "embedded_vla", "Model backend.", one_of(availabl
 WEIGHTS_FILE = Parameter("weights_file", "", "Backend weights; empty for the packaged ones.")
 
 
+def usable_topic_map(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        topic_map.load(Path(value))
+    except topic_map.TopicMapError as error:
+        return str(error)
+    return None
+
+
+TOPIC_MAP_FILE = Parameter(
+    "topic_map_file",
+    "",
+    "Topic-mapping YAML naming the topics and types of the cameras and odometry "
+    "(see config/topic_map.example.yaml); empty for the graph's own names.",
+    usable_topic_map,
+)
+
+
 AUTOSTART = Parameter(
     "autostart",
     True,
@@ -151,12 +171,13 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         BACKEND,
         WEIGHTS_FILE,
         cpu_threads(0),
+        TOPIC_MAP_FILE,
         Parameter(
             "image_transport",
             "raw",
-            "How the cameras arrive: raw (sensor_msgs/Image on <namespace>/<camera>/image_raw) "
-            "or compressed (sensor_msgs/CompressedImage, JPEG or PNG, on "
-            "<namespace>/<camera>/image_raw/compressed).",
+            "How the cameras the topic map does not name arrive: raw (sensor_msgs/Image on "
+            "<namespace>/<camera>/image_raw) or compressed (sensor_msgs/CompressedImage, JPEG "
+            "or PNG, on <namespace>/<camera>/image_raw/compressed).",
             one_of(lambda: IMAGE_TRANSPORTS),
         ),
         Parameter(
@@ -220,6 +241,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
     "control_bridge": (
         AUTOSTART,
         FRAME_ID,
+        TOPIC_MAP_FILE,
         Parameter("rate_hz", 50.0, "Control rate.", positive),
         Parameter(
             "trajectory_timeout_s",
@@ -271,7 +293,17 @@ def at_least(name: str, other: str) -> Callable[[Mapping[str, Any]], str | None]
 
 
 # Rules between the parameters of one node, checked once each value is valid on its own.
+def mapped_cameras_configured(values: Mapping[str, Any]) -> str | None:
+    """The topic map may name only the cameras the node is configured with."""
+    try:
+        topic_map.TopicMap.for_node(values["topic_map_file"], values["cameras"], "", "raw")
+    except topic_map.TopicMapError as error:
+        return f"topic_map_file: {error}"
+    return None
+
+
 RELATIONS: Mapping[str, tuple[Callable[[Mapping[str, Any]], str | None], ...]] = {
+    "vla_inference": (mapped_cameras_configured,),
     "control_bridge": (
         # An emergency stop brakes harder than a safe stop, and starts later.
         at_least("emergency_deceleration", "safe_stop_deceleration"),

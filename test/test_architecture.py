@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("model",),  # the embedded network, trained on the world
     ("backends", "sensors"),  # model and camera plugins
     ("evaluation",),  # offline metrics and benchmarks over backends and the world
+    ("topic_map",),  # where a user's inputs are
     ("graph", "parameters"),  # node graph and parameter schema
     ("ros",),  # message conversions and the node runtime
     ("visualisation", "replay"),  # RViz markers, rosbag2 bags

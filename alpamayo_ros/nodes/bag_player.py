@@ -46,6 +46,25 @@ class BagPlayerNode(Node):
             for topic, msgtype in self.contents.topics.items()
         }
 
+    def without_subscribers(self, topics: Sequence[str] = ()) -> list[str]:
+        """Those of `topics` (default: every played topic) that no node subscribes to:
+        their messages would go nowhere."""
+        return [
+            topic
+            for topic in topics or self.publishers_by_topic
+            if self.count_subscribers(topic) == 0
+        ]
+
+    def wait_for_subscribers(self, topics: Sequence[str], wait_s: float) -> bool:
+        """Wait up to `wait_s` for discovery until each of `topics` (default: every played
+        topic) has a subscriber; whether they all have one."""
+        deadline = time.monotonic() + wait_s
+        while self.without_subscribers(topics):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def play(self) -> None:
         """Publish the whole bag once."""
         clock = PlaybackClock(self.contents.start_ns, time.monotonic_ns(), self.rate)

@@ -32,6 +32,7 @@ from alpamayo_ros.pipeline.control import ControlOutput, ControlStep
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.topic_map import odometry_topic
 
 _LEVELS = {
     WatchdogState.WAITING: WARN,
@@ -75,7 +76,9 @@ class ControlBridge(ManagedNode):
         self.inputs = [
             # Depth 1: only the newest plan is ever tracked.
             self.create_subscription(Trajectory, "trajectory", self.on_trajectory, 1),
-            self.create_subscription(Odometry, "odometry", self.on_odometry, 50),
+            self.create_subscription(
+                Odometry, odometry_topic(self.params["topic_map_file"]), self.on_odometry, 50
+            ),
         ]
         self.timer = self.create_timer(self.step.period_s, self.control, autostart=False)
         self.diagnostics.update(WARN, "inactive: publishing no commands")

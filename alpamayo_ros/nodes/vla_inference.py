@@ -38,6 +38,7 @@ from alpamayo_ros.pipeline.worker import LatestOnlyWorker
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.conversions import duration_ns
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.topic_map import TopicMap
 
 # The reasoning text is off the control path (the planner has its input by then): its
 # thread yields the CPU to the model, planner and control bridge on a busy machine.
@@ -70,24 +71,28 @@ class VlaInference(Node):
             self, hardware_id=self.backend.name, inputs=self.step.health.report
         )
 
-        namespace = self.params["camera_namespace"].rstrip("/")
-        compressed = self.params["image_transport"] == "compressed"
-        for name in self.step.cameras:
-            if compressed:
+        topics = TopicMap.for_node(
+            self.params["topic_map_file"],
+            self.step.cameras,
+            self.params["camera_namespace"],
+            self.params["image_transport"],
+        )
+        for name, entry in topics.cameras.items():
+            if entry.compressed:
                 self.create_subscription(
                     CompressedImage,
-                    f"{namespace}/{name}/image_raw/compressed",
+                    entry.topic,
                     lambda msg, camera=name: self.on_compressed_image(camera, msg),
                     qos_profile_sensor_data,
                 )
             else:
                 self.create_subscription(
                     Image,
-                    f"{namespace}/{name}/image_raw",
+                    entry.topic,
                     lambda msg, camera=name: self.on_image(camera, msg),
                     qos_profile_sensor_data,
                 )
-        self.create_subscription(Odometry, "odometry", self.on_odometry, 50)
+        self.create_subscription(Odometry, topics.odometry, self.on_odometry, 50)
         self.reasoning_publisher = self.create_publisher(Reasoning, "reasoning", 10)
         self.meta_action_publisher = self.create_publisher(MetaAction, "meta_action", 10)
         self.conditioning_publisher = self.create_publisher(PlannerConditioning, "conditioning", 10)

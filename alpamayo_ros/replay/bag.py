@@ -111,6 +111,19 @@ def read_messages(path: Path, topics: Sequence[str] = ()) -> Iterator[BagMessage
             yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(raw))
 
 
+def missing_inputs(contents: BagContents, inputs: dict[str, str]) -> list[str]:
+    """Why a bag cannot feed inputs (topic -> type, a topic map's), one line each: a topic
+    it lacks or holds with another type. Empty when it can."""
+    problems = []
+    for topic, msgtype in inputs.items():
+        held = contents.topics.get(topic)
+        if held is None:
+            problems.append(f"no topic {topic} ({msgtype})")
+        elif held != msgtype:
+            problems.append(f"{topic} is {held}, the topic map expects {msgtype}")
+    return problems
+
+
 @dataclass(frozen=True)
 class PlaybackClock:
     """Bag time <-> wall time for playback at `rate` times real time from `start_wall_ns`."""

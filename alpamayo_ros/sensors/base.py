@@ -46,5 +46,10 @@ class CameraSource(ABC):
         """The ego pose at `stamp_ns`, where the source knows it."""
         return None
 
+    @property
+    def finished(self) -> bool:
+        """A recording played to its end; a live source never finishes."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - a no-op for sources that hold nothing
         """Release devices or files."""
