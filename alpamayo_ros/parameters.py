@@ -134,28 +134,95 @@ def cpu_threads(default: int) -> Parameter:
     )
 
 
+def per_camera(source: str, name: str, what: str) -> Parameter:
+    return Parameter(
+        f"{source}.{name}", [], f"{what}, one per camera in `cameras` order.", known_items
+    )
+
+
+def known_items(value: list[str]) -> str | None:
+    return None if all(item for item in value) else "has an empty entry"
+
+
+def playback_rate(source: str, name: str = "rate") -> Parameter:
+    return Parameter(
+        f"{source}.{name}",
+        1.0,
+        "Playback speed: 1.0 plays the recording in real time, 2.0 twice as fast.",
+        positive,
+    )
+
+
+def poses_file(source: str) -> Parameter:
+    return Parameter(
+        f"{source}.poses_file",
+        "",
+        "CSV with the header t,x,y,yaw (seconds on the recording's time base, metres, "
+        "radians in the odom frame): the ego pose, published as odometry; without one "
+        "the VLA node reports the odometry missing.",
+    )
+
+
+# Each camera source's own options, named <source>.<option> (nested in the YAML file).
+SOURCE_OPTIONS = (
+    Parameter("synthetic.width", 256, "Rendered image width in pixels.", positive),
+    Parameter("synthetic.height", 128, "Rendered image height in pixels.", positive),
+    Parameter("synthetic.seed", 0, "Seed of the first scenario.", non_negative),
+    Parameter("synthetic.scenario_type", "", "One scenario type; empty for any."),
+    Parameter("synthetic.scenario_duration_s", 12.0, "Time before the next scenario.", positive),
+    per_camera("video", "files", "Video files (mp4, mkv, avi; stamps from their timestamps)"),
+    playback_rate("video"),
+    poses_file("video"),
+    per_camera("folder", "paths", "Image folders (png, jpg, bmp, tif, sorted by name)"),
+    Parameter(
+        "folder.rate_hz",
+        0.0,
+        "Frame rate giving the stamps; 0 takes them from a stamps.csv (file,t) in the "
+        "folder, else from the file names (numbers in folder.stamp_unit).",
+        non_negative,
+    ),
+    Parameter(
+        "folder.stamp_unit",
+        "s",
+        "Unit of stamps in file names.",
+        one_of(lambda: ("s", "ms", "us", "ns")),
+    ),
+    playback_rate("folder", "playback_rate"),
+    poses_file("folder"),
+    per_camera(
+        "device",
+        "devices",
+        "Cameras through OpenCV: an index (0), a device (/dev/video2) or a GStreamer pipeline",
+    ),
+    Parameter("device.width", 0, "Capture width; 0 keeps the device's.", non_negative),
+    Parameter("device.height", 0, "Capture height; 0 keeps the device's.", non_negative),
+    Parameter("device.fps", 0.0, "Capture rate; 0 keeps the device's.", non_negative),
+    Parameter("bag.path", "", "rosbag2 bag (directory) holding the camera topics."),
+    per_camera("bag", "topics", "Camera topics in the bag (Image or CompressedImage)"),
+    Parameter("bag.odometry_topic", "", "nav_msgs/Odometry topic in the bag giving the ego pose."),
+    poses_file("bag"),
+    playback_rate("bag"),
+)
+
+
 SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
     "camera_driver": (
         AUTOSTART,
         CAMERAS,
         CAMERA_NAMESPACE,
         FRAME_ID,
-        Parameter("source", "synthetic", "Camera source.", one_of(available_sources)),
-        Parameter("rate_hz", 10.0, "Frame rate of every camera.", positive),
-        Parameter("width", 256, "Image width in pixels.", positive),
-        Parameter("height", 128, "Image height in pixels.", positive),
+        Parameter(
+            "source",
+            "synthetic",
+            "Camera source; its options are the parameters named <source>.*.",
+            one_of(available_sources),
+        ),
+        Parameter("rate_hz", 10.0, "How often the source is polled for new frames.", positive),
         Parameter("rig_file", "", "Camera rig YAML; empty for the packaged config/rig.yaml."),
         Parameter(
             "odometry_rate_hz", 50.0, "Rate of the ego odometry the source provides.", positive
         ),
-        Parameter("seed", 0, "Synthetic source: seed of the first scenario.", non_negative),
-        Parameter("scenario_type", "", "Synthetic source: one scenario type; empty for any."),
-        Parameter(
-            "scenario_duration_s",
-            12.0,
-            "Synthetic source: time before the next scenario.",
-            positive,
-        ),
+        *SOURCE_OPTIONS,
         Parameter("odom_frame_id", "odom", "World-fixed frame of the odometry (REP-105)."),
         Parameter(
             "publish_compressed",
@@ -302,7 +369,22 @@ def mapped_cameras_configured(values: Mapping[str, Any]) -> str | None:
     return None
 
 
+def source_options_per_camera(values: Mapping[str, Any]) -> str | None:
+    """The chosen source's per-camera list names one entry per camera."""
+    source = values["source"]
+    for parameter in SOURCE_OPTIONS:
+        if parameter.name.startswith(f"{source}.") and isinstance(parameter.default, list):
+            given = values[parameter.name]
+            if len(given) != len(values["cameras"]):
+                return (
+                    f"{parameter.name}: {len(given)} entries for {len(values['cameras'])} "
+                    f"cameras ({', '.join(values['cameras'])}); give one per camera"
+                )
+    return None
+
+
 RELATIONS: Mapping[str, tuple[Callable[[Mapping[str, Any]], str | None], ...]] = {
+    "camera_driver": (source_options_per_camera,),
     "vla_inference": (mapped_cameras_configured,),
     "control_bridge": (
         # An emergency stop brakes harder than a safe stop, and starts later.
@@ -348,6 +430,17 @@ def check_values(node_name: str, values: Mapping[str, Any], source: str = "") ->
     return resolved
 
 
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ROS 2 reads them: `video: {files: [...]}` is `video.files`."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def load_parameter_file(path: Path) -> dict[str, dict[str, Any]]:
     """Read a ROS 2 parameter file and return every node's resolved parameters.
 
@@ -370,7 +463,7 @@ def load_parameter_file(path: Path) -> dict[str, dict[str, Any]]:
             raise ParameterError(f"{path}: unknown node {key!r} (known: {', '.join(SCHEMA)})")
         if not isinstance(body, dict) or not isinstance(body.get("ros__parameters"), dict):
             raise ParameterError(f"{path}: {key}: expected a 'ros__parameters' mapping")
-        sections[node_name] = body["ros__parameters"]
+        sections[node_name] = flatten(body["ros__parameters"])
 
     shared = sections.pop(WILDCARD_NODE, {})
     everywhere = {parameter.name for params in SCHEMA.values() for parameter in params}

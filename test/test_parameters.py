@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from alpamayo_ros.graph import NODES, default_parameter_file
-from alpamayo_ros.parameters import SCHEMA, ParameterError, load_parameter_file
+from alpamayo_ros.parameters import SCHEMA, ParameterError, flatten, load_parameter_file
 
 
 def write(tmp_path: Path, document: object) -> Path:
@@ -27,7 +27,7 @@ def test_packaged_file_sets_every_declared_parameter_of_every_node() -> None:
     assert set(resolved) == {node.name for node in NODES} == set(SCHEMA)
     shared = document["/**"]["ros__parameters"]
     for node in NODES:
-        written = set(document[node.name]["ros__parameters"]) | set(shared)
+        written = set(flatten(document[node.name]["ros__parameters"])) | set(shared)
         declared = {parameter.name for parameter in SCHEMA[node.name]}
         assert declared <= written, f"{node.name}: {declared - written} only have code defaults"
 
@@ -114,3 +114,22 @@ def test_malformed_file_is_named(tmp_path: Path, content: str, message: str) -> 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="parameter file not found"):
         load_parameter_file(tmp_path / "nope.yaml")
+
+
+def test_source_options_are_nested_under_the_source_and_checked_per_camera(
+    tmp_path: Path,
+) -> None:
+    document = packaged()
+    driver = document["camera_driver"]["ros__parameters"]
+    driver["source"] = "video"
+    driver["video"]["files"] = ["a.mp4", "b.mp4"]
+    path = tmp_path / "video.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ParameterError, match=r"video\.files: 2 entries for 4 cameras"):
+        load_parameter_file(path)
+    driver["video"]["files"] = ["a.mp4", "b.mp4", "c.mp4", "d.mp4"]
+    driver["video"]["rate"] = 2.0
+    path.write_text(yaml.safe_dump(document))
+    resolved = load_parameter_file(path)["camera_driver"]
+    assert resolved["video.files"][3] == "d.mp4" and resolved["video.rate"] == 2.0
+    assert resolved["synthetic.seed"] == 0

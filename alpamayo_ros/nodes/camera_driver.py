@@ -52,15 +52,13 @@ class CameraDriver(ManagedNode):
     def configure(self) -> None:
         rig_file = self.params["rig_file"] or str(config_file("rig.yaml"))
         self.rig = CameraRig.load(rig_file, self.params["cameras"])
-        self.source = create_source(
-            self.params["source"],
-            self.rig,
-            width=self.params["width"],
-            height=self.params["height"],
-            seed=self.params["seed"],
-            scenario_type=self.params["scenario_type"],
-            scenario_duration_s=self.params["scenario_duration_s"],
-        )
+        source = self.params["source"]
+        options = {
+            name.removeprefix(f"{source}."): value
+            for name, value in self.params.items()
+            if name.startswith(f"{source}.")
+        }
+        self.source = create_source(source, self.rig, **options)
         namespace = self.params["camera_namespace"].rstrip("/")
         self.image_publishers = {
             name: self.create_lifecycle_publisher(

@@ -13,6 +13,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.input_health import HealthReport, Level
@@ -31,11 +32,14 @@ def declare_parameters(node: Node, schema_name: str) -> dict[str, Any]:
     values = {}
     for parameter in schema_for(schema_name):
         descriptor = ParameterDescriptor(description=parameter.description, read_only=True)
+        # An empty list has no ROS type of its own (and an empty YAML list sets nothing):
+        # such parameters are string arrays, unset meaning the empty default.
+        default = parameter.default if parameter.default != [] else Parameter.Type.STRING_ARRAY
         try:
-            declared = node.declare_parameter(parameter.name, parameter.default, descriptor)
+            declared = node.declare_parameter(parameter.name, default, descriptor)
         except ParameterException as error:  # e.g. a string given for a float
             raise ParameterError(f"{schema_name}.{parameter.name}: {error}") from None
-        values[parameter.name] = declared.value
+        values[parameter.name] = parameter.default if declared.value is None else declared.value
     return check_values(schema_name, values)
 
 
