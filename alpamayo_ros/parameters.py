@@ -90,6 +90,12 @@ CAMERA_NAMESPACE = Parameter(
 )
 FRAME_ID = Parameter("frame_id", "base_link", "Ego frame (REP-105); outputs are in it at t0.")
 BACKEND = Parameter("backend", "embedded_vla", "Model backend.", one_of(available_backends))
+RIG_FILE = Parameter(
+    "rig_file",
+    "",
+    "The model's camera rig (YAML); empty for the packaged config/rig.yaml. The camera "
+    "driver's cameras are these; a user camera is reprojected into them (topic map).",
+)
 WEIGHTS_FILE = Parameter("weights_file", "", "Backend weights; empty for the packaged ones.")
 
 
@@ -218,7 +224,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             one_of(available_sources),
         ),
         Parameter("rate_hz", 10.0, "How often the source is polled for new frames.", positive),
-        Parameter("rig_file", "", "Camera rig YAML; empty for the packaged config/rig.yaml."),
+        RIG_FILE,
         Parameter(
             "odometry_rate_hz", 50.0, "Rate of the ego odometry the source provides.", positive
         ),
@@ -239,6 +245,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         WEIGHTS_FILE,
         cpu_threads(0),
         TOPIC_MAP_FILE,
+        RIG_FILE,
         Parameter(
             "image_transport",
             "raw",

@@ -12,6 +12,16 @@ type to subscribe to (and later its calibration), and the odometry topic:
     odometry:
       topic: /odom
 
+A camera whose lens or mount differs from the rig camera of its slot names its calibration
+(a camera_calibration_parsers YAML file, relative to the mapping file, or a CameraInfo
+topic) and, where it is not mounted as the rig camera, its mount in base_link; its frames
+are then reprojected into the rig camera's view (sensors.reprojection):
+
+      cross_left_120fov:
+        topic: /camera_left/image_raw
+        camera_info: /camera_left/camera_info  # or calibration: left.yaml
+        mount: {position: [2.1, 0.95, 1.4], yaw: 1.0, pitch: -0.05, roll: 0.0}
+
 Slots the file leaves out keep the graph's names. It is validated at start-up with the
 parameter file (`topic_map_file`), so a typo stops the launch naming the file and key,
 and the replay checks a bag against it before playing.
@@ -30,14 +40,17 @@ import yaml
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
+from alpamayo_ros.sensors.reprojection import CalibrationError, CameraCalibration, Mount
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 ODOMETRY = "nav_msgs/msg/Odometry"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 CAMERA_TYPES = (IMAGE, COMPRESSED_IMAGE)
 # Relative to the node's namespace, remapped by the graph (graph.Topics.ODOMETRY).
 GRAPH_ODOMETRY = "odometry"
 
+CAMERA_FIELDS = ("topic", "type", "calibration", "camera_info", "mount")
 # A ROS 2 topic name: tokens of letters, digits and underscores, not starting with a digit,
 # separated by single slashes (relative names allowed).
 _TOPIC_NAME = re.compile(r"^/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -49,10 +62,20 @@ class TopicMapError(ConfigurationError):
 
 @dataclass(frozen=True)
 class CameraTopic:
-    """Where one model camera slot's frames arrive."""
+    """Where one model camera slot's frames arrive, and how to adapt them to the rig."""
 
     topic: str
     msgtype: str  # IMAGE or COMPRESSED_IMAGE
+    # The camera's own lens: a calibration file, or a CameraInfo topic ("" for neither:
+    # the frames are taken to be the rig camera's view already).
+    calibration: CameraCalibration | None = None
+    camera_info: str = ""
+    mount: Mount | None = None  # where it sits in base_link; None: where the rig camera is
+
+    @property
+    def adapted(self) -> bool:
+        """Whether its frames are reprojected into the rig camera's view."""
+        return self.calibration is not None or bool(self.camera_info)
 
     @property
     def compressed(self) -> bool:
@@ -104,6 +127,8 @@ class TopicMap:
     def inputs(self) -> dict[str, str]:
         """Topic -> type of every input, as a bag must hold them."""
         topics = {entry.topic: entry.msgtype for entry in self.cameras.values()}
+        topics.update({entry.camera_info: CAMERA_INFO for entry in self.cameras.values()})
+        topics.pop("", None)  # cameras without a camera_info topic
         if self.odometry:
             topics[self.odometry] = ODOMETRY
         return topics
@@ -130,31 +155,26 @@ def load(path: Path) -> TopicMap:
         for key in document
         if key not in ("cameras", "odometry")
     ]
-    cameras = _cameras(document.get("cameras") or {}, problems)
-    odometry = _topic_entry("odometry", document.get("odometry"), problems, ODOMETRY)
+    cameras = _cameras(document.get("cameras") or {}, Path(path).parent, problems)
+    odometry = _topic_entry(
+        "odometry", document.get("odometry"), problems, ("topic", "type"), ODOMETRY
+    )
     topics = [entry.topic for entry in cameras.values()] + ([odometry] if odometry else [])
+    topics += [entry.camera_info for entry in cameras.values() if entry.camera_info]
     problems += [f"topic {topic} is mapped twice" for topic in sorted(_repeated(topics))]
     if problems:
         raise TopicMapError("\n".join(f"{path}: {problem}" for problem in problems))
     return TopicMap(cameras, odometry)
 
 
-def _cameras(section: Any, problems: list[str]) -> dict[str, CameraTopic]:
+def _cameras(section: Any, directory: Path, problems: list[str]) -> dict[str, CameraTopic]:
     if not isinstance(section, dict):
-        problems.append("cameras: expected a mapping of camera slot -> {topic, type}")
+        problems.append("cameras: expected a mapping of camera slot -> {topic, type, ...}")
         return {}
     cameras = {}
     for name in CAMERA_ORDER:  # model order, whatever the file's order
         if name in section:
-            entry = section[name]
-            topic = _topic_entry(f"cameras.{name}", entry, problems)
-            default_type = COMPRESSED_IMAGE if topic.endswith("/compressed") else IMAGE
-            msgtype = entry.get("type", default_type) if isinstance(entry, dict) else IMAGE
-            if msgtype not in CAMERA_TYPES:
-                problems.append(
-                    f"cameras.{name}.type: {msgtype!r} is not one of {', '.join(CAMERA_TYPES)}"
-                )
-            cameras[name] = CameraTopic(topic, msgtype)
+            cameras[name] = _camera(f"cameras.{name}", section[name], directory, problems)
     problems += [
         f"cameras.{name}: not a model camera (known: {', '.join(CAMERA_ORDER)})"
         for name in section
@@ -163,14 +183,52 @@ def _cameras(section: Any, problems: list[str]) -> dict[str, CameraTopic]:
     return cameras
 
 
-def _topic_entry(key: str, entry: Any, problems: list[str], fixed_type: str = "") -> str:
+def _camera(key: str, entry: Any, directory: Path, problems: list[str]) -> CameraTopic:
+    topic = _topic_entry(key, entry, problems, CAMERA_FIELDS)
+    if not isinstance(entry, dict):
+        return CameraTopic(topic, IMAGE)
+    msgtype = entry.get("type", COMPRESSED_IMAGE if topic.endswith("/compressed") else IMAGE)
+    if msgtype not in CAMERA_TYPES:
+        problems.append(f"{key}.type: {msgtype!r} is not one of {', '.join(CAMERA_TYPES)}")
+    calibration = None
+    if "calibration" in entry:
+        try:  # relative to the mapping file, which usually sits beside it
+            calibration = CameraCalibration.load(directory / str(entry["calibration"]))
+        except CalibrationError as error:
+            problems.append(f"{key}.calibration: {error}")
+    camera_info = entry.get("camera_info", "")
+    if camera_info and not (isinstance(camera_info, str) and _TOPIC_NAME.match(camera_info)):
+        problems.append(f"{key}.camera_info: {camera_info!r} is not a valid ROS 2 topic name")
+    if "calibration" in entry and camera_info:
+        problems.append(f"{key}: give calibration or camera_info, not both")
+    mount = _mount(f"{key}.mount", entry["mount"], problems) if "mount" in entry else None
+    if mount is not None and not ("calibration" in entry or camera_info):
+        problems.append(f"{key}.mount: needs the camera's calibration or camera_info")
+    return CameraTopic(topic, msgtype, calibration, camera_info, mount)
+
+
+def _mount(key: str, entry: Any, problems: list[str]) -> Mount | None:
+    """`{position: [x, y, z], yaw, pitch, roll}` as in the rig file (angles default 0)."""
+    try:
+        angles = {name: float(entry.get(name, 0.0)) for name in ("yaw", "pitch", "roll")}
+        unknown = set(entry) - {"position", *angles}
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
+        return Mount.from_euler(entry["position"], **angles)
+    except (AttributeError, KeyError, TypeError, ValueError, CalibrationError) as error:
+        problems.append(f"{key}: expected {{position: [x, y, z], yaw, pitch, roll}} ({error})")
+        return None
+
+
+def _topic_entry(
+    key: str, entry: Any, problems: list[str], allowed: Sequence[str], fixed_type: str = ""
+) -> str:
     """The topic of one `{topic: ..., type: ...}` entry ("" when absent or invalid)."""
     if entry is None:
         return ""
     if not isinstance(entry, dict) or "topic" not in entry:
         problems.append(f"{key}: expected a mapping with a 'topic'")
         return ""
-    allowed = {"topic", "type"}
     problems += [
         f"{key}.{field}: unknown key (known: {', '.join(sorted(allowed))})"
         for field in entry

@@ -100,3 +100,48 @@ def test_the_parameter_check_validates_the_file_and_its_cameras(tmp_path: Path) 
             "vla_inference",
             {"topic_map_file": str(EXAMPLE), "cameras": ["front_wide_120fov"]},
         )
+
+
+def test_a_camera_names_its_calibration_and_mount(tmp_path: Path) -> None:
+    (tmp_path / "front.yaml").write_text(
+        "image_width: 640\nimage_height: 400\ncamera_name: front\n"
+        "camera_matrix: {rows: 3, cols: 3, data: [400, 0, 320, 0, 400, 200, 0, 0, 1]}\n"
+        "distortion_model: plumb_bob\n"
+        "distortion_coefficients: {rows: 1, cols: 5, data: [-0.2, 0.05, 0, 0, 0]}\n"
+    )
+    path = write(
+        tmp_path,
+        "cameras:\n"
+        "  front_wide_120fov:\n"
+        "    topic: /front/image\n"
+        "    calibration: front.yaml\n"  # beside the mapping file
+        "    mount: {position: [1.7, 0.1, 1.4], yaw: 0.1}\n"
+        "  cross_left_120fov: {topic: /left/image, camera_info: /left/camera_info}\n",
+    )
+    mapped = load(path)
+    front, left = mapped.cameras["front_wide_120fov"], mapped.cameras["cross_left_120fov"]
+    assert front.adapted and front.calibration is not None and front.calibration.width == 640
+    assert front.mount is not None and front.mount.position.tolist() == [1.7, 0.1, 1.4]
+    assert left.adapted and left.calibration is None and left.mount is None
+    assert mapped.inputs()["/left/camera_info"] == "sensor_msgs/msg/CameraInfo"
+
+
+def test_calibration_mistakes_are_named(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "cameras:\n"
+        "  front_wide_120fov: {topic: /f, calibration: none.yaml}\n"
+        "  cross_left_120fov: {topic: /l, calibration: none.yaml, camera_info: /l/info}\n"
+        "  cross_right_120fov: {topic: /r, camera_info: /r/info, mount: {yaw: 1}}\n"
+        "  front_tele_30fov: {topic: /t, mount: {position: [0, 0, 1]}}\n",
+    )
+    with pytest.raises(TopicMapError) as raised:
+        load(path)
+    message = str(raised.value)
+    for expected in (
+        "cameras.front_wide_120fov.calibration: ",
+        "cameras.cross_left_120fov: give calibration or camera_info, not both",
+        "cameras.cross_right_120fov.mount: expected {position: [x, y, z], yaw, pitch, roll}",
+        "cameras.front_tele_30fov.mount: needs the camera's calibration or camera_info",
+    ):
+        assert expected in message, message

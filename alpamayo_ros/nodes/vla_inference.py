@@ -25,19 +25,27 @@ from alpamayo_ros_msgs.msg import InferenceInfo, MetaAction, PlannerConditioning
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.input_health import HealthLimits
+from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.pipeline.inference import Image as RgbImage
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.worker import LatestOnlyWorker
+from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.conversions import duration_ns
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.sensors.reprojection import (
+    CalibrationError,
+    CameraCalibration,
+    Mount,
+    RigAdaptation,
+)
 from alpamayo_ros.topic_map import TopicMap
 
 # The reasoning text is off the control path (the planner has its input by then): its
@@ -77,7 +85,23 @@ class VlaInference(Node):
             self.params["camera_namespace"],
             self.params["image_transport"],
         )
+        self.adapted = {name for name, entry in topics.cameras.items() if entry.adapted}
+        if self.adapted:
+            rig_file = self.params["rig_file"] or str(config_file("rig.yaml"))
+            rig = CameraRig.load(rig_file, sorted(self.adapted))
+            self.adaptation = RigAdaptation(rig, self.backend.image_size)
         for name, entry in topics.cameras.items():
+            if entry.calibration is not None:
+                self.calibrate(name, entry.calibration, entry.mount)
+            if entry.camera_info:
+                self.create_subscription(
+                    CameraInfo,
+                    entry.camera_info,
+                    lambda msg, camera=name, mount=entry.mount: self.on_camera_info(
+                        camera, msg, mount
+                    ),
+                    qos_profile_sensor_data,
+                )
             if entry.compressed:
                 self.create_subscription(
                     CompressedImage,
@@ -142,11 +166,41 @@ class VlaInference(Node):
         decoded_height, decoded_width = image.shape[:2]
         if not self.step.admit_frame_size(camera, received_ns, decoded_width, decoded_height):
             return
+        if camera in self.adapted:
+            try:
+                image = self.adaptation.apply(camera, image)
+            except CalibrationError as error:
+                self.step.reject_frame(camera, received_ns, str(error))
+                return
         result = self.step.add_frame(camera, stamp, image, received_ns)
         self.decode_ms.append((time.perf_counter() - started) * 1e3)
         self.report_clock_jump(result, f"camera {camera}")
         if result.keeps_sample:
             self.worker.request()
+
+    def on_camera_info(self, camera: str, msg: CameraInfo, mount: Mount | None) -> None:
+        try:
+            calibration = CameraCalibration.from_camera_info(
+                msg.width, msg.height, msg.distortion_model, msg.d, msg.k
+            )
+        except CalibrationError as error:
+            self.step.reject_frame(camera, self.now_ns(), f"camera_info: {error}")
+            return
+        self.calibrate(camera, calibration, mount)
+
+    def calibrate(self, camera: str, calibration: CameraCalibration, mount: Mount | None) -> None:
+        """Reproject `camera` into its rig camera from now on (tables rebuilt only for a
+        new calibration); what cannot be compensated is logged and kept on /diagnostics."""
+        reprojection = self.adaptation.calibrate(camera, calibration, mount)
+        if reprojection is None:
+            return
+        limits = "; ".join(reprojection.limitations())
+        self.get_logger().info(
+            f"camera {camera}: {calibration.width}x{calibration.height} "
+            f"{calibration.distortion_model} reprojected into the rig camera"
+            + (f"; not compensated: {limits}" if limits else "")
+        )
+        self.diagnostics.set_values(**{f"rig_adaptation.{camera}": limits or "compensated"})
 
     def on_odometry(self, msg: Odometry) -> None:
         received_ns = self.now_ns()

@@ -19,7 +19,7 @@ import numpy.typing as npt
 import yaml
 
 from alpamayo_ros.configuration import ConfigurationError
-from alpamayo_ros.core.rig import CameraModel
+from alpamayo_ros.core.rig import CameraModel, CameraRig
 
 # The distortion models of sensor_msgs/CameraInfo that OpenCV can remap.
 DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
@@ -371,3 +371,52 @@ def _downsample_factor(
     densest_spacing = np.sqrt(np.maximum(frobenius - spread, 0.0) / 2.0)
     spacing = float(np.percentile(densest_spacing[covered], _DOWNSAMPLE_QUANTILE))
     return max(1, math.floor(spacing))
+
+
+class RigAdaptation:
+    """The reprojection of every adapted camera slot, kept until its calibration changes.
+
+    A calibration can come from a file at start-up or from each CameraInfo message (sent
+    with every frame): rebuilding the tables costs milliseconds, so they are rebuilt only
+    when the intrinsics or the mount differ from those they were built for.
+    """
+
+    def __init__(self, rig: CameraRig, size: tuple[int, int] | None) -> None:
+        """`size`: (width, height) the model reads; None keeps each calibration's size."""
+        self._rig = rig
+        self._size = size
+        self._built: dict[str, tuple[tuple[object, ...], Reprojection]] = {}
+
+    def calibrate(
+        self, camera: str, calibration: CameraCalibration, mount: Mount | None = None
+    ) -> Reprojection | None:
+        """The new reprojection of `camera` when this calibration or mount is new to it,
+        else None. Without a mount the camera sits where the rig camera is."""
+        rig_camera = self._rig.cameras[camera]
+        if mount is None:
+            mount = Mount(rig_camera.position, rig_camera.optical_rotation())
+        key = (*_values(calibration), *_values(mount))
+        if camera in self._built and self._built[camera][0] == key:
+            return None
+        width, height = self._size or (calibration.width, calibration.height)
+        reprojection = Reprojection(calibration, mount, rig_camera, width, height)
+        self._built[camera] = (key, reprojection)
+        return reprojection
+
+    def calibrated(self, camera: str) -> bool:
+        return camera in self._built
+
+    def apply(self, camera: str, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """`camera`'s image in its rig camera's view; raises CalibrationError before its
+        calibration is known or for an image of another size."""
+        if camera not in self._built:
+            raise CalibrationError(f"camera {camera}: no calibration yet")
+        return self._built[camera][1].apply(image)
+
+
+def _values(record: CameraCalibration | Mount) -> tuple[object, ...]:
+    """A dataclass's fields as comparable values (arrays as tuples)."""
+    return tuple(
+        tuple(np.ravel(value)) if isinstance(value, np.ndarray) else value
+        for value in vars(record).values()
+    )

@@ -1,8 +1,10 @@
 """A user's bag through a topic map: JPEG CompressedImage cameras under the user's own names
 and odometry on /odom, replayed with `alpamayo-ros replay --topic-map`, drive the VLA node
 and the planner (started with the same map), and every output is stamped with a frame
-time of the bag. The replay names a played topic nothing subscribes to, and refuses a bag
-that lacks a mapped topic before playing anything."""
+time of the bag. One camera comes with its CameraInfo and a mount 0.3 m beside the rig
+camera's: its frames are reprojected into the rig camera, and the VLA node reports the
+offset it cannot compensate. The replay names a played topic nothing subscribes to, and
+refuses a bag that lacks a mapped topic before playing anything."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import yaml
 from alpamayo_ros_msgs.msg import PlannerConditioning, Trajectory
+from diagnostic_msgs.msg import DiagnosticArray
 from parameter_files import parameter_file
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -27,13 +30,20 @@ from alpamayo_ros.graph import NODES, Topics
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.replay.bag import BagRecorder
 from alpamayo_ros.resources import config_file
-from alpamayo_ros.ros.conversions import compressed_image_msg, odometry_msg, stamp_ns
+from alpamayo_ros.ros.conversions import (
+    camera_info_msg,
+    compressed_image_msg,
+    odometry_msg,
+    stamp_ns,
+)
 from alpamayo_ros.sensors import create_source
 
 USER_TOPICS = {
     camera: f"/user_{index}/image/compressed" for index, camera in enumerate(CAMERA_ORDER)
 }
 ODOMETRY = "/odom"
+ADAPTED = "front_wide_120fov"
+CAMERA_INFO = "/user_1/camera_info"
 UNUSED = "/radar/status"
 START_NS = 1_700_000_000 * NS_PER_S
 SECONDS = 4.0
@@ -52,6 +62,7 @@ def write_user_bag(path: Path) -> set[int]:
             bag.add_topic(topic, "sensor_msgs/msg/CompressedImage")
         bag.add_topic(ODOMETRY, "nav_msgs/msg/Odometry")
         bag.add_topic(UNUSED, "std_msgs/msg/String")
+        bag.add_topic(CAMERA_INFO, "sensor_msgs/msg/CameraInfo")
         for tick in range(round(SECONDS * 50)):
             stamp = START_NS + tick * 20_000_000
             if tick % 5 == 0:
@@ -59,6 +70,9 @@ def write_user_bag(path: Path) -> set[int]:
                     msg = compressed_image_msg(frame.image, frame.stamp_ns, f"{frame.camera}_link")
                     bag.write(USER_TOPICS[frame.camera], stamp + 8_000_000, serialize_message(msg))
                     frame_stamps.add(frame.stamp_ns)
+                # The adapted camera's lens: the rig camera's (it rendered the frames).
+                info = camera_info_msg(rig.cameras[ADAPTED], 256, 128, stamp, "front_link")
+                bag.write(CAMERA_INFO, stamp + 8_000_000, serialize_message(info))
                 bag.write(UNUSED, stamp, serialize_message(String(data="ok")))
             pose = source.ego_pose(stamp)
             assert pose is not None
@@ -71,14 +85,10 @@ def write_user_bag(path: Path) -> set[int]:
 
 
 def write_topic_map(path: Path) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "cameras": {camera: {"topic": topic} for camera, topic in USER_TOPICS.items()},
-                "odometry": {"topic": ODOMETRY},
-            }
-        )
-    )
+    cameras = {camera: {"topic": topic} for camera, topic in USER_TOPICS.items()}
+    cameras[ADAPTED]["camera_info"] = CAMERA_INFO
+    cameras[ADAPTED]["mount"] = {"position": [1.8, 0.3, 1.5]}  # the rig camera's y is 0
+    path.write_text(yaml.safe_dump({"cameras": cameras, "odometry": {"topic": ODOMETRY}}))
     return path
 
 
@@ -97,6 +107,18 @@ def test_a_user_bag_replayed_through_a_topic_map_drives_the_graph(
     trajectories: list[Trajectory] = []
     node.create_subscription(PlannerConditioning, Topics.CONDITIONING, conditioning.append, 100)
     node.create_subscription(Trajectory, Topics.TRAJECTORY, trajectories.append, 100)
+    adaptation: list[str] = []
+    node.create_subscription(
+        DiagnosticArray,
+        Topics.DIAGNOSTICS,
+        lambda msg: adaptation.extend(
+            value.value
+            for status in msg.status
+            for value in status.values
+            if value.key == f"rig_adaptation.{ADAPTED}"
+        ),
+        10,
+    )
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
     try:
@@ -145,6 +167,7 @@ def test_a_user_bag_replayed_through_a_topic_map_drives_the_graph(
         assert stamp_ns(msg.header.stamp) in frame_stamps
         assert {stamp_ns(s) for s in msg.info.input_stamps} <= frame_stamps
     assert len(trajectories) >= 10
+    assert adaptation and "mount 0.30 m from the rig camera's position" in adaptation[-1]
     assert all(stamp_ns(msg.header.stamp) in frame_stamps for msg in trajectories)
 
 

@@ -17,6 +17,7 @@ from alpamayo_ros.sensors.reprojection import (
     CameraCalibration,
     Mount,
     Reprojection,
+    RigAdaptation,
 )
 
 RIG_CAMERA = CameraRig.load(repository_root() / "config" / "rig.yaml", ["front_wide_120fov"])
@@ -299,3 +300,20 @@ def test_a_mount_is_written_like_a_rig_camera() -> None:
     np.testing.assert_allclose(mount.optical_rotation[:, 1], [0.0, 0.0, -1.0], atol=1e-12)  # down
     with pytest.raises(CalibrationError, match="not a rotation"):
         Mount(np.zeros(3), np.diag([1.0, 1.0, -1.0]))
+
+
+def test_rig_adaptation_rebuilds_only_for_a_new_calibration() -> None:
+    rig = CameraRig.load(repository_root() / "config" / "rig.yaml", ["front_wide_120fov"])
+    adaptation = RigAdaptation(rig, (128, 64))
+    calibration = CameraCalibration.from_camera_info(
+        320, 200, "plumb_bob", [-0.1, 0.0, 0.0, 0.0, 0.0], [200, 0, 160, 0, 200, 100, 0, 0, 1]
+    )
+    image = np.full((200, 320, 3), 90, dtype=np.uint8)
+    with pytest.raises(CalibrationError, match="no calibration yet"):
+        adaptation.apply("front_wide_120fov", image)
+    assert adaptation.calibrate("front_wide_120fov", calibration) is not None
+    assert adaptation.calibrate("front_wide_120fov", calibration) is None  # the same again
+    assert adaptation.apply("front_wide_120fov", image).shape == (64, 128, 3)
+    moved = Mount.from_euler([1.8, 0.5, 1.5], 0.0, 0.0, 0.0)
+    rebuilt = adaptation.calibrate("front_wide_120fov", calibration, moved)
+    assert rebuilt is not None and rebuilt.translation_m == pytest.approx(0.5)
