@@ -311,6 +311,7 @@ def command_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         init_weights=args.init_weights,
         scenario_weights=args.scenario_weights,
+        camera_dropout=args.camera_dropout,
     )
     summary = train(args.output, config, args.model_version)
     print(f"wrote {args.output} in {summary['total_s']:.0f} s")
@@ -326,6 +327,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from alpamayo_ros.backends import create_backend
+    from alpamayo_ros.core.contract import CAMERA_ORDER
     from alpamayo_ros.evaluation.evaluate import evaluate
     from alpamayo_ros.evaluation.metrics import METRICS, aggregate, as_dict
     from alpamayo_ros.world.scenarios import SCENARIO_TYPES
@@ -335,8 +337,15 @@ def command_evaluate(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"unknown scenario type(s) {', '.join(unknown)} (known: {', '.join(SCENARIO_TYPES)})"
         )
+    unknown = sorted(set(args.missing_cameras) - set(CAMERA_ORDER))
+    if unknown or len(args.missing_cameras) >= len(CAMERA_ORDER):
+        raise ConfigurationError(
+            f"--missing-cameras must name some, not all, of {', '.join(CAMERA_ORDER)}"
+        )
     backends = [create_backend(name, _weights_for(name, args.weights)) for name in args.backends]
-    results = evaluate(backends, args.seeds, args.types, args.num_samples)
+    results = evaluate(
+        backends, args.seeds, args.types, args.num_samples, missing_cameras=args.missing_cameras
+    )
     summary = {name: aggregate(rows) for name, rows in results.items()}
     if args.json:
         report = {"summary": summary}
@@ -441,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=(),
         help="oversample scenario types, e.g. cut_in=3,cyclist=2 (others count 1)",
     )
+    train.add_argument(
+        "--camera-dropout",
+        type=float,
+        default=0.0,
+        help="probability that a batch trains with one or more cameras missing",
+    )
     train.set_defaults(handler=command_train)
 
     evaluate = commands.add_parser("evaluate", help="open-loop metrics on seeded scenarios")
@@ -455,6 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--num-samples", type=int, default=6, help="K trajectories per call")
     evaluate.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
+    evaluate.add_argument(
+        "--missing-cameras",
+        type=parse_names,
+        default=[],
+        help="cameras left out of every input, as when they fail, e.g. front_tele_30fov",
+    )
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.add_argument("--per-sample", action="store_true", help="with --json: every sample")
     evaluate.set_defaults(handler=command_evaluate)

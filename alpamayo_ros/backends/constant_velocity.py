@@ -38,6 +38,7 @@ _TEXT = {
 class ConstantVelocityBackend(Backend):
     name = "constant_velocity"
     version = "1"
+    accepts_missing_cameras = True  # it reads no image
     stage_ms: dict[str, float] = {}  # noqa: RUF012 - nothing worth timing separately
 
     def __init__(self, weights_file: str = "", cpu_threads: int = 0) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from alpamayo_ros.core.contract import TRAJECTORY_DT_S
+from alpamayo_ros.core.contract import CAMERA_ORDER, TRAJECTORY_DT_S
 from alpamayo_ros.core.decisions import (
     OBJECT_CAUSES,
     Cause,
@@ -35,8 +35,14 @@ from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, load_weights
 from alpamayo_ros.pipeline.backend import Backend, Decided
 
 
+def camera_slots(cameras: tuple[str, ...]) -> torch.Tensor:
+    """The model's slot index of each named camera (contract order)."""
+    return torch.tensor([CAMERA_ORDER.index(name) for name in cameras])
+
+
 class EmbeddedVlaBackend(Backend):
     name = "embedded_vla"
+    accepts_missing_cameras = True  # trained with cameras dropped (training.dropped_cameras)
 
     def __init__(self, weights_file: str = "", cpu_threads: int = 0) -> None:
         if cpu_threads > 0:
@@ -59,6 +65,7 @@ class EmbeddedVlaBackend(Backend):
             torch.from_numpy(np.ascontiguousarray(inputs.images))[None],
             torch.from_numpy(inputs.ego_xyz).float()[None],
             torch.from_numpy(inputs.ego_rotations).float()[None],
+            None if inputs.cameras == CAMERA_ORDER else camera_slots(inputs.cameras),
         )
         heads = self.model.classify(encoding)
         cause = Cause(int(heads.cause.argmax()))

@@ -32,6 +32,9 @@ class Fault(Enum):
     """What can be wrong with an input, and how bad it is."""
 
     SILENT = ("silent", Level.ERROR)
+    # An input the consumer can do without (a camera, for a model that runs on the others):
+    # silent, and left out until it sends again. Silent as well when all such inputs are.
+    LEFT_OUT = ("silent, left out", Level.WARN)
     FUTURE_STAMP = ("stamp in the future", Level.ERROR)
     OUT_OF_ORDER = ("stamp out of order", Level.WARN)
     DUPLICATE = ("duplicate stamp", Level.WARN)
@@ -98,10 +101,13 @@ class StreamHealth:
         limits: HealthLimits,
         min_rate_hz: float = 0.0,
         max_rate_hz: float = 0.0,
+        optional: bool = False,
     ) -> None:
         """`min_rate_hz` / `max_rate_hz`: below, the stream cannot feed its consumer
-        (RATE_TOO_LOW); above, frames are skipped (TOO_FAST); 0 checks nothing."""
+        (RATE_TOO_LOW); above, frames are skipped (TOO_FAST); 0 checks nothing.
+        `optional`: the consumer runs without it while it is silent (LEFT_OUT)."""
         self.name = name
+        self.optional = optional
         self.limits = limits
         self.min_rate_hz = min_rate_hz
         self.max_rate_hz = max_rate_hz
@@ -170,9 +176,8 @@ class StreamHealth:
         silent = silent_ns > self.limits.silent_after_s * NS_PER_S
         if silent:
             what = "nothing received" if self._received_ns is None else "nothing"
-            found.append(
-                ActiveFault(self.name, Fault.SILENT, f"{what} for {silent_ns / NS_PER_S:.1f} s")
-            )
+            fault = Fault.LEFT_OUT if self.optional else Fault.SILENT
+            found.append(ActiveFault(self.name, fault, f"{what} for {silent_ns / NS_PER_S:.1f} s"))
         # Too slow is judged by the newest interval: a consumer that needs samples at
         # least this close cannot wait for a window of them.
         if self.min_rate_hz and len(self._stamps) >= 2:
@@ -207,6 +212,15 @@ class InputHealth:
 
     def report(self, now_ns: int) -> HealthReport:
         faults = [fault for stream in self.streams.values() for fault in stream.active(now_ns)]
+        optional = {name for name, stream in self.streams.items() if stream.optional}
+        left_out = {active.stream for active in faults if active.fault is Fault.LEFT_OUT}
+        if optional and left_out == optional:  # nothing left to run on
+            faults = [
+                ActiveFault(active.stream, Fault.SILENT, active.detail)
+                if active.fault is Fault.LEFT_OUT
+                else active
+                for active in faults
+            ]
         faults.sort(key=lambda active: -active.fault.level)
         return HealthReport(
             level=max((active.fault.level for active in faults), default=Level.OK),

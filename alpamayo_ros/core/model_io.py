@@ -26,6 +26,9 @@ class VlaInput:
     frame_stamps_ns: npt.NDArray[np.int64]  # [cameras, frames]
     ego_xyz: npt.NDArray[np.float64]  # [16, 3] in the ego frame at t0, oldest first
     ego_rotations: npt.NDArray[np.float64]  # [16, 3, 3]
+    # The cameras of `images`, in contract order: all of them, or those still sending
+    # when the backend can run without some (Backend.accepts_missing_cameras).
+    cameras: tuple[str, ...]
 
 
 @dataclass(frozen=True)

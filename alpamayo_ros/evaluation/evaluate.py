@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, VlaInput
 from alpamayo_ros.evaluation.metrics import (
@@ -31,10 +32,18 @@ from alpamayo_ros.world.dataset import Sample, make_sample
 from alpamayo_ros.world.reasoning_text import is_consistent
 
 
-def vla_input(sample: Sample, image_size: tuple[int, int] | None) -> VlaInput:
-    """The sample as the VLA node would hand it to a backend."""
+def vla_input(
+    sample: Sample, image_size: tuple[int, int] | None, missing: Sequence[str] = ()
+) -> VlaInput:
+    """The sample as the VLA node would hand it to a backend, without the `missing`
+    cameras (as when they failed)."""
+    cameras = tuple(name for name in CAMERA_ORDER if name not in missing)
     images = np.stack(
-        [np.stack([fit_image(frame, image_size) for frame in camera]) for camera in sample.images]
+        [
+            np.stack([fit_image(frame, image_size) for frame in sample.images[index]])
+            for index, name in enumerate(CAMERA_ORDER)
+            if name in cameras
+        ]
     )
     return VlaInput(
         t0_ns=0,
@@ -42,14 +51,17 @@ def vla_input(sample: Sample, image_size: tuple[int, int] | None) -> VlaInput:
         frame_stamps_ns=np.zeros(images.shape[:2], np.int64),
         ego_xyz=sample.ego_xyz,
         ego_rotations=sample.ego_rotations,
+        cameras=cameras,
     )
 
 
-def evaluate_sample(planner: PlanningStep, sample: Sample) -> SampleResult:
+def evaluate_sample(
+    planner: PlanningStep, sample: Sample, missing_cameras: Sequence[str] = ()
+) -> SampleResult:
     """One sample through the planner's backend: reasoning, then the planning step with the
     sample's seed as t0, so every backend sees the same noise for the same scenario."""
     backend = planner.backend
-    output = backend.reason(vla_input(sample, backend.image_size))
+    output = backend.reason(vla_input(sample, backend.image_size, missing_cameras))
     plan = planner.plan(output.planner_input, t0_ns=sample.seed)
     candidates = plan.rollouts.xyz()
     # The graph publishes no trajectory when none is feasible; the top-ranked one is still
@@ -92,8 +104,10 @@ def evaluate(
     scenario_types: Sequence[str] | None = None,
     num_samples: int = 6,
     sampling_seed: int = 0,
+    missing_cameras: Sequence[str] = (),
 ) -> dict[str, list[SampleResult]]:
-    """Results per backend name; every backend sees the same samples and noise seed."""
+    """Results per backend name; every backend sees the same samples and noise seed
+    (without the `missing_cameras`, as when they failed)."""
     planners = [PlanningStep(backend, num_samples, seed=sampling_seed) for backend in backends]
     results: dict[str, list[SampleResult]] = {backend.name: [] for backend in backends}
     types = list(scenario_types) if scenario_types else [None]
@@ -101,5 +115,7 @@ def evaluate(
         for scenario_type in types:
             sample = make_sample(seed, scenario_type)
             for planner in planners:
-                results[planner.backend.name].append(evaluate_sample(planner, sample))
+                results[planner.backend.name].append(
+                    evaluate_sample(planner, sample, missing_cameras)
+                )
     return results

@@ -229,8 +229,19 @@ class EmbeddedVla(nn.Module):
 
     # --- vision-language half --------------------------------------------------------------
 
-    def encode(self, images: Tensor, ego_xyz: Tensor, ego_rotations: Tensor) -> Encoding:
-        """images uint8 [B, C, F, H, W, 3]; ego history in the t0 frame [B, P, 3], [B, P, 3, 3]."""
+    def encode(
+        self,
+        images: Tensor,
+        ego_xyz: Tensor,
+        ego_rotations: Tensor,
+        cameras: Tensor | None = None,
+    ) -> Encoding:
+        """images uint8 [B, C, F, H, W, 3]; ego history in the t0 frame [B, P, 3], [B, P, 3, 3].
+
+        `cameras`: the rig slot of each of the C cameras (default: all, in order). A camera
+        that is missing is left out of the scene tokens, not shown as black pixels: every
+        later stage attends over the tokens there are, and the camera embeddings say which
+        views those are (the model is trained with cameras dropped at random)."""
         b, c, f, h, w, _ = images.shape
         pixels = images.reshape(b * c * f, h, w, 3).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         features = self.image_encoder(pixels)  # [BCF, D, H/16, W/16]
@@ -243,7 +254,8 @@ class EmbeddedVla(nn.Module):
         newest = per_location[:, -1:]
         attended, _ = self.temporal_attention(newest, per_location, per_location)
         camera_tokens = self.temporal_norm(newest + attended).reshape(b, c, s, d)
-        camera_tokens = (camera_tokens + self.camera_embedding[None]).reshape(b, c * s, d)
+        embedding = self.camera_embedding if cameras is None else self.camera_embedding[cameras]
+        camera_tokens = (camera_tokens + embedding[None]).reshape(b, c * s, d)
         ego = self.ego_encoder(ego_features(ego_xyz, ego_rotations).flatten(1))[:, None]
         fused = self.fusion(torch.cat([ego, camera_tokens], dim=1))
         return Encoding(tokens=fused, pooled=fused[:, 0])

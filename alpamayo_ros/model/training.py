@@ -41,6 +41,8 @@ class TrainingConfig:
     # Relative frequency per scenario type, e.g. {"cut_in": 3}: unnamed types count 1.
     # Empty: each seed draws its own type, as at evaluation.
     scenario_weights: tuple[tuple[str, int], ...] = ()
+    # Probability that a batch trains with one or more cameras missing.
+    camera_dropout: float = 0.0
 
 
 class TrainingError(ConfigurationError):
@@ -158,8 +160,24 @@ def build_dataset(
     )
 
 
-def losses(model: EmbeddedVla, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-    encoding = model.encode(batch["images"], batch["ego_xyz"], batch["ego_rotations"])
+def dropped_cameras(cameras: int, probability: float, rng: np.random.Generator) -> Tensor | None:
+    """The cameras a batch keeps (slot indices, in order) when it drops some, else None.
+
+    With `probability` a batch loses one camera, or now and then more (never all), so the
+    model learns to drive on the views that still arrive when a camera fails."""
+    if cameras < 2 or rng.random() >= probability:
+        return None
+    lost = min(int(rng.geometric(0.6)), cameras - 1)  # 1 mostly, 2 or 3 less often
+    kept = np.sort(rng.choice(cameras, size=cameras - lost, replace=False))
+    return torch.from_numpy(kept)
+
+
+def losses(
+    model: EmbeddedVla, batch: dict[str, Tensor], cameras: Tensor | None = None
+) -> dict[str, Tensor]:
+    """Training losses; `cameras`: the slots the batch keeps (default all)."""
+    images = batch["images"] if cameras is None else batch["images"][:, cameras]
+    encoding = model.encode(images, batch["ego_xyz"], batch["ego_rotations"], cameras)
     heads = model.classify(encoding)
     text = batch["text"]
     logits = model.text_logits(encoding, text[:, :-1])
@@ -222,13 +240,15 @@ def train(
         optimizer, config.learning_rate, total_steps=steps_per_epoch * config.epochs
     )
     order_rng = np.random.default_rng(config.seed)
+    drop_rng = np.random.default_rng([config.seed, 1])
+    cameras = model_config.cameras
     means: dict[str, float] = {}
     for epoch in range(config.epochs):
         order = order_rng.permutation(len(data))
         totals: dict[str, float] = {}
         for step in range(steps_per_epoch):
             batch = data.batch(order[step * config.batch_size : (step + 1) * config.batch_size])
-            parts = losses(model, batch)
+            parts = losses(model, batch, dropped_cameras(cameras, config.camera_dropout, drop_rng))
             loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -256,6 +276,7 @@ def train(
         "scenario_weights": ",".join(
             f"{name}={weight}" for name, weight in config.scenario_weights
         ),
+        "camera_dropout": config.camera_dropout,
         "torch_threads": torch.get_num_threads(),
     }
     save_weights(model.eval(), output, model_version, summary)

@@ -163,7 +163,12 @@ class CameraDriver(ManagedNode):
                 )
             )
         self.frames_published += len(frames)
-        if frames:
+        problem = self.source_problem()
+        if problem:
+            if problem != self.diagnostics.message:
+                self.get_logger().warning(problem)
+            self.diagnostics.update(WARN, problem, frames_published=self.frames_published)
+        elif frames:
             publish_delay_ms = (self.now_ns() - frames[0].stamp_ns) / 1e6
             self.diagnostics.update(
                 OK,
@@ -173,6 +178,13 @@ class CameraDriver(ManagedNode):
                 publish_delay_ms=f"{publish_delay_ms:.1f}",
             )
         self.next_tick_ns = tick_ns + self.frame_timer.timer_period_ns
+
+    def source_problem(self) -> str:
+        """Why the source publishes less than it should, or ""."""
+        if self.source.finished:
+            return "the recording has ended: nothing more to publish"
+        failed = self.source.failed_cameras
+        return f"camera(s) {', '.join(failed)} stopped delivering frames" if failed else ""
 
     def on_odometry_tick(self) -> None:
         now_ns = self.now_ns()

@@ -259,6 +259,7 @@ class VlaInference(Node):
             self.now_ns() - inference.t0_ns,
             input_wait_ns=started_ns - inference.t0_ns,
             model_ns=round(inference.stage_ms[model_stage] * 1e6),
+            input_cameras=inference.aligned.camera_order,
         )
 
     def header(self, inference: Inference) -> Header:

@@ -45,6 +45,9 @@ class Backend(ABC):
     version: str
     # (width, height) the backend wants its images in; None takes them as they come.
     image_size: tuple[int, int] | None = None
+    # Whether `decide` takes a VlaInput without some cameras (one that failed mid-drive, or
+    # a rig with fewer); otherwise the inference step waits for every camera.
+    accepts_missing_cameras: bool = False
     # Wall time of the stages of the last `decide` call, for diagnostics and benchmarks.
     stage_ms: dict[str, float]
 

@@ -155,14 +155,19 @@ class InferenceStep:
                 f"max_frame_staleness_s {max_frame_staleness_s} allows; raise the rate"
             )
         limits = limits or HealthLimits()
+        # A backend that runs without some cameras goes on without one silent this long
+        # (stamp time, so a replay decides as the drive did); others wait for every camera.
+        self.can_leave_out = backend.accepts_missing_cameras
+        self.leave_out_after_ns = round(limits.silent_after_s * NS_PER_S)
         self.health = InputHealth(
-            [StreamHealth(name, limits) for name in self.cameras]
+            [StreamHealth(name, limits, optional=self.can_leave_out) for name in self.cameras]
             + [StreamHealth(ODOMETRY, limits, min_rate_hz=1.0 / MAX_ODOMETRY_GAP_S)]
         )
         self._lock = threading.Lock()
         self._frames = {name: self._frame_buffer() for name in self.cameras}
         self._history = _history_buffer()
         self._last_t0_ns: int | None = None
+        self._first_frame_ns: int | None = None  # since the last reset
 
     def _frame_buffer(self) -> FrameBuffer[Image]:
         return FrameBuffer[Image](min_interval_ns=self.min_frame_interval_ns)
@@ -222,6 +227,8 @@ class InferenceStep:
             newest_ns, result = buffer.newest_stamp_ns, buffer.add(stamp_ns, image)
             if result is AddResult.CLOCK_JUMP_BACK:
                 self._reset_except(camera)
+            if result.keeps_sample and self._first_frame_ns is None:
+                self._first_frame_ns = stamp_ns
         self._record_arrival(camera, result, stamp_ns, newest_ns, received_ns)
         return result
 
@@ -264,7 +271,7 @@ class InferenceStep:
         """Whether a camera set newer than the last inference is complete (cheap)."""
         with self._lock:
             try:
-                t0_ns = choose_t0(self._frames)
+                t0_ns = choose_t0(self._sending_frames())
             except FramesUnavailable:
                 return False
             return self._last_t0_ns is None or t0_ns - self._last_t0_ns >= self.min_period_ns
@@ -278,12 +285,13 @@ class InferenceStep:
         started = time.perf_counter()
         with self._lock:
             try:
-                t0_ns = choose_t0(self._frames)
+                frames = self._sending_frames()
+                t0_ns = choose_t0(frames)
                 if self._last_t0_ns is not None and t0_ns - self._last_t0_ns < self.min_period_ns:
                     return None
                 aligned = select_frames(
-                    self._frames,
-                    self.cameras,
+                    frames,
+                    tuple(frames),
                     t0_ns,
                     FRAME_OFFSETS_NS,
                     max_staleness_ns=self.max_staleness_ns,
@@ -298,6 +306,7 @@ class InferenceStep:
             frame_stamps_ns=aligned.stamps_ns,
             ego_xyz=history.xyz,
             ego_rotations=history.rotations,
+            cameras=aligned.camera_order,
         )
         aligned_at = time.perf_counter()
         decided = self.backend.decide(inputs)
@@ -310,6 +319,23 @@ class InferenceStep:
         }
         return Inference(inputs, aligned, history, decided, stage_ms)
 
+    def _sending_frames(self) -> dict[str, FrameBuffer[Image]]:
+        """The buffers of the cameras an inference uses (under the lock): every camera, or,
+        where the backend can do without some, those whose newest frame is within the
+        leave-out time of the newest frame of any camera. For that long after the first
+        frame every camera is waited for, so a camera slower to start is not left out."""
+        if not self.can_leave_out or self._first_frame_ns is None:
+            return self._frames
+        newest = {name: buffer.newest_stamp_ns for name, buffer in self._frames.items()}
+        latest = max(stamp for stamp in newest.values() if stamp is not None)
+        if latest - self._first_frame_ns < self.leave_out_after_ns:
+            return self._frames
+        return {
+            name: self._frames[name]
+            for name, stamp in newest.items()
+            if stamp is not None and latest - stamp < self.leave_out_after_ns
+        }
+
     def _reset_except(self, stream: str) -> None:
         """A replay restarted: the buffer that saw the jump already kept only the new
         timeline; the others are cleared so no inference mixes two timelines."""
@@ -319,3 +345,4 @@ class InferenceStep:
         if stream != ODOMETRY:
             self._history = _history_buffer()
         self._last_t0_ns = None
+        self._first_frame_ns = None

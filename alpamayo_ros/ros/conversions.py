@@ -6,6 +6,7 @@ The only module that knows both worlds; nodes call it and stay thin.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,27 +38,9 @@ from alpamayo_ros.core.planar import quaternion_to_yaw, yaw_to_quaternion
 from alpamayo_ros.core.rig import CameraModel, CameraRig
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.core.watchdog import WatchdogState
+from alpamayo_ros.sensors import encodings
 from alpamayo_ros.sensors.base import EgoPose
-
-# Encodings accepted from camera topics (sensor_msgs/image_encodings names) -> (bytes per
-# pixel, name of the OpenCV conversion to RGB, or None). Bayer patterns are named by their
-# first two rows in ROS and by the second row's middle pixels in OpenCV, hence the shift.
-_ENCODINGS: dict[str, tuple[int, str | None]] = {
-    "rgb8": (3, None),
-    "bgr8": (3, "COLOR_BGR2RGB"),
-    "rgba8": (4, "COLOR_RGBA2RGB"),
-    "bgra8": (4, "COLOR_BGRA2RGB"),
-    "mono8": (1, "COLOR_GRAY2RGB"),
-    "bayer_rggb8": (1, "COLOR_BayerBG2RGB"),
-    "bayer_bggr8": (1, "COLOR_BayerRG2RGB"),
-    "bayer_gbrg8": (1, "COLOR_BayerGR2RGB"),
-    "bayer_grbg8": (1, "COLOR_BayerGB2RGB"),
-    "yuv422": (2, "COLOR_YUV2RGB_UYVY"),  # ROS's yuv422 is UYVY byte order
-    "uyvy": (2, "COLOR_YUV2RGB_UYVY"),
-    "yuv422_yuy2": (2, "COLOR_YUV2RGB_YUY2"),
-    "yuyv": (2, "COLOR_YUV2RGB_YUY2"),
-}
-
+from alpamayo_ros.sensors.encodings import ImageError
 
 # The control bridge's watchdog state -> ControlCommand.mode.
 COMMAND_MODES: dict[WatchdogState, int] = {
@@ -73,10 +56,6 @@ _MODE_NAMES = {mode: state.value for state, mode in COMMAND_MODES.items()}
 def command_mode_name(mode: int) -> str:
     """ "tracking", "safe_stop", ... for a ControlCommand.mode; the number if unknown."""
     return _MODE_NAMES.get(mode, str(mode))
-
-
-class ImageError(ValueError):
-    """An image message that cannot be turned into an RGB array."""
 
 
 # --- time -------------------------------------------------------------------------------
@@ -122,37 +101,13 @@ def rgb_image_msg(image: npt.NDArray[np.uint8], stamp: int, frame_id: str) -> Im
 
 def image_to_rgb(msg: Image) -> npt.NDArray[np.uint8]:
     """RGB uint8 [H, W, 3] from an Image; raises ImageError for what cannot be converted."""
-    import cv2
-
-    try:
-        channels, conversion = _ENCODINGS[msg.encoding]
-    except KeyError:
-        raise ImageError(
-            f"unsupported encoding {msg.encoding!r} (supported: {', '.join(_ENCODINGS)})"
-        ) from None
-    row_bytes = msg.width * channels
-    if msg.height == 0 or msg.width == 0 or msg.step < row_bytes:
-        raise ImageError(f"inconsistent size {msg.width}x{msg.height}, step {msg.step}")
-    if len(msg.data) < msg.step * msg.height:
-        raise ImageError(f"{len(msg.data)} data bytes, expected {msg.step * msg.height}")
-    rows = np.frombuffer(msg.data, np.uint8, count=msg.step * msg.height)
-    pixels = rows.reshape(msg.height, msg.step)[:, :row_bytes]
-    pixels = pixels.reshape(msg.height, msg.width, channels)
-    if conversion is None:
-        return np.ascontiguousarray(pixels)
-    return np.asarray(cv2.cvtColor(np.ascontiguousarray(pixels), getattr(cv2, conversion)))
+    return encodings.raw_to_rgb(msg.data, msg.width, msg.height, msg.step, msg.encoding)
 
 
 def compressed_to_rgb(msg: CompressedImage) -> npt.NDArray[np.uint8]:
     """RGB uint8 [H, W, 3] from a CompressedImage (JPEG or PNG, as image_transport's
     compressed plugin sends); raises ImageError for data OpenCV cannot decode."""
-    import cv2
-
-    data = np.frombuffer(msg.data, np.uint8)
-    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if decoded is None:
-        raise ImageError(f"cannot decode {data.size} bytes of compressed image ({msg.format!r})")
-    return np.asarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
+    return encodings.compressed_to_rgb(msg.data, msg.format)
 
 
 def compressed_image_msg(
@@ -299,13 +254,16 @@ def inference_info_msg(
     latency_ns: int,
     input_wait_ns: int = 0,
     model_ns: int = 0,
+    input_cameras: Sequence[str] = (),
 ) -> InferenceInfo:
-    """Provenance and timing of one inference (durations 0 where not measured)."""
+    """Provenance and timing of one inference (durations 0 where not measured);
+    `input_stamps_ns` [cameras, frames] of the `input_cameras`."""
     return InferenceInfo(
         inference_id=inference_id,
         model_name=model_name,
         model_version=model_version,
         input_stamps=[time_msg(int(s)) for s in np.asarray(input_stamps_ns).reshape(-1)],
+        input_cameras=list(input_cameras),
         latency=duration_msg(max(0, latency_ns)),
         input_wait=duration_msg(max(0, input_wait_ns)),
         model_time=duration_msg(max(0, model_ns)),

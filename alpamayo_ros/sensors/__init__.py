@@ -14,6 +14,10 @@ SOURCES: Registry[CameraSource] = Registry(
     "camera source",
     {
         "synthetic": "alpamayo_ros.sensors.synthetic:SyntheticSource",
+        "video": "alpamayo_ros.sensors.video:VideoSource",
+        "folder": "alpamayo_ros.sensors.folder:FolderSource",
+        "device": "alpamayo_ros.sensors.device:DeviceSource",
+        "bag": "alpamayo_ros.sensors.bag:BagSource",
     },
 )
 

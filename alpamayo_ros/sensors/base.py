@@ -47,6 +47,11 @@ class CameraSource(ABC):
         return None
 
     @property
+    def failed_cameras(self) -> tuple[str, ...]:
+        """Cameras that stopped delivering (a device unplugged); the others go on."""
+        return ()
+
+    @property
     def finished(self) -> bool:
         """A recording played to its end; a live source never finishes."""
         return False

@@ -38,6 +38,7 @@ def history_input(speed: float, yaw_rate: float = 0.0) -> VlaInput:
         frame_stamps_ns=np.zeros((len(CAMERA_ORDER), FRAMES_PER_CAMERA), np.int64),
         ego_xyz=np.stack([x, y, np.zeros_like(t)], axis=1),
         ego_rotations=rotations,
+        cameras=CAMERA_ORDER,
     )
 
 

@@ -24,7 +24,7 @@ from rclpy.qos import qos_profile_sensor_data
 from recorded_drive import SPECS
 from sensor_msgs.msg import Image
 
-from alpamayo_ros.core.contract import CAMERA_ORDER, NS_PER_S
+from alpamayo_ros.core.contract import CAMERA_ORDER, FRAMES_PER_CAMERA, NS_PER_S
 from alpamayo_ros.graph import Topics
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.ros.conversions import odometry_msg, rgb_image_msg, stamp_ns
@@ -42,7 +42,8 @@ class Phase:
     outputs: list[PlannerConditioning] = field(default_factory=list)
     statuses: list[tuple[float, DiagnosticStatus]] = field(default_factory=list)  # (s in, status)
     bridge_statuses: list[DiagnosticStatus] = field(default_factory=list)  # the control bridge's
-    bad_stamps: set[int] = field(default_factory=set)  # stamps no output may use
+    bad_stamps: set[int] = field(default_factory=set)  # odometry stamps no output may use
+    bad_frames: set[tuple[str, int]] = field(default_factory=set)  # (camera, stamp) likewise
 
     def levels_after(self, seconds: float) -> set[bytes]:
         return {status.level for at, status in self.statuses if at >= seconds}
@@ -50,8 +51,14 @@ class Phase:
     def messages(self) -> str:
         return "\n".join(status.message for _, status in self.statuses)
 
-    def used_stamps(self) -> set[int]:
-        return {stamp_ns(s) for msg in self.outputs for s in msg.info.input_stamps}
+    def used_frames(self) -> set[tuple[str, int]]:
+        """(camera, stamp) of every frame an output was built from."""
+        used = set()
+        for msg in self.outputs:
+            per_camera = len(msg.info.input_stamps) // len(msg.info.input_cameras)
+            for index, stamp in enumerate(msg.info.input_stamps):
+                used.add((msg.info.input_cameras[index // per_camera], stamp_ns(stamp)))
+        return used
 
 
 class Feeder:
@@ -152,18 +159,18 @@ class Feeder:
             frame_stamp, image = stamp, self.image
             if index == 0 and future_s:
                 frame_stamp = stamp + round(future_s * NS_PER_S)
-                self.phase.bad_stamps.add(frame_stamp)
+                self.phase.bad_frames.add((camera, frame_stamp))
             if index == 0 and large:
                 image = np.zeros((480, 640, 3), np.uint8)
-                self.phase.bad_stamps.add(frame_stamp)
+                self.phase.bad_frames.add((camera, frame_stamp))
             msg = rgb_image_msg(image, frame_stamp, f"{camera}_optical")
             if index == 0 and encoding:
                 msg.encoding = encoding  # a camera sending what the node cannot decode
-                self.phase.bad_stamps.add(frame_stamp)
+                self.phase.bad_frames.add((camera, frame_stamp))
             publisher.publish(msg)
             if index == 0 and out_of_order:
                 late = stamp - 50_000_000
-                self.phase.bad_stamps.add(late)
+                self.phase.bad_frames.add((camera, late))
                 publisher.publish(rgb_image_msg(image, late, f"{camera}_optical"))
 
     def close(self) -> None:
@@ -209,20 +216,30 @@ def test_each_input_fault_is_named_and_outputs_resume(
             assert len(healthy.outputs) >= 0.7 * RATE_HZ * 2.5
             assert healthy.levels_after(1.0) == {DiagnosticStatus.OK}, healthy.messages()
 
-            # A camera goes silent: named, and the node is never OK meanwhile.
+            # A camera goes silent mid-drive: named (WARN), never OK meanwhile, and the
+            # outputs go on without it (the backend runs on the cameras that still send).
             silent = feeder.feed(2.5, silent=(SILENT_CAMERA,))
-            assert_named(silent, DiagnosticStatus.ERROR, SILENT_CAMERA, "silent")
+            assert_named(silent, DiagnosticStatus.WARN, SILENT_CAMERA, "silent, left out")
             assert DiagnosticStatus.OK not in silent.levels_after(1.0), silent.messages()
+            without = [
+                msg for msg in silent.outputs if len(msg.info.input_stamps) == 3 * FRAMES_PER_CAMERA
+            ]
+            assert len(without) >= 0.5 * RATE_HZ * 1.5, (len(silent.outputs), silent.messages())
+            assert_resumes(feeder)
+            # Every camera silent: nothing to run on, an ERROR and no output.
+            blind = feeder.feed(2.0, silent=CAMERA_ORDER)
+            assert_named(blind, DiagnosticStatus.ERROR, "silent")
+            assert DiagnosticStatus.OK not in blind.levels_after(1.0), blind.messages()
             assert_resumes(feeder)
 
             future = feeder.feed(2.5, future_s=10.0)
             assert_named(future, DiagnosticStatus.ERROR, CAMERA_ORDER[0], "in the future")
-            assert not future.used_stamps() & future.bad_stamps
+            assert not future.used_frames() & future.bad_frames
             assert_resumes(feeder)
 
             disordered = feeder.feed(2.5, out_of_order=True)
             assert_named(disordered, DiagnosticStatus.WARN, CAMERA_ORDER[0], "out of order")
-            assert not disordered.used_stamps() & disordered.bad_stamps
+            assert not disordered.used_frames() & disordered.bad_frames
             assert len(disordered.outputs) >= 5  # a late frame is dropped, not a stall
 
             for fault, field_named in (
@@ -253,14 +270,14 @@ def test_each_input_fault_is_named_and_outputs_resume(
 
             large = feeder.feed(2.5, large=True)
             assert_named(large, DiagnosticStatus.ERROR, CAMERA_ORDER[0], "too large", "640x480")
-            assert not large.used_stamps() & large.bad_stamps
+            assert not large.used_frames() & large.bad_frames
             assert_resumes(feeder)
 
             unsupported = feeder.feed(2.5, encoding="16UC1")
             assert_named(
                 unsupported, DiagnosticStatus.ERROR, CAMERA_ORDER[0], "unsupported encoding '16UC1'"
             )
-            assert not unsupported.used_stamps() & unsupported.bad_stamps
+            assert not unsupported.used_frames() & unsupported.bad_frames
             assert_resumes(feeder)
 
             fast = feeder.feed(3.0, camera_hz=100.0)
