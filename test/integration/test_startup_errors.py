@@ -49,6 +49,16 @@ def bad_file(tmp_path: Path, node: str, name: str, value: object) -> Path:
             ["-p", "rig_file:=/nonexistent/rig.yaml"],
             "/nonexistent/rig.yaml: rig file not found",
         ),
+        (
+            "alpamayo_ros.nodes.camera_driver",
+            [
+                "-p",
+                "source:=device",
+                "-p",
+                "device.devices:=[/dev/video97, /dev/video98, /dev/video96, /dev/video95]",
+            ],
+            "camera cross_left_120fov: cannot open device '/dev/video97'",
+        ),
     ],
 )
 def test_node_refuses_to_start(
