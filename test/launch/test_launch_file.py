@@ -24,6 +24,7 @@ from alpamayo_ros.graph import (
 )
 from alpamayo_ros.launcher import ros_arguments
 from alpamayo_ros.resources import PACKAGE, repository_root
+from alpamayo_ros.topic_map import GRAPH_ODOMETRY
 
 LAUNCH_FILE = repository_root() / "launch" / "alpamayo.launch.py"
 
@@ -51,6 +52,16 @@ def string_arguments_of(module_name: str, *methods: str) -> set[str]:
         ):
             found.add(node.args[1].value)
     return found
+
+
+def called_names(module_name: str) -> set[str]:
+    """Names of the functions and methods a module's source calls."""
+    source = Path(importlib.import_module(module_name).__file__).read_text()
+    return {
+        node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)
+    }
 
 
 def test_launch_file_builds_its_nodes_from_the_graph_module() -> None:
@@ -81,6 +92,10 @@ def test_remappings_name_topics_the_node_really_uses() -> None:
         topics = string_arguments_of(
             spec.module, "create_publisher", "create_lifecycle_publisher", "create_subscription"
         )
+        # A node that takes its inputs through the topic map subscribes to the map's
+        # default names (those the graph remaps) when no map file is given.
+        if {"for_node", "odometry_topic"} & called_names(spec.module):
+            topics.add(GRAPH_ODOMETRY)
         for source, target in spec.remappings:
             assert source in topics, f"{spec.name} remaps {source!r} but never uses it"
             assert target.startswith("/"), target
