@@ -298,25 +298,16 @@ def _source_coordinates(
     """User-image coordinates (x, y maps, [height, width]) each output pixel samples;
     _OUTSIDE where its ray is behind the user camera or past the distortion's fold, where
     OpenCV's maps would mirror or fold back into the image."""
-    size = (width, height)
-    if calibration.distortion_model == "equidistant":
-        map_x, map_y = cv2.fisheye.initUndistortRectifyMap(
-            calibration.camera_matrix,
-            calibration.distortion,
-            user_to_rig,
-            rig_matrix,
-            size,
-            cv2.CV_32FC1,
-        )
-    else:
-        map_x, map_y = cv2.initUndistortRectifyMap(
-            calibration.camera_matrix,
-            calibration.distortion,
-            user_to_rig,
-            rig_matrix,
-            size,
-            cv2.CV_32FC1,
-        )
+    fisheye = calibration.distortion_model == "equidistant"
+    initialise = cv2.fisheye.initUndistortRectifyMap if fisheye else cv2.initUndistortRectifyMap
+    map_x, map_y = initialise(
+        calibration.camera_matrix,
+        calibration.distortion,
+        user_to_rig,
+        rig_matrix,
+        (width, height),
+        cv2.CV_32FC1,
+    )
     columns, rows = np.meshgrid(np.arange(width), np.arange(height))
     pixels = np.stack([columns, rows, np.ones_like(columns)], axis=-1).astype(np.float64)
     rays_user = pixels @ (user_to_rig.T @ np.linalg.inv(rig_matrix)).T

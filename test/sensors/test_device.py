@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 import pytest
+from indexed_videos import LEVEL_STEP, write_video
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.core.rig import CameraRig
@@ -25,10 +26,11 @@ from alpamayo_ros.sensors.base import CameraFrame
 from alpamayo_ros.sensors.device import DeviceSource
 from alpamayo_ros.sensors.playback import SourceError
 
+DEVICE_FPS = 30.0  # what the stand-in files claim
+
 RIG = CameraRig.load(repository_root() / "config" / "rig.yaml", CAMERA_ORDER[:2])
 LEFT, FRONT = CAMERA_ORDER[:2]
 MS = 1_000_000
-LEVEL_STEP = 8  # frame k is blue at level 8 k
 NODE_CLOCK_AHEAD_NS = 1_000_000 * MS
 OPENCV_CAPTURE = cv2.VideoCapture
 
@@ -82,15 +84,6 @@ def devices(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[SteppedDevice]]:
         device.let_frames(1_000)
 
 
-def write_video(path: Path, frames: int) -> str:
-    """An MJPG file whose frame k is uniformly blue at level LEVEL_STEP * k."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (64, 48))
-    for index in range(frames):
-        writer.write(np.full((48, 64, 3), (LEVEL_STEP * index, 0, 0), np.uint8))  # BGR
-    writer.release()
-    return str(path)
-
-
 def frame_index(frame: CameraFrame) -> int:
     assert frame.image.shape == (48, 64, 3) and frame.image.dtype == np.uint8
     assert frame.image[..., 0].max() < 6  # red stays dark: the image came out RGB
@@ -125,7 +118,10 @@ def assert_stamped_at(frame: CameraFrame, read_returned_ns: int) -> None:
 def test_a_poll_gets_the_newest_frame_stamped_when_it_was_captured(
     devices: list[SteppedDevice], tmp_path: Path
 ) -> None:
-    files = [write_video(tmp_path / "left.avi", 10), write_video(tmp_path / "front.avi", 10)]
+    files = [
+        write_video(tmp_path / "left.avi", 10, DEVICE_FPS),
+        write_video(tmp_path / "front.avi", 10, DEVICE_FPS),
+    ]
     source = DeviceSource(RIG, devices=files)
     left, front = devices
     left.let_frames(3)
@@ -151,7 +147,10 @@ def test_a_camera_that_stops_is_reported_and_the_others_go_on(
     devices: list[SteppedDevice], tmp_path: Path
 ) -> None:
     """A file that ends stands in for a camera unplugged: its read fails."""
-    files = [write_video(tmp_path / "left.avi", 2), write_video(tmp_path / "front.avi", 10)]
+    files = [
+        write_video(tmp_path / "left.avi", 2, DEVICE_FPS),
+        write_video(tmp_path / "front.avi", 10, DEVICE_FPS),
+    ]
     source = DeviceSource(RIG, devices=files)
     left, front = devices
     assert source.failed_cameras == ()
@@ -170,7 +169,10 @@ def test_a_camera_that_stops_is_reported_and_the_others_go_on(
 def test_close_stops_every_thread_and_releases_the_devices(
     devices: list[SteppedDevice], tmp_path: Path
 ) -> None:
-    files = [write_video(tmp_path / "left.avi", 10), write_video(tmp_path / "front.avi", 10)]
+    files = [
+        write_video(tmp_path / "left.avi", 10, DEVICE_FPS),
+        write_video(tmp_path / "front.avi", 10, DEVICE_FPS),
+    ]
     source = DeviceSource(RIG, devices=files, width=640, height=480, fps=15.0)
     assert all(
         device.settings
@@ -190,7 +192,7 @@ def test_close_stops_every_thread_and_releases_the_devices(
 def test_a_device_that_does_not_open_is_named_and_the_opened_are_released(
     devices: list[SteppedDevice], tmp_path: Path
 ) -> None:
-    file = write_video(tmp_path / "left.avi", 2)
+    file = write_video(tmp_path / "left.avi", 2, DEVICE_FPS)
     with pytest.raises(SourceError, match=f"^camera {FRONT}: cannot open device '/dev/video99'$"):
         DeviceSource(RIG, devices=[file, "/dev/video99"])
     assert [device.released for device in devices] == [True, True]

@@ -9,6 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from indexed_videos import LEVEL_STEP, write_video
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.core.rig import CameraRig
@@ -21,17 +22,7 @@ RIG = CameraRig.load(repository_root() / "config" / "rig.yaml", CAMERA_ORDER[:2]
 START_NS = 1_000_000_000_000
 MS = 1_000_000
 FPS = 20.0  # a frame every 50 ms
-LEVEL_STEP = 8  # frame k is blue at level 8 k (MJPG keeps a uniform colour to +-2)
 OPENCV_CAPTURE = cv2.VideoCapture
-
-
-def write_video(path: Path, frames: int) -> str:
-    """An MJPG file whose frame k is uniformly blue at level LEVEL_STEP * k."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (64, 48))
-    for index in range(frames):
-        writer.write(np.full((48, 64, 3), (LEVEL_STEP * index, 0, 0), np.uint8))  # BGR
-    writer.release()
-    return str(path)
 
 
 class NoPresentationTimes:
@@ -65,7 +56,10 @@ def played(frames: list[CameraFrame]) -> dict[str, tuple[int, int]]:
 @pytest.fixture
 def files(tmp_path: Path) -> list[str]:
     """Two cameras' files: 30 frames (1.5 s) and 20 frames (1 s)."""
-    return [write_video(tmp_path / "left.avi", 30), write_video(tmp_path / "front.avi", 20)]
+    return [
+        write_video(tmp_path / "left.avi", 30, FPS),
+        write_video(tmp_path / "front.avi", 20, FPS),
+    ]
 
 
 def test_frames_are_stamped_at_their_presentation_times(files: list[str]) -> None:
