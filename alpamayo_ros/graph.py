@@ -52,7 +52,8 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec(
         "camera_driver",
         "alpamayo_ros.nodes.camera_driver",
-        (("odometry", Topics.ODOMETRY),),
+        # The trajectory answers the frames in lock-step.
+        (("odometry", Topics.ODOMETRY), ("trajectory", Topics.TRAJECTORY)),
     ),
     NodeSpec(
         "vla_inference",

@@ -236,6 +236,29 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             "Also publish every frame as a JPEG sensor_msgs/CompressedImage on "
             "<namespace>/<camera>/image_raw/compressed (image_transport's convention).",
         ),
+        Parameter(
+            "lockstep",
+            False,
+            "Own the time (recordings and the synthetic world, not devices): publish /clock "
+            "and hold it after each camera set until the planner's trajectory for those frames "
+            "arrives, so a run goes as fast as the stack answers and gives the same outputs "
+            "every time. Start every other node with use_sim_time.",
+        ),
+        Parameter(
+            "lockstep_answer_timeout_s",
+            1.0,
+            "Lock-step: the longest wall time the clock waits for an answer; a longer wait "
+            "is counted on the diagnostics and the clock moves on.",
+            positive,
+        ),
+        Parameter(
+            "lockstep_start_timeout_s",
+            30.0,
+            "Lock-step: the longest wall time to wait at the start for the cameras' "
+            "subscribers and the trajectory's publisher (discovery); then it starts anyway, "
+            "with a warning.",
+            positive,
+        ),
     ),
     "vla_inference": (
         CAMERAS,
@@ -390,8 +413,17 @@ def source_options_per_camera(values: Mapping[str, Any]) -> str | None:
     return None
 
 
+def lockstep_source(values: Mapping[str, Any]) -> str | None:
+    """A live camera cannot wait for the stack: lock-step needs a source that owns its time."""
+    if values["lockstep"] and values["source"] == "device":
+        return (
+            "lockstep: a device source runs in real time; lock-step needs a recording or synthetic"
+        )
+    return None
+
+
 RELATIONS: Mapping[str, tuple[Callable[[Mapping[str, Any]], str | None], ...]] = {
-    "camera_driver": (source_options_per_camera,),
+    "camera_driver": (source_options_per_camera, lockstep_source),
     "vla_inference": (mapped_cameras_configured,),
     "control_bridge": (
         # An emergency stop brakes harder than a safe stop, and starts later.

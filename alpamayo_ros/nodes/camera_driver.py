@@ -6,6 +6,12 @@ recordings) it is published as Odometry on `odometry`, at its own rate and at ea
 capture instant (just before the frames), and as the odom -> base_link transform on /tf.
 The rig's camera poses (base_link -> `<camera>_optical`) go on /tf_static at activation.
 
+With `lockstep` the driver owns the time (pipeline.lockstep): it publishes /clock, steps
+through the odometry and camera instants as fast as the stack answers, and holds the clock
+after each camera set until the planner's trajectory for it arrives (bounded, counted).
+The other nodes run on use_sim_time; a run starts at the same stamp and gives the same
+outputs every time.
+
 A managed node: `configure` opens the source (a missing device fails here), `activate`
 starts the frame and odometry timers, `deactivate` stops them (nothing is published while
 inactive) and `cleanup` closes the source.
@@ -13,22 +19,28 @@ inactive) and `cleanup` closes the source.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+from alpamayo_ros_msgs.msg import Trajectory
 from nav_msgs.msg import Odometry
+from rclpy.clock import Clock, ClockType
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.timer import Timer
+from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
+from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.core.stamped import classify_arrival
+from alpamayo_ros.pipeline.lockstep import LockStep, Step
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
 from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, run
 from alpamayo_ros.sensors import create_source
-from alpamayo_ros.sensors.base import CameraSource
+from alpamayo_ros.sensors.base import CameraFrame, CameraSource
 
 STATIC_TF_QOS = QoSProfile(
     depth=1,
@@ -38,6 +50,13 @@ STATIC_TF_QOS = QoSProfile(
 
 # Prefetching starts this fraction of a frame period before the frames are due.
 PREFETCH_LEAD = 0.3
+# Lock-step: where simulated time starts (a fixed stamp, so runs compare stamp for stamp;
+# not 0, which use_sim_time nodes read as "no clock yet"), and how often the wall-clock
+# timer checks discovery and the answer's bound (an answer itself steps at once).
+LOCKSTEP_START_NS = NS_PER_S
+LOCKSTEP_POLL_S = 0.01
+# No answer can come before the model has its ego history (and the frames before t0).
+MODEL_WARMUP_NS = (HISTORY_POSES - 1) * HISTORY_PERIOD_NS
 
 
 class CameraDriver(ManagedNode):
@@ -48,6 +67,7 @@ class CameraDriver(ManagedNode):
         self.diagnostics.update(WARN, "unconfigured: publishing nothing")
         self.source: CameraSource | None = None
         self.clocks: list[Timer] = []
+        self.lockstep: LockStep | None = None
 
     def configure(self) -> None:
         rig_file = self.params["rig_file"] or str(config_file("rig.yaml"))
@@ -88,10 +108,35 @@ class CameraDriver(ManagedNode):
         self.tf_publisher = self.create_lifecycle_publisher(TFMessage, "/tf", 100)
         self.frames_published = 0
         self.last_odometry_ns: int | None = None
-        self.frame_timer = self.clock(self.params["rate_hz"], self.publish_frames)
-        self.clock(self.params["odometry_rate_hz"], self.on_odometry_tick)
         self.next_tick_ns: int | None = None  # the frames to prefetch, once their time comes
+        if self.params["lockstep"]:
+            self.configure_lockstep()
+        else:
+            self.frame_timer = self.clock(self.params["rate_hz"], self.on_frame_tick)
+            self.clock(self.params["odometry_rate_hz"], self.on_odometry_tick)
         self.diagnostics.update(WARN, "inactive: publishing nothing")
+
+    def configure_lockstep(self) -> None:
+        self.lockstep = LockStep(
+            LOCKSTEP_START_NS,
+            round(NS_PER_S / self.params["rate_hz"]),
+            round(NS_PER_S / self.params["odometry_rate_hz"]),
+            self.params["lockstep_answer_timeout_s"],
+            warmup_ns=MODEL_WARMUP_NS,
+        )
+        self.clock_publisher = self.create_lifecycle_publisher(ClockMsg, "/clock", 10)
+        self.answers = self.create_subscription(Trajectory, "trajectory", self.on_answer, 10)
+        self.lockstep_started = False
+        self.lockstep_ended = False
+        self.lockstep_activated_s = 0.0
+        self.clocks.append(
+            self.create_timer(
+                LOCKSTEP_POLL_S,
+                self.on_lockstep_tick,
+                clock=Clock(clock_type=ClockType.STEADY_TIME),
+                autostart=False,
+            )
+        )
 
     def clock(self, rate_hz: float, callback: Callable[[], None]) -> Timer:
         """A timer that runs while the node is active."""
@@ -104,6 +149,7 @@ class CameraDriver(ManagedNode):
         )
         for timer in self.clocks:
             timer.reset()
+        self.lockstep_activated_s = time.monotonic()
         self.diagnostics.update(OK, "active: waiting for the first frames")
 
     def deactivate(self) -> None:
@@ -116,6 +162,9 @@ class CameraDriver(ManagedNode):
         for timer in self.clocks:
             self.destroy_timer(timer)
         self.clocks = []
+        if self.lockstep is not None:
+            self.destroy_subscription(self.answers)
+            self.lockstep = None
         if self.source is not None:
             self.source.close()
             self.source = None
@@ -133,8 +182,14 @@ class CameraDriver(ManagedNode):
             return now_ns
         return min(now_ns, now_ns + until_next - self.frame_timer.timer_period_ns)
 
-    def publish_frames(self) -> None:
+    def on_frame_tick(self) -> None:
         tick_ns = self.tick_ns()
+        self.publish_frames(tick_ns)
+        self.next_tick_ns = tick_ns + self.frame_timer.timer_period_ns
+
+    def publish_frames(self, tick_ns: int) -> list[CameraFrame]:
+        """The source's frames at `tick_ns` (with the ego pose at their capture first) and
+        their camera infos; what was published."""
         frames = self.source.frames(tick_ns)
         if frames:
             # The ego pose at the capture instant first, so the frames' history is complete
@@ -176,8 +231,89 @@ class CameraDriver(ManagedNode):
                 cameras=len(frames),
                 frames_published=self.frames_published,
                 publish_delay_ms=f"{publish_delay_ms:.1f}",
+                **self.lockstep_values(),
             )
-        self.next_tick_ns = tick_ns + self.frame_timer.timer_period_ns
+        return frames
+
+    def on_lockstep_tick(self) -> None:
+        """Start once discovery is done (or its bound passed); then check the answer's
+        bound, which moves the clock on when it passes."""
+        if not self.lockstep_started:
+            waiting_for = self.undiscovered()
+            waited_s = time.monotonic() - self.lockstep_activated_s
+            if waiting_for and waited_s < self.params["lockstep_start_timeout_s"]:
+                return
+            if waiting_for:
+                self.get_logger().warning(
+                    f"lock-step starts without {', '.join(waiting_for)} after {waited_s:.0f} s"
+                )
+            self.lockstep_started = True
+        self.advance()
+
+    def undiscovered(self) -> list[str]:
+        """What lock-step waits for at the start: a subscriber on every camera's image
+        topic and a publisher of the answers."""
+        missing = [
+            publisher.topic_name
+            for publisher in self.image_publishers.values()
+            if self.count_subscribers(publisher.topic_name) == 0
+        ]
+        if self.count_publishers(self.answers.topic_name) == 0:
+            missing.append(self.answers.topic_name)
+        return missing
+
+    def on_answer(self, msg: Trajectory) -> None:
+        if self.lockstep.answer(conversions.stamp_ns(msg.header.stamp)) and self.lockstep_started:
+            self.advance()
+
+    def advance(self) -> None:
+        """Step simulated time until a camera set goes out (then hold for its answer) or
+        the recording ends."""
+        while not self.source.finished:
+            step = self.lockstep.next_step(time.monotonic_ns())
+            if step is None:
+                return
+            self.publish_step(step)
+        # The last camera set's answer (or its bound) before the end.
+        if not self.lockstep_ended and not self.lockstep.holding(time.monotonic_ns()):
+            self.lockstep_ended = True
+            report = self.lockstep.report()
+            self.get_logger().info(
+                f"lock-step: the recording has ended after {report.simulated_s:.1f} s in "
+                f"{report.wall_s:.1f} s ({report.speed:.1f}x real time); {report.answered} "
+                f"of {report.expected} camera sets answered, {report.timeouts} timed out"
+            )
+            self.diagnostics.update(
+                WARN,
+                self.source_problem(),
+                frames_published=self.frames_published,
+                **self.lockstep_values(),
+            )
+            # The clock has stopped, and with it every timer on it: say so now.
+            self.diagnostics.publish()
+
+    def publish_step(self, step: Step) -> None:
+        self.clock_publisher.publish(ClockMsg(clock=conversions.time_msg(step.stamp_ns)))
+        if step.odometry_due:
+            self.publish_odometry(step.stamp_ns)
+        if step.frames_due:
+            frames = self.publish_frames(step.stamp_ns)
+            if frames:
+                oldest_ns = min(frame.stamp_ns for frame in frames)
+                self.lockstep.frames_sent(oldest_ns, time.monotonic_ns())
+                # The next set while the stack thinks about this one.
+                self.source.prefetch(step.stamp_ns + round(NS_PER_S / self.params["rate_hz"]))
+
+    def lockstep_values(self) -> dict[str, str]:
+        """Lock-step figures for the diagnostics; none in real time."""
+        if self.lockstep is None:
+            return {}
+        report = self.lockstep.report()
+        return {
+            "lockstep_speed": f"{report.speed:.2f}",
+            "lockstep_answered": str(report.answered),
+            "lockstep_timeouts": str(report.timeouts),
+        }
 
     def source_problem(self) -> str:
         """Why the source publishes less than it should, or ""."""

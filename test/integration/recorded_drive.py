@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+from alpamayo_ros_msgs.msg import Trajectory
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 
@@ -14,6 +16,7 @@ from alpamayo_ros.graph import NODES, Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
 from alpamayo_ros.replay.bag import BagRecorder
+from alpamayo_ros.ros.conversions import duration_ns
 
 SPECS = {spec.name: spec for spec in NODES}
 CAMERA_TOPICS = [
@@ -57,3 +60,28 @@ def record_drive(context: Context, bag_path: Path, messages_per_topic: int) -> N
         finally:
             executor.shutdown()
             recorder.destroy_node()
+
+
+def trajectory_array(msg: Trajectory) -> np.ndarray:
+    """[T, 13]: every number of every point (time, pose, velocities, acceleration, ...)."""
+    return np.array(
+        [
+            (
+                duration_ns(p.time_from_start),
+                p.pose.position.x,
+                p.pose.position.y,
+                p.pose.position.z,
+                p.pose.orientation.x,
+                p.pose.orientation.y,
+                p.pose.orientation.z,
+                p.pose.orientation.w,
+                p.longitudinal_velocity_mps,
+                p.lateral_velocity_mps,
+                p.acceleration_mps2,
+                p.heading_rate_rps,
+                p.curvature,
+            )
+            for p in msg.points
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 13)

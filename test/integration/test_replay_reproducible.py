@@ -23,7 +23,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
-from recorded_drive import CAMERA_TOPICS, SPECS, record_drive, spin_until
+from recorded_drive import CAMERA_TOPICS, SPECS, record_drive, spin_until, trajectory_array
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.frame_alignment import DEFAULT_JITTER_TOLERANCE_NS
@@ -31,7 +31,7 @@ from alpamayo_ros.graph import Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.bag_player import BagPlayerNode
 from alpamayo_ros.replay.bag import BagRecorder, bag_contents, read_messages
-from alpamayo_ros.ros.conversions import duration_ns, stamp_ns
+from alpamayo_ros.ros.conversions import stamp_ns
 from alpamayo_ros.ros.runtime import message_class
 
 DROPPED_NS = 1 * NS_PER_S  # camera messages of the bag's first second are lost
@@ -83,31 +83,6 @@ CANDIDATE_COLUMNS = (
     "curvature",
     "scores",
 )
-
-
-def trajectory_array(msg: Trajectory) -> np.ndarray:
-    """[T, 13]: every number of every point (time, pose, velocities, acceleration, ...)."""
-    return np.array(
-        [
-            (
-                duration_ns(p.time_from_start),
-                p.pose.position.x,
-                p.pose.position.y,
-                p.pose.position.z,
-                p.pose.orientation.x,
-                p.pose.orientation.y,
-                p.pose.orientation.z,
-                p.pose.orientation.w,
-                p.longitudinal_velocity_mps,
-                p.lateral_velocity_mps,
-                p.acceleration_mps2,
-                p.heading_rate_rps,
-                p.curvature,
-            )
-            for p in msg.points
-        ],
-        dtype=np.float64,
-    ).reshape(-1, 13)
 
 
 class Outputs:

@@ -1,0 +1,105 @@
+"""Lock-step playback of a user's recording: the camera driver owns the time (publishes
+/clock, every other node on use_sim_time) and holds it after each camera set until the
+planner's trajectory for those frames arrives.
+
+A video per camera with a poses file, played twice through the camera driver, the VLA
+node (embedded model) and the planner, gives the same trajectories stamp for stamp, one
+per camera set after the model's warm-up, each answered within the bound; the driver says
+when the recording has ended and how fast the run went.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+from alpamayo_ros_msgs.msg import Trajectory
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from parameter_files import parameter_file
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from recorded_drive import SPECS, spin_until, trajectory_array
+from user_recordings import SECONDS, record
+
+from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
+from alpamayo_ros.graph import Topics
+from alpamayo_ros.launcher import GraphProcesses
+from alpamayo_ros.ros.conversions import stamp_ns
+
+FRAME_PERIOD_NS = 100_000_000
+START_NS = NS_PER_S  # lock-step's fixed first stamp
+WARMUP_NS = (HISTORY_POSES - 1) * HISTORY_PERIOD_NS
+ENDED = "the recording has ended: nothing more to publish"
+
+
+def play(
+    context: Context, directory: Path, options: dict[str, object]
+) -> tuple[dict[int, np.ndarray], dict[str, str]]:
+    """One lock-step run to the recording's end: the trajectories by t0 and the driver's
+    final diagnostic values."""
+    params = parameter_file(
+        directory,
+        "embedded_vla",
+        camera_driver={"source": "video", "video": options, "lockstep": True},
+    )
+    node = Node("lockstep_probe", context=context)
+    trajectories: dict[int, np.ndarray] = {}
+    ended: list[DiagnosticStatus] = []
+
+    def on_trajectory(msg: Trajectory) -> None:
+        t0 = stamp_ns(msg.header.stamp)
+        assert t0 not in trajectories, f"two trajectories at t0 {t0}"
+        trajectories[t0] = trajectory_array(msg)
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        ended.extend(
+            s for s in msg.status if s.name.endswith("camera_driver") and s.message == ENDED
+        )
+
+    node.create_subscription(Trajectory, Topics.TRAJECTORY, on_trajectory, QoSProfile(depth=200))
+    node.create_subscription(DiagnosticArray, Topics.DIAGNOSTICS, on_diagnostics, 50)
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    nodes = tuple(SPECS[name] for name in ("camera_driver", "vla_inference", "diffusion_planner"))
+    try:
+        with GraphProcesses(params, use_sim_time=True, nodes=nodes) as graph:
+            assert spin_until(executor, lambda: bool(ended), 180.0, graph.check), (
+                f"the recording did not end; {len(trajectories)} trajectories"
+            )
+            spin_until(executor, lambda: False, 0.5)  # anything still on its way
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+    return trajectories, {value.key: value.value for value in ended[0].values}
+
+
+def test_a_recording_replayed_in_lockstep_twice_gives_identical_trajectories(
+    rclpy_context: Context, tmp_path: Path
+) -> None:
+    options = record(tmp_path, "video")
+    runs = []
+    for run in ("first", "second"):
+        directory = tmp_path / run
+        directory.mkdir()
+        runs.append(play(rclpy_context, directory, options))
+    (first, first_values), (second, second_values) = runs
+
+    frame_sets = SECONDS * NS_PER_S // FRAME_PERIOD_NS
+    answerable = [
+        START_NS + k * FRAME_PERIOD_NS
+        for k in range(frame_sets)
+        if k * FRAME_PERIOD_NS >= WARMUP_NS
+    ]
+    for trajectories, values in runs:
+        # One trajectory per camera set after the warm-up, and none timed out.
+        assert sorted(trajectories) == answerable, sorted(trajectories)
+        assert values["lockstep_answered"] == str(len(answerable))
+        assert values["lockstep_timeouts"] == "0"
+        assert float(values["lockstep_speed"]) > 0.0
+    for t0 in answerable:
+        assert np.array_equal(first[t0], second[t0]), f"trajectories differ at t0 {t0}"
+    assert all(b - a == FRAME_PERIOD_NS for a, b in itertools.pairwise(answerable))
+    print(f"lock-step speed: {first_values['lockstep_speed']}x, {second_values['lockstep_speed']}x")
