@@ -1,10 +1,9 @@
 """Camera driver node: publishes every camera of a source as Image + CameraInfo.
 
-Cameras use SensorDataQoS (best effort, shallow), as ROS camera drivers do; the optical
-frames are `<camera>_optical`. When the source knows the ego pose (synthetic world,
-recordings) it is published as Odometry on `odometry`, at its own rate and at each frame
-capture instant (just before the frames), and as the odom -> base_link transform on /tf.
-The rig's camera poses (base_link -> `<camera>_optical`) go on /tf_static at activation.
+What goes out, and on which topics and QoS, is ros.sensor_output's (shared with the
+simulator). When the source knows the ego pose (synthetic world, recordings) it is
+published at its own rate and at each frame capture instant (just before the frames);
+the rig goes on /tf_static at activation.
 
 With `lockstep` the driver owns the time (pipeline.lockstep): it publishes /clock, steps
 through the odometry and camera instants as fast as the stack answers, and holds the clock
@@ -23,30 +22,20 @@ import time
 from collections.abc import Callable
 
 from alpamayo_ros_msgs.msg import Trajectory
-from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.timer import Timer
-from rosgraph_msgs.msg import Clock as ClockMsg
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from tf2_msgs.msg import TFMessage
 
 from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.core.stamped import classify_arrival
-from alpamayo_ros.pipeline.lockstep import LockStep, Step
+from alpamayo_ros.pipeline.lockstep import LockStep, StartGate, Step
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
 from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.ros.sensor_output import SensorOutput
 from alpamayo_ros.sensors import create_source
 from alpamayo_ros.sensors.base import CameraFrame, CameraSource
-
-STATIC_TF_QOS = QoSProfile(
-    depth=1,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-    reliability=ReliabilityPolicy.RELIABLE,
-)
 
 # Prefetching starts this fraction of a frame period before the frames are due.
 PREFETCH_LEAD = 0.3
@@ -79,33 +68,15 @@ class CameraDriver(ManagedNode):
             if name.startswith(f"{source}.")
         }
         self.source = create_source(source, self.rig, **options)
-        namespace = self.params["camera_namespace"].rstrip("/")
-        self.image_publishers = {
-            name: self.create_lifecycle_publisher(
-                Image, f"{namespace}/{name}/image_raw", qos_profile_sensor_data
-            )
-            for name in self.params["cameras"]
-        }
-        # image_transport's compressed topic beside the raw one, for bags and remote viewers.
-        self.compressed_publishers = {
-            name: self.create_lifecycle_publisher(
-                CompressedImage, f"{namespace}/{name}/image_raw/compressed", qos_profile_sensor_data
-            )
-            for name in self.params["cameras"]
-            if self.params["publish_compressed"]
-        }
-        self.info_publishers = {
-            name: self.create_lifecycle_publisher(
-                CameraInfo, f"{namespace}/{name}/camera_info", qos_profile_sensor_data
-            )
-            for name in self.params["cameras"]
-        }
-        self.odometry_publisher = self.create_lifecycle_publisher(Odometry, "odometry", 50)
-        # tf2's own QoS: the rig once, kept for late joiners; the ego pose as it moves.
-        self.static_tf_publisher = self.create_lifecycle_publisher(
-            TFMessage, "/tf_static", STATIC_TF_QOS
+        self.output = SensorOutput(
+            self,
+            self.rig,
+            self.params["camera_namespace"],
+            self.params["frame_id"],
+            self.params["odom_frame_id"],
+            compressed=self.params["publish_compressed"],
+            clock=self.params["lockstep"],
         )
-        self.tf_publisher = self.create_lifecycle_publisher(TFMessage, "/tf", 100)
         self.frames_published = 0
         self.last_odometry_ns: int | None = None
         self.next_tick_ns: int | None = None  # the frames to prefetch, once their time comes
@@ -124,11 +95,9 @@ class CameraDriver(ManagedNode):
             self.params["lockstep_answer_timeout_s"],
             warmup_ns=MODEL_WARMUP_NS,
         )
-        self.clock_publisher = self.create_lifecycle_publisher(ClockMsg, "/clock", 10)
         self.answers = self.create_subscription(Trajectory, "trajectory", self.on_answer, 10)
-        self.lockstep_started = False
+        self.start_gate = StartGate(self.params["lockstep_start_timeout_s"])
         self.lockstep_ended = False
-        self.lockstep_activated_s = 0.0
         self.clocks.append(
             self.create_timer(
                 LOCKSTEP_POLL_S,
@@ -144,12 +113,9 @@ class CameraDriver(ManagedNode):
         return self.clocks[-1]
 
     def activate(self) -> None:
-        self.static_tf_publisher.publish(
-            conversions.rig_transforms(self.rig, self.params["frame_id"], self.now_ns())
-        )
+        self.output.publish_rig(self.now_ns())
         for timer in self.clocks:
             timer.reset()
-        self.lockstep_activated_s = time.monotonic()
         self.diagnostics.update(OK, "active: waiting for the first frames")
 
     def deactivate(self) -> None:
@@ -195,28 +161,7 @@ class CameraDriver(ManagedNode):
             # The ego pose at the capture instant first, so the frames' history is complete
             # when they arrive.
             self.publish_odometry(frames[0].stamp_ns)
-        # Every image before any camera info: a consumer waiting for the camera set (the
-        # VLA node) completes it sooner.
-        for frame in frames:
-            self.image_publishers[frame.camera].publish(
-                conversions.rgb_image_msg(
-                    frame.image, frame.stamp_ns, conversions.optical_frame(frame.camera)
-                )
-            )
-        for frame in frames:
-            if frame.camera in self.compressed_publishers:
-                self.compressed_publishers[frame.camera].publish(
-                    conversions.compressed_image_msg(
-                        frame.image, frame.stamp_ns, conversions.optical_frame(frame.camera)
-                    )
-                )
-            frame_id = conversions.optical_frame(frame.camera)
-            height, width = frame.image.shape[:2]
-            self.info_publishers[frame.camera].publish(
-                conversions.camera_info_msg(
-                    self.rig.cameras[frame.camera], width, height, frame.stamp_ns, frame_id
-                )
-            )
+        self.output.publish_frames(frames)
         self.frames_published += len(frames)
         problem = self.source_problem()
         if problem:
@@ -236,34 +181,31 @@ class CameraDriver(ManagedNode):
         return frames
 
     def on_lockstep_tick(self) -> None:
-        """Start once discovery is done (or its bound passed); then check the answer's
-        bound, which moves the clock on when it passes."""
-        if not self.lockstep_started:
-            waiting_for = self.undiscovered()
-            waited_s = time.monotonic() - self.lockstep_activated_s
-            if waiting_for and waited_s < self.params["lockstep_start_timeout_s"]:
+        """Start once the graph is discovered (or the bound passed), the start instant on
+        /clock meanwhile; then check the answer's bound, which moves the clock on when it
+        passes."""
+        if not self.start_gate.open:
+            if not self.start_gate.check(self.undiscovered(), time.monotonic_ns()):
+                self.output.publish_clock(LOCKSTEP_START_NS)
                 return
-            if waiting_for:
+            if self.start_gate.missing:
                 self.get_logger().warning(
-                    f"lock-step starts without {', '.join(waiting_for)} after {waited_s:.0f} s"
+                    f"lock-step starts without {', '.join(self.start_gate.missing)} after "
+                    f"{self.params['lockstep_start_timeout_s']:.0f} s"
                 )
-            self.lockstep_started = True
         self.advance()
 
     def undiscovered(self) -> list[str]:
         """What lock-step waits for at the start: a subscriber on every camera's image
-        topic and a publisher of the answers."""
-        missing = [
-            publisher.topic_name
-            for publisher in self.image_publishers.values()
-            if self.count_subscribers(publisher.topic_name) == 0
-        ]
+        topic and on the odometry, and a publisher of the answers."""
+        topics = [*self.output.image_topics, self.output.odometry.topic_name]
+        missing = [topic for topic in topics if self.count_subscribers(topic) == 0]
         if self.count_publishers(self.answers.topic_name) == 0:
             missing.append(self.answers.topic_name)
         return missing
 
     def on_answer(self, msg: Trajectory) -> None:
-        if self.lockstep.answer(conversions.stamp_ns(msg.header.stamp)) and self.lockstep_started:
+        if self.lockstep.answer(conversions.stamp_ns(msg.header.stamp)) and self.start_gate.open:
             self.advance()
 
     def advance(self) -> None:
@@ -293,7 +235,7 @@ class CameraDriver(ManagedNode):
             self.diagnostics.publish()
 
     def publish_step(self, step: Step) -> None:
-        self.clock_publisher.publish(ClockMsg(clock=conversions.time_msg(step.stamp_ns)))
+        self.output.publish_clock(step.stamp_ns)
         if step.odometry_due:
             self.publish_odometry(step.stamp_ns)
         if step.frames_due:
@@ -341,9 +283,7 @@ class CameraDriver(ManagedNode):
         pose = self.source.ego_pose(stamp_ns)
         if pose is not None:
             self.last_odometry_ns = stamp_ns
-            frames = self.params["odom_frame_id"], self.params["frame_id"]
-            self.odometry_publisher.publish(conversions.odometry_msg(pose, *frames))
-            self.tf_publisher.publish(conversions.odometry_transform(pose, *frames))
+            self.output.publish_pose(pose)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -152,3 +152,34 @@ class LockStep:
             answered=self.answered_sets,
             timeouts=self.timeouts,
         )
+
+
+class StartGate:
+    """When a lock-step run may start: once the graph is discovered (what the node waits
+    for names itself: the cameras' subscribers, the answers' publisher) or `timeout_s` has
+    passed, and then after `settle_s` more, while the node publishes the start instant on
+    /clock, so every use_sim_time node has the clock before the first stamped input (one
+    that arrived before it would look to come from the future and be refused)."""
+
+    def __init__(self, timeout_s: float, settle_s: float = 0.3) -> None:
+        self._timeout_ns = round(timeout_s * NS_PER_S)
+        self._settle_ns = round(settle_s * NS_PER_S)
+        self._first_ns: int | None = None
+        self._discovered_ns: int | None = None
+        self.open = False
+        self.missing: list[str] = []  # what was still undiscovered when the bound passed
+
+    def check(self, undiscovered: list[str], wall_ns: int) -> bool:
+        """Whether the run may start now (it stays open once it is)."""
+        if self.open:
+            return True
+        if self._first_ns is None:
+            self._first_ns = wall_ns
+        if self._discovered_ns is None:
+            timed_out = wall_ns - self._first_ns >= self._timeout_ns
+            if undiscovered and not timed_out:
+                return False
+            self.missing = list(undiscovered)
+            self._discovered_ns = wall_ns
+        self.open = wall_ns - self._discovered_ns >= self._settle_ns
+        return self.open

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from alpamayo_ros.pipeline.lockstep import LockStep, Step
+from alpamayo_ros.pipeline.lockstep import LockStep, StartGate, Step
 
 MS = 1_000_000
 START = 1_000 * MS
@@ -92,3 +92,21 @@ def test_the_report_gives_the_speed_over_real_time() -> None:
 def test_bad_periods_are_refused(frame_ns: int, odometry_ns: int, timeout_s: float) -> None:
     with pytest.raises(ValueError, match="must be positive"):
         LockStep(START, frame_ns, odometry_ns, timeout_s)
+
+
+def test_the_start_waits_for_discovery_then_settles() -> None:
+    gate = StartGate(timeout_s=5.0, settle_s=0.3)
+    assert not gate.check(["/camera/image_raw"], 0)
+    assert not gate.check([], 1_000 * MS), "discovered: the clock settles first"
+    assert not gate.check([], 1_299 * MS)
+    assert gate.check([], 1_300 * MS)
+    assert gate.check(["/late"], 1_400 * MS), "once open it stays open"
+    assert gate.missing == []
+
+
+def test_the_start_goes_ahead_after_its_bound_and_names_what_was_missing() -> None:
+    gate = StartGate(timeout_s=5.0, settle_s=0.0)
+    assert not gate.check(["/odometry"], 0)
+    assert not gate.check(["/odometry"], 4_999 * MS)
+    assert gate.check(["/odometry"], 5_000 * MS)
+    assert gate.missing == ["/odometry"]
