@@ -362,6 +362,72 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+SIMULATE_FIGURES = (
+    "scenarios",
+    "pass_rate",
+    "mean_score",
+    "at_fault_collision_rate",
+    "collision_rate",
+    "off_road_rate",
+    "red_light_violation_rate",
+    "stop_line_violation_rate",
+    "mean_progress_ratio",
+    "peak_jerk_p90",
+    "plan_latency_p90_s",
+    "lockstep_speed",
+    "answer_timeouts",
+)
+
+
+def command_simulate(args: argparse.Namespace) -> int:
+    import json
+
+    from alpamayo_ros.backends import available_backends
+    from alpamayo_ros.simulate import EXPERT, RunSpec, print_progress, run_all, summary_by_driver
+    from alpamayo_ros.world.scenarios import SCENARIO_TYPES
+
+    known = (EXPERT, *available_backends())
+    unknown = sorted(set(args.drivers) - set(known))
+    if unknown or not args.drivers:
+        raise ConfigurationError(
+            f"--drivers: unknown or none {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+    unknown = sorted(set(args.types or ()) - set(SCENARIO_TYPES))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown scenario type(s) {', '.join(unknown)} (known: {', '.join(SCENARIO_TYPES)})"
+        )
+    load_parameter_file(args.params_file)
+    types = args.types or [None]
+    specs = [
+        RunSpec(driver, seed, types[index % len(types)])
+        for driver in args.drivers
+        for index, seed in enumerate(args.seeds)
+    ]
+    print(
+        f"{len(specs)} closed-loop runs ({len(args.seeds)} scenarios x {', '.join(args.drivers)}) "
+        f"on {args.workers} worker(s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    results = run_all(specs, args.params_file, args.workers, args.ray_address, print_progress)
+    summary = summary_by_driver(results)
+    if args.output:
+        args.output.write_text(json.dumps({"summary": summary, "runs": results}))
+    if args.json:
+        print(json.dumps({"summary": summary, "runs": [_run_row(r) for r in results]}, indent=2))
+        return 0
+    print(f"  {'figure':<26}" + "".join(f"{driver:>20}" for driver in summary))
+    for figure in SIMULATE_FIGURES:
+        print(f"  {figure:<26}" + "".join(_cell(summary[d].get(figure)) for d in summary))
+    return 0
+
+
+def _run_row(result: dict[str, object]) -> dict[str, object]:
+    """A run without its per-step drive (in --output's file)."""
+    return {key: value for key, value in result.items() if key != "ego"}
+
+
 def _cell(value: float | None) -> str:
     if value is None:
         return f"{'-':>20}"
@@ -479,6 +545,40 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.add_argument("--per-sample", action="store_true", help="with --json: every sample")
     evaluate.set_defaults(handler=command_evaluate)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="closed-loop scenarios through the real nodes: the car driven by the stack",
+    )
+    simulate.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default="3000000-3000009",
+        help="scenario seeds, e.g. 11,12 or 3000000-3000099 (default: %(default)s; training "
+        "uses seeds below 1,000,000)",
+    )
+    simulate.add_argument(
+        "--types", type=parse_names, default=None, help="scenario types, comma-separated"
+    )
+    simulate.add_argument(
+        "--drivers",
+        type=parse_names,
+        default=["expert", "constant_velocity", "embedded_vla"],
+        help="who plans, comma-separated: expert (the ceiling) or a backend "
+        "(default: expert,constant_velocity,embedded_vla)",
+    )
+    _params_file_argument(simulate, "simulator, node and backend parameters; ")
+    simulate.add_argument(
+        "--workers", type=int, default=1, help="runs at once, on Ray when > 1 (default: 1)"
+    )
+    simulate.add_argument(
+        "--ray-address", default=None, help="a Ray cluster to run on (default: a local Ray)"
+    )
+    simulate.add_argument("--json", action="store_true", help="machine-readable output")
+    simulate.add_argument(
+        "--output", type=Path, help="also write every run, with its drive, to this JSON file"
+    )
+    simulate.set_defaults(handler=command_simulate)
 
     benchmark = commands.add_parser("benchmark", help="cost of one 10 Hz cycle, per stage")
     benchmark.add_argument("--backend", default="embedded_vla", help="model backend to time")

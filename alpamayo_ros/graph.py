@@ -37,6 +37,9 @@ class NodeSpec:
     name: str
     module: str
     remappings: tuple[tuple[str, str], ...]
+    # In the graph started when no node is named; the simulator replaces the camera
+    # driver only when asked for.
+    default: bool = True
 
     @property
     def executable(self) -> str:
@@ -54,6 +57,16 @@ NODES: tuple[NodeSpec, ...] = (
         "alpamayo_ros.nodes.camera_driver",
         # The trajectory answers the frames in lock-step.
         (("odometry", Topics.ODOMETRY), ("trajectory", Topics.TRAJECTORY)),
+    ),
+    NodeSpec(
+        "simulator",
+        "alpamayo_ros.nodes.simulator",
+        (
+            ("odometry", Topics.ODOMETRY),
+            ("command", Topics.CONTROL_COMMAND),
+            ("trajectory", Topics.TRAJECTORY),  # the expert's plans, for the ceiling
+        ),
+        default=False,
     ),
     NodeSpec(
         "vla_inference",
@@ -96,6 +109,9 @@ NODES: tuple[NodeSpec, ...] = (
     ),
 )
 
+# What starts when no node is named: the stack on the camera driver's source.
+DEFAULT_GRAPH: tuple[NodeSpec, ...] = tuple(spec for spec in NODES if spec.default)
+
 # The safety node: started first and stopped last, so that whatever else dies or stops,
 # something keeps commanding the car (a stop, when its inputs go).
 OUTLIVES_ALL = "control_bridge"
@@ -124,10 +140,12 @@ def node_names(names: str) -> frozenset[str]:
 
 
 def select_nodes(names: str) -> tuple[NodeSpec, ...]:
-    """The nodes named in a comma-separated list (all for an empty one), in graph order,
-    e.g. everything but the camera driver to feed the graph from a bag."""
+    """The nodes named in a comma-separated list (the default graph for an empty one), in
+    graph order, e.g. everything but the camera driver to feed the graph from a bag."""
     wanted = node_names(names)
-    return tuple(spec for spec in NODES if not wanted or spec.name in wanted)
+    if not wanted:
+        return DEFAULT_GRAPH
+    return tuple(spec for spec in NODES if spec.name in wanted)
 
 
 def respawn_delay_s(text: str) -> float:

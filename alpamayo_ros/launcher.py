@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import IO
 
-from alpamayo_ros.graph import NODES, OUTLIVES_ALL, NodeSpec, fastdds_profile_file
+from alpamayo_ros.graph import DEFAULT_GRAPH, OUTLIVES_ALL, NodeSpec, fastdds_profile_file
 from alpamayo_ros.parameters import load_parameter_file
 
 
@@ -78,10 +78,12 @@ class GraphProcesses:
         params_file: Path,
         use_sim_time: bool = False,
         log_level: str = "info",
-        nodes: tuple[NodeSpec, ...] = NODES,
+        nodes: tuple[NodeSpec, ...] = DEFAULT_GRAPH,
         respawn: Collection[str] = (),
         respawn_delay_s: float = 1.0,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
+        """`environment` adds to the nodes' environment (a run's own ROS_DOMAIN_ID)."""
         load_parameter_file(params_file)  # raises ParameterError before anything starts
         self.params_file = Path(params_file)
         self.use_sim_time = use_sim_time
@@ -90,6 +92,7 @@ class GraphProcesses:
         self.nodes = tuple(sorted(nodes, key=lambda spec: spec.name != OUTLIVES_ALL))
         self.respawn = frozenset(respawn)
         self.respawn_delay_s = respawn_delay_s
+        self.environment = dict(environment or {})
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, IO[bytes]] = {}
         # Nodes that exited and are not running again yet -> when (time.monotonic()).
@@ -125,7 +128,7 @@ class GraphProcesses:
                 spec.module,
                 *ros_arguments(spec, self.params_file, self.use_sim_time, self.log_level),
             ],
-            env=dds_environment(os.environ),
+            env=dds_environment({**os.environ, **self.environment}),
             stdout=self.logs[spec.name],
             stderr=subprocess.STDOUT,
             # Its own session: Ctrl-C in the terminal reaches the launcher only, which then

@@ -20,6 +20,7 @@ from alpamayo_ros.backends import available_backends
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.sensors import available_sources
+from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
 ParameterValue = bool | int | float | str | list[str] | list[float]
 WILDCARD_NODE = "/**"
@@ -211,6 +212,22 @@ SOURCE_OPTIONS = (
 )
 
 
+LOCKSTEP_ANSWER_TIMEOUT = Parameter(
+    "lockstep_answer_timeout_s",
+    1.0,
+    "Lock-step: the longest wall time the clock waits for an answer; a longer wait is "
+    "counted on the diagnostics and the clock moves on.",
+    positive,
+)
+LOCKSTEP_START_TIMEOUT = Parameter(
+    "lockstep_start_timeout_s",
+    30.0,
+    "Lock-step: the longest wall time to wait at the start for the graph's subscribers "
+    "and publishers (discovery); then it starts anyway, with a warning.",
+    positive,
+)
+
+
 SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
     "camera_driver": (
         AUTOSTART,
@@ -244,21 +261,8 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             "arrives, so a run goes as fast as the stack answers and gives the same outputs "
             "every time. Start every other node with use_sim_time.",
         ),
-        Parameter(
-            "lockstep_answer_timeout_s",
-            1.0,
-            "Lock-step: the longest wall time the clock waits for an answer; a longer wait "
-            "is counted on the diagnostics and the clock moves on.",
-            positive,
-        ),
-        Parameter(
-            "lockstep_start_timeout_s",
-            30.0,
-            "Lock-step: the longest wall time to wait at the start for the cameras' "
-            "subscribers and the trajectory's publisher (discovery); then it starts anyway, "
-            "with a warning.",
-            positive,
-        ),
+        LOCKSTEP_ANSWER_TIMEOUT,
+        LOCKSTEP_START_TIMEOUT,
     ),
     "vla_inference": (
         CAMERAS,
@@ -366,6 +370,62 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         Parameter("wheelbase", 2.85, "Vehicle wheelbase (m).", positive),
         Parameter("max_steering_angle", 0.6, "Tire angle limit (rad).", positive),
         Parameter("lookahead_time", 1.0, "Pure-pursuit lookahead time (s).", positive),
+    ),
+    "simulator": (
+        AUTOSTART,
+        CAMERAS,
+        CAMERA_NAMESPACE,
+        FRAME_ID,
+        RIG_FILE,
+        Parameter("seed", 0, "Seed of the scenario to drive.", non_negative),
+        Parameter(
+            "scenario_type",
+            "",
+            "Type of the scenario; empty for the one the seed draws.",
+            one_of(lambda: ("", *SCENARIO_TYPES)),
+        ),
+        Parameter(
+            "duration_s",
+            0.0,
+            "Simulated seconds to drive; 0 for the scenario's own span (its sample time + 6.4 s).",
+            non_negative,
+        ),
+        Parameter("width", 256, "Rendered image width in pixels.", positive),
+        Parameter("height", 128, "Rendered image height in pixels.", positive),
+        Parameter("rate_hz", 10.0, "Camera rate.", positive),
+        Parameter(
+            "control_rate_hz",
+            50.0,
+            "Rate of the vehicle step and the odometry; the control bridge's rate_hz.",
+            positive,
+        ),
+        Parameter(
+            "lockstep",
+            True,
+            "Hold simulated time after every step until the control bridge has answered it "
+            "(and, after a camera set, until it tracks the plan made from those frames): "
+            "deterministic and as fast as the stack allows. False runs in real time, where a "
+            "slow stack is as slow as on a car.",
+        ),
+        LOCKSTEP_ANSWER_TIMEOUT,
+        LOCKSTEP_START_TIMEOUT,
+        Parameter(
+            "planner",
+            "stack",
+            "Who plans: stack (the VLA and planner nodes, from the cameras) or expert (the "
+            "ceiling: the world's expert plans from the closed-loop state and the control "
+            "bridge tracks it; no cameras are rendered).",
+            one_of(lambda: ("stack", "expert")),
+        ),
+        Parameter("steering_lag_s", 0.15, "Time constant of the steering actuator (s).", positive),
+        Parameter("acceleration_lag_s", 0.25, "Time constant of drive and brakes (s).", positive),
+        Parameter("odom_frame_id", "odom", "World-fixed frame of the odometry (REP-105)."),
+        Parameter(
+            "result_file",
+            "",
+            "Where to write the drive's closed-loop metrics (JSON) when it ends; empty: "
+            "only logged and on /diagnostics.",
+        ),
     ),
     "visualiser": (
         Parameter(

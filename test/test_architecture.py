@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("visualisation", "replay"),  # RViz markers, rosbag2 bags
     ("nodes",),  # thin rclpy nodes
     ("launcher",),
+    ("simulate",),  # closed-loop runs of the graph, on Ray
     ("cli",),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

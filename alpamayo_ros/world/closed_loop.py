@@ -14,15 +14,23 @@ the car moves at whatever step the caller takes (the control period).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
+from alpamayo_ros.core.contract import (
+    HISTORY_PERIOD_NS,
+    HISTORY_POSES,
+    NS_PER_S,
+    TRAJECTORY_DT_S,
+    TRAJECTORY_STEPS,
+)
 from alpamayo_ros.core.control import VehicleParams
-from alpamayo_ros.core.kinematics import VehicleState
+from alpamayo_ros.core.kinematics import Rollout, VehicleState, integrate_unicycle
+from alpamayo_ros.world.expert import Expert
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.scenarios import Scenario, make_scenario
 from alpamayo_ros.world.simulation import DT_S, Simulation, Trace
@@ -85,6 +93,10 @@ class ClosedLoopWorld:
         )
         self._records: list[tuple[float, float, float, float, float, float, float]] = []
         self._record()
+        # The expert as a planner from wherever the closed loop has the ego (the ceiling):
+        # its own memory (a lane change it committed to) follows the closed-loop ego.
+        scenario = self.scenario
+        self._planner = Expert(scenario.road, scenario.ego_lane, scenario.set_speed)
 
     @property
     def finished(self) -> bool:
@@ -144,6 +156,20 @@ class ClosedLoopWorld:
         self.vehicle.actuators = ActuatorState(
             math.atan(self._params.wheelbase * control.curvature), control.acceleration
         )
+
+    def expert_plan(self) -> Rollout:
+        """The expert's next 6.4 s from the ego now, in the ego frame: what a perfect
+        planner would hand the control bridge (the world's future is scripted)."""
+        self._planner.act(self.state, self.ego)  # its memory moves on with the ego
+        planner = copy.deepcopy(self._planner)
+        ego, controls = self.ego, []
+        for ahead in range(TRAJECTORY_STEPS):
+            step = min(self.world_step + ahead, len(self.expert.states) - 1)
+            control, _ = planner.act(self.expert.states[step], ego)
+            controls.append((control.acceleration, control.curvature))
+            ego = ego.advance(control.acceleration, control.curvature, TRAJECTORY_DT_S)
+        acceleration, curvature = np.array(controls).T
+        return integrate_unicycle(acceleration, curvature, self.ego.v)
 
     def render(self, cameras: tuple[str, ...], width: int, height: int) -> npt.NDArray[np.uint8]:
         """RGB uint8 [cameras, height, width, 3]: the world now, seen from the ego now."""

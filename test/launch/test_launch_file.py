@@ -15,6 +15,7 @@ import pytest
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.graph import (
+    DEFAULT_GRAPH,
     LAUNCH_ARGUMENTS,
     NODES,
     OUTLIVES_ALL,
@@ -88,10 +89,12 @@ def test_every_node_is_an_installed_console_entry_point() -> None:
 
 
 def test_remappings_name_topics_the_node_really_uses() -> None:
+    publishing = ("create_publisher", "create_lifecycle_publisher", "create_subscription")
     for spec in NODES:
-        topics = string_arguments_of(
-            spec.module, "create_publisher", "create_lifecycle_publisher", "create_subscription"
-        )
+        topics = string_arguments_of(spec.module, *publishing)
+        # A node that owns the sensors publishes through the shared sensor output.
+        if "SensorOutput" in called_names(spec.module):
+            topics |= string_arguments_of("alpamayo_ros.ros.sensor_output", *publishing)
         # A node that takes its inputs through the topic map subscribes to the map's
         # default names (those the graph remaps) when no map file is given.
         if {"for_node", "odometry_topic"} & called_names(spec.module):
@@ -149,7 +152,9 @@ def test_launch_description_when_launch_ros_is_available() -> None:
 
 
 def test_node_selection_keeps_graph_order_and_names_unknown_nodes() -> None:
-    assert select_nodes("") == NODES
+    assert select_nodes("") == DEFAULT_GRAPH
+    assert "simulator" not in {spec.name for spec in DEFAULT_GRAPH}, "only when named"
+    assert [spec.name for spec in select_nodes("simulator")] == ["simulator"]
     chosen = select_nodes(" diffusion_planner,vla_inference ")
     assert [spec.name for spec in chosen] == ["vla_inference", "diffusion_planner"]
     with pytest.raises(ConfigurationError, match=r"unknown node\(s\) lidar \(known: camera_driver"):

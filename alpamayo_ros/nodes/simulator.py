@@ -1,0 +1,350 @@
+"""Simulator node: the closed loop. It owns the synthetic world and the time, and the
+control bridge's commands drive the car (world.closed_loop).
+
+It publishes what the camera driver would (ros.sensor_output: the cameras, the odometry,
+/tf, /tf_static) and /clock; every other node runs on use_sim_time. The car moves in
+steps of the control period through the simulated vehicle (kinematic bicycle, lagging and
+rate-limited actuators) under the newest command; the expert drives until the model can
+have its first plan.
+
+Lock-step (the default, pipeline.lockstep): after each step the clock holds until the
+control bridge has answered that step's odometry, and after a camera set until it tracks
+the plan made from those frames, each wait bounded and counted. So a run is
+deterministic (same seed, same drive) and as fast as the stack allows; with `lockstep`
+false the clock follows the wall clock and a slow stack is as slow as on a car.
+
+When the drive ends, the closed-loop metrics (evaluation.closed_loop) are logged, put on
+/diagnostics and written to `result_file`; the node then idles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from alpamayo_ros_msgs.msg import ControlCommand, Trajectory
+from rclpy.clock import Clock, ClockType
+from rclpy.timer import Timer
+
+from alpamayo_ros.core.contract import NS_PER_S
+from alpamayo_ros.core.planar import yaw_to_quaternion
+from alpamayo_ros.core.rig import CameraRig
+from alpamayo_ros.evaluation.closed_loop import Drive, score_drive
+from alpamayo_ros.pipeline.lockstep import LockStep, StartGate, Step
+from alpamayo_ros.resources import config_file
+from alpamayo_ros.ros import conversions
+from alpamayo_ros.ros.managed import ManagedNode
+from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.ros.sensor_output import SensorOutput
+from alpamayo_ros.sensors.base import CameraFrame, EgoPose
+from alpamayo_ros.world.closed_loop import ClosedLoopWorld, Command
+from alpamayo_ros.world.renderer import Renderer
+from alpamayo_ros.world.vehicle import ActuatorLag
+
+# Simulated time starts here (not 0, which use_sim_time nodes read as "no clock yet").
+START_NS = NS_PER_S
+# How often the wall-clock timer checks discovery and the answers' bound (an answer itself
+# steps at once).
+POLL_S = 0.01
+STOPPING_MODES = {
+    ControlCommand.MODE_SAFE_STOP: "safe_stop",
+    ControlCommand.MODE_EMERGENCY_STOP: "emergency_stop",
+    ControlCommand.MODE_STOPPED: "stopped",
+}
+
+
+class Simulator(ManagedNode):
+    def __init__(self) -> None:
+        super().__init__("simulator")
+        self.params = declare_parameters(self, "simulator")
+        self.diagnostics = Diagnostics(self, hardware_id="synthetic world")
+        self.diagnostics.update(WARN, "unconfigured: simulating nothing")
+        self.timer: Timer | None = None
+        self.world: ClosedLoopWorld | None = None
+
+    def configure(self) -> None:
+        params = self.params
+        rig_file = params["rig_file"] or str(config_file("rig.yaml"))
+        self.rig = CameraRig.load(rig_file, params["cameras"])
+        self.world = ClosedLoopWorld(
+            params["seed"],
+            params["scenario_type"] or None,
+            Renderer(self.rig),
+            duration_s=params["duration_s"] or None,
+            lag=ActuatorLag(params["steering_lag_s"], params["acceleration_lag_s"]),
+        )
+        self.output = SensorOutput(
+            self,
+            self.rig,
+            params["camera_namespace"],
+            params["frame_id"],
+            params["odom_frame_id"],
+            clock=True,
+        )
+        self.control_period_ns = round(NS_PER_S / params["control_rate_hz"])
+        self.lockstep = LockStep(
+            START_NS,
+            round(NS_PER_S / params["rate_hz"]),
+            self.control_period_ns,
+            params["lockstep_answer_timeout_s"],
+            warmup_ns=self.world.handover_ns,
+        )
+        self.start_gate = StartGate(params["lockstep_start_timeout_s"])
+        self.commands = self.create_subscription(ControlCommand, "command", self.on_command, 100)
+        # The ceiling: the expert plans from where the closed loop has the car, and the
+        # control bridge tracks its plans (run without the VLA and the planner).
+        self.expert_plans = (
+            self.create_lifecycle_publisher(Trajectory, "trajectory", 10)
+            if params["planner"] == "expert"
+            else None
+        )
+        self.plans_published = 0
+        self.command: Command | None = None
+        self.awaiting_plan = False  # the hold is for the plan made from a camera set
+        self.frames_sent_ns = 0  # wall time of the last camera set
+        self.newest_command_ns = 0  # the newest command's stamp
+        self.newest_plan_ns = 0  # the newest plan a command tracks (its t0)
+        self.expert_plan_due_ns: int | None = None  # lock-step: after the step's command
+        self.plan_latencies_s: list[float] = []  # frames out -> a command tracks their plan
+        self.modes: list[tuple[float, str]] = []  # (s since the start, watchdog mode)
+        self.result: dict[str, object] | None = None
+        # Real time: one step per control period of the wall clock.
+        period_s = POLL_S if params["lockstep"] else self.control_period_ns / NS_PER_S
+        self.timer = self.create_timer(
+            period_s, self.on_tick, clock=Clock(clock_type=ClockType.STEADY_TIME), autostart=False
+        )
+        self.diagnostics.update(WARN, "inactive: simulating nothing")
+
+    def activate(self) -> None:
+        assert self.timer is not None
+        self.output.publish_rig(START_NS)
+        self.timer.reset()
+        self.diagnostics.update(OK, "active: waiting for the graph")
+
+    def deactivate(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.diagnostics.update(WARN, "inactive: simulating nothing")
+
+    def release(self) -> None:
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+        if self.world is not None:
+            self.destroy_subscription(self.commands)
+            self.world = None
+        self.diagnostics.update(WARN, "unconfigured: simulating nothing")
+
+    # ------------------------------------------------------------------ stepping
+    def on_tick(self) -> None:
+        if not self.start_gate.open:
+            if not self.start_gate.check(self.undiscovered(), time.monotonic_ns()):
+                self.output.publish_clock(START_NS)
+                return
+            if self.start_gate.missing:
+                self.get_logger().warning(
+                    f"the simulation starts without {', '.join(self.start_gate.missing)}"
+                )
+        self.advance()
+
+    def undiscovered(self) -> list[str]:
+        """What the run waits for at the start: subscribers of the cameras and the
+        odometry, and the control bridge's commands."""
+        topics = [self.output.odometry.topic_name]
+        if self.expert_plans is None:
+            topics += self.output.image_topics
+        missing = [topic for topic in topics if self.count_subscribers(topic) == 0]
+        if self.count_publishers(self.commands.topic_name) == 0:
+            missing.append(self.commands.topic_name)
+        return missing
+
+    def advance(self) -> None:
+        """Step until the clock holds for an answer (lock-step), or one step (real time)."""
+        assert self.world is not None
+        while not self.world.finished:
+            timeouts = self.lockstep.timeouts
+            step = self.lockstep.next_step(time.monotonic_ns())
+            if self.lockstep.timeouts > timeouts:
+                self.get_logger().warning(
+                    f"no answer within {self.params['lockstep_answer_timeout_s']} s to the "
+                    f"step at {self.world.now_ns / NS_PER_S:.2f} s (waiting for "
+                    f"{'the plan from its frames' if self.awaiting_plan else 'the command'}); "
+                    "moving on"
+                )
+            if step is None:
+                return
+            self.simulate(step)
+            if not self.params["lockstep"]:
+                return
+        if self.result is None:
+            self.finish()
+
+    def simulate(self, step: Step) -> None:
+        """Move the world to the step's instant, publish what is due then, and (lock-step)
+        hold for the answer."""
+        assert self.world is not None
+        elapsed_ns = step.stamp_ns - START_NS - self.world.now_ns
+        if elapsed_ns > 0:
+            self.world.step(elapsed_ns, self.command)
+        # The odometry before the clock: a node whose timer the new clock wakes (the
+        # control bridge's) has the step's pose by then, so what it computes does not
+        # depend on which message it happened to take first.
+        self.output.publish_pose(self.ego_pose(step.stamp_ns))
+        self.output.publish_clock(step.stamp_ns)
+        wall_ns = time.monotonic_ns()
+        plan_due = step.frames_due and not self.world.expert_driving
+        if step.frames_due:
+            self.frames_sent_ns = wall_ns
+            if self.expert_plans is None:
+                self.output.publish_frames(self.frames(step.stamp_ns))
+            elif plan_due and not self.params["lockstep"]:
+                self.publish_expert_plan(step.stamp_ns)
+        if not self.params["lockstep"]:
+            return
+        # In lock-step the expert's plan goes out once the command for the step's odometry
+        # is in, as the stack's plan comes after it (its cameras take time): so the
+        # command that tracks it always starts from the step's pose.
+        self.expert_plan_due_ns = step.stamp_ns if plan_due and self.expert_plans else None
+        # After the handover a camera set is answered by the command tracking the plan
+        # made from it; before it (and between camera sets) by the command that follows
+        # the odometry.
+        self.awaiting_plan = plan_due and self.expert_plans is None
+        self.hold(step.stamp_ns, wall_ns)
+
+    def hold(self, stamp_ns: int, wall_ns: int) -> None:
+        """Hold the clock for the answer to `stamp_ns`, unless it is in already (the
+        control bridge's own timer may have answered an instant)."""
+        answered_ns = self.newest_plan_ns if self.awaiting_plan else self.newest_command_ns
+        if answered_ns < stamp_ns:
+            self.lockstep.expect(stamp_ns, wall_ns)
+        else:
+            self.answered(advance=False)  # the stepping loop goes on by itself
+
+    def answered(self, advance: bool = True) -> None:
+        """The awaited answer is in: the expert's plan goes out if it is due (and is
+        waited for in turn), else the clock moves on."""
+        if self.awaiting_plan:
+            self.plan_latencies_s.append((time.monotonic_ns() - self.frames_sent_ns) / NS_PER_S)
+        if self.expert_plan_due_ns is not None:
+            stamp_ns, self.expert_plan_due_ns = self.expert_plan_due_ns, None
+            self.publish_expert_plan(stamp_ns)
+            self.awaiting_plan = True
+            self.hold(stamp_ns, time.monotonic_ns())
+        elif advance and self.start_gate.open:
+            self.advance()
+
+    def publish_expert_plan(self, stamp_ns: int) -> None:
+        assert self.world is not None and self.expert_plans is not None
+        self.plans_published += 1
+        info = conversions.inference_info_msg(self.plans_published, "expert", "", [], 0)
+        head = conversions.header(stamp_ns, self.params["frame_id"])
+        self.expert_plans.publish(
+            conversions.trajectory_msg(self.world.expert_plan(), head, info, 0, 0.0)
+        )
+
+    def ego_pose(self, stamp_ns: int) -> EgoPose:
+        assert self.world is not None
+        ego = self.world.ego
+        return EgoPose(
+            stamp_ns=stamp_ns,
+            position=np.array([ego.x, ego.y, 0.0]),
+            orientation_xyzw=yaw_to_quaternion(ego.yaw),
+            linear_velocity=np.array([ego.v, 0.0, 0.0]),
+            angular_velocity=np.array([0.0, 0.0, self.world.yaw_rate]),
+        )
+
+    def frames(self, stamp_ns: int) -> list[CameraFrame]:
+        assert self.world is not None
+        cameras = tuple(self.rig.cameras)
+        images = self.world.render(cameras, self.params["width"], self.params["height"])
+        return [
+            CameraFrame(camera, stamp_ns, image)
+            for camera, image in zip(cameras, images, strict=True)
+        ]
+
+    def on_command(self, msg: ControlCommand) -> None:
+        if self.world is None or self.result is not None:
+            return
+        if math.isfinite(msg.steering_tire_angle) and math.isfinite(msg.acceleration):
+            self.command = Command(float(msg.steering_tire_angle), float(msg.acceleration))
+        mode = STOPPING_MODES.get(msg.mode, "")
+        if mode and (not self.modes or self.modes[-1][1] != mode):
+            self.modes.append(
+                ((conversions.stamp_ns(msg.header.stamp) - START_NS) / NS_PER_S, mode)
+            )
+        if not self.params["lockstep"]:
+            return
+        self.newest_command_ns = max(self.newest_command_ns, conversions.stamp_ns(msg.header.stamp))
+        self.newest_plan_ns = max(self.newest_plan_ns, conversions.stamp_ns(msg.trajectory_stamp))
+        answer = self.newest_plan_ns if self.awaiting_plan else self.newest_command_ns
+        if self.lockstep.answer(answer):
+            self.answered()
+
+    # ------------------------------------------------------------------ the end
+    def finish(self) -> None:
+        assert self.world is not None
+        world = self.world
+        record = world.record()
+        metrics = score_drive(
+            Drive(
+                road=world.scenario.road,
+                states=world.expert.states,
+                t_s=record.t_s,
+                ego=record.state,
+                acceleration=record.acceleration,
+                expert_ego=world.expert_states(),
+                controlled_from_s=world.handover_ns / NS_PER_S,
+                plan_latency_s=self.plan_latencies_s,
+            )
+        )
+        report = self.lockstep.report()
+        self.result = {
+            "seed": self.params["seed"],
+            "scenario_type": world.scenario.scenario_type,
+            "metrics": asdict(metrics),
+            "watchdog": [{"t_s": t, "mode": mode} for t, mode in self.modes],
+            "lockstep": asdict(report) | {"speed": report.speed},
+            # The drive itself, every control step, for plots and reports.
+            "ego": {
+                "t_s": record.t_s.round(3).tolist(),
+                "x": record.state[:, 0].round(3).tolist(),
+                "y": record.state[:, 1].round(3).tolist(),
+                "yaw": record.state[:, 2].round(4).tolist(),
+                "v": record.state[:, 3].round(3).tolist(),
+                "steering": record.steering.round(4).tolist(),
+                "acceleration": record.acceleration.round(3).tolist(),
+            },
+        }
+        if self.params["result_file"]:
+            Path(self.params["result_file"]).write_text(json.dumps(self.result, indent=1))
+        verdict = "passed" if metrics.passed else "failed: " + "; ".join(metrics.failures)
+        self.get_logger().info(
+            f"drive of seed {self.params['seed']} ({world.scenario.scenario_type}) ended: "
+            f"score {metrics.score:.2f}, progress {metrics.progress_ratio:.2f} of the "
+            f"expert's, {verdict}; {report.speed:.1f}x real time, "
+            f"{report.timeouts} answers timed out"
+        )
+        self.diagnostics.update(
+            OK if metrics.passed else WARN,
+            f"drive ended: {verdict}",
+            score=f"{metrics.score:.3f}",
+            progress_ratio=f"{metrics.progress_ratio:.3f}",
+            lockstep_speed=f"{report.speed:.2f}",
+            lockstep_timeouts=report.timeouts,
+        )
+        # The clock has stopped, and with it the timers on it: say so now.
+        self.diagnostics.publish()
+        assert self.timer is not None
+        self.timer.cancel()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(Simulator, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
