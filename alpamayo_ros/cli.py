@@ -312,6 +312,7 @@ def command_train(args: argparse.Namespace) -> int:
         init_weights=args.init_weights,
         scenario_weights=args.scenario_weights,
         camera_dropout=args.camera_dropout,
+        drift=args.drift,
     )
     summary = train(args.output, config, args.model_version)
     print(f"wrote {args.output} in {summary['total_s']:.0f} s")
@@ -521,6 +522,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="probability that a batch trains with one or more cameras missing",
+    )
+    train.add_argument(
+        "--drift",
+        type=float,
+        default=0.0,
+        help="fraction of samples whose car drifts off its path before t0, labelled with the "
+        "expert's recovery (the states closed-loop errors lead to; default 0)",
     )
     train.set_defaults(handler=command_train)
 

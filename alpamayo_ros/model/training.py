@@ -43,10 +43,20 @@ class TrainingConfig:
     scenario_weights: tuple[tuple[str, int], ...] = ()
     # Probability that a batch trains with one or more cameras missing.
     camera_dropout: float = 0.0
+    # Fraction of samples whose car drifts off its path before t0, the expert's recovery
+    # as the label: states a policy that errs visits in closed loop (world.dataset.drift_for).
+    drift: float = 0.0
 
 
 class TrainingError(ConfigurationError):
     """Training settings that cannot work; the CLI prints the message and exits 2."""
+
+
+def check_probabilities(config: TrainingConfig) -> None:
+    for name in ("camera_dropout", "drift"):
+        value = getattr(config, name)
+        if not 0.0 <= value <= 1.0:
+            raise TrainingError(f"{name} must be a probability in [0, 1], got {value}")
 
 
 def scenario_schedule(weights: tuple[tuple[str, int], ...]) -> tuple[str | None, ...]:
@@ -99,9 +109,9 @@ class Dataset:
         }
 
 
-def _sample_for(arguments: tuple[int, str | None, tuple[int, int]]) -> Sample:
-    seed, scenario_type, image_size = arguments
-    return make_sample(seed, scenario_type, image_size=image_size)
+def _sample_for(arguments: tuple[int, str | None, tuple[int, int], float]) -> Sample:
+    seed, scenario_type, image_size, drift = arguments
+    return make_sample(seed, scenario_type, image_size=image_size, drift_probability=drift)
 
 
 def build_dataset(
@@ -110,6 +120,7 @@ def build_dataset(
     workers: int,
     progress: Callable[[str], None],
     schedule: tuple[str | None, ...] = (None,),
+    drift: float = 0.0,
 ) -> Dataset:
     tokenizer = Tokenizer(config.vocabulary)
     n = len(seeds)
@@ -127,7 +138,7 @@ def build_dataset(
     scenario_types = []
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        jobs = ((seed, schedule[seed % len(schedule)], size) for seed in seeds)
+        jobs = ((seed, schedule[seed % len(schedule)], size, drift) for seed in seeds)
         samples = pool.imap(_sample_for, jobs, chunksize=16)
         for i, sample in enumerate(samples):
             images[i] = sample.images
@@ -214,6 +225,7 @@ def train(
     model_version: str,
     progress: Callable[[str], None] = print,
 ) -> dict[str, float]:
+    check_probabilities(config)
     torch.manual_seed(config.seed)
     if config.init_weights is not None:
         model, fresh = load_weights_to_continue(config.init_weights)
@@ -228,7 +240,7 @@ def train(
     schedule = scenario_schedule(config.scenario_weights)
     seeds = range(config.first_sample_seed, config.first_sample_seed + config.samples)
     started = time.perf_counter()
-    data = build_dataset(seeds, model_config, config.workers, progress, schedule)
+    data = build_dataset(seeds, model_config, config.workers, progress, schedule, config.drift)
     generation_s = time.perf_counter() - started
 
     model.train()
@@ -277,6 +289,7 @@ def train(
             f"{name}={weight}" for name, weight in config.scenario_weights
         ),
         "camera_dropout": config.camera_dropout,
+        "drift": config.drift,
         "torch_threads": torch.get_num_threads(),
     }
     save_weights(model.eval(), output, model_version, summary)

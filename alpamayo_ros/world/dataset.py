@@ -38,6 +38,7 @@ from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.scenarios import Scenario, make_scenario
 from alpamayo_ros.world.simulation import (
     DT_S,
+    Drift,
     Simulation,
     Trace,
     causal_decision,
@@ -47,6 +48,10 @@ from alpamayo_ros.world.simulation import (
 from alpamayo_ros.world.state import WorldState
 
 Image = npt.NDArray[np.uint8]
+
+
+# Below this speed (m/s) a car does not drift far enough to teach a recovery.
+MIN_DRIFT_SPEED = 2.0
 
 
 class DatasetError(ValueError):
@@ -91,9 +96,31 @@ def make_labels(seed: int, scenario_type: str | None = None) -> Labels:
     return _simulate(seed, scenario_type)[2]
 
 
-def _simulate(seed: int, scenario_type: str | None) -> tuple[Scenario, Trace, Labels]:
+def drift_for(seed: int, scenario: Scenario, probability: float) -> Drift | None:
+    """With `probability` (drawn from the seed, so a sample stays a pure function of its
+    seed and settings), a steering error over the 0.8-2 s before t0 that takes the car
+    0.3-1.2 m off its path (a lateral offset of about curvature * v^2 * t^2 / 2 at the
+    expert's speed there); none for a car too slow to drift."""
+    rng = np.random.default_rng((seed, 0xD21F7))
+    if not rng.random() < probability:
+        return None
+    steps = int(rng.integers(8, 21))
+    offset = rng.uniform(0.3, 1.2) * rng.choice((-1.0, 1.0))
+    last = scenario.sample_step
+    first = max(1, last - steps)
+    speed = Simulation(scenario).run(first).ego[first].v
+    if speed < MIN_DRIFT_SPEED:
+        return None
+    curvature = 2.0 * offset / (speed * (last - first) * DT_S) ** 2
+    return Drift(first, last, float(np.clip(curvature, -0.05, 0.05)))
+
+
+def _simulate(
+    seed: int, scenario_type: str | None, drift_probability: float = 0.0
+) -> tuple[Scenario, Trace, Labels]:
     scenario = make_scenario(seed, scenario_type)
-    trace = Simulation(scenario).run(scenario.steps)
+    drift = drift_for(seed, scenario, drift_probability)
+    trace = Simulation(scenario, drift).run(scenario.steps)
     k0 = scenario.sample_step
     rollout = future_rollout(trace, k0)
     meta_action = label_meta_action(rollout)
@@ -115,12 +142,15 @@ def make_sample(
     scenario_type: str | None = None,
     image_size: tuple[int, int] = (128, 64),
     render_scale: int = 2,
+    drift_probability: float = 0.0,
 ) -> Sample:
-    """The sample of a seed (its scenario type drawn from the seed when not given)."""
+    """The sample of a seed (its scenario type drawn from the seed when not given); with
+    `drift_probability`, that often the car drifts off its path before t0 and the expert's
+    recovery is the label (`drift_for`)."""
     width, height = image_size
     if width < 2 or height < 2 or render_scale < 1:
         raise DatasetError(f"bad image_size {image_size} or render_scale {render_scale}")
-    scenario, trace, labels = _simulate(seed, scenario_type)
+    scenario, trace, labels = _simulate(seed, scenario_type, drift_probability)
     k0 = scenario.sample_step
     xyz, rotations = ego_history(trace, k0, HISTORY_POSES)
     return Sample(

@@ -57,11 +57,28 @@ class Trace:
     intents: list[Intent] = field(default_factory=list)  # k = 0..N-1
 
 
+@dataclass(frozen=True)
+class Drift:
+    """A steering error the ego drives with over steps [first, last): the expert's
+    curvature plus `curvature_bias`. The expert is back in control after it and recovers,
+    so a sample at `last` shows a car off its path, in its frames and its ego history,
+    and the expert's way back as the future: the states a policy that errs visits in
+    closed loop, labelled by the expert."""
+
+    first: int
+    last: int
+    curvature_bias: float  # 1/m, positive to the left
+
+    def bias(self, step: int) -> float:
+        return self.curvature_bias if self.first <= step < self.last else 0.0
+
+
 class Simulation:
     """Runs one scenario forward; `trace` holds every step so far."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, drift: Drift | None = None) -> None:
         self.scenario = scenario
+        self._drift = drift
         road = scenario.road
         self.expert = Expert(road, scenario.ego_lane, scenario.set_speed)
         x, y, yaw = road.world_point(scenario.ego_s, road.lane_center(scenario.ego_lane))
@@ -90,6 +107,9 @@ class Simulation:
         k = self.steps_run
         t = (self.trace.offset + k) * DT_S
         control, intent = self.expert.act(self.trace.states[k], self.trace.ego[k])
+        if self._drift is not None:
+            step = self.trace.offset + k
+            control = Control(control.acceleration, control.curvature + self._drift.bias(step))
         self.trace.controls.append(control)
         self.trace.intents.append(intent)
         self._agent_states = [

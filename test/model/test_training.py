@@ -17,6 +17,7 @@ from alpamayo_ros.model.training import (
     TrainingConfig,
     TrainingError,
     build_dataset,
+    check_probabilities,
     scenario_schedule,
     train,
 )
@@ -64,6 +65,12 @@ def test_schedule_repeats_weighted_types_and_keeps_the_rest_once() -> None:
 def test_bad_schedules_are_refused(weights: tuple[tuple[str, int], ...], message: str) -> None:
     with pytest.raises(TrainingError, match=message):
         scenario_schedule(weights)
+
+
+@pytest.mark.parametrize(("name", "value"), [("camera_dropout", 1.5), ("drift", -0.1)])
+def test_probabilities_outside_0_1_are_refused(name: str, value: float) -> None:
+    with pytest.raises(TrainingError, match=f"{name} must be a probability"):
+        check_probabilities(TrainingConfig(**{name: value}))
 
 
 def test_dataset_follows_the_schedule() -> None:

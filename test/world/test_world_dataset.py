@@ -17,6 +17,7 @@ from alpamayo_ros.world.dataset import (
     DatasetError,
     Sample,
     WorldSimulation,
+    drift_for,
     generate,
     make_labels,
     make_sample,
@@ -191,3 +192,35 @@ def test_every_step_has_a_decision() -> None:
     assert len(every) == 100 - 64 + 1
     assert {decision.cause for decision in every} >= {Cause.PEDESTRIAN}
     assert all(decision.text.endswith(".") for decision in every)
+
+
+def test_a_drift_takes_the_car_off_its_path_and_the_label_brings_it_back() -> None:
+    drifted = []
+    for seed in range(300, 340):
+        scenario = make_scenario(seed, "free_road")
+        drift = drift_for(seed, scenario, 1.0)
+        assert drift == drift_for(seed, scenario, 1.0), "a pure function of the seed"
+        assert drift_for(seed, scenario, 0.0) is None
+        if drift is None:
+            continue
+        assert drift.last == scenario.sample_step and 8 <= drift.last - drift.first <= 20
+        expert = Simulation(scenario).run(scenario.steps)
+        perturbed = Simulation(scenario, drift).run(scenario.steps)
+        assert perturbed.ego[drift.first] == expert.ego[drift.first], "the same until it drifts"
+        k0 = drift.last
+        road = scenario.road
+        lane = road.lane_center(scenario.ego_lane)
+        off = abs(road.project(perturbed.ego[k0].x, perturbed.ego[k0].y)[1] - lane)
+        back = abs(road.project(perturbed.ego[k0 + 30].x, perturbed.ego[k0 + 30].y)[1] - lane)
+        drifted.append((off, back))
+    assert len(drifted) >= 30
+    offsets = np.array(drifted)
+    # Off the lane centre by about the drawn 0.3-1.2 m at t0, and most of the way back
+    # 3 s later under the expert.
+    assert 0.2 < np.median(offsets[:, 0]) < 1.3
+    assert np.median(offsets[:, 1]) < 0.5 * np.median(offsets[:, 0])
+    sample, plain = (
+        make_sample(301, "free_road", drift_probability=1.0),
+        make_sample(301, "free_road"),
+    )
+    assert not np.array_equal(sample.ego_xyz, plain.ego_xyz)
