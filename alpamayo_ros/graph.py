@@ -28,6 +28,7 @@ class Topics:
     MARKERS = "/visualisation/markers"
     PATH = "/visualisation/path"
     DIAGNOSTICS = "/diagnostics"
+    GROUND_TRUTH = "/simulation/ground_truth"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ NODES: tuple[NodeSpec, ...] = (
             ("odometry", Topics.ODOMETRY),
             ("command", Topics.CONTROL_COMMAND),
             ("trajectory", Topics.TRAJECTORY),  # the expert's plans, for the ceiling
+            ("ground_truth", Topics.GROUND_TRUTH),
         ),
         default=False,
     ),

@@ -2,7 +2,8 @@
 control bridge's commands drive the car (world.closed_loop).
 
 It publishes what the camera driver would (ros.sensor_output: the cameras, the odometry,
-/tf, /tf_static) and /clock; every other node runs on use_sim_time. The car moves in
+/tf, /tf_static), /clock, and the world's ground truth (agents, lights, lane markings) as
+a MarkerArray on `ground_truth`; every other node runs on use_sim_time. The car moves in
 steps of the control period through the simulated vehicle (kinematic bicycle, lagging and
 rate-limited actuators) under the newest command; the expert drives until the model can
 have its first plan.
@@ -29,6 +30,7 @@ import numpy as np
 from alpamayo_ros_msgs.msg import ControlCommand, Trajectory
 from rclpy.clock import Clock, ClockType
 from rclpy.timer import Timer
+from visualization_msgs.msg import MarkerArray
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.planar import yaw_to_quaternion
@@ -41,6 +43,7 @@ from alpamayo_ros.ros.managed import ManagedNode
 from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, run
 from alpamayo_ros.ros.sensor_output import SensorOutput
 from alpamayo_ros.sensors.base import CameraFrame, EgoPose
+from alpamayo_ros.visualisation.markers import ground_truth_markers
 from alpamayo_ros.world.closed_loop import ClosedLoopWorld, Command
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.vehicle import ActuatorLag
@@ -103,6 +106,7 @@ class Simulator(ManagedNode):
             else None
         )
         self.plans_published = 0
+        self.ground_truth = self.create_lifecycle_publisher(MarkerArray, "ground_truth", 10)
         self.command: Command | None = None
         self.awaiting_plan = False  # the hold is for the plan made from a camera set
         self.frames_sent_ns = 0  # wall time of the last camera set
@@ -198,6 +202,7 @@ class Simulator(ManagedNode):
         wall_ns = time.monotonic_ns()
         plan_due = step.frames_due and not self.world.expert_driving
         if step.frames_due:
+            self.publish_ground_truth(step.stamp_ns)
             self.frames_sent_ns = wall_ns
             if self.expert_plans is None:
                 self.output.publish_frames(self.frames(step.stamp_ns))
@@ -236,6 +241,13 @@ class Simulator(ManagedNode):
             self.hold(stamp_ns, time.monotonic_ns())
         elif advance and self.start_gate.open:
             self.advance()
+
+    def publish_ground_truth(self, stamp_ns: int) -> None:
+        """The world's agents, lights and lanes, for RViz and Foxglove (at the camera rate)."""
+        assert self.world is not None
+        ego_s, _ = self.world.scenario.road.project(self.world.ego.x, self.world.ego.y)
+        head = conversions.header(stamp_ns, self.params["odom_frame_id"])
+        self.ground_truth.publish(ground_truth_markers(self.world.state, ego_s, head))
 
     def publish_expert_plan(self, stamp_ns: int) -> None:
         assert self.world is not None and self.expert_plans is not None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from alpamayo_ros_msgs.msg import Reasoning, TrajectoryCandidates
-from geometry_msgs.msg import Point, PoseStamped, Vector3
+from geometry_msgs.msg import Point, PoseStamped, Quaternion, Vector3
 from nav_msgs.msg import Path
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
@@ -27,6 +27,8 @@ from alpamayo_ros.ros.conversions import (
     stamp_ns,
     time_msg,
 )
+from alpamayo_ros.world.agents import LightColour, Rgb
+from alpamayo_ros.world.state import WorldState
 
 SELECTED = ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0)
 FEASIBLE = ColorRGBA(r=0.3, g=0.6, b=1.0, a=0.5)
@@ -36,6 +38,16 @@ CAUSE = ColorRGBA(r=1.0, g=0.55, b=0.0, a=0.8)
 
 # Marker namespaces; RViz lists them and lets the user toggle each.
 CANDIDATES_NS, SELECTED_NS, REASONING_NS, CAUSE_NS = "candidates", "selected", "reasoning", "cause"
+AGENTS_NS, LIGHTS_NS, ROAD_NS = "agents", "lights", "road"
+LIGHT_COLOURS = {
+    LightColour.RED: ColorRGBA(r=1.0, g=0.1, b=0.1, a=1.0),
+    LightColour.YELLOW: ColorRGBA(r=1.0, g=0.85, b=0.1, a=1.0),
+    LightColour.GREEN: ColorRGBA(r=0.1, g=1.0, b=0.2, a=1.0),
+}
+MARKING = ColorRGBA(r=0.9, g=0.9, b=0.85, a=0.8)
+LIGHT_HEIGHT_M = 4.0
+# The road is drawn this far behind and ahead of the ego, every ROAD_STEP_M.
+ROAD_BEHIND_M, ROAD_AHEAD_M, ROAD_STEP_M = 20.0, 120.0, 2.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,58 @@ def reasoning_markers(msg: Reasoning, style: MarkerStyle = MarkerStyle()) -> Mar
     label.scale.z = style.text_height
     label.text = msg.cause_object_id
     return MarkerArray(markers=[text, body, label])
+
+
+def ground_truth_markers(
+    state: WorldState, ego_s: float, header: Header, style: MarkerStyle = MarkerStyle()
+) -> MarkerArray:
+    """What the simulated world holds, in its (odometry) frame: every agent as a box of
+    its size and colour, every traffic light as a lamp of its colour, the lane markings
+    around the ego (`ego_s`, its arc length on the road)."""
+    road = state.road
+    markers = []
+    for index, agent in enumerate(state.agents):
+        x, y, road_yaw = road.world_point(agent.s, agent.d)
+        box = _marker(header, AGENTS_NS, index, Marker.CUBE, _rgba(agent.colour), style)
+        box.pose.position = Point(x=x, y=y, z=agent.height / 2.0)
+        box.pose.orientation = _quaternion(road_yaw + agent.heading)
+        box.scale = Vector3(x=agent.length, y=agent.width, z=agent.height)
+        box.text = agent.agent_id
+        markers.append(box)
+    for index, light in enumerate(state.lights):
+        x, y, _ = road.world_point(light.s, light.d)
+        lamp = _marker(header, LIGHTS_NS, index, Marker.SPHERE, LIGHT_COLOURS[light.colour], style)
+        lamp.pose.position = Point(x=x, y=y, z=LIGHT_HEIGHT_M)
+        lamp.scale = Vector3(x=0.8, y=0.8, z=0.8)
+        lamp.text = light.light_id
+        markers.append(lamp)
+    s = np.arange(ego_s - ROAD_BEHIND_M, ego_s + ROAD_AHEAD_M, ROAD_STEP_M)
+    for index, marking in enumerate(road.markings()):
+        x, y, _ = road.to_world(s, np.full_like(s, marking.d))
+        line = _marker(
+            header,
+            ROAD_NS,
+            index,
+            Marker.LINE_LIST if marking.dashed else Marker.LINE_STRIP,
+            MARKING,
+            style,
+        )
+        line.scale.x = style.line_width
+        line.points = [Point(x=float(px), y=float(py)) for px, py in zip(x, y, strict=True)]
+        if marking.dashed and len(line.points) % 2:
+            line.points.pop()
+        markers.append(line)
+    return MarkerArray(markers=markers)
+
+
+def _rgba(colour: Rgb) -> ColorRGBA:
+    red, green, blue = (channel / 255.0 for channel in colour)
+    return ColorRGBA(r=red, g=green, b=blue, a=1.0)
+
+
+def _quaternion(yaw: float) -> Quaternion:
+    qx, qy, qz, qw = yaw_to_quaternion(yaw)
+    return Quaternion(x=float(qx), y=float(qy), z=float(qz), w=float(qw))
 
 
 def selected_path(msg: TrajectoryCandidates) -> Path | None:

@@ -25,7 +25,7 @@ def test_fixed_frame_is_the_frame_outputs_are_stamped_in() -> None:
 
 def test_every_display_names_a_topic_the_graph_publishes_with_its_qos() -> None:
     cameras = {f"{CAMERA_NAMESPACE.default}/{camera}/image_raw" for camera in CAMERA_ORDER}
-    published = {Topics.MARKERS, Topics.PATH} | cameras
+    published = {Topics.MARKERS, Topics.PATH, Topics.GROUND_TRUTH} | cameras
     for name, display in displays().items():
         if "Topic" not in display:
             continue
@@ -36,7 +36,17 @@ def test_every_display_names_a_topic_the_graph_publishes_with_its_qos() -> None:
         assert topic["Reliability Policy"] == expected, name
 
 
-def test_marker_namespaces_are_the_ones_the_visualiser_draws() -> None:
-    (marker_display,) = (d for d in displays().values() if d["Class"].endswith("/MarkerArray"))
-    drawn = {markers.CANDIDATES_NS, markers.SELECTED_NS, markers.REASONING_NS, markers.CAUSE_NS}
-    assert set(marker_display["Namespaces"]) == drawn
+def test_marker_namespaces_are_the_ones_drawn_on_each_topic() -> None:
+    drawn = {
+        Topics.MARKERS: {
+            markers.CANDIDATES_NS,
+            markers.SELECTED_NS,
+            markers.REASONING_NS,
+            markers.CAUSE_NS,
+        },
+        Topics.GROUND_TRUTH: {markers.AGENTS_NS, markers.LIGHTS_NS, markers.ROAD_NS},
+    }
+    arrays = [d for d in displays().values() if d["Class"].endswith("/MarkerArray")]
+    assert {d["Topic"]["Value"] for d in arrays} == set(drawn)
+    for display in arrays:
+        assert set(display["Namespaces"]) == drawn[display["Topic"]["Value"]]

@@ -20,18 +20,25 @@ from alpamayo_ros.ros.conversions import (
     time_msg,
 )
 from alpamayo_ros.visualisation.markers import (
+    AGENTS_NS,
     CANDIDATES_NS,
     CAUSE_NS,
     FEASIBLE,
     INFEASIBLE,
+    LIGHT_COLOURS,
+    LIGHTS_NS,
     REASONING_NS,
+    ROAD_NS,
     SELECTED,
     SELECTED_NS,
     MarkerStyle,
     candidate_markers,
+    ground_truth_markers,
     reasoning_markers,
     selected_path,
 )
+from alpamayo_ros.world.scenarios import make_scenario
+from alpamayo_ros.world.simulation import Simulation
 
 T0_NS = 1_700_000_000_123_000_000
 HEADER = Header(stamp=time_msg(T0_NS), frame_id="base_link")
@@ -129,3 +136,26 @@ def test_path_of_the_selected_candidate_is_stamped_when_each_pose_is_reached() -
         msg.yaw[2 * 64 - 1]
     )
     assert selected_path(candidates(TrajectoryCandidates.NONE_SELECTED, [False])) is None
+
+
+def test_ground_truth_draws_the_agents_lights_and_lanes_of_the_world() -> None:
+    scenario = make_scenario(5, "traffic_light")
+    state = Simulation(scenario).run(1).states[0]
+    header = Header(frame_id="odom")
+    markers = ground_truth_markers(state, scenario.ego_s, header).markers
+    agents = [m for m in markers if m.ns == AGENTS_NS]
+    lights = [m for m in markers if m.ns == LIGHTS_NS]
+    roads = [m for m in markers if m.ns == ROAD_NS]
+    assert len(agents) == len(state.agents) and len(lights) == len(state.lights) >= 1
+    assert len(roads) == len(state.road.markings())
+    for marker, agent in zip(agents, state.agents, strict=True):
+        x, y, yaw = state.road.world_point(agent.s, agent.d)
+        assert (marker.pose.position.x, marker.pose.position.y) == pytest.approx((x, y))
+        assert (marker.scale.x, marker.scale.y) == pytest.approx((agent.length, agent.width))
+        assert quaternion_to_yaw(*quaternion_xyzw(marker.pose.orientation)) == pytest.approx(
+            yaw + agent.heading
+        )
+    assert lights[0].color == LIGHT_COLOURS[state.lights[0].colour]
+    assert all(m.header.frame_id == "odom" for m in markers)
+    dashed = [m for m in roads if m.type == Marker.LINE_LIST]
+    assert all(len(m.points) % 2 == 0 for m in dashed)
