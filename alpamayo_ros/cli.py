@@ -272,14 +272,20 @@ def command_check_config(args: argparse.Namespace) -> int:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'11,12,13' or ranges '100-199' (inclusive), comma-separated."""
+    """'11,12,13' or ranges '100-199' (inclusive), comma-separated; an inverted range
+    ('5-3') or a negative seed is refused, not read as no seeds."""
     seeds: list[int] = []
     for part in text.split(","):
         first, _, last = part.strip().partition("-")
         try:
-            seeds += range(int(first), int(last or first) + 1)
+            low, high = int(first), int(last or first)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a seed or seed range: {part!r}") from None
+        if high < low:
+            raise argparse.ArgumentTypeError(
+                f"inverted seed range {part.strip()!r}: write {high}-{low}"
+            )
+        seeds += range(low, high + 1)
     return seeds
 
 

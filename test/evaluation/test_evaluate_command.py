@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from alpamayo_ros.evaluation.metrics import METRICS
 def test_seed_lists_and_ranges() -> None:
     assert parse_seeds("11,12,13") == [11, 12, 13]
     assert parse_seeds("5-7,9") == [5, 6, 7, 9]
+    for bad in ("5-3", "", "a-b", "-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="seed"):
+            parse_seeds(bad)
 
 
 def test_json_summary_overall_and_per_type(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,89 @@
+"""`alpamayo-ros simulate` without running anything: each run's parameter file, the
+summary per driver, and clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alpamayo_ros.cli import main
+from alpamayo_ros.simulate import EXPERT, RunSpec, parameter_document, summary_by_driver
+
+
+def test_a_runs_parameters_name_its_scenario_driver_and_result(tmp_path: Path) -> None:
+    result = tmp_path / "result.json"
+    model = parameter_document(RunSpec("embedded_vla", 7, "cut_in"), None, result)
+    simulator = model["simulator"]["ros__parameters"]
+    assert simulator["seed"] == 7 and simulator["scenario_type"] == "cut_in"
+    assert simulator["result_file"] == str(result) and simulator["lockstep"] is True
+    assert simulator["planner"] == "stack"
+    assert model["/**"]["ros__parameters"]["backend"] == "embedded_vla"
+    expert = parameter_document(RunSpec(EXPERT, 7), None, result)
+    assert expert["simulator"]["ros__parameters"]["planner"] == EXPERT
+    assert expert["simulator"]["ros__parameters"]["scenario_type"] == ""
+    # The user's own parameter file is the base.
+    own = tmp_path / "own.yaml"
+    own.write_text(yaml.safe_dump({"simulator": {"ros__parameters": {"width": 320}}}))
+    document = parameter_document(RunSpec(EXPERT, 1), own, result)
+    assert document["simulator"]["ros__parameters"]["width"] == 320
+
+
+def run(driver: str, seed: int, passed: bool, at_fault: bool, progress: float) -> dict:
+    metrics = {
+        "collision": at_fault,
+        "at_fault_collision": at_fault,
+        "collision_object": "lead_0" if at_fault else "",
+        "collision_time_s": 3.0 if at_fault else None,
+        "off_road": False,
+        "lane_departure_s": 0.0,
+        "red_light_violation": False,
+        "stop_line_violation": False,
+        "progress_m": 50.0 * progress,
+        "expert_progress_m": 50.0,
+        "progress_ratio": progress,
+        "min_distance_m": 1.0,
+        "min_ttc_s": 3.0,
+        "peak_jerk": 2.0,
+        "peak_lateral_acceleration": 1.0,
+        "plan_latency_p50_s": 0.04,
+        "plan_latency_p90_s": 0.05,
+        "consistency": None,
+        "score": 0.0 if at_fault else min(progress, 1.0),
+        "passed": passed,
+        "failures": [] if passed else ["at-fault collision with lead_0 at 3.0 s"],
+    }
+    lockstep = {"simulated_s": 10.0, "wall_s": 4.0, "expected": 500, "answered": 500, "timeouts": 0}
+    return {"driver": driver, "seed": seed, "metrics": metrics, "lockstep": lockstep}
+
+
+def test_the_summary_is_per_driver_in_order_of_appearance() -> None:
+    results = [
+        run(EXPERT, 1, True, False, 1.0),
+        run(EXPERT, 2, True, False, 1.0),
+        run("embedded_vla", 1, True, False, 0.9),
+        run("embedded_vla", 2, False, True, 0.5),
+    ]
+    summary = summary_by_driver(results)
+    assert list(summary) == [EXPERT, "embedded_vla"]
+    assert summary[EXPERT]["pass_rate"] == 1.0
+    assert summary["embedded_vla"]["pass_rate"] == 0.5
+    assert summary["embedded_vla"]["at_fault_collision_rate"] == 0.5
+    assert summary["embedded_vla"]["mean_progress_ratio"] == pytest.approx(0.7)
+    assert summary["embedded_vla"]["lockstep_speed"] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--drivers", "autopilot"], "unknown or none autopilot"),
+        (["--types", "roundabout"], "unknown scenario type"),
+        (["--workers", "0"], "at least 1"),
+    ],
+)
+def test_bad_options_are_refused_with_status_2(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--seeds", "1", "--drivers", "expert", *arguments]) == 2
+    assert message in capsys.readouterr().err
