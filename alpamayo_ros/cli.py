@@ -381,6 +381,7 @@ SIMULATE_FIGURES = (
     "mean_progress_ratio",
     "peak_jerk_p90",
     "plan_latency_p90_s",
+    "mean_consistency",
     "lockstep_speed",
     "answer_timeouts",
 )

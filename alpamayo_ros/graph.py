@@ -65,7 +65,10 @@ NODES: tuple[NodeSpec, ...] = (
         (
             ("odometry", Topics.ODOMETRY),
             ("command", Topics.CONTROL_COMMAND),
-            ("trajectory", Topics.TRAJECTORY),  # the expert's plans, for the ceiling
+            # The expert's plans out for the ceiling; the stack's plans in, with their
+            # reasoning, for their consistency.
+            ("trajectory", Topics.TRAJECTORY),
+            ("reasoning", Topics.REASONING),
             ("ground_truth", Topics.GROUND_TRUTH),
         ),
         default=False,

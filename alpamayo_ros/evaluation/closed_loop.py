@@ -57,9 +57,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from alpamayo_ros.core.kinematics import Rollout
+from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.core.planar import wrap_angle
 from alpamayo_ros.world.agents import DT_S, AgentState, LightColour, LightState
 from alpamayo_ros.world.expert import EGO_FRONT_M, EGO_HALF_WIDTH_M, EGO_REAR_M
+from alpamayo_ros.world.reasoning_text import is_consistent
 from alpamayo_ros.world.road import Road
 from alpamayo_ros.world.state import WorldState
 
@@ -258,12 +261,22 @@ def score_drive(drive: Drive, criteria: PassCriteria = PassCriteria()) -> Closed
     )
 
 
+def plan_consistency(plans: Sequence[tuple[str, Rollout]]) -> float | None:
+    """Reasoning-action consistency over a drive's plans, each (its reasoning text, the
+    trajectory chosen with it), as the open-loop evaluation scores it: the behaviour the
+    text states against the meta-action labelled from the trajectory. None without plans."""
+    if not plans:
+        return None
+    return float(np.mean([is_consistent(text, *label_meta_action(plan)) for text, plan in plans]))
+
+
 def summarise(results: Sequence[ClosedLoopMetrics]) -> dict[str, float | None]:
     """Rates over scenarios: scenarios, collision_rate, at_fault_collision_rate,
     off_road_rate, red_light_violation_rate, stop_line_violation_rate, pass_rate, mean_score,
-    mean_progress_ratio, mean_min_ttc (over the finite ones), peak_jerk_p90 and
+    mean_progress_ratio, mean_min_ttc (over the finite ones), peak_jerk_p90,
     plan_latency_p90_s (the 90th percentile of the drives' own p90, over drives with
-    latencies); a figure no drive has is None."""
+    latencies) and mean_consistency (over drives with plans); a figure no drive has is
+    None."""
     if not results:
         raise ClosedLoopError("no drives to summarise")
 
@@ -272,6 +285,7 @@ def summarise(results: Sequence[ClosedLoopMetrics]) -> dict[str, float | None]:
 
     ttcs = [r.min_ttc_s for r in results if math.isfinite(r.min_ttc_s)]
     latencies = [r.plan_latency_p90_s for r in results if r.plan_latency_p90_s is not None]
+    consistencies = [r.consistency for r in results if r.consistency is not None]
     return {
         "scenarios": len(results),
         "collision_rate": rate("collision"),
@@ -285,6 +299,7 @@ def summarise(results: Sequence[ClosedLoopMetrics]) -> dict[str, float | None]:
         "mean_min_ttc": float(np.mean(ttcs)) if ttcs else None,
         "peak_jerk_p90": float(np.percentile([r.peak_jerk for r in results], 90)),
         "plan_latency_p90_s": float(np.percentile(latencies, 90)) if latencies else None,
+        "mean_consistency": float(np.mean(consistencies)) if consistencies else None,
     }
 
 

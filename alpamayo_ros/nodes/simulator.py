@@ -20,6 +20,7 @@ When the drive ends, the closed-loop metrics (evaluation.closed_loop) are logged
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -27,15 +28,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from alpamayo_ros_msgs.msg import ControlCommand, Trajectory
+from alpamayo_ros_msgs.msg import ControlCommand, Reasoning, Trajectory
 from rclpy.clock import Clock, ClockType
 from rclpy.timer import Timer
 from visualization_msgs.msg import MarkerArray
 
 from alpamayo_ros.core.contract import NS_PER_S
+from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.core.rig import CameraRig
-from alpamayo_ros.evaluation.closed_loop import Drive, score_drive
+from alpamayo_ros.evaluation.closed_loop import Drive, plan_consistency, score_drive
 from alpamayo_ros.pipeline.lockstep import LockStep, StartGate, Step
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
@@ -106,6 +108,14 @@ class Simulator(ManagedNode):
             else None
         )
         self.plans_published = 0
+        # The stack's plans and reasonings by t0, for their consistency in closed loop.
+        self.plans: dict[int, Rollout] = {}
+        self.reasonings: dict[int, str] = {}
+        if self.expert_plans is None:
+            self.plan_inputs = [
+                self.create_subscription(Trajectory, "trajectory", self.on_plan, 10),
+                self.create_subscription(Reasoning, "reasoning", self.on_reasoning, 10),
+            ]
         self.ground_truth = self.create_lifecycle_publisher(MarkerArray, "ground_truth", 10)
         self.command: Command | None = None
         self.awaiting_plan = False  # the hold is for the plan made from a camera set
@@ -296,6 +306,14 @@ class Simulator(ManagedNode):
         if self.lockstep.answer(answer):
             self.answered()
 
+    def on_plan(self, msg: Trajectory) -> None:
+        # A plan that cannot be read is refused by the control bridge too, which says so.
+        with contextlib.suppress(ValueError):
+            self.plans[conversions.stamp_ns(msg.header.stamp)] = conversions.trajectory_rollout(msg)
+
+    def on_reasoning(self, msg: Reasoning) -> None:
+        self.reasonings[conversions.stamp_ns(msg.header.stamp)] = msg.text
+
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
         assert self.world is not None
@@ -311,6 +329,13 @@ class Simulator(ManagedNode):
                 expert_ego=world.expert_states(),
                 controlled_from_s=world.handover_ns / NS_PER_S,
                 plan_latency_s=self.plan_latencies_s,
+                consistency=plan_consistency(
+                    [
+                        (text, self.plans[t0])
+                        for t0, text in self.reasonings.items()
+                        if t0 in self.plans
+                    ]
+                ),
             )
         )
         report = self.lockstep.report()

@@ -466,8 +466,9 @@ def candidate_paths(msg: TrajectoryCandidates) -> CandidatePaths:
     )
 
 
-def tracked_trajectory(msg: Trajectory) -> TrackedTrajectory:
-    """The arrays the tracker needs; raises ValueError for an empty or non-finite plan."""
+def trajectory_rollout(msg: Trajectory) -> Rollout:
+    """The plan as a rollout (for the tracker, and for labelling what it does); raises
+    ValueError for an empty or non-finite plan."""
     if not msg.points:
         raise ValueError("trajectory has no points")
     rows = np.array(
@@ -479,6 +480,7 @@ def tracked_trajectory(msg: Trajectory) -> TrackedTrajectory:
                 quaternion_to_yaw(*quaternion_xyzw(p.pose.orientation)),
                 p.longitudinal_velocity_mps,
                 p.acceleration_mps2,
+                p.curvature,
             )
             for p in msg.points
         ]
@@ -487,5 +489,10 @@ def tracked_trajectory(msg: Trajectory) -> TrackedTrajectory:
         raise ValueError("trajectory has non-finite values")
     if np.any(np.diff(rows[:, 0]) <= 0):
         raise ValueError("trajectory time_from_start is not increasing")
-    t, x, y, yaw, v, a = rows.T
-    return TrackedTrajectory(t=t, x=x, y=y, yaw=yaw, v=v, acceleration=a)
+    t, x, y, yaw, v, a, curvature = rows.T
+    return Rollout(t=t, x=x, y=y, yaw=yaw, v=v, acceleration=a, curvature=curvature)
+
+
+def tracked_trajectory(msg: Trajectory) -> TrackedTrajectory:
+    """The arrays the tracker needs; raises ValueError for an empty or non-finite plan."""
+    return TrackedTrajectory.from_rollout(trajectory_rollout(msg))

@@ -10,15 +10,18 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.evaluation.closed_loop import (
     ClosedLoopError,
     Drive,
     agent_footprint,
     ego_footprint,
+    plan_consistency,
     score_drive,
     summarise,
 )
 from alpamayo_ros.world.agents import AGENT_SIZES, AgentKind, AgentState, LightColour, LightState
+from alpamayo_ros.world.dataset import make_labels
 from alpamayo_ros.world.expert import EGO_FRONT_M, EGO_REAR_M
 from alpamayo_ros.world.road import Intersection, Road, Segment
 from alpamayo_ros.world.scenarios import make_scenario
@@ -324,3 +327,17 @@ def test_the_experts_own_drive_is_clean() -> None:
         assert not metrics.red_light_violation and not metrics.stop_line_violation, name
         assert metrics.progress_ratio == 1.0, name
         assert metrics.passed and metrics.score == 1.0, name
+
+
+def test_plan_consistency_scores_the_text_against_the_plan() -> None:
+    labels = [make_labels(seed) for seed in range(40)]
+    # The expert's own text and future agree by construction.
+    assert plan_consistency([(lab.decision.text, lab.future) for lab in labels[:10]]) == 1.0
+    first = labels[0]
+    other = next(
+        lab
+        for lab in labels
+        if label_meta_action(lab.future)[0] != label_meta_action(first.future)[0]
+    )
+    assert plan_consistency([(first.decision.text, other.future)]) == 0.0
+    assert plan_consistency([]) is None
