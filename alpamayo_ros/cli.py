@@ -408,7 +408,7 @@ def command_simulate(args: argparse.Namespace) -> int:
     load_parameter_file(args.params_file)
     types = args.types or [None]
     specs = [
-        RunSpec(driver, seed, types[index % len(types)])
+        RunSpec(driver, seed, types[index % len(types)], _weights_for(driver, args.weights))
         for driver in args.drivers
         for index, seed in enumerate(args.seeds)
     ]
@@ -583,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: expert,constant_velocity,embedded_vla)",
     )
     _params_file_argument(simulate, "simulator, node and backend parameters; ")
+    simulate.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
     simulate.add_argument(
         "--workers", type=int, default=1, help="runs at once, on Ray when > 1 (default: 1)"
     )

@@ -39,7 +39,7 @@ WALL_S_PER_SIMULATED_S = 30.0
 START_ALLOWANCE_S = 60.0
 
 
-class SimulationError(RuntimeError):
+class SimulationError(GraphError):
     """A run that did not end with a result: a node died or the run was stuck."""
 
 
@@ -48,6 +48,7 @@ class RunSpec:
     driver: str
     seed: int
     scenario_type: str | None = None
+    weights_file: str = ""  # the backend's weights; empty for the parameter file's
 
 
 def parameter_document(
@@ -65,7 +66,10 @@ def parameter_document(
         planner=EXPERT if spec.driver == EXPERT else "stack",
     )
     if spec.driver != EXPERT:
-        document.setdefault("/**", {}).setdefault("ros__parameters", {})["backend"] = spec.driver
+        shared = document.setdefault("/**", {}).setdefault("ros__parameters", {})
+        shared["backend"] = spec.driver
+        if spec.weights_file:
+            shared["weights_file"] = spec.weights_file
     return document
 
 

@@ -418,13 +418,16 @@ def _expert_progress(drive: Drive, t_first: float, t_last: float) -> float:
 
 def _comfort(drive: Drive, counted: npt.NDArray[np.bool_]) -> tuple[float, float]:
     """Peak |jerk| and |lateral acceleration| over the intervals that begin at a counted
-    sample (0 with fewer than two samples)."""
+    sample (0 with fewer than two samples). Jerk only while the car moves: coming to rest,
+    the simulated brakes drop to holding within one step, which is not the ride."""
     intervals = counted[:-1]
     if not intervals.any():
         return 0.0, 0.0
-    dt = np.diff(drive.t_s)[intervals]
-    jerk = np.diff(drive.acceleration)[intervals] / dt
     yaw, v = drive.ego[:, 2], drive.ego[:, 3]
+    dt = np.diff(drive.t_s)[intervals]
+    moving = ((v[:-1] > STANDING_SPEED) & (v[1:] > STANDING_SPEED))[intervals]
+    jerk = (np.diff(drive.acceleration)[intervals] / dt)[moving]
     yaw_rate = wrap_angle(np.diff(yaw))[intervals] / dt
     mean_speed = ((v[:-1] + v[1:]) / 2.0)[intervals]
-    return float(np.max(np.abs(jerk))), float(np.max(np.abs(mean_speed * yaw_rate)))
+    peak_jerk = float(np.max(np.abs(jerk))) if jerk.size else 0.0
+    return peak_jerk, float(np.max(np.abs(mean_speed * yaw_rate)))

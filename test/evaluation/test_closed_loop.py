@@ -207,6 +207,11 @@ def test_comfort_figures() -> None:
     assert score_drive(after_first).peak_jerk == pytest.approx(0.0)
     step = np.where(t < 2.0, 0.0, -3.0)
     assert score_drive(make_drive(5.0 * t, 5.0, acceleration=step)).peak_jerk == pytest.approx(30.0)
+    # Braking to rest: the brakes dropping to holding at standstill is not a jerk.
+    speed = np.maximum(3.0 - 3.0 * t, 0.0)
+    braking = np.where(speed > 0.0, -3.0, 0.0)
+    stopping = make_drive(np.cumsum(speed) * 0.1, speed, acceleration=braking)
+    assert score_drive(stopping).peak_jerk == pytest.approx(0.0)
 
     # 10 m/s around a 50 m radius (0.2 rad/s) heading backwards, through yaw = +-pi.
     heading = 3.0 + 0.2 * t
