@@ -305,6 +305,7 @@ def parse_weights(text: str) -> tuple[tuple[str, int], ...]:
 
 
 def command_train(args: argparse.Namespace) -> int:
+    from alpamayo_ros.evaluation.rollout import visited_states
     from alpamayo_ros.model.training import TrainingConfig, train
 
     config = TrainingConfig(
@@ -319,8 +320,10 @@ def command_train(args: argparse.Namespace) -> int:
         scenario_weights=args.scenario_weights,
         camera_dropout=args.camera_dropout,
         drift=args.drift,
+        closed_loop_scenarios=args.closed_loop_scenarios,
+        closed_loop_label_every=args.closed_loop_label_every,
     )
-    summary = train(args.output, config, args.model_version)
+    summary = train(args.output, config, args.model_version, visit=visited_states)
     print(f"wrote {args.output} in {summary['total_s']:.0f} s")
     return 0
 
@@ -507,14 +510,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="generate scenarios and train the embedded VLA")
     train.add_argument("--output", type=Path, required=True, help="safetensors file to write")
-    train.add_argument("--samples", type=int, default=8000)
-    train.add_argument("--epochs", type=int, default=12)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--first-sample-seed", type=int, default=0)
-    train.add_argument("--workers", type=int, default=2, help="processes generating data")
-    train.add_argument("--model-version", default="dev")
-    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument(
+        "--samples",
+        type=int,
+        default=8000,
+        help="open-loop samples, one per scenario seed (default: %(default)s)",
+    )
+    train.add_argument("--epochs", type=int, default=12, help="default: %(default)s")
+    train.add_argument("--batch-size", type=int, default=32, help="default: %(default)s")
+    train.add_argument(
+        "--seed", type=int, default=0, help="initialisation and batch order (default: %(default)s)"
+    )
+    train.add_argument(
+        "--first-sample-seed",
+        type=int,
+        default=0,
+        help="the first scenario seed; keep training seeds below 1000000, the held-out "
+        "ones (default: %(default)s)",
+    )
+    train.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="processes generating data and driving (default: %(default)s)",
+    )
+    train.add_argument(
+        "--model-version",
+        default="dev",
+        help="version written into the weights; the planner refuses a VLA of another "
+        "(default: %(default)s)",
+    )
+    train.add_argument("--learning-rate", type=float, default=2e-3, help="default: %(default)s")
     train.add_argument(
         "--init-weights", type=Path, default=None, help="continue training these weights"
     )
@@ -536,6 +562,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="fraction of samples whose car drifts off its path before t0, labelled with the "
         "expert's recovery (the states closed-loop errors lead to; default 0)",
+    )
+    train.add_argument(
+        "--closed-loop-scenarios",
+        type=int,
+        default=0,
+        help="DAgger: scenarios the --init-weights drive closed loop (the seeds after the "
+        "open-loop ones); the states they visit, labelled by the expert planning from "
+        "there, join the data (default: %(default)s)",
+    )
+    train.add_argument(
+        "--closed-loop-label-every",
+        type=int,
+        default=2,
+        help="keep every n-th closed-loop plan's state (default: %(default)s)",
     )
     train.set_defaults(handler=command_train)
 

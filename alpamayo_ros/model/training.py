@@ -6,9 +6,10 @@ network's initialisation, batch order and flow noise come from seeded generators
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,17 +47,38 @@ class TrainingConfig:
     # Fraction of samples whose car drifts off its path before t0, the expert's recovery
     # as the label: states a policy that errs visits in closed loop (world.dataset.drift_for).
     drift: float = 0.0
+    # DAgger: scenarios the initial weights drive closed loop (the seeds after the
+    # open-loop ones); every `closed_loop_label_every`-th state they visit, labelled by the
+    # expert planning from it, joins the data.
+    closed_loop_scenarios: int = 0
+    closed_loop_label_every: int = 2
+
+
+# The states a policy visits driving closed loop, labelled by the expert: (weights file,
+# scenario seeds, label every n-th plan, worker processes, progress) -> samples. The
+# model layer cannot drive the pipeline, so the caller passes it in
+# (evaluation.rollout.visited_states).
+VisitStates = Callable[[Path, range, int, int, Callable[[str], None]], Sequence[Sample]]
 
 
 class TrainingError(ConfigurationError):
     """Training settings that cannot work; the CLI prints the message and exits 2."""
 
 
-def check_probabilities(config: TrainingConfig) -> None:
+def check_config(config: TrainingConfig, visit: VisitStates | None) -> None:
     for name in ("camera_dropout", "drift"):
         value = getattr(config, name)
         if not 0.0 <= value <= 1.0:
             raise TrainingError(f"{name} must be a probability in [0, 1], got {value}")
+    if config.closed_loop_scenarios < 0 or config.closed_loop_label_every < 1:
+        raise TrainingError(
+            "closed_loop_scenarios must be >= 0 and closed_loop_label_every >= 1, got "
+            f"{config.closed_loop_scenarios} and {config.closed_loop_label_every}"
+        )
+    if config.closed_loop_scenarios and config.init_weights is None:
+        raise TrainingError("closed-loop states need initial weights: the policy that drives")
+    if config.closed_loop_scenarios and visit is None:
+        raise TrainingError("closed-loop states need a closed loop to drive in")
 
 
 def scenario_schedule(weights: tuple[tuple[str, int], ...]) -> tuple[str | None, ...]:
@@ -121,9 +143,11 @@ def build_dataset(
     progress: Callable[[str], None],
     schedule: tuple[str | None, ...] = (None,),
     drift: float = 0.0,
+    visited: Sequence[Sample] = (),
 ) -> Dataset:
+    """The samples of `seeds`, generated in `workers` processes, then the `visited` ones."""
     tokenizer = Tokenizer(config.vocabulary)
-    n = len(seeds)
+    n = len(seeds) + len(visited)
     size = (config.image_width, config.image_height)
     images = np.empty(
         (n, config.cameras, config.frames, config.image_height, config.image_width, 3), np.uint8
@@ -139,7 +163,7 @@ def build_dataset(
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         jobs = ((seed, schedule[seed % len(schedule)], size, drift) for seed in seeds)
-        samples = pool.imap(_sample_for, jobs, chunksize=16)
+        samples = itertools.chain(pool.imap(_sample_for, jobs, chunksize=16), visited)
         for i, sample in enumerate(samples):
             images[i] = sample.images
             ego_xyz[i] = sample.ego_xyz
@@ -224,8 +248,9 @@ def train(
     config: TrainingConfig,
     model_version: str,
     progress: Callable[[str], None] = print,
+    visit: VisitStates | None = None,
 ) -> dict[str, float]:
-    check_probabilities(config)
+    check_config(config, visit)
     torch.manual_seed(config.seed)
     if config.init_weights is not None:
         model, fresh = load_weights_to_continue(config.init_weights)
@@ -240,7 +265,20 @@ def train(
     schedule = scenario_schedule(config.scenario_weights)
     seeds = range(config.first_sample_seed, config.first_sample_seed + config.samples)
     started = time.perf_counter()
-    data = build_dataset(seeds, model_config, config.workers, progress, schedule, config.drift)
+    visited: Sequence[Sample] = ()
+    if config.closed_loop_scenarios:
+        assert visit is not None and config.init_weights is not None
+        closed_loop_seeds = range(seeds.stop, seeds.stop + config.closed_loop_scenarios)
+        visited = visit(
+            config.init_weights,
+            closed_loop_seeds,
+            config.closed_loop_label_every,
+            config.workers,
+            progress,
+        )
+    data = build_dataset(
+        seeds, model_config, config.workers, progress, schedule, config.drift, visited
+    )
     generation_s = time.perf_counter() - started
 
     model.train()
@@ -290,6 +328,9 @@ def train(
         ),
         "camera_dropout": config.camera_dropout,
         "drift": config.drift,
+        "closed_loop_scenarios": config.closed_loop_scenarios,
+        "closed_loop_label_every": config.closed_loop_label_every,
+        "closed_loop_samples": len(visited),
         "torch_threads": torch.get_num_threads(),
     }
     save_weights(model.eval(), output, model_version, summary)

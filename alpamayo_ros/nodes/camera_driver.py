@@ -28,7 +28,7 @@ from rclpy.timer import Timer
 from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.core.stamped import classify_arrival
-from alpamayo_ros.pipeline.lockstep import LockStep, StartGate, Step
+from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep, StartGate, Step
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
@@ -39,10 +39,9 @@ from alpamayo_ros.sensors.base import CameraFrame, CameraSource
 
 # Prefetching starts this fraction of a frame period before the frames are due.
 PREFETCH_LEAD = 0.3
-# Lock-step: where simulated time starts (a fixed stamp, so runs compare stamp for stamp;
-# not 0, which use_sim_time nodes read as "no clock yet"), and how often the wall-clock
-# timer checks discovery and the answer's bound (an answer itself steps at once).
-LOCKSTEP_START_NS = NS_PER_S
+# Lock-step: how often the wall-clock timer checks discovery and the answer's bound (an
+# answer itself steps at once); time starts at the fixed LOCKSTEP_START_NS, so runs
+# compare stamp for stamp.
 LOCKSTEP_POLL_S = 0.01
 # No answer can come before the model has its ego history (and the frames before t0).
 MODEL_WARMUP_NS = (HISTORY_POSES - 1) * HISTORY_PERIOD_NS

@@ -38,7 +38,7 @@ from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.evaluation.closed_loop import Drive, plan_consistency, score_drive
-from alpamayo_ros.pipeline.lockstep import LockStep, StartGate, Step
+from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep, StartGate, Step
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
@@ -50,8 +50,6 @@ from alpamayo_ros.world.closed_loop import ClosedLoopWorld, Command
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.vehicle import ActuatorLag
 
-# Simulated time starts here (not 0, which use_sim_time nodes read as "no clock yet").
-START_NS = NS_PER_S
 # How often the wall-clock timer checks discovery and the answers' bound (an answer itself
 # steps at once).
 POLL_S = 0.01
@@ -92,7 +90,7 @@ class Simulator(ManagedNode):
         )
         self.control_period_ns = round(NS_PER_S / params["control_rate_hz"])
         self.lockstep = LockStep(
-            START_NS,
+            LOCKSTEP_START_NS,
             round(NS_PER_S / params["rate_hz"]),
             self.control_period_ns,
             params["lockstep_answer_timeout_s"],
@@ -135,7 +133,7 @@ class Simulator(ManagedNode):
 
     def activate(self) -> None:
         assert self.timer is not None
-        self.output.publish_rig(START_NS)
+        self.output.publish_rig(LOCKSTEP_START_NS)
         self.timer.reset()
         self.diagnostics.update(OK, "active: waiting for the graph")
 
@@ -157,7 +155,7 @@ class Simulator(ManagedNode):
     def on_tick(self) -> None:
         if not self.start_gate.open:
             if not self.start_gate.check(self.undiscovered(), time.monotonic_ns()):
-                self.output.publish_clock(START_NS)
+                self.output.publish_clock(LOCKSTEP_START_NS)
                 return
             if self.start_gate.missing:
                 self.get_logger().warning(
@@ -201,7 +199,7 @@ class Simulator(ManagedNode):
         """Move the world to the step's instant, publish what is due then, and (lock-step)
         hold for the answer."""
         assert self.world is not None
-        elapsed_ns = step.stamp_ns - START_NS - self.world.now_ns
+        elapsed_ns = step.stamp_ns - LOCKSTEP_START_NS - self.world.now_ns
         if elapsed_ns > 0:
             self.world.step(elapsed_ns, self.command)
         # The odometry before the clock: a node whose timer the new clock wakes (the
@@ -296,7 +294,7 @@ class Simulator(ManagedNode):
         mode = STOPPING_MODES.get(msg.mode, "")
         if mode and (not self.modes or self.modes[-1][1] != mode):
             self.modes.append(
-                ((conversions.stamp_ns(msg.header.stamp) - START_NS) / NS_PER_S, mode)
+                ((conversions.stamp_ns(msg.header.stamp) - LOCKSTEP_START_NS) / NS_PER_S, mode)
             )
         if not self.params["lockstep"]:
             return

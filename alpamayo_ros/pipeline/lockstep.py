@@ -25,6 +25,9 @@ from dataclasses import dataclass
 
 from alpamayo_ros.core.contract import NS_PER_S
 
+# Lock-step time starts here: not at 0, which a use_sim_time node reads as "no clock yet".
+LOCKSTEP_START_NS = NS_PER_S
+
 
 @dataclass(frozen=True)
 class Step:

@@ -29,11 +29,11 @@ from alpamayo_ros.core.contract import (
     TRAJECTORY_STEPS,
 )
 from alpamayo_ros.core.control import VehicleParams
-from alpamayo_ros.core.kinematics import Rollout, VehicleState, integrate_unicycle
+from alpamayo_ros.core.kinematics import Rollout, VehicleState
 from alpamayo_ros.world.expert import Expert
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.scenarios import Scenario, make_scenario
-from alpamayo_ros.world.simulation import DT_S, Simulation, Trace
+from alpamayo_ros.world.simulation import DT_S, Simulation, Trace, future_rollout
 from alpamayo_ros.world.state import WorldState
 from alpamayo_ros.world.vehicle import ActuatorLag, ActuatorState, SimulatedVehicle
 
@@ -157,19 +157,31 @@ class ClosedLoopWorld:
             math.atan(self._params.wheelbase * control.curvature), control.acceleration
         )
 
-    def expert_plan(self) -> Rollout:
-        """The expert's next 6.4 s from the ego now, in the ego frame: what a perfect
-        planner would hand the control bridge (the world's future is scripted)."""
+    def expert_trace(self) -> Trace:
+        """The expert's next 6.4 s from the ego now, step by step (the ego it reaches, the
+        world around it, its controls and intents): what a perfect planner would do from
+        the closed-loop state (the world's future is scripted), and that state's label
+        when a model learns from the states it visits itself."""
         self._planner.act(self.state, self.ego)  # its memory moves on with the ego
         planner = copy.deepcopy(self._planner)
-        ego, controls = self.ego, []
-        for ahead in range(TRAJECTORY_STEPS):
-            step = min(self.world_step + ahead, len(self.expert.states) - 1)
-            control, _ = planner.act(self.expert.states[step], ego)
-            controls.append((control.acceleration, control.curvature))
+        trace, ego = Trace(), self.ego
+        last = len(self.expert.states) - 1
+        for ahead in range(TRAJECTORY_STEPS + 1):
+            state = self.expert.states[min(self.world_step + ahead, last)]
+            trace.ego.append(ego)
+            trace.states.append(state)
+            if ahead == TRAJECTORY_STEPS:
+                break
+            control, intent = planner.act(state, ego)
+            trace.controls.append(control)
+            trace.intents.append(intent)
             ego = ego.advance(control.acceleration, control.curvature, TRAJECTORY_DT_S)
-        acceleration, curvature = np.array(controls).T
-        return integrate_unicycle(acceleration, curvature, self.ego.v)
+        return trace
+
+    def expert_plan(self) -> Rollout:
+        """The expert's next 6.4 s from the ego now, in the ego frame: the plan a perfect
+        planner would hand the control bridge."""
+        return future_rollout(self.expert_trace(), 0)
 
     def render(self, cameras: tuple[str, ...], width: int, height: int) -> npt.NDArray[np.uint8]:
         """RGB uint8 [cameras, height, width, 3]: the world now, seen from the ego now."""

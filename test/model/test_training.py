@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from alpamayo_ros.cli import main as cli
 from alpamayo_ros.cli import parse_weights
 from alpamayo_ros.core.decisions import OBJECT_CAUSES, Cause
 from alpamayo_ros.model.config import ModelConfig
@@ -17,11 +19,12 @@ from alpamayo_ros.model.training import (
     TrainingConfig,
     TrainingError,
     build_dataset,
-    check_probabilities,
+    check_config,
     scenario_schedule,
     train,
 )
 from alpamayo_ros.model.weights import load_weights
+from alpamayo_ros.world.dataset import make_sample
 from alpamayo_ros.world.reasoning_text import vocabulary
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
@@ -70,7 +73,7 @@ def test_bad_schedules_are_refused(weights: tuple[tuple[str, int], ...], message
 @pytest.mark.parametrize(("name", "value"), [("camera_dropout", 1.5), ("drift", -0.1)])
 def test_probabilities_outside_0_1_are_refused(name: str, value: float) -> None:
     with pytest.raises(TrainingError, match=f"{name} must be a probability"):
-        check_probabilities(TrainingConfig(**{name: value}))
+        check_config(TrainingConfig(**{name: value}), None)
 
 
 def test_dataset_follows_the_schedule() -> None:
@@ -90,3 +93,43 @@ def test_weights_argument_parses_and_refuses_garbage() -> None:
     assert parse_weights("cut_in=3, cyclist=2") == (("cut_in", 3), ("cyclist", 2))
     with pytest.raises(Exception, match="not name=integer"):
         parse_weights("cut_in")
+
+
+def test_closed_loop_states_need_the_policy_that_drives() -> None:
+    with pytest.raises(TrainingError, match="need initial weights"):
+        check_config(TrainingConfig(closed_loop_scenarios=4), lambda *_: [])
+    config = TrainingConfig(closed_loop_scenarios=4, init_weights=Path("w.safetensors"))
+    with pytest.raises(TrainingError, match="need a closed loop"):
+        check_config(config, None)
+    with pytest.raises(TrainingError, match="closed_loop_label_every >= 1"):
+        check_config(dataclasses.replace(config, closed_loop_label_every=0), lambda *_: [])
+
+
+def test_closed_loop_states_join_the_data_after_the_open_loop_seeds(tmp_path: Path) -> None:
+    """The states come from the caller's closed loop (evaluation.rollout.visited_states,
+    tested there); here a stand-in hands back real samples and records what it was asked."""
+    first = tmp_path / "first.safetensors"
+    train(first, TINY, "test", progress=lambda _: None)
+    asked: list[tuple[Path, range, int]] = []
+
+    def visit(weights: Path, seeds: range, every: int, workers: int, progress: object) -> list:
+        asked.append((weights, seeds, every))
+        return [make_sample(seed) for seed in seeds]
+
+    config = dataclasses.replace(
+        TINY, init_weights=first, closed_loop_scenarios=8, closed_loop_label_every=3
+    )
+    summary = train(tmp_path / "second.safetensors", config, "test", lambda _: None, visit)
+    assert asked == [(first, range(32, 40), 3)]  # the seeds after the open-loop ones
+    assert summary["closed_loop_samples"] == 8
+    _, metadata = load_weights(tmp_path / "second.safetensors")
+    assert json.loads(metadata["training"])["closed_loop_scenarios"] == 8
+
+
+def test_the_train_command_refuses_closed_loop_states_without_a_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "w.safetensors"
+    assert cli(["train", "--output", str(output), "--closed-loop-scenarios", "2"]) == 2
+    assert "closed-loop states need initial weights" in capsys.readouterr().err
+    assert not output.exists()

@@ -8,8 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from alpamayo_ros.core.contract import CAMERA_ORDER, NS_PER_S
+from alpamayo_ros.core.contract import CAMERA_ORDER, NS_PER_S, TRAJECTORY_STEPS
+from alpamayo_ros.core.meta_actions import Lateral
+from alpamayo_ros.core.meta_actions import label_meta_action as meta_action_of
 from alpamayo_ros.world.closed_loop import DEFAULT_HANDOVER_NS, ClosedLoopWorld, Command
+from alpamayo_ros.world.simulation import causal_decision, future_rollout
 
 STEP_NS = 20_000_000  # 50 Hz control
 SEED = 3
@@ -83,3 +86,36 @@ def test_bad_steps_are_refused() -> None:
         world.step(0, None)
     with pytest.raises(ValueError, match="positive duration"):
         ClosedLoopWorld(SEED, duration_s=0.0)
+
+
+def test_the_experts_plan_from_its_own_state_is_its_own_future() -> None:
+    world = ClosedLoopWorld(SEED)
+    while world.expert_driving:
+        world.step(STEP_NS, None)
+    # At the handover the ego is exactly where the expert's run has it: its plan from
+    # there is the run's own next 6.4 s.
+    k = world.world_step
+    plan = world.expert_plan()
+    assert plan.xyz() == pytest.approx(future_rollout(world.expert, k).xyz(), abs=1e-6)
+    trace = world.expert_trace()
+    assert len(trace.controls) == len(trace.intents) == TRAJECTORY_STEPS
+    assert len(trace.ego) == len(trace.states) == TRAJECTORY_STEPS + 1
+    assert trace.states[0] is world.expert.states[k]
+
+
+def test_from_a_drifted_state_the_expert_steers_back() -> None:
+    """The label a policy that bends off its path learns from: a recovery towards the
+    lane, explained by the expert's own reasoning."""
+    world = ClosedLoopWorld(SEED)
+    while world.expert_driving:
+        world.step(STEP_NS, None)
+    start_y = world.ego.y
+    for _ in range(75):  # 1.5 s of a left bend the road does not have
+        world.step(STEP_NS, Command(0.15, 0.0))
+    assert world.ego.y - start_y > 0.3
+    trace = world.expert_trace()
+    recovery = future_rollout(trace, 0)
+    assert recovery.curvature[:10].mean() < 0.0  # to the right, back to the lane
+    assert meta_action_of(recovery)[1] in (Lateral.STEER_RIGHT, Lateral.SHARP_STEER_RIGHT)
+    decision = causal_decision(trace, 0, meta_action_of(recovery), 0)
+    assert decision.text

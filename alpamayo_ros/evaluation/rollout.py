@@ -1,0 +1,255 @@
+"""The closed loop in one process: the pipeline's own steps drive the closed-loop world.
+
+The graph's closed loop (`simulate`: the simulator node and the real node processes over
+DDS, in lock-step) is the reference. This is the same loop without ROS, in the order
+lock-step gives it: the car moves one control period under the newest command; the
+odometry goes to the inference and control steps and the control step answers it; at a
+camera tick the frames are rendered and added, the inference step decides, the planning
+step plans from the same t0 and noise as the planner node, and the control step tracks
+the plan at once (lock-step holds the clock until it does). Nothing is serialised, so a
+figure can differ from the graph's where a message rounds a field to float32.
+
+It is what training on the model's own states needs (DAgger): every visited state, as
+the model saw it, labelled by the expert planning from there
+(`ClosedLoopWorld.expert_trace`), becomes a training sample. It also checks a weights file
+closed loop on many seeds in a fraction of the graph's time.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from alpamayo_ros.backends import create_backend
+from alpamayo_ros.core.contract import CAMERA_ORDER, NS_PER_S
+from alpamayo_ros.core.control import TrackedTrajectory
+from alpamayo_ros.core.kinematics import Rollout
+from alpamayo_ros.core.meta_actions import label_meta_action
+from alpamayo_ros.core.planar import yaw_to_quaternion
+from alpamayo_ros.evaluation.closed_loop import (
+    ClosedLoopMetrics,
+    Drive,
+    plan_consistency,
+    score_drive,
+)
+from alpamayo_ros.pipeline.backend import Backend
+from alpamayo_ros.pipeline.control import ControlStep
+from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
+from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS
+from alpamayo_ros.pipeline.planning import PlanningStep
+from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld, Command
+from alpamayo_ros.world.dataset import Sample
+from alpamayo_ros.world.renderer import Renderer
+from alpamayo_ros.world.simulation import causal_decision, future_rollout
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """The loop's rates and sizes, as the simulator node's defaults (config/alpamayo.yaml)."""
+
+    width: int = 256  # rendered camera size, resized for the backend as the VLA node does
+    height: int = 128
+    control_rate_hz: float = 50.0
+    num_samples: int = 6
+    planner_seed: int = 0
+    duration_s: float | None = None  # None: the scenario's own span
+    # Every n-th plan after the handover, the state the model saw becomes a labelled
+    # sample (0: none are kept).
+    label_every: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.control_rate_hz > 0.0 and self.width > 1 and self.height > 1):
+            raise ValueError(f"bad rollout settings {self}")
+        if self.label_every < 0:
+            raise ValueError(f"label_every must be >= 0, got {self.label_every}")
+
+
+@dataclass
+class RolloutResult:
+    seed: int
+    scenario_type: str
+    metrics: ClosedLoopMetrics
+    plans: int  # plans made after the handover (selected or not)
+    commands_by_mode: dict[str, int]  # the control step's commands per watchdog state
+    samples: list[Sample] = field(default_factory=list)  # states labelled by the expert
+
+
+@dataclass
+class _Tally:
+    """What a drive counts as it goes."""
+
+    plans: int = 0
+    commands_by_mode: dict[str, int] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+    texts_and_plans: list[tuple[str, Rollout]] = field(default_factory=list)
+    plan_latency_s: list[float] = field(default_factory=list)
+
+
+def roll_out(
+    backend: Backend,
+    seed: int,
+    scenario_type: str | None = None,
+    settings: RolloutSettings = RolloutSettings(),
+    renderer: Renderer | None = None,
+) -> RolloutResult:
+    """Drive the scenario of `seed` with `backend` through the pipeline, and score it."""
+    world = ClosedLoopWorld(seed, scenario_type, renderer, duration_s=settings.duration_s)
+    cameras = CAMERA_ORDER
+    inference = InferenceStep(backend, cameras)
+    planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
+    control = ControlStep(1.0 / settings.control_rate_hz)
+    period_ns = round(NS_PER_S / settings.control_rate_hz)
+    command: Command | None = None
+    tally = _Tally()
+    next_frames_ns = 0
+    while not world.finished:
+        stamp_ns = LOCKSTEP_START_NS + world.now_ns
+        ego = world.ego
+        position = np.array([ego.x, ego.y, 0.0])
+        quaternion = yaw_to_quaternion(ego.yaw)
+        inference.add_odometry(stamp_ns, position, quaternion)
+        control.add_odometry(stamp_ns, position, quaternion, ego.v)
+        if control.due(stamp_ns):
+            command = _issued(control, stamp_ns, tally)
+        if world.now_ns >= next_frames_ns:
+            next_frames_ns += WORLD_STEP_NS
+            images = world.render(cameras, settings.width, settings.height)
+            for camera, image in zip(cameras, images, strict=True):
+                inference.add_frame(camera, stamp_ns, image)
+            decided = _decide(inference)
+            if decided is not None and not world.expert_driving:
+                plan = planning.plan(decided.output.planner_input, decided.t0_ns)
+                tally.plan_latency_s.append((decided.stage_ms["decide"] + plan.planning_ms) / 1e3)
+                selected = plan.selected
+                tally.plans += 1
+                if selected is not None:
+                    text = decided.explained().output.decision.text
+                    tally.texts_and_plans.append((text, selected))
+                    control.set_plan(
+                        TrackedTrajectory.from_rollout(selected), decided.t0_ns, tally.plans
+                    )
+                    command = _issued(control, stamp_ns, tally)
+                if settings.label_every and tally.plans % settings.label_every == 0:
+                    tally.samples.append(_labelled(world, decided, seed))
+        world.step(min(period_ns, world.duration_ns - world.now_ns), command)
+    record = world.record()
+    metrics = score_drive(
+        Drive(
+            road=world.scenario.road,
+            states=world.expert.states,
+            t_s=record.t_s,
+            ego=record.state,
+            acceleration=record.acceleration,
+            expert_ego=world.expert_states(),
+            controlled_from_s=world.handover_ns / NS_PER_S,
+            plan_latency_s=tally.plan_latency_s,
+            consistency=plan_consistency(tally.texts_and_plans),
+        )
+    )
+    scenario_type = world.scenario.scenario_type
+    return RolloutResult(
+        seed, scenario_type, metrics, tally.plans, tally.commands_by_mode, tally.samples
+    )
+
+
+def _decide(inference: InferenceStep) -> Inference | None:
+    """The inference at the newest camera set, or None while the history is too short."""
+    try:
+        return inference.run()
+    except InputsUnavailable:
+        return None
+
+
+def _issued(control: ControlStep, stamp_ns: int, tally: _Tally) -> Command | None:
+    """The control step's command now, as the car takes it (None: not finite, ignored)."""
+    output = control.command(stamp_ns)
+    mode = output.state.name.lower()
+    tally.commands_by_mode[mode] = tally.commands_by_mode.get(mode, 0) + 1
+    steering, acceleration = output.command.steering_angle, output.command.acceleration
+    if not (math.isfinite(steering) and math.isfinite(acceleration)):
+        return None
+    return Command(steering, acceleration)
+
+
+def _labelled(world: ClosedLoopWorld, decided: Inference, seed: int) -> Sample:
+    """The state the model decided from, labelled by the expert planning from it."""
+    trace = world.expert_trace()
+    future = future_rollout(trace, 0)
+    meta_action = label_meta_action(future)
+    variant = int(np.random.default_rng((seed, decided.t0_ns, 0x7E47)).integers(1 << 16))
+    inputs = decided.inputs
+    return Sample(
+        scenario_type=world.scenario.scenario_type,
+        seed=seed,
+        images=inputs.images,
+        ego_xyz=inputs.ego_xyz,
+        ego_rotations=inputs.ego_rotations,
+        speed=float(world.ego.v),
+        future_acceleration=future.acceleration.copy(),
+        future_curvature=future.curvature.copy(),
+        future_xyz=future.xyz(),
+        decision=causal_decision(trace, 0, meta_action, variant),
+        meta_action=meta_action,
+    )
+
+
+@lru_cache(maxsize=1)
+def _process_backend(weights_file: str) -> tuple[Backend, Renderer]:
+    """One embedded VLA and renderer per worker process, on one thread: the processes
+    share the cores."""
+    torch.set_num_threads(1)
+    return create_backend("embedded_vla", weights_file), Renderer()
+
+
+def _roll_out_in_process(arguments: tuple[str, int, RolloutSettings]) -> RolloutResult:
+    weights_file, seed, settings = arguments
+    backend, renderer = _process_backend(weights_file)
+    return roll_out(backend, seed, None, settings, renderer)
+
+
+def roll_out_embedded(
+    weights_file: Path,
+    seeds: Sequence[int],
+    settings: RolloutSettings = RolloutSettings(),
+    workers: int = 1,
+    progress: Callable[[str], None] = print,
+) -> list[RolloutResult]:
+    """The embedded VLA with `weights_file` driving each seed, in `workers` processes;
+    the results in seed order."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    jobs = [(str(weights_file), seed, settings) for seed in seeds]
+    results: list[RolloutResult] = []
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for result in pool.imap(_roll_out_in_process, jobs):
+            results.append(result)
+            if len(results) % 10 == 0 or len(results) == len(jobs):
+                passed = sum(r.metrics.passed for r in results)
+                progress(
+                    f"drove {len(results)}/{len(jobs)} scenarios closed loop, {passed} passed "
+                    f"({time.perf_counter() - started:.0f} s)"
+                )
+    return results
+
+
+def visited_states(
+    weights_file: Path,
+    seeds: range,
+    label_every: int,
+    workers: int,
+    progress: Callable[[str], None],
+) -> list[Sample]:
+    """DAgger's data: the states the embedded VLA visits driving `seeds` closed loop,
+    every `label_every`-th plan, each labelled by the expert planning from it."""
+    settings = RolloutSettings(label_every=label_every)
+    results = roll_out_embedded(weights_file, seeds, settings, workers, progress)
+    return [sample for result in results for sample in result.samples]
