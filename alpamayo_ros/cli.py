@@ -421,7 +421,15 @@ def command_simulate(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    results = run_all(specs, args.params_file, args.workers, args.ray_address, print_progress)
+    # In one process the packaged defaults drive; another parameter file is refused there.
+    params_file = (
+        None
+        if args.in_process and args.params_file == default_parameter_file()
+        else args.params_file
+    )
+    results = run_all(
+        specs, params_file, args.workers, args.ray_address, print_progress, args.in_process
+    )
     summary = summary_by_driver(results)
     if args.output:
         args.output.write_text(json.dumps({"summary": summary, "runs": results}))
@@ -629,6 +637,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument(
         "--ray-address", default=None, help="a Ray cluster to run on (default: a local Ray)"
+    )
+    simulate.add_argument(
+        "--in-process",
+        action="store_true",
+        help="drive through the pipeline in one process, without ROS or the parameter file: "
+        "a quick check of many seeds; the graph stays the reference",
     )
     simulate.add_argument("--json", action="store_true", help="machine-readable output")
     simulate.add_argument(

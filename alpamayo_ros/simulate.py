@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,38 @@ def run_scenario(
     return result
 
 
+def run_in_process(spec: RunSpec) -> dict[str, Any]:
+    """Drive one scenario through the pipeline in this process (evaluation.rollout), the
+    packaged parameters' defaults, no ROS: a quick check of many seeds. The graph
+    (`run_scenario`) stays the reference; the result has the same form (without the
+    per-step drive), and its speed is simulated over wall seconds."""
+    from alpamayo_ros.backends import create_backend
+    from alpamayo_ros.evaluation.rollout import roll_out
+
+    started = time.monotonic()
+    backend = None if spec.driver == EXPERT else create_backend(spec.driver, spec.weights_file)
+    rollout = roll_out(backend, spec.seed, spec.scenario_type)
+    wall_s = time.monotonic() - started
+    simulated_s = rollout.simulated_s
+    return {
+        "seed": spec.seed,
+        "scenario_type": rollout.scenario_type,
+        "metrics": asdict(rollout.metrics),
+        "commands_by_mode": rollout.commands_by_mode,
+        "lockstep": {
+            "simulated_s": simulated_s,
+            "wall_s": wall_s,
+            "expected": 0,
+            "answered": 0,
+            "timeouts": 0,
+            "speed": simulated_s / wall_s,
+        },
+        "driver": spec.driver,
+        "wall_s": wall_s,
+        "in_process": True,
+    }
+
+
 def _bound_s(spec: RunSpec) -> float:
     simulated_s = make_scenario(spec.seed, spec.scenario_type).steps * DT_S
     return simulated_s * WALL_S_PER_SIMULATED_S
@@ -126,16 +158,22 @@ def run_all(
     workers: int = 1,
     ray_address: str | None = None,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    in_process: bool = False,
 ) -> list[dict[str, Any]]:
     """Every run's result, in the order of `specs`; with `workers` > 1 on Ray (a local
-    Ray with that many CPUs, or the cluster at `ray_address`)."""
+    Ray with that many CPUs, or the cluster at `ray_address`); `in_process` drives each
+    through the pipeline without ROS (`run_in_process`)."""
     if workers < 1:
         raise ConfigurationError(f"--workers must be at least 1, got {workers}")
+    if in_process and params_file is not None:
+        raise ConfigurationError(
+            "--in-process runs the packaged parameters; a parameter file needs the graph"
+        )
     results: list[dict[str, Any] | None] = [None] * len(specs)
     runs = (
-        _sequential(specs, params_file)
+        _sequential(specs, params_file, in_process)
         if workers == 1 and ray_address is None
-        else _on_ray(specs, params_file, workers, ray_address)
+        else _on_ray(specs, params_file, in_process, workers, ray_address)
     )
     for done, (index, result) in enumerate(runs, start=1):
         results[index] = result
@@ -144,15 +182,23 @@ def run_all(
     return [result for result in results if result is not None]
 
 
+def _run(spec: RunSpec, params_file: Path | None, domain: int, in_process: bool) -> dict[str, Any]:
+    return run_in_process(spec) if in_process else run_scenario(spec, params_file, domain)
+
+
 def _sequential(
-    specs: Sequence[RunSpec], params_file: Path | None
+    specs: Sequence[RunSpec], params_file: Path | None, in_process: bool
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     for index, spec in enumerate(specs):
-        yield index, run_scenario(spec, params_file)
+        yield index, _run(spec, params_file, FIRST_DOMAIN, in_process)
 
 
 def _on_ray(
-    specs: Sequence[RunSpec], params_file: Path | None, workers: int, ray_address: str | None
+    specs: Sequence[RunSpec],
+    params_file: Path | None,
+    in_process: bool,
+    workers: int,
+    ray_address: str | None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     import ray
 
@@ -165,9 +211,9 @@ def _on_ray(
     try:
         # Each run reserves a whole CPU: a graph of four processes on a shared core would
         # only slow every run down.
-        remote = ray.remote(num_cpus=1)(run_scenario)
+        remote = ray.remote(num_cpus=1)(_run)
         pending = {
-            remote.remote(spec, params_file, FIRST_DOMAIN + index % DOMAINS): index
+            remote.remote(spec, params_file, FIRST_DOMAIN + index % DOMAINS, in_process): index
             for index, spec in enumerate(specs)
         }
         while pending:

@@ -3,6 +3,7 @@ summary per driver, and clear refusals."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,29 @@ def test_bad_options_are_refused_with_status_2(
 ) -> None:
     assert main(["simulate", "--seeds", "1", "--drivers", "expert", *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_in_process_the_ceiling_and_the_floor_drive_and_are_summarised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The quick path: the same closed loop through the pipeline without ROS."""
+    arguments = ["simulate", "--seeds", "3000003", "--in-process", "--json"]
+    assert main([*arguments, "--drivers", "expert,constant_velocity"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    expert, floor = report["runs"]
+    assert expert["in_process"] and expert["scenario_type"] == "cyclist"
+    assert expert["metrics"]["passed"] and expert["metrics"]["score"] > 0.95
+    # Constant velocity runs into the cyclist it does not see.
+    assert floor["metrics"]["at_fault_collision"]
+    assert report["summary"]["expert"]["pass_rate"] == 1.0
+    assert report["summary"]["constant_velocity"]["at_fault_collision_rate"] == 1.0
+
+
+def test_in_process_refuses_a_parameter_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"simulator": {"ros__parameters": {"width": 128}}}))
+    arguments = ["simulate", "--seeds", "1", "--drivers", "expert", "--in-process"]
+    assert main([*arguments, "--params-file", str(params)]) == 2
+    assert "a parameter file needs the graph" in capsys.readouterr().err

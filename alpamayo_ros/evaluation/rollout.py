@@ -77,6 +77,7 @@ class RolloutResult:
     seed: int
     scenario_type: str
     metrics: ClosedLoopMetrics
+    simulated_s: float  # the drive's span, the expert's first seconds included
     plans: int  # plans made after the handover (selected or not)
     commands_by_mode: dict[str, int]  # the control step's commands per watchdog state
     samples: list[Sample] = field(default_factory=list)  # states labelled by the expert
@@ -94,14 +95,18 @@ class _Tally:
 
 
 def roll_out(
-    backend: Backend,
+    backend: Backend | None,
     seed: int,
     scenario_type: str | None = None,
     settings: RolloutSettings = RolloutSettings(),
     renderer: Renderer | None = None,
 ) -> RolloutResult:
-    """Drive the scenario of `seed` with `backend` through the pipeline, and score it."""
+    """Drive the scenario of `seed` with `backend` through the pipeline, and score it;
+    with None the expert plans from the closed-loop state (the ceiling), as the simulator
+    node's `planner: expert` does."""
     world = ClosedLoopWorld(seed, scenario_type, renderer, duration_s=settings.duration_s)
+    if backend is None:
+        return _expert_drive(world, settings)
     cameras = CAMERA_ORDER
     inference = InferenceStep(backend, cameras)
     planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
@@ -140,6 +145,36 @@ def roll_out(
                 if settings.label_every and tally.plans % settings.label_every == 0:
                     tally.samples.append(_labelled(world, decided, seed))
         world.step(min(period_ns, world.duration_ns - world.now_ns), command)
+    return _scored(world, tally)
+
+
+def _expert_drive(world: ClosedLoopWorld, settings: RolloutSettings) -> RolloutResult:
+    """The ceiling: at each camera tick after the handover the expert plans from where the
+    car is and the control step tracks that plan at once."""
+    control = ControlStep(1.0 / settings.control_rate_hz)
+    period_ns = round(NS_PER_S / settings.control_rate_hz)
+    command: Command | None = None
+    tally = _Tally()
+    next_plan_ns = world.handover_ns
+    while not world.finished:
+        stamp_ns = LOCKSTEP_START_NS + world.now_ns
+        ego = world.ego
+        control.add_odometry(
+            stamp_ns, np.array([ego.x, ego.y, 0.0]), yaw_to_quaternion(ego.yaw), ego.v
+        )
+        if control.due(stamp_ns):
+            command = _issued(control, stamp_ns, tally)
+        if world.now_ns >= next_plan_ns:
+            next_plan_ns += WORLD_STEP_NS
+            tally.plans += 1
+            plan = TrackedTrajectory.from_rollout(world.expert_plan())
+            control.set_plan(plan, stamp_ns, tally.plans)
+            command = _issued(control, stamp_ns, tally)
+        world.step(min(period_ns, world.duration_ns - world.now_ns), command)
+    return _scored(world, tally)
+
+
+def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
     record = world.record()
     metrics = score_drive(
         Drive(
@@ -154,9 +189,14 @@ def roll_out(
             consistency=plan_consistency(tally.texts_and_plans),
         )
     )
-    scenario_type = world.scenario.scenario_type
     return RolloutResult(
-        seed, scenario_type, metrics, tally.plans, tally.commands_by_mode, tally.samples
+        world.scenario.seed,
+        world.scenario.scenario_type,
+        metrics,
+        world.now_ns / NS_PER_S,
+        tally.plans,
+        tally.commands_by_mode,
+        tally.samples,
     )
 
 

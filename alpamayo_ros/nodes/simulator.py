@@ -124,6 +124,7 @@ class Simulator(ManagedNode):
         self.plan_latencies_s: list[float] = []  # frames out -> a command tracks their plan
         self.modes: list[tuple[float, str]] = []  # (s since the start, watchdog mode)
         self.result: dict[str, object] | None = None
+        self.ended_wall_ns: int | None = None  # when the drive's last step was taken
         # Real time: one step per control period of the wall clock.
         period_s = POLL_S if params["lockstep"] else self.control_period_ns / NS_PER_S
         self.timer = self.create_timer(
@@ -192,8 +193,19 @@ class Simulator(ManagedNode):
             self.simulate(step)
             if not self.params["lockstep"]:
                 return
-        if self.result is None:
+        if self.result is None and not self.texts_pending():
             self.finish()
+
+    def texts_pending(self) -> bool:
+        """Whether the reasoning of a plan is still on its way (the text is written after
+        the plan, and nothing waited for it), within the answer's bound from the end: the
+        consistency counts every plan, however loaded the machine."""
+        if self.ended_wall_ns is None:
+            self.ended_wall_ns = time.monotonic_ns()
+        if not set(self.plans) - set(self.reasonings):
+            return False
+        bound_ns = self.params["lockstep_answer_timeout_s"] * NS_PER_S
+        return time.monotonic_ns() - self.ended_wall_ns < bound_ns
 
     def simulate(self, step: Step) -> None:
         """Move the world to the step's instant, publish what is due then, and (lock-step)

@@ -23,7 +23,9 @@ from rclpy.node import Node
 from recorded_drive import spin_until
 from rosgraph_msgs.msg import Clock as ClockMsg
 
+from alpamayo_ros.backends import create_backend
 from alpamayo_ros.cli import main as cli
+from alpamayo_ros.evaluation.rollout import RolloutSettings, roll_out
 from alpamayo_ros.graph import NODES
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.ros.conversions import stamp_ns
@@ -73,6 +75,15 @@ def test_a_scenario_driven_twice_in_lockstep_gives_the_same_drive(tmp_path: Path
     }
     # The model drove after the handover: the car moved under its commands.
     assert first["metrics"]["progress_m"] > 5.0
+    # The closed loop in one process (training's, `simulate --in-process`) drives the same
+    # drive: only the messages' rounding differs.
+    in_process = roll_out(
+        create_backend("embedded_vla"), SEED, settings=RolloutSettings(duration_s=4.0)
+    )
+    assert in_process.metrics.progress_m == pytest.approx(first["metrics"]["progress_m"], abs=0.05)
+    assert in_process.metrics.peak_lateral_acceleration == pytest.approx(
+        first["metrics"]["peak_lateral_acceleration"], rel=0.05
+    )
 
 
 def test_a_planner_killed_mid_drive_makes_the_watchdog_stop_the_car(
