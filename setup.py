@@ -18,6 +18,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*")),
     ],
+    python_requires=">=3.10",
     install_requires=["setuptools"],
     zip_safe=True,
     maintainer="alpamayo_ros maintainers",

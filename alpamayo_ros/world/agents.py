@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from enum import StrEnum
+
+from alpamayo_ros.core.compat import StrEnum
 
 DT_S = 0.1
 

@@ -39,8 +39,8 @@ only "Nudge to the left ..." implies keeping speed). "Keep distance / follow" is
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 
+from alpamayo_ros.core.compat import StrEnum
 from alpamayo_ros.core.decisions import LateralDecision
 from alpamayo_ros.core.meta_actions import (
     ACCELERATE,
