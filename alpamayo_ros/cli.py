@@ -433,6 +433,11 @@ def command_simulate(args: argparse.Namespace) -> int:
     summary = summary_by_driver(results)
     if args.output:
         args.output.write_text(json.dumps({"summary": summary, "runs": results}))
+    if args.report:
+        from alpamayo_ros.evaluation.report import write_report
+
+        index = write_report(results, summary, args.report, "alpamayo-ros simulate")
+        print(f"report: {index} (open it in a browser)", file=sys.stderr)
     if args.json:
         print(json.dumps({"summary": summary, "runs": [_run_row(r) for r in results]}, indent=2))
         return 0
@@ -647,6 +652,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--json", action="store_true", help="machine-readable output")
     simulate.add_argument(
         "--output", type=Path, help="also write every run, with its drive, to this JSON file"
+    )
+    simulate.add_argument(
+        "--report",
+        type=Path,
+        help="write an HTML report here (index.html: the summary, and per run a bird's-eye "
+        "view of the drive, its signals over time and its metrics)",
     )
     simulate.set_defaults(handler=command_simulate)
 

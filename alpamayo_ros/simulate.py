@@ -122,6 +122,7 @@ def run_in_process(spec: RunSpec) -> dict[str, Any]:
         "seed": spec.seed,
         "scenario_type": rollout.scenario_type,
         "metrics": asdict(rollout.metrics),
+        "watchdog": [{"t_s": t, "mode": mode} for t, mode in rollout.stops],
         "commands_by_mode": rollout.commands_by_mode,
         "lockstep": {
             "simulated_s": simulated_s,
@@ -131,6 +132,7 @@ def run_in_process(spec: RunSpec) -> dict[str, Any]:
             "timeouts": 0,
             "speed": simulated_s / wall_s,
         },
+        "ego": rollout.record.columns(),
         "driver": spec.driver,
         "wall_s": wall_s,
         "in_process": True,

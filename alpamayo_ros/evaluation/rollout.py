@@ -34,6 +34,7 @@ from alpamayo_ros.core.control import TrackedTrajectory
 from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.core.planar import yaw_to_quaternion
+from alpamayo_ros.core.watchdog import WatchdogState
 from alpamayo_ros.evaluation.closed_loop import (
     ClosedLoopMetrics,
     Drive,
@@ -45,10 +46,12 @@ from alpamayo_ros.pipeline.control import ControlStep
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS
 from alpamayo_ros.pipeline.planning import PlanningStep
-from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld, Command
+from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld, Command, EgoRecord
 from alpamayo_ros.world.dataset import Sample
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.simulation import causal_decision, future_rollout
+
+STOPPING = (WatchdogState.SAFE_STOP, WatchdogState.EMERGENCY_STOP, WatchdogState.STOPPED)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,10 @@ class RolloutResult:
     simulated_s: float  # the drive's span, the expert's first seconds included
     plans: int  # plans made after the handover (selected or not)
     commands_by_mode: dict[str, int]  # the control step's commands per watchdog state
+    # (s since the start, mode) whenever the commands enter a stopping mode, as the
+    # simulator node records them
+    stops: list[tuple[float, str]]
+    record: EgoRecord  # the drive, every control step
     samples: list[Sample] = field(default_factory=list)  # states labelled by the expert
 
 
@@ -89,6 +96,7 @@ class _Tally:
 
     plans: int = 0
     commands_by_mode: dict[str, int] = field(default_factory=dict)
+    stops: list[tuple[float, str]] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     texts_and_plans: list[tuple[str, Rollout]] = field(default_factory=list)
     plan_latency_s: list[float] = field(default_factory=list)
@@ -196,6 +204,8 @@ def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
         world.now_ns / NS_PER_S,
         tally.plans,
         tally.commands_by_mode,
+        tally.stops,
+        record,
         tally.samples,
     )
 
@@ -213,6 +223,8 @@ def _issued(control: ControlStep, stamp_ns: int, tally: _Tally) -> Command | Non
     output = control.command(stamp_ns)
     mode = output.state.name.lower()
     tally.commands_by_mode[mode] = tally.commands_by_mode.get(mode, 0) + 1
+    if output.state in STOPPING and (not tally.stops or tally.stops[-1][1] != mode):
+        tally.stops.append(((stamp_ns - LOCKSTEP_START_NS) / NS_PER_S, mode))
     steering, acceleration = output.command.steering_angle, output.command.acceleration
     if not (math.isfinite(steering) and math.isfinite(acceleration)):
         return None

@@ -356,15 +356,7 @@ class Simulator(ManagedNode):
             "watchdog": [{"t_s": t, "mode": mode} for t, mode in self.modes],
             "lockstep": asdict(report) | {"speed": report.speed},
             # The drive itself, every control step, for plots and reports.
-            "ego": {
-                "t_s": record.t_s.round(3).tolist(),
-                "x": record.state[:, 0].round(3).tolist(),
-                "y": record.state[:, 1].round(3).tolist(),
-                "yaw": record.state[:, 2].round(4).tolist(),
-                "v": record.state[:, 3].round(3).tolist(),
-                "steering": record.steering.round(4).tolist(),
-                "acceleration": record.acceleration.round(3).tolist(),
-            },
+            "ego": record.columns(),
         }
         if self.params["result_file"]:
             Path(self.params["result_file"]).write_text(json.dumps(self.result, indent=1))

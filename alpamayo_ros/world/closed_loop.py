@@ -59,6 +59,19 @@ class EgoRecord:
     acceleration: npt.NDArray[np.float64]
     steering: npt.NDArray[np.float64]
 
+    def columns(self) -> dict[str, list[float]]:
+        """The drive as JSON-ready columns (mm, cm/s and mrad resolution), for results,
+        plots and reports."""
+        return {
+            "t_s": self.t_s.round(3).tolist(),
+            "x": self.state[:, 0].round(3).tolist(),
+            "y": self.state[:, 1].round(3).tolist(),
+            "yaw": self.state[:, 2].round(4).tolist(),
+            "v": self.state[:, 3].round(3).tolist(),
+            "steering": self.steering.round(4).tolist(),
+            "acceleration": self.acceleration.round(3).tolist(),
+        }
+
 
 class ClosedLoopWorld:
     def __init__(
