@@ -131,7 +131,7 @@ def roll_out(
         inference.add_odometry(stamp_ns, position, quaternion)
         control.add_odometry(stamp_ns, position, quaternion, ego.v)
         if control.due(stamp_ns):
-            command = _issued(control, stamp_ns, tally)
+            command = _issued(control, stamp_ns, tally) or command
         if world.now_ns >= next_frames_ns:
             next_frames_ns += WORLD_STEP_NS
             images = world.render(cameras, settings.width, settings.height)
@@ -149,7 +149,7 @@ def roll_out(
                     control.set_plan(
                         TrackedTrajectory.from_rollout(selected), decided.t0_ns, tally.plans
                     )
-                    command = _issued(control, stamp_ns, tally)
+                    command = _issued(control, stamp_ns, tally) or command
                 if settings.label_every and tally.plans % settings.label_every == 0:
                     tally.samples.append(_labelled(world, decided, seed))
         world.step(min(period_ns, world.duration_ns - world.now_ns), command)
@@ -171,13 +171,13 @@ def _expert_drive(world: ClosedLoopWorld, settings: RolloutSettings) -> RolloutR
             stamp_ns, np.array([ego.x, ego.y, 0.0]), yaw_to_quaternion(ego.yaw), ego.v
         )
         if control.due(stamp_ns):
-            command = _issued(control, stamp_ns, tally)
+            command = _issued(control, stamp_ns, tally) or command
         if world.now_ns >= next_plan_ns:
             next_plan_ns += WORLD_STEP_NS
             tally.plans += 1
             plan = TrackedTrajectory.from_rollout(world.expert_plan())
             control.set_plan(plan, stamp_ns, tally.plans)
-            command = _issued(control, stamp_ns, tally)
+            command = _issued(control, stamp_ns, tally) or command
         world.step(min(period_ns, world.duration_ns - world.now_ns), command)
     return _scored(world, tally)
 
@@ -219,7 +219,8 @@ def _decide(inference: InferenceStep) -> Inference | None:
 
 
 def _issued(control: ControlStep, stamp_ns: int, tally: _Tally) -> Command | None:
-    """The control step's command now, as the car takes it (None: not finite, ignored)."""
+    """The control step's command now, as the car takes it (None: not finite; the car
+    keeps the previous one, as the simulator node does)."""
     output = control.command(stamp_ns)
     mode = output.state.name.lower()
     tally.commands_by_mode[mode] = tally.commands_by_mode.get(mode, 0) + 1

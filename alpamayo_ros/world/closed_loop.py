@@ -91,8 +91,10 @@ class ClosedLoopWorld:
             raise ValueError(f"a drive needs a positive duration, got {duration_s}")
         self.duration_ns = steps * WORLD_STEP_NS
         self.handover_ns = handover_ns
-        # The expert's run: the world around the ego, and the reference drive.
-        self.expert: Trace = Simulation(self.scenario).run(steps)
+        # The expert's run: the world around the ego, and the reference drive. It goes on
+        # 6.4 s past the drive's end, so the expert plans from any instant of the drive
+        # against the world's real future (not one frozen at the end).
+        self.expert: Trace = Simulation(self.scenario).run(steps + TRAJECTORY_STEPS)
         self._renderer = renderer
         self._params = params
         self.now_ns = 0
@@ -123,7 +125,7 @@ class ClosedLoopWorld:
     @property
     def world_step(self) -> int:
         """Index of the world step in effect now (agents and lights change every 0.1 s)."""
-        return min(self.now_ns // WORLD_STEP_NS, len(self.expert.states) - 1)
+        return self.now_ns // WORLD_STEP_NS
 
     @property
     def state(self) -> WorldState:
@@ -178,9 +180,8 @@ class ClosedLoopWorld:
         self._planner.act(self.state, self.ego)  # its memory moves on with the ego
         planner = copy.deepcopy(self._planner)
         trace, ego = Trace(), self.ego
-        last = len(self.expert.states) - 1
         for ahead in range(TRAJECTORY_STEPS + 1):
-            state = self.expert.states[min(self.world_step + ahead, last)]
+            state = self.expert.states[self.world_step + ahead]
             trace.ego.append(ego)
             trace.states.append(state)
             if ahead == TRAJECTORY_STEPS:

@@ -103,6 +103,17 @@ def test_the_experts_plan_from_its_own_state_is_its_own_future() -> None:
     assert trace.states[0] is world.expert.states[k]
 
 
+def test_the_expert_plans_against_the_worlds_future_up_to_the_drives_end() -> None:
+    """Not a world frozen at the end: a label near the end sees agents still moving."""
+    world = ClosedLoopWorld(SEED, duration_s=3.0)
+    while not world.finished:
+        world.step(STEP_NS, None)
+    trace = world.expert_trace()
+    assert [state.time for state in trace.states] == pytest.approx(
+        [3.0 + 0.1 * k for k in range(TRAJECTORY_STEPS + 1)]
+    )
+
+
 def test_from_a_drifted_state_the_expert_steers_back() -> None:
     """The label a policy that bends off its path learns from: a recovery towards the
     lane, explained by the expert's own reasoning."""
