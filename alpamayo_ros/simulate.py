@@ -122,7 +122,7 @@ def run_in_process(spec: RunSpec) -> dict[str, Any]:
         "seed": spec.seed,
         "scenario_type": rollout.scenario_type,
         "metrics": asdict(rollout.metrics),
-        "watchdog": [{"t_s": t, "mode": mode} for t, mode in rollout.stops],
+        "watchdog": [{"t_s": t, "mode": mode} for t, mode in rollout.modes],
         "commands_by_mode": rollout.commands_by_mode,
         "lockstep": {
             "simulated_s": simulated_s,

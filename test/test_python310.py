@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -73,7 +72,10 @@ def test_the_pure_layers_pass_under_python_310_with_ubuntu_22_04_libraries() -> 
     interpreter = python310()
     if interpreter is None:
         pytest.skip("no Python 3.10 here (apt install python3.10, or pyenv install 3.10)")
-    python = environment(interpreter)
+    try:
+        python = environment(interpreter)
+    except subprocess.CalledProcessError as error:
+        pytest.skip(f"the Python 3.10 environment could not be built (offline?): {error}")
     versions = subprocess.run(
         [
             str(python),
@@ -86,7 +88,7 @@ def test_the_pure_layers_pass_under_python_310_with_ubuntu_22_04_libraries() -> 
         text=True,
         check=True,
     ).stdout
-    assert versions.split()[2:] == ["1.21.5", "1.8.0", "4.5.4", "5.4.1"], versions
+    assert versions.split() == ["(3,", "10)", "1.21.5", "1.8.0", "4.5.4", "5.4.1"], versions
     ignores = [argument for path in NEEDS_ROS for argument in ("--ignore", path)]
     result = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *PURE_TESTS, *ignores],
@@ -96,4 +98,4 @@ def test_the_pure_layers_pass_under_python_310_with_ubuntu_22_04_libraries() -> 
         text=True,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    assert " passed" in result.stdout and sys.version_info >= (3, 10)
+    assert " passed" in result.stdout

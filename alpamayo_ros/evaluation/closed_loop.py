@@ -57,10 +57,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.core.planar import wrap_angle
 from alpamayo_ros.world.agents import DT_S, AgentState, LightColour, LightState
+from alpamayo_ros.world.closed_loop import ClosedLoopWorld
 from alpamayo_ros.world.expert import EGO_FRONT_M, EGO_HALF_WIDTH_M, EGO_REAR_M
 from alpamayo_ros.world.reasoning_text import is_consistent
 from alpamayo_ros.world.road import Road
@@ -258,6 +260,30 @@ def score_drive(drive: Drive, criteria: PassCriteria = PassCriteria()) -> Closed
         score=0.0 if zeroed else float(np.clip(ratio, 0.0, 1.0)),
         passed=not failures,
         failures=tuple(failures),
+    )
+
+
+def score_world(
+    world: ClosedLoopWorld,
+    plan_latency_s: Sequence[float],
+    plans: Sequence[tuple[str, Rollout]],
+) -> ClosedLoopMetrics:
+    """The drive a closed-loop world has recorded, scored: what the simulator node and the
+    in-process loop (evaluation.rollout) both end with. `plans`: each plan's reasoning text
+    and the trajectory chosen with it."""
+    record = world.record()
+    return score_drive(
+        Drive(
+            road=world.scenario.road,
+            states=world.expert.states,
+            t_s=record.t_s,
+            ego=record.state,
+            acceleration=record.acceleration,
+            expert_ego=world.expert_states(),
+            controlled_from_s=world.handover_ns / NS_PER_S,
+            plan_latency_s=plan_latency_s,
+            consistency=plan_consistency(plans),
+        )
     )
 
 

@@ -144,10 +144,11 @@ def _signals(axes: Sequence[Axes], world: ClosedLoopWorld, result: Mapping[str, 
         row.axvline(world.handover_ns / 1e9, color="#555555", linestyle=":", linewidth=1)
         row.grid(alpha=0.3)
         for index, change in enumerate(modes):
+            colour = STOP_COLOURS.get(change["mode"])
+            if colour is None:  # tracking or waiting: not shaded
+                continue
             end = modes[index + 1]["t_s"] if index + 1 < len(modes) else t[-1]
-            row.axvspan(
-                change["t_s"], end, color=STOP_COLOURS.get(change["mode"], "#cccccc"), alpha=0.3
-            )
+            row.axvspan(change["t_s"], end, color=colour, alpha=0.3)
 
 
 def write_report(

@@ -34,13 +34,7 @@ from alpamayo_ros.core.control import TrackedTrajectory
 from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.core.planar import yaw_to_quaternion
-from alpamayo_ros.core.watchdog import WatchdogState
-from alpamayo_ros.evaluation.closed_loop import (
-    ClosedLoopMetrics,
-    Drive,
-    plan_consistency,
-    score_drive,
-)
+from alpamayo_ros.evaluation.closed_loop import ClosedLoopMetrics, score_world
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.control import ControlStep
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
@@ -51,12 +45,11 @@ from alpamayo_ros.world.dataset import Sample
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.simulation import causal_decision, future_rollout
 
-STOPPING = (WatchdogState.SAFE_STOP, WatchdogState.EMERGENCY_STOP, WatchdogState.STOPPED)
-
 
 @dataclass(frozen=True)
 class RolloutSettings:
-    """The loop's rates and sizes, as the simulator node's defaults (config/alpamayo.yaml)."""
+    """The loop's rates and sizes: the packaged parameters' (config/alpamayo.yaml) for the
+    simulator, the planner and the control bridge, as a test holds them."""
 
     width: int = 256  # rendered camera size, resized for the backend as the VLA node does
     height: int = 128
@@ -71,6 +64,12 @@ class RolloutSettings:
     def __post_init__(self) -> None:
         if not (self.control_rate_hz > 0.0 and self.width > 1 and self.height > 1):
             raise ValueError(f"bad rollout settings {self}")
+        period_ns = NS_PER_S / self.control_rate_hz
+        if WORLD_STEP_NS % period_ns:
+            # The cameras tick with the world every 0.1 s, on the control grid.
+            raise ValueError(
+                f"control_rate_hz {self.control_rate_hz} does not divide the world's 0.1 s step"
+            )
         if self.label_every < 0:
             raise ValueError(f"label_every must be >= 0, got {self.label_every}")
 
@@ -83,9 +82,9 @@ class RolloutResult:
     simulated_s: float  # the drive's span, the expert's first seconds included
     plans: int  # plans made after the handover (selected or not)
     commands_by_mode: dict[str, int]  # the control step's commands per watchdog state
-    # (s since the start, mode) whenever the commands enter a stopping mode, as the
+    # (s since the start, watchdog mode) at every change of the commands' mode, as the
     # simulator node records them
-    stops: list[tuple[float, str]]
+    modes: list[tuple[float, str]]
     record: EgoRecord  # the drive, every control step
     samples: list[Sample] = field(default_factory=list)  # states labelled by the expert
 
@@ -96,7 +95,7 @@ class _Tally:
 
     plans: int = 0
     commands_by_mode: dict[str, int] = field(default_factory=dict)
-    stops: list[tuple[float, str]] = field(default_factory=list)
+    modes: list[tuple[float, str]] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     texts_and_plans: list[tuple[str, Rollout]] = field(default_factory=list)
     plan_latency_s: list[float] = field(default_factory=list)
@@ -183,20 +182,8 @@ def _expert_drive(world: ClosedLoopWorld, settings: RolloutSettings) -> RolloutR
 
 
 def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
+    metrics = score_world(world, tally.plan_latency_s, tally.texts_and_plans)
     record = world.record()
-    metrics = score_drive(
-        Drive(
-            road=world.scenario.road,
-            states=world.expert.states,
-            t_s=record.t_s,
-            ego=record.state,
-            acceleration=record.acceleration,
-            expert_ego=world.expert_states(),
-            controlled_from_s=world.handover_ns / NS_PER_S,
-            plan_latency_s=tally.plan_latency_s,
-            consistency=plan_consistency(tally.texts_and_plans),
-        )
-    )
     return RolloutResult(
         world.scenario.seed,
         world.scenario.scenario_type,
@@ -204,7 +191,7 @@ def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
         world.now_ns / NS_PER_S,
         tally.plans,
         tally.commands_by_mode,
-        tally.stops,
+        tally.modes,
         record,
         tally.samples,
     )
@@ -222,10 +209,10 @@ def _issued(control: ControlStep, stamp_ns: int, tally: _Tally) -> Command | Non
     """The control step's command now, as the car takes it (None: not finite; the car
     keeps the previous one, as the simulator node does)."""
     output = control.command(stamp_ns)
-    mode = output.state.name.lower()
+    mode = output.state.value
     tally.commands_by_mode[mode] = tally.commands_by_mode.get(mode, 0) + 1
-    if output.state in STOPPING and (not tally.stops or tally.stops[-1][1] != mode):
-        tally.stops.append(((stamp_ns - LOCKSTEP_START_NS) / NS_PER_S, mode))
+    if not tally.modes or tally.modes[-1][1] != mode:
+        tally.modes.append(((stamp_ns - LOCKSTEP_START_NS) / NS_PER_S, mode))
     steering, acceleration = output.command.steering_angle, output.command.acceleration
     if not (math.isfinite(steering) and math.isfinite(acceleration)):
         return None

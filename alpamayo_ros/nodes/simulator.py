@@ -37,7 +37,7 @@ from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.core.rig import CameraRig
-from alpamayo_ros.evaluation.closed_loop import Drive, plan_consistency, score_drive
+from alpamayo_ros.evaluation.closed_loop import score_world
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep, StartGate, Step
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
@@ -53,11 +53,6 @@ from alpamayo_ros.world.vehicle import ActuatorLag
 # How often the wall-clock timer checks discovery and the answers' bound (an answer itself
 # steps at once).
 POLL_S = 0.01
-STOPPING_MODES = {
-    ControlCommand.MODE_SAFE_STOP: "safe_stop",
-    ControlCommand.MODE_EMERGENCY_STOP: "emergency_stop",
-    ControlCommand.MODE_STOPPED: "stopped",
-}
 
 
 class Simulator(ManagedNode):
@@ -120,11 +115,12 @@ class Simulator(ManagedNode):
         self.frames_sent_ns = 0  # wall time of the last camera set
         self.newest_command_ns = 0  # the newest command's stamp
         self.newest_plan_ns = 0  # the newest plan a command tracks (its t0)
+        self.newest_reasoning_ns = 0  # the newest reasoning text's t0
         self.expert_plan_due_ns: int | None = None  # lock-step: after the step's command
         self.plan_latencies_s: list[float] = []  # frames out -> a command tracks their plan
-        self.modes: list[tuple[float, str]] = []  # (s since the start, watchdog mode)
+        # (s since the start, watchdog mode) at every change of the commands' mode
+        self.modes: list[tuple[float, str]] = []
         self.result: dict[str, object] | None = None
-        self.ended_wall_ns: int | None = None  # when the drive's last step was taken
         # Real time: one step per control period of the wall clock.
         period_s = POLL_S if params["lockstep"] else self.control_period_ns / NS_PER_S
         self.timer = self.create_timer(
@@ -193,19 +189,8 @@ class Simulator(ManagedNode):
             self.simulate(step)
             if not self.params["lockstep"]:
                 return
-        if self.result is None and not self.texts_pending():
+        if self.result is None:
             self.finish()
-
-    def texts_pending(self) -> bool:
-        """Whether the reasoning of a plan is still on its way (the text is written after
-        the plan, and nothing waited for it), within the answer's bound from the end: the
-        consistency counts every plan, however loaded the machine."""
-        if self.ended_wall_ns is None:
-            self.ended_wall_ns = time.monotonic_ns()
-        if not set(self.plans) - set(self.reasonings):
-            return False
-        bound_ns = self.params["lockstep_answer_timeout_s"] * NS_PER_S
-        return time.monotonic_ns() - self.ended_wall_ns < bound_ns
 
     def simulate(self, step: Step) -> None:
         """Move the world to the step's instant, publish what is due then, and (lock-step)
@@ -243,11 +228,21 @@ class Simulator(ManagedNode):
     def hold(self, stamp_ns: int, wall_ns: int) -> None:
         """Hold the clock for the answer to `stamp_ns`, unless it is in already (the
         control bridge's own timer may have answered an instant)."""
-        answered_ns = self.newest_plan_ns if self.awaiting_plan else self.newest_command_ns
-        if answered_ns < stamp_ns:
+        if self.answered_ns() < stamp_ns:
             self.lockstep.expect(stamp_ns, wall_ns)
         else:
             self.answered(advance=False)  # the stepping loop goes on by itself
+
+    def answered_ns(self) -> int:
+        """How far the stack has answered: after a camera set, the plan made from it
+        tracked and, from the stack, its reasoning text out too (so no text is dropped for
+        the next frames and the consistency is the same on any machine); otherwise the
+        command for the step's odometry."""
+        if not self.awaiting_plan:
+            return self.newest_command_ns
+        if self.expert_plans is not None:
+            return self.newest_plan_ns
+        return min(self.newest_plan_ns, self.newest_reasoning_ns)
 
     def answered(self, advance: bool = True) -> None:
         """The awaited answer is in: the expert's plan goes out if it is due (and is
@@ -303,8 +298,8 @@ class Simulator(ManagedNode):
             return
         if math.isfinite(msg.steering_tire_angle) and math.isfinite(msg.acceleration):
             self.command = Command(float(msg.steering_tire_angle), float(msg.acceleration))
-        mode = STOPPING_MODES.get(msg.mode, "")
-        if mode and (not self.modes or self.modes[-1][1] != mode):
+        mode = conversions.command_mode_name(msg.mode)
+        if not self.modes or self.modes[-1][1] != mode:
             self.modes.append(
                 ((conversions.stamp_ns(msg.header.stamp) - LOCKSTEP_START_NS) / NS_PER_S, mode)
             )
@@ -312,8 +307,7 @@ class Simulator(ManagedNode):
             return
         self.newest_command_ns = max(self.newest_command_ns, conversions.stamp_ns(msg.header.stamp))
         self.newest_plan_ns = max(self.newest_plan_ns, conversions.stamp_ns(msg.trajectory_stamp))
-        answer = self.newest_plan_ns if self.awaiting_plan else self.newest_command_ns
-        if self.lockstep.answer(answer):
+        if self.lockstep.answer(self.answered_ns()):
             self.answered()
 
     def on_plan(self, msg: Trajectory) -> None:
@@ -322,31 +316,22 @@ class Simulator(ManagedNode):
             self.plans[conversions.stamp_ns(msg.header.stamp)] = conversions.trajectory_rollout(msg)
 
     def on_reasoning(self, msg: Reasoning) -> None:
-        self.reasonings[conversions.stamp_ns(msg.header.stamp)] = msg.text
+        if self.world is None or self.result is not None:
+            return
+        stamp_ns = conversions.stamp_ns(msg.header.stamp)
+        self.reasonings[stamp_ns] = msg.text
+        self.newest_reasoning_ns = max(self.newest_reasoning_ns, stamp_ns)
+        if self.params["lockstep"] and self.lockstep.answer(self.answered_ns()):
+            self.answered()
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> None:
         assert self.world is not None
         world = self.world
-        record = world.record()
-        metrics = score_drive(
-            Drive(
-                road=world.scenario.road,
-                states=world.expert.states,
-                t_s=record.t_s,
-                ego=record.state,
-                acceleration=record.acceleration,
-                expert_ego=world.expert_states(),
-                controlled_from_s=world.handover_ns / NS_PER_S,
-                plan_latency_s=self.plan_latencies_s,
-                consistency=plan_consistency(
-                    [
-                        (text, self.plans[t0])
-                        for t0, text in self.reasonings.items()
-                        if t0 in self.plans
-                    ]
-                ),
-            )
+        metrics = score_world(
+            world,
+            self.plan_latencies_s,
+            [(text, self.plans[t0]) for t0, text in self.reasonings.items() if t0 in self.plans],
         )
         report = self.lockstep.report()
         self.result = {
@@ -356,7 +341,7 @@ class Simulator(ManagedNode):
             "watchdog": [{"t_s": t, "mode": mode} for t, mode in self.modes],
             "lockstep": asdict(report) | {"speed": report.speed},
             # The drive itself, every control step, for plots and reports.
-            "ego": record.columns(),
+            "ego": world.record().columns(),
         }
         if self.params["result_file"]:
             Path(self.params["result_file"]).write_text(json.dumps(self.result, indent=1))

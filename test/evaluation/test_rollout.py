@@ -7,17 +7,24 @@ import dataclasses
 
 import numpy as np
 import pytest
+import yaml
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import HISTORY_POSES, TRAJECTORY_STEPS
+from alpamayo_ros.core.control import TrackerGains, VehicleParams
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.meta_actions import label_meta_action
+from alpamayo_ros.core.trajectory_checks import Limits
+from alpamayo_ros.core.watchdog import WatchdogConfig
 from alpamayo_ros.evaluation.rollout import (
     RolloutSettings,
     roll_out,
     visited_states,
 )
+from alpamayo_ros.graph import default_parameter_file
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS
+from alpamayo_ros.pipeline.inference import InferenceStep
+from alpamayo_ros.world.vehicle import ActuatorLag
 
 SEED = 3000003  # a cyclist to pass (held out)
 TIMING = {"plan_latency_p50_s", "plan_latency_p90_s"}
@@ -81,3 +88,50 @@ def test_bad_settings_are_refused() -> None:
         RolloutSettings(label_every=-1)
     with pytest.raises(ValueError, match="bad rollout settings"):
         RolloutSettings(control_rate_hz=0.0)
+    with pytest.raises(ValueError, match=r"does not divide the world's 0\.1 s step"):
+        RolloutSettings(control_rate_hz=30.0)
+
+
+def test_the_defaults_are_the_packaged_parameters() -> None:
+    """In one process the loop has no parameter file: its defaults must be the graph's."""
+    document = yaml.safe_load(default_parameter_file().read_text())
+    simulator = document["simulator"]["ros__parameters"]
+    planner = document["diffusion_planner"]["ros__parameters"]
+    bridge = document["control_bridge"]["ros__parameters"]
+    inference = document["vla_inference"]["ros__parameters"]
+    settings = RolloutSettings()
+    assert (settings.width, settings.height) == (simulator["width"], simulator["height"])
+    assert settings.control_rate_hz == simulator["control_rate_hz"] == bridge["rate_hz"]
+    assert simulator["rate_hz"] == inference["rate_hz"] == 10.0  # the world's own step
+    assert (settings.num_samples, settings.planner_seed) == (
+        planner["num_samples"],
+        planner["seed"],
+    )
+    assert ActuatorLag() == ActuatorLag(
+        simulator["steering_lag_s"], simulator["acceleration_lag_s"]
+    )
+    assert Limits() == Limits(
+        max_abs_acceleration=planner["max_abs_acceleration"],
+        max_abs_curvature=planner["max_abs_curvature"],
+        max_lateral_acceleration=planner["max_lateral_acceleration"],
+        max_abs_jerk=planner["max_abs_jerk"],
+    )
+    watchdog = WatchdogConfig()
+    for name in (
+        "trajectory_timeout_s",
+        "odometry_timeout_s",
+        "safe_stop_deceleration",
+        "safe_stop_jerk",
+        "odometry_loss_s",
+        "emergency_deceleration",
+    ):
+        assert getattr(watchdog, name) == bridge[name], name
+    vehicle = VehicleParams()
+    assert (vehicle.wheelbase, vehicle.max_steering_angle) == (
+        bridge["wheelbase"],
+        bridge["max_steering_angle"],
+    )
+    assert TrackerGains().lookahead_time == bridge["lookahead_time"]
+    step = InferenceStep(create_backend("constant_velocity"), ("front",))
+    assert step.max_staleness_ns == inference["max_frame_staleness_s"] * 1e9
+    assert step.max_frame_pixels == inference["max_frame_pixels"]

@@ -122,6 +122,13 @@ def test_closed_loop_states_join_the_data_after_the_open_loop_seeds(tmp_path: Pa
     summary = train(tmp_path / "second.safetensors", config, "test", lambda _: None, visit)
     assert asked == [(first, range(32, 40), 3)]  # the seeds after the open-loop ones
     assert summary["closed_loop_samples"] == 8
+    # And they are in the data, after the open-loop samples.
+    config_model = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
+    visited = [make_sample(seed) for seed in range(32, 34)]
+    data = build_dataset(range(5, 7), config_model, 1, lambda _: None, visited=visited)
+    assert len(data) == 4
+    assert np.array_equal(data.images[2:], np.stack([sample.images for sample in visited]))
+    assert np.allclose(data.controls[3, :, 1], visited[1].future_curvature)
     _, metadata = load_weights(tmp_path / "second.safetensors")
     assert json.loads(metadata["training"])["closed_loop_scenarios"] == 8
 
