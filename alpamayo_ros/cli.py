@@ -47,6 +47,12 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated node names (default: all), e.g. all but camera_driver for a bag",
     )
     parser.add_argument(
+        "--foxglove",
+        action="store_true",
+        help="also serve the graph to Foxglove or Lichtblick over a WebSocket "
+        "(foxglove_bridge, ws://127.0.0.1:8765 by default)",
+    )
+    parser.add_argument(
         "--respawn",
         default=LAUNCH_ARGUMENTS["respawn"],
         help="comma-separated nodes restarted when they exit ('' for none; default: %(default)s)",
@@ -71,7 +77,7 @@ def _graph(args: argparse.Namespace) -> GraphProcesses:
         args.params_file,
         args.use_sim_time,
         args.log_level,
-        select_nodes(args.nodes),
+        select_nodes(args.nodes, "true" if args.foxglove else "false"),
         respawn=node_names(args.respawn),
         respawn_delay_s=respawn_delay_s(args.respawn_delay),
     )

@@ -112,6 +112,9 @@ NODES: tuple[NodeSpec, ...] = (
             ("path", Topics.PATH),
         ),
     ),
+    # Serves whatever topics exist, under their own names: nothing to remap. Started with
+    # the launch argument `foxglove`.
+    NodeSpec("foxglove_bridge", "alpamayo_ros.nodes.foxglove_bridge", (), default=False),
 )
 
 # What starts when no node is named: the stack on the camera driver's source.
@@ -127,6 +130,7 @@ LAUNCH_ARGUMENTS: dict[str, str] = {
     "use_sim_time": "false",
     "log_level": "info",
     "nodes": "",  # comma-separated node names; empty starts every node
+    "foxglove": "false",  # also serve the graph to Foxglove/Lichtblick (foxglove_bridge)
     "respawn": OUTLIVES_ALL,  # comma-separated nodes restarted when they exit; "" none
     "respawn_delay": "1.0",  # seconds between a node's exit and its restart
 }
@@ -144,12 +148,15 @@ def node_names(names: str) -> frozenset[str]:
     return wanted
 
 
-def select_nodes(names: str) -> tuple[NodeSpec, ...]:
+def select_nodes(names: str, foxglove: str = "false") -> tuple[NodeSpec, ...]:
     """The nodes named in a comma-separated list (the default graph for an empty one), in
-    graph order, e.g. everything but the camera driver to feed the graph from a bag."""
-    wanted = node_names(names)
-    if not wanted:
-        return DEFAULT_GRAPH
+    graph order, e.g. everything but the camera driver to feed the graph from a bag; with
+    `foxglove` "true", the Foxglove bridge too."""
+    wanted = node_names(names) or frozenset(spec.name for spec in DEFAULT_GRAPH)
+    if foxglove.strip().lower() not in ("true", "false"):
+        raise ConfigurationError(f"foxglove must be true or false, got {foxglove!r}")
+    if foxglove.strip().lower() == "true":
+        wanted |= {"foxglove_bridge"}
     return tuple(spec for spec in NODES if spec.name in wanted)
 
 

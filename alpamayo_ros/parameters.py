@@ -435,6 +435,27 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             positive,
         ),
     ),
+    "foxglove_bridge": (
+        Parameter(
+            "host",
+            "127.0.0.1",
+            "Address the WebSocket server listens on (0.0.0.0: every interface, to view "
+            "the car from another machine).",
+            lambda value: None if value else "must name an address",
+        ),
+        Parameter(
+            "port",
+            8765,
+            "WebSocket port (Foxglove's default 8765; 0 picks a free one).",
+            lambda value: None if 0 <= value <= 65535 else "must be a port, 0..65535",
+        ),
+        Parameter(
+            "discovery_period_s",
+            1.0,
+            "How often new topics are looked for and served.",
+            positive,
+        ),
+    ),
 }
 
 

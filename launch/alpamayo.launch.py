@@ -31,7 +31,10 @@ def _nodes(context):
     load_parameter_file(params_file)  # fail before starting anything, naming the problem
     use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() == "true"
     log_level = LaunchConfiguration("log_level").perform(context)
-    nodes = select_nodes(LaunchConfiguration("nodes").perform(context))
+    nodes = select_nodes(
+        LaunchConfiguration("nodes").perform(context),
+        LaunchConfiguration("foxglove").perform(context),
+    )
     respawn = node_names(LaunchConfiguration("respawn").perform(context))
     delay = respawn_delay_s(LaunchConfiguration("respawn_delay").perform(context))
     environment = dds_environment({})

@@ -11,7 +11,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 MSG_PACKAGE = "alpamayo_ros_msgs"
@@ -42,3 +42,13 @@ def typestore() -> Typestore:
         )
     store.register(types)
     return store
+
+
+def message_definition(type_name: str) -> str:
+    """The full ROS 2 definition of "package/msg/Type", its dependencies appended as
+    `ros2 bag` and Foxglove expect them (`ros2msg`); KeyError for a type not known here."""
+    try:
+        text, _ = typestore().generate_msgdef(type_name, ros_version=2)
+    except TypesysError as error:
+        raise KeyError(str(error)) from None
+    return text

@@ -124,6 +124,7 @@ def test_launch_arguments_are_declared_by_both_launchers() -> None:
         "use_sim_time",
         "log_level",
         "nodes",
+        "foxglove",
         "respawn",
         "respawn_delay",
     }
@@ -159,6 +160,18 @@ def test_node_selection_keeps_graph_order_and_names_unknown_nodes() -> None:
     assert [spec.name for spec in chosen] == ["vla_inference", "diffusion_planner"]
     with pytest.raises(ConfigurationError, match=r"unknown node\(s\) lidar \(known: camera_driver"):
         select_nodes("vla_inference,lidar")
+
+
+def test_the_foxglove_argument_adds_the_bridge_to_any_selection() -> None:
+    assert "foxglove_bridge" not in {spec.name for spec in DEFAULT_GRAPH}, "only when asked"
+    with_bridge = select_nodes("", "true")
+    assert with_bridge == (*DEFAULT_GRAPH, NODES[-1]) and NODES[-1].name == "foxglove_bridge"
+    assert [spec.name for spec in select_nodes("simulator", "True")] == [
+        "simulator",
+        "foxglove_bridge",
+    ]
+    with pytest.raises(ConfigurationError, match="foxglove must be true or false"):
+        select_nodes("", "yes")
 
 
 def test_respawn_names_nodes_of_the_graph_and_a_delay_in_seconds() -> None:
