@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.graph import (
@@ -278,21 +278,13 @@ def command_check_config(args: argparse.Namespace) -> int:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'11,12,13' or ranges '100-199' (inclusive), comma-separated; an inverted range
-    ('5-3') or a negative seed is refused, not read as no seeds."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        first, _, last = part.strip().partition("-")
-        try:
-            low, high = int(first), int(last or first)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a seed or seed range: {part!r}") from None
-        if high < low:
-            raise argparse.ArgumentTypeError(
-                f"inverted seed range {part.strip()!r}: write {high}-{low}"
-            )
-        seeds += range(low, high + 1)
-    return seeds
+    """The seeds of '11,12,13' or '100-199' for argparse (world.scenarios.parse_seeds)."""
+    from alpamayo_ros.world.scenarios import parse_seeds as seeds_of
+
+    try:
+        return seeds_of(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_names(text: str) -> list[str]:
@@ -400,7 +392,7 @@ def command_simulate(args: argparse.Namespace) -> int:
     import json
 
     from alpamayo_ros.backends import available_backends
-    from alpamayo_ros.simulate import EXPERT, RunSpec, print_progress, run_all, summary_by_driver
+    from alpamayo_ros.simulate import EXPERT, print_progress, run_all, run_specs, summary_by_driver
     from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
     known = (EXPERT, *available_backends())
@@ -415,12 +407,7 @@ def command_simulate(args: argparse.Namespace) -> int:
             f"unknown scenario type(s) {', '.join(unknown)} (known: {', '.join(SCENARIO_TYPES)})"
         )
     load_parameter_file(args.params_file)
-    types = args.types or [None]
-    specs = [
-        RunSpec(driver, seed, types[index % len(types)], _weights_for(driver, args.weights))
-        for driver in args.drivers
-        for index, seed in enumerate(args.seeds)
-    ]
+    specs = run_specs(args.drivers, args.seeds, args.types or (), args.weights)
     print(
         f"{len(specs)} closed-loop runs ({len(args.seeds)} scenarios x {', '.join(args.drivers)}) "
         f"on {args.workers} worker(s)",
@@ -451,6 +438,64 @@ def command_simulate(args: argparse.Namespace) -> int:
     for figure in SIMULATE_FIGURES:
         print(f"  {figure:<26}" + "".join(_cell(summary[d].get(figure)) for d in summary))
     return 0
+
+
+def command_scenario(args: argparse.Namespace) -> int:
+    """Run a scenario file: one JSON line per drive as it ends, one per condition, a last
+    line with the verdict; status 0 when every condition holds, 1 when one does not."""
+    import json
+
+    from alpamayo_ros.scenario_file import judge, known_drivers, load_scenario
+    from alpamayo_ros.simulate import run_all, run_specs, summary_by_driver
+
+    scenario = load_scenario(args.file, known_drivers())
+    specs = run_specs(scenario.drivers, scenario.seeds, scenario.types, scenario.weights)
+    print(
+        f"scenario {scenario.name!r}: {len(specs)} closed-loop runs "
+        f"({'in one process' if scenario.in_process else 'through the graph'})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+    def drive_line(done: int, total: int, result: dict[str, Any]) -> None:
+        metrics = result["metrics"]
+        line = {
+            "drive": f"{done}/{total}",
+            "driver": result["driver"],
+            "seed": result["seed"],
+            "scenario_type": result["scenario_type"],
+            "score": metrics["score"],
+            "passed": metrics["passed"],
+            "failures": list(metrics["failures"]),
+        }
+        print(json.dumps(line), flush=True)
+
+    load_parameter_file(args.params_file)
+    params_file = None if scenario.in_process else args.params_file
+    results = run_all(specs, params_file, scenario.workers, None, drive_line, scenario.in_process)
+    summary = summary_by_driver(results)
+    verdicts = judge(scenario, summary)
+    for verdict in verdicts:
+        line = {
+            "driver": verdict.driver,
+            "condition": str(verdict.condition),
+            "value": verdict.value,
+            "passed": verdict.passed,
+        }
+        print(json.dumps(line), flush=True)
+    passed = all(verdict.passed for verdict in verdicts)
+    print(json.dumps({"scenario": scenario.name, "passed": passed, "summary": summary}))
+    if args.report:
+        from alpamayo_ros.evaluation.report import write_report
+
+        index = write_report(results, summary, args.report, f"scenario {scenario.name}")
+        print(f"report: {index} (open it in a browser)", file=sys.stderr)
+    failed = [f"{v.driver}: {v.condition} (got {v.value})" for v in verdicts if not v.passed]
+    print(
+        f"scenario {scenario.name!r} " + ("passed" if passed else "FAILED: " + "; ".join(failed)),
+        file=sys.stderr,
+    )
+    return 0 if passed else 1
 
 
 def _run_row(result: dict[str, object]) -> dict[str, object]:
@@ -666,6 +711,18 @@ def build_parser() -> argparse.ArgumentParser:
         "view of the drive, its signals over time and its metrics)",
     )
     simulate.set_defaults(handler=command_simulate)
+
+    scenario = commands.add_parser(
+        "scenario",
+        help="run a scenario file (drives and the conditions they must meet); status 1 when "
+        "a condition fails",
+    )
+    scenario.add_argument("file", type=Path, help="the scenario YAML (see scenario_file.py)")
+    _params_file_argument(scenario, "for runs through the graph: ")
+    scenario.add_argument(
+        "--report", type=Path, help="also write an HTML report of the drives to this folder"
+    )
+    scenario.set_defaults(handler=command_scenario)
 
     benchmark = commands.add_parser("benchmark", help="cost of one 10 Hz cycle, per stage")
     benchmark.add_argument("--backend", default="embedded_vla", help="model backend to time")

@@ -51,6 +51,26 @@ class RunSpec:
     weights_file: str = ""  # the backend's weights; empty for the parameter file's
 
 
+def run_specs(
+    drivers: Sequence[str],
+    seeds: Sequence[int],
+    types: Sequence[str] = (),
+    weights: Path | None = None,
+) -> list[RunSpec]:
+    """Every driver on every seed (seed i of type i mod len(types), or the seed's own);
+    `weights` goes to the embedded VLA only (the floor and the expert keep none)."""
+    return [
+        RunSpec(
+            driver,
+            seed,
+            types[index % len(types)] if types else None,
+            str(weights) if weights is not None and driver == "embedded_vla" else "",
+        )
+        for driver in drivers
+        for index, seed in enumerate(seeds)
+    ]
+
+
 def parameter_document(
     spec: RunSpec, params_file: Path | None, result_file: Path
 ) -> dict[str, Any]:

@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("nodes",),  # thin rclpy nodes
     ("launcher",),
     ("simulate",),  # closed-loop runs of the graph, on Ray
+    ("scenario_file",),  # scenario files: drives and the conditions they must meet
     ("cli",),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -110,6 +110,22 @@ class Scenario:
         return self.sample_step + TRAJECTORY_STEPS
 
 
+def parse_seeds(text: str) -> list[int]:
+    """'11,12,13' or ranges '100-199' (inclusive), comma-separated; an inverted range
+    ('5-3') or a negative seed is refused (ValueError), not read as no seeds."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise ValueError(f"not a seed or seed range: {part!r}") from None
+        if high < low:
+            raise ValueError(f"inverted seed range {part.strip()!r}: write {high}-{low}")
+        seeds += range(low, high + 1)
+    return seeds
+
+
 def make_scenario(seed: int, scenario_type: str | None = None) -> Scenario:
     """The scenario of a seed; its type is drawn from the seed when not given.
 
