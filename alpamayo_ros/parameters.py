@@ -226,6 +226,14 @@ LOCKSTEP_START_TIMEOUT = Parameter(
     "and publishers (discovery); then it starts anyway, with a warning.",
     positive,
 )
+LOCKSTEP_SETTLE = Parameter(
+    "lockstep_settle_s",
+    0.3,
+    "Lock-step: once the graph is discovered, how long the clock holds at its first "
+    "instant before the first inputs, so every node has the clock and listeners outside "
+    "the graph (a bag recorder, a viewer, a test) have matched the outputs they record.",
+    positive,
+)
 
 
 SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
@@ -263,6 +271,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         ),
         LOCKSTEP_ANSWER_TIMEOUT,
         LOCKSTEP_START_TIMEOUT,
+        LOCKSTEP_SETTLE,
     ),
     "vla_inference": (
         CAMERAS,
@@ -409,6 +418,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         ),
         LOCKSTEP_ANSWER_TIMEOUT,
         LOCKSTEP_START_TIMEOUT,
+        LOCKSTEP_SETTLE,
         Parameter(
             "planner",
             "stack",

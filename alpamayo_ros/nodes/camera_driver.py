@@ -95,7 +95,9 @@ class CameraDriver(ManagedNode):
             warmup_ns=MODEL_WARMUP_NS,
         )
         self.answers = self.create_subscription(Trajectory, "trajectory", self.on_answer, 10)
-        self.start_gate = StartGate(self.params["lockstep_start_timeout_s"])
+        self.start_gate = StartGate(
+            self.params["lockstep_start_timeout_s"], self.params["lockstep_settle_s"]
+        )
         self.lockstep_ended = False
         self.clocks.append(
             self.create_timer(

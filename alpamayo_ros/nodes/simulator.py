@@ -91,7 +91,7 @@ class Simulator(ManagedNode):
             params["lockstep_answer_timeout_s"],
             warmup_ns=self.world.handover_ns,
         )
-        self.start_gate = StartGate(params["lockstep_start_timeout_s"])
+        self.start_gate = StartGate(params["lockstep_start_timeout_s"], params["lockstep_settle_s"])
         self.commands = self.create_subscription(ControlCommand, "command", self.on_command, 100)
         # The ceiling: the expert plans from where the closed loop has the car, and the
         # control bridge tracks its plans (run without the VLA and the planner).

@@ -164,7 +164,7 @@ class StartGate:
     /clock, so every use_sim_time node has the clock before the first stamped input (one
     that arrived before it would look to come from the future and be refused)."""
 
-    def __init__(self, timeout_s: float, settle_s: float = 0.3) -> None:
+    def __init__(self, timeout_s: float, settle_s: float) -> None:
         self._timeout_ns = round(timeout_s * NS_PER_S)
         self._settle_ns = round(settle_s * NS_PER_S)
         self._first_ns: int | None = None
