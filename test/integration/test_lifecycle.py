@@ -55,17 +55,26 @@ def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_pat
     def spin_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
         return spin_graph_until(executor, condition, timeout_s, graph.check)
 
-    def call(client, request):  # type: ignore[no-untyped-def]
+    def call(client, request, queries: int = 1):  # type: ignore[no-untyped-def]
+        """A service call; a query (no side effect) is asked again when its answer is lost:
+        a response sent before the server matched the client's reader is dropped by DDS
+        (wait_for_service sees only the request side)."""
         assert client.wait_for_service(timeout_sec=20.0), client.srv_name
-        future = client.call_async(request)
-        assert spin_until(future.done), client.srv_name
-        return future.result()
+        for _ in range(queries):
+            future = client.call_async(request)
+            if spin_until(future.done, 20.0 / queries):
+                return future.result()
+        raise AssertionError(f"no answer from {client.srv_name}")
+
+    def get_state(name: str):  # type: ignore[no-untyped-def]
+        query = node.create_client(GetState, f"/{name}/get_state")
+        return call(query, GetState.Request(), queries=3)
 
     def transition(name: str, transition_id: int, expected_state: int) -> None:
         change = node.create_client(ChangeState, f"/{name}/change_state")
         result = call(change, ChangeState.Request(transition=Transition(id=transition_id)))
         assert result.success, (name, transition_id)
-        state = call(node.create_client(GetState, f"/{name}/get_state"), GetState.Request())
+        state = get_state(name)
         assert state.current_state.id == expected_state
 
     def status_of(name: str) -> str:
@@ -81,7 +90,7 @@ def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_pat
         with GraphProcesses(params, nodes=MANAGED) as graph:
             both = [spec.name for spec in MANAGED]
             for name in both:
-                state = call(node.create_client(GetState, f"/{name}/get_state"), GetState.Request())
+                state = get_state(name)
                 assert state.current_state.id == State.PRIMARY_STATE_UNCONFIGURED
             spin_for(1.5)
             assert not received["command"] and not received["odometry"]
