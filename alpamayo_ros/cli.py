@@ -326,15 +326,10 @@ def command_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _weights_for(backend: str, weights: Path | None) -> str:
-    """--weights file for the embedded VLA; other backends keep their own."""
-    return str(weights) if weights is not None and backend == "embedded_vla" else ""
-
-
 def command_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from alpamayo_ros.backends import create_backend
+    from alpamayo_ros.backends import create_backend, weights_for
     from alpamayo_ros.core.contract import CAMERA_ORDER
     from alpamayo_ros.evaluation.evaluate import evaluate
     from alpamayo_ros.evaluation.metrics import METRICS, aggregate, as_dict
@@ -350,7 +345,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"--missing-cameras must name some, not all, of {', '.join(CAMERA_ORDER)}"
         )
-    backends = [create_backend(name, _weights_for(name, args.weights)) for name in args.backends]
+    backends = [create_backend(name, weights_for(name, args.weights)) for name in args.backends]
     results = evaluate(
         backends, args.seeds, args.types, args.num_samples, missing_cameras=args.missing_cameras
     )
@@ -391,11 +386,16 @@ SIMULATE_FIGURES = (
 def command_simulate(args: argparse.Namespace) -> int:
     import json
 
-    from alpamayo_ros.backends import available_backends
-    from alpamayo_ros.simulate import EXPERT, print_progress, run_all, run_specs, summary_by_driver
+    from alpamayo_ros.simulate import (
+        known_drivers,
+        print_progress,
+        run_all,
+        run_specs,
+        summary_by_driver,
+    )
     from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
-    known = (EXPERT, *available_backends())
+    known = known_drivers()
     unknown = sorted(set(args.drivers) - set(known))
     if unknown or not args.drivers:
         raise ConfigurationError(
@@ -445,8 +445,8 @@ def command_scenario(args: argparse.Namespace) -> int:
     line with the verdict; status 0 when every condition holds, 1 when one does not."""
     import json
 
-    from alpamayo_ros.scenario_file import judge, known_drivers, load_scenario
-    from alpamayo_ros.simulate import run_all, run_specs, summary_by_driver
+    from alpamayo_ros.scenario_file import judge, load_scenario
+    from alpamayo_ros.simulate import known_drivers, run_all, run_specs, summary_by_driver
 
     scenario = load_scenario(args.file, known_drivers())
     specs = run_specs(scenario.drivers, scenario.seeds, scenario.types, scenario.weights)

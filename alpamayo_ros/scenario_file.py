@@ -32,7 +32,6 @@ from typing import Any
 import yaml
 
 from alpamayo_ros.configuration import ConfigurationError
-from alpamayo_ros.simulate import EXPERT
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES, parse_seeds
 
 # The figures of simulate's summary a condition may name.
@@ -208,9 +207,3 @@ def judge(
             value = figures.get(condition.figure)
             verdicts.append(Verdict(driver, condition, value, condition.holds(value)))
     return verdicts
-
-
-def known_drivers() -> tuple[str, ...]:
-    from alpamayo_ros.backends import available_backends
-
-    return (EXPERT, *available_backends())

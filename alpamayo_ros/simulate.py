@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from alpamayo_ros.backends import available_backends, weights_for
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.evaluation.closed_loop import ClosedLoopMetrics, summarise
 from alpamayo_ros.graph import NODES, default_parameter_file
@@ -51,6 +52,11 @@ class RunSpec:
     weights_file: str = ""  # the backend's weights; empty for the parameter file's
 
 
+def known_drivers() -> tuple[str, ...]:
+    """Who can drive: the expert and every model backend."""
+    return (EXPERT, *available_backends())
+
+
 def run_specs(
     drivers: Sequence[str],
     seeds: Sequence[int],
@@ -64,7 +70,7 @@ def run_specs(
             driver,
             seed,
             types[index % len(types)] if types else None,
-            str(weights) if weights is not None and driver == "embedded_vla" else "",
+            weights_for(driver, weights),
         )
         for driver in drivers
         for index, seed in enumerate(seeds)
@@ -128,8 +134,8 @@ def run_scenario(
 def run_in_process(spec: RunSpec) -> dict[str, Any]:
     """Drive one scenario through the pipeline in this process (evaluation.rollout), the
     packaged parameters' defaults, no ROS: a quick check of many seeds. The graph
-    (`run_scenario`) stays the reference; the result has the same form (without the
-    per-step drive), and its speed is simulated over wall seconds."""
+    (`run_scenario`) stays the reference; the result has the same form, and its speed is
+    simulated over wall seconds."""
     from alpamayo_ros.backends import create_backend
     from alpamayo_ros.evaluation.rollout import roll_out
 

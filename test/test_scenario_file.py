@@ -11,7 +11,8 @@ import yaml
 
 from alpamayo_ros.cli import main
 from alpamayo_ros.resources import config_file
-from alpamayo_ros.scenario_file import ScenarioFileError, known_drivers, load_scenario
+from alpamayo_ros.scenario_file import ScenarioFileError, load_scenario
+from alpamayo_ros.simulate import known_drivers
 
 SEED = 3000003  # a cyclist: the expert passes it, constant velocity runs into it
 

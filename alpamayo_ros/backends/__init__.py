@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alpamayo_ros.configuration import Registry
@@ -20,6 +21,12 @@ BACKENDS: Registry[Backend] = Registry(
 
 def available_backends() -> tuple[str, ...]:
     return BACKENDS.names()
+
+
+def weights_for(backend: str, weights: Path | None) -> str:
+    """A weights file (a command's --weights) for the backend it belongs to: the embedded
+    VLA; any other backend keeps its own ("": its packaged weights, or none)."""
+    return str(weights) if weights is not None and backend == "embedded_vla" else ""
 
 
 def create_backend(name: str, weights_file: str = "", cpu_threads: int = 0) -> Backend:

@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from alpamayo_ros.backends import create_backend
@@ -101,6 +102,10 @@ class _Tally:
     plan_latency_s: list[float] = field(default_factory=list)
 
 
+# What a camera tick gives the control step to track: (the plan, its t0), or None.
+PlanAtTick = Callable[[int], tuple[TrackedTrajectory, int] | None]
+
+
 def roll_out(
     backend: Backend | None,
     seed: int,
@@ -112,73 +117,104 @@ def roll_out(
     with None the expert plans from the closed-loop state (the ceiling), as the simulator
     node's `planner: expert` does."""
     world = ClosedLoopWorld(seed, scenario_type, renderer, duration_s=settings.duration_s)
+    tally = _Tally()
     if backend is None:
-        return _expert_drive(world, settings)
-    cameras = CAMERA_ORDER
-    inference = InferenceStep(backend, cameras)
-    planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
+        _drive(
+            world,
+            settings,
+            tally,
+            lambda *_: None,
+            lambda stamp_ns: _expert_plan(world, tally, stamp_ns),
+        )
+    else:
+        model = _ModelPlanner(backend, world, settings, tally, seed)
+        _drive(world, settings, tally, model.add_odometry, model.plan)
+    return _scored(world, tally)
+
+
+def _drive(
+    world: ClosedLoopWorld,
+    settings: RolloutSettings,
+    tally: _Tally,
+    add_odometry: Callable[[int, npt.NDArray[np.float64], npt.NDArray[np.float64]], None],
+    plan_at_tick: PlanAtTick,
+) -> None:
+    """The loop: each control period the odometry goes to the planner's side and the
+    control step answers it; at each camera tick the planner's plan, if any, is tracked at
+    once; then the car moves under the newest command."""
     control = ControlStep(1.0 / settings.control_rate_hz)
     period_ns = round(NS_PER_S / settings.control_rate_hz)
     command: Command | None = None
-    tally = _Tally()
-    next_frames_ns = 0
+    next_tick_ns = 0
     while not world.finished:
         stamp_ns = LOCKSTEP_START_NS + world.now_ns
         ego = world.ego
         position = np.array([ego.x, ego.y, 0.0])
         quaternion = yaw_to_quaternion(ego.yaw)
-        inference.add_odometry(stamp_ns, position, quaternion)
+        add_odometry(stamp_ns, position, quaternion)
         control.add_odometry(stamp_ns, position, quaternion, ego.v)
         if control.due(stamp_ns):
             command = _issued(control, stamp_ns, tally) or command
-        if world.now_ns >= next_frames_ns:
-            next_frames_ns += WORLD_STEP_NS
-            images = world.render(cameras, settings.width, settings.height)
-            for camera, image in zip(cameras, images, strict=True):
-                inference.add_frame(camera, stamp_ns, image)
-            decided = _decide(inference)
-            if decided is not None and not world.expert_driving:
-                plan = planning.plan(decided.output.planner_input, decided.t0_ns)
-                tally.plan_latency_s.append((decided.stage_ms["decide"] + plan.planning_ms) / 1e3)
-                selected = plan.selected
-                tally.plans += 1
-                if selected is not None:
-                    text = decided.explained().output.decision.text
-                    tally.texts_and_plans.append((text, selected))
-                    control.set_plan(
-                        TrackedTrajectory.from_rollout(selected), decided.t0_ns, tally.plans
-                    )
-                    command = _issued(control, stamp_ns, tally) or command
-                if settings.label_every and tally.plans % settings.label_every == 0:
-                    tally.samples.append(_labelled(world, decided, seed))
+        if world.now_ns >= next_tick_ns:
+            next_tick_ns += WORLD_STEP_NS
+            planned = plan_at_tick(stamp_ns)
+            if planned is not None:
+                plan, t0_ns = planned
+                control.set_plan(plan, t0_ns, tally.plans)
+                command = _issued(control, stamp_ns, tally) or command
         world.step(min(period_ns, world.duration_ns - world.now_ns), command)
-    return _scored(world, tally)
 
 
-def _expert_drive(world: ClosedLoopWorld, settings: RolloutSettings) -> RolloutResult:
-    """The ceiling: at each camera tick after the handover the expert plans from where the
-    car is and the control step tracks that plan at once."""
-    control = ControlStep(1.0 / settings.control_rate_hz)
-    period_ns = round(NS_PER_S / settings.control_rate_hz)
-    command: Command | None = None
-    tally = _Tally()
-    next_plan_ns = world.handover_ns
-    while not world.finished:
-        stamp_ns = LOCKSTEP_START_NS + world.now_ns
-        ego = world.ego
-        control.add_odometry(
-            stamp_ns, np.array([ego.x, ego.y, 0.0]), yaw_to_quaternion(ego.yaw), ego.v
-        )
-        if control.due(stamp_ns):
-            command = _issued(control, stamp_ns, tally) or command
-        if world.now_ns >= next_plan_ns:
-            next_plan_ns += WORLD_STEP_NS
-            tally.plans += 1
-            plan = TrackedTrajectory.from_rollout(world.expert_plan())
-            control.set_plan(plan, stamp_ns, tally.plans)
-            command = _issued(control, stamp_ns, tally) or command
-        world.step(min(period_ns, world.duration_ns - world.now_ns), command)
-    return _scored(world, tally)
+def _expert_plan(
+    world: ClosedLoopWorld, tally: _Tally, stamp_ns: int
+) -> tuple[TrackedTrajectory, int] | None:
+    """The ceiling: after the handover, the expert's plan from where the car is."""
+    if world.expert_driving:
+        return None
+    tally.plans += 1
+    return TrackedTrajectory.from_rollout(world.expert_plan()), stamp_ns
+
+
+class _ModelPlanner:
+    """The VLA node's and the planner node's steps: frames rendered at each camera tick,
+    decided, planned from the same t0 and noise as the planner node; after the handover
+    every plan is counted and every `label_every`-th state labelled."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        world: ClosedLoopWorld,
+        settings: RolloutSettings,
+        tally: _Tally,
+        seed: int,
+    ) -> None:
+        self.inference = InferenceStep(backend, CAMERA_ORDER)
+        self.planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
+        self.world, self.settings, self.tally, self.seed = world, settings, tally, seed
+
+    def add_odometry(
+        self, stamp_ns: int, position: npt.NDArray[np.float64], quaternion: npt.NDArray[np.float64]
+    ) -> None:
+        self.inference.add_odometry(stamp_ns, position, quaternion)
+
+    def plan(self, stamp_ns: int) -> tuple[TrackedTrajectory, int] | None:
+        world, settings, tally = self.world, self.settings, self.tally
+        images = world.render(CAMERA_ORDER, settings.width, settings.height)
+        for camera, image in zip(CAMERA_ORDER, images, strict=True):
+            self.inference.add_frame(camera, stamp_ns, image)
+        decided = _decide(self.inference)
+        if decided is None or world.expert_driving:
+            return None
+        plan = self.planning.plan(decided.output.planner_input, decided.t0_ns)
+        tally.plan_latency_s.append((decided.stage_ms["decide"] + plan.planning_ms) / 1e3)
+        tally.plans += 1
+        if settings.label_every and tally.plans % settings.label_every == 0:
+            tally.samples.append(_labelled(world, decided, self.seed))
+        selected = plan.selected
+        if selected is None:
+            return None
+        tally.texts_and_plans.append((decided.explained().output.decision.text, selected))
+        return TrackedTrajectory.from_rollout(selected), decided.t0_ns
 
 
 def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
