@@ -27,6 +27,9 @@ from alpamayo_ros.parameters import load_parameter_file
 if TYPE_CHECKING:
     from rclpy.node import Node
 
+    from alpamayo_ros.scenario_file import ScenarioFile
+    from alpamayo_ros.sensors.base import CameraSource
+
 
 def _params_file_argument(parser: argparse.ArgumentParser, help_prefix: str = "") -> None:
     parser.add_argument(
@@ -40,7 +43,11 @@ def _params_file_argument(parser: argparse.ArgumentParser, help_prefix: str = ""
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     _params_file_argument(parser)
     parser.add_argument("--use-sim-time", action="store_true", help="follow /clock (replay)")
-    parser.add_argument("--log-level", default=LAUNCH_ARGUMENTS["log_level"])
+    parser.add_argument(
+        "--log-level",
+        default=LAUNCH_ARGUMENTS["log_level"],
+        help="the nodes' log level: debug, info, warn, error (default: %(default)s)",
+    )
     parser.add_argument(
         "--nodes",
         default=LAUNCH_ARGUMENTS["nodes"],
@@ -125,78 +132,70 @@ def command_launch(args: argparse.Namespace) -> int:
     return 0
 
 
-# Processes start, import torch, load weights and fill 1.5 s of ego history before the
-# first plan: seconds on a small machine, which the demo waits for before it counts.
-DEMO_STARTUP_S = 60.0
-
-
 def command_demo(args: argparse.Namespace) -> int:
-    import rclpy
-    from alpamayo_ros_msgs.msg import ControlCommand
+    """One closed-loop scenario through the real nodes, recorded, scored and reported
+    (alpamayo_ros.demo); Ctrl-C or SIGTERM ends it early with the bag closed, status 0."""
+    from alpamayo_ros.demo import run_demo, status, summary_lines
 
-    from alpamayo_ros.nodes.topic_monitor import TopicMonitor, describe
-
-    last_control: list[tuple[int, int]] = []
-
-    def show(topic: str, msg: object) -> None:
-        """Every output once; control commands (50 Hz) only when their plan or mode changes."""
-        if args.quiet:
-            return
-        if isinstance(msg, ControlCommand):
-            key = (msg.inference_id, msg.mode)
-            if last_control and last_control[-1] == key:
-                return
-            last_control.append(key)
-        print(describe(msg), flush=True)
-
-    with _graph(args) as graph:
-        print(
-            f"started {', '.join(graph.processes)}; showing {args.duration:.0f} s from the "
-            f"first plan (start-up allowed up to {DEMO_STARTUP_S:.0f} s)",
-            flush=True,
+    load_parameter_file(args.params_file)
+    os.environ.update(dds_environment(os.environ))
+    with contextlib.ExitStack() as stack:
+        stopped = _stop_on_signals(stack)
+        outcome = run_demo(
+            args.output,
+            args.seed,
+            args.type,
+            args.params_file,
+            stopped,
+            lambda line: print(line, flush=True),
+            args.quiet,
         )
-        rclpy.init()
-        try:
-            monitor = TopicMonitor(on_message=show)
-            planned = _spin_for(
-                monitor,
-                DEMO_STARTUP_S,
-                lambda: _supervise(graph),
-                until=lambda: monitor.counts[Topics.TRAJECTORY] > 0,
-            )
-            if planned:
-                _spin_for(monitor, args.duration, lambda: _supervise(graph))
-            counts = {topic: monitor.counts[topic] for _, topic in TopicMonitor.TOPICS}
-        finally:
-            rclpy.shutdown()
-    _print_counts("\npublished:", counts)
-    missing = [topic for topic, count in counts.items() if count == 0]
-    if missing:
-        print(f"error: nothing published on {', '.join(missing)}", file=sys.stderr)
-        return 1
-    return 0
+    _print_counts("\noutputs seen:", outcome.watched)
+    print()
+    for line in summary_lines(outcome):
+        print(line)
+    return status(outcome)
 
 
 def command_record(args: argparse.Namespace) -> int:
+    """Record until --duration passes or SIGINT/SIGTERM stops it; either way the bag is
+    closed, the counts printed and the exit status 0. A bag that caught nothing is still a
+    valid bag, with a warning that says why (recording every topic of an empty graph is
+    not an error); only a topic named in --topics that never appeared makes it exit 1."""
     import rclpy
     from rclpy.parameter import Parameter
+    from rclpy.signals import SignalHandlerOptions
 
     from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
     from alpamayo_ros.replay.bag import BagRecorder
 
     os.environ.update(dds_environment(os.environ))
-    with BagRecorder(args.output) as bag:
-        rclpy.init()
+    with contextlib.ExitStack() as stack:
+        stopped = _stop_on_signals(stack)
+        bag = stack.enter_context(BagRecorder(args.output))
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
         try:
             node = BagRecorderNode(bag, args.topics)
             node.set_parameters([Parameter("use_sim_time", value=args.use_sim_time)])
             print(f"recording into {args.output}; Ctrl-C stops", flush=True)
-            with contextlib.suppress(KeyboardInterrupt):
-                _spin_for(node, args.duration if args.duration > 0 else float("inf"))
+            _spin_for(node, args.duration if args.duration > 0 else float("inf"), until=stopped)
             missing = node.missing
         finally:
             rclpy.try_shutdown()
     _print_counts(f"\nwrote {args.output}:", {topic: bag.counts[topic] for topic in bag.topics})
+    if not bag.topics:
+        domain = os.environ.get("ROS_DOMAIN_ID", "0")
+        print(
+            f"warning: {args.output} is empty: no topic to record appeared; was anything "
+            f"running and publishing on ROS_DOMAIN_ID {domain}?",
+            file=sys.stderr,
+        )
+    elif not any(bag.counts.values()):
+        print(
+            f"warning: {args.output} is empty: {', '.join(bag.topics)} had publishers but "
+            "none published while recording",
+            file=sys.stderr,
+        )
     if missing:
         print(f"error: no publisher appeared on {', '.join(missing)}", file=sys.stderr)
         return 1
@@ -204,7 +203,10 @@ def command_record(args: argparse.Namespace) -> int:
 
 
 def command_replay(args: argparse.Namespace) -> int:
+    """Play the bag once; SIGINT/SIGTERM stops it between two messages, with the counts
+    printed and exit status 0."""
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
 
     from alpamayo_ros import topic_map
     from alpamayo_ros.nodes.bag_player import BagPlayerNode
@@ -218,25 +220,42 @@ def command_replay(args: argparse.Namespace) -> int:
         if problems:
             raise BagError(f"{args.bag} cannot feed {args.topic_map}: " + "; ".join(problems))
         inputs = [topic for topic in mapped if not args.topics or topic in args.topics]
-    rclpy.init()
-    try:
-        player = BagPlayerNode(args.bag, args.topics, args.rate)
-        contents = player.contents
-        seconds = (contents.end_ns - contents.start_ns) / 1e9
-        print(
-            f"playing {contents.message_count} messages ({seconds:.1f} s) at {args.rate}x "
-            "with /clock; start nodes with use_sim_time:=true",
-            flush=True,
-        )
-        player.wait_for_subscribers(inputs, args.delay)
-        for topic in player.without_subscribers():
-            print(f"warning: nothing subscribes to {topic}; its messages go nowhere", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            player.play()
-    finally:
-        rclpy.try_shutdown()
+    with contextlib.ExitStack() as stack:
+        stopped = _stop_on_signals(stack)
+        rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            player = BagPlayerNode(args.bag, args.topics, args.rate)
+            contents = player.contents
+            seconds = (contents.end_ns - contents.start_ns) / 1e9
+            print(
+                f"playing {contents.message_count} messages ({seconds:.1f} s) at {args.rate}x "
+                "with /clock; start nodes with use_sim_time:=true",
+                flush=True,
+            )
+            player.wait_for_subscribers(inputs, args.delay, stopped)
+            for topic in player.without_subscribers():
+                print(
+                    f"warning: nothing subscribes to {topic}; its messages go nowhere", flush=True
+                )
+            player.play(stopped)
+        finally:
+            rclpy.try_shutdown()
     _print_counts("\nplayed:", dict(sorted(player.counts.items())))
     return 0
+
+
+def _stop_on_signals(stack: contextlib.ExitStack) -> Callable[[], bool]:
+    """Whether SIGINT or SIGTERM has come since the call; `stack` puts the previous handlers
+    back. The signals only set a flag that record and replay check between spins and
+    publishes: raised as KeyboardInterrupt, one would land inside a callback, a bag write or
+    a publish (a truncated bag, "publisher's context is invalid"), and rclpy's own handler,
+    which is off (SignalHandlerOptions.NO), shuts the context down under the running node."""
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        stack.callback(signal.signal, signum, signal.signal(signum, lambda *_: stop.set()))
+    return stop.is_set
 
 
 def _spin_for(
@@ -327,6 +346,10 @@ def command_train(args: argparse.Namespace) -> int:
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
+    if args.bag is not None:
+        return _evaluate_recording(args)
+    if args.topic_map is not None:
+        raise ConfigurationError("--topic-map goes with --bag")
     import json
 
     from alpamayo_ros.backends import create_backend, weights_for
@@ -347,9 +370,19 @@ def command_evaluate(args: argparse.Namespace) -> int:
         )
     backends = [create_backend(name, weights_for(name, args.weights)) for name in args.backends]
     results = evaluate(
-        backends, args.seeds, args.types, args.num_samples, missing_cameras=args.missing_cameras
+        backends,
+        args.seeds,
+        args.types,
+        args.num_samples,
+        missing_cameras=args.missing_cameras,
+        progress=_progress if not args.json else None,
     )
     summary = {name: aggregate(rows) for name, rows in results.items()}
+    if args.report:
+        from alpamayo_ros.evaluation.report import write_open_loop_report
+
+        index = write_open_loop_report(results, summary, args.report)
+        print(f"report: {index} (open it in a browser)", file=sys.stderr)
     if args.json:
         report = {"summary": summary}
         if args.per_sample:
@@ -363,6 +396,85 @@ def command_evaluate(args: argparse.Namespace) -> int:
             values = (summary[name][group][metric] for name in summary)
             print(f"  {metric:<22}" + "".join(_cell(value) for value in values))
     return 0
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def recording_source(bag: Path, topic_map_file: Path | None) -> CameraSource:
+    """The bag's cameras (in the rig's order) and odometry, where the topic map says or on
+    the graph's names; a mapped camera that needs reprojecting is refused (the VLA node
+    reprojects it when the bag is replayed through the graph)."""
+    from alpamayo_ros.core.contract import CAMERA_ORDER
+    from alpamayo_ros.core.rig import CameraRig
+    from alpamayo_ros.parameters import CAMERA_NAMESPACE
+    from alpamayo_ros.resources import config_file
+    from alpamayo_ros.sensors.bag import BagSource
+    from alpamayo_ros.topic_map import GRAPH_ODOMETRY, TopicMap
+
+    topics = TopicMap.for_node(
+        str(topic_map_file or ""), CAMERA_ORDER, str(CAMERA_NAMESPACE.default), "raw"
+    )
+    adapted = [name for name, entry in topics.cameras.items() if entry.adapted]
+    if adapted:
+        raise ConfigurationError(
+            f"{topic_map_file}: camera(s) {', '.join(adapted)} need reprojecting into the rig, "
+            "which evaluating a bag in one process does not do; replay the bag through the "
+            "graph (camera_driver source: bag, lockstep: true) instead"
+        )
+    odometry = Topics.ODOMETRY if topics.odometry == GRAPH_ODOMETRY else topics.odometry
+    rig = CameraRig.load(config_file("rig.yaml"), CAMERA_ORDER)
+    return BagSource(rig, str(bag), [entry.topic for entry in topics.cameras.values()], odometry)
+
+
+def _evaluate_recording(args: argparse.Namespace) -> int:
+    """`evaluate --bag`: each backend replays the bag in lock-step in one process, scored
+    against the logged future; with --json --per-sample one line per cycle first."""
+    import json
+
+    from alpamayo_ros.backends import create_backend, weights_for
+    from alpamayo_ros.core.contract import CAMERA_ORDER
+    from alpamayo_ros.evaluation.recorded import ReplaySettings, evaluate_recording
+
+    if args.types or args.missing_cameras:
+        raise ConfigurationError("--types and --missing-cameras go with --seeds")
+    settings = ReplaySettings(num_samples=args.num_samples)
+    results = []
+    for name in args.backends:
+        backend = create_backend(name, weights_for(name, args.weights))
+        with contextlib.closing(recording_source(args.bag, args.topic_map)) as source:
+            results.append(evaluate_recording(backend, source, CAMERA_ORDER, settings, _progress))
+        result = results[-1]
+        _progress(
+            f"{name}: {len(result.cycles)} plans over {result.recorded_s:.1f} s of the "
+            f"recording in {result.wall_s:.1f} s ({result.speed:.1f}x real time)"
+        )
+    summary = {result.backend: result.summary() for result in results}
+    if args.report:
+        from alpamayo_ros.evaluation.report import write_recording_report
+
+        index = write_recording_report(results, args.report, f"{args.bag}")
+        print(f"report: {index} (open it in a browser)", file=sys.stderr)
+    if args.json:
+        report: dict[str, object] = {"bag": str(args.bag), "summary": summary}
+        if args.per_sample:
+            report["cycles"] = {
+                result.backend: [cycle.as_dict(with_paths=True) for cycle in result.cycles]
+                for result in results
+            }
+        print(json.dumps(report, indent=2))
+        return 0
+    _print_recording_summary(summary)
+    return 0
+
+
+def _print_recording_summary(summary: dict[str, dict[str, Any]]) -> None:
+    from alpamayo_ros.evaluation.recorded import SUMMARY_FIGURES
+
+    print(f"  {'figure':<22}" + "".join(f"{name:>20}" for name in summary))
+    for figure in SUMMARY_FIGURES:
+        print(f"  {figure:<22}" + "".join(_cell(summary[name][figure]) for name in summary))
 
 
 SIMULATE_FIGURES = (
@@ -445,10 +557,13 @@ def command_scenario(args: argparse.Namespace) -> int:
     line with the verdict; status 0 when every condition holds, 1 when one does not."""
     import json
 
-    from alpamayo_ros.scenario_file import judge, load_scenario
+    from alpamayo_ros.scenario_file import load_scenario
     from alpamayo_ros.simulate import known_drivers, run_all, run_specs, summary_by_driver
 
     scenario = load_scenario(args.file, known_drivers())
+    if scenario.bag is not None:
+        summary, write_report = _scenario_on_bag(scenario)
+        return _judged(scenario, summary, write_report, args.report)
     specs = run_specs(scenario.drivers, scenario.seeds, scenario.types, scenario.weights)
     print(
         f"scenario {scenario.name!r}: {len(specs)} closed-loop runs "
@@ -473,7 +588,63 @@ def command_scenario(args: argparse.Namespace) -> int:
     load_parameter_file(args.params_file)
     params_file = None if scenario.in_process else args.params_file
     results = run_all(specs, params_file, scenario.workers, None, drive_line, scenario.in_process)
+
+    def write_report(directory: Path) -> Path:
+        from alpamayo_ros.evaluation.report import write_report
+
+        return write_report(results, summary, directory, f"scenario {scenario.name}")
+
     summary = summary_by_driver(results)
+    return _judged(scenario, summary, write_report, args.report)
+
+
+def _scenario_on_bag(
+    scenario: ScenarioFile,
+) -> tuple[dict[str, dict[str, Any]], Callable[[Path], Path]]:
+    """Each driver replays the scenario's bag, one JSON line per plan as it is scored;
+    the summaries by driver, and how to write their report."""
+    import json
+
+    from alpamayo_ros.backends import create_backend, weights_for
+    from alpamayo_ros.core.contract import CAMERA_ORDER
+    from alpamayo_ros.evaluation.recorded import CycleResult, evaluate_recording
+
+    assert scenario.bag is not None
+    print(
+        f"scenario {scenario.name!r}: {scenario.bag} replayed by {', '.join(scenario.drivers)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    results = []
+    for driver in scenario.drivers:
+
+        def cycle_line(cycle: CycleResult, driver: str = driver) -> None:
+            print(json.dumps({"driver": driver, **cycle.as_dict()}), flush=True)
+
+        backend = create_backend(driver, weights_for(driver, scenario.weights))
+        with contextlib.closing(recording_source(scenario.bag, scenario.topic_map)) as source:
+            results.append(evaluate_recording(backend, source, CAMERA_ORDER, on_cycle=cycle_line))
+
+    def write_report(directory: Path) -> Path:
+        from alpamayo_ros.evaluation.report import write_recording_report
+
+        return write_recording_report(results, directory, f"scenario {scenario.name}")
+
+    return {result.backend: result.summary() for result in results}, write_report
+
+
+def _judged(
+    scenario: ScenarioFile,
+    summary: dict[str, dict[str, Any]],
+    write_report: Callable[[Path], Path],
+    report: Path | None,
+) -> int:
+    """One JSON line per condition and driver, a last one with the verdict and the
+    summary, the report if asked for; status 0 when every condition holds, else 1."""
+    import json
+
+    from alpamayo_ros.scenario_file import judge
+
     verdicts = judge(scenario, summary)
     for verdict in verdicts:
         line = {
@@ -485,10 +656,8 @@ def command_scenario(args: argparse.Namespace) -> int:
         print(json.dumps(line), flush=True)
     passed = all(verdict.passed for verdict in verdicts)
     print(json.dumps({"scenario": scenario.name, "passed": passed, "summary": summary}))
-    if args.report:
-        from alpamayo_ros.evaluation.report import write_report
-
-        index = write_report(results, summary, args.report, f"scenario {scenario.name}")
+    if report:
+        index = write_report(report)
         print(f"report: {index} (open it in a browser)", file=sys.stderr)
     failed = [f"{v.driver}: {v.condition} (got {v.value})" for v in verdicts if not v.passed]
     print(
@@ -553,6 +722,8 @@ def _benchmark_graph(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from alpamayo_ros.demo import DEMO_SEED
+
     parser = argparse.ArgumentParser(prog="alpamayo-ros", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -561,15 +732,29 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
     launch.set_defaults(handler=command_launch)
 
-    demo = commands.add_parser("demo", help="run the graph on generated frames and show outputs")
-    _graph_arguments(demo)
-    demo.add_argument(
-        "--duration",
-        type=float,
-        default=6.0,
-        help="seconds of outputs to show, counted from the first plan",
+    demo = commands.add_parser(
+        "demo",
+        help="drive one scenario closed loop through the real nodes: outputs as they come, "
+        "a zstd MCAP bag of every topic, the scores and an HTML report",
     )
-    demo.add_argument("--quiet", action="store_true", help="print only the summary")
+    _params_file_argument(demo)
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=DEMO_SEED,
+        help="the scenario (default: %(default)s, a held-out traffic light)",
+    )
+    demo.add_argument(
+        "--type", default=None, help="scenario type (default: the one the seed draws)"
+    )
+    demo.add_argument(
+        "--output",
+        type=Path,
+        default=Path("alpamayo_demo"),
+        help="each run writes a new time-stamped folder here with the bag, the scores and "
+        "the report (default: %(default)s)",
+    )
+    demo.add_argument("--quiet", action="store_true", help="print only diagnostics and the summary")
     demo.set_defaults(handler=command_demo)
 
     train = commands.add_parser("train", help="generate scenarios and train the embedded VLA")
@@ -612,7 +797,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario-weights",
         type=parse_weights,
         default=(),
-        help="oversample scenario types, e.g. cut_in=3,cyclist=2 (others count 1)",
+        help="oversample scenario types, e.g. cut_in=3,cyclist=2 (default: every type counts 1)",
     )
     train.add_argument(
         "--camera-dropout",
@@ -643,26 +828,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=command_train)
 
-    evaluate = commands.add_parser("evaluate", help="open-loop metrics on seeded scenarios")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="open-loop metrics on seeded scenarios, or on a recorded drive against its "
+        "logged future",
+    )
+    evaluate_input = evaluate.add_mutually_exclusive_group(required=True)
+    evaluate_input.add_argument(
+        "--seeds", type=parse_seeds, help="synthetic scenarios, e.g. 11,12,13 or 1000-1199"
+    )
+    evaluate_input.add_argument(
+        "--bag",
+        type=Path,
+        help="a recorded rosbag2 bag (sqlite3 or MCAP) with the cameras and the odometry, "
+        "replayed in lock-step in one process; the logged ego path is the ground truth",
+    )
     evaluate.add_argument(
-        "--seeds", type=parse_seeds, required=True, help="e.g. 11,12,13 or 1000-1199"
+        "--topic-map",
+        type=Path,
+        help="with --bag: where the bag's cameras and odometry are (default: the graph's "
+        "topic names, as `alpamayo-ros record` holds them)",
     )
     evaluate.add_argument(
         "--types", type=parse_names, default=None, help="scenario types, comma-separated"
     )
     evaluate.add_argument(
-        "--backends", type=parse_names, default=["embedded_vla", "constant_velocity"]
+        "--backends",
+        type=parse_names,
+        default=["embedded_vla", "constant_velocity"],
+        help="model backends to compare, comma-separated (default: embedded_vla,constant_velocity)",
     )
-    evaluate.add_argument("--num-samples", type=int, default=6, help="K trajectories per call")
+    evaluate.add_argument(
+        "--num-samples", type=int, default=6, help="K trajectories per plan (default: %(default)s)"
+    )
     evaluate.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
     evaluate.add_argument(
         "--missing-cameras",
         type=parse_names,
         default=[],
-        help="cameras left out of every input, as when they fail, e.g. front_tele_30fov",
+        help="cameras left out of every input, as when they fail, e.g. front_tele_30fov "
+        "(default: none)",
     )
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
-    evaluate.add_argument("--per-sample", action="store_true", help="with --json: every sample")
+    evaluate.add_argument(
+        "--per-sample",
+        action="store_true",
+        help="with --json: every sample (with --bag: every cycle, with its paths)",
+    )
+    evaluate.add_argument(
+        "--report",
+        type=Path,
+        help="also write an HTML report with figures to this folder (index.html)",
+    )
     evaluate.set_defaults(handler=command_evaluate)
 
     simulate = commands.add_parser(
@@ -725,9 +942,18 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.set_defaults(handler=command_scenario)
 
     benchmark = commands.add_parser("benchmark", help="cost of one 10 Hz cycle, per stage")
-    benchmark.add_argument("--backend", default="embedded_vla", help="model backend to time")
-    benchmark.add_argument("--cycles", type=int, default=50, help="timed cycles (after 3 warm-up)")
-    benchmark.add_argument("--num-samples", type=int, default=6, help="K trajectories per plan")
+    benchmark.add_argument(
+        "--backend", default="embedded_vla", help="model backend to time (default: %(default)s)"
+    )
+    benchmark.add_argument(
+        "--cycles",
+        type=int,
+        default=50,
+        help="timed cycles, after 3 warm-up ones (default: %(default)s)",
+    )
+    benchmark.add_argument(
+        "--num-samples", type=int, default=6, help="K trajectories per plan (default: %(default)s)"
+    )
     benchmark.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
     benchmark.add_argument(
         "--graph",
@@ -735,7 +961,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="time the running node graph over DDS hop by hop instead of one in-process cycle",
     )
     benchmark.add_argument(
-        "--duration", type=float, default=30.0, help="with --graph: seconds to measure"
+        "--duration",
+        type=float,
+        default=30.0,
+        help="with --graph: seconds to measure (default: %(default)s)",
     )
     benchmark.add_argument(
         "--busy-cores",
@@ -747,17 +976,39 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--json", action="store_true", help="with --graph: JSON output")
     benchmark.set_defaults(handler=command_benchmark)
 
-    record = commands.add_parser("record", help="record topics into an MCAP rosbag2 bag")
+    record = commands.add_parser(
+        "record",
+        help="record topics into an MCAP rosbag2 bag",
+        description="Record topics into an MCAP rosbag2 bag (zstd-compressed chunks, each "
+        "topic's QoS in its metadata). Ctrl-C or SIGTERM stops it: the bag is closed, the "
+        "counts printed, exit status 0. A recording of nothing is warned about and still a "
+        "bag; only a topic named in --topics that never appeared makes the exit status 1.",
+    )
     record.add_argument("--output", type=Path, required=True, help="new bag directory")
-    record.add_argument("--topics", type=parse_names, default=[], help="default: every topic")
+    record.add_argument(
+        "--topics",
+        type=parse_names,
+        default=[],
+        help="comma-separated; exit status 1 if one never appears (default: every topic)",
+    )
     record.add_argument("--duration", type=float, default=0.0, help="seconds; 0 until Ctrl-C")
     record.add_argument("--use-sim-time", action="store_true", help="stamp with /clock time")
     record.set_defaults(handler=command_record)
 
-    replay = commands.add_parser("replay", help="play a rosbag2 bag with /clock")
-    replay.add_argument("bag", type=Path)
-    replay.add_argument("--topics", type=parse_names, default=[], help="default: every topic")
-    replay.add_argument("--rate", type=float, default=1.0, help="times real time")
+    replay = commands.add_parser(
+        "replay",
+        help="play a rosbag2 bag with /clock",
+        description="Play a rosbag2 bag once with /clock, each topic reliable and, where "
+        "recorded so, transient local. Ctrl-C or SIGTERM stops it between two messages: the "
+        "counts are printed, exit status 0.",
+    )
+    replay.add_argument("bag", type=Path, help="the bag's folder (sqlite3 or MCAP)")
+    replay.add_argument(
+        "--topics", type=parse_names, default=[], help="comma-separated (default: every topic)"
+    )
+    replay.add_argument(
+        "--rate", type=float, default=1.0, help="times real time (default: %(default)s)"
+    )
     replay.add_argument(
         "--delay",
         type=float,
@@ -775,7 +1026,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=command_replay)
 
     check = commands.add_parser("check-config", help="validate a parameter file")
-    check.add_argument("params_file", type=Path)
+    check.add_argument("params_file", type=Path, help="the ROS 2 parameter file to check")
     check.set_defaults(handler=command_check_config)
     return parser
 

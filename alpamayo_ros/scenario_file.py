@@ -17,6 +17,20 @@ does not (2: the file itself is wrong, with what is wrong).
       mean_consistency: ">= 0.8"
       plan_latency_p90_s: "<= 0.5"
 
+A scenario on a recorded drive names the bag instead of seeds; each driver (a backend)
+replays it in lock-step in one process and is scored against the logged future
+(evaluation.recorded), with one JSON line per plan:
+
+    name: braking behind a lead vehicle
+    bag: drives/braking                 # relative to this file
+    topic_map: my_car.yaml              # optional: the bag's camera and odometry topics
+    drivers: [embedded_vla]
+    conditions:                         # on `evaluate --bag`'s summary figures
+      min_ade_6_4s: "<= 2.0"
+      longitudinal_accuracy: ">= 0.8"
+      consistent_rate: ">= 0.9"
+      plan_latency_p90_ms: "<= 100"
+
 A condition on a figure that a driver does not have (no plans, so no latency) fails: a
 condition says what must be shown, not what may be skipped.
 """
@@ -32,6 +46,8 @@ from typing import Any
 import yaml
 
 from alpamayo_ros.configuration import ConfigurationError
+from alpamayo_ros.evaluation.recorded import SUMMARY_FIGURES
+from alpamayo_ros.simulate import EXPERT
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES, parse_seeds
 
 # The figures of simulate's summary a condition may name.
@@ -59,7 +75,20 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     "<": operator.lt,
 }
-KEYS = ("name", "seeds", "types", "drivers", "weights", "in_process", "workers", "conditions")
+KEYS = (
+    "name",
+    "seeds",
+    "types",
+    "bag",
+    "topic_map",
+    "drivers",
+    "weights",
+    "in_process",
+    "workers",
+    "conditions",
+)
+# What only a closed-loop scenario (seeds) has.
+CLOSED_LOOP_KEYS = ("seeds", "types", "in_process", "workers")
 
 
 class ScenarioFileError(ConfigurationError):
@@ -90,6 +119,8 @@ class ScenarioFile:
     in_process: bool
     workers: int
     conditions: tuple[Condition, ...]
+    bag: Path | None = None  # a recorded drive instead of seeds
+    topic_map: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +148,11 @@ def load_scenario(path: Path, known_drivers: Sequence[str]) -> ScenarioFile:
     unknown = sorted(set(document) - set(KEYS))
     if unknown:
         raise fail(f"unknown field(s) {', '.join(unknown)} (known: {', '.join(KEYS)})")
+    bag, topic_map = (_file(document.get(key), key, path, fail) for key in ("bag", "topic_map"))
+    if bag is not None:
+        return _recorded(document, path, bag, topic_map, known_drivers, fail)
+    if topic_map is not None:
+        raise fail("topic_map goes with bag")
     seeds = _seeds(document.get("seeds"), fail)
     types = tuple(_names(document.get("types", []), "types", fail))
     unknown = sorted(set(types) - set(SCENARIO_TYPES))
@@ -134,21 +170,66 @@ def load_scenario(path: Path, known_drivers: Sequence[str]) -> ScenarioFile:
     in_process = document.get("in_process", False)
     if not isinstance(in_process, bool):
         raise fail(f"in_process must be true or false, got {in_process!r}")
-    weights = document.get("weights")
-    if weights is not None and not isinstance(weights, str):
-        raise fail(f"weights must be a file name, got {weights!r}")
-    conditions = _conditions(document.get("conditions"), fail)
+    weights = _file(document.get("weights"), "weights", path, fail)
+    conditions = _conditions(document.get("conditions"), FIGURES, fail)
     return ScenarioFile(
         path=path,
         name=str(document.get("name") or path.stem),
         seeds=seeds,
         types=types,
         drivers=drivers,
-        weights=(path.parent / weights) if weights else None,
+        weights=weights,
         in_process=in_process,
         workers=workers,
         conditions=conditions,
     )
+
+
+def _recorded(
+    document: dict[str, Any],
+    path: Path,
+    bag: Path,
+    topic_map: Path | None,
+    known_drivers: Sequence[str],
+    fail: Callable[[str], ScenarioFileError],
+) -> ScenarioFile:
+    """A scenario on a recorded drive: backends replay the bag, no closed-loop field."""
+    closed_loop = [key for key in CLOSED_LOOP_KEYS if key in document]
+    if closed_loop:
+        raise fail(f"{', '.join(closed_loop)}: only for simulated scenarios, not with bag")
+    drivers = tuple(_names(document.get("drivers", ["embedded_vla"]), "drivers", fail))
+    backends = [name for name in known_drivers if name != EXPERT]
+    unknown = sorted(set(drivers) - set(backends))
+    if unknown or not drivers:
+        raise fail(
+            f"drivers: unknown or none {', '.join(unknown)} for a recording (known: "
+            f"{', '.join(backends)})"
+        )
+    weights = _file(document.get("weights"), "weights", path, fail)
+    return ScenarioFile(
+        path=path,
+        name=str(document.get("name") or path.stem),
+        seeds=(),
+        types=(),
+        drivers=drivers,
+        weights=weights,
+        in_process=True,
+        workers=1,
+        conditions=_conditions(document.get("conditions"), SUMMARY_FIGURES, fail),
+        bag=bag,
+        topic_map=topic_map,
+    )
+
+
+def _file(
+    value: Any, field: str, path: Path, fail: Callable[[str], ScenarioFileError]
+) -> Path | None:
+    """A file named relative to the scenario file, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise fail(f"{field} must be a file name, got {value!r}")
+    return path.parent / value
 
 
 def _seeds(value: Any, fail: Callable[[str], ScenarioFileError]) -> tuple[int, ...]:
@@ -172,13 +253,15 @@ def _names(value: Any, field: str, fail: Callable[[str], ScenarioFileError]) -> 
     return value
 
 
-def _conditions(value: Any, fail: Callable[[str], ScenarioFileError]) -> tuple[Condition, ...]:
+def _conditions(
+    value: Any, figures: Sequence[str], fail: Callable[[str], ScenarioFileError]
+) -> tuple[Condition, ...]:
     if not isinstance(value, dict) or not value:
         raise fail("conditions must map summary figures to checks such as '>= 0.9'")
     conditions = []
     for figure, check in value.items():
-        if figure not in FIGURES:
-            raise fail(f"condition on unknown figure {figure!r} (known: {', '.join(FIGURES)})")
+        if figure not in figures:
+            raise fail(f"condition on unknown figure {figure!r} (known: {', '.join(figures)})")
         text = str(check).strip()
         comparison = next(
             (c for c in sorted(COMPARISONS, key=len, reverse=True) if text.startswith(c)), None
@@ -196,10 +279,9 @@ def _conditions(value: Any, fail: Callable[[str], ScenarioFileError]) -> tuple[C
     return tuple(conditions)
 
 
-def judge(
-    scenario: ScenarioFile, summary: Mapping[str, Mapping[str, float | None]]
-) -> list[Verdict]:
-    """Every condition for every driver of the scenario, against simulate's summary."""
+def judge(scenario: ScenarioFile, summary: Mapping[str, Mapping[str, Any]]) -> list[Verdict]:
+    """Every condition for every driver of the scenario, against its summary (simulate's,
+    or a recorded drive's)."""
     verdicts = []
     for driver in scenario.drivers:
         figures = summary.get(driver, {})

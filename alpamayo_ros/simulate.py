@@ -119,7 +119,7 @@ def run_scenario(
                     graph.check()
                 except GraphError as error:
                     raise SimulationError(f"{spec}: {error}") from None
-                if time.monotonic() - started > START_ALLOWANCE_S + _bound_s(spec):
+                if time.monotonic() - started > START_ALLOWANCE_S + scenario_bound_s(spec):
                     raise SimulationError(
                         f"{spec}: no result after {time.monotonic() - started:.0f} s"
                     )
@@ -165,7 +165,8 @@ def run_in_process(spec: RunSpec) -> dict[str, Any]:
     }
 
 
-def _bound_s(spec: RunSpec) -> float:
+def scenario_bound_s(spec: RunSpec) -> float:
+    """The wall time a run may take beyond start-up before it counts as stuck."""
     simulated_s = make_scenario(spec.seed, spec.scenario_type).steps * DT_S
     return simulated_s * WALL_S_PER_SIMULATED_S
 

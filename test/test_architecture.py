@@ -36,6 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("launcher",),
     ("simulate",),  # closed-loop runs of the graph, on Ray
     ("scenario_file",),  # scenario files: drives and the conditions they must meet
+    ("demo",),  # the demo: one closed-loop scenario recorded, scored and reported
     ("cli",),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -79,7 +79,7 @@ def test_a_figure_a_driver_lacks_fails_the_condition(
         ({"conditions": {"pass_rate": "about 1"}}, "must be a comparison"),
         ({"conditions": {}}, "conditions must map summary figures"),
         ({"workers": 0}, "workers must be a whole number >= 1"),
-        ({"bag": "drive.mcap"}, "unknown field(s) bag"),
+        ({"bag": "drive.mcap"}, "seeds, in_process: only for simulated scenarios, not with bag"),
     ],
 )
 def test_a_wrong_file_is_refused_naming_the_field(

@@ -11,7 +11,8 @@ where its object is are right.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -30,6 +31,8 @@ from alpamayo_ros.pipeline.inference import fit_image
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.world.dataset import Sample, make_sample
 from alpamayo_ros.world.reasoning_text import is_consistent
+
+PROGRESS_PERIOD_S = 5.0
 
 
 def vla_input(
@@ -105,13 +108,20 @@ def evaluate(
     num_samples: int = 6,
     sampling_seed: int = 0,
     missing_cameras: Sequence[str] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, list[SampleResult]]:
     """Results per backend name; every backend sees the same samples and noise seed
-    (without the `missing_cameras`, as when they failed)."""
+    (without the `missing_cameras`, as when they failed); `progress` gets a line every
+    few seconds."""
     planners = [PlanningStep(backend, num_samples, seed=sampling_seed) for backend in backends]
     results: dict[str, list[SampleResult]] = {backend.name: [] for backend in backends}
     types = list(scenario_types) if scenario_types else [None]
-    for seed in seeds:
+    seeds = list(seeds)
+    started = reported = time.perf_counter()
+    for done, seed in enumerate(seeds):
+        if progress is not None and time.perf_counter() - reported > PROGRESS_PERIOD_S:
+            reported = time.perf_counter()
+            progress(f"evaluated {done}/{len(seeds)} seeds ({reported - started:.0f} s)")
         for scenario_type in types:
             sample = make_sample(seed, scenario_type)
             for planner in planners:

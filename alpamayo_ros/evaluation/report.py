@@ -1,14 +1,18 @@
-"""Closed-loop runs as a report a person looks at: one HTML page and its PNG figures.
+"""Results as a report a person looks at: one HTML page and its PNG figures.
 
-At the top, the summary per driver (the ceiling, the floor and the model side by side).
-Per run, a figure with the view from above (road edges and lane markings, the agents' paths
-and where they were at the end, the expert's drive of the same scenario and the closed-loop
-drive, with the handover and any collision or departure from the road marked) and the
-signals over time (speed against the expert's, steering, acceleration) with the watchdog's
-stopping modes shaded; then its metrics and why it failed.
-
-The figures are drawn from the runs' results (`simulate`'s, from the graph or in one
-process) and the scenario rebuilt from its seed: nothing is re-driven.
+Three kinds, one page layout:
+- closed-loop runs (`simulate`, `scenario`, the demo): the summary per driver (the ceiling,
+  the floor and the model side by side); per run, the view from above (road edges and lane
+  markings, the agents' paths and where they were at the end, the expert's drive of the
+  same scenario and the closed-loop drive, with the handover and any collision or departure
+  from the road marked) and the signals over time (speed against the expert's, steering,
+  acceleration) with the watchdog's stopping modes shaded; then its metrics and why it
+  failed. Drawn from the runs' results and the scenario rebuilt from its seed: nothing is
+  re-driven;
+- a recorded drive (`evaluate --bag`): the logged path from above with the plans made along
+  it, the displacement errors and meta-actions over time against the logged ones, the
+  latency of each stage as histograms, and the reasoning as it changed;
+- open-loop seeds (`evaluate --seeds`): the figures per scenario type, side by side.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ matplotlib.use("Agg")  # files only: no display, whatever the environment says
 import numpy as np
 from matplotlib import pyplot
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
+from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.core.planar import Pose2D
+from alpamayo_ros.evaluation.metrics import METRICS, SampleResult
+from alpamayo_ros.evaluation.recorded import RecordingResult
 from alpamayo_ros.world.closed_loop import ClosedLoopWorld
 from alpamayo_ros.world.simulation import DT_S
 
@@ -68,10 +77,7 @@ def drive_figure(result: Mapping[str, Any]) -> bytes:
         f"score {metrics['score']:.2f}, {verdict}",
         fontsize=11,
     )
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    pyplot.close(figure)
-    return buffer.getvalue()
+    return _png(figure)
 
 
 def _road_view(axes: Axes, world: ClosedLoopWorld, result: Mapping[str, Any]) -> None:
@@ -166,22 +172,227 @@ def write_report(
         name = f"{result['driver']}_{result['seed']}.png"
         (directory / name).write_bytes(drive_figure(result))
         sections.append(_run_section(result, name))
-    page = _PAGE.format(
-        title=html.escape(title),
-        summary=_summary_table(summary),
-        runs="\n".join(sections),
-    )
+    return _write_page(directory, title, _table(summary, SUMMARY_FIGURES), sections)
+
+
+def _write_page(directory: Path, title: str, summary: str, sections: Sequence[str]) -> Path:
+    page = _PAGE.format(title=html.escape(title), summary=summary, runs="\n".join(sections))
     index = directory / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
 
 
-def _summary_table(summary: Mapping[str, Mapping[str, float | None]]) -> str:
-    drivers = list(summary)
-    head = "".join(f"<th>{html.escape(driver)}</th>" for driver in drivers)
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+# The figures of a recorded drive's summary table, in order, with how they read.
+RECORDING_FIGURES = (
+    ("cycles", "plans scored"),
+    ("min_ade_3s", "minADE 3 s (m)"),
+    ("min_ade_6_4s", "minADE 6.4 s (m)"),
+    ("ade_3s", "ADE 3 s, selected (m)"),
+    ("ade_6_4s", "ADE 6.4 s, selected (m)"),
+    ("fde_6_4s", "FDE 6.4 s, selected (m)"),
+    ("longitudinal_accuracy", "longitudinal meta-action accuracy"),
+    ("lateral_accuracy", "lateral meta-action accuracy"),
+    ("consistent_rate", "reasoning-action consistency"),
+    ("planned_rate", "plans with a feasible candidate"),
+    ("plan_latency_p90_ms", "t0 to plan p90 (ms)"),
+    ("speed", "replay speed (x real time)"),
+)
+# Every n-th plan is drawn over the logged path: all of them would hide it.
+PLANS_DRAWN_EVERY = 5
+REASONING_ROWS = 60
+
+
+def write_recording_report(
+    results: Sequence[RecordingResult], directory: Path, title: str = "Recorded drive"
+) -> Path:
+    """`directory`/index.html: the summary per backend, and per backend its drive figure,
+    its latency histograms and its reasoning as it changed."""
+    if not results or not any(result.cycles for result in results):
+        raise ReportError("no plans to report: the recording is shorter than the history")
+    directory.mkdir(parents=True, exist_ok=True)
+    summaries = {result.backend: result.summary() for result in results}
+    sections = []
+    for result in results:
+        drive, latency = f"{result.backend}_drive.png", f"{result.backend}_latency.png"
+        (directory / drive).write_bytes(recording_figure(result))
+        (directory / latency).write_bytes(latency_figure(result))
+        sections.append(_recording_section(result, drive, latency))
+    table = _table(summaries, RECORDING_FIGURES)
+    return _write_page(directory, title, table, sections)
+
+
+def recording_figure(result: RecordingResult) -> bytes:
+    """The logged path from above with the plans along it, and the errors and
+    meta-actions over time against the logged ones."""
+    if not result.cycles:
+        raise ReportError(f"{result.backend} made no plan to draw")
+    figure = pyplot.figure(figsize=(13, 6), layout="constrained")
+    grid = figure.add_gridspec(3, 2, width_ratios=(1, 1.2))
+    _plans_from_above(figure.add_subplot(grid[:, 0]), result)
+    t0 = np.array([cycle.t0_s for cycle in result.cycles])
+    errors = figure.add_subplot(grid[0, 1])
+    for name, label in (("ade_3s", "ADE 3 s"), ("min_ade_6_4s", "minADE 6.4 s")):
+        values = [
+            getattr(c, name) if getattr(c, name) is not None else np.nan for c in result.cycles
+        ]
+        errors.plot(t0, values, label=label)
+    errors.set_ylabel("error (m)")
+    errors.legend(fontsize=8, loc="best")
+    for row, (axis, names) in enumerate(
+        (("longitudinal", [m.name for m in Longitudinal]), ("lateral", [m.name for m in Lateral])),
+        start=1,
+    ):
+        axes = figure.add_subplot(grid[row, 1], sharex=errors)
+        index = {name: k for k, name in enumerate(names)}
+        model = [index[cycle.meta_action[row - 1]] for cycle in result.cycles]
+        logged = [
+            index[cycle.logged_meta_action[row - 1]] if cycle.logged_meta_action else np.nan
+            for cycle in result.cycles
+        ]
+        axes.step(t0, logged, where="post", color="#27ae60", linewidth=4, alpha=0.5, label="logged")
+        axes.step(t0, model, where="post", color="#2e86de", label=result.backend)
+        axes.set_yticks(range(len(names)), [name.lower() for name in names], fontsize=7)
+        axes.set_ylabel(axis, fontsize=9)
+        axes.legend(fontsize=8, loc="best")
+    axes.set_xlabel("t0 (s since the recording's start)")
+    for axes in figure.axes[1:]:
+        axes.grid(alpha=0.3)
+    summary = result.summary()
+    figure.suptitle(
+        f"{result.backend}: ADE 3 s {_number(summary['ade_3s'])} m, minADE 6.4 s "
+        f"{_number(summary['min_ade_6_4s'])} m over {len(result.cycles)} plans",
+        fontsize=11,
+    )
+    return _png(figure)
+
+
+def _plans_from_above(axes: Axes, result: RecordingResult) -> None:
+    """The logged path in the odometry frame, and every few plans where they would have
+    taken the car (the selected trajectory placed at its t0 pose)."""
+    path = result.logged_path
+    axes.plot(path[:, 0], path[:, 1], color="#27ae60", linewidth=6, alpha=0.4, label="logged")
+    for k, cycle in enumerate(result.cycles[::PLANS_DRAWN_EVERY]):
+        origin = Pose2D(*cycle.pose)
+        xy = np.array([origin.transform_point(x, y) for x, y in cycle.selected_xy])
+        axes.plot(
+            xy[:, 0],
+            xy[:, 1],
+            color="#2e86de",
+            linewidth=1,
+            alpha=0.8,
+            label=f"selected plan (every {PLANS_DRAWN_EVERY}th)" if not k else None,
+        )
+        axes.plot(*origin.transform_point(0.0, 0.0), ".", color="#2e86de", markersize=4)
+    axes.plot(path[0, 0], path[0, 1], "o", color="black", label="start")
+    axes.set_aspect("equal", adjustable="datalim")
+    axes.set_xlabel("x, odometry frame (m)")
+    axes.set_ylabel("y (m)")
+    axes.legend(fontsize=8, loc="best")
+    axes.grid(alpha=0.3)
+    axes.set_title("the drive from above", fontsize=10)
+
+
+def latency_figure(result: RecordingResult) -> bytes:
+    """A histogram of each stage's wall time per cycle."""
+    stages = sorted({stage for cycle in result.cycles for stage in cycle.stage_ms})
+    if not stages:
+        raise ReportError(f"{result.backend} timed no stage")
+    figure, axes = pyplot.subplots(
+        1, len(stages), figsize=(3.2 * len(stages), 2.8), layout="constrained", squeeze=False
+    )
+    for row, stage in zip(axes[0], stages, strict=True):
+        values = [cycle.stage_ms[stage] for cycle in result.cycles if stage in cycle.stage_ms]
+        row.hist(values, bins=30, color="#2e86de")
+        row.axvline(float(np.percentile(values, 90)), color="#e8553e", linestyle="--")
+        row.set_title(f"{stage} (p90 dashed)", fontsize=9)
+        row.set_xlabel("ms")
+    figure.suptitle(f"{result.backend}: wall time per cycle and stage", fontsize=11)
+    return _png(figure)
+
+
+def _recording_section(result: RecordingResult, drive: str, latency: str) -> str:
+    rows: list[str] = []
+    previous = None
+    for cycle in result.cycles:
+        if cycle.reasoning != previous and len(rows) < REASONING_ROWS:
+            rows.append(
+                f"<tr><td>{cycle.t0_s:.1f}</td><td class='text'>{html.escape(cycle.reasoning)}"
+                f"</td><td>{html.escape(' / '.join(cycle.meta_action).lower())}</td></tr>"
+            )
+        previous = cycle.reasoning
+    return (
+        f"<section><h2>{html.escape(result.backend)}</h2>"
+        f"<img src='{html.escape(drive)}' alt='{html.escape(result.backend)} drive'>"
+        f"<img src='{html.escape(latency)}' alt='{html.escape(result.backend)} latency'>"
+        "<h3>Reasoning as it changed</h3><table><tr><th>t0 (s)</th><th>reasoning</th>"
+        f"<th>meta-action</th></tr>{''.join(rows)}</table></section>"
+    )
+
+
+# The open-loop figures drawn per scenario type, with how they read.
+OPEN_LOOP_FIGURES = (
+    ("min_ade_6_4s", "minADE 6.4 s (m)"),
+    ("ade_6_4s", "ADE 6.4 s, selected (m)"),
+    ("longitudinal_correct", "longitudinal accuracy"),
+    ("consistent", "reasoning-action consistency"),
+)
+
+
+def write_open_loop_report(
+    results: Mapping[str, Sequence[SampleResult]],
+    summary: Mapping[str, Mapping[str, Mapping[str, float | None]]],
+    directory: Path,
+    title: str = "Open-loop evaluation",
+) -> Path:
+    """`directory`/index.html: the overall figures per backend, and bars per scenario
+    type for each backend side by side."""
+    if not any(results.values()):
+        raise ReportError("no samples to report")
+    directory.mkdir(parents=True, exist_ok=True)
+    overall = {name: groups["overall"] for name, groups in summary.items()}
+    figures = (*((name, name.replace("_", " ")) for name in METRICS), ("count", "samples"))
+    (directory / "by_type.png").write_bytes(open_loop_figure(summary))
+    section = "<section><h2>Per scenario type</h2><img src='by_type.png' alt='per type'></section>"
+    return _write_page(directory, title, _table(overall, figures), [section])
+
+
+def open_loop_figure(summary: Mapping[str, Mapping[str, Mapping[str, float | None]]]) -> bytes:
+    backends = list(summary)
+    types = sorted({group for groups in summary.values() for group in groups} - {"overall"})
+    figure, axes = pyplot.subplots(
+        len(OPEN_LOOP_FIGURES),
+        1,
+        figsize=(12, 2.4 * len(OPEN_LOOP_FIGURES)),
+        layout="constrained",
+        sharex=True,
+    )
+    width = 0.8 / len(backends)
+    positions = np.arange(len(types))
+    for row, (key, label) in zip(axes, OPEN_LOOP_FIGURES, strict=True):
+        for k, backend in enumerate(backends):
+            values = [summary[backend].get(t, {}).get(key) for t in types]
+            heights = [np.nan if value is None else value for value in values]
+            row.bar(positions + k * width, heights, width, label=backend)
+        row.set_ylabel(label, fontsize=9)
+        row.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    axes[-1].set_xticks(positions + 0.4 - width / 2, types, rotation=20, fontsize=8)
+    return _png(figure)
+
+
+def _table(columns: Mapping[str, Mapping[str, Any]], figures: Sequence[tuple[str, str]]) -> str:
+    """One column per driver or backend, one row per figure."""
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in columns)
     rows = []
-    for key, label in SUMMARY_FIGURES:
-        cells = "".join(f"<td>{_number(summary[driver].get(key))}</td>" for driver in drivers)
+    for key, label in figures:
+        cells = "".join(f"<td>{_number(column.get(key))}</td>" for column in columns.values())
         rows.append(f"<tr><th>{html.escape(label)}</th>{cells}</tr>")
     return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
@@ -210,7 +421,7 @@ def _run_section(result: Mapping[str, Any], image: str) -> str:
     )
 
 
-def _number(value: float | None) -> str:
+def _number(value: object) -> str:
     if value is None:
         return "–"
     return f"{value:.3g}" if isinstance(value, float) else html.escape(str(value))
@@ -223,6 +434,7 @@ body {{ font-family: sans-serif; margin: 2em; max-width: 1100px; }}
 table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
 th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }}
 img {{ max-width: 100%; }}
+td.text {{ text-align: left; }}
 .pass {{ color: #1e8449; }} .fail {{ color: #c0392b; }}
 </style></head>
 <body><h1>{title}</h1>

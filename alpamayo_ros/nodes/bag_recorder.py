@@ -1,9 +1,11 @@
 """Bag recorder node: writes the graph's topics to an MCAP rosbag2 bag, byte for byte.
 
 Subscribes to serialized messages (nothing is deserialized) as topics appear, reliable where
-every publisher is reliable so nothing is dropped, best effort for sensor streams, and
+every publisher is reliable so nothing is dropped, best effort for sensor streams, transient
+local where every publisher is (latched topics published before recording began), and
 stamps each message with its receive time on the node's clock (sim time under
-use_sim_time), as `ros2 bag record` does. Run by `alpamayo-ros record`.
+use_sim_time), as `ros2 bag record` does. The bag keeps each topic's subscription QoS as its
+offered_qos_profiles, for players. Run by `alpamayo-ros record`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,24 @@ from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from alpamayo_ros.replay.bag import BagError, BagRecorder
+from alpamayo_ros.replay.bag import BagError, BagRecorder, TopicQos
 from alpamayo_ros.ros.runtime import message_class
 
 # Topics every ROS process has; recorded only when asked for by name.
 INFRASTRUCTURE_TOPICS = frozenset({"/rosout", "/parameter_events"})
 DISCOVERY_PERIOD_S = 0.2
+# Messages a subscription queues while the recorder writes: bursts of camera frames fit.
+QUEUE_DEPTH = 1000
+
+
+RELIABILITY = {
+    "reliable": ReliabilityPolicy.RELIABLE,
+    "best_effort": ReliabilityPolicy.BEST_EFFORT,
+}
+DURABILITY = {
+    "volatile": DurabilityPolicy.VOLATILE,
+    "transient_local": DurabilityPolicy.TRANSIENT_LOCAL,
+}
 
 
 class BagRecorderNode(Node):
@@ -45,8 +59,9 @@ class BagRecorderNode(Node):
             if len(types) != 1:
                 self._ignore(topic, f"has several types {types}")
                 continue
+            qos = self._qos_for(topic)
             try:
-                self.bag.add_topic(topic, types[0])
+                self.bag.add_topic(topic, types[0], qos)
             except BagError as error:
                 self._ignore(topic, str(error))
                 continue
@@ -56,7 +71,11 @@ class BagRecorderNode(Node):
                 lambda raw, topic=topic: self.bag.write(
                     topic, self.get_clock().now().nanoseconds, raw
                 ),
-                self._qos_for(topic),
+                QoSProfile(
+                    depth=qos.depth,
+                    reliability=RELIABILITY[qos.reliability],
+                    durability=DURABILITY[qos.durability],
+                ),
                 raw=True,
             )
             self.get_logger().info(f"recording {topic} ({types[0]})")
@@ -66,15 +85,19 @@ class BagRecorderNode(Node):
         """Topics asked for by name that have not appeared."""
         return sorted(self.wanted - set(self.subscriptions_by_topic))
 
-    def _qos_for(self, topic: str) -> QoSProfile:
-        publishers = self.get_publishers_info_by_topic(topic)
-        reliable = bool(publishers) and all(
-            p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in publishers
+    def _qos_for(self, topic: str) -> TopicQos:
+        """The strongest QoS that still matches every current publisher of `topic`."""
+        offered = [p.qos_profile for p in self.get_publishers_info_by_topic(topic)]
+        reliable = bool(offered) and all(
+            q.reliability == ReliabilityPolicy.RELIABLE for q in offered
         )
-        return QoSProfile(
-            depth=1000,
-            reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
-            durability=DurabilityPolicy.VOLATILE,
+        latched = bool(offered) and all(
+            q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered
+        )
+        return TopicQos(
+            reliability="reliable" if reliable else "best_effort",
+            durability="transient_local" if latched else "volatile",
+            depth=QUEUE_DEPTH,
         )
 
     def _ignore(self, topic: str, reason: str) -> None:

@@ -1,7 +1,8 @@
 """rosbag2 bags on rosbags: lossless recording of raw CDR messages, and playback timing.
 
 No rclpy here: the recorder and player nodes hand serialized messages in and out, so a
-message is written exactly as it was on the wire and replayed byte for byte.
+message is written exactly as it was on the wire and replayed byte for byte, and QoS is
+described in plain values (`TopicQos`) that the nodes translate.
 """
 
 from __future__ import annotations
@@ -12,8 +13,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.interfaces import (
+    ConnectionExtRosbag2,
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
+from rosbags.rosbag2 import CompressionFormat, CompressionMode, Reader, StoragePlugin, Writer
 from rosbags.rosbag2.errors import ReaderError, WriterError
 from rosbags.typesys.store import TypesysError
 
@@ -25,14 +36,34 @@ class BagError(ConfigurationError):
     """A bag that cannot be written or read; the message says which and why."""
 
 
+@dataclass(frozen=True)
+class TopicQos:
+    """The QoS a topic was recorded with (the recorder's subscription), kept in the bag's
+    offered_qos_profiles so that `ros2 bag play` and our player publish it alike."""
+
+    reliability: Literal["reliable", "best_effort"]
+    durability: Literal["volatile", "transient_local"]
+    depth: int  # of a keep-last history
+
+
+# rosbag2 writes "no deadline/lifespan/lease" as a zero duration: the ROS default.
+_NO_DURATION = QosTime(0, 0)
+
+
 class BagRecorder:
-    """Writes raw messages to a new MCAP rosbag2 bag, one connection per topic."""
+    """Writes raw messages to a new MCAP rosbag2 bag, one connection per topic.
+
+    Chunks are zstd-compressed inside the MCAP file (rosbags' storage compression, as
+    `ros2 bag record --storage-preset-profile zstd_fast` does): the file stays a plain
+    .mcap that `ros2 bag`, Foxglove and the mcap readers open, camera streams shrink, and
+    the metadata names no file-level compression."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         if self.path.exists():
             raise BagError(f"{self.path} exists; record into a new directory")
         self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         self._connections: dict[str, object] = {}
         self.counts: Counter[str] = Counter()
         try:
@@ -40,14 +71,19 @@ class BagRecorder:
         except WriterError as error:
             raise BagError(f"cannot create bag {self.path}: {error}") from None
 
-    def add_topic(self, topic: str, msgtype: str) -> None:
+    def add_topic(self, topic: str, msgtype: str, qos: TopicQos | None = None) -> None:
         """Declare a topic before writing it; the type must be known to the typestore so the
-        bag carries its definition and hash (`ros2 bag play` needs both)."""
+        bag carries its definition and hash (`ros2 bag play` needs both). `qos`, the profile
+        it is received with, becomes its offered_qos_profiles; without one the bag offers
+        none and players choose their default."""
         if topic in self._connections:
             return
         try:
             self._connections[topic] = self._writer.add_connection(
-                topic, msgtype, typestore=typestore()
+                topic,
+                msgtype,
+                typestore=typestore(),
+                offered_qos_profiles=() if qos is None else (_rosbags_qos(qos),),
             )
         except (TypesysError, KeyError) as error:
             raise BagError(f"cannot record {topic}: unknown type {msgtype} ({error})") from None
@@ -86,21 +122,48 @@ class BagMessage:
 @dataclass(frozen=True)
 class BagContents:
     topics: dict[str, str]  # topic -> msgtype
-    start_ns: int
+    start_ns: int  # 0, as end_ns, for a bag without messages
     end_ns: int
     message_count: int
+    qos: dict[str, TopicQos]  # topic -> its recorded QoS, for topics recorded with one
 
 
 def bag_contents(path: Path, topics: Sequence[str] = ()) -> BagContents:
     """What a bag holds (only `topics`, if given); raises BagError for a missing one."""
     with _open(path) as reader:
         connections = _selected(reader, path, topics)
+        empty = reader.message_count == 0
+        qos: dict[str, TopicQos] = {}
+        for connection in connections:
+            ext = connection.ext
+            if isinstance(ext, ConnectionExtRosbag2) and ext.offered_qos_profiles:
+                qos.setdefault(connection.topic, recorded_qos(ext.offered_qos_profiles))
         return BagContents(
             topics={c.topic: c.msgtype for c in connections},
-            start_ns=reader.start_time,
-            end_ns=reader.end_time,
+            start_ns=0 if empty else reader.start_time,
+            end_ns=0 if empty else reader.end_time,
             message_count=sum(c.msgcount for c in connections),
+            qos=qos,
         )
+
+
+def recorded_qos(offered: Sequence[Qos]) -> TopicQos:
+    """One profile for a topic from its offered ones (one per recorded publisher, as
+    `ros2 bag record` keeps them), as rosbag2's player adapts them: reliable and transient
+    local only where every offer is, so that every original subscriber still matches."""
+    return TopicQos(
+        reliability=(
+            "reliable"
+            if all(q.reliability == QosReliability.RELIABLE for q in offered)
+            else "best_effort"
+        ),
+        durability=(
+            "transient_local"
+            if all(q.durability == QosDurability.TRANSIENT_LOCAL for q in offered)
+            else "volatile"
+        ),
+        depth=max(q.depth for q in offered),
+    )
 
 
 def read_messages(path: Path, topics: Sequence[str] = ()) -> Iterator[BagMessage]:
@@ -141,6 +204,20 @@ class PlaybackClock:
 
     def bag_time(self, wall_ns: int) -> int:
         return self.bag_start_ns + round((wall_ns - self.wall_start_ns) * self.rate)
+
+
+def _rosbags_qos(qos: TopicQos) -> Qos:
+    return Qos(
+        history=QosHistory.KEEP_LAST,
+        depth=qos.depth,
+        reliability=QosReliability[qos.reliability.upper()],
+        durability=QosDurability[qos.durability.upper()],
+        deadline=_NO_DURATION,
+        lifespan=_NO_DURATION,
+        liveliness=QosLiveliness.AUTOMATIC,
+        liveliness_lease_duration=_NO_DURATION,
+        avoid_ros_namespace_conventions=False,
+    )
 
 
 @contextmanager

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from alpamayo_ros.cli import main, parse_seeds
@@ -58,3 +60,18 @@ def test_weights_file_goes_to_the_embedded_vla(
     capsys.readouterr()
     assert main([*arguments, "--backends", "embedded_vla"]) == 2
     assert missing in capsys.readouterr().err
+
+
+def test_the_report_draws_the_figures_per_scenario_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["evaluate", "--seeds", "11-14", "--backends", "constant_velocity"]
+    assert main([*arguments, "--report", str(tmp_path / "report")]) == 0
+    assert "report:" in capsys.readouterr().err
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "<th>constant_velocity</th>" in page and "min ade 6 4s" in page
+    image = cv2.imdecode(
+        np.frombuffer((tmp_path / "report" / "by_type.png").read_bytes(), np.uint8),
+        cv2.IMREAD_COLOR,
+    )
+    assert image is not None and image.shape[0] > 300 and image.std() > 20.0

@@ -1,17 +1,21 @@
-"""Recording and replay over real DDS: a reliable topic is recorded without loss, and a
-recorded camera drive replayed with /clock makes the VLA node (use_sim_time) reason about
-exactly the recorded frames, again when the bag is replayed and the clock jumps back."""
+"""Recording and replay over real DDS: a reliable topic is recorded without loss, each topic
+with the QoS its publishers offer (kept in the bag, which the mcap library reads too, and
+used by the player), and a recorded camera drive replayed with /clock makes the VLA node
+(use_sim_time) reason about exactly the recorded frames, again when the bag is replayed and
+the clock jumps back."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 from alpamayo_ros_msgs.msg import Reasoning
+from mcap.reader import make_reader
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from recorded_drive import CAMERA_TOPICS, SPECS, record_drive, spin_until
 from sensor_msgs.msg import CameraInfo
@@ -21,7 +25,7 @@ from alpamayo_ros.graph import Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.bag_player import BagPlayerNode
 from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
-from alpamayo_ros.replay.bag import BagRecorder, read_messages
+from alpamayo_ros.replay.bag import BagRecorder, TopicQos, bag_contents, read_messages
 from alpamayo_ros.ros.conversions import stamp_ns
 
 
@@ -45,6 +49,67 @@ def test_reliable_topic_is_recorded_without_loss(rclpy_context: Context, tmp_pat
             probe.destroy_node()
     texts = [deserialize_message(m.raw, Reasoning).text for m in read_messages(tmp_path / "bag")]
     assert texts == [f"message {i}" for i in range(150)]
+
+
+def test_topics_are_recorded_with_their_qos_into_a_zstd_mcap_bag(
+    rclpy_context: Context, tmp_path: Path
+) -> None:
+    probe = Node("probe", context=rclpy_context)
+    latched = probe.create_publisher(
+        Reasoning,
+        "/probe/latched",
+        QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+    )
+    sensor = probe.create_publisher(
+        Reasoning, "/probe/sensor", QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+    )
+    latched.publish(Reasoning(text="before recording"))  # reaches a transient-local recorder
+    with BagRecorder(tmp_path / "bag") as bag:
+        recorder = BagRecorderNode(bag, ["/probe/latched", "/probe/sensor"], context=rclpy_context)
+        executor = SingleThreadedExecutor(context=rclpy_context)
+        for node in (probe, recorder):
+            executor.add_node(node)
+        try:
+            assert spin_until(executor, lambda: sensor.get_subscription_count() > 0, 10.0)
+            for i in range(20):
+                sensor.publish(Reasoning(text=f"frame {i}"))
+            assert spin_until(
+                executor,
+                lambda: bag.counts["/probe/latched"] == 1 and bag.counts["/probe/sensor"] >= 15,
+                10.0,
+            ), bag.counts
+        finally:
+            executor.shutdown()
+            recorder.destroy_node()
+            probe.destroy_node()
+    counts = dict(bag.counts)
+
+    contents = bag_contents(tmp_path / "bag")
+    assert contents.qos == {
+        "/probe/latched": TopicQos("reliable", "transient_local", 1000),
+        "/probe/sensor": TopicQos("best_effort", "volatile", 1000),
+    }
+    assert [
+        deserialize_message(m.raw, Reasoning).text
+        for m in read_messages(tmp_path / "bag", ["/probe/latched"])
+    ] == ["before recording"]
+    with (tmp_path / "bag" / "bag.mcap").open("rb") as stream:
+        reader = make_reader(stream)
+        summary = reader.get_summary()
+        assert summary is not None
+        assert {chunk.compression for chunk in summary.chunk_indexes} == {"zstd"}
+        read = Counter(channel.topic for _, channel, _ in reader.iter_messages())
+    assert read == counts
+
+    # The player offers what was recorded, but reliably (best-effort subscribers accept it).
+    player = BagPlayerNode(tmp_path / "bag", context=rclpy_context)
+    try:
+        offered = {t: p.qos_profile for t, p in player.publishers_by_topic.items()}
+    finally:
+        player.destroy_node()
+    assert offered["/probe/latched"].durability == DurabilityPolicy.TRANSIENT_LOCAL
+    assert offered["/probe/sensor"].durability == DurabilityPolicy.VOLATILE
+    assert {q.reliability for q in offered.values()} == {ReliabilityPolicy.RELIABLE}
 
 
 def test_replayed_drive_runs_the_vla_on_the_recorded_frames(

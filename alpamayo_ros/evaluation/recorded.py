@@ -1,0 +1,365 @@
+"""Open-loop evaluation of a recorded drive: what the car really did next is the truth.
+
+A recording (a bag, or videos or image folders with a poses file) is played in lock-step
+in one process, on the camera driver's own schedule (pipeline.lockstep: odometry and camera
+ticks merged, each camera set answered before time moves on), through the pipeline's
+inference and planning steps, so every cycle sees exactly what the graph's lock-step replay
+gives the VLA node and the planner. At each plan's t0 the logged ego path of the next 6.4 s,
+in the ego frame at t0, is the ground truth, as driving_log_replayer_v2 scores a recorded
+drive against its own future:
+
+- displacement: minADE over the K candidates, ADE and FDE of the selected one, at 3 s and
+  6.4 s (a cycle whose future the recording does not hold that far is left out of those);
+- meta-actions: the model's against those labelled from the logged path by the same rules
+  (core.meta_actions) as the training labels;
+- reasoning-action consistency: the reasoning text against the selected trajectory;
+- latency: the wall time of each stage of each cycle, as percentiles.
+
+Nothing here imports ROS: the recording is read through a camera source (sensors/).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from alpamayo_ros.configuration import ConfigurationError
+from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
+from alpamayo_ros.core.kinematics import Rollout, controls_from_poses
+from alpamayo_ros.core.meta_actions import LabelThresholds, label_meta_action
+from alpamayo_ros.core.planar import Pose2D, quaternion_to_yaw, wrap_angle
+from alpamayo_ros.evaluation.evaluate import PROGRESS_PERIOD_S
+from alpamayo_ros.evaluation.metrics import STEPS_3S, STEPS_6_4S, average_displacement
+from alpamayo_ros.pipeline.backend import Backend
+from alpamayo_ros.pipeline.inference import InferenceStep, InputsUnavailable
+from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep
+from alpamayo_ros.pipeline.planning import PlanningStep
+from alpamayo_ros.sensors.base import CameraSource, EgoPose
+from alpamayo_ros.world.reasoning_text import is_consistent
+
+STEP_NS = round(TRAJECTORY_DT_S * NS_PER_S)
+# Latency percentiles reported per stage.
+PERCENTILES = (50, 90, 99)
+# The summary's figures (`summarize`) beside the latency per stage, in the order a table
+# shows them; what a scenario file's conditions on a recording may name.
+SUMMARY_FIGURES = (
+    "cycles",
+    "scored_6_4s",
+    "min_ade_3s",
+    "min_ade_6_4s",
+    "ade_3s",
+    "ade_6_4s",
+    "fde_3s",
+    "fde_6_4s",
+    "planned_rate",
+    "longitudinal_accuracy",
+    "lateral_accuracy",
+    "consistent_rate",
+    "plan_latency_p50_ms",
+    "plan_latency_p90_ms",
+    "speed",
+)
+
+
+class RecordingError(ConfigurationError):
+    """A recording that cannot be evaluated; the message says why."""
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """The replayed graph's rates and sizes (config/alpamayo.yaml's camera driver, VLA
+    node and planner)."""
+
+    rate_hz: float = 10.0  # camera ticks
+    odometry_rate_hz: float = 50.0
+    num_samples: int = 6
+    planner_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.rate_hz > 0.0 and self.odometry_rate_hz > 0.0 and self.num_samples > 0):
+            raise ValueError(f"bad replay settings {self}")
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """One plan scored against the logged future; a figure the recording cannot give
+    (its future ends too soon) is None."""
+
+    t0_s: float  # since the recording's start
+    planned: bool  # some candidate passed the checks
+    min_ade_3s: float | None
+    min_ade_6_4s: float | None
+    ade_3s: float | None  # of the selected candidate (the top-ranked when none passed)
+    ade_6_4s: float | None
+    fde_3s: float | None
+    fde_6_4s: float | None
+    meta_action: tuple[str, str]  # the model's (longitudinal, lateral)
+    logged_meta_action: tuple[str, str] | None  # labelled from the logged path
+    consistent: bool  # the reasoning text agrees with the selected trajectory
+    reasoning: str
+    stage_ms: dict[str, float]  # wall time per stage, planning included
+    # For the report: the ego pose at t0 in the odometry frame (x, y, yaw), the selected
+    # and logged paths in the ego frame at t0 ([64, 2] and up to [64, 2]).
+    pose: tuple[float, float, float]
+    selected_xy: npt.NDArray[np.float64] = field(repr=False)
+    logged_xy: npt.NDArray[np.float64] = field(repr=False)
+
+    @property
+    def longitudinal_correct(self) -> bool | None:
+        if self.logged_meta_action is None:
+            return None
+        return self.meta_action[0] == self.logged_meta_action[0]
+
+    @property
+    def lateral_correct(self) -> bool | None:
+        if self.logged_meta_action is None:
+            return None
+        return self.meta_action[1] == self.logged_meta_action[1]
+
+    def as_dict(self, with_paths: bool = False) -> dict[str, object]:
+        """JSON-ready; the paths only when asked for."""
+        row = asdict(self)
+        row.pop("selected_xy")
+        row.pop("logged_xy")
+        row["longitudinal_correct"] = self.longitudinal_correct
+        row["lateral_correct"] = self.lateral_correct
+        if with_paths:
+            row["selected_xy"] = np.round(self.selected_xy, 3).tolist()
+            row["logged_xy"] = np.round(self.logged_xy, 3).tolist()
+        return row
+
+
+@dataclass(frozen=True)
+class RecordingResult:
+    backend: str
+    cycles: list[CycleResult]
+    logged_path: npt.NDArray[np.float64]  # [N, 3] x, y, yaw of the ego at 10 Hz (odom frame)
+    recorded_s: float  # simulated time replayed
+    wall_s: float
+
+    @property
+    def speed(self) -> float:
+        """Recorded seconds per wall second."""
+        return self.recorded_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    def summary(self) -> dict[str, object]:
+        return summarize(self.cycles, self.speed)
+
+
+def evaluate_recording(
+    backend: Backend,
+    source: CameraSource,
+    cameras: Sequence[str],
+    settings: ReplaySettings = ReplaySettings(),
+    progress: Callable[[str], None] | None = None,
+    on_cycle: Callable[[CycleResult], None] | None = None,
+) -> RecordingResult:
+    """Replay `source` (which must know the ego pose) through `backend` in lock-step and
+    score every plan against the logged future; `on_cycle` sees each as it is scored,
+    `progress` gets a line every few seconds."""
+    inference = InferenceStep(backend, cameras, rate_hz=settings.rate_hz)
+    planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
+    frame_period_ns = round(NS_PER_S / settings.rate_hz)
+    # Answers come at once here: no warm-up hold, every camera set answered as it is done.
+    lockstep = LockStep(
+        LOCKSTEP_START_NS, frame_period_ns, round(NS_PER_S / settings.odometry_rate_hz), 1.0
+    )
+    cycles: list[CycleResult] = []
+    logged: list[tuple[float, float, float]] = []
+    last_odometry_ns: int | None = None
+
+    def add_odometry(stamp_ns: int) -> None:
+        nonlocal last_odometry_ns
+        if last_odometry_ns is not None and stamp_ns <= last_odometry_ns:
+            return
+        pose = source.ego_pose(stamp_ns)
+        if pose is not None:
+            last_odometry_ns = stamp_ns
+            inference.add_odometry(stamp_ns, pose.position, pose.orientation_xyzw)
+
+    started = time.perf_counter()
+    reported = started
+    while not source.finished:
+        step = lockstep.next_step(time.monotonic_ns())
+        if step is None:  # not held for long: the answer below is given at once
+            continue
+        if step.odometry_due:
+            add_odometry(step.stamp_ns)
+        if not step.frames_due:
+            continue
+        pose = source.ego_pose(step.stamp_ns)
+        if pose is not None:
+            logged.append(_planar(pose))
+        frames = source.frames(step.stamp_ns)
+        if not frames:
+            continue
+        add_odometry(frames[0].stamp_ns)  # the pose at their capture first, as the driver
+        for frame in frames:
+            inference.add_frame(frame.camera, frame.stamp_ns, frame.image)
+        lockstep.frames_sent(min(frame.stamp_ns for frame in frames), time.monotonic_ns())
+        cycle = _cycle(inference, planning, source)
+        lockstep.answer(step.stamp_ns)
+        if cycle is not None:
+            cycles.append(cycle)
+            if on_cycle is not None:
+                on_cycle(cycle)
+        if progress is not None and time.perf_counter() - reported > PROGRESS_PERIOD_S:
+            reported = time.perf_counter()
+            progress(
+                f"{backend.name}: {(step.stamp_ns - LOCKSTEP_START_NS) / NS_PER_S:.1f} s of "
+                f"the recording, {len(cycles)} plans scored"
+            )
+    wall_s = time.perf_counter() - started
+    if not logged:
+        raise RecordingError(
+            "the recording has no ego pose: give it an odometry topic or a poses file "
+            "(the logged path is the ground truth)"
+        )
+    recorded_s = ((lockstep.now_ns or LOCKSTEP_START_NS) - LOCKSTEP_START_NS) / NS_PER_S
+    return RecordingResult(backend.name, cycles, np.array(logged), recorded_s, wall_s)
+
+
+def _cycle(
+    inference: InferenceStep, planning: PlanningStep, source: CameraSource
+) -> CycleResult | None:
+    """The inference at the newest camera set and its plan, scored; None while the
+    inputs are incomplete (the first 1.5 s: the ego history)."""
+    try:
+        decided = inference.run()
+    except InputsUnavailable:
+        return None
+    if decided is None:
+        return None
+    plan = planning.plan(decided.output.planner_input, decided.t0_ns)
+    explained = decided.explained()
+    stage_ms = {
+        name: ms for name, ms in explained.stage_ms.items() if not name.startswith("decide: ")
+    }
+    stage_ms["planning"] = plan.planning_ms
+    t0_pose = source.ego_pose(decided.t0_ns)
+    if t0_pose is None:
+        return None
+    truth = logged_future(source, decided.t0_ns)
+    chosen = plan.selection.index
+    best = chosen if chosen is not None else int(np.argmax(plan.scores))
+    candidates = plan.rollouts.xyz()
+    selected = candidates[best]
+    selected_meta = label_meta_action(plan.rollouts[best])
+    meta = decided.output.planner_input.meta_action
+    text = explained.output.decision.text
+    x, y, yaw = _planar(t0_pose)
+    return CycleResult(
+        t0_s=(decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S,
+        planned=chosen is not None,
+        min_ade_3s=_displacement(candidates, truth, STEPS_3S),
+        min_ade_6_4s=_displacement(candidates, truth, STEPS_6_4S),
+        ade_3s=_displacement(selected[None], truth, STEPS_3S),
+        ade_6_4s=_displacement(selected[None], truth, STEPS_6_4S),
+        fde_3s=_final(selected, truth, STEPS_3S),
+        fde_6_4s=_final(selected, truth, STEPS_6_4S),
+        meta_action=(meta.longitudinal.name, meta.lateral.name),
+        logged_meta_action=_logged_meta_action(truth, float(t0_pose.linear_velocity[0])),
+        consistent=is_consistent(text, *selected_meta),
+        reasoning=text,
+        stage_ms=stage_ms,
+        pose=(x, y, yaw),
+        selected_xy=selected[:, :2].copy(),
+        logged_xy=truth[:, :2].copy(),
+    )
+
+
+def logged_future(source: CameraSource, t0_ns: int) -> npt.NDArray[np.float64]:
+    """The ego's logged path after t0, in the ego frame at t0, every 0.1 s ([T, 3] x, y,
+    yaw for T <= 64: as far as the recording holds its poses)."""
+    origin_pose = source.ego_pose(t0_ns)
+    if origin_pose is None:
+        return np.zeros((0, 3))
+    origin = Pose2D(*_planar(origin_pose))
+    points = []
+    for step in range(1, TRAJECTORY_STEPS + 1):
+        pose = source.ego_pose(t0_ns + step * STEP_NS)
+        if pose is None:
+            break
+        relative = origin.relative(Pose2D(*_planar(pose)))
+        points.append((relative.x, relative.y, float(wrap_angle(relative.yaw))))
+    return np.array(points, dtype=np.float64).reshape(-1, 3)
+
+
+def _planar(pose: EgoPose) -> tuple[float, float, float]:
+    return (
+        float(pose.position[0]),
+        float(pose.position[1]),
+        quaternion_to_yaw(*(float(value) for value in pose.orientation_xyzw)),
+    )
+
+
+def _displacement(
+    candidates: npt.NDArray[np.float64], truth: npt.NDArray[np.float64], steps: int
+) -> float | None:
+    """minADE over the candidates [K, 64, 3] to `steps`, or None when the truth is shorter."""
+    if len(truth) < steps:
+        return None
+    padded = np.zeros((steps, 3))
+    padded[:, :2] = truth[:steps, :2]
+    return float(average_displacement(candidates, padded, steps).min())
+
+
+def _final(
+    selected: npt.NDArray[np.float64], truth: npt.NDArray[np.float64], steps: int
+) -> float | None:
+    if len(truth) < steps:
+        return None
+    return float(np.linalg.norm(selected[steps - 1, :2] - truth[steps - 1, :2]))
+
+
+def _logged_meta_action(truth: npt.NDArray[np.float64], speed: float) -> tuple[str, str] | None:
+    """The meta-action of the logged path by the training labels' rules, or None when
+    the recording does not hold the near term they look at."""
+    steps = round(LabelThresholds().horizon_s / TRAJECTORY_DT_S)
+    if len(truth) < steps:
+        return None
+    x, y, yaw = truth[:, 0], truth[:, 1], np.unwrap(truth[:, 2])
+    acceleration, curvature = controls_from_poses(x, y, yaw, speed)
+    v = speed + np.cumsum(acceleration) * TRAJECTORY_DT_S
+    t = np.arange(1, len(truth) + 1) * TRAJECTORY_DT_S
+    longitudinal, lateral = label_meta_action(Rollout(t, x, y, yaw, v, acceleration, curvature))
+    return longitudinal.name, lateral.name
+
+
+def summarize(cycles: Sequence[CycleResult], speed: float = 0.0) -> dict[str, object]:
+    """Means over the cycles that have each figure, accuracies and latency percentiles."""
+    summary: dict[str, object] = {"cycles": len(cycles)}
+    for name in ("min_ade_3s", "min_ade_6_4s", "ade_3s", "ade_6_4s", "fde_3s", "fde_6_4s"):
+        values = [value for cycle in cycles if (value := getattr(cycle, name)) is not None]
+        summary[name] = float(np.mean(values)) if values else None
+        if name == "ade_6_4s":
+            summary["scored_6_4s"] = len(values)
+    for name in ("planned", "consistent"):
+        summary[f"{name}_rate"] = _mean([getattr(cycle, name) for cycle in cycles])
+    for name in ("longitudinal_correct", "lateral_correct"):
+        labelled = [value for cycle in cycles if (value := getattr(cycle, name)) is not None]
+        summary[name.replace("_correct", "_accuracy")] = _mean(labelled)
+    stages = sorted({stage for cycle in cycles for stage in cycle.stage_ms})
+    summary["latency_ms"] = {
+        stage: {
+            f"p{q}": float(np.percentile(values, q))
+            for q in PERCENTILES
+            if (values := [c.stage_ms[stage] for c in cycles if stage in c.stage_ms])
+        }
+        for stage in stages
+    }
+    # What the planner's output waits for after t0 (deciding, then planning), on its own:
+    # the figure a scenario's latency condition names.
+    plan_ms = [c.stage_ms["decide"] + c.stage_ms["planning"] for c in cycles]
+    for q in PERCENTILES[:2]:
+        summary[f"plan_latency_p{q}_ms"] = float(np.percentile(plan_ms, q)) if plan_ms else None
+    summary["speed"] = speed
+    return summary
+
+
+def _mean(values: Sequence[bool]) -> float | None:
+    return float(np.mean(values)) if values else None
