@@ -165,9 +165,8 @@ def test_recording_silent_publishers_warns_and_leaves_a_readable_bag(
     probe = Node("probe", context=rclpy_context)
     probe.create_publisher(Reasoning, TOPIC, QoSProfile(depth=10))  # never publishes
     try:
-        process = start(
-            "record", "--output", str(bag_path), "--duration", "5"
-        )  # discovery, on a busy machine too
+        # Long enough for discovery on a busy machine too.
+        process = start("record", "--output", str(bag_path), "--duration", "5")
         stdout, stderr = process.communicate(timeout=30.0)
     finally:
         probe.destroy_node()
