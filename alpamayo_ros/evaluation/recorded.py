@@ -102,9 +102,11 @@ class CycleResult:
     consistent: bool  # the reasoning text agrees with the selected trajectory
     reasoning: str
     stage_ms: dict[str, float]  # wall time per stage, planning included
-    # For the report: the ego pose at t0 in the odometry frame (x, y, yaw), the selected
-    # and logged paths in the ego frame at t0 ([64, 2] and up to [64, 2]).
+    # For the report: the ego pose at t0 in the odometry frame (x, y, yaw), the candidates,
+    # the selected and the logged paths in the ego frame at t0 ([K, 64, 2], [64, 2] and up
+    # to [64, 2]).
     pose: tuple[float, float, float]
+    candidates_xy: npt.NDArray[np.float64] = field(repr=False)
     selected_xy: npt.NDArray[np.float64] = field(repr=False)
     logged_xy: npt.NDArray[np.float64] = field(repr=False)
 
@@ -123,8 +125,8 @@ class CycleResult:
     def as_dict(self, with_paths: bool = False) -> dict[str, object]:
         """JSON-ready; the paths only when asked for."""
         row = asdict(self)
-        row.pop("selected_xy")
-        row.pop("logged_xy")
+        for name in ("candidates_xy", "selected_xy", "logged_xy"):
+            row.pop(name)
         row["longitudinal_correct"] = self.longitudinal_correct
         row["lateral_correct"] = self.lateral_correct
         if with_paths:
@@ -267,6 +269,7 @@ def _cycle(
         reasoning=text,
         stage_ms=stage_ms,
         pose=(x, y, yaw),
+        candidates_xy=candidates[..., :2].copy(),
         selected_xy=selected[:, :2].copy(),
         logged_xy=truth[:, :2].copy(),
     )

@@ -10,8 +10,9 @@ Three kinds, one page layout:
   failed. Drawn from the runs' results and the scenario rebuilt from its seed: nothing is
   re-driven;
 - a recorded drive (`evaluate --bag`): the logged path from above with the plans made along
-  it, the displacement errors and meta-actions over time against the logged ones, the
-  latency of each stage as histograms, and the reasoning as it changed;
+  it (candidates and the selected one), the displacement errors and meta-actions over time
+  against the logged ones, the latency of each stage as histograms, and the reasoning as it
+  changed;
 - open-loop seeds (`evaluate --seeds`): the figures per scenario type, side by side.
 """
 
@@ -275,11 +276,21 @@ def recording_figure(result: RecordingResult) -> bytes:
 
 def _plans_from_above(axes: Axes, result: RecordingResult) -> None:
     """The logged path in the odometry frame, and every few plans where they would have
-    taken the car (the selected trajectory placed at its t0 pose)."""
+    taken the car (the candidates and the selected one placed at their t0 pose)."""
     path = result.logged_path
     axes.plot(path[:, 0], path[:, 1], color="#27ae60", linewidth=6, alpha=0.4, label="logged")
     for k, cycle in enumerate(result.cycles[::PLANS_DRAWN_EVERY]):
         origin = Pose2D(*cycle.pose)
+        for index, candidate in enumerate(cycle.candidates_xy):
+            xy = np.array([origin.transform_point(x, y) for x, y in candidate])
+            axes.plot(
+                xy[:, 0],
+                xy[:, 1],
+                color="#999999",
+                linewidth=0.6,
+                alpha=0.6,
+                label="candidates" if not (k or index) else None,
+            )
         xy = np.array([origin.transform_point(x, y) for x, y in cycle.selected_xy])
         axes.plot(
             xy[:, 0],
