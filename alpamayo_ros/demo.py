@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from alpamayo_ros.launcher import GraphProcesses
     from alpamayo_ros.nodes.topic_monitor import TopicMonitor
+    from alpamayo_ros.replay.bag import BagRecorder
     from alpamayo_ros.simulate import RunSpec
 
 # A held-out traffic-light scenario (not trained or tuned on) that the packaged model
@@ -39,8 +40,11 @@ DEMO_SEED = 3000172
 # Processes start, import torch, load weights and fill 1.5 s of ego history before the
 # first plan: seconds on a small machine, a minute on a very busy one.
 STARTUP_ALLOWANCE_S = 90.0
-# After the scenario's end, the recorder takes what is still in flight.
-DRAIN_S = 0.5
+# After the scenario's end the recorder takes what is still in flight (it may trail the
+# graph on a busy machine, writing the cameras): until nothing new came for QUIET_S, at
+# most DRAIN_S.
+QUIET_S = 0.5
+DRAIN_S = 10.0
 
 
 @dataclass
@@ -102,7 +106,12 @@ def run_demo(
 
     with tempfile.TemporaryDirectory(prefix="alpamayo_demo_") as scratch:
         params = Path(scratch) / "params.yaml"
-        params.write_text(yaml.safe_dump(parameter_document(spec, params_file, result_file)))
+        document = parameter_document(spec, params_file, result_file)
+        # The clock holds this long once the stack is discovered, so that the recorder here
+        # has found and matched every topic before the first step: nothing goes unrecorded.
+        simulator = document["simulator"]["ros__parameters"]
+        simulator["lockstep_settle_s"] = max(simulator.get("lockstep_settle_s", 0.0), 2.0)
+        params.write_text(yaml.safe_dump(document))
         with BagRecorder(outcome.bag) as bag, GraphProcesses(params, True, nodes=nodes) as graph:
             show(
                 f"started {', '.join(graph.processes)}: scenario {seed} in closed loop, "
@@ -117,9 +126,7 @@ def run_demo(
                 for node in (monitor, recorder):
                     executor.add_node(node)
                 _drive(executor, graph, monitor, result_file, spec, stopped, show, outcome)
-                drain_until = time.monotonic() + DRAIN_S
-                while time.monotonic() < drain_until:
-                    executor.spin_once(timeout_sec=0.05)
+                _drain(executor, bag)
                 outcome.watched = {topic: monitor.counts[topic] for _, topic in monitor.TOPICS}
             finally:
                 rclpy.try_shutdown()
@@ -163,6 +170,16 @@ def _drive(
         if waiting and monitor.counts[Topics.TRAJECTORY]:
             waiting = False
             show(f"first plan after {time.monotonic() - started:.1f} s")
+
+
+def _drain(executor: SingleThreadedExecutor, bag: BagRecorder) -> None:
+    """Spin until the recorder has written nothing new for QUIET_S (or DRAIN_S passed)."""
+    deadline = time.monotonic() + DRAIN_S
+    written, quiet_since = sum(bag.counts.values()), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < QUIET_S:
+        executor.spin_once(timeout_sec=0.05)
+        if sum(bag.counts.values()) != written:
+            written, quiet_since = sum(bag.counts.values()), time.monotonic()
 
 
 def _write_report(result: dict[str, Any], directory: Path) -> Path:

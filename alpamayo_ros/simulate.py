@@ -149,6 +149,7 @@ def run_in_process(spec: RunSpec) -> dict[str, Any]:
         "scenario_type": rollout.scenario_type,
         "metrics": asdict(rollout.metrics),
         "watchdog": [{"t_s": t, "mode": mode} for t, mode in rollout.modes],
+        "reasoning": [{"t_s": t, "text": text} for t, text in rollout.reasoning],
         "commands_by_mode": rollout.commands_by_mode,
         "lockstep": {
             "simulated_s": simulated_s,

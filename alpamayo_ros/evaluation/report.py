@@ -6,8 +6,8 @@ Three kinds, one page layout:
   markings, the agents' paths and where they were at the end, the expert's drive of the
   same scenario and the closed-loop drive, with the handover and any collision or departure
   from the road marked) and the signals over time (speed against the expert's, steering,
-  acceleration) with the watchdog's stopping modes shaded; then its metrics and why it
-  failed. Drawn from the runs' results and the scenario rebuilt from its seed: nothing is
+  acceleration) with the watchdog's stopping modes shaded; then its metrics, why it
+  failed, and the reasoning as it changed. Drawn from the runs' results and the scenario rebuilt from its seed: nothing is
   re-driven;
 - a recorded drive (`evaluate --bag`): the logged path from above with the plans made along
   it (candidates and the selected one), the displacement errors and meta-actions over time
@@ -329,21 +329,15 @@ def latency_figure(result: RecordingResult) -> bytes:
 
 
 def _recording_section(result: RecordingResult, drive: str, latency: str) -> str:
-    rows: list[str] = []
-    previous = None
-    for cycle in result.cycles:
-        if cycle.reasoning != previous and len(rows) < REASONING_ROWS:
-            rows.append(
-                f"<tr><td>{cycle.t0_s:.1f}</td><td class='text'>{html.escape(cycle.reasoning)}"
-                f"</td><td>{html.escape(' / '.join(cycle.meta_action).lower())}</td></tr>"
-            )
-        previous = cycle.reasoning
+    reasoning = [
+        (cycle.t0_s, cycle.reasoning, " / ".join(cycle.meta_action).lower())
+        for cycle in result.cycles
+    ]
     return (
         f"<section><h2>{html.escape(result.backend)}</h2>"
         f"<img src='{html.escape(drive)}' alt='{html.escape(result.backend)} drive'>"
         f"<img src='{html.escape(latency)}' alt='{html.escape(result.backend)} latency'>"
-        "<h3>Reasoning as it changed</h3><table><tr><th>t0 (s)</th><th>reasoning</th>"
-        f"<th>meta-action</th></tr>{''.join(rows)}</table></section>"
+        f"{_reasoning_table(reasoning)}</section>"
     )
 
 
@@ -424,11 +418,32 @@ def _run_section(result: Mapping[str, Any], image: str) -> str:
         f"<tr><th>{label}</th><td>{_number(value)}</td></tr>" for label, value in figures
     )
     heading = f"{result['driver']}, seed {result['seed']} ({result['scenario_type']})"
+    reasoning = [(line["t_s"], line["text"], "") for line in result.get("reasoning", ())]
     return (
         f"<section><h2>{html.escape(heading)}</h2>"
         f"<p class='{'pass' if metrics['passed'] else 'fail'}'>{html.escape(verdict)}</p>"
         f"<img src='{html.escape(image)}' alt='{html.escape(heading)}'>"
-        f"<table>{cells}</table></section>"
+        f"<table>{cells}</table>{_reasoning_table(reasoning)}</section>"
+    )
+
+
+def _reasoning_table(lines: Sequence[tuple[float, str, str]]) -> str:
+    """The reasoning as it changed: (t0 in s, text, meta-action) where the text differs from
+    the one before, up to REASONING_ROWS rows; nothing without reasoning."""
+    rows: list[str] = []
+    previous = None
+    for t0_s, text, meta_action in lines:
+        if text != previous and len(rows) < REASONING_ROWS:
+            rows.append(
+                f"<tr><td>{t0_s:.1f}</td><td class='text'>{html.escape(text)}</td>"
+                f"<td>{html.escape(meta_action)}</td></tr>"
+            )
+        previous = text
+    if not rows:
+        return ""
+    return (
+        "<h3>Reasoning as it changed</h3><table><tr><th>t0 (s)</th><th>reasoning</th>"
+        f"<th>meta-action</th></tr>{''.join(rows)}</table>"
     )
 
 

@@ -88,6 +88,8 @@ class RolloutResult:
     modes: list[tuple[float, str]]
     record: EgoRecord  # the drive, every control step
     samples: list[Sample] = field(default_factory=list)  # states labelled by the expert
+    # (s since the start at the plan's t0, its reasoning text) of every plan made
+    reasoning: list[tuple[float, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class _Tally:
     modes: list[tuple[float, str]] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     texts_and_plans: list[tuple[str, Rollout]] = field(default_factory=list)
+    reasoning: list[tuple[float, str]] = field(default_factory=list)
     plan_latency_s: list[float] = field(default_factory=list)
 
 
@@ -213,7 +216,9 @@ class _ModelPlanner:
         selected = plan.selected
         if selected is None:
             return None
-        tally.texts_and_plans.append((decided.explained().output.decision.text, selected))
+        text = decided.explained().output.decision.text
+        tally.texts_and_plans.append((text, selected))
+        tally.reasoning.append(((decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S, text))
         return TrackedTrajectory.from_rollout(selected), decided.t0_ns
 
 
@@ -230,6 +235,7 @@ def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
         tally.modes,
         record,
         tally.samples,
+        tally.reasoning,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rclpy.clock import Clock, ClockType
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -45,7 +46,11 @@ class BagRecorderNode(Node):
         self.wanted = frozenset(topics)
         self.ignored: set[str] = set()
         self.subscriptions_by_topic: dict[str, object] = {}
-        self.create_timer(DISCOVERY_PERIOD_S, self.discover)
+        # On the steady clock: under use_sim_time a paused /clock (a lock-step run holding
+        # at its start) must not pause discovery, or the first messages go unrecorded.
+        self.create_timer(
+            DISCOVERY_PERIOD_S, self.discover, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
 
     def discover(self) -> None:
         """Subscribe to every new topic that should be recorded."""

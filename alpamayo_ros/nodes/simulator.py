@@ -339,6 +339,10 @@ class Simulator(ManagedNode):
             "scenario_type": world.scenario.scenario_type,
             "metrics": asdict(metrics),
             "watchdog": [{"t_s": t, "mode": mode} for t, mode in self.modes],
+            "reasoning": [
+                {"t_s": (t0 - LOCKSTEP_START_NS) / NS_PER_S, "text": self.reasonings[t0]}
+                for t0 in sorted(self.reasonings)
+            ],
             "lockstep": asdict(report) | {"speed": report.speed},
             # The drive itself, every control step, for plots and reports.
             "ego": world.record().columns(),

@@ -39,6 +39,8 @@ def test_the_report_shows_each_run_and_the_summary(
         assert pixels.std() > 20.0  # drawn, not blank
     assert "<th>expert</th><th>constant_velocity</th>" in page
     assert "at-fault collision with cyclist_1" in page  # why the floor failed
+    # The floor's reasoning, once: it never changes.
+    assert page.count("the baseline assumes the scene does not change") == 1
     assert page.count("<section>") == 2
 
 

@@ -70,6 +70,7 @@ def test_demo_drives_records_scores_and_reports(ros_domain: int, tmp_path: Path)
     assert report, result.stdout
     page = Path(report.group(1))
     assert "<img src='embedded_vla_3000172.png'" in page.read_text()
+    assert "because the traffic light is red" in page.read_text()  # the reasoning table
     assert (page.parent / "embedded_vla_3000172.png").stat().st_size > 10_000
     assert (page.parent.parent / "result.json").exists()
 
