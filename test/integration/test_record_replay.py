@@ -15,6 +15,7 @@ from mcap.reader import make_reader
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from recorded_drive import CAMERA_TOPICS, SPECS, record_drive, spin_until
@@ -49,6 +50,29 @@ def test_reliable_topic_is_recorded_without_loss(rclpy_context: Context, tmp_pat
             probe.destroy_node()
     texts = [deserialize_message(m.raw, Reasoning).text for m in read_messages(tmp_path / "bag")]
     assert texts == [f"message {i}" for i in range(150)]
+
+
+def test_topics_are_discovered_while_the_sim_clock_is_paused(
+    rclpy_context: Context, tmp_path: Path
+) -> None:
+    """Under use_sim_time with no /clock yet (a lock-step run holding at its start), the
+    recorder still finds new topics: its discovery runs on the steady clock."""
+    probe = Node("probe", context=rclpy_context)
+    publisher = probe.create_publisher(Reasoning, "/probe/paused", QoSProfile(depth=10))
+    with BagRecorder(tmp_path / "bag") as bag:
+        recorder = BagRecorderNode(bag, context=rclpy_context)
+        recorder.set_parameters([Parameter("use_sim_time", value=True)])
+        executor = SingleThreadedExecutor(context=rclpy_context)
+        for node in (probe, recorder):
+            executor.add_node(node)
+        try:
+            assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, 10.0)
+            publisher.publish(Reasoning(text="while paused"))
+            assert spin_until(executor, lambda: bag.counts["/probe/paused"] == 1, 10.0)
+        finally:
+            executor.shutdown()
+            recorder.destroy_node()
+            probe.destroy_node()
 
 
 def test_topics_are_recorded_with_their_qos_into_a_zstd_mcap_bag(
