@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 
 from alpamayo_ros.core.compat import StrEnum
-from alpamayo_ros.core.decisions import LateralDecision
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.meta_actions import (
     ACCELERATE,
     DECELERATE,
@@ -57,6 +57,7 @@ from alpamayo_ros.core.meta_actions import (
     Longitudinal,
     coarse_meta_action,
 )
+from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.core.text import join_words, split_words
 
 
@@ -455,3 +456,99 @@ def is_consistent(text: str, longitudinal: Longitudinal, lateral: Lateral) -> bo
         return False  # unparseable text scores 0
     expected = coarse_meta_action(longitudinal, lateral)
     return (stated_longitudinal or MAINTAIN, stated_lateral or STRAIGHT) == expected
+
+
+# ------------------------------------------------------------------- decision parsing
+# The cause a text names, first match wins: the object or condition words of the AR1
+# paper's Table 1 causes (a cut-in before other vehicles, a light before an intersection).
+_CAUSE_RULES: tuple[tuple[Cause, re.Pattern[str]], ...] = tuple(
+    (cause, re.compile(pattern))
+    for cause, pattern in (
+        (Cause.CUT_IN, r"\bcut(s|ting)?\s+(in|into)\b|\bcut-in\b"),
+        (Cause.PEDESTRIAN, r"\bpedestrians?\b|\bperson\b|\bpeople\b|\bwalkers?\b"),
+        (Cause.CYCLIST, r"\bcyclists?\b|\bbicycl\w*|\bbikes?\b"),
+        (Cause.TRAFFIC_LIGHT, r"\b(traffic\s+)?lights?\b|\bsignal\b"),
+        (Cause.CONSTRUCTION, r"\bcones?\b|\bconstruction\b|\bwork\s+zone\b|\bbarriers?\b"),
+        (
+            Cause.STOPPED_VEHICLE,
+            r"\b(stopped|parked|stalled|disabled|stationary)\s+(vehicle|car|truck|bus)s?\b",
+        ),
+        (Cause.LEAD_VEHICLE, r"\blead\s+(vehicle|car)\b|\b(vehicle|car|truck)\s+ahead\b"),
+        (Cause.INTERSECTION, r"\bintersection\b|\bjunction\b"),
+        (
+            Cause.ROAD_GEOMETRY,
+            r"\bcurves?\b|\bbends?\b|\bwith\s+the\s+road\b|\bfollow\s+the\s+road\b",
+        ),
+        (Cause.NONE, r"\b(lane|road)\s+ahead\s+is\s+clear\b|\bcruising\s+speed\b"),
+    )
+)
+_LATERAL_DECISION_RULES: tuple[tuple[LateralDecision, re.Pattern[str]], ...] = tuple(
+    (decision, re.compile(pattern))
+    for decision, pattern in (
+        (LateralDecision.LATERAL_MANEUVER_ABORT, r"\babort\w*"),
+        (
+            LateralDecision.LANE_CHANGE,
+            r"\bchange\s+(to\s+the\s+\w+\s+lane|lanes?)\b|\blane\s+change\b",
+        ),
+        (LateralDecision.PULL_OVER, r"\bpull(s|ing)?\s+over\b"),
+        (
+            LateralDecision.OUT_OF_LANE_NUDGE,
+            r"\bnudg\w*\b.*\b(adjacent|other|neighbou?ring)\s+lane\b",
+        ),
+        (LateralDecision.IN_LANE_NUDGE, r"\bnudg\w*"),
+        (LateralDecision.MERGE_SPLIT, r"\bmerg\w*|\bsplit\w*"),
+        (LateralDecision.TURN, r"\bturn(s|ing)?\s+(left|right)\b"),
+        # A purpose that only a sideways move within the lane serves.
+        (LateralDecision.IN_LANE_NUDGE, r"\bincrease\s+clearance\b|\bkeep\s+clear\s+of\b"),
+    )
+)
+_YIELD = re.compile(r"\byield\w*|\bgive\s+way\b|\bwhile\s+the\s+pedestrian\b")
+_FOLLOW = re.compile(
+    r"\bkeep\w*\s+distance\b|\bstay\s+behind\b"
+    r"|\bfollow\w*\s+(the\s+|a\s+)?(lead\w*|vehicle|car|truck|cyclist)\b"
+)
+_PASS = re.compile(r"\bpass\w*\b|\bget\s+around\b|\bovertak\w*")
+# Causes a stop holds for without an agent to follow.
+_STATIC_CAUSES = frozenset(
+    {Cause.TRAFFIC_LIGHT, Cause.CONSTRUCTION, Cause.STOPPED_VEHICLE, Cause.INTERSECTION}
+)
+
+
+def parse_decision(text: str) -> CausalDecision:
+    """The structured decision a free Chain-of-Causation text states, by rules (for a
+    model that writes text only, as Alpamayo-R1 does): the cause from the object or
+    condition it names, the lateral decision from the manoeuvre words, the longitudinal
+    decision from the stated behaviour (`intended_behaviour`) and the cause. What the text
+    does not say is UNKNOWN (decisions) or OTHER (a cause clause naming nothing known)."""
+    lowered = " ".join(split_words(text))
+    cause = next((cause for cause, rule in _CAUSE_RULES if rule.search(lowered)), None)
+    if cause is None:
+        cause = Cause.OTHER if _CONNECTOR.search(lowered) else Cause.NONE
+    clause = action_clause(text)
+    lateral = next(
+        (decision for decision, rule in _LATERAL_DECISION_RULES if rule.search(clause)),
+        LateralDecision.LANE_KEEPING,
+    )
+    longitudinal_intent, _ = intended_behaviour(text)
+    return CausalDecision(
+        text=text,
+        longitudinal_decision=_longitudinal_decision(lowered, longitudinal_intent, cause),
+        lateral_decision=lateral,
+        cause=cause,
+    )
+
+
+def _longitudinal_decision(lowered: str, intent: str | None, cause: Cause) -> LongitudinalDecision:
+    if _YIELD.search(lowered) or (cause is Cause.PEDESTRIAN and intent in (STOP, DECELERATE)):
+        return LongitudinalDecision.YIELD
+    if intent in (STOP, DECELERATE) and cause in _STATIC_CAUSES:
+        return LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
+    if intent == ACCELERATE and _PASS.search(lowered):
+        return LongitudinalDecision.ACCELERATE_TO_PASS
+    if cause in (Cause.LEAD_VEHICLE, Cause.CUT_IN) or _FOLLOW.search(lowered):
+        return LongitudinalDecision.LEAD_OBSTACLE_FOLLOWING
+    if intent == DECELERATE:
+        return LongitudinalDecision.SPEED_ADAPTATION
+    if intent in (MAINTAIN, ACCELERATE, None):
+        return LongitudinalDecision.SET_SPEED_TRACKING
+    return LongitudinalDecision.UNKNOWN

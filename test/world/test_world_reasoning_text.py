@@ -4,10 +4,11 @@ generated for, tokenizes losslessly into the fixed vocabulary, and AR1 phrasing 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 import pytest
 
-from alpamayo_ros.core.decisions import LateralDecision
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.text import join_words, split_words
 from alpamayo_ros.world.reasoning_text import (
@@ -20,8 +21,11 @@ from alpamayo_ros.world.reasoning_text import (
     compose_text,
     intended_behaviour,
     is_consistent,
+    parse_decision,
     vocabulary,
 )
+from alpamayo_ros.world.scenarios import SCENARIO_TYPES, make_scenario
+from alpamayo_ros.world.simulation import Simulation, decisions
 
 VARIANTS = range(30)
 
@@ -164,3 +168,82 @@ def test_variants_change_the_wording_not_the_meaning() -> None:
     }
     assert len(texts) > 1
     assert {intended_behaviour(text)[0] for text in texts} == {"decelerate"}
+
+
+@pytest.mark.parametrize(
+    ("text", "longitudinal", "lateral", "cause"),
+    [
+        # Alpamayo-R1's published examples (../shared/AR1_CONTRACT.md).
+        (
+            "Nudge to the left to increase clearance from the construction cones encroaching "
+            "into the lane.",
+            LongitudinalDecision.SET_SPEED_TRACKING,
+            LateralDecision.IN_LANE_NUDGE,
+            Cause.CONSTRUCTION,
+        ),
+        (
+            "Keep distance to the lead vehicle since it is directly ahead in our lane.",
+            LongitudinalDecision.LEAD_OBSTACLE_FOLLOWING,
+            LateralDecision.LANE_KEEPING,
+            Cause.LEAD_VEHICLE,
+        ),
+        (
+            "Slow down because a pedestrian is stepping into the lane ahead.",
+            LongitudinalDecision.YIELD,
+            LateralDecision.LANE_KEEPING,
+            Cause.PEDESTRIAN,
+        ),
+        (
+            "Stop at the stop line because the traffic light is red.",
+            LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT,
+            LateralDecision.LANE_KEEPING,
+            Cause.TRAFFIC_LIGHT,
+        ),
+        (
+            "Change to the left lane to pass the stopped truck ahead.",
+            LongitudinalDecision.SET_SPEED_TRACKING,
+            LateralDecision.LANE_CHANGE,
+            Cause.STOPPED_VEHICLE,
+        ),
+        (
+            "Turn right at the intersection.",
+            LongitudinalDecision.SET_SPEED_TRACKING,
+            LateralDecision.TURN,
+            Cause.INTERSECTION,
+        ),
+        ("Proceed carefully because of the puddle.", None, None, Cause.OTHER),
+    ],
+)
+def test_a_free_text_is_parsed_into_decisions_and_cause(
+    text: str,
+    longitudinal: LongitudinalDecision | None,
+    lateral: LateralDecision | None,
+    cause: Cause,
+) -> None:
+    decision = parse_decision(text)
+    assert decision.text == text and decision.cause is cause
+    if longitudinal is not None:
+        assert decision.longitudinal_decision is longitudinal
+    if lateral is not None:
+        assert decision.lateral_decision is lateral
+
+
+def test_parsing_recovers_the_worlds_own_decisions() -> None:
+    """Round trip over the texts the world writes with known decisions: the cause is
+    always recovered; a decision is lost only where the same words serve several (a text
+    cannot say what it does not state)."""
+    right: Counter[str] = Counter()
+    total = 0
+    for seed in range(12):
+        for scenario_type in SCENARIO_TYPES:
+            scenario = make_scenario(seed, scenario_type)
+            trace = Simulation(scenario).run(scenario.steps)
+            for truth in decisions(trace, seed)[::9]:
+                parsed = parse_decision(truth.text)
+                total += 1
+                for name in ("cause", "longitudinal_decision", "lateral_decision"):
+                    right[name] += getattr(parsed, name) == getattr(truth, name)
+    assert total > 400
+    assert right["cause"] == total
+    assert right["longitudinal_decision"] / total > 0.88
+    assert right["lateral_decision"] / total > 0.93
