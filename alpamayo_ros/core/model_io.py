@@ -29,6 +29,9 @@ class VlaInput:
     # The cameras of `images`, in contract order: all of them, or those still sending
     # when the backend can run without some (Backend.accepts_missing_cameras).
     cameras: tuple[str, ...]
+    # The route ahead as text ("Turn left onto Main St in 40 m"), for a model that
+    # conditions on it (Alpamayo 1.5); "" when none is given.
+    navigation: str = ""
 
 
 @dataclass(frozen=True)

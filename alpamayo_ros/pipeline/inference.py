@@ -168,6 +168,8 @@ class InferenceStep:
         self._history = _history_buffer()
         self._last_t0_ns: int | None = None
         self._first_frame_ns: int | None = None  # since the last reset
+        # The newest route text (a model that takes navigation reads it with each input).
+        self.navigation = ""
 
     def _frame_buffer(self) -> FrameBuffer[Image]:
         return FrameBuffer[Image](min_interval_ns=self.min_frame_interval_ns)
@@ -307,6 +309,7 @@ class InferenceStep:
             ego_xyz=history.xyz,
             ego_rotations=history.rotations,
             cameras=aligned.camera_order,
+            navigation=self.navigation,
         )
         aligned_at = time.perf_counter()
         decided = self.backend.decide(inputs)

@@ -1,0 +1,1 @@
+"""Test double of the official `alpamayo1_5` package (see ../README.md)."""
