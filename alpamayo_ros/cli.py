@@ -71,6 +71,10 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The status of a command a signal cut short (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -79,7 +83,6 @@ def _graph(args: argparse.Namespace) -> GraphProcesses:
     """The graph the launch arguments describe; a node that exits is reported and, when
     named in --respawn, restarted, and never stops the others. The nodes run in their own
     session, so a SIGTERM to the launcher stops them (in order) as Ctrl-C does."""
-    signal.signal(signal.SIGTERM, _interrupt)
     return GraphProcesses(
         args.params_file,
         args.use_sim_time,
@@ -1035,11 +1038,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "params_file", None) is None:
         args.params_file = default_parameter_file()
+    # SIGTERM (a service manager, `kill`) ends every command as Ctrl-C does; record,
+    # replay and the demo catch both themselves to close their bag and exit 0.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.handler(args)
     except (ConfigurationError, GraphError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\n{args.command}: interrupted, nothing more written", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

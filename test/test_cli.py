@@ -1,11 +1,16 @@
-"""The command line explains itself: every option of every command has help, and an
-option with a default says what it is."""
+"""The command line explains itself (every option of every command has help, and an
+option with a default says what it is) and stops cleanly when told to."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
+import sys
 
-from alpamayo_ros.cli import build_parser
+import pytest
+
+from alpamayo_ros.cli import INTERRUPTED, build_parser
 
 
 def test_every_option_has_help_that_shows_its_default() -> None:
@@ -29,3 +34,27 @@ def test_every_option_has_help_that_shows_its_default() -> None:
             ):
                 problems.append(f"{name} {option}: default {action.default!r} not shown")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_long_command_stops_cleanly_on_a_signal(signum: signal.Signals) -> None:
+    """Ctrl-C or SIGTERM in the middle of a long evaluation: one line on stderr, status
+    130, no traceback."""
+    command = [sys.executable, "-m", "alpamayo_ros.cli", "evaluate", "--seeds", "1-100000"]
+    process = subprocess.Popen(
+        [*command, "--backends", "constant_velocity"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        progress = process.stderr.readline()  # the first progress line: it is running
+        assert progress.startswith("evaluated "), progress
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == INTERRUPTED, stderr
+    assert "evaluate: interrupted" in stderr and "Traceback" not in stderr, stderr
