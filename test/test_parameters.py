@@ -53,7 +53,8 @@ def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
             "vla_inference",
             "backend",
             "gpt5",
-            "vla_inference.backend: unknown value 'gpt5' (known: constant_velocity",
+            "vla_inference.backend: unknown value 'gpt5' (known: alpamayo_r1, alpamayo1_5, "
+            "constant_velocity",
         ),
         ("camera_driver", "source", "webcam9", "camera_driver.source: unknown value 'webcam9'"),
         ("camera_driver", "rate_hz", "fast", "camera_driver.rate_hz: must be of type float"),

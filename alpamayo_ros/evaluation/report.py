@@ -7,8 +7,8 @@ Three kinds, one page layout:
   same scenario and the closed-loop drive, with the handover and any collision or departure
   from the road marked) and the signals over time (speed against the expert's, steering,
   acceleration) with the watchdog's stopping modes shaded; then its metrics, why it
-  failed, and the reasoning as it changed. Drawn from the runs' results and the scenario rebuilt from its seed: nothing is
-  re-driven;
+  failed, and the reasoning as it changed. Drawn from the runs' results and the scenario
+  rebuilt from its seed: nothing is re-driven;
 - a recorded drive (`evaluate --bag`): the logged path from above with the plans made along
   it (candidates and the selected one), the displacement errors and meta-actions over time
   against the logged ones, the latency of each stage as histograms, and the reasoning as it
