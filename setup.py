@@ -30,6 +30,8 @@ setup(
         "console_scripts": [
             *(f"{node.executable} = {node.entry_point}" for node in NODES),
             f"alpamayo-ros = {PACKAGE}.cli:main",
+            # The model in a process (and Python environment) of its own: backend `worker`.
+            f"alpamayo-ros-model-worker = {PACKAGE}.backends.worker_server:main",
         ],
     },
 )

@@ -690,7 +690,15 @@ def command_benchmark(args: argparse.Namespace) -> int:
         raise SystemExit("--busy-cores applies to --graph only")
     from alpamayo_ros.evaluation.benchmark import run_benchmark
 
-    print(run_benchmark(args.backend, args.cycles, args.num_samples, args.weights).table())
+    result = run_benchmark(
+        args.backend,
+        args.cycles,
+        args.num_samples,
+        args.weights,
+        device=args.device,
+        precision=args.precision,
+    )
+    print(result.table())
     return 0
 
 
@@ -956,6 +964,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument(
         "--num-samples", type=int, default=6, help="K trajectories per plan (default: %(default)s)"
+    )
+    benchmark.add_argument(
+        "--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)"
+    )
+    benchmark.add_argument(
+        "--precision", default="fp32", help="fp32, fp16 or bf16 (default: %(default)s)"
     )
     benchmark.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
     benchmark.add_argument(

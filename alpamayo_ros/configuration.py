@@ -33,7 +33,8 @@ class Registry(Generic[Product]):
     def names(self) -> tuple[str, ...]:
         return tuple(self._targets)
 
-    def create(self, name: str, *args: Any, **kwargs: Any) -> Product:
+    def factory(self, name: str) -> Callable[..., Product]:
+        """What makes `name` (its module imported now); UnknownName for another name."""
         try:
             target = self._targets[name]
         except KeyError:
@@ -42,4 +43,7 @@ class Registry(Generic[Product]):
             ) from None
         module_name, attribute = target.split(":")
         factory: Callable[..., Product] = getattr(import_module(module_name), attribute)
-        return factory(*args, **kwargs)
+        return factory
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> Product:
+        return self.factory(name)(*args, **kwargs)

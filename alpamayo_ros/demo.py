@@ -131,7 +131,8 @@ def run_demo(
             finally:
                 rclpy.try_shutdown()
             outcome.counts = {topic: bag.counts[topic] for topic in bag.topics}
-    if result_file.exists():
+    # A run cut short has no scores, even where the simulator wrote them while stopping.
+    if result_file.exists() and not outcome.interrupted:
         outcome.result = {**json.loads(result_file.read_text()), "driver": spec.driver}
         outcome.report = _write_report(outcome.result, directory / "report")
     return outcome

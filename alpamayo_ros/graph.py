@@ -29,6 +29,8 @@ class Topics:
     PATH = "/visualisation/path"
     DIAGNOSTICS = "/diagnostics"
     GROUND_TRUTH = "/simulation/ground_truth"
+    # The route ahead as text (std_msgs/String, latched), for a model that takes it.
+    NAVIGATION = "/planning/navigation_text"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ NODES: tuple[NodeSpec, ...] = (
             ("reasoning", Topics.REASONING),
             ("meta_action", Topics.META_ACTION),
             ("conditioning", Topics.CONDITIONING),
+            ("navigation_text", Topics.NAVIGATION),
         ),
     ),
     NodeSpec(

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from alpamayo_ros import topic_map
-from alpamayo_ros.backends import available_backends
+from alpamayo_ros.backends import PRECISIONS, available_backends, device_problem
+from alpamayo_ros.backends.worker_protocol import DEFAULT_ADDRESS, address_problem
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.sensors import available_sources
@@ -98,6 +99,20 @@ RIG_FILE = Parameter(
     "driver's cameras are these; a user camera is reprojected into them (topic map).",
 )
 WEIGHTS_FILE = Parameter("weights_file", "", "Backend weights; empty for the packaged ones.")
+DEVICE = Parameter(
+    "device",
+    "cpu",
+    "Where the backend computes: cpu, cuda (CUDA device 0) or cuda:N. A device the machine "
+    "or the backend lacks stops the node at start-up, saying why.",
+    device_problem,
+)
+PRECISION = Parameter(
+    "precision",
+    "fp32",
+    "Number format of the backend's network: fp32, bf16, or fp16 on a CUDA device "
+    "(embedded_vla runs all three, embedded_vla_onnx fp32).",
+    one_of(lambda: PRECISIONS),
+)
 
 
 def usable_topic_map(value: str) -> str | None:
@@ -236,6 +251,42 @@ LOCKSTEP_SETTLE = Parameter(
 )
 
 
+# The `worker` backend: the model in a process of its own (alpamayo-ros-model-worker),
+# reached by the VLA node and the planner; the VLA node may start it (worker_command).
+WORKER_CONNECTION = (
+    Parameter(
+        "worker_address",
+        DEFAULT_ADDRESS,
+        "backend worker: where the model worker listens (ipc://<path> or "
+        "tcp://<host>:<port>, its --address).",
+        address_problem,
+    ),
+    Parameter(
+        "worker_timeout_s",
+        1.0,
+        "backend worker: a request unanswered this long fails: ERROR on /diagnostics "
+        "naming the worker, no outputs (the control bridge's watchdog stops the car) until "
+        "it answers again. Above the model's slowest decision.",
+        positive,
+    ),
+    Parameter(
+        "worker_startup_timeout_s",
+        60.0,
+        "backend worker: how long the node waits at start for the worker (loading a large "
+        "model) before it exits with an error.",
+        positive,
+    ),
+)
+WORKER_COMMAND = Parameter(
+    "worker_command",
+    "",
+    "backend worker: a command line the node starts the worker with, as its child, "
+    "stopped with it and started again when found dead; empty: the worker is started "
+    "separately (its own environment, e.g. `conda run -n alpamayo "
+    "alpamayo-ros-model-worker ...`).",
+)
+
+
 SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
     "camera_driver": (
         AUTOSTART,
@@ -280,6 +331,8 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         BACKEND,
         WEIGHTS_FILE,
         cpu_threads(0),
+        DEVICE,
+        PRECISION,
         TOPIC_MAP_FILE,
         RIG_FILE,
         Parameter(
@@ -330,12 +383,17 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             "/diagnostics this long after its last occurrence.",
             positive,
         ),
+        *WORKER_CONNECTION,
+        WORKER_COMMAND,
     ),
     "diffusion_planner": (
         FRAME_ID,
         BACKEND,
         WEIGHTS_FILE,
         cpu_threads(1),
+        DEVICE,
+        PRECISION,
+        *WORKER_CONNECTION,
         Parameter("num_samples", 6, "Trajectories sampled per inference (K).", positive),
         Parameter(
             "seed",

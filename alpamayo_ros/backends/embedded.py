@@ -1,18 +1,29 @@
 """The embedded VLA backend: the small trained model that ships with the package.
 
-Runs on a CPU with PyTorch. The latent it hands to the planner is the action expert's
-condition vector, so the planner node samples from exactly what the VLA node saw; the
-planning step integrates, ranks and checks the samples like any backend's.
+Runs with PyTorch on a CPU or a CUDA device, in fp32, bf16 or (CUDA only) fp16. The latent
+it hands to the planner is the action expert's condition vector, so the planner node
+samples from exactly what the VLA node saw; the planning step integrates, ranks and checks
+the samples like any backend's.
+
+What makes the model's outputs a decision, a text and trajectories lives once, in
+EmbeddedModelBackend, for every runtime of the model (PyTorch here, ONNX Runtime in
+onnx_runtime.py): they differ only in what computes the parts (the scene, one decoder
+step, the flow velocity).
 """
 
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
+from alpamayo_ros.backends import BackendOptionError, parse_device
 from alpamayo_ros.core.contract import CAMERA_ORDER, TRAJECTORY_DT_S
 from alpamayo_ros.core.decisions import (
     OBJECT_CAUSES,
@@ -30,9 +41,24 @@ from alpamayo_ros.core.model_io import (
     ReasoningOutput,
     VlaInput,
 )
-from alpamayo_ros.model.network import Encoding
+from alpamayo_ros.model.config import ModelConfig
+from alpamayo_ros.model.network import (
+    DECISION_OUTPUTS,
+    Encoding,
+    TextStep,
+    Velocity,
+    greedy_decode,
+    meta_action_probabilities,
+    sample_flow,
+)
+from alpamayo_ros.model.tokenizer import Tokenizer
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, load_weights
 from alpamayo_ros.pipeline.backend import Backend, Decided
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# Whatever a runtime keeps of one input's scene to write its text from.
+Scene = TypeVar("Scene")
+Readout = Mapping[str, npt.NDArray[np.float32]]
 
 
 def camera_slots(cameras: tuple[str, ...]) -> torch.Tensor:
@@ -40,76 +66,191 @@ def camera_slots(cameras: tuple[str, ...]) -> torch.Tensor:
     return torch.tensor([CAMERA_ORDER.index(name) for name in cameras])
 
 
-class EmbeddedVlaBackend(Backend):
-    name = "embedded_vla"
-    accepts_missing_cameras = True  # trained with cameras dropped (training.dropped_cameras)
+def torch_device(device: str) -> torch.device:
+    """The device option as a torch device this machine has."""
+    kind, index = parse_device(device)
+    if kind == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "no CUDA"
+        raise BackendOptionError(
+            f"device {device!r}: no CUDA device is usable here (torch {torch.__version__}, "
+            f"built with {build}); set device to cpu"
+        )
+    if index >= torch.cuda.device_count():
+        raise BackendOptionError(
+            f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+    return torch.device(kind, index)
 
-    def __init__(self, weights_file: str = "", cpu_threads: int = 0) -> None:
+
+def torch_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The precision option as a dtype that `device` runs well."""
+    if precision not in DTYPES:
+        raise BackendOptionError(f"precision {precision!r} is not one of {', '.join(DTYPES)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise BackendOptionError(
+            "precision 'fp16' is for CUDA devices (CPU kernels in half precision are slow "
+            "or missing); on a CPU use bf16 or fp32"
+        )
+    return DTYPES[precision]
+
+
+class EmbeddedModelBackend(Backend, Generic[Scene]):
+    """The embedded VLA whatever runs it: the decision from the scene's outputs, the text
+    by greedy decoding, the action expert's samples by Euler integration of its flow from
+    noise the planner's generator draws. A runtime supplies the parts."""
+
+    accepts_missing_cameras = True  # trained with cameras dropped (training.dropped_cameras)
+    # Where the loops run and the noise goes: the parts take and give tensors there.
+    loop_device = torch.device("cpu")
+
+    def __init__(self, config: ModelConfig, version: str, cpu_threads: int) -> None:
         if cpu_threads > 0:
             torch.set_num_threads(cpu_threads)
-        self.model, metadata = load_weights(
-            Path(weights_file) if weights_file else PACKAGED_WEIGHTS
-        )
-        self.version = metadata["model_version"]
-        config = self.model.config
+        self.config = config
+        self.version = version
+        self.tokenizer = Tokenizer(config.vocabulary)
         self.image_size = (config.image_width, config.image_height)
         self.stage_ms = {}
+
+    @abstractmethod
+    def _read_scene(self, inputs: VlaInput) -> tuple[Readout, Scene]:
+        """DECISION_OUTPUTS of the one input, on the host, without a batch axis; and what
+        the text decoder needs of the scene."""
+
+    @abstractmethod
+    def _text_step(self, scene: Scene) -> TextStep:
+        """A decoder step over the scene, with an empty key/value cache."""
+
+    @abstractmethod
+    def _velocity(self, latent: npt.NDArray[np.float32], num_samples: int) -> Velocity:
+        """The flow velocity of `num_samples` rows conditioned on the latent."""
 
     @torch.no_grad()
     def decide(self, inputs: VlaInput) -> Decided:
         """Heads, cause and the action expert's condition; the reasoning text is written
-        afterwards from the same encoding (the condition does not read it)."""
+        afterwards from the same scene (the condition does not read it)."""
         started = time.perf_counter()
         state = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)
-        encoding = self.model.encode(
-            torch.from_numpy(np.ascontiguousarray(inputs.images))[None],
-            torch.from_numpy(inputs.ego_xyz).float()[None],
-            torch.from_numpy(inputs.ego_rotations).float()[None],
-            None if inputs.cameras == CAMERA_ORDER else camera_slots(inputs.cameras),
-        )
-        heads = self.model.classify(encoding)
-        cause = Cause(int(heads.cause.argmax()))
-        longitudinal = heads.longitudinal.softmax(-1)[0].numpy()
-        lateral = heads.lateral.softmax(-1)[0].numpy()
+        outputs, scene = self._read_scene(inputs)
+        condition = outputs["condition"].astype(np.float32)
+        longitudinal, lateral = meta_action_probabilities(condition)
         meta_action = MetaActionEstimate(
             longitudinal=Longitudinal(int(longitudinal.argmax())),
             lateral=Lateral(int(lateral.argmax())),
-            longitudinal_probabilities=longitudinal.astype(np.float32),
-            lateral_probabilities=lateral.astype(np.float32),
+            longitudinal_probabilities=longitudinal.copy(),
+            lateral_probabilities=lateral.copy(),
         )
+        cause = Cause(int(outputs["cause"].argmax()))
         decision = CausalDecision(
             text="",
-            longitudinal_decision=LongitudinalDecision(int(heads.longitudinal_decision.argmax())),
-            lateral_decision=LateralDecision(int(heads.lateral_decision.argmax())),
+            longitudinal_decision=LongitudinalDecision(
+                int(outputs["longitudinal_decision"].argmax())
+            ),
+            lateral_decision=LateralDecision(int(outputs["lateral_decision"].argmax())),
             cause=cause,
-            **self._cause_object(cause, encoding),
+            **self._cause_object(cause, outputs["cause_position"]),
         )
-        latent = self.model.condition(encoding, heads)[0].numpy().astype(np.float32)
         self.stage_ms = {"encode, heads, cause locator": (time.perf_counter() - started) * 1e3}
         return Decided(
-            ReasoningOutput(decision, PlannerInput(state, meta_action, latent)),
-            write_text=lambda: self._write_text(encoding),
+            ReasoningOutput(decision, PlannerInput(state, meta_action, condition)),
+            write_text=lambda: self._write_text(scene),
         )
 
     @torch.no_grad()
-    def _write_text(self, encoding: Encoding) -> str:
-        return self.model.generate_text(encoding)[0]
+    def _write_text(self, scene: Scene) -> str:
+        step = self._text_step(scene)
+        return greedy_decode(
+            step, 1, self.tokenizer, self.config.max_text_tokens, self.loop_device
+        )[0]
 
-    def _cause_object(self, cause: Cause, encoding: Encoding) -> dict[str, object]:
+    @staticmethod
+    def _cause_object(cause: Cause, position: npt.NDArray[np.float32]) -> dict[str, object]:
         """The object the decision refers to. The model has no object tracks, so its id is
         the cause's name ("pedestrian"); no object, no id and no position."""
         if cause not in OBJECT_CAUSES:
             return {}
-        x, y, z = self.model.locate_cause(encoding)[0].tolist()
+        x, y, z = position.tolist()
         return {"cause_object_id": cause.name.lower(), "cause_object_position": (x, y, z)}
 
+    @torch.no_grad()
     def sample_controls(
         self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
     ) -> ControlSamples:
         """K flow-matching samples of the action expert, conditioned on the latent."""
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        condition = torch.from_numpy(conditioning.latent).float()[None]
-        controls = self.model.sample_controls(condition, num_samples, generator)[0].numpy()
-        return ControlSamples(
-            controls[..., 0].astype(np.float64), controls[..., 1].astype(np.float64)
+        velocity = self._velocity(conditioning.latent, num_samples)
+        controls = sample_flow(velocity, num_samples, self.config, generator, self.loop_device)
+        host = controls.cpu().numpy()
+        return ControlSamples(host[..., 0].astype(np.float64), host[..., 1].astype(np.float64))
+
+
+class EmbeddedVlaBackend(EmbeddedModelBackend[Encoding]):
+    """The model in PyTorch, on `device` in `precision`.
+
+    On a CUDA device a decision uploads its images (uint8) and ego history through pinned
+    buffers without waiting, converts the images to the network's precision there, and
+    waits once: for the copy of its outputs back. The text decoder waits once per token
+    (to stop at <eos>); the planner's samples wait for their noise (drawn on the CPU, so
+    every device samples the same) and for their copy back. The images arrive resized: the
+    inference step resizes each frame once, on arrival, with the rule training used,
+    rather than all 16 frames per cycle here.
+    """
+
+    name = "embedded_vla"
+
+    def __init__(
+        self,
+        weights_file: str = "",
+        cpu_threads: int = 0,
+        device: str = "cpu",
+        precision: str = "fp32",
+    ) -> None:
+        self.loop_device = torch_device(device)
+        self.dtype = torch_dtype(precision, self.loop_device)
+        model, metadata = load_weights(Path(weights_file) if weights_file else PACKAGED_WEIGHTS)
+        super().__init__(model.config, metadata["model_version"], cpu_threads)
+        self.model = model.to(device=self.loop_device, dtype=self.dtype)
+        # Per (shape, dtype): a pinned host buffer and its device twin, reused every cycle.
+        self._staging: dict[tuple[tuple[int, ...], torch.dtype], tuple[torch.Tensor, ...]] = {}
+        self._slots: dict[tuple[str, ...], torch.Tensor] = {}
+
+    def _read_scene(self, inputs: VlaInput) -> tuple[Readout, Encoding]:
+        encoding = self.model.encode(
+            self._upload(inputs.images)[None],
+            self._upload(inputs.ego_xyz).float()[None],
+            self._upload(inputs.ego_rotations).float()[None],
+            None if inputs.cameras == CAMERA_ORDER else self._camera_slots(inputs.cameras),
         )
+        outputs = self.model.decision_outputs(encoding)
+        packed = torch.cat([outputs[name] for name in DECISION_OUTPUTS], dim=-1)[0]
+        host = packed.float().cpu().numpy()  # the cycle's one copy back (and its one wait)
+        bounds = np.cumsum([outputs[name].shape[-1] for name in DECISION_OUTPUTS])[:-1]
+        return dict(zip(DECISION_OUTPUTS, np.split(host, bounds), strict=True)), encoding
+
+    def _text_step(self, scene: Encoding) -> TextStep:
+        return self.model.text_step(scene)
+
+    def _velocity(self, latent: npt.NDArray[np.float32], num_samples: int) -> Velocity:
+        condition = self._upload(latent).to(self.dtype)[None]
+        return self.model.velocity_field(condition, num_samples)
+
+    def _upload(self, array: np.ndarray) -> torch.Tensor:
+        """`array` on the device: on the CPU the array itself; on a CUDA device through a
+        pinned buffer, asynchronously (the copy back orders it before the next upload)."""
+        host = torch.from_numpy(np.ascontiguousarray(array))
+        if self.loop_device.type == "cpu":
+            return host
+        key = (tuple(host.shape), host.dtype)
+        if key not in self._staging:
+            pinned = torch.empty(host.shape, dtype=host.dtype).pin_memory()
+            self._staging[key] = (pinned, torch.empty_like(pinned, device=self.loop_device))
+        pinned, on_device = self._staging[key]
+        pinned.copy_(host)
+        return on_device.copy_(pinned, non_blocking=True)
+
+    def _camera_slots(self, cameras: tuple[str, ...]) -> torch.Tensor:
+        if cameras not in self._slots:
+            self._slots[cameras] = camera_slots(cameras).to(self.loop_device)
+        return self._slots[cameras]

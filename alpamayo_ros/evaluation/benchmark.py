@@ -60,9 +60,14 @@ class BenchmarkResult:
 
 
 def run_benchmark(
-    backend_name: str, cycles: int, num_samples: int, weights_file: Path | None = None
+    backend_name: str,
+    cycles: int,
+    num_samples: int,
+    weights_file: Path | None = None,
+    **options: str,
 ) -> BenchmarkResult:
-    backend = create_backend(backend_name, str(weights_file or ""))
+    """`options`: the backend's device and precision, as the nodes' parameters give them."""
+    backend = create_backend(backend_name, str(weights_file or ""), **options)
     inference = InferenceStep(backend, CAMERA_ORDER)
     planner = PlanningStep(backend, num_samples)
     sample = make_sample(1_000_000, image_size=CAMERA_SIZE, render_scale=1)

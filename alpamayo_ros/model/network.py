@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from typing import TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional
@@ -46,6 +49,17 @@ class Heads:
 
 
 HEAD_NAMES = tuple(field.name for field in fields(Heads))
+# What a backend reads from the scene to decide (EmbeddedVla.decision_outputs): each head's
+# logits, the action expert's condition and where the cause is.
+DECISION_OUTPUTS = (*HEAD_NAMES, "condition", "cause_position")
+
+Array = TypeVar("Array", Tensor, np.ndarray)
+# Keys and values [B, heads, T, D / heads] of one attention per decoder layer.
+KeysValues = Sequence[tuple[Tensor, Tensor]]
+# Logits [B, V] of the next token for the newest ids [B, 1] at a text position.
+TextStep = Callable[[Tensor, int], Tensor]
+# Flow velocity of normalised controls x [N, horizon, 2] at Euler step k (flow time k / steps).
+Velocity = Callable[[Tensor, int], Tensor]
 
 
 def ego_features(xyz: Tensor, rotations: Tensor) -> Tensor:
@@ -105,6 +119,24 @@ def _split_heads(x: Tensor, heads: int) -> Tensor:
     return x.reshape(b, t, heads, d // heads).transpose(1, 2)
 
 
+def memory_keys_values(decoder: nn.TransformerDecoder, memory: Tensor) -> KeysValues:
+    """The cross-attention keys and values of the scene tokens [B, N, D], per layer: the
+    same for every token of the text, so projected once."""
+    projected = []
+    for layer in decoder.layers:
+        attention = layer.multihead_attn
+        heads = attention.num_heads
+        _, w_k, w_v = attention.in_proj_weight.chunk(3)
+        _, b_k, b_v = attention.in_proj_bias.chunk(3)
+        projected.append(
+            (
+                _split_heads(functional.linear(memory, w_k, b_k), heads),
+                _split_heads(functional.linear(memory, w_v, b_v), heads),
+            )
+        )
+    return projected
+
+
 class DecoderCache:
     """Key/value cache of an nn.TransformerDecoder (post-norm, ReLU, no dropout) for
     one-token-at-a-time greedy decoding.
@@ -113,25 +145,27 @@ class DecoderCache:
     self-attention ones grow by one token per step.
     """
 
-    def __init__(self, decoder: nn.TransformerDecoder, memory: Tensor) -> None:
+    def __init__(
+        self,
+        decoder: nn.TransformerDecoder,
+        memory: Tensor | KeysValues,
+        past: KeysValues | None = None,
+    ) -> None:
+        """`memory`: the scene tokens [B, N, D], or their keys and values as
+        memory_keys_values gives them; `past`: the self-attention keys and values of the
+        tokens so far (none: the text starts). An exported decoder step is given both."""
         self.layers = list(decoder.layers)
         if decoder.norm is not None or any(
             layer.norm_first or layer.activation is not functional.relu for layer in self.layers
         ):
             raise ValueError("DecoderCache replays post-norm ReLU layers without a final norm")
         self.heads = self.layers[0].self_attn.num_heads
-        self.memory_kv = []
-        for layer in self.layers:
-            attention = layer.multihead_attn
-            _, w_k, w_v = attention.in_proj_weight.chunk(3)
-            _, b_k, b_v = attention.in_proj_bias.chunk(3)
-            self.memory_kv.append(
-                (
-                    _split_heads(functional.linear(memory, w_k, b_k), self.heads),
-                    _split_heads(functional.linear(memory, w_v, b_v), self.heads),
-                )
-            )
-        self.self_kv: list[tuple[Tensor, Tensor] | None] = [None] * len(self.layers)
+        self.memory_kv = (
+            memory_keys_values(decoder, memory) if isinstance(memory, Tensor) else list(memory)
+        )
+        self.self_kv: list[tuple[Tensor, Tensor] | None] = (
+            list(past) if past is not None else [None] * len(self.layers)
+        )
 
     def step(self, x: Tensor) -> Tensor:
         """Decoder output [B, 1, D] for the embedded newest token [B, 1, D]."""
@@ -243,8 +277,11 @@ class EmbeddedVla(nn.Module):
         later stage attends over the tokens there are, and the camera embeddings say which
         views those are (the model is trained with cameras dropped at random)."""
         b, c, f, h, w, _ = images.shape
+        # Converted on the images' device, in the network's precision (the ego history's
+        # features in float32 first: positions need more than 16 bits).
+        dtype = self.spatial_embedding.dtype
         pixels = images.reshape(b * c * f, h, w, 3).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        features = self.image_encoder(pixels)  # [BCF, D, H/16, W/16]
+        features = self.image_encoder(pixels.to(dtype))  # [BCF, D, H/16, W/16]
         d = features.shape[1]
         tokens = features.flatten(2).transpose(1, 2) + self.spatial_embedding  # [BCF, S, D]
         s = tokens.shape[1]
@@ -256,12 +293,23 @@ class EmbeddedVla(nn.Module):
         camera_tokens = self.temporal_norm(newest + attended).reshape(b, c, s, d)
         embedding = self.camera_embedding if cameras is None else self.camera_embedding[cameras]
         camera_tokens = (camera_tokens + embedding[None]).reshape(b, c * s, d)
-        ego = self.ego_encoder(ego_features(ego_xyz, ego_rotations).flatten(1))[:, None]
+        ego_inputs = ego_features(ego_xyz.float(), ego_rotations.float()).flatten(1)
+        ego = self.ego_encoder(ego_inputs.to(dtype))[:, None]
         fused = self.fusion(torch.cat([ego, camera_tokens], dim=1))
         return Encoding(tokens=fused, pooled=fused[:, 0])
 
     def classify(self, encoding: Encoding) -> Heads:
         return Heads(**{name: head(encoding.pooled) for name, head in self.heads.items()})
+
+    def decision_outputs(self, encoding: Encoding) -> dict[str, Tensor]:
+        """DECISION_OUTPUTS [B, n] each: all a decision needs, in one pass. The cause's
+        position is computed whatever the cause, so nothing waits for the cause first."""
+        heads = self.classify(encoding)
+        return {
+            **{name: getattr(heads, name) for name in HEAD_NAMES},
+            "condition": self.condition(encoding, heads),
+            "cause_position": self.locate_cause(encoding),
+        }
 
     def locate_cause(self, encoding: Encoding) -> Tensor:
         """Position [B, 3] in metres, in the ego frame at t0, of the object the decision is
@@ -278,6 +326,17 @@ class EmbeddedVla(nn.Module):
         mask = torch.triu(torch.full((t, t), float("-inf"), device=tokens.device), diagonal=1)
         return self.text_head(self.decoder(embedded, encoding.tokens, tgt_mask=mask))
 
+    def next_token_logits(self, cache: DecoderCache, ids: Tensor, position: int | Tensor) -> Tensor:
+        """Logits [B, V] of the token after the newest ids [B, 1] at text `position`,
+        growing `cache` by them."""
+        embedded = self.token_embedding(ids) + self.position_embedding[position]
+        return self.text_head(cache.step(embedded))[:, -1]
+
+    def text_step(self, encoding: Encoding) -> TextStep:
+        """greedy_decode's step over the encoded scene, its key/value cache empty."""
+        cache = DecoderCache(self.decoder, encoding.tokens)
+        return lambda ids, position: self.next_token_logits(cache, ids, position)
+
     @torch.no_grad()
     def generate_text(self, encoding: Encoding) -> list[str]:
         """Greedy decoding until <eos> (or max_text_tokens) for every batch element.
@@ -285,24 +344,19 @@ class EmbeddedVla(nn.Module):
         Incremental: each step feeds only the newest token and reuses the cached keys and
         values, which text_logits (training's teacher-forced pass) would recompute.
         """
-        b = encoding.tokens.shape[0]
-        tokens = torch.full((b, 1), self.tokenizer.bos_id, dtype=torch.long)
-        finished = torch.zeros(b, dtype=torch.bool)
-        cache = DecoderCache(self.decoder, encoding.tokens)
-        for position in range(self.config.max_text_tokens - 1):
-            embedded = self.token_embedding(tokens[:, -1:]) + self.position_embedding[position]
-            next_id = self.text_head(cache.step(embedded))[:, -1].argmax(-1)
-            next_id = torch.where(finished, self.tokenizer.pad_id, next_id)
-            tokens = torch.cat([tokens, next_id[:, None]], dim=1)
-            finished |= next_id == self.tokenizer.eos_id
-            if bool(finished.all()):
-                break
-        return [self.tokenizer.decode(row.tolist()) for row in tokens]
+        return greedy_decode(
+            self.text_step(encoding),
+            encoding.tokens.shape[0],
+            self.tokenizer,
+            self.config.max_text_tokens,
+            encoding.tokens.device,
+        )
 
     # --- action expert ---------------------------------------------------------------------
 
     def condition(self, encoding: Encoding, heads: Heads) -> Tensor:
-        """The latent the action expert is conditioned on: scene plus intended meta-action."""
+        """The latent the action expert is conditioned on: scene plus intended meta-action
+        (its probabilities: meta_action_probabilities)."""
         return torch.cat(
             [encoding.pooled, heads.longitudinal.softmax(-1), heads.lateral.softmax(-1)], dim=-1
         )
@@ -326,27 +380,87 @@ class EmbeddedVla(nn.Module):
     ) -> Tensor:
         """K control sequences per condition: [B, K, 64, 2] in physical units."""
         b = condition.shape[0]
-        x = torch.randn(b * num_samples, self.config.horizon, 2, generator=generator)
+        velocity = self.velocity_field(condition, num_samples)
+        controls = sample_flow(velocity, b * num_samples, self.config, generator, condition.device)
+        return controls.reshape(b, num_samples, self.config.horizon, 2)
+
+    def velocity_field(self, condition: Tensor, num_samples: int) -> Velocity:
+        """`velocity` for the Euler steps of K samples per condition [B, C] (rows in
+        sample_controls' order), with what every step shares computed once: the first
+        layer's terms of the condition (per sample) and of the flow times (per step) are
+        constants of the loop; only the controls' term changes. In the network's
+        precision; the caller integrates in float32."""
         steps = self.config.flow_steps
-        # `velocity`, with what every step shares computed once: the first layer's terms
-        # of the condition (per sample) and of the flow times (per step) are constants of
-        # the Euler loop; only the controls' term changes.
         first = self.expert[0]
         w_controls, w_time, w_condition = first.weight.split(
-            [x[0].numel(), FLOW_TIME_DIM, self.condition_dim], dim=1
+            [self.config.horizon * 2, FLOW_TIME_DIM, self.condition_dim], dim=1
         )
         fixed = torch.addmm(first.bias, condition, w_condition.T)
         fixed = fixed.repeat_interleave(num_samples, dim=0)
-        per_step = sinusoidal(torch.arange(steps) / steps, FLOW_TIME_DIM) @ w_time.T
-        for step in range(steps):
-            hidden = torch.addmm(fixed + per_step[step], x.flatten(1), w_controls.T)
-            x = x + self.expert[1:](hidden).reshape(x.shape) / steps
-        return self.denormalise(x).reshape(b, num_samples, self.config.horizon, 2)
+        times = torch.arange(steps, device=condition.device) / steps
+        per_step = sinusoidal(times, FLOW_TIME_DIM).to(w_time.dtype) @ w_time.T
+
+        def velocity(x: Tensor, step: int) -> Tensor:
+            hidden = torch.addmm(fixed + per_step[step], x.flatten(1).to(fixed.dtype), w_controls.T)
+            return self.expert[1:](hidden).reshape(x.shape)
+
+        return velocity
 
     def normalise(self, controls: Tensor) -> Tensor:
-        scale = torch.tensor([self.config.acceleration_scale, self.config.curvature_scale])
-        return controls / scale
+        return controls / control_scale(self.config, controls.device)
 
     def denormalise(self, x: Tensor) -> Tensor:
-        scale = torch.tensor([self.config.acceleration_scale, self.config.curvature_scale])
-        return x * scale
+        return x * control_scale(self.config, x.device)
+
+
+def meta_action_probabilities(condition: Array) -> tuple[Array, Array]:
+    """The longitudinal and lateral meta-action probabilities in a condition [..., C]
+    (a tensor or an array): its last entries."""
+    lateral = condition.shape[-1] - len(Lateral)
+    longitudinal = lateral - len(Longitudinal)
+    return condition[..., longitudinal:lateral], condition[..., lateral:]
+
+
+def control_scale(config: ModelConfig, device: torch.device) -> Tensor:
+    """Physical units of one normalised (acceleration, curvature) unit."""
+    return torch.tensor([config.acceleration_scale, config.curvature_scale], device=device)
+
+
+def greedy_decode(
+    step: TextStep,
+    batch: int,
+    tokenizer: Tokenizer,
+    max_tokens: int,
+    device: torch.device | None = None,
+) -> list[str]:
+    """Greedy decoding from <bos> until every row wrote <eos> (or max_tokens), through
+    `step`: whatever computes the next-token logits (the network with its key/value
+    cache, or its exported decoder step), so every runtime writes text the same way."""
+    tokens = torch.full((batch, 1), tokenizer.bos_id, dtype=torch.long, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    for position in range(max_tokens - 1):
+        next_id = step(tokens[:, -1:], position).argmax(-1)
+        next_id = torch.where(finished, tokenizer.pad_id, next_id)
+        tokens = torch.cat([tokens, next_id[:, None]], dim=1)
+        finished |= next_id == tokenizer.eos_id
+        if bool(finished.all()):
+            break
+    return [tokenizer.decode(row.tolist()) for row in tokens]
+
+
+def sample_flow(
+    velocity: Velocity,
+    rows: int,
+    config: ModelConfig,
+    generator: torch.Generator | None = None,
+    device: torch.device | None = None,
+) -> Tensor:
+    """`rows` control sequences [rows, horizon, 2] in physical units: noise drawn on the
+    CPU from `generator` (the same samples on every device and runtime), Euler-integrated
+    in float32 from flow time 0 to 1 through `velocity`, whatever computes it (the
+    network, or its exported flow step)."""
+    x = torch.randn(rows, config.horizon, 2, generator=generator).to(device)
+    steps = config.flow_steps
+    for step in range(steps):
+        x = x + velocity(x, step) / steps
+    return x * control_scale(config, x.device)

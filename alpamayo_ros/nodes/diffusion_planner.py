@@ -13,7 +13,7 @@ from __future__ import annotations
 from alpamayo_ros_msgs.msg import PlannerConditioning, Trajectory, TrajectoryCandidates
 from rclpy.node import Node
 
-from alpamayo_ros.backends import create_backend
+from alpamayo_ros.backends import backend_from_parameters
 from alpamayo_ros.core.trajectory_checks import Limits
 from alpamayo_ros.pipeline.planning import ModelMismatch, PlanningStep
 from alpamayo_ros.ros import conversions
@@ -24,9 +24,7 @@ class DiffusionPlanner(Node):
     def __init__(self) -> None:
         super().__init__("diffusion_planner")
         self.params = declare_parameters(self, "diffusion_planner")
-        backend = create_backend(
-            self.params["backend"], self.params["weights_file"], self.params["cpu_threads"]
-        )
+        backend = backend_from_parameters(self.params)
         self.step = PlanningStep(
             backend,
             num_samples=self.params["num_samples"],

@@ -24,11 +24,12 @@ from typing import Any
 from alpamayo_ros_msgs.msg import InferenceInfo, MetaAction, PlannerConditioning, Reasoning
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 
-from alpamayo_ros.backends import create_backend
+from alpamayo_ros.backends import backend_from_parameters
+from alpamayo_ros.backends.worker import WorkerBackend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.input_health import HealthLimits
 from alpamayo_ros.core.rig import CameraRig
@@ -52,14 +53,15 @@ from alpamayo_ros.topic_map import TopicMap
 # thread yields the CPU to the model, planner and control bridge on a busy machine.
 TEXT_NICENESS = 10
 
+# A topic whose newest message still matters to a subscriber that joins later.
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
 
 class VlaInference(Node):
     def __init__(self) -> None:
         super().__init__("vla_inference")
         self.params = declare_parameters(self, "vla_inference")
-        self.backend = create_backend(
-            self.params["backend"], self.params["weights_file"], self.params["cpu_threads"]
-        )
+        self.backend = backend_from_parameters(self.params)
         self.step = InferenceStep(
             self.backend,
             self.params["cameras"],
@@ -78,6 +80,9 @@ class VlaInference(Node):
         self.diagnostics = Diagnostics(
             self, hardware_id=self.backend.name, inputs=self.step.health.report
         )
+        if isinstance(self.backend, WorkerBackend):
+            # Its failures name it too: "model worker <model> at <address>: ...".
+            self.diagnostics.set_values(worker=self.backend.address)
 
         topics = TopicMap.for_node(
             self.params["topic_map_file"],
@@ -117,6 +122,8 @@ class VlaInference(Node):
                     qos_profile_sensor_data,
                 )
         self.create_subscription(Odometry, topics.odometry, self.on_odometry, 50)
+        # The route, latched: a route set before this node started still reaches it.
+        self.create_subscription(String, "navigation_text", self.on_navigation, LATCHED)
         self.reasoning_publisher = self.create_publisher(Reasoning, "reasoning", 10)
         self.meta_action_publisher = self.create_publisher(MetaAction, "meta_action", 10)
         self.conditioning_publisher = self.create_publisher(PlannerConditioning, "conditioning", 10)
@@ -130,6 +137,8 @@ class VlaInference(Node):
     def destroy_node(self) -> None:
         self.worker.stop()
         self.text_worker.stop()
+        if isinstance(self.backend, WorkerBackend):
+            self.backend.close()  # stops a worker this node started
         super().destroy_node()
 
     def now_ns(self) -> int:
@@ -201,6 +210,11 @@ class VlaInference(Node):
             + (f"; not compensated: {limits}" if limits else "")
         )
         self.diagnostics.set_values(**{f"rig_adaptation.{camera}": limits or "compensated"})
+
+    def on_navigation(self, msg: String) -> None:
+        """The route ahead as text; a model that conditions on it reads the newest with
+        each input (others ignore it)."""
+        self.step.navigation = msg.data
 
     def on_odometry(self, msg: Odometry) -> None:
         received_ns = self.now_ns()

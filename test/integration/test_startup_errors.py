@@ -32,7 +32,8 @@ def bad_file(tmp_path: Path, node: str, name: str, value: object) -> Path:
         (
             "alpamayo_ros.nodes.vla_inference",
             ["-p", "backend:=gpt5"],
-            "vla_inference.backend: unknown value 'gpt5' (known: constant_velocity",
+            "vla_inference.backend: unknown value 'gpt5' (known: alpamayo_r1, alpamayo1_5, "
+            "constant_velocity",
         ),
         (
             "alpamayo_ros.nodes.diffusion_planner",

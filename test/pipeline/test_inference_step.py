@@ -1,0 +1,49 @@
+"""The inference step hands the backend the route text with each aligned input."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alpamayo_ros.backends.constant_velocity import ConstantVelocityBackend
+from alpamayo_ros.core.contract import CAMERA_ORDER, HISTORY_PERIOD_NS, NS_PER_S
+from alpamayo_ros.core.model_io import VlaInput
+from alpamayo_ros.core.planar import yaw_to_quaternion
+from alpamayo_ros.pipeline.backend import Decided
+from alpamayo_ros.pipeline.inference import InferenceStep
+
+
+class RecordingBackend(ConstantVelocityBackend):
+    """The baseline, keeping what it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[VlaInput] = []
+
+    def decide(self, inputs: VlaInput) -> Decided:
+        self.inputs.append(inputs)
+        return super().decide(inputs)
+
+
+def feed(step: InferenceStep, from_ns: int, until_ns: int) -> None:
+    """A car at 10 m/s (from x = 0 at 1 s) with 10 Hz cameras and 50 Hz odometry."""
+    image = np.zeros((128, 256, 3), np.uint8)
+    for stamp_ns in range(from_ns, until_ns + 1, 20_000_000):
+        x = 10.0 * (stamp_ns - NS_PER_S) / NS_PER_S
+        step.add_odometry(stamp_ns, np.array([x, 0.0, 0.0]), yaw_to_quaternion(0.0))
+        if stamp_ns % HISTORY_PERIOD_NS == 0:
+            for camera in CAMERA_ORDER:
+                step.add_frame(camera, stamp_ns, image)
+
+
+def test_the_route_goes_with_each_input() -> None:
+    backend = RecordingBackend()
+    step = InferenceStep(backend, CAMERA_ORDER)
+    feed(step, NS_PER_S, 3 * NS_PER_S)
+    assert step.run() is not None
+    step.navigation = "Turn left onto Main St in 40 m"
+    feed(step, 3 * NS_PER_S + 20_000_000, 3 * NS_PER_S + 100_000_000)
+    assert step.run() is not None
+    assert [inputs.navigation for inputs in backend.inputs] == [
+        "",
+        "Turn left onto Main St in 40 m",
+    ]
