@@ -96,6 +96,12 @@ def backend_from_parameters(params: Mapping[str, Any]) -> Backend:
     the connection to a model worker (backends.worker), which runs the model elsewhere;
     only a node with `worker_command` starts the worker."""
     if params["backend"] == WORKER:
+        for option, value in DEFAULT_OPTIONS.items():
+            if params[option] != value:
+                raise BackendOptionError(
+                    f"{option} {params[option]!r}: with backend worker the worker runs the "
+                    f"model; give it there (alpamayo-ros-model-worker --{option})"
+                )
         return BACKENDS.create(
             WORKER,
             weights_file=params["weights_file"],

@@ -13,8 +13,9 @@ and the 16-pose ego history in the t0 frame ([1, 1, 16, 3] positions and [1, 1, 
 rotations). Out, per the pipeline's contract:
 - its K trajectories ([1, 1, K, 64, 3] and rotations) become the planner's candidates: the
   latent carries them as the (acceleration, curvature) controls that integrate back to them
-  (core.kinematics.controls_from_poses), so the planning step checks and selects them as it
-  does every backend's samples, and the planner needs no model at all;
+  from the start speed they imply (core.kinematics.controls_from_paths), so the planning
+  step checks and selects them as it does every backend's samples, and the planner needs
+  no model at all;
 - the reasoning is that of the candidate the others agree with most (the planner's own
   consensus ranking), parsed into decisions and a cause by the project's rule parser
   (world.reasoning_text.parse_decision), and its meta-action is labelled from that
@@ -28,7 +29,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,11 @@ import numpy.typing as npt
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S, TRAJECTORY_STEPS
-from alpamayo_ros.core.kinematics import controls_from_poses, estimate_ego_state, integrate_unicycle
+from alpamayo_ros.core.kinematics import (
+    controls_from_paths,
+    estimate_ego_state,
+    integrate_unicycle,
+)
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal, label_meta_action
 from alpamayo_ros.core.model_io import (
     ControlSamples,
@@ -229,10 +234,13 @@ class AlpamayoBackend(Backend):
         started = time.perf_counter()
         xyz, rotations, texts = self._sample(inputs)
         sampled = time.perf_counter()
-        state = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)
         yaw = np.unwrap(rotation_to_yaw(rotations), axis=-1)
-        acceleration, curvature = controls_from_poses(xyz[..., 0], xyz[..., 1], yaw, state.speed)
-        rollouts = integrate_unicycle(acceleration, curvature, state.speed, dt=TRAJECTORY_DT_S)
+        # The start speed the trajectories themselves imply: the history's own estimate
+        # differs by cm/s, which the exact inverse would turn into jerk no plan passes.
+        speed, acceleration, curvature = controls_from_paths(xyz[..., 0], xyz[..., 1], yaw)
+        history = estimate_ego_state(inputs.ego_xyz, inputs.ego_rotations, dt=TRAJECTORY_DT_S)
+        state = replace(history, speed=speed)
+        rollouts = integrate_unicycle(acceleration, curvature, speed, dt=TRAJECTORY_DT_S)
         chosen = int(np.argmax(consensus_scores(xyz)))
         labels = [label_meta_action(rollouts[k]) for k in range(len(texts))]
         longitudinal, lateral = labels[chosen]

@@ -164,22 +164,16 @@ class WorkerBackend(Backend):
         timeout_s: float = 1.0,
         startup_timeout_s: float = 60.0,
         command: str = "",
-        **options: str,
     ) -> None:
         """Connects and handshakes, waiting up to `startup_timeout_s` for the worker (a
         large model takes a while to load). `weights_file` and `cpu_threads` are the
         worker's own options (`alpamayo-ros-model-worker --weights-file --cpu-threads`);
-        this side takes no weights, nor other model options (`options`: a device, a
-        precision). `command` starts the worker as a child process."""
+        this side takes no weights (nor a device or precision: `--device`, `--precision`).
+        `command` starts the worker as a child process."""
         if weights_file:
             raise ConfigurationError(
                 f"backend worker takes no weights_file (got {weights_file!r}): the worker "
                 "loads them (alpamayo-ros-model-worker --weights-file)"
-            )
-        if options:
-            raise ConfigurationError(
-                f"backend worker takes no {', '.join(sorted(options))}: they are the "
-                "worker's, which runs the model"
             )
         problem = address_problem(address)
         if problem:

@@ -310,6 +310,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--address", default=DEFAULT_ADDRESS, help="ipc://<path> or tcp://<host>:<port>"
     )
     parser.add_argument("--threads", type=int, default=4, help="requests answered at once")
+    parser.add_argument("--device", default="cpu", help="the model's device: cpu, cuda, cuda:N")
+    parser.add_argument("--precision", default="fp32", help="the model's: fp32, fp16, bf16")
     return parser.parse_args(argv)
 
 
@@ -325,7 +327,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"a model worker (pid {other.get('pid')}, {other.get('backend')}) already "
                 f"serves {args.address}"
             )
-        backend = create_backend(args.backend, args.weights_file, args.cpu_threads)
+        backend = create_backend(
+            args.backend,
+            args.weights_file,
+            args.cpu_threads,
+            device=args.device,
+            precision=args.precision,
+        )
         server = WorkerServer(backend, args.address, args.threads)
     except ConfigurationError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)

@@ -232,6 +232,28 @@ def controls_from_poses(
     return acceleration, curvature
 
 
+def controls_from_paths(
+    x: ArrayLike, y: ArrayLike, yaw: ArrayLike, dt: float = TRAJECTORY_DT_S
+) -> tuple[float, FloatArray, FloatArray]:
+    """(start speed, acceleration, curvature [..., T]) of paths driven from the origin whose
+    start speed is not known exactly (a model's trajectories, a logged path).
+
+    `controls_from_poses` is exact for the true start speed, but any error in it makes the
+    recovered speed alternate around the true one, step after step, and the acceleration
+    swing by 2 error / dt: a few cm/s of error break any jerk limit. The recovered
+    acceleration is linear in the start speed, so the one speed (shared by the batch, as a
+    plan's candidates share the ego's) that makes the controls smoothest (least squared
+    jerk) has a closed form; for exact paths it is the true speed.
+    """
+    at_zero, curvature = controls_from_poses(x, y, yaw, 0.0, dt)
+    at_one, _ = controls_from_poses(x, y, yaw, 1.0, dt)
+    jerk_at_zero = np.diff(at_zero, axis=-1)
+    per_unit_speed = np.diff(at_one, axis=-1) - jerk_at_zero
+    weight = float(np.sum(per_unit_speed * per_unit_speed))
+    speed = -float(np.sum(jerk_at_zero * per_unit_speed)) / weight if weight > 0 else 0.0
+    return speed, at_zero + speed * (at_one - at_zero), curvature
+
+
 def estimate_ego_state(
     xyz: ArrayLike, rotations: ArrayLike, dt: float = TRAJECTORY_DT_S
 ) -> EgoState:

@@ -29,11 +29,11 @@ import numpy.typing as npt
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
-from alpamayo_ros.core.kinematics import Rollout, controls_from_poses
+from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import LabelThresholds, label_meta_action
 from alpamayo_ros.core.planar import Pose2D, quaternion_to_yaw, wrap_angle
 from alpamayo_ros.evaluation.evaluate import PROGRESS_PERIOD_S
-from alpamayo_ros.evaluation.metrics import STEPS_3S, STEPS_6_4S, average_displacement
+from alpamayo_ros.evaluation.metrics import STEPS_3S, STEPS_6_4S, min_ade
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.inference import InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep
@@ -264,7 +264,7 @@ def _cycle(
         fde_3s=_final(selected, truth, STEPS_3S),
         fde_6_4s=_final(selected, truth, STEPS_6_4S),
         meta_action=(meta.longitudinal.name, meta.lateral.name),
-        logged_meta_action=_logged_meta_action(truth, float(t0_pose.linear_velocity[0])),
+        logged_meta_action=_logged_meta_action(truth),
         consistent=is_consistent(text, *selected_meta),
         reasoning=text,
         stage_ms=stage_ms,
@@ -304,11 +304,7 @@ def _displacement(
     candidates: npt.NDArray[np.float64], truth: npt.NDArray[np.float64], steps: int
 ) -> float | None:
     """minADE over the candidates [K, 64, 3] to `steps`, or None when the truth is shorter."""
-    if len(truth) < steps:
-        return None
-    padded = np.zeros((steps, 3))
-    padded[:, :2] = truth[:steps, :2]
-    return float(average_displacement(candidates, padded, steps).min())
+    return min_ade(candidates, truth, steps) if len(truth) >= steps else None
 
 
 def _final(
@@ -319,17 +315,24 @@ def _final(
     return float(np.linalg.norm(selected[steps - 1, :2] - truth[steps - 1, :2]))
 
 
-def _logged_meta_action(truth: npt.NDArray[np.float64], speed: float) -> tuple[str, str] | None:
-    """The meta-action of the logged path by the training labels' rules, or None when
-    the recording does not hold the near term they look at."""
-    steps = round(LabelThresholds().horizon_s / TRAJECTORY_DT_S)
-    if len(truth) < steps:
+def _logged_meta_action(truth: npt.NDArray[np.float64]) -> tuple[str, str] | None:
+    """The meta-action of the logged path by the training labels' rules, or None when the
+    recording does not hold the near term they look at. Its speeds are the distances
+    covered each 0.1 s (not an exact inverse of the poses, which turns centimetres of
+    odometry noise into swings of metres per second)."""
+    if len(truth) < round(LabelThresholds().horizon_s / TRAJECTORY_DT_S):
         return None
     x, y, yaw = truth[:, 0], truth[:, 1], np.unwrap(truth[:, 2])
-    acceleration, curvature = controls_from_poses(x, y, yaw, speed)
-    v = speed + np.cumsum(acceleration) * TRAJECTORY_DT_S
+    steps = np.diff(np.concatenate([[[0.0, 0.0]], truth[:, :2]]), axis=0)
+    heading = np.concatenate([[0.0], yaw[:-1]])
+    forward = steps[:, 0] * np.cos(heading) + steps[:, 1] * np.sin(heading)
+    speed = np.sign(forward) * np.hypot(steps[:, 0], steps[:, 1]) / TRAJECTORY_DT_S
+    acceleration = np.diff(speed, prepend=speed[0]) / TRAJECTORY_DT_S
+    turn = np.diff(yaw, prepend=0.0)
+    distance = np.abs(speed) * TRAJECTORY_DT_S
+    curvature = np.divide(turn, distance, out=np.zeros_like(turn), where=distance > 1e-3)
     t = np.arange(1, len(truth) + 1) * TRAJECTORY_DT_S
-    longitudinal, lateral = label_meta_action(Rollout(t, x, y, yaw, v, acceleration, curvature))
+    longitudinal, lateral = label_meta_action(Rollout(t, x, y, yaw, speed, acceleration, curvature))
     return longitudinal.name, lateral.name
 
 

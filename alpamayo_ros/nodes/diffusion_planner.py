@@ -37,6 +37,7 @@ class DiffusionPlanner(Node):
             seed=self.params["seed"],
         )
         self.refused = 0
+        self.failed = 0  # plans the backend could not make
         self.diagnostics = Diagnostics(self, hardware_id=backend.name)
         self.trajectory_publisher = self.create_publisher(Trajectory, "trajectory", 10)
         self.candidates_publisher = self.create_publisher(TrajectoryCandidates, "candidates", 10)
@@ -50,9 +51,20 @@ class DiffusionPlanner(Node):
             self.refused += 1
             self.diagnostics.update(ERROR, str(error), refused=self.refused)
             return
-        plan = self.step.plan(
-            conversions.planner_input(msg), conversions.stamp_ns(msg.header.stamp)
-        )
+        try:
+            plan = self.step.plan(
+                conversions.planner_input(msg), conversions.stamp_ns(msg.header.stamp)
+            )
+        except Exception as error:
+            # A model that fails (a model worker gone, a latent it cannot read) must not end
+            # the node: no trajectory, so the control bridge's watchdog stops the car, and
+            # the reason on /diagnostics until it works again.
+            self.failed += 1
+            reason = f"planning failed for inference {msg.info.inference_id}: {error}"
+            if reason != self.diagnostics.message:
+                self.get_logger().error(reason)
+            self.diagnostics.update(ERROR, reason, failed=self.failed)
+            return
         selection = plan.selection
         index = selection.index
         if index is not None:

@@ -116,6 +116,27 @@ def test_its_samples_are_the_candidates_and_its_reasoning_is_parsed(
     np.testing.assert_array_equal(more.curvature[6:], more.curvature[:2])
 
 
+@pytest.mark.parametrize(
+    ("seed", "scenario_type"),
+    [
+        (3, "lead_vehicle_braking"),
+        (4, "stopped_vehicle"),
+        (5, "traffic_light"),
+        (6, "pedestrian_crossing"),
+        (7, "cut_in"),
+    ],
+)
+def test_its_candidates_pass_the_planners_checks_whatever_the_speed_does(
+    official_double: object, checkpoint: Path, seed: int, scenario_type: str
+) -> None:
+    """The start speed the history gives differs from the one the model's trajectories
+    imply by cm/s; the candidates must still integrate back smoothly enough to be planned."""
+    backend = AlpamayoBackend(str(checkpoint), device="cpu", precision="fp32")
+    output = backend.decide(vla_input(make_sample(seed, scenario_type), IMAGE_SIZE)).output
+    plan = PlanningStep(backend, num_samples=6).plan(output.planner_input, t0_ns=0)
+    assert plan.selection.index is not None, plan.selection
+
+
 def test_the_planner_side_needs_no_model(official_double: object, checkpoint: Path) -> None:
     decider = AlpamayoBackend(str(checkpoint), device="cpu", precision="fp32")
     conditioning = decider.decide(vla_input(make_sample(6, "free_road"), IMAGE_SIZE)).output

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import zmq
 
-from alpamayo_ros.backends import create_backend
+from alpamayo_ros.backends import backend_from_parameters, create_backend
 from alpamayo_ros.backends.worker import (
     WorkerBackend,
     WorkerError,
@@ -274,8 +274,18 @@ def test_no_worker_at_start_is_a_configuration_error(address) -> None:
     assert time.monotonic() - started < 10.0
     with pytest.raises(ConfigurationError, match="takes no weights_file"):
         WorkerBackend("model.safetensors", address=address)
-    with pytest.raises(ConfigurationError, match="takes no device"):
-        WorkerBackend(address=address, device="cuda")
+    # The node's device and precision belong to the worker, which runs the model.
+    params = {
+        "backend": "worker",
+        "weights_file": "",
+        "device": "cuda",
+        "precision": "fp32",
+        "worker_address": address,
+        "worker_timeout_s": 1.0,
+        "worker_startup_timeout_s": 0.3,
+    }
+    with pytest.raises(ConfigurationError, match="alpamayo-ros-model-worker --device"):
+        backend_from_parameters(params)
 
 
 def test_a_second_worker_at_an_address_in_use_is_refused(address, workers, tmp_path) -> None:

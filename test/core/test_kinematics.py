@@ -5,6 +5,7 @@ from alpamayo_ros.core.kinematics import (
     EgoState,
     KinematicsError,
     constant_velocity_controls,
+    controls_from_paths,
     controls_from_poses,
     estimate_ego_state,
     integrate_unicycle,
@@ -109,6 +110,29 @@ def test_controls_round_trip_when_moving():
     )
     np.testing.assert_allclose(recovered_acceleration, acceleration, atol=1e-6)
     np.testing.assert_allclose(recovered_curvature, curvature, atol=1e-6)
+
+
+def test_paths_of_an_unknown_start_speed_give_their_smooth_controls():
+    """Candidates sharing a start speed: recovered without being told it (to the bias the
+    true controls' own jerk leaves), also from float32-rounded positions, where a start
+    speed 0.1 m/s off gives tens of m/s^3 of jerk."""
+    t = np.arange(64) * DT
+    acceleration = np.stack([np.full(64, -1.5), 0.8 * np.sin(t), np.zeros(64)])
+    curvature = np.stack([np.zeros(64), np.full(64, 0.01), -0.02 * np.cos(t)])
+    rollout = integrate_unicycle(acceleration, curvature, v0=9.0)
+    speed, recovered_acceleration, recovered_curvature = controls_from_paths(
+        rollout.x, rollout.y, rollout.yaw
+    )
+    assert speed == pytest.approx(9.0, abs=1e-4)
+    np.testing.assert_allclose(recovered_acceleration, acceleration, atol=3e-3)
+    np.testing.assert_allclose(recovered_curvature, curvature, atol=1e-6)
+
+    rounded = [v.astype(np.float32).astype(np.float64) for v in (rollout.x, rollout.y, rollout.yaw)]
+    speed, smooth, _ = controls_from_paths(*rounded)
+    off, _ = controls_from_poses(*rounded, speed + 0.1)
+    assert speed == pytest.approx(9.0, abs=1e-3)
+    assert np.abs(np.diff(smooth)).max() / DT < 5.0
+    assert np.abs(np.diff(off)).max() / DT > 20.0
 
 
 def test_controls_near_standstill_report_zero_curvature():

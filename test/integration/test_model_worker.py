@@ -105,19 +105,25 @@ def address() -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@pytest.mark.parametrize(
+    "planner_on_worker", [False, True], ids=["planner_in_process", "planner_on_worker"]
+)
 def test_the_graph_runs_on_a_worker_stops_safely_without_it_and_resumes(
-    rclpy_context: Context, tmp_path: Path, address: str
+    rclpy_context: Context, tmp_path: Path, address: str, planner_on_worker: bool
 ) -> None:
     workers = [Worker(address, tmp_path / "worker.log")]
+    on_worker = {
+        "backend": "worker",
+        "worker_address": address,
+        "worker_timeout_s": TIMEOUT_S,
+        "worker_startup_timeout_s": 60.0,
+    }
     params = parameter_file(
         tmp_path,
-        "embedded_vla",  # the planner samples its own copy of the action expert
-        vla_inference={
-            "backend": "worker",
-            "worker_address": address,
-            "worker_timeout_s": TIMEOUT_S,
-            "worker_startup_timeout_s": 60.0,
-        },
+        # In process, the planner samples its own copy of the action expert.
+        "embedded_vla",
+        vla_inference=on_worker,
+        **({"diffusion_planner": on_worker} if planner_on_worker else {}),
     )
     try:
         with GraphProcesses(params, nodes=NODES) as graph:

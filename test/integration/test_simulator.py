@@ -49,7 +49,7 @@ def test_a_scenario_driven_twice_in_lockstep_gives_the_same_drive(
     ros_domain: int, tmp_path: Path
 ) -> None:
     """On the test's own ROS domain, so no node of another run can answer for the graph."""
-    runs = []
+    runs, logs = [], []
     for attempt in ("first", "second"):
         directory = tmp_path / attempt
         directory.mkdir()
@@ -66,10 +66,12 @@ def test_a_scenario_driven_twice_in_lockstep_gives_the_same_drive(
                 graph.check()
                 assert time.monotonic() < deadline, graph.output("simulator")[-2000:]
                 time.sleep(0.1)
+            logs.append({name: graph.output(name)[-3000:] for name in STACK_NODES})
         time.sleep(0.2)
         runs.append(json.loads((directory / "result.json").read_text()))
     first, second = runs
-    assert [run["lockstep"]["timeouts"] for run in runs] == [0, 0]
+    # Which answer did not come, and what the nodes said meanwhile, if one timed out.
+    assert [run["lockstep"]["timeouts"] for run in runs] == [0, 0], logs
     assert first["ego"]["t_s"][-1] == pytest.approx(4.0)
     assert first["ego"] == second["ego"], "the same drive, step for step"
     timing = {"plan_latency_p50_s", "plan_latency_p90_s"}
