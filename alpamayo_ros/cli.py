@@ -371,7 +371,15 @@ def command_evaluate(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"--missing-cameras must name some, not all, of {', '.join(CAMERA_ORDER)}"
         )
-    backends = [create_backend(name, weights_for(name, args.weights)) for name in args.backends]
+    backends = [
+        create_backend(
+            name,
+            weights_for(name, args.weights),
+            device=args.device,
+            precision=args.precision,
+        )
+        for name in args.backends
+    ]
     results = evaluate(
         backends,
         args.seeds,
@@ -381,23 +389,23 @@ def command_evaluate(args: argparse.Namespace) -> int:
         progress=_progress if not args.json else None,
     )
     summary = {name: aggregate(rows) for name, rows in results.items()}
-    if args.report:
-        from alpamayo_ros.evaluation.report import write_open_loop_report
-
-        index = write_open_loop_report(results, summary, args.report)
-        print(f"report: {index} (open it in a browser)", file=sys.stderr)
     if args.json:
         report = {"summary": summary}
         if args.per_sample:
             report["samples"] = {name: [as_dict(r) for r in rows] for name, rows in results.items()}
         print(json.dumps(report, indent=2))
-        return 0
-    for group in next(iter(summary.values())):
-        print(f"\n[{group}]")
-        print(f"  {'metric':<22}" + "".join(f"{name:>20}" for name in summary))
-        for metric in (*METRICS, "count"):
-            values = (summary[name][group][metric] for name in summary)
-            print(f"  {metric:<22}" + "".join(_cell(value) for value in values))
+    else:
+        for group in next(iter(summary.values())):
+            print(f"\n[{group}]")
+            print(f"  {'metric':<22}" + "".join(f"{name:>20}" for name in summary))
+            for metric in (*METRICS, "count"):
+                values = (summary[name][group][metric] for name in summary)
+                print(f"  {metric:<22}" + "".join(_cell(value) for value in values))
+    if args.report:  # last: the figures are out whatever happens to the report
+        from alpamayo_ros.evaluation.report import write_open_loop_report
+
+        index = write_open_loop_report(results, summary, args.report)
+        print(f"report: {index} (open it in a browser)", file=sys.stderr)
     return 0
 
 
@@ -445,7 +453,9 @@ def _evaluate_recording(args: argparse.Namespace) -> int:
     settings = ReplaySettings(num_samples=args.num_samples)
     results = []
     for name in args.backends:
-        backend = create_backend(name, weights_for(name, args.weights))
+        backend = create_backend(
+            name, weights_for(name, args.weights), device=args.device, precision=args.precision
+        )
         with contextlib.closing(recording_source(args.bag, args.topic_map)) as source:
             results.append(evaluate_recording(backend, source, CAMERA_ORDER, settings, _progress))
         result = results[-1]
@@ -454,11 +464,6 @@ def _evaluate_recording(args: argparse.Namespace) -> int:
             f"recording in {result.wall_s:.1f} s ({result.speed:.1f}x real time)"
         )
     summary = {result.backend: result.summary() for result in results}
-    if args.report:
-        from alpamayo_ros.evaluation.report import write_recording_report
-
-        index = write_recording_report(results, args.report, f"{args.bag}")
-        print(f"report: {index} (open it in a browser)", file=sys.stderr)
     if args.json:
         report: dict[str, object] = {"bag": str(args.bag), "summary": summary}
         if args.per_sample:
@@ -467,8 +472,13 @@ def _evaluate_recording(args: argparse.Namespace) -> int:
                 for result in results
             }
         print(json.dumps(report, indent=2))
-        return 0
-    _print_recording_summary(summary)
+    else:
+        _print_recording_summary(summary)
+    if args.report:  # last: the figures are out whatever happens to the report
+        from alpamayo_ros.evaluation.report import write_recording_report
+
+        index = write_recording_report(results, args.report, f"{args.bag}")
+        print(f"report: {index} (open it in a browser)", file=sys.stderr)
     return 0
 
 
@@ -633,7 +643,9 @@ def _scenario_on_bag(
 
         return write_recording_report(results, directory, f"scenario {scenario.name}")
 
-    return {result.backend: result.summary() for result in results}, write_report
+    # By driver, as the conditions name them (a worker's results carry its model's name).
+    summaries = {driver: r.summary() for driver, r in zip(scenario.drivers, results, strict=True)}
+    return summaries, write_report
 
 
 def _judged(
@@ -659,14 +671,14 @@ def _judged(
         print(json.dumps(line), flush=True)
     passed = all(verdict.passed for verdict in verdicts)
     print(json.dumps({"scenario": scenario.name, "passed": passed, "summary": summary}))
-    if report:
-        index = write_report(report)
-        print(f"report: {index} (open it in a browser)", file=sys.stderr)
     failed = [f"{v.driver}: {v.condition} (got {v.value})" for v in verdicts if not v.passed]
     print(
         f"scenario {scenario.name!r} " + ("passed" if passed else "FAILED: " + "; ".join(failed)),
         file=sys.stderr,
     )
+    if report:  # last: the verdict is out whatever happens to the report
+        index = write_report(report)
+        print(f"report: {index} (open it in a browser)", file=sys.stderr)
     return 0 if passed else 1
 
 
@@ -872,7 +884,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--num-samples", type=int, default=6, help="K trajectories per plan (default: %(default)s)"
     )
-    evaluate.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
+    evaluate.add_argument(
+        "--weights",
+        type=Path,
+        help="the embedded VLA's weights or an Alpamayo checkpoint folder (default: packaged)",
+    )
+    evaluate.add_argument(
+        "--device", default="cpu", help="the models' device: cpu, cuda, cuda:N (default: cpu)"
+    )
+    evaluate.add_argument(
+        "--precision",
+        default="fp32",
+        help="the models' precision: fp32, fp16, bf16 (default: fp32)",
+    )
     evaluate.add_argument(
         "--missing-cameras",
         type=parse_names,
@@ -971,7 +995,11 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument(
         "--precision", default="fp32", help="fp32, fp16 or bf16 (default: %(default)s)"
     )
-    benchmark.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
+    benchmark.add_argument(
+        "--weights",
+        type=Path,
+        help="the embedded VLA's weights or an Alpamayo checkpoint folder (default: packaged)",
+    )
     benchmark.add_argument(
         "--graph",
         action="store_true",

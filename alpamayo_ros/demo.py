@@ -84,8 +84,7 @@ def run_demo(
     from alpamayo_ros.replay.bag import BagRecorder
     from alpamayo_ros.simulate import STACK_NODES, RunSpec, parameter_document
 
-    directory = output / datetime.now().strftime("%Y%m%d-%H%M%S")
-    directory.mkdir(parents=True, exist_ok=False)
+    directory = _new_folder(output, datetime.now().strftime("%Y%m%d-%H%M%S"))
     spec = RunSpec("embedded_vla", seed, scenario_type)
     result_file = directory / "result.json"
     # The closed loop, and the visualiser's markers for RViz and Foxglove.
@@ -136,6 +135,19 @@ def run_demo(
         outcome.result = {**json.loads(result_file.read_text()), "driver": spec.driver}
         outcome.report = _write_report(outcome.result, directory / "report")
     return outcome
+
+
+def _new_folder(output: Path, name: str) -> Path:
+    """`output`/`name`, or `name`-2, -3, ... when a run started in the same second."""
+    output.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", *(f"-{n}" for n in range(2, 100))):
+        directory = output / f"{name}{suffix}"
+        try:
+            directory.mkdir()
+            return directory
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{output}: too many runs named {name}")
 
 
 def _drive(

@@ -258,7 +258,8 @@ WORKER_CONNECTION = (
         "worker_address",
         DEFAULT_ADDRESS,
         "backend worker: where the model worker listens (ipc://<path> or "
-        "tcp://<host>:<port>, its --address).",
+        "tcp://<host>:<port>, its --address); on this host, as the images go through "
+        "shared memory.",
         address_problem,
     ),
     Parameter(
@@ -381,6 +382,14 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             3.0,
             "A fault that happened (a bad stamp, an invalid sample, a clock jump) stays on "
             "/diagnostics this long after its last occurrence.",
+            positive,
+        ),
+        Parameter(
+            "navigation_max_age_s",
+            30.0,
+            "The route text (std_msgs/String on /planning/navigation_text, for a model that "
+            "takes it) is used this long after it came, then dropped: a route publisher "
+            "repeats it.",
             positive,
         ),
         *WORKER_CONNECTION,

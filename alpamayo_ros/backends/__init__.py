@@ -45,10 +45,15 @@ class BackendOptionError(ConfigurationError):
     the message names the option."""
 
 
+# The backends whose weights a command's --weights gives: the embedded VLA's runtimes and
+# the Alpamayo releases (a checkpoint folder).
+WEIGHTED_BACKENDS = (*EMBEDDED_VLA_BACKENDS, "alpamayo_r1", "alpamayo1_5")
+
+
 def weights_for(backend: str, weights: Path | None) -> str:
-    """A weights file (a command's --weights) for the backend it belongs to: the embedded
-    VLA; any other backend keeps its own ("": its packaged weights, or none)."""
-    return str(weights) if weights is not None and backend in EMBEDDED_VLA_BACKENDS else ""
+    """A weights file or checkpoint (a command's --weights) for a backend that takes one;
+    any other backend keeps its own ("": its packaged weights, or none)."""
+    return str(weights) if weights is not None and backend in WEIGHTED_BACKENDS else ""
 
 
 def device_problem(device: str) -> str | None:

@@ -173,6 +173,7 @@ def evaluate_recording(
     cycles: list[CycleResult] = []
     logged: list[tuple[float, float, float]] = []
     last_odometry_ns: int | None = None
+    unavailable = ""  # why the newest camera set could not be decided, if it could not
 
     def add_odometry(stamp_ns: int) -> None:
         nonlocal last_odometry_ns
@@ -203,7 +204,10 @@ def evaluate_recording(
         for frame in frames:
             inference.add_frame(frame.camera, frame.stamp_ns, frame.image)
         lockstep.frames_sent(min(frame.stamp_ns for frame in frames), time.monotonic_ns())
-        cycle = _cycle(inference, planning, source)
+        try:
+            cycle = _cycle(inference, planning, source)
+        except InputsUnavailable as error:  # the first 1.5 s (the ego history), or worse
+            cycle, unavailable = None, str(error)
         lockstep.answer(step.stamp_ns)
         if cycle is not None:
             cycles.append(cycle)
@@ -221,6 +225,13 @@ def evaluate_recording(
             "the recording has no ego pose: give it an odometry topic or a poses file "
             "(the logged path is the ground truth)"
         )
+    if not cycles:
+        skipped = getattr(source, "skipped_frames", 0)
+        raise RecordingError(
+            "no plan was made from the recording: "
+            + (f"the model's input was never complete ({unavailable})" if unavailable else "")
+            + (f"; {skipped} camera frame(s) could not be decoded" if skipped else "")
+        )
     recorded_s = ((lockstep.now_ns or LOCKSTEP_START_NS) - LOCKSTEP_START_NS) / NS_PER_S
     return RecordingResult(backend.name, cycles, np.array(logged), recorded_s, wall_s)
 
@@ -228,12 +239,9 @@ def evaluate_recording(
 def _cycle(
     inference: InferenceStep, planning: PlanningStep, source: CameraSource
 ) -> CycleResult | None:
-    """The inference at the newest camera set and its plan, scored; None while the
-    inputs are incomplete (the first 1.5 s: the ego history)."""
-    try:
-        decided = inference.run()
-    except InputsUnavailable:
-        return None
+    """The inference at the newest camera set and its plan, scored; InputsUnavailable
+    while the inputs are incomplete (the first 1.5 s: the ego history)."""
+    decided = inference.run()
     if decided is None:
         return None
     plan = planning.plan(decided.output.planner_input, decided.t0_ns)

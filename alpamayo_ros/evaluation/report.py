@@ -33,6 +33,7 @@ from matplotlib import pyplot
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.evaluation.metrics import METRICS, SampleResult
@@ -56,7 +57,7 @@ SUMMARY_FIGURES = (
 STOP_COLOURS = {"safe_stop": "#f4c542", "emergency_stop": "#e8553e", "stopped": "#aaaaaa"}
 
 
-class ReportError(ValueError):
+class ReportError(ConfigurationError):
     """Results a report cannot be drawn from; the message says what is missing."""
 
 

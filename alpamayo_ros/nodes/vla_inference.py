@@ -24,7 +24,7 @@ from typing import Any
 from alpamayo_ros_msgs.msg import InferenceInfo, MetaAction, PlannerConditioning, Reasoning
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
@@ -53,9 +53,6 @@ from alpamayo_ros.topic_map import TopicMap
 # thread yields the CPU to the model, planner and control bridge on a busy machine.
 TEXT_NICENESS = 10
 
-# A topic whose newest message still matters to a subscriber that joins later.
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
 
 class VlaInference(Node):
     def __init__(self) -> None:
@@ -73,6 +70,7 @@ class VlaInference(Node):
                 silent_after_s=self.params["input_silent_after_s"],
                 hold_s=self.params["input_fault_hold_s"],
             ),
+            navigation_max_age_s=self.params["navigation_max_age_s"],
         )
         # Decode-and-resize times of the recent frames, reported as their median.
         self.decode_ms: deque[float] = deque(maxlen=100)
@@ -122,8 +120,8 @@ class VlaInference(Node):
                     qos_profile_sensor_data,
                 )
         self.create_subscription(Odometry, topics.odometry, self.on_odometry, 50)
-        # The route, latched: a route set before this node started still reaches it.
-        self.create_subscription(String, "navigation_text", self.on_navigation, LATCHED)
+        # Any publisher's route (a volatile reader matches latched and volatile writers).
+        self.create_subscription(String, "navigation_text", self.on_navigation, 1)
         self.reasoning_publisher = self.create_publisher(Reasoning, "reasoning", 10)
         self.meta_action_publisher = self.create_publisher(MetaAction, "meta_action", 10)
         self.conditioning_publisher = self.create_publisher(PlannerConditioning, "conditioning", 10)
@@ -213,8 +211,8 @@ class VlaInference(Node):
 
     def on_navigation(self, msg: String) -> None:
         """The route ahead as text; a model that conditions on it reads the newest with
-        each input (others ignore it)."""
-        self.step.navigation = msg.data
+        each input, until navigation_max_age_s (others ignore it)."""
+        self.step.set_navigation(msg.data, self.get_clock().now().nanoseconds)
 
     def on_odometry(self, msg: Odometry) -> None:
         received_ns = self.now_ns()

@@ -135,6 +135,7 @@ class InferenceStep:
         max_frame_rate_hz: float = 30.0,
         max_frame_pixels: int = 3_000_000,
         limits: HealthLimits | None = None,
+        navigation_max_age_s: float = 30.0,
     ) -> None:
         if not cameras:
             raise ValueError("the inference step needs at least one camera")
@@ -168,8 +169,10 @@ class InferenceStep:
         self._history = _history_buffer()
         self._last_t0_ns: int | None = None
         self._first_frame_ns: int | None = None  # since the last reset
-        # The newest route text (a model that takes navigation reads it with each input).
-        self.navigation = ""
+        # The newest route text and when it came (a model that takes navigation reads it
+        # with each input, until it is older than navigation_max_age_s).
+        self._navigation: tuple[str, int] | None = None
+        self.navigation_max_age_ns = round(navigation_max_age_s * NS_PER_S)
 
     def _frame_buffer(self) -> FrameBuffer[Image]:
         return FrameBuffer[Image](min_interval_ns=self.min_frame_interval_ns)
@@ -269,6 +272,19 @@ class InferenceStep:
         received = stamp_ns if received_ns is None else received_ns
         self.health[stream].record_arrival(result, received, stamp_ns, newest_ns, detail)
 
+    def set_navigation(self, text: str, received_ns: int) -> None:
+        """The route ahead as text ("Turn left onto Main St in 40 m"), received at
+        `received_ns` (the node's clock, as the frames' stamps)."""
+        self._navigation = (text, received_ns)
+
+    def _route_at(self, t0_ns: int) -> str:
+        """The route for an input at t0: the newest, unless it is too old to still be the
+        way ahead (a turn announced long ago has been taken)."""
+        if self._navigation is None:
+            return ""
+        text, received_ns = self._navigation
+        return text if t0_ns - received_ns <= self.navigation_max_age_ns else ""
+
     def pending(self) -> bool:
         """Whether a camera set newer than the last inference is complete (cheap)."""
         with self._lock:
@@ -309,7 +325,7 @@ class InferenceStep:
             ego_xyz=history.xyz,
             ego_rotations=history.rotations,
             cameras=aligned.camera_order,
-            navigation=self.navigation,
+            navigation=self._route_at(t0_ns),
         )
         aligned_at = time.perf_counter()
         decided = self.backend.decide(inputs)

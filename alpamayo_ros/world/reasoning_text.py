@@ -467,7 +467,12 @@ _CAUSE_RULES: tuple[tuple[Cause, re.Pattern[str]], ...] = tuple(
         (Cause.CUT_IN, r"\bcut(s|ting)?\s+(in|into)\b|\bcut-in\b"),
         (Cause.PEDESTRIAN, r"\bpedestrians?\b|\bperson\b|\bpeople\b|\bwalkers?\b"),
         (Cause.CYCLIST, r"\bcyclists?\b|\bbicycl\w*|\bbikes?\b"),
-        (Cause.TRAFFIC_LIGHT, r"\b(traffic\s+)?lights?\b|\bsignal\b"),
+        # Not another vehicle's brake, tail, head or turn lights or signal.
+        (
+            Cause.TRAFFIC_LIGHT,
+            r"(?<!brake\s)(?<!tail\s)(?<!head\s)(?<!turn\s)\b(traffic\s+)?lights?\b"
+            r"|(?<!turn\s)\bsignal\b",
+        ),
         (Cause.CONSTRUCTION, r"\bcones?\b|\bconstruction\b|\bwork\s+zone\b|\bbarriers?\b"),
         (
             Cause.STOPPED_VEHICLE,
@@ -479,7 +484,7 @@ _CAUSE_RULES: tuple[tuple[Cause, re.Pattern[str]], ...] = tuple(
             Cause.ROAD_GEOMETRY,
             r"\bcurves?\b|\bbends?\b|\bwith\s+the\s+road\b|\bfollow\s+the\s+road\b",
         ),
-        (Cause.NONE, r"\b(lane|road)\s+ahead\s+is\s+clear\b|\bcruising\s+speed\b"),
+        (Cause.NONE, r"\b(lane|road)(\s+ahead)?\s+is\s+clear\b|\bcruising\s+speed\b"),
     )
 )
 _LATERAL_DECISION_RULES: tuple[tuple[LateralDecision, re.Pattern[str]], ...] = tuple(
@@ -518,8 +523,9 @@ def parse_decision(text: str) -> CausalDecision:
     """The structured decision a free Chain-of-Causation text states, by rules (for a
     model that writes text only, as Alpamayo-R1 does): the cause from the object or
     condition it names, the lateral decision from the manoeuvre words, the longitudinal
-    decision from the stated behaviour (`intended_behaviour`) and the cause. What the text
-    does not say is UNKNOWN (decisions) or OTHER (a cause clause naming nothing known)."""
+    decision from the stated behaviour (`intended_behaviour`) and the cause. A text that
+    names no manoeuvre keeps its lane; one that states no reason to change speed tracks its
+    set speed; a cause clause naming nothing known is OTHER, no cause clause NONE."""
     lowered = " ".join(split_words(text))
     cause = next((cause for cause, rule in _CAUSE_RULES if rule.search(lowered)), None)
     if cause is None:

@@ -151,6 +151,15 @@ def test_a_recording_without_poses_is_refused(tmp_path: Path) -> None:
         evaluate_recording(create_backend("constant_velocity"), source, CAMERA_ORDER)
 
 
+def test_a_recording_too_short_for_any_plan_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "short"
+    write_drive_bag(path, SEED, "lead_vehicle_braking", 1.2)  # under the 1.5 s of history
+    source = bag_source(path)
+    with pytest.raises(RecordingError, match=r"no plan was made .* never complete"):
+        evaluate_recording(create_backend("constant_velocity"), source, CAMERA_ORDER)
+    source.close()
+
+
 def decoded(png: bytes) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None, "not a PNG"

@@ -1,4 +1,5 @@
-"""The inference step hands the backend the route text with each aligned input."""
+"""The inference step hands the backend the route text with each aligned input, while it
+is recent."""
 
 from __future__ import annotations
 
@@ -35,15 +36,20 @@ def feed(step: InferenceStep, from_ns: int, until_ns: int) -> None:
                 step.add_frame(camera, stamp_ns, image)
 
 
-def test_the_route_goes_with_each_input() -> None:
+def test_the_route_goes_with_each_input_until_it_is_too_old() -> None:
     backend = RecordingBackend()
-    step = InferenceStep(backend, CAMERA_ORDER)
+    step = InferenceStep(backend, CAMERA_ORDER, navigation_max_age_s=1.0)
     feed(step, NS_PER_S, 3 * NS_PER_S)
     assert step.run() is not None
-    step.navigation = "Turn left onto Main St in 40 m"
-    feed(step, 3 * NS_PER_S + 20_000_000, 3 * NS_PER_S + 100_000_000)
-    assert step.run() is not None
+    step.set_navigation("Turn left onto Main St in 40 m", 3 * NS_PER_S)
+    fed_ns = 3 * NS_PER_S
+    for end_ns in (3_100_000_000, 4_000_000_000, 4_100_000_000):
+        feed(step, fed_ns + 20_000_000, end_ns)
+        fed_ns = end_ns
+        assert step.run() is not None
     assert [inputs.navigation for inputs in backend.inputs] == [
         "",
         "Turn left onto Main St in 40 m",
+        "Turn left onto Main St in 40 m",  # 1.0 s old
+        "",  # 1.1 s: dropped
     ]

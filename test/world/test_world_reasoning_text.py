@@ -212,6 +212,25 @@ def test_variants_change_the_wording_not_the_meaning() -> None:
             Cause.INTERSECTION,
         ),
         ("Proceed carefully because of the puddle.", None, None, Cause.OTHER),
+        # Another vehicle's lights are not a traffic light.
+        (
+            "Slow down because the lead vehicle ahead is braking, its brake lights are on.",
+            LongitudinalDecision.LEAD_OBSTACLE_FOLLOWING,
+            LateralDecision.LANE_KEEPING,
+            Cause.LEAD_VEHICLE,
+        ),
+        (
+            "Keep distance since the car ahead has its turn signal on.",
+            None,
+            None,
+            Cause.LEAD_VEHICLE,
+        ),
+        (
+            "Accelerate since the road is clear.",
+            LongitudinalDecision.SET_SPEED_TRACKING,
+            None,
+            Cause.NONE,
+        ),
     ],
 )
 def test_a_free_text_is_parsed_into_decisions_and_cause(
