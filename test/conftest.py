@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -32,3 +34,14 @@ def rclpy_context(ros_domain: int) -> Iterator[object]:
         yield context
     finally:
         context.try_shutdown()
+
+
+@pytest.fixture
+def address() -> Iterator[str]:
+    """A private ipc address for a model worker (short: socket paths are limited to ~107
+    characters)."""
+    directory = tempfile.mkdtemp(prefix="wk", dir="/tmp")
+    try:
+        yield f"ipc://{directory}/worker"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

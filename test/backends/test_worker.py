@@ -5,11 +5,9 @@ dead worker reported within the timeout and a restarted one reconnected."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -74,16 +72,6 @@ def worker_command(backend: str, address: str) -> str:
         f"{sys.executable} -m alpamayo_ros.backends.worker_server --backend {backend} "
         f"--address {address} --cpu-threads 1"
     )
-
-
-@pytest.fixture
-def address() -> Iterator[str]:
-    """A private ipc address (short: socket paths are limited to ~107 characters)."""
-    directory = tempfile.mkdtemp(prefix="wk", dir="/tmp")
-    try:
-        yield f"ipc://{directory}/worker"
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ tracking resume, and the VLA node is OK again."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -94,15 +92,6 @@ class Observer:
     def close(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
-
-
-@pytest.fixture
-def address() -> Iterator[str]:
-    directory = tempfile.mkdtemp(prefix="wk", dir="/tmp")
-    try:
-        yield f"ipc://{directory}/worker"
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.mark.parametrize(
