@@ -17,20 +17,15 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
-from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, VlaInput
 from alpamayo_ros.evaluation.metrics import (
-    STEPS_3S,
-    STEPS_6_4S,
     SampleResult,
-    average_displacement,
-    min_ade,
+    score_plan,
 )
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.inference import fit_image
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.world.dataset import Sample, make_sample
-from alpamayo_ros.world.reasoning_text import is_consistent
 
 PROGRESS_PERIOD_S = 5.0
 
@@ -66,28 +61,24 @@ def evaluate_sample(
     backend = planner.backend
     output = backend.reason(vla_input(sample, backend.image_size, missing_cameras))
     plan = planner.plan(output.planner_input, t0_ns=sample.seed)
-    candidates = plan.rollouts.xyz()
     # The graph publishes no trajectory when none is feasible; the top-ranked one is still
     # scored, and `planned` counts how often that happens.
-    chosen = plan.selection.index
-    best = chosen if chosen is not None else int(np.argmax(plan.scores))
-    truth = sample.future_xyz
-    selected_meta = label_meta_action(plan.rollouts[best])
+    score = score_plan(plan, sample.future_xyz, output.decision.text)
     meta = output.planner_input.meta_action
     return SampleResult(
         scenario_type=sample.scenario_type,
         seed=sample.seed,
-        min_ade_3s=min_ade(candidates, truth, STEPS_3S),
-        min_ade_6_4s=min_ade(candidates, truth, STEPS_6_4S),
-        ade_3s=float(average_displacement(candidates[best], truth, STEPS_3S)),
-        ade_6_4s=float(average_displacement(candidates[best], truth, STEPS_6_4S)),
-        planned=chosen is not None,
+        min_ade_3s=score.min_ade_3s,
+        min_ade_6_4s=score.min_ade_6_4s,
+        ade_3s=score.ade_3s,
+        ade_6_4s=score.ade_6_4s,
+        planned=score.planned,
         longitudinal_correct=meta.longitudinal == sample.meta_action[0],
         lateral_correct=meta.lateral == sample.meta_action[1],
-        consistent=is_consistent(output.decision.text, *selected_meta),
+        consistent=score.consistent,
         cause_correct=output.decision.cause == sample.decision.cause,
         cause_position_error_m=cause_position_error(output.decision, sample.decision),
-        selected_index=chosen,
+        selected_index=plan.selection.index,
     )
 
 

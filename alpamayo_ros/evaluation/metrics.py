@@ -1,5 +1,6 @@
 """Open-loop metrics of Alpamayo-R1: displacement errors, meta-action accuracy and
-reasoning-action consistency, and their aggregation."""
+reasoning-action consistency, one plan's scores (`score_plan`, for synthetic scenarios and
+recorded drives alike), and their aggregation."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
+from alpamayo_ros.core.meta_actions import label_meta_action
+from alpamayo_ros.pipeline.planning import Plan
+from alpamayo_ros.world.reasoning_text import is_consistent
 
 STEPS_3S = round(3.0 / TRAJECTORY_DT_S)
 STEPS_6_4S = round(6.4 / TRAJECTORY_DT_S)
@@ -31,13 +35,60 @@ def min_ade(
 
 
 @dataclass(frozen=True)
+class PlanScore:
+    """One plan against the truth (the expert's future or the logged one), as every
+    open-loop evaluation scores it; a figure the truth is too short for is None."""
+
+    index: int  # the selected candidate, or the top-ranked one where none passed the checks
+    planned: bool  # some candidate passed the checks (else the graph publishes no plan)
+    min_ade_3s: float | None
+    min_ade_6_4s: float | None
+    ade_3s: float | None  # of the candidate at `index`
+    ade_6_4s: float | None
+    fde_3s: float | None
+    fde_6_4s: float | None
+    # The reasoning text states what the candidate at `index` does (AR1's consistency).
+    consistent: bool
+
+
+def score_plan(plan: Plan, truth: npt.NDArray[np.float64], text: str) -> PlanScore:
+    """`plan`'s candidates against `truth` [T <= 64, 3] (the ego frame at t0, every 0.1 s),
+    and its reasoning `text` against the candidate it goes with."""
+    chosen = plan.selection.index
+    index = chosen if chosen is not None else int(np.argmax(plan.scores))
+    candidates = plan.rollouts.xyz()
+    selected = candidates[index : index + 1]
+
+    def covered(steps: int) -> bool:
+        return len(truth) >= steps
+
+    def final(steps: int) -> float | None:
+        if not covered(steps):
+            return None
+        return float(np.linalg.norm(selected[0, steps - 1, :2] - truth[steps - 1, :2]))
+
+    return PlanScore(
+        index=index,
+        planned=chosen is not None,
+        min_ade_3s=min_ade(candidates, truth, STEPS_3S) if covered(STEPS_3S) else None,
+        min_ade_6_4s=min_ade(candidates, truth, STEPS_6_4S) if covered(STEPS_6_4S) else None,
+        ade_3s=min_ade(selected, truth, STEPS_3S) if covered(STEPS_3S) else None,
+        ade_6_4s=min_ade(selected, truth, STEPS_6_4S) if covered(STEPS_6_4S) else None,
+        fde_3s=final(STEPS_3S),
+        fde_6_4s=final(STEPS_6_4S),
+        consistent=is_consistent(text, *label_meta_action(plan.rollouts[index])),
+    )
+
+
+@dataclass(frozen=True)
 class SampleResult:
     scenario_type: str
     seed: int
-    min_ade_3s: float
-    min_ade_6_4s: float
-    ade_3s: float  # of the highest-scored candidate
-    ade_6_4s: float
+    # None only where the truth is shorter than the horizon (never for a synthetic sample).
+    min_ade_3s: float | None
+    min_ade_6_4s: float | None
+    ade_3s: float | None  # of the selected candidate (the top-ranked where none passed)
+    ade_6_4s: float | None
     planned: bool  # some candidate passed the checks (else the graph publishes no plan)
     longitudinal_correct: bool
     lateral_correct: bool

@@ -33,13 +33,12 @@ from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import LabelThresholds, label_meta_action
 from alpamayo_ros.core.planar import Pose2D, quaternion_to_yaw, wrap_angle
 from alpamayo_ros.evaluation.evaluate import PROGRESS_PERIOD_S
-from alpamayo_ros.evaluation.metrics import STEPS_3S, STEPS_6_4S, min_ade
+from alpamayo_ros.evaluation.metrics import score_plan
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.inference import InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.sensors.base import CameraSource, EgoPose
-from alpamayo_ros.world.reasoning_text import is_consistent
 
 STEP_NS = round(TRAJECTORY_DT_S * NS_PER_S)
 # Latency percentiles reported per stage.
@@ -254,31 +253,27 @@ def _cycle(
     if t0_pose is None:
         return None
     truth = logged_future(source, decided.t0_ns)
-    chosen = plan.selection.index
-    best = chosen if chosen is not None else int(np.argmax(plan.scores))
-    candidates = plan.rollouts.xyz()
-    selected = candidates[best]
-    selected_meta = label_meta_action(plan.rollouts[best])
-    meta = decided.output.planner_input.meta_action
     text = explained.output.decision.text
+    score = score_plan(plan, truth, text)
+    meta = decided.output.planner_input.meta_action
     x, y, yaw = _planar(t0_pose)
     return CycleResult(
         t0_s=(decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S,
-        planned=chosen is not None,
-        min_ade_3s=_displacement(candidates, truth, STEPS_3S),
-        min_ade_6_4s=_displacement(candidates, truth, STEPS_6_4S),
-        ade_3s=_displacement(selected[None], truth, STEPS_3S),
-        ade_6_4s=_displacement(selected[None], truth, STEPS_6_4S),
-        fde_3s=_final(selected, truth, STEPS_3S),
-        fde_6_4s=_final(selected, truth, STEPS_6_4S),
+        planned=score.planned,
+        min_ade_3s=score.min_ade_3s,
+        min_ade_6_4s=score.min_ade_6_4s,
+        ade_3s=score.ade_3s,
+        ade_6_4s=score.ade_6_4s,
+        fde_3s=score.fde_3s,
+        fde_6_4s=score.fde_6_4s,
         meta_action=(meta.longitudinal.name, meta.lateral.name),
         logged_meta_action=_logged_meta_action(truth),
-        consistent=is_consistent(text, *selected_meta),
+        consistent=score.consistent,
         reasoning=text,
         stage_ms=stage_ms,
         pose=(x, y, yaw),
-        candidates_xy=candidates[..., :2].copy(),
-        selected_xy=selected[:, :2].copy(),
+        candidates_xy=plan.rollouts.xyz()[..., :2],
+        selected_xy=plan.rollouts.xyz()[score.index, :, :2],
         logged_xy=truth[:, :2].copy(),
     )
 
@@ -306,21 +301,6 @@ def _planar(pose: EgoPose) -> tuple[float, float, float]:
         float(pose.position[1]),
         quaternion_to_yaw(*(float(value) for value in pose.orientation_xyzw)),
     )
-
-
-def _displacement(
-    candidates: npt.NDArray[np.float64], truth: npt.NDArray[np.float64], steps: int
-) -> float | None:
-    """minADE over the candidates [K, 64, 3] to `steps`, or None when the truth is shorter."""
-    return min_ade(candidates, truth, steps) if len(truth) >= steps else None
-
-
-def _final(
-    selected: npt.NDArray[np.float64], truth: npt.NDArray[np.float64], steps: int
-) -> float | None:
-    if len(truth) < steps:
-        return None
-    return float(np.linalg.norm(selected[steps - 1, :2] - truth[steps - 1, :2]))
 
 
 def _logged_meta_action(truth: npt.NDArray[np.float64]) -> tuple[str, str] | None:
