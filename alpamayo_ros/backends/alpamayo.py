@@ -32,11 +32,12 @@ import time
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from alpamayo_ros.backends import PRECISIONS
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.kinematics import (
@@ -69,7 +70,6 @@ DATASET_CAMERA_INDEX = {
 }
 # The official processors resize to about this (width, height); the VLA node resizes once.
 IMAGE_SIZE = (576, 320)
-PRECISIONS = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
 class AlpamayoError(ConfigurationError):
@@ -93,6 +93,18 @@ ALPAMAYO_R1 = OfficialRelease(
 ALPAMAYO_1_5 = OfficialRelease(
     "alpamayo1_5", "alpamayo1_5.models.alpamayo1_5", "Alpamayo1_5", True, True
 )
+
+
+class _Official(NamedTuple):
+    """The loaded release: torch, its helper module, the model, its processor, and the
+    device and dtype it runs on."""
+
+    torch: Any
+    helper: Any
+    model: Any
+    processor: Any
+    device: Any
+    dtype: Any
 
 
 class AlpamayoBackend(Backend):
@@ -121,7 +133,7 @@ class AlpamayoBackend(Backend):
                 f"backend {self.release.package}: set weights_file to the local checkpoint "
                 "(e.g. the folder of nvidia/Alpamayo-R1-10B from Hugging Face)"
             )
-        if precision not in PRECISIONS:
+        if precision not in PRECISIONS:  # the machine's support is checked at loading
             raise AlpamayoError(f"precision must be one of {', '.join(PRECISIONS)}: {precision!r}")
         if num_samples < 1:
             raise AlpamayoError(f"num_samples must be at least 1, got {num_samples}")
@@ -143,8 +155,9 @@ class AlpamayoBackend(Backend):
 
     # -------------------------------------------------------------- the official API
     @cached_property
-    def _official(self) -> tuple[Any, Any, Any, Any]:
-        """(torch, the helper module, the model, its processor), loaded once."""
+    def _official(self) -> _Official:
+        """The official API and the model, loaded once, on the device and in the precision
+        the embedded backends would check them for."""
         try:
             import torch
 
@@ -158,17 +171,20 @@ class AlpamayoBackend(Backend):
                 f"{self.release.package} ({error}); install it in this environment, or run "
                 "this backend in a model worker of an environment that has it"
             ) from None
+        from alpamayo_ros.backends.embedded import torch_device, torch_dtype
+
+        device = torch_device(self.device)
+        dtype = torch_dtype(self.precision, device)
         if self.cpu_threads:
             torch.set_num_threads(self.cpu_threads)
-        dtype = getattr(torch, PRECISIONS[self.precision])
-        model = model_class.from_pretrained(self.checkpoint, dtype=dtype).to(self.device)
+        model = model_class.from_pretrained(self.checkpoint, dtype=dtype).to(device)
         model.eval()
-        return torch, helper, model, helper.get_processor(model.tokenizer)
+        return _Official(torch, helper, model, helper.get_processor(model.tokenizer), device, dtype)
 
     def _sample(self, inputs: VlaInput) -> tuple[npt.NDArray[np.float64], Any, list[str]]:
         """The release's K trajectories for the input: positions [K, 64, 3], rotations
         [K, 64, 3, 3] and the reasoning of each."""
-        torch, helper, model, processor = self._official
+        torch, helper, model, processor, device, dtype = self._official
         # [cameras, frames, H, W, 3] -> [cameras * frames, 3, H, W], as the dataset loader.
         frames = torch.from_numpy(np.ascontiguousarray(inputs.images)).permute(0, 1, 4, 2, 3)
         message_options: dict[str, Any] = {}
@@ -193,17 +209,16 @@ class AlpamayoBackend(Backend):
                 "ego_history_xyz": torch.from_numpy(inputs.ego_xyz).float()[None, None],
                 "ego_history_rot": torch.from_numpy(inputs.ego_rotations).float()[None, None],
             },
-            self.device,
+            device,
         )
-        on_gpu = str(self.device).startswith("cuda")
+        on_gpu = device.type == "cuda"
         if on_gpu:
             torch.cuda.manual_seed_all(self.seed)
         else:
             torch.manual_seed(self.seed)
-        dtype = getattr(torch, PRECISIONS[self.precision])
         with (
             torch.inference_mode(),
-            torch.autocast(str(self.device).split(":")[0], dtype=dtype, enabled=on_gpu),
+            torch.autocast(device.type, dtype=dtype, enabled=on_gpu),
         ):
             xyz, rotations, extra = model.sample_trajectories_from_data_with_vlm_rollout(
                 data=data, num_traj_samples=self.num_samples, return_extra=True, **self.sampling
