@@ -29,6 +29,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display, whatever the environment says
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib import pyplot
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -283,19 +284,15 @@ def _plans_from_above(axes: Axes, result: RecordingResult) -> None:
     for k, cycle in enumerate(result.cycles[::PLANS_DRAWN_EVERY]):
         origin = Pose2D(*cycle.pose)
         for index, candidate in enumerate(cycle.candidates_xy):
-            xy = np.array([origin.transform_point(x, y) for x, y in candidate])
             axes.plot(
-                xy[:, 0],
-                xy[:, 1],
+                *_placed(origin, candidate),
                 color="#999999",
                 linewidth=0.6,
                 alpha=0.6,
                 label="candidates" if not (k or index) else None,
             )
-        xy = np.array([origin.transform_point(x, y) for x, y in cycle.selected_xy])
         axes.plot(
-            xy[:, 0],
-            xy[:, 1],
+            *_placed(origin, cycle.selected_xy),
             color="#2e86de",
             linewidth=1,
             alpha=0.8,
@@ -309,6 +306,15 @@ def _plans_from_above(axes: Axes, result: RecordingResult) -> None:
     axes.legend(fontsize=8, loc="best")
     axes.grid(alpha=0.3)
     axes.set_title("the drive from above", fontsize=10)
+
+
+def _placed(
+    origin: Pose2D, path_xy: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """A path in the ego frame at t0 (`origin` in the odometry frame), in the odometry
+    frame, as plot's x and y."""
+    xy = np.array([origin.transform_point(x, y) for x, y in path_xy])
+    return xy[:, 0], xy[:, 1]
 
 
 def latency_figure(result: RecordingResult) -> bytes:
