@@ -158,12 +158,7 @@ def load_scenario(path: Path, known_drivers: Sequence[str]) -> ScenarioFile:
     unknown = sorted(set(types) - set(SCENARIO_TYPES))
     if unknown:
         raise fail(f"unknown scenario type(s) {', '.join(unknown)}")
-    drivers = tuple(_names(document.get("drivers", ["embedded_vla"]), "drivers", fail))
-    unknown = sorted(set(drivers) - set(known_drivers))
-    if unknown or not drivers:
-        raise fail(
-            f"drivers: unknown or none {', '.join(unknown)} (known: {', '.join(known_drivers)})"
-        )
+    drivers = _drivers(document, known_drivers, "", fail)
     workers = document.get("workers", 1)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise fail(f"workers must be a whole number >= 1, got {workers!r}")
@@ -197,14 +192,8 @@ def _recorded(
     closed_loop = [key for key in CLOSED_LOOP_KEYS if key in document]
     if closed_loop:
         raise fail(f"{', '.join(closed_loop)}: only for simulated scenarios, not with bag")
-    drivers = tuple(_names(document.get("drivers", ["embedded_vla"]), "drivers", fail))
     backends = [name for name in known_drivers if name != EXPERT]
-    unknown = sorted(set(drivers) - set(backends))
-    if unknown or not drivers:
-        raise fail(
-            f"drivers: unknown or none {', '.join(unknown)} for a recording (known: "
-            f"{', '.join(backends)})"
-        )
+    drivers = _drivers(document, backends, " for a recording", fail)
     weights = _file(document.get("weights"), "weights", path, fail)
     return ScenarioFile(
         path=path,
@@ -219,6 +208,22 @@ def _recorded(
         bag=bag,
         topic_map=topic_map,
     )
+
+
+def _drivers(
+    document: dict[str, Any],
+    known: Sequence[str],
+    context: str,
+    fail: Callable[[str], ScenarioFileError],
+) -> tuple[str, ...]:
+    """The file's drivers (default: the embedded VLA), each one of `known`."""
+    drivers = tuple(_names(document.get("drivers", ["embedded_vla"]), "drivers", fail))
+    unknown = sorted(set(drivers) - set(known))
+    if unknown or not drivers:
+        raise fail(
+            f"drivers: unknown or none {', '.join(unknown)}{context} (known: {', '.join(known)})"
+        )
+    return drivers
 
 
 def _file(
