@@ -100,8 +100,8 @@ class _Tally:
     commands_by_mode: dict[str, int] = field(default_factory=dict)
     modes: list[tuple[float, str]] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
-    texts_and_plans: list[tuple[str, Rollout]] = field(default_factory=list)
-    reasoning: list[tuple[float, str]] = field(default_factory=list)
+    # (s since the start at the plan's t0, its reasoning text, the selected trajectory)
+    selected_plans: list[tuple[float, str, Rollout]] = field(default_factory=list)
     plan_latency_s: list[float] = field(default_factory=list)
 
 
@@ -217,13 +217,14 @@ class _ModelPlanner:
         if selected is None:
             return None
         text = decided.explained().output.decision.text
-        tally.texts_and_plans.append((text, selected))
-        tally.reasoning.append(((decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S, text))
+        t0_s = (decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S
+        tally.selected_plans.append((t0_s, text, selected))
         return TrackedTrajectory.from_rollout(selected), decided.t0_ns
 
 
 def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
-    metrics = score_world(world, tally.plan_latency_s, tally.texts_and_plans)
+    plans = tally.selected_plans
+    metrics = score_world(world, tally.plan_latency_s, [(text, plan) for _, text, plan in plans])
     record = world.record()
     return RolloutResult(
         world.scenario.seed,
@@ -235,7 +236,7 @@ def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
         tally.modes,
         record,
         tally.samples,
-        tally.reasoning,
+        [(t0_s, text) for t0_s, text, _ in plans],
     )
 
 
