@@ -52,6 +52,7 @@ def run(driver: str, seed: int, passed: bool, at_fault: bool, progress: float) -
         "plan_latency_p90_s": 0.05,
         "consistency": None,
         "score": 0.0 if at_fault else min(progress, 1.0),
+        "failed_at_s": 3.0 if at_fault else None,
         "passed": passed,
         "failures": [] if passed else ["at-fault collision with lead_0 at 3.0 s"],
     }

@@ -143,6 +143,9 @@ class ClosedLoopMetrics:
     plan_latency_p90_s: float | None
     consistency: float | None
     score: float  # AlpaSim scene score: min(progress_ratio, 1), 0 at fault or off the road
+    # When the score was zeroed: the first at-fault collision or leaving the road (None:
+    # neither happened).
+    failed_at_s: float | None
     # No at-fault collision, not off road, no red-light violation, enough progress.
     passed: bool
     failures: tuple[str, ...]  # why not passed, human readable
@@ -237,7 +240,9 @@ def score_drive(drive: Drive, criteria: PassCriteria = PassCriteria()) -> Closed
         failures.append(f"progress {ratio:.2f} of the expert's < {criteria.min_progress_ratio:g}")
     peak_jerk, peak_lateral = _comfort(drive, counted)
     latencies = np.asarray(drive.plan_latency_s, dtype=float)
-    zeroed = at_fault is not None or off_road_at is not None
+    zeroed_at = [] if off_road_at is None else [off_road_at]
+    if at_fault is not None:
+        zeroed_at.append(at_fault.time_s)
     return ClosedLoopMetrics(
         collision=bool(collisions),
         at_fault_collision=at_fault is not None,
@@ -257,7 +262,8 @@ def score_drive(drive: Drive, criteria: PassCriteria = PassCriteria()) -> Closed
         plan_latency_p50_s=float(np.percentile(latencies, 50)) if latencies.size else None,
         plan_latency_p90_s=float(np.percentile(latencies, 90)) if latencies.size else None,
         consistency=drive.consistency,
-        score=0.0 if zeroed else float(np.clip(ratio, 0.0, 1.0)),
+        score=0.0 if zeroed_at else float(np.clip(ratio, 0.0, 1.0)),
+        failed_at_s=min(zeroed_at) if zeroed_at else None,
         passed=not failures,
         failures=tuple(failures),
     )

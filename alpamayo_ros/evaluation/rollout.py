@@ -59,7 +59,7 @@ class RolloutSettings:
     planner_seed: int = 0
     duration_s: float | None = None  # None: the scenario's own span
     # Every n-th plan after the handover, the state the model saw becomes a labelled
-    # sample (0: none are kept).
+    # sample (0: none are kept), up to the drive's first failure (see RolloutResult).
     label_every: int = 0
 
     def __post_init__(self) -> None:
@@ -87,7 +87,10 @@ class RolloutResult:
     # simulator node records them
     modes: list[tuple[float, str]]
     record: EgoRecord  # the drive, every control step
-    samples: list[Sample] = field(default_factory=list)  # states labelled by the expert
+    # States labelled by the expert, those before the drive failed (an at-fault collision
+    # or leaving the road): after it the car is where no drive worth learning goes, and
+    # the expert's plan from a crash teaches nothing a driver needs.
+    samples: list[Sample] = field(default_factory=list)
     # (s since the start at the plan's t0, its reasoning text) of every plan made
     reasoning: list[tuple[float, str]] = field(default_factory=list)
 
@@ -99,7 +102,7 @@ class _Tally:
     plans: int = 0
     commands_by_mode: dict[str, int] = field(default_factory=dict)
     modes: list[tuple[float, str]] = field(default_factory=list)
-    samples: list[Sample] = field(default_factory=list)
+    labelled: list[tuple[float, Sample]] = field(default_factory=list)  # (t0 in s, state)
     # (s since the start at the plan's t0, its reasoning text, the selected trajectory)
     selected_plans: list[tuple[float, str, Rollout]] = field(default_factory=list)
     plan_latency_s: list[float] = field(default_factory=list)
@@ -211,13 +214,13 @@ class _ModelPlanner:
         plan = self.planning.plan(decided.output.planner_input, decided.t0_ns)
         tally.plan_latency_s.append((decided.stage_ms["decide"] + plan.planning_ms) / 1e3)
         tally.plans += 1
+        t0_s = (decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S
         if settings.label_every and tally.plans % settings.label_every == 0:
-            tally.samples.append(_labelled(world, decided, self.seed))
+            tally.labelled.append((t0_s, _labelled(world, decided, self.seed)))
         selected = plan.selected
         if selected is None:
             return None
         text = decided.explained().output.decision.text
-        t0_s = (decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S
         tally.selected_plans.append((t0_s, text, selected))
         return TrackedTrajectory.from_rollout(selected), decided.t0_ns
 
@@ -225,6 +228,7 @@ class _ModelPlanner:
 def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
     plans = tally.selected_plans
     metrics = score_world(world, tally.plan_latency_s, [(text, plan) for _, text, plan in plans])
+    failed_at = math.inf if metrics.failed_at_s is None else metrics.failed_at_s
     record = world.record()
     return RolloutResult(
         world.scenario.seed,
@@ -235,7 +239,7 @@ def _scored(world: ClosedLoopWorld, tally: _Tally) -> RolloutResult:
         tally.commands_by_mode,
         tally.modes,
         record,
-        tally.samples,
+        [sample for t0_s, sample in tally.labelled if t0_s < failed_at],
         [(t0_s, text) for t0_s, text, _ in plans],
     )
 

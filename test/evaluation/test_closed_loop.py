@@ -114,6 +114,7 @@ def test_driving_into_a_stopped_car_is_an_at_fault_collision() -> None:
     assert metrics.min_ttc_s == 0.0  # closing on it in its path with no gap left
     assert metrics.score == 0.0 and not metrics.passed
     assert metrics.failures == ("at-fault collision with lead_0 at 3.5 s",)
+    assert metrics.failed_at_s == metrics.collision_time_s
 
 
 def test_being_rear_ended_is_not_the_egos_fault() -> None:
@@ -124,6 +125,7 @@ def test_being_rear_ended_is_not_the_egos_fault() -> None:
     assert standing.collision_object == "follower_0"
     assert standing.collision_time_s == pytest.approx(2.2)
     assert standing.score == 1.0 and standing.passed  # the expert stood too: ratio 1
+    assert standing.failed_at_s is None  # not at fault
     # Moving slowly, hit by a faster car whose centre is behind the rear axle at the onset;
     # it drives on through the ego, which stays one collision, judged at its onset.
     x = 50.0 + 2.0 * np.arange(41) * 0.1
@@ -145,8 +147,11 @@ def test_leaving_the_road_zeroes_the_score_and_lane_keeping_departs_nothing() ->
     right = score_drive(make_drive(10.0 * t, 10.0, y=-0.5 * t, yaw=-drift))
     assert right.off_road and right.score == 0.0 and not right.passed
     assert right.failures[0].startswith("off the road at ")
+    # The drive fails at the first sample off the road.
+    assert right.failed_at_s is not None and 0.5 < right.failed_at_s < 4.0
+    assert right.failures[0] == f"off the road at {right.failed_at_s:.1f} s"
     kept = score_drive(make_drive(10.0 * t, 10.0))
-    assert not kept.off_road and kept.lane_departure_s == 0.0
+    assert not kept.off_road and kept.lane_departure_s == 0.0 and kept.failed_at_s is None
     assert kept.score == 1.0 and kept.passed and kept.failures == ()
     # Drifting left: the front-left corner (1.13 m left of base_link) crosses the lane
     # boundary at d = 1.75 from 1.24 s; the rear-right corner is still in lane 0 at 4 s. Each

@@ -73,6 +73,20 @@ def test_visited_states_are_what_the_model_saw_labelled_by_the_expert() -> None:
         assert sample.meta_action == label_meta_action(rollout)
 
 
+def test_no_state_is_labelled_from_the_failure_of_a_drive_on() -> None:
+    """A drive that leaves the road (seed 3000105 with the packaged weights, at 4.4 s):
+    every plan before it is labelled, none after."""
+    backend = create_backend("embedded_vla")
+    settings = RolloutSettings(duration_s=5.0, label_every=1)
+    result = roll_out(backend, 3000105, settings=settings)
+    failed_at = result.metrics.failed_at_s
+    assert failed_at is not None and result.metrics.off_road
+    assert len(result.reasoning) == result.plans  # every plan selected, each with its t0
+    before = sum(t0_s < failed_at for t0_s, _ in result.reasoning)
+    assert 0 < before < result.plans
+    assert len(result.samples) == before
+
+
 def test_visited_states_come_from_worker_processes_in_seed_order() -> None:
     progress: list[str] = []
     samples = visited_states(
