@@ -204,7 +204,7 @@ def _recorded(
         weights=weights,
         in_process=True,
         workers=1,
-        conditions=_conditions(document.get("conditions"), SUMMARY_FIGURES, fail),
+        conditions=_conditions(document.get("conditions"), tuple(SUMMARY_FIGURES), fail),
         bag=bag,
         topic_map=topic_map,
     )

@@ -45,23 +45,25 @@ STEP_NS = round(TRAJECTORY_DT_S * NS_PER_S)
 PERCENTILES = (50, 90, 99)
 # The summary's figures (`summarize`) beside the latency per stage, in the order a table
 # shows them; what a scenario file's conditions on a recording may name.
-SUMMARY_FIGURES = (
-    "cycles",
-    "scored_6_4s",
-    "min_ade_3s",
-    "min_ade_6_4s",
-    "ade_3s",
-    "ade_6_4s",
-    "fde_3s",
-    "fde_6_4s",
-    "planned_rate",
-    "longitudinal_accuracy",
-    "lateral_accuracy",
-    "consistent_rate",
-    "plan_latency_p50_ms",
-    "plan_latency_p90_ms",
-    "speed",
-)
+# The summary's figures with what they mean, in the order the command line, the report
+# and scenario files' conditions know them.
+SUMMARY_FIGURES: dict[str, str] = {
+    "cycles": "plans scored",
+    "scored_6_4s": "plans with 6.4 s of logged future",
+    "min_ade_3s": "minADE 3 s (m)",
+    "min_ade_6_4s": "minADE 6.4 s (m)",
+    "ade_3s": "ADE 3 s, selected (m)",
+    "ade_6_4s": "ADE 6.4 s, selected (m)",
+    "fde_3s": "FDE 3 s, selected (m)",
+    "fde_6_4s": "FDE 6.4 s, selected (m)",
+    "planned_rate": "plans with a feasible candidate",
+    "longitudinal_accuracy": "longitudinal meta-action accuracy",
+    "lateral_accuracy": "lateral meta-action accuracy",
+    "consistent_rate": "reasoning-action consistency",
+    "plan_latency_p50_ms": "t0 to plan p50 (ms)",
+    "plan_latency_p90_ms": "t0 to plan p90 (ms)",
+    "speed": "replay speed (x real time)",
+}
 
 
 class RecordingError(ConfigurationError):

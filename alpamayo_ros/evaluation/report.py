@@ -38,6 +38,7 @@ from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.evaluation.metrics import METRICS, SampleResult
+from alpamayo_ros.evaluation.recorded import SUMMARY_FIGURES as RECORDING_FIGURES
 from alpamayo_ros.evaluation.recorded import RecordingResult
 from alpamayo_ros.world.closed_loop import ClosedLoopWorld
 from alpamayo_ros.world.simulation import DT_S
@@ -193,20 +194,6 @@ def _png(figure: Figure) -> bytes:
 
 
 # The figures of a recorded drive's summary table, in order, with how they read.
-RECORDING_FIGURES = (
-    ("cycles", "plans scored"),
-    ("min_ade_3s", "minADE 3 s (m)"),
-    ("min_ade_6_4s", "minADE 6.4 s (m)"),
-    ("ade_3s", "ADE 3 s, selected (m)"),
-    ("ade_6_4s", "ADE 6.4 s, selected (m)"),
-    ("fde_6_4s", "FDE 6.4 s, selected (m)"),
-    ("longitudinal_accuracy", "longitudinal meta-action accuracy"),
-    ("lateral_accuracy", "lateral meta-action accuracy"),
-    ("consistent_rate", "reasoning-action consistency"),
-    ("planned_rate", "plans with a feasible candidate"),
-    ("plan_latency_p90_ms", "t0 to plan p90 (ms)"),
-    ("speed", "replay speed (x real time)"),
-)
 # Every n-th plan is drawn over the logged path: all of them would hide it.
 PLANS_DRAWN_EVERY = 5
 REASONING_ROWS = 60
@@ -227,7 +214,7 @@ def write_recording_report(
         (directory / drive).write_bytes(recording_figure(result))
         (directory / latency).write_bytes(latency_figure(result))
         sections.append(_recording_section(result, drive, latency))
-    table = _table(summaries, RECORDING_FIGURES)
+    table = _table(summaries, tuple(RECORDING_FIGURES.items()))
     return _write_page(directory, title, table, sections)
 
 

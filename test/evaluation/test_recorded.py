@@ -22,6 +22,7 @@ from alpamayo_ros.evaluation.recorded import (
     SUMMARY_FIGURES,
     RecordingError,
     RecordingResult,
+    ReplaySettings,
     evaluate_recording,
     logged_future,
 )
@@ -235,3 +236,19 @@ def test_a_scenario_file_on_a_bag_is_judged_by_its_conditions(
         "ade_3s <= 10": True,
         "cycles > 0": True,
     }
+
+
+def test_the_replay_defaults_are_the_packaged_parameters() -> None:
+    """`evaluate --bag` has no parameter file: its defaults must be the graph's."""
+    document = yaml.safe_load(config_file("alpamayo.yaml").read_text())
+    driver = document["camera_driver"]["ros__parameters"]
+    planner = document["diffusion_planner"]["ros__parameters"]
+    settings = ReplaySettings()
+    assert (settings.rate_hz, settings.odometry_rate_hz) == (
+        driver["rate_hz"],
+        driver["odometry_rate_hz"],
+    )
+    assert (settings.num_samples, settings.planner_seed) == (
+        planner["num_samples"],
+        planner["seed"],
+    )
