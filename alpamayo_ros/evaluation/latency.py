@@ -31,6 +31,8 @@ class LatencyLog:
     reasoning_at: dict[int, int] = field(default_factory=dict)  # t0 -> reasoning text arrival
     trajectory_at: dict[int, int] = field(default_factory=dict)
     command_at: dict[int, int] = field(default_factory=dict)  # plan t0 -> first tracking
+    # plan t0 -> when the control bridge computed that first command (its header stamp)
+    command_computed_at: dict[int, int] = field(default_factory=dict)
     # Sampled from the nodes' diagnostics (once a second each):
     publish_delay_ms: list[float] = field(default_factory=list)  # camera: capture -> publish
     decode_ms: list[float] = field(default_factory=list)  # VLA: decode and resize one frame
@@ -66,15 +68,25 @@ class LatencyLog:
     def trajectory(self, t0_ns: int, arrival_ns: int) -> None:
         self.trajectory_at.setdefault(t0_ns, arrival_ns)
 
-    def command(self, plan_t0_ns: int, arrival_ns: int, mode: str, reason: str = "") -> None:
-        """One control command; `mode` is "tracking" or why not ("waiting", "safe_stop")."""
+    def command(
+        self,
+        plan_t0_ns: int,
+        arrival_ns: int,
+        mode: str,
+        reason: str = "",
+        computed_ns: int | None = None,
+    ) -> None:
+        """One control command; `mode` is "tracking" or why not ("waiting", "safe_stop");
+        `computed_ns` its stamp, when the control bridge computed it."""
         tracking = mode == "tracking"
         if not tracking and self.command_modes["tracking"] > 0:
             # "odometry is 0.23 s old (limit 0.20 s)" -> "odometry is ... old": one bucket.
             self.stop_reasons[re.sub(r"-?\d+(\.\d+)?", "#", reason)] += 1
         self.command_modes[mode] += 1
-        if tracking:
-            self.command_at.setdefault(plan_t0_ns, arrival_ns)
+        if tracking and plan_t0_ns not in self.command_at:
+            self.command_at[plan_t0_ns] = arrival_ns
+            if computed_ns is not None:
+                self.command_computed_at[plan_t0_ns] = computed_ns
 
 
 def _stats(values: list[float]) -> dict[str, float | int]:
@@ -139,6 +151,9 @@ def summary(log: LatencyLog) -> LatencySummary:
             continue
         chained["trajectory -> first command tracking it"].append((commanded - planned) * MS_PER_NS)
         chained["t0 -> command (end to end)"].append((commanded - t0) * MS_PER_NS)
+        computed = log.command_computed_at.get(t0)
+        if computed is not None:
+            chained["t0 -> command computed (control bridge)"].append((computed - t0) * MS_PER_NS)
     publishing = [
         published - waited - model
         for published, waited, model in zip(
@@ -161,6 +176,7 @@ def summary(log: LatencyLog) -> LatencySummary:
             for name in (
                 "conditioning -> trajectory received (planner)",
                 "trajectory -> first command tracking it",
+                "t0 -> command computed (control bridge)",
                 "t0 -> command (end to end)",
             )
         },
@@ -168,13 +184,21 @@ def summary(log: LatencyLog) -> LatencySummary:
             [(arrival - t0) * MS_PER_NS for t0, arrival in log.reasoning_at.items()]
         ),
     }
-    end_to_end = hops.get("t0 -> command (end to end)", {})
-    if "median_ms" in end_to_end and log.model_ms and log.planning_ms:
+    if log.model_ms and log.planning_ms:
         compute = float(np.median(log.model_ms) + np.median(log.planning_ms))
-        hops["overhead (end to end - model - planning)"] = {
-            "median_ms": float(end_to_end["median_ms"]) - compute,
-            "count": int(end_to_end["count"]),
-        }
+        # The listener's own delivery of the command counts in the first, not the second.
+        for overhead, chain in (
+            ("overhead (end to end - model - planning)", "t0 -> command (end to end)"),
+            (
+                "overhead at the bridge (computed - model - planning)",
+                "t0 -> command computed (control bridge)",
+            ),
+        ):
+            if "median_ms" in hops[chain]:
+                hops[overhead] = {
+                    "median_ms": float(hops[chain]["median_ms"]) - compute,
+                    "count": int(hops[chain]["count"]),
+                }
     return LatencySummary(hops, dict(log.command_modes), dict(log.stop_reasons.most_common()))
 
 

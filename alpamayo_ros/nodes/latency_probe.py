@@ -58,6 +58,7 @@ class LatencyProbe(Node):
             time.time_ns(),
             command_mode_name(msg.mode),
             msg.reason,
+            computed_ns=stamp_ns(msg.header.stamp),
         )
 
     def on_diagnostics(self, msg: DiagnosticArray) -> None:

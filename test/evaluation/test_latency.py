@@ -18,8 +18,8 @@ def test_hops_of_whole_chains_and_the_overhead() -> None:
         log.conditioning(t0, t0 + 61 * MS, 56 * MS, 21 * MS, 31 * MS)  # a second subscriber's
         log.reasoning(t0, t0 + 80 * MS)
         log.trajectory(t0, t0 + 75 * MS)
-        log.command(t0, t0 + 90 * MS, "tracking")
-        log.command(t0, t0 + 110 * MS, "tracking")  # later commands of the same plan
+        log.command(t0, t0 + 90 * MS, "tracking", computed_ns=t0 + 86 * MS)
+        log.command(t0, t0 + 110 * MS, "tracking", computed_ns=t0 + 106 * MS)  # the same plan's
         log.planning_ms.append(10.0)
     log.conditioning(5_000 * MS, 5_000 * MS + 70 * MS, 65 * MS, 20 * MS, 30 * MS)  # no plan came
     log.command(0, 5_000 * MS, "safe_stop", "trajectory is 0.61 s old (limit 0.50 s)")
@@ -38,6 +38,11 @@ def test_hops_of_whole_chains_and_the_overhead() -> None:
     assert result["trajectory -> first command tracking it"]["median_ms"] == pytest.approx(15.0)
     assert result["t0 -> command (end to end)"]["median_ms"] == pytest.approx(90.0)
     assert result["overhead (end to end - model - planning)"]["median_ms"] == pytest.approx(50.0)
+    # At the control bridge, before the listener's own delivery of the command.
+    assert result["t0 -> command computed (control bridge)"]["median_ms"] == pytest.approx(86.0)
+    assert result["overhead at the bridge (computed - model - planning)"][
+        "median_ms"
+    ] == pytest.approx(46.0)
     stops = summary(log).stop_reasons
     assert stops == {"trajectory is # s old (limit # s)": 1}
     assert summary(log).command_modes == {"tracking": 20, "safe_stop": 1}
@@ -55,4 +60,5 @@ def test_an_empty_log_reports_no_figures() -> None:
     result = summary(LatencyLog())
     assert result.hops["capture -> frame received (publish, transport)"] == {"count": 0}
     assert "overhead (end to end - model - planning)" not in result.hops
+    assert "overhead at the bridge (computed - model - planning)" not in result.hops
     assert "-" in result.table()
