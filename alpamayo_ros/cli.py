@@ -342,6 +342,7 @@ def command_train(args: argparse.Namespace) -> int:
         drift=args.drift,
         closed_loop_scenarios=args.closed_loop_scenarios,
         closed_loop_label_every=args.closed_loop_label_every,
+        road_pose_weight=args.road_pose_weight,
     )
     summary = train(args.output, config, args.model_version, visit=visited_states)
     print(f"wrote {args.output} in {summary['total_s']:.0f} s")
@@ -848,6 +849,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         help="keep every n-th closed-loop plan's state (default: %(default)s)",
+    )
+    train.add_argument(
+        "--road-pose-weight",
+        type=float,
+        default=0.0,
+        help="weight of an auxiliary loss that makes the scene latent tell where the car is "
+        "on its road (lateral position, heading), read by a linear probe that exists only "
+        "while training (default: %(default)s, none)",
     )
     train.set_defaults(handler=command_train)
 

@@ -42,7 +42,7 @@ from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnav
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld, Command, EgoRecord
-from alpamayo_ros.world.dataset import Sample
+from alpamayo_ros.world.dataset import Sample, road_pose
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.simulation import causal_decision, future_rollout
 
@@ -285,6 +285,7 @@ def _labelled(world: ClosedLoopWorld, decided: Inference, seed: int) -> Sample:
         future_xyz=future.xyz(),
         decision=causal_decision(trace, 0, meta_action, variant),
         meta_action=meta_action,
+        road_pose=road_pose(world.scenario.road, world.ego),
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional
 
 from alpamayo_ros.configuration import ConfigurationError
@@ -52,6 +52,15 @@ class TrainingConfig:
     # expert planning from it, joins the data.
     closed_loop_scenarios: int = 0
     closed_loop_label_every: int = 2
+    # Weight of an auxiliary loss: a linear probe on the scene latent the action expert is
+    # conditioned on predicts where the car is on its road (world.dataset.road_pose). It
+    # makes the encoder see a lateral offset or heading error, which steering back after a
+    # closed-loop error needs. The probe exists only while training (0: none).
+    road_pose_weight: float = 0.0
+
+
+# The road pose's units in the probe's loss: about twice what a drifting car strays (m, rad).
+ROAD_POSE_SCALE = (0.5, 0.05)
 
 
 # The states a policy visits driving closed loop, labelled by the expert: (weights file,
@@ -70,6 +79,8 @@ def check_config(config: TrainingConfig, visit: VisitStates | None) -> None:
         value = getattr(config, name)
         if not 0.0 <= value <= 1.0:
             raise TrainingError(f"{name} must be a probability in [0, 1], got {value}")
+    if not config.road_pose_weight >= 0.0:
+        raise TrainingError(f"road_pose_weight must be >= 0, got {config.road_pose_weight}")
     if config.closed_loop_scenarios < 0 or config.closed_loop_label_every < 1:
         raise TrainingError(
             "closed_loop_scenarios must be >= 0 and closed_loop_label_every >= 1, got "
@@ -113,6 +124,7 @@ class Dataset:
     labels: dict[str, np.ndarray]  # int64 [N] per classification head
     cause_position: np.ndarray  # float32 [N, 3] in the t0 frame; zeros where no object
     cause_known: np.ndarray  # bool [N]: the decision refers to an object
+    road_pose: np.ndarray  # float32 [N, 2] in ROAD_POSE_SCALE units
     scenario_types: list[str]
 
     def __len__(self) -> int:
@@ -127,6 +139,7 @@ class Dataset:
             "text": torch.from_numpy(self.text[indices]),
             "cause_position": torch.from_numpy(self.cause_position[indices]),
             "cause_known": torch.from_numpy(self.cause_known[indices]),
+            "road_pose": torch.from_numpy(self.road_pose[indices]),
             **{name: torch.from_numpy(values[indices]) for name, values in self.labels.items()},
         }
 
@@ -159,6 +172,7 @@ def build_dataset(
     labels = {name: np.empty(n, np.int64) for name in HEAD_NAMES}
     cause_position = np.zeros((n, 3), np.float32)
     cause_known = np.zeros(n, bool)
+    road_pose = np.empty((n, 2), np.float32)
     scenario_types = []
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -176,6 +190,7 @@ def build_dataset(
             labels["longitudinal_decision"][i] = sample.decision.longitudinal_decision
             labels["lateral_decision"][i] = sample.decision.lateral_decision
             labels["cause"][i] = sample.decision.cause
+            road_pose[i] = sample.road_pose / ROAD_POSE_SCALE
             scenario_types.append(sample.scenario_type)
             if sample.decision.cause_object_id:
                 cause_known[i] = True
@@ -191,6 +206,7 @@ def build_dataset(
         labels,
         cause_position,
         cause_known,
+        road_pose,
         scenario_types,
     )
 
@@ -208,9 +224,13 @@ def dropped_cameras(cameras: int, probability: float, rng: np.random.Generator) 
 
 
 def losses(
-    model: EmbeddedVla, batch: dict[str, Tensor], cameras: Tensor | None = None
+    model: EmbeddedVla,
+    batch: dict[str, Tensor],
+    cameras: Tensor | None = None,
+    road_pose_probe: RoadPoseProbe | None = None,
 ) -> dict[str, Tensor]:
-    """Training losses; `cameras`: the slots the batch keeps (default all)."""
+    """Training losses; `cameras`: the slots the batch keeps (default all);
+    `road_pose_probe`: the auxiliary road-pose loss's probe, weighted (none by default)."""
     images = batch["images"] if cameras is None else batch["images"][:, cameras]
     encoding = model.encode(images, batch["ego_xyz"], batch["ego_rotations"], cameras)
     heads = model.classify(encoding)
@@ -240,7 +260,23 @@ def losses(
     ).float()
     condition = torch.cat([encoding.pooled, truth], dim=-1)
     result["flow"] = model.flow_matching_loss(condition, batch["controls"])
+    if road_pose_probe is not None:
+        result["road_pose"] = road_pose_probe.loss_weight * functional.smooth_l1_loss(
+            road_pose_probe(encoding.pooled), batch["road_pose"]
+        )
     return result
+
+
+class RoadPoseProbe(nn.Module):
+    """The auxiliary loss's probe: linear, so what it reads must be plainly in the latent."""
+
+    def __init__(self, width: int, loss_weight: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(width, len(ROAD_POSE_SCALE))
+        self.loss_weight = loss_weight
+
+    def forward(self, pooled: Tensor) -> Tensor:
+        return self.linear(pooled)
 
 
 def train(
@@ -282,8 +318,14 @@ def train(
     generation_s = time.perf_counter() - started
 
     model.train()
+    probe = (
+        RoadPoseProbe(model_config.width, config.road_pose_weight)
+        if config.road_pose_weight > 0.0
+        else None
+    )
+    parameters = [*model.parameters(), *(probe.parameters() if probe is not None else ())]
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        parameters, lr=config.learning_rate, weight_decay=config.weight_decay
     )
     steps_per_epoch = len(data) // config.batch_size
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -298,11 +340,13 @@ def train(
         totals: dict[str, float] = {}
         for step in range(steps_per_epoch):
             batch = data.batch(order[step * config.batch_size : (step + 1) * config.batch_size])
-            parts = losses(model, batch, dropped_cameras(cameras, config.camera_dropout, drop_rng))
+            parts = losses(
+                model, batch, dropped_cameras(cameras, config.camera_dropout, drop_rng), probe
+            )
             loss = sum(parts.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
             optimizer.step()
             schedule.step()
             for name, value in parts.items():
@@ -331,6 +375,7 @@ def train(
         "closed_loop_scenarios": config.closed_loop_scenarios,
         "closed_loop_label_every": config.closed_loop_label_every,
         "closed_loop_samples": len(visited),
+        "road_pose_weight": config.road_pose_weight,
         "torch_threads": torch.get_num_threads(),
     }
     save_weights(model.eval(), output, model_version, summary)

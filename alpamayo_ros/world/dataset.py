@@ -16,6 +16,7 @@ time.perf_counter): about 15 ms per sample in one process (simulation ~3 ms, 16 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ from alpamayo_ros.core.contract import (
 from alpamayo_ros.core.kinematics import Rollout, VehicleState
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision
-from alpamayo_ros.core.planar import Pose2D
+from alpamayo_ros.core.planar import Pose2D, wrap_angle
 from alpamayo_ros.world.renderer import Renderer
+from alpamayo_ros.world.road import Road
 from alpamayo_ros.world.scenarios import Scenario, make_scenario
 from alpamayo_ros.world.simulation import (
     DT_S,
@@ -71,6 +73,7 @@ class Sample:
     future_xyz: npt.NDArray[np.float64]  # [64, 3] = integrate_unicycle of the controls
     decision: CausalDecision
     meta_action: tuple[Longitudinal, Lateral]  # label_meta_action(future rollout)
+    road_pose: npt.NDArray[np.float64]  # [2] road_pose(road, ego at t0): privileged, training only
 
 
 @lru_cache(maxsize=1)
@@ -137,6 +140,17 @@ def _simulate(
     return scenario, trace, labels
 
 
+def road_pose(road: Road, ego: VehicleState) -> npt.NDArray[np.float64]:
+    """Where the car is in its lane: the lateral offset from the centre of the nearest lane
+    (m, left positive; off the road, from the outermost lane's) and the heading relative
+    to the road there (rad). The world knows it; the model must see it in its cameras to
+    steer back after an error. Training can ask for it (TrainingConfig.road_pose_weight);
+    inference never gets it."""
+    s, d = road.project(ego.x, ego.y)
+    lane = min(max(math.floor(d / road.lane_width + 0.5), 0), road.lane_count - 1)
+    return np.array([d - road.lane_center(lane), float(wrap_angle(ego.yaw - road.pose(s)[2]))])
+
+
 def make_sample(
     seed: int,
     scenario_type: str | None = None,
@@ -165,6 +179,7 @@ def make_sample(
         future_xyz=labels.future.xyz(),
         decision=labels.decision,
         meta_action=labels.meta_action,
+        road_pose=road_pose(scenario.road, trace.ego[k0]),
     )
 
 

@@ -14,12 +14,15 @@ from alpamayo_ros.cli import main as cli
 from alpamayo_ros.cli import parse_weights
 from alpamayo_ros.core.decisions import OBJECT_CAUSES, Cause
 from alpamayo_ros.model.config import ModelConfig
+from alpamayo_ros.model.network import EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
 from alpamayo_ros.model.training import (
+    RoadPoseProbe,
     TrainingConfig,
     TrainingError,
     build_dataset,
     check_config,
+    losses,
     scenario_schedule,
     train,
 )
@@ -140,3 +143,28 @@ def test_the_train_command_refuses_closed_loop_states_without_a_policy(
     assert cli(["train", "--output", str(output), "--closed-loop-scenarios", "2"]) == 2
     assert "closed-loop states need initial weights" in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_the_road_pose_probe_trains_the_encoder_and_is_not_saved(tmp_path: Path) -> None:
+    model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
+    data = build_dataset(range(4), model_config, 1, lambda _: None, drift=1.0)
+    assert data.road_pose.shape == (4, 2) and np.abs(data.road_pose).max() > 0.0
+    model = EmbeddedVla(model_config)
+    probe = RoadPoseProbe(model_config.width, loss_weight=2.0)
+    parts = losses(model, data.batch(np.arange(4)), road_pose_probe=probe)
+    assert set(parts) - set(losses(model, data.batch(np.arange(4)))) == {"road_pose"}
+    model.zero_grad()
+    parts["road_pose"].backward()
+    # The probe is linear: what it reads must be in the scene latent, so the encoder learns.
+    encoder = next(model.image_encoder.parameters())
+    assert encoder.grad is not None and encoder.grad.abs().sum() > 0.0
+    output = tmp_path / "w.safetensors"
+    train(output, dataclasses.replace(TINY, road_pose_weight=1.0), "test", lambda _: None)
+    loaded, metadata = load_weights(output)  # inference needs no probe tensor
+    assert json.loads(metadata["training"])["road_pose_weight"] == 1.0
+    assert set(loaded.state_dict()) == set(EmbeddedVla(model_config).state_dict())
+
+
+def test_a_negative_road_pose_weight_is_refused() -> None:
+    with pytest.raises(TrainingError, match="road_pose_weight must be >= 0"):
+        check_config(TrainingConfig(road_pose_weight=-1.0), None)

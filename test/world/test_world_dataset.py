@@ -11,7 +11,7 @@ import pytest
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.core.decisions import OBJECT_CAUSES, Cause
-from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.core.kinematics import VehicleState, integrate_unicycle
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.world.dataset import (
     DatasetError,
@@ -21,8 +21,10 @@ from alpamayo_ros.world.dataset import (
     generate,
     make_labels,
     make_sample,
+    road_pose,
 )
 from alpamayo_ros.world.reasoning_text import coarse_meta_action, is_consistent
+from alpamayo_ros.world.road import Road, Segment
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES, make_scenario
 from alpamayo_ros.world.simulation import Simulation, decisions
 
@@ -224,3 +226,22 @@ def test_a_drift_takes_the_car_off_its_path_and_the_label_brings_it_back() -> No
         make_sample(301, "free_road"),
     )
     assert not np.array_equal(sample.ego_xyz, plain.ego_xyz)
+
+
+def test_the_road_pose_is_the_offset_from_the_nearest_lane_centre_and_the_heading_error() -> None:
+    road = Road((Segment(50.0), Segment(60.0, 0.02)), lane_count=2)
+
+    def pose_at(s: float, d: float, heading: float) -> np.ndarray:
+        x, y, yaw = road.world_point(s, d)
+        return road_pose(road, VehicleState(x, y, yaw + heading, 10.0))
+
+    assert pose_at(20.0, 0.0, 0.0) == pytest.approx([0.0, 0.0], abs=1e-9)
+    assert pose_at(20.0, 3.5 + 0.4, -0.05) == pytest.approx([0.4, -0.05], abs=1e-6)
+    assert pose_at(80.0, 3.5 - 0.6, 0.1) == pytest.approx([-0.6, 0.1], abs=1e-6)  # on the arc
+    # Off the road the offset is from the outermost lane's centre, as far as it goes.
+    assert pose_at(20.0, -3.0, 0.0) == pytest.approx([-3.0, 0.0], abs=1e-6)
+    assert pose_at(20.0, 9.0, 0.0) == pytest.approx([5.5, 0.0], abs=1e-6)
+    # A sample carries it: on the expert's path nothing to correct, after a drift the error.
+    assert make_sample(301, "free_road").road_pose == pytest.approx([0.0, 0.0], abs=0.05)
+    drifted = make_sample(301, "free_road", drift_probability=1.0).road_pose
+    assert abs(drifted[0]) > 0.1
