@@ -175,7 +175,10 @@ def build_dataset(
     road_pose = np.empty((n, 2), np.float32)
     scenario_types = []
     started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    # Spawned, not forked: a fork copies whatever lock a torch or I/O thread of this
+    # process holds at that instant, and a worker that inherits a held one never exits
+    # (seen: training hung after its data was generated, the pool waiting on a worker).
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         jobs = ((seed, schedule[seed % len(schedule)], size, drift) for seed in seeds)
         samples = itertools.chain(pool.imap(_sample_for, jobs, chunksize=16), visited)
         for i, sample in enumerate(samples):
