@@ -193,7 +193,6 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-# The figures of a recorded drive's summary table, in order, with how they read.
 # Every n-th plan is drawn over the logged path: all of them would hide it.
 PLANS_DRAWN_EVERY = 5
 REASONING_ROWS = 60

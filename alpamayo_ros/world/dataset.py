@@ -16,7 +16,6 @@ time.perf_counter): about 15 ms per sample in one process (simulation ~3 ms, 16 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -147,8 +146,8 @@ def road_pose(road: Road, ego: VehicleState) -> npt.NDArray[np.float64]:
     steer back after an error. Training can ask for it (TrainingConfig.road_pose_weight);
     inference never gets it."""
     s, d = road.project(ego.x, ego.y)
-    lane = min(max(math.floor(d / road.lane_width + 0.5), 0), road.lane_count - 1)
-    return np.array([d - road.lane_center(lane), float(wrap_angle(ego.yaw - road.pose(s)[2]))])
+    lane_centre = road.lane_center(road.nearest_lane(d))
+    return np.array([d - lane_centre, float(wrap_angle(ego.yaw - road.pose(s)[2]))])
 
 
 def make_sample(

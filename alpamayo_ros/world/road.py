@@ -227,8 +227,16 @@ class Road:
 
     def lane_at(self, d: float) -> int | None:
         """Index of the lane containing lateral offset d, None off the road."""
-        lane = math.floor(d / self.lane_width + 0.5)
+        lane = self._lane_index(d)
         return lane if self.has_lane(lane) else None
+
+    def nearest_lane(self, d: float) -> int:
+        """The lane containing lateral offset d, or off the road the outermost on that side."""
+        return min(max(self._lane_index(d), 0), self.lane_count - 1)
+
+    def _lane_index(self, d: float) -> int:
+        """The lane d would be in if the road had lanes on every side."""
+        return math.floor(d / self.lane_width + 0.5)
 
     def markings(self) -> tuple[Marking, ...]:
         """Solid edges and dashed dividers between lanes, right to left."""
