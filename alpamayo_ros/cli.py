@@ -343,6 +343,7 @@ def command_train(args: argparse.Namespace) -> int:
         closed_loop_scenarios=args.closed_loop_scenarios,
         closed_loop_label_every=args.closed_loop_label_every,
         road_pose_weight=args.road_pose_weight,
+        speed_only_history=args.speed_only_history,
     )
     summary = train(args.output, config, args.model_version, visit=visited_states)
     print(f"wrote {args.output} in {summary['total_s']:.0f} s")
@@ -857,6 +858,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of an auxiliary loss that makes the scene latent tell where the car is "
         "on its road (lateral position, heading), read by a linear probe that exists only "
         "while training (default: %(default)s, none)",
+    )
+    train.add_argument(
+        "--speed-only-history",
+        action="store_true",
+        help="the network reads the ego history as its speed profile only, not the path's "
+        "shape, so it cannot copy the curvature it has been driving (kept in the weights; "
+        "continuing weights trained otherwise switches them)",
     )
     train.set_defaults(handler=command_train)
 

@@ -30,9 +30,9 @@ class LatencyLog:
     model_ms: list[float] = field(default_factory=list)  # the VLA's model, up to its decision
     reasoning_at: dict[int, int] = field(default_factory=dict)  # t0 -> reasoning text arrival
     trajectory_at: dict[int, int] = field(default_factory=dict)
-    command_at: dict[int, int] = field(default_factory=dict)  # plan t0 -> first tracking
-    # plan t0 -> when the control bridge computed that first command (its header stamp)
-    command_computed_at: dict[int, int] = field(default_factory=dict)
+    # plan t0 -> (arrival of the first command tracking it, when the control bridge
+    # computed that command: its header stamp, where known)
+    command_at: dict[int, tuple[int, int | None]] = field(default_factory=dict)
     # Sampled from the nodes' diagnostics (once a second each):
     publish_delay_ms: list[float] = field(default_factory=list)  # camera: capture -> publish
     decode_ms: list[float] = field(default_factory=list)  # VLA: decode and resize one frame
@@ -83,10 +83,8 @@ class LatencyLog:
             # "odometry is 0.23 s old (limit 0.20 s)" -> "odometry is ... old": one bucket.
             self.stop_reasons[re.sub(r"-?\d+(\.\d+)?", "#", reason)] += 1
         self.command_modes[mode] += 1
-        if tracking and plan_t0_ns not in self.command_at:
-            self.command_at[plan_t0_ns] = arrival_ns
-            if computed_ns is not None:
-                self.command_computed_at[plan_t0_ns] = computed_ns
+        if tracking:
+            self.command_at.setdefault(plan_t0_ns, (arrival_ns, computed_ns))
 
 
 def _stats(values: list[float]) -> dict[str, float | int]:
@@ -146,12 +144,11 @@ def summary(log: LatencyLog) -> LatencySummary:
         chained["conditioning -> trajectory received (planner)"].append(
             (planned - conditioned) * MS_PER_NS
         )
-        commanded = log.command_at.get(t0)
-        if commanded is None:
+        if t0 not in log.command_at:
             continue
+        commanded, computed = log.command_at[t0]
         chained["trajectory -> first command tracking it"].append((commanded - planned) * MS_PER_NS)
         chained["t0 -> command (end to end)"].append((commanded - t0) * MS_PER_NS)
-        computed = log.command_computed_at.get(t0)
         if computed is not None:
             chained["t0 -> command computed (control bridge)"].append((computed - t0) * MS_PER_NS)
     publishing = [

@@ -22,6 +22,10 @@ class ModelConfig:
     frames: int = FRAMES_PER_CAMERA
     history_poses: int = HISTORY_POSES
     horizon: int = TRAJECTORY_STEPS
+    # False: the network reads the ego history as the speed profile along a straight line,
+    # not the path's shape (ego_features), so it cannot copy the curvature it has been
+    # driving and must see the road's in the images.
+    lateral_history: bool = True
     # Vision: a light CNN per image, attention over each camera's frames, a fusion encoder.
     patch_size: int = 8
     cnn_channels: tuple[int, ...] = (48, 96)

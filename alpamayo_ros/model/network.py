@@ -62,15 +62,33 @@ TextStep = Callable[[Tensor, int], Tensor]
 Velocity = Callable[[Tensor, int], Tensor]
 
 
-def ego_features(xyz: Tensor, rotations: Tensor) -> Tensor:
+def ego_features(xyz: Tensor, rotations: Tensor, lateral: bool = True) -> Tensor:
     """Per-pose features of the history [B, P, 6]: position, heading, finite-difference velocity.
 
     The model gets no speed input (as in Alpamayo-R1): it differentiates the history.
+    Without `lateral`, the history is laid straight along the x axis, each pose as far
+    behind the newest as the car drove: the speed profile stays, the path's shape goes.
+    A policy trained on an expert who holds its lane learns from the shape that the
+    curvature it has been driving goes on; in closed loop its own error then feeds itself
+    (seen: the curvature it planned grew with its own drift, towards the road's edge).
     """
+    if not lateral:
+        xyz, rotations = _straightened(xyz, rotations)
     heading = rotations[..., :2, 0]  # (cos yaw, sin yaw)
     velocity = torch.diff(xyz[..., :2], dim=-2, prepend=xyz[..., :1, :2]) * 10.0
     velocity[..., 0, :] = velocity[..., 1, :]
     return torch.cat([xyz[..., :2] / 20.0, heading, velocity / 10.0], dim=-1)
+
+
+def _straightened(xyz: Tensor, rotations: Tensor) -> tuple[Tensor, Tensor]:
+    """The history [B, P, 3], [B, P, 3, 3] laid along the x axis of the newest pose:
+    pose i at minus the distance driven from it to the newest, heading straight ahead."""
+    driven = torch.linalg.vector_norm(torch.diff(xyz[..., :2], dim=-2), dim=-1)  # [B, P-1]
+    behind = torch.flip(torch.cumsum(torch.flip(driven, [-1]), -1), [-1])
+    x = torch.cat([-behind, torch.zeros_like(behind[..., :1])], dim=-1)
+    straight = torch.stack([x, torch.zeros_like(x), torch.zeros_like(x)], dim=-1)
+    identity = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+    return straight, identity.expand_as(rotations)
 
 
 class ImageEncoder(nn.Module):
@@ -293,7 +311,9 @@ class EmbeddedVla(nn.Module):
         camera_tokens = self.temporal_norm(newest + attended).reshape(b, c, s, d)
         embedding = self.camera_embedding if cameras is None else self.camera_embedding[cameras]
         camera_tokens = (camera_tokens + embedding[None]).reshape(b, c * s, d)
-        ego_inputs = ego_features(ego_xyz.float(), ego_rotations.float()).flatten(1)
+        ego_inputs = ego_features(
+            ego_xyz.float(), ego_rotations.float(), self.config.lateral_history
+        ).flatten(1)
         ego = self.ego_encoder(ego_inputs.to(dtype))[:, None]
         fused = self.fusion(torch.cat([ego, camera_tokens], dim=1))
         return Encoding(tokens=fused, pooled=fused[:, 0])

@@ -10,7 +10,7 @@ import itertools
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,10 +57,13 @@ class TrainingConfig:
     # makes the encoder see a lateral offset or heading error, which steering back after a
     # closed-loop error needs. The probe exists only while training (0: none).
     road_pose_weight: float = 0.0
+    # The network reads the ego history as a speed profile only (ModelConfig.lateral_history
+    # False), kept in the weights so inference reads it the same way.
+    speed_only_history: bool = False
 
 
-# The road pose's units in the probe's loss: about twice what a drifting car strays (m, rad).
-ROAD_POSE_SCALE = (0.5, 0.05)
+# The road pose's units in the probe's loss: about what a drifting car strays (m, rad).
+ROAD_POSE_SCALE = (1.0, 0.1)
 
 
 # The states a policy visits driving closed loop, labelled by the expert: (weights file,
@@ -295,9 +298,14 @@ def train(
         model, fresh = load_weights_to_continue(config.init_weights)
         if fresh:
             progress(f"{len(fresh)} tensors not in {config.init_weights} start fresh: {fresh}")
+        if config.speed_only_history:
+            model.config = replace(model.config, lateral_history=False)
         model_config = model.config
     else:
-        model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
+        model_config = ModelConfig(
+            vocabulary=Tokenizer.from_words(vocabulary()).vocabulary,
+            lateral_history=not config.speed_only_history,
+        )
         model = EmbeddedVla(model_config)
     if model_config.vocabulary != Tokenizer.from_words(vocabulary()).vocabulary:
         raise TrainingError("the text generator's vocabulary differs from the model's: retrain")
@@ -379,6 +387,7 @@ def train(
         "closed_loop_label_every": config.closed_loop_label_every,
         "closed_loop_samples": len(visited),
         "road_pose_weight": config.road_pose_weight,
+        "speed_only_history": config.speed_only_history,
         "torch_threads": torch.get_num_threads(),
     }
     save_weights(model.eval(), output, model_version, summary)

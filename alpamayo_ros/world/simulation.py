@@ -59,18 +59,18 @@ class Trace:
 
 @dataclass(frozen=True)
 class Drift:
-    """A steering error the ego drives with over steps [first, last): the expert's
-    curvature plus `curvature_bias`. The expert is back in control after it and recovers,
-    so a sample at `last` shows a car off its path, in its frames and its ego history,
-    and the expert's way back as the future: the states a policy that errs visits in
-    closed loop, labelled by the expert."""
+    """A steering error the ego drives with over steps [first, last): the curvature the
+    expert steered at `first`, held, plus `curvature_bias`. The expert does not correct
+    it meanwhile (an expert that kept steering would hold the car within a few tenths of
+    a metre of its path, far from the states a policy that errs reaches); it is back in
+    control after it and recovers, so a sample at `last` shows a car off its path and
+    heading away from it, in its frames and its ego history, and the expert's way back
+    as the future: the states a policy that errs visits in closed loop, labelled by the
+    expert."""
 
     first: int
     last: int
     curvature_bias: float  # 1/m, positive to the left
-
-    def bias(self, step: int) -> float:
-        return self.curvature_bias if self.first <= step < self.last else 0.0
 
 
 class Simulation:
@@ -79,6 +79,7 @@ class Simulation:
     def __init__(self, scenario: Scenario, drift: Drift | None = None) -> None:
         self.scenario = scenario
         self._drift = drift
+        self._drift_curvature: float | None = None  # the expert's, held from its start
         road = scenario.road
         self.expert = Expert(road, scenario.ego_lane, scenario.set_speed)
         x, y, yaw = road.world_point(scenario.ego_s, road.lane_center(scenario.ego_lane))
@@ -107,9 +108,11 @@ class Simulation:
         k = self.steps_run
         t = (self.trace.offset + k) * DT_S
         control, intent = self.expert.act(self.trace.states[k], self.trace.ego[k])
-        if self._drift is not None:
-            step = self.trace.offset + k
-            control = Control(control.acceleration, control.curvature + self._drift.bias(step))
+        drift = self._drift
+        if drift is not None and drift.first <= self.trace.offset + k < drift.last:
+            if self._drift_curvature is None:
+                self._drift_curvature = control.curvature
+            control = Control(control.acceleration, self._drift_curvature + drift.curvature_bias)
         self.trace.controls.append(control)
         self.trace.intents.append(intent)
         self._agent_states = [

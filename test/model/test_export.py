@@ -8,6 +8,7 @@ compared with the network itself (the packaged model's are in test/backends).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -138,6 +139,34 @@ def test_scene_graph_computes_what_the_network_does(
     assert set(DECISION_OUTPUTS) <= set(outputs)
     for name, value in expected.items():
         np.testing.assert_allclose(outputs[name], value.numpy(), atol=1e-4, err_msg=name)
+
+
+def test_a_speed_only_history_is_exported_as_the_network_reads_it(tmp_path: Path) -> None:
+    """A model that reads the history as a speed profile (ModelConfig.lateral_history
+    False): the scene graph straightens a curved history as the network does."""
+    torch.manual_seed(1)
+    config = dataclasses.replace(CONFIG, lateral_history=False)
+    weights = tmp_path / "speed_only.safetensors"
+    save_weights(EmbeddedVla(config), weights, "test-1", {"note": "random"})
+    export_onnx(weights, tmp_path / "onnx")
+    model = load_weights(weights)[0]
+    inputs = scene_inputs([0, 1, 2, 3])
+    yaw = np.linspace(-0.3, 0.0, HISTORY_POSES)
+    inputs["ego_xyz"] = np.stack(
+        [40.0 * np.sin(yaw), 40.0 * (1.0 - np.cos(yaw)), np.zeros_like(yaw)], -1
+    ).astype(np.float32)
+    rotations = np.zeros((HISTORY_POSES, 3, 3), np.float32)
+    rotations[:, 0, 0], rotations[:, 0, 1] = np.cos(yaw), -np.sin(yaw)
+    rotations[:, 1, 0], rotations[:, 1, 1] = np.sin(yaw), np.cos(yaw)
+    rotations[:, 2, 2] = 1.0
+    inputs["ego_rotations"] = rotations
+    (pooled,) = session(tmp_path / "onnx", SCENE).run(["pooled"], inputs)
+    tensors = {name: torch.from_numpy(value)[None] for name, value in inputs.items()}
+    with torch.no_grad():
+        expected = model.encode(
+            tensors["images"], tensors["ego_xyz"], tensors["ego_rotations"]
+        ).pooled
+    np.testing.assert_allclose(pooled, expected.numpy(), atol=1e-4)
 
 
 def test_decoder_step_with_its_cache_writes_the_networks_text(

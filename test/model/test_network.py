@@ -124,3 +124,40 @@ def test_cache_refuses_a_decoder_it_cannot_replay() -> None:
     layer = torch.nn.TransformerDecoderLayer(16, 2, 32, 0.0, batch_first=True, norm_first=True)
     with pytest.raises(ValueError, match="post-norm ReLU"):
         DecoderCache(torch.nn.TransformerDecoder(layer, 1), torch.zeros(1, 4, 16))
+
+
+def curved_history(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A history along an arc of radius 50 m ending at the origin heading +x, at 10 m/s."""
+    arc = torch.linspace(-15.0, 0.0, HISTORY_POSES)
+    yaw = arc / 50.0
+    xyz = torch.stack([50.0 * torch.sin(yaw), 50.0 * (1.0 - torch.cos(yaw)), 0.0 * yaw], -1)
+    rotations = torch.zeros(HISTORY_POSES, 3, 3)
+    rotations[:, 0, 0], rotations[:, 0, 1] = torch.cos(yaw), -torch.sin(yaw)
+    rotations[:, 1, 0], rotations[:, 1, 1] = torch.sin(yaw), torch.cos(yaw)
+    rotations[:, 2, 2] = 1.0
+    return xyz.expand(batch, -1, -1).clone(), rotations.expand(batch, -1, -1, -1).clone()
+
+
+def test_a_speed_only_history_hides_the_path_shape_and_keeps_the_speed() -> None:
+    torch.manual_seed(0)
+    config = ModelConfig(vocabulary=VOCABULARY.vocabulary, lateral_history=False)
+    speed_only = EmbeddedVla(config).eval()
+    images, straight_xyz, straight_rotations = inputs(1)
+    curved_xyz, curved_rotations = curved_history(1)
+    slower_xyz = straight_xyz * 0.5
+    with torch.no_grad():
+        straight = speed_only.encode(images, straight_xyz, straight_rotations).pooled
+        # The arc's chords are a little shorter than its length: the same speed within 1e-4.
+        curved = speed_only.encode(images, curved_xyz, curved_rotations).pooled
+        slower = speed_only.encode(images, slower_xyz, straight_rotations).pooled
+    assert torch.allclose(straight, curved, atol=1e-3)
+    assert not torch.allclose(straight, slower, atol=1e-2)
+    # The same network reading the path's shape tells the arc from the line.
+    shaped = EmbeddedVla(ModelConfig(vocabulary=VOCABULARY.vocabulary)).eval()
+    shaped.load_state_dict(speed_only.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(
+            shaped.encode(images, straight_xyz, straight_rotations).pooled,
+            shaped.encode(images, curved_xyz, curved_rotations).pooled,
+            atol=1e-2,
+        )

@@ -168,3 +168,18 @@ def test_the_road_pose_probe_trains_the_encoder_and_is_not_saved(tmp_path: Path)
 def test_a_negative_road_pose_weight_is_refused() -> None:
     with pytest.raises(TrainingError, match="road_pose_weight must be >= 0"):
         check_config(TrainingConfig(road_pose_weight=-1.0), None)
+
+
+def test_a_speed_only_history_is_kept_in_the_weights_fresh_or_continued(tmp_path: Path) -> None:
+    fresh, continued = tmp_path / "fresh.safetensors", tmp_path / "continued.safetensors"
+    speed_only = dataclasses.replace(TINY, speed_only_history=True)
+    train(fresh, speed_only, "test", lambda _: None)
+    assert load_weights(fresh)[0].config.lateral_history is False
+    shaped = tmp_path / "shaped.safetensors"
+    train(shaped, TINY, "test", lambda _: None)
+    assert load_weights(shaped)[0].config.lateral_history is True
+    # Weights that read the path's shape are switched when training continues from them.
+    train(continued, dataclasses.replace(speed_only, init_weights=shaped), "test", lambda _: None)
+    model, metadata = load_weights(continued)
+    assert model.config.lateral_history is False
+    assert json.loads(metadata["training"])["speed_only_history"] is True
