@@ -46,6 +46,9 @@ def test_a_long_command_stops_cleanly_on_a_signal(signum: signal.Signals) -> Non
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a shell starts a background job (this suite under `cmd &`)
+        # with SIGINT ignored, and the command would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert process.stderr is not None

@@ -19,7 +19,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from recorded_drive import CAMERA_TOPICS, SPECS, record_drive, spin_until
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import Image
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.graph import Topics, default_parameter_file
@@ -142,8 +142,8 @@ def test_replayed_drive_runs_the_vla_on_the_recorded_frames(
     bag_path = tmp_path / "drive"
     record_drive(rclpy_context, bag_path, messages_per_topic=30)
     recorded_stamps = {
-        stamp_ns(deserialize_message(m.raw, CameraInfo).header.stamp)
-        for m in read_messages(bag_path, [f"/sensing/camera/{CAMERA_ORDER[0]}/camera_info"])
+        stamp_ns(deserialize_message(m.raw, Image).header.stamp)
+        for m in read_messages(bag_path, [f"/sensing/camera/{CAMERA_ORDER[0]}/image_raw"])
     }
 
     probe = Node("probe", context=rclpy_context)
