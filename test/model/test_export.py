@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from alpamayo_ros.core.contract import FRAMES_PER_CAMERA, HISTORY_POSES
+from alpamayo_ros.core.planar import yaw_to_rotation
 from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.export import (
     DECODER_STEP,
@@ -155,11 +156,7 @@ def test_a_speed_only_history_is_exported_as_the_network_reads_it(tmp_path: Path
     inputs["ego_xyz"] = np.stack(
         [40.0 * np.sin(yaw), 40.0 * (1.0 - np.cos(yaw)), np.zeros_like(yaw)], -1
     ).astype(np.float32)
-    rotations = np.zeros((HISTORY_POSES, 3, 3), np.float32)
-    rotations[:, 0, 0], rotations[:, 0, 1] = np.cos(yaw), -np.sin(yaw)
-    rotations[:, 1, 0], rotations[:, 1, 1] = np.sin(yaw), np.cos(yaw)
-    rotations[:, 2, 2] = 1.0
-    inputs["ego_rotations"] = rotations
+    inputs["ego_rotations"] = yaw_to_rotation(yaw).astype(np.float32)
     (pooled,) = session(tmp_path / "onnx", SCENE).run(["pooled"], inputs)
     tensors = {name: torch.from_numpy(value)[None] for name, value in inputs.items()}
     with torch.no_grad():

@@ -8,6 +8,7 @@ import torch
 from alpamayo_ros.core.contract import CAMERA_ORDER, FRAMES_PER_CAMERA, HISTORY_POSES
 from alpamayo_ros.core.decisions import Cause
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
+from alpamayo_ros.core.planar import yaw_to_rotation
 from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.network import DecoderCache, EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
@@ -131,10 +132,7 @@ def curved_history(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     arc = torch.linspace(-15.0, 0.0, HISTORY_POSES)
     yaw = arc / 50.0
     xyz = torch.stack([50.0 * torch.sin(yaw), 50.0 * (1.0 - torch.cos(yaw)), 0.0 * yaw], -1)
-    rotations = torch.zeros(HISTORY_POSES, 3, 3)
-    rotations[:, 0, 0], rotations[:, 0, 1] = torch.cos(yaw), -torch.sin(yaw)
-    rotations[:, 1, 0], rotations[:, 1, 1] = torch.sin(yaw), torch.cos(yaw)
-    rotations[:, 2, 2] = 1.0
+    rotations = torch.from_numpy(yaw_to_rotation(yaw.numpy())).float()
     return xyz.expand(batch, -1, -1).clone(), rotations.expand(batch, -1, -1, -1).clone()
 
 
