@@ -144,9 +144,10 @@ def summary(log: LatencyLog) -> LatencySummary:
         chained["conditioning -> trajectory received (planner)"].append(
             (planned - conditioned) * MS_PER_NS
         )
-        if t0 not in log.command_at:
+        command = log.command_at.get(t0)
+        if command is None:
             continue
-        commanded, computed = log.command_at[t0]
+        commanded, computed = command
         chained["trajectory -> first command tracking it"].append((commanded - planned) * MS_PER_NS)
         chained["t0 -> command (end to end)"].append((commanded - t0) * MS_PER_NS)
         if computed is not None:
