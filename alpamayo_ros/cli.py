@@ -344,6 +344,7 @@ def command_train(args: argparse.Namespace) -> int:
         closed_loop_label_every=args.closed_loop_label_every,
         road_pose_weight=args.road_pose_weight,
         speed_only_history=args.speed_only_history,
+        scene_readout=args.scene_readout,
     )
     summary = train(args.output, config, args.model_version, visit=visited_states)
     print(f"wrote {args.output} in {summary['total_s']:.0f} s")
@@ -865,6 +866,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the network reads the ego history as its speed profile only, not the path's "
         "shape, so it cannot copy the curvature it has been driving (kept in the weights; "
         "continuing weights trained otherwise switches them)",
+    )
+    train.add_argument(
+        "--scene-readout",
+        type=int,
+        default=0,
+        metavar="CHANNELS",
+        help="the scene latent also reads every camera's token grid by position, each token "
+        "projected to CHANNELS (kept in the weights; added to continuing weights that lack "
+        "it; default: %(default)s, as the continued weights are, none when fresh)",
     )
     train.set_defaults(handler=command_train)
 

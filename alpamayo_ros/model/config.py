@@ -32,6 +32,12 @@ class ModelConfig:
     width: int = 128
     heads: int = 4
     fusion_layers: int = 2
+    # > 0: the pooled scene also reads every camera's token grid position by position
+    # (each token projected to this many channels, then one linear map over all of them).
+    # Attention pooling alone lost where the lane edges are: a probe on the pooled latent
+    # explained under half of the car's offset in its lane, a linear map over the grid
+    # of the same image encoder almost all of it. 0: the pooled token only.
+    scene_readout: int = 0
     # Reasoning decoder over a word vocabulary.
     vocabulary: tuple[str, ...] = ()
     decoder_layers: int = 2

@@ -236,6 +236,13 @@ class EmbeddedVla(nn.Module):
             nn.TransformerEncoderLayer(d, config.heads, 2 * d, 0.0, batch_first=True),
             config.fusion_layers,
         )
+        if config.scene_readout:
+            channels = config.scene_readout
+            self.readout_projection = nn.Linear(d, channels)
+            self.readout = nn.Linear(config.cameras * grid[0] * grid[1] * channels, d)
+            # Starts as no change, so weights from before it was added continue as they were.
+            nn.init.zeros_(self.readout.weight)
+            nn.init.zeros_(self.readout.bias)
         self.heads = nn.ModuleDict(
             {
                 "longitudinal": nn.Linear(d, len(Longitudinal)),
@@ -308,15 +315,27 @@ class EmbeddedVla(nn.Module):
         per_location = tokens.permute(0, 1, 3, 2, 4).reshape(b * c * s, f, d)
         newest = per_location[:, -1:]
         attended, _ = self.temporal_attention(newest, per_location, per_location)
-        camera_tokens = self.temporal_norm(newest + attended).reshape(b, c, s, d)
+        grid_tokens = self.temporal_norm(newest + attended).reshape(b, c, s, d)
         embedding = self.camera_embedding if cameras is None else self.camera_embedding[cameras]
-        camera_tokens = (camera_tokens + embedding[None]).reshape(b, c * s, d)
+        camera_tokens = grid_tokens + embedding[None]
         ego_inputs = ego_features(
             ego_xyz.float(), ego_rotations.float(), self.config.lateral_history
         ).flatten(1)
         ego = self.ego_encoder(ego_inputs.to(dtype))[:, None]
-        fused = self.fusion(torch.cat([ego, camera_tokens], dim=1))
-        return Encoding(tokens=fused, pooled=fused[:, 0])
+        fused = self.fusion(torch.cat([ego, camera_tokens.reshape(b, c * s, d)], dim=1))
+        pooled = fused[:, 0]
+        if self.config.scene_readout:
+            pooled = pooled + self.read_grid(grid_tokens, cameras)
+        return Encoding(tokens=fused, pooled=pooled)
+
+    def read_grid(self, grid_tokens: Tensor, cameras: Tensor | None) -> Tensor:
+        """[B, D] from every camera's tokens [B, C, S, D] by position: each camera at its rig
+        slot, a missing one as zeros (a one-hot product, which exports as plain algebra)."""
+        projected = self.readout_projection(grid_tokens)
+        if cameras is not None:
+            slots = nn.functional.one_hot(cameras, self.config.cameras).to(projected.dtype)
+            projected = torch.einsum("bcsr,ck->bksr", projected, slots)
+        return self.readout(projected.flatten(1))
 
     def classify(self, encoding: Encoding) -> Heads:
         return Heads(**{name: head(encoding.pooled) for name, head in self.heads.items()})

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,10 @@ class TrainingConfig:
     # The network reads the ego history as a speed profile only (ModelConfig.lateral_history
     # False), kept in the weights so inference reads it the same way.
     speed_only_history: bool = False
+    # > 0: the pooled scene also reads each camera's token grid by position
+    # (ModelConfig.scene_readout), added to continued weights that lack it; 0: as the
+    # continued weights are (a fresh network has none).
+    scene_readout: int = 0
 
 
 # The road pose's units in the probe's loss: about what a drifting car strays (m, rad).
@@ -82,6 +87,8 @@ def check_config(config: TrainingConfig, visit: VisitStates | None) -> None:
         value = getattr(config, name)
         if not 0.0 <= value <= 1.0:
             raise TrainingError(f"{name} must be a probability in [0, 1], got {value}")
+    if config.scene_readout < 0:
+        raise TrainingError(f"scene_readout must be >= 0, got {config.scene_readout}")
     if not config.road_pose_weight >= 0.0:
         raise TrainingError(f"road_pose_weight must be >= 0, got {config.road_pose_weight}")
     if config.closed_loop_scenarios < 0 or config.closed_loop_label_every < 1:
@@ -294,18 +301,19 @@ def train(
 ) -> dict[str, float]:
     check_config(config, visit)
     torch.manual_seed(config.seed)
+    changes: dict[str, Any] = {}
+    if config.speed_only_history:
+        changes["lateral_history"] = False
+    if config.scene_readout:
+        changes["scene_readout"] = config.scene_readout
     if config.init_weights is not None:
-        model, fresh = load_weights_to_continue(config.init_weights)
+        model, fresh = load_weights_to_continue(config.init_weights, **changes)
         if fresh:
             progress(f"{len(fresh)} tensors not in {config.init_weights} start fresh: {fresh}")
-        if config.speed_only_history:
-            model.config = replace(model.config, lateral_history=False)
         model_config = model.config
     else:
-        model_config = ModelConfig(
-            vocabulary=Tokenizer.from_words(vocabulary()).vocabulary,
-            lateral_history=not config.speed_only_history,
-        )
+        model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
+        model_config = replace(model_config, **changes)
         model = EmbeddedVla(model_config)
     if model_config.vocabulary != Tokenizer.from_words(vocabulary()).vocabulary:
         raise TrainingError("the text generator's vocabulary differs from the model's: retrain")
@@ -388,6 +396,7 @@ def train(
         "closed_loop_samples": len(visited),
         "road_pose_weight": config.road_pose_weight,
         "speed_only_history": config.speed_only_history,
+        "scene_readout": model_config.scene_readout,
         "torch_threads": torch.get_num_threads(),
     }
     save_weights(model.eval(), output, model_version, summary)

@@ -8,6 +8,7 @@ refuses to start.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +75,24 @@ def load_weights(path: Path = PACKAGED_WEIGHTS) -> tuple[EmbeddedVla, dict[str, 
     return model, metadata
 
 
-def load_weights_to_continue(path: Path) -> tuple[EmbeddedVla, list[str]]:
+def load_weights_to_continue(path: Path, **changes: Any) -> tuple[EmbeddedVla, list[str]]:
     """Weights to continue training from, and the names of the tensors the file lacks.
 
-    Parts added to the network after the file was written keep their fresh
-    initialisation; anything else that does not match is refused as in load_weights.
+    `changes` to the file's ModelConfig (a part switched on, a way of reading inputs)
+    apply before the network is built. Parts the file lacks (added to the network after it
+    was written, or by `changes`) keep their fresh initialisation; anything else that does
+    not match is refused as in load_weights.
     """
-    model, _, fresh = _load(path, allow_missing=True)
+    model, _, fresh = _load(path, allow_missing=True, changes=changes)
     return model, fresh
 
 
-def _load(path: Path, allow_missing: bool) -> tuple[EmbeddedVla, dict[str, str], list[str]]:
+def _load(
+    path: Path, allow_missing: bool, changes: dict[str, Any] | None = None
+) -> tuple[EmbeddedVla, dict[str, str], list[str]]:
     metadata = read_metadata(path)
     try:
-        config = ModelConfig.from_json(metadata["config"])
+        config = replace(ModelConfig.from_json(metadata["config"]), **(changes or {}))
         model = EmbeddedVla(config)
     except (ValueError, TypeError) as error:
         raise WeightsError(f"{path}: invalid model config: {error}") from None

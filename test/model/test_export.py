@@ -258,3 +258,28 @@ def test_an_older_export_format_is_refused(exported: Path, weights: Path, tmp_pa
     (copy / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(OnnxFilesError, match="export format 0"):
         read_manifest(copy, file_sha256(weights))
+
+
+def test_a_scene_readout_is_exported_reading_each_camera_at_its_slot(tmp_path: Path) -> None:
+    """The readout places the cameras given by their rig slots; the graph takes any subset,
+    in any order, as the network does."""
+    torch.manual_seed(2)
+    model = EmbeddedVla(dataclasses.replace(CONFIG, scene_readout=4))
+    torch.nn.init.normal_(model.readout.weight, std=0.05)
+    weights = tmp_path / "readout.safetensors"
+    save_weights(model, weights, "test-1", {"note": "random"})
+    export_onnx(weights, tmp_path / "onnx")
+    model = load_weights(weights)[0]
+    graph = session(tmp_path / "onnx", SCENE)
+    for cameras in ([0, 1, 2, 3], [3, 1]):
+        inputs = scene_inputs(cameras)
+        (pooled,) = graph.run(["pooled"], inputs)
+        tensors = {name: torch.from_numpy(value) for name, value in inputs.items()}
+        with torch.no_grad():
+            expected = model.encode(
+                tensors["images"][None],
+                tensors["ego_xyz"][None],
+                tensors["ego_rotations"][None],
+                tensors["cameras"],
+            ).pooled
+        np.testing.assert_allclose(pooled, expected.numpy(), atol=1e-4, err_msg=str(cameras))

@@ -159,3 +159,43 @@ def test_a_speed_only_history_hides_the_path_shape_and_keeps_the_speed() -> None
             shaped.encode(images, curved_xyz, curved_rotations).pooled,
             atol=1e-2,
         )
+
+
+def readout_model() -> EmbeddedVla:
+    """A model with a scene readout whose weights are not the no-change they start as."""
+    torch.manual_seed(0)
+    model = EmbeddedVla(ModelConfig(vocabulary=VOCABULARY.vocabulary, scene_readout=4)).eval()
+    torch.nn.init.normal_(model.readout.weight, std=0.05)
+    return model
+
+
+def test_the_scene_readout_reads_each_camera_at_its_rig_slot() -> None:
+    model = readout_model()
+    images, xyz, rotations = inputs(1)
+    with torch.no_grad():
+        in_order = model.encode(images[:, [0, 2]], xyz, rotations, torch.tensor([0, 2])).pooled
+        swapped = model.encode(images[:, [2, 0]], xyz, rotations, torch.tensor([2, 0])).pooled
+        mislabelled = model.encode(images[:, [2, 0]], xyz, rotations, torch.tensor([0, 2]))
+        all_cameras = model.encode(images, xyz, rotations).pooled
+    # The same views given in another order are the same scene...
+    assert torch.allclose(in_order, swapped, atol=1e-5)
+    # ...and a view read at another camera's slot, or two more views, are another one.
+    assert not torch.allclose(in_order, mislabelled.pooled, atol=1e-3)
+    assert not torch.allclose(in_order, all_cameras, atol=1e-3)
+
+
+def test_a_scene_readout_added_to_a_trained_network_starts_as_no_change() -> None:
+    torch.manual_seed(0)
+    without = EmbeddedVla(ModelConfig(vocabulary=VOCABULARY.vocabulary)).eval()
+    added = EmbeddedVla(ModelConfig(vocabulary=VOCABULARY.vocabulary, scene_readout=4)).eval()
+    missing, unexpected = added.load_state_dict(without.state_dict(), strict=False)
+    assert sorted(missing) == [
+        "readout.bias",
+        "readout.weight",
+        "readout_projection.bias",
+        "readout_projection.weight",
+    ]
+    assert not unexpected
+    scene = inputs(1)
+    with torch.no_grad():
+        assert torch.equal(added.encode(*scene).pooled, without.encode(*scene).pooled)

@@ -170,16 +170,41 @@ def test_a_negative_road_pose_weight_is_refused() -> None:
         check_config(TrainingConfig(road_pose_weight=-1.0), None)
 
 
-def test_a_speed_only_history_is_kept_in_the_weights_fresh_or_continued(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def plain_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Weights trained with no switch set."""
+    path = tmp_path_factory.mktemp("plain") / "plain.safetensors"
+    train(path, TINY, "test", lambda _: None)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("switch", "stored", "default"),
+    [
+        ({"speed_only_history": True}, {"lateral_history": False}, {"lateral_history": True}),
+        ({"scene_readout": 4}, {"scene_readout": 4}, {"scene_readout": 0}),
+    ],
+    ids=["speed-only history", "scene readout"],
+)
+def test_a_switched_part_is_kept_in_the_weights_fresh_or_continued(
+    tmp_path: Path,
+    plain_weights: Path,
+    switch: dict[str, object],
+    stored: dict[str, object],
+    default: dict[str, object],
+) -> None:
+    def model_config(path: Path) -> dict[str, object]:
+        config = load_weights(path)[0].config
+        return {name: getattr(config, name) for name in stored}
+
     fresh, continued = tmp_path / "fresh.safetensors", tmp_path / "continued.safetensors"
-    speed_only = dataclasses.replace(TINY, speed_only_history=True)
-    train(fresh, speed_only, "test", lambda _: None)
-    assert load_weights(fresh)[0].config.lateral_history is False
-    shaped = tmp_path / "shaped.safetensors"
-    train(shaped, TINY, "test", lambda _: None)
-    assert load_weights(shaped)[0].config.lateral_history is True
-    # Weights that read the path's shape are switched when training continues from them.
-    train(continued, dataclasses.replace(speed_only, init_weights=shaped), "test", lambda _: None)
-    model, metadata = load_weights(continued)
-    assert model.config.lateral_history is False
-    assert json.loads(metadata["training"])["speed_only_history"] is True
+    switched = dataclasses.replace(TINY, **switch)
+    train(fresh, switched, "test", lambda _: None)
+    assert model_config(fresh) == stored
+    assert model_config(plain_weights) == default
+    # Weights trained without it are switched when training continues from them.
+    continuing = dataclasses.replace(switched, init_weights=plain_weights)
+    train(continued, continuing, "test", lambda _: None)
+    assert model_config(continued) == stored
+    training = json.loads(load_weights(continued)[1]["training"])
+    assert all(training[name] == value for name, value in switch.items())
