@@ -53,6 +53,10 @@ Image = npt.NDArray[np.uint8]
 
 # Below this speed (m/s) a car does not drift far enough to teach a recovery.
 MIN_DRIFT_SPEED = 2.0
+# A drift's speed error (m/s, either sign) and the acceleration added to build it (m/s^2,
+# within what a car does).
+DRIFT_SPEED_ERROR = (1.0, 3.0)
+DRIFT_ACCELERATION = (-3.0, 2.0)
 
 
 class DatasetError(ValueError):
@@ -102,7 +106,9 @@ def drift_for(seed: int, scenario: Scenario, probability: float) -> Drift | None
     """With `probability` (drawn from the seed, so a sample stays a pure function of its
     seed and settings), a steering error over the 0.8-2 s before t0 that takes the car
     0.3-1.2 m off its path (a lateral offset of about curvature * v^2 * t^2 / 2 at the
-    expert's speed there); none for a car too slow to drift."""
+    expert's speed there), and in half of them a speed error of 1-3 m/s, slower or
+    faster than the expert, built up over the same time (a policy that keeps braking,
+    or does not brake, gets there); none for a car too slow to drift."""
     rng = np.random.default_rng((seed, 0xD21F7))
     if not rng.random() < probability:
         return None
@@ -113,8 +119,16 @@ def drift_for(seed: int, scenario: Scenario, probability: float) -> Drift | None
     speed = Simulation(scenario).run(first).ego[first].v
     if speed < MIN_DRIFT_SPEED:
         return None
-    curvature = 2.0 * offset / (speed * (last - first) * DT_S) ** 2
-    return Drift(first, last, float(np.clip(curvature, -0.05, 0.05)))
+    duration_s = (last - first) * DT_S
+    curvature = 2.0 * offset / (speed * duration_s) ** 2
+    speed_error = rng.uniform(*DRIFT_SPEED_ERROR) * rng.choice((-1.0, 1.0))
+    acceleration = speed_error / duration_s if rng.random() < 0.5 else 0.0
+    return Drift(
+        first,
+        last,
+        float(np.clip(curvature, -0.05, 0.05)),
+        float(np.clip(acceleration, *DRIFT_ACCELERATION)),
+    )
 
 
 def _simulate(

@@ -59,18 +59,20 @@ class Trace:
 
 @dataclass(frozen=True)
 class Drift:
-    """A steering error the ego drives with over steps [first, last): the curvature the
-    expert steered at `first`, held, plus `curvature_bias`. The expert does not correct
-    it meanwhile (an expert that kept steering would hold the car within a few tenths of
-    a metre of its path, far from the states a policy that errs reaches); it is back in
-    control after it and recovers, so a sample at `last` shows a car off its path and
-    heading away from it, in its frames and its ego history, and the expert's way back
-    as the future: the states a policy that errs visits in closed loop, labelled by the
+    """A driving error the ego makes over steps [first, last): it steers the curvature the
+    expert steered at `first`, held, plus `curvature_bias`, and accelerates as the expert
+    would plus `acceleration_bias`. The expert does not correct the steering meanwhile (an
+    expert that kept steering would hold the car within a few tenths of a metre of its
+    path, far from the states a policy that errs reaches); it is back in control after it
+    and recovers, so a sample at `last` shows a car off its path and heading away from it,
+    too slow or too fast, in its frames and its ego history, and the expert's way back as
+    the future: the states a policy that errs visits in closed loop, labelled by the
     expert."""
 
     first: int
     last: int
     curvature_bias: float  # 1/m, positive to the left
+    acceleration_bias: float = 0.0  # m/s^2
 
 
 class Simulation:
@@ -112,7 +114,10 @@ class Simulation:
         if drift is not None and drift.first <= self.trace.offset + k < drift.last:
             if self._drift_curvature is None:
                 self._drift_curvature = control.curvature
-            control = Control(control.acceleration, self._drift_curvature + drift.curvature_bias)
+            control = Control(
+                control.acceleration + drift.acceleration_bias,
+                self._drift_curvature + drift.curvature_bias,
+            )
         self.trace.controls.append(control)
         self.trace.intents.append(intent)
         self._agent_states = [

@@ -231,6 +231,29 @@ def test_a_drift_takes_the_car_off_its_path_and_the_label_brings_it_back() -> No
     assert not np.array_equal(sample.ego_xyz, plain.ego_xyz)
 
 
+def test_half_the_drifts_also_leave_the_car_too_slow_or_too_fast_and_the_label_recovers() -> None:
+    errors = []
+    for seed in range(300, 340):
+        scenario = make_scenario(seed, "free_road")
+        drift = drift_for(seed, scenario, 1.0)
+        if drift is None or drift.acceleration_bias == 0.0:
+            continue
+        expert = Simulation(scenario).run(scenario.steps)
+        drifted = Simulation(scenario, drift).run(scenario.steps)
+        k0 = drift.last
+        at_t0 = drifted.ego[k0].v - expert.ego[k0].v
+        later = drifted.ego[k0 + 30].v - expert.ego[k0 + 30].v
+        errors.append((at_t0, later, drift.acceleration_bias))
+    assert 10 <= len(errors) <= 30, len(errors)
+    at_t0, later, bias = np.array(errors).T
+    # The speed error has the sign of the drift and about its size (1-3 m/s, less where
+    # the acceleration was clipped), and the expert takes most of it back within 3 s.
+    assert np.all(np.sign(at_t0) == np.sign(bias))
+    assert 0.8 < np.median(np.abs(at_t0)) < 3.0
+    assert np.median(np.abs(later)) < 0.5 * np.median(np.abs(at_t0))
+    assert {bool(b > 0) for b in bias} == {True, False}
+
+
 def test_the_road_pose_is_the_offset_from_the_nearest_lane_centre_and_the_heading_error() -> None:
     road = Road((Segment(50.0), Segment(60.0, 0.02)), lane_count=2)
 
