@@ -340,6 +340,7 @@ def command_train(args: argparse.Namespace) -> int:
         scenario_weights=args.scenario_weights,
         camera_dropout=args.camera_dropout,
         drift=args.drift,
+        speed_drift=args.speed_drift,
         closed_loop_scenarios=args.closed_loop_scenarios,
         closed_loop_label_every=args.closed_loop_label_every,
         road_pose_weight=args.road_pose_weight,
@@ -837,6 +838,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="fraction of samples whose car drifts off its path before t0, labelled with the "
         "expert's recovery (the states closed-loop errors lead to; default 0)",
+    )
+    train.add_argument(
+        "--speed-drift",
+        type=float,
+        default=0.0,
+        help="fraction of the drifting samples whose car also ends up 1-3 m/s slower or "
+        "faster than the expert (the states a policy that keeps braking, or does not "
+        "brake, reaches; default 0)",
     )
     train.add_argument(
         "--closed-loop-scenarios",

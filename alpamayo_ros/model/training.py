@@ -24,7 +24,7 @@ from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.network import CAUSE_POSITION_SCALE, HEAD_NAMES, EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
 from alpamayo_ros.model.weights import load_weights_to_continue, save_weights
-from alpamayo_ros.world.dataset import Sample, make_sample
+from alpamayo_ros.world.dataset import NO_DRIFT, DriftRates, Sample, make_sample
 from alpamayo_ros.world.reasoning_text import vocabulary
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
@@ -48,6 +48,8 @@ class TrainingConfig:
     # Fraction of samples whose car drifts off its path before t0, the expert's recovery
     # as the label: states a policy that errs visits in closed loop (world.dataset.drift_for).
     drift: float = 0.0
+    # Fraction of the drifting samples whose car also ends up too slow or too fast.
+    speed_drift: float = 0.0
     # DAgger: scenarios the initial weights drive closed loop (the seeds after the
     # open-loop ones); every `closed_loop_label_every`-th state they visit, labelled by the
     # expert planning from it, joins the data.
@@ -83,7 +85,7 @@ class TrainingError(ConfigurationError):
 
 
 def check_config(config: TrainingConfig, visit: VisitStates | None) -> None:
-    for name in ("camera_dropout", "drift"):
+    for name in ("camera_dropout", "drift", "speed_drift"):
         value = getattr(config, name)
         if not 0.0 <= value <= 1.0:
             raise TrainingError(f"{name} must be a probability in [0, 1], got {value}")
@@ -154,9 +156,9 @@ class Dataset:
         }
 
 
-def _sample_for(arguments: tuple[int, str | None, tuple[int, int], float]) -> Sample:
+def _sample_for(arguments: tuple[int, str | None, tuple[int, int], DriftRates]) -> Sample:
     seed, scenario_type, image_size, drift = arguments
-    return make_sample(seed, scenario_type, image_size=image_size, drift_probability=drift)
+    return make_sample(seed, scenario_type, image_size=image_size, drift=drift)
 
 
 def build_dataset(
@@ -165,7 +167,7 @@ def build_dataset(
     workers: int,
     progress: Callable[[str], None],
     schedule: tuple[str | None, ...] = (None,),
-    drift: float = 0.0,
+    drift: DriftRates = NO_DRIFT,
     visited: Sequence[Sample] = (),
 ) -> Dataset:
     """The samples of `seeds`, generated in `workers` processes, then the `visited` ones."""
@@ -332,7 +334,13 @@ def train(
             progress,
         )
     data = build_dataset(
-        seeds, model_config, config.workers, progress, schedule, config.drift, visited
+        seeds,
+        model_config,
+        config.workers,
+        progress,
+        schedule,
+        DriftRates(config.drift, config.speed_drift),
+        visited,
     )
     generation_s = time.perf_counter() - started
 
@@ -391,6 +399,7 @@ def train(
         ),
         "camera_dropout": config.camera_dropout,
         "drift": config.drift,
+        "speed_drift": config.speed_drift,
         "closed_loop_scenarios": config.closed_loop_scenarios,
         "closed_loop_label_every": config.closed_loop_label_every,
         "closed_loop_samples": len(visited),

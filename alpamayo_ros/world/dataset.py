@@ -102,15 +102,32 @@ def make_labels(seed: int, scenario_type: str | None = None) -> Labels:
     return _simulate(seed, scenario_type)[2]
 
 
-def drift_for(seed: int, scenario: Scenario, probability: float) -> Drift | None:
-    """With `probability` (drawn from the seed, so a sample stays a pure function of its
-    seed and settings), a steering error over the 0.8-2 s before t0 that takes the car
-    0.3-1.2 m off its path (a lateral offset of about curvature * v^2 * t^2 / 2 at the
-    expert's speed there), and in half of them a speed error of 1-3 m/s, slower or
-    faster than the expert, built up over the same time (a policy that keeps braking,
-    or does not brake, gets there); none for a car too slow to drift."""
+@dataclass(frozen=True)
+class DriftRates:
+    """How often a sample's car errs before t0 (`drift_for`): `probability` of the
+    samples drift off their path; `speed_probability` of those also build a speed error."""
+
+    probability: float = 0.0
+    speed_probability: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("probability", "speed_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise DatasetError(f"drift {name} must be in [0, 1], got {getattr(self, name)}")
+
+
+NO_DRIFT = DriftRates()
+
+
+def drift_for(seed: int, scenario: Scenario, rates: DriftRates) -> Drift | None:
+    """At `rates` (drawn from the seed, so a sample stays a pure function of its seed and
+    settings), a steering error over the 0.8-2 s before t0 that takes the car 0.3-1.2 m
+    off its path (a lateral offset of about curvature * v^2 * t^2 / 2 at the expert's
+    speed there), and with it, at `rates.speed_probability`, a speed error of 1-3 m/s,
+    slower or faster than the expert, built up over the same time (a policy that keeps
+    braking, or does not brake, gets there); none for a car too slow to drift."""
     rng = np.random.default_rng((seed, 0xD21F7))
-    if not rng.random() < probability:
+    if not rng.random() < rates.probability:
         return None
     steps = int(rng.integers(8, 21))
     offset = rng.uniform(0.3, 1.2) * rng.choice((-1.0, 1.0))
@@ -122,7 +139,7 @@ def drift_for(seed: int, scenario: Scenario, probability: float) -> Drift | None
     duration_s = (last - first) * DT_S
     curvature = 2.0 * offset / (speed * duration_s) ** 2
     speed_error = rng.uniform(*DRIFT_SPEED_ERROR) * rng.choice((-1.0, 1.0))
-    acceleration = speed_error / duration_s if rng.random() < 0.5 else 0.0
+    acceleration = speed_error / duration_s if rng.random() < rates.speed_probability else 0.0
     return Drift(
         first,
         last,
@@ -132,11 +149,10 @@ def drift_for(seed: int, scenario: Scenario, probability: float) -> Drift | None
 
 
 def _simulate(
-    seed: int, scenario_type: str | None, drift_probability: float = 0.0
+    seed: int, scenario_type: str | None, drift: DriftRates = NO_DRIFT
 ) -> tuple[Scenario, Trace, Labels]:
     scenario = make_scenario(seed, scenario_type)
-    drift = drift_for(seed, scenario, drift_probability)
-    trace = Simulation(scenario, drift).run(scenario.steps)
+    trace = Simulation(scenario, drift_for(seed, scenario, drift)).run(scenario.steps)
     k0 = scenario.sample_step
     rollout = future_rollout(trace, k0)
     meta_action = label_meta_action(rollout)
@@ -169,15 +185,15 @@ def make_sample(
     scenario_type: str | None = None,
     image_size: tuple[int, int] = (128, 64),
     render_scale: int = 2,
-    drift_probability: float = 0.0,
+    drift: DriftRates = NO_DRIFT,
 ) -> Sample:
-    """The sample of a seed (its scenario type drawn from the seed when not given); with
-    `drift_probability`, that often the car drifts off its path before t0 and the expert's
-    recovery is the label (`drift_for`)."""
+    """The sample of a seed (its scenario type drawn from the seed when not given); at the
+    `drift` rates the car errs before t0 and the expert's recovery is the label
+    (`drift_for`)."""
     width, height = image_size
     if width < 2 or height < 2 or render_scale < 1:
         raise DatasetError(f"bad image_size {image_size} or render_scale {render_scale}")
-    scenario, trace, labels = _simulate(seed, scenario_type, drift_probability)
+    scenario, trace, labels = _simulate(seed, scenario_type, drift)
     k0 = scenario.sample_step
     xyz, rotations = ego_history(trace, k0, HISTORY_POSES)
     return Sample(

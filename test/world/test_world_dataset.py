@@ -14,7 +14,9 @@ from alpamayo_ros.core.decisions import OBJECT_CAUSES, Cause
 from alpamayo_ros.core.kinematics import VehicleState, integrate_unicycle
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.world.dataset import (
+    NO_DRIFT,
     DatasetError,
+    DriftRates,
     Sample,
     WorldSimulation,
     drift_for,
@@ -196,13 +198,16 @@ def test_every_step_has_a_decision() -> None:
     assert all(decision.text.endswith(".") for decision in every)
 
 
+DRIFTING = DriftRates(probability=1.0)
+
+
 def test_a_drift_takes_the_car_off_its_path_and_the_label_brings_it_back() -> None:
     drifted = []
     for seed in range(300, 340):
         scenario = make_scenario(seed, "free_road")
-        drift = drift_for(seed, scenario, 1.0)
-        assert drift == drift_for(seed, scenario, 1.0), "a pure function of the seed"
-        assert drift_for(seed, scenario, 0.0) is None
+        drift = drift_for(seed, scenario, DRIFTING)
+        assert drift == drift_for(seed, scenario, DRIFTING), "a pure function of the seed"
+        assert drift_for(seed, scenario, NO_DRIFT) is None
         if drift is None:
             continue
         assert drift.last == scenario.sample_step and 8 <= drift.last - drift.first <= 20
@@ -225,18 +230,22 @@ def test_a_drift_takes_the_car_off_its_path_and_the_label_brings_it_back() -> No
     assert np.median(offsets[:, 2]) > 0.05
     assert np.median(offsets[:, 1]) < 0.5 * np.median(offsets[:, 0])
     sample, plain = (
-        make_sample(301, "free_road", drift_probability=1.0),
+        make_sample(301, "free_road", drift=DRIFTING),
         make_sample(301, "free_road"),
     )
     assert not np.array_equal(sample.ego_xyz, plain.ego_xyz)
 
 
-def test_half_the_drifts_also_leave_the_car_too_slow_or_too_fast_and_the_label_recovers() -> None:
+def test_a_speed_drift_leaves_the_car_too_slow_or_too_fast_and_the_label_recovers() -> None:
     errors = []
     for seed in range(300, 340):
         scenario = make_scenario(seed, "free_road")
-        drift = drift_for(seed, scenario, 1.0)
-        if drift is None or drift.acceleration_bias == 0.0:
+        drift = drift_for(seed, scenario, DriftRates(1.0, speed_probability=0.5))
+        if drift is None:
+            continue
+        # The same steering error as without a speed error.
+        assert drift.curvature_bias == drift_for(seed, scenario, DRIFTING).curvature_bias
+        if drift.acceleration_bias == 0.0:
             continue
         expert = Simulation(scenario).run(scenario.steps)
         drifted = Simulation(scenario, drift).run(scenario.steps)
@@ -269,5 +278,5 @@ def test_the_road_pose_is_the_offset_from_the_nearest_lane_centre_and_the_headin
     assert pose_at(20.0, 9.0, 0.0) == pytest.approx([5.5, 0.0], abs=1e-6)
     # A sample carries it: on the expert's path nothing to correct, after a drift the error.
     assert make_sample(301, "free_road").road_pose == pytest.approx([0.0, 0.0], abs=0.05)
-    drifted = make_sample(301, "free_road", drift_probability=1.0).road_pose
+    drifted = make_sample(301, "free_road", drift=DRIFTING).road_pose
     assert abs(drifted[0]) > 0.1
