@@ -27,7 +27,7 @@ from alpamayo_ros.model.training import (
     train,
 )
 from alpamayo_ros.model.weights import load_weights
-from alpamayo_ros.world.dataset import make_sample
+from alpamayo_ros.world.dataset import DriftRates, make_sample
 from alpamayo_ros.world.reasoning_text import vocabulary
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
@@ -147,7 +147,8 @@ def test_the_train_command_refuses_closed_loop_states_without_a_policy(
 
 def test_the_road_pose_probe_trains_the_encoder_and_is_not_saved(tmp_path: Path) -> None:
     model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
-    data = build_dataset(range(4), model_config, 1, lambda _: None, drift=1.0)
+    drifting = DriftRates(probability=1.0)
+    data = build_dataset(range(4), model_config, 1, lambda _: None, drift=drifting)
     assert data.road_pose.shape == (4, 2) and np.abs(data.road_pose).max() > 0.0
     model = EmbeddedVla(model_config)
     probe = RoadPoseProbe(model_config.width, loss_weight=2.0)
