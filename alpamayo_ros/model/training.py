@@ -6,8 +6,10 @@ network's initialisation, batch order and flow noise come from seeded generators
 
 from __future__ import annotations
 
+import functools
 import itertools
 import multiprocessing
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -300,7 +302,9 @@ def train(
     model_version: str,
     progress: Callable[[str], None] = print,
     visit: VisitStates | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | str | None]:
+    """Train, write the weights to `output` and return the run's summary (kept in the
+    weights' metadata)."""
     check_config(config, visit)
     torch.manual_seed(config.seed)
     changes: dict[str, Any] = {}
@@ -319,7 +323,7 @@ def train(
         model = EmbeddedVla(model_config)
     if model_config.vocabulary != Tokenizer.from_words(vocabulary()).vocabulary:
         raise TrainingError("the text generator's vocabulary differs from the model's: retrain")
-    schedule = scenario_schedule(config.scenario_weights)
+    types = scenario_schedule(config.scenario_weights)
     seeds = range(config.first_sample_seed, config.first_sample_seed + config.samples)
     started = time.perf_counter()
     visited: Sequence[Sample] = ()
@@ -338,7 +342,7 @@ def train(
         model_config,
         config.workers,
         progress,
-        schedule,
+        types,
         DriftRates(config.drift, config.speed_drift),
         visited,
     )
@@ -355,7 +359,7 @@ def train(
         parameters, lr=config.learning_rate, weight_decay=config.weight_decay
     )
     steps_per_epoch = len(data) // config.batch_size
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
+    learning_rates = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, config.learning_rate, total_steps=steps_per_epoch * config.epochs
     )
     order_rng = np.random.default_rng(config.seed)
@@ -370,12 +374,12 @@ def train(
             parts = losses(
                 model, batch, dropped_cameras(cameras, config.camera_dropout, drop_rng), probe
             )
-            loss = sum(parts.values())
+            loss: Tensor = functools.reduce(operator.add, parts.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(parameters, 1.0)
             optimizer.step()
-            schedule.step()
+            learning_rates.step()
             for name, value in parts.items():
                 totals[name] = totals.get(name, 0.0) + value.item()
         means = {name: total / steps_per_epoch for name, total in totals.items()}
