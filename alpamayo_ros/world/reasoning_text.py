@@ -346,8 +346,8 @@ def vocabulary() -> list[str]:
         for options in table.values():
             for action, cause in options:
                 fragments.extend([action or "", cause])
-    for table in _LATERAL_WORDS.values():
-        for words in table.values():
+    for lateral_table in _LATERAL_WORDS.values():
+        for words in lateral_table.values():
             fragments.extend(words)
     return sorted({token for fragment in fragments for token in split_words(fragment)})
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import cast
 
 import cv2
 import numpy as np
@@ -262,9 +263,9 @@ def build_scene(state: WorldState, ego_pose: Pose2D) -> _Scene:
                 continue
             _add_agent(scene, agent, np.array([x[i], y[i]]), float(path_yaw[i] + agent.heading))
     for light in state.lights:
-        x, y, path_yaw = road.world_point(light.s, light.d)
-        if math.hypot(x - ego_xy[0], y - ego_xy[1]) <= OBJECT_RANGE_M:
-            _add_light(scene, light, road, np.array([x, y]), path_yaw)
+        light_x, light_y, light_yaw = road.world_point(light.s, light.d)
+        if math.hypot(light_x - ego_xy[0], light_y - ego_xy[1]) <= OBJECT_RANGE_M:
+            _add_light(scene, light, road, np.array([light_x, light_y]), light_yaw)
     return scene
 
 
@@ -338,8 +339,13 @@ def _add_road(scene: _Scene, road: Road, s_ego: float, state: WorldState) -> Non
         scene.ground_layers.append((appearance.asphalt, crossing))
         lines = []
         for edge_s in (intersection.near_edge_s + 0.2, intersection.far_edge_s - 0.4):
-            for d0, d1 in ((mid - extent, right - SHOULDER_M), (left + SHOULDER_M, mid + extent)):
-                lines.append(_pieces(road, one * edge_s, one * (edge_s + 0.2), one * d0, one * d1))
+            for near_d, far_d in (
+                (mid - extent, right - SHOULDER_M),
+                (left + SHOULDER_M, mid + extent),
+            ):
+                lines.append(
+                    _pieces(road, one * edge_s, one * (edge_s + 0.2), one * near_d, one * far_d)
+                )
         centre_starts = np.arange(mid - extent, mid + extent, DASH_PERIOD_M / 2.0)
         centre = centre_starts[
             (centre_starts + DASH_LENGTH_M < right - SHOULDER_M)
@@ -551,7 +557,7 @@ class Renderer:
         height: int,
     ) -> Image:
         view = self._view(name, width, height)
-        image = self._background(view, state).copy()
+        image: Image = self._background(view, state).copy()
         ego_rotation = yaw_to_rotation(ego_pose.yaw)
         to_camera = view.rotation.T @ ego_rotation.T  # world axes -> optical axes
         origin = np.array([ego_pose.x, ego_pose.y, 0.0]) + ego_rotation @ view.camera.position
@@ -621,9 +627,10 @@ class Renderer:
         faces_seen = (((origin - scene.face_centres) * scene.face_normals).sum(-1) > 1e-9).tolist()
         quads_seen = (((origin - scene.quad_centres) * scene.quad_normals).sum(-1) > 1e-9).tolist()
         box_draw = (box_in.any(axis=1) & _on_screen(box_px, view, box_in)).tolist()
-        box_whole = box_in.all(axis=1).tolist()
-        quad_whole = quad_in.all(axis=1).tolist()
-        quad_any = quad_in.any(axis=1).tolist()
+        # Lists, not arrays: indexed once per face in the loop below.
+        box_whole = cast(list[bool], box_in.all(axis=1).tolist())
+        quad_whole = cast(list[bool], quad_in.all(axis=1).tolist())
+        quad_any = cast(list[bool], quad_in.any(axis=1).tolist())
 
         order = np.argsort(-np.linalg.norm(scene.anchors - origin, axis=1), kind="stable")
         for obj in order.tolist():
@@ -713,7 +720,7 @@ def _on_screen(
     near plane (when `in_front` is given) are kept: their projection is not yet valid."""
     width, height = view.width * _SCALE, view.height * _SCALE
     u, v = pixels[..., 0], pixels[..., 1]
-    inside = (
+    inside: npt.NDArray[np.bool_] = (
         (u.max(axis=-1) >= 0)
         & (u.min(axis=-1) < width)
         & (v.max(axis=-1) >= 0)

@@ -26,13 +26,14 @@ from alpamayo_ros.core.meta_actions import (
     LabelThresholds,
     Lateral,
     Longitudinal,
+    coarse_meta_action,
     label_meta_action,
 )
 from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.core.planar import yaw_to_rotation
 from alpamayo_ros.world.agents import AgentState
 from alpamayo_ros.world.expert import Control, Expert, Intent
-from alpamayo_ros.world.reasoning_text import coarse_meta_action, compose_text
+from alpamayo_ros.world.reasoning_text import compose_text
 from alpamayo_ros.world.scenarios import Scenario
 from alpamayo_ros.world.state import WorldState
 
