@@ -12,7 +12,7 @@ import multiprocessing
 import operator
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +307,8 @@ def train(
     weights' metadata)."""
     check_config(config, visit)
     torch.manual_seed(config.seed)
+    # The words the text generator writes, which the model's vocabulary must match.
+    words = Tokenizer.from_words(vocabulary()).vocabulary
     changes: dict[str, Any] = {}
     if config.speed_only_history:
         changes["lateral_history"] = False
@@ -318,10 +320,9 @@ def train(
             progress(f"{len(fresh)} tensors not in {config.init_weights} start fresh: {fresh}")
         model_config = model.config
     else:
-        model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
-        model_config = replace(model_config, **changes)
+        model_config = ModelConfig(vocabulary=words, **changes)
         model = EmbeddedVla(model_config)
-    if model_config.vocabulary != Tokenizer.from_words(vocabulary()).vocabulary:
+    if model_config.vocabulary != words:
         raise TrainingError("the text generator's vocabulary differs from the model's: retrain")
     types = scenario_schedule(config.scenario_weights)
     seeds = range(config.first_sample_seed, config.first_sample_seed + config.samples)
