@@ -58,8 +58,13 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec(
         "camera_driver",
         "alpamayo_ros.nodes.camera_driver",
-        # The trajectory answers the frames in lock-step.
-        (("odometry", Topics.ODOMETRY), ("trajectory", Topics.TRAJECTORY)),
+        # The trajectory answers the frames in lock-step (the candidates, when no plan was
+        # feasible).
+        (
+            ("odometry", Topics.ODOMETRY),
+            ("trajectory", Topics.TRAJECTORY),
+            ("candidates", Topics.CANDIDATES),
+        ),
     ),
     NodeSpec(
         "simulator",
@@ -71,6 +76,7 @@ NODES: tuple[NodeSpec, ...] = (
             # reasoning, for their consistency.
             ("trajectory", Topics.TRAJECTORY),
             ("reasoning", Topics.REASONING),
+            ("candidates", Topics.CANDIDATES),
             ("ground_truth", Topics.GROUND_TRUTH),
         ),
         default=False,

@@ -7,7 +7,8 @@ the rig goes on /tf_static at activation.
 
 With `lockstep` the driver owns the time (pipeline.lockstep): it publishes /clock, steps
 through the odometry and camera instants as fast as the stack answers, and holds the clock
-after each camera set until the planner's trajectory for it arrives (bounded, counted).
+after each camera set until the planner's trajectory for it arrives, or its candidates
+with none selected (no feasible plan: no trajectory comes; bounded, counted).
 The other nodes run on use_sim_time; a run starts at the same stamp and gives the same
 outputs every time.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from alpamayo_ros_msgs.msg import Trajectory
+from alpamayo_ros_msgs.msg import Trajectory, TrajectoryCandidates
 from rclpy.clock import Clock, ClockType
 from rclpy.timer import Timer
 
@@ -95,6 +96,9 @@ class CameraDriver(ManagedNode):
             warmup_ns=MODEL_WARMUP_NS,
         )
         self.answers = self.create_subscription(Trajectory, "trajectory", self.on_answer, 10)
+        self.no_plan_answers = self.create_subscription(
+            TrajectoryCandidates, "candidates", self.on_candidates, 10
+        )
         self.start_gate = StartGate(
             self.params["lockstep_start_timeout_s"], self.params["lockstep_settle_s"]
         )
@@ -131,6 +135,7 @@ class CameraDriver(ManagedNode):
         self.clocks = []
         if self.lockstep is not None:
             self.destroy_subscription(self.answers)
+            self.destroy_subscription(self.no_plan_answers)
             self.lockstep = None
         if self.source is not None:
             self.source.close()
@@ -205,9 +210,15 @@ class CameraDriver(ManagedNode):
             missing.append(self.answers.topic_name)
         return missing
 
-    def on_answer(self, msg: Trajectory) -> None:
+    def on_answer(self, msg: Trajectory | TrajectoryCandidates) -> None:
         if self.lockstep.answer(conversions.stamp_ns(msg.header.stamp)) and self.start_gate.open:
             self.advance()
+
+    def on_candidates(self, msg: TrajectoryCandidates) -> None:
+        # A plan with no feasible candidate sends no trajectory: its candidates are the
+        # planner's answer to those frames, not a stack that fell behind.
+        if msg.selected_index == TrajectoryCandidates.NONE_SELECTED:
+            self.on_answer(msg)
 
     def advance(self) -> None:
         """Step simulated time until a camera set goes out (then hold for its answer) or

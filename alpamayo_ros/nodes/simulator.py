@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from alpamayo_ros_msgs.msg import ControlCommand, Reasoning, Trajectory
+from alpamayo_ros_msgs.msg import ControlCommand, Reasoning, Trajectory, TrajectoryCandidates
 from rclpy.clock import Clock, ClockType
 from rclpy.timer import Timer
 from visualization_msgs.msg import MarkerArray
@@ -108,13 +108,16 @@ class Simulator(ManagedNode):
             self.plan_inputs = [
                 self.create_subscription(Trajectory, "trajectory", self.on_plan, 10),
                 self.create_subscription(Reasoning, "reasoning", self.on_reasoning, 10),
+                self.create_subscription(
+                    TrajectoryCandidates, "candidates", self.on_candidates, 10
+                ),
             ]
         self.ground_truth = self.create_lifecycle_publisher(MarkerArray, "ground_truth", 10)
         self.command: Command | None = None
         self.awaiting_plan = False  # the hold is for the plan made from a camera set
         self.frames_sent_ns = 0  # wall time of the last camera set
         self.newest_command_ns = 0  # the newest command's stamp
-        self.newest_plan_ns = 0  # the newest plan a command tracks (its t0)
+        self.newest_plan_ns = 0  # the newest plan a command tracks, or none could (its t0)
         self.newest_reasoning_ns = 0  # the newest reasoning text's t0
         self.expert_plan_due_ns: int | None = None  # lock-step: after the step's command
         self.plan_latencies_s: list[float] = []  # frames out -> a command tracks their plan
@@ -314,6 +317,18 @@ class Simulator(ManagedNode):
         # A plan that cannot be read is refused by the control bridge too, which says so.
         with contextlib.suppress(ValueError):
             self.plans[conversions.stamp_ns(msg.header.stamp)] = conversions.trajectory_rollout(msg)
+
+    def on_candidates(self, msg: TrajectoryCandidates) -> None:
+        # No feasible candidate: no trajectory comes for these frames, and the control
+        # bridge goes on with the plan it has (or stops). That is the stack's answer, as
+        # in one process (evaluation.rollout), not a stack that fell behind.
+        if self.world is None or self.result is not None:
+            return
+        if msg.selected_index != TrajectoryCandidates.NONE_SELECTED:
+            return
+        self.newest_plan_ns = max(self.newest_plan_ns, conversions.stamp_ns(msg.header.stamp))
+        if self.params["lockstep"] and self.lockstep.answer(self.answered_ns()):
+            self.answered()
 
     def on_reasoning(self, msg: Reasoning) -> None:
         if self.world is None or self.result is not None:

@@ -61,7 +61,7 @@ def test_demo_drives_records_scores_and_reports(ros_domain: int, tmp_path: Path)
     # A whole scenario of 10 Hz plans, tracked at 50 Hz.
     assert seen[Topics.TRAJECTORY] >= 50 and seen[Topics.REASONING] >= 50, result.stdout
     assert seen[Topics.CONTROL_COMMAND] >= 5 * seen[Topics.TRAJECTORY] * 0.9, result.stdout
-    assert re.search(r"^scenario 3000172 \(traffic_light\): (passed|failed)", result.stdout, re.M)
+    assert re.search(r"^scenario 3000178 \(traffic_light\): (passed|failed)", result.stdout, re.M)
     recorded = read_back(the_bag(result.stdout))
     assert recorded[Topics.TRAJECTORY] >= seen[Topics.TRAJECTORY]
     assert recorded["/sensing/camera/front_wide_120fov/image_raw"] >= 100
@@ -69,9 +69,9 @@ def test_demo_drives_records_scores_and_reports(ros_domain: int, tmp_path: Path)
     report = re.search(r"^report: (\S+)", result.stdout, re.M)
     assert report, result.stdout
     page = Path(report.group(1))
-    assert "<img src='embedded_vla_3000172.png'" in page.read_text()
+    assert "<img src='embedded_vla_3000178.png'" in page.read_text()
     assert "because the traffic light is red" in page.read_text()  # the reasoning table
-    assert (page.parent / "embedded_vla_3000172.png").stat().st_size > 10_000
+    assert (page.parent / "embedded_vla_3000178.png").stat().st_size > 10_000
     assert (page.parent.parent / "result.json").exists()
 
 

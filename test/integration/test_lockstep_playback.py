@@ -5,7 +5,8 @@ planner's trajectory for those frames arrives.
 A video per camera with a poses file, played twice through the camera driver, the VLA
 node (embedded model) and the planner, gives the same trajectories stamp for stamp, one
 per camera set after the model's warm-up, each answered within the bound; the driver says
-when the recording has ended and how fast the run went.
+when the recording has ended and how fast the run went. A planner that finds no feasible
+plan answers the frames by its candidates, so the clock goes on at once.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ ENDED = "the recording has ended: nothing more to publish"
 
 
 def play(
-    context: Context, directory: Path, options: dict[str, object]
+    context: Context,
+    directory: Path,
+    options: dict[str, object],
+    planner: dict[str, object] | None = None,
 ) -> tuple[dict[int, np.ndarray], dict[str, str]]:
     """One lock-step run to the recording's end: the trajectories by t0 and the driver's
     final diagnostic values."""
@@ -51,6 +55,7 @@ def play(
             "lockstep": True,
             "lockstep_settle_s": 2.0,
         },
+        diffusion_planner=planner or {},
     )
     node = Node("lockstep_probe", context=context)
     trajectories: dict[int, np.ndarray] = {}
@@ -110,3 +115,20 @@ def test_a_recording_replayed_in_lockstep_twice_gives_identical_trajectories(
         assert np.array_equal(first[t0], second[t0]), f"trajectories differ at t0 {t0}"
     assert all(b - a == FRAME_PERIOD_NS for a, b in itertools.pairwise(answerable))
     print(f"lock-step speed: {first_values['lockstep_speed']}x, {second_values['lockstep_speed']}x")
+
+
+def test_camera_sets_with_no_feasible_plan_are_answered_by_the_candidates(
+    rclpy_context: Context, tmp_path: Path
+) -> None:
+    """Every sample accelerates a little, so an acceleration bound of 1e-6 m/s^2 leaves no
+    feasible plan: no trajectory comes, and a driver that waited for one would hold each
+    camera set for its whole answer bound."""
+    options = record(tmp_path, "video")
+    trajectories, values = play(
+        rclpy_context, tmp_path, options, planner={"max_abs_acceleration": 1e-6}
+    )
+    assert trajectories == {}
+    frame_sets = SECONDS * NS_PER_S // FRAME_PERIOD_NS
+    answerable = sum(k * FRAME_PERIOD_NS >= WARMUP_NS for k in range(frame_sets))
+    assert values["lockstep_answered"] == str(answerable)
+    assert values["lockstep_timeouts"] == "0"

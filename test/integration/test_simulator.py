@@ -4,6 +4,8 @@ control bridge's commands, in lock-step.
 - The same scenario run twice gives the same drive, step for step, and the same metrics.
 - A planner killed mid-drive: the control bridge's watchdog stops the simulated car
   within its bound (measured in simulated time), and the result records the stop.
+- A planner that finds no feasible plan answers the frames by its candidates: lock-step
+  goes on at once, and the car stops as it would on the road.
 - `alpamayo-ros simulate` gives the same results with one worker and with two on a local
   Ray.
 """
@@ -36,10 +38,16 @@ NS_PER_S = 1_000_000_000
 START_NS = NS_PER_S  # the simulator's first stamp
 
 
-def short_run(tmp_path: Path, duration_s: float, **simulator: object) -> Path:
+def short_run(
+    tmp_path: Path,
+    duration_s: float,
+    planner: dict[str, object] | None = None,
+    **simulator: object,
+) -> Path:
     """A parameter file for a short drive of SEED with the embedded model."""
     document = parameter_document(RunSpec("embedded_vla", SEED), None, tmp_path / "result.json")
     document["simulator"]["ros__parameters"].update(duration_s=duration_s, **simulator)
+    document["diffusion_planner"]["ros__parameters"].update(planner or {})
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
@@ -140,6 +148,39 @@ def test_a_planner_killed_mid_drive_makes_the_watchdog_stop_the_car(
     )
     assert at_rest - stops[0]["t_s"] <= bound_s, (at_rest, stops[0], speed)
     assert all(v == 0.0 for t, v in zip(ego["t_s"], ego["v"], strict=True) if t >= at_rest)
+
+
+def test_frames_with_no_feasible_plan_are_answered_and_the_car_stops(
+    ros_domain: int, tmp_path: Path
+) -> None:
+    """Every sample accelerates a little, so an acceleration bound of 1e-6 m/s^2 leaves no
+    feasible plan: no trajectory ever comes. With a 10 s answer bound, a simulator that
+    waited for one would take minutes (15 camera sets after the handover)."""
+    params = short_run(
+        tmp_path,
+        duration_s=3.0,
+        planner={"max_abs_acceleration": 1e-6},
+        lockstep_answer_timeout_s=10.0,
+    )
+    with GraphProcesses(
+        params, use_sim_time=True, nodes=tuple(n for n in NODES if n.name in STACK_NODES)
+    ) as graph:
+        deadline = time.monotonic() + 60.0
+        while not (tmp_path / "result.json").exists():
+            graph.check()
+            assert time.monotonic() < deadline, graph.output("simulator")[-2000:]
+            time.sleep(0.1)
+    time.sleep(0.2)
+    result: dict[str, Any] = json.loads((tmp_path / "result.json").read_text())
+    assert result["lockstep"]["timeouts"] == 0
+    # The expert drove until the handover; no plan came after it, so the control bridge
+    # never tracked one and brought the car down from its speed.
+    assert [event["mode"] for event in result["watchdog"]] == ["waiting"], result["watchdog"]
+    ego = result["ego"]
+    handover = min(range(len(ego["t_s"])), key=lambda i: abs(ego["t_s"][i] - 1.5))
+    assert ego["v"][-1] < ego["v"][handover] - 1.0, (ego["v"][handover], ego["v"][-1])
+    # The VLA decided and explained every camera set meanwhile.
+    assert len(result["reasoning"]) >= 14
 
 
 def test_simulate_gives_the_same_results_on_one_and_on_two_ray_workers(
