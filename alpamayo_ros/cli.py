@@ -324,9 +324,21 @@ def parse_weights(text: str) -> tuple[tuple[str, int], ...]:
     return tuple(weights)
 
 
+def probability(text: str) -> float:
+    """An argument in [0, 1]: refused at parsing, with the usage, before any work starts."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability in [0, 1]")
+    return value
+
+
 def command_train(args: argparse.Namespace) -> int:
     from alpamayo_ros.evaluation.rollout import visited_states
     from alpamayo_ros.model.training import TrainingConfig, train
+    from alpamayo_ros.world.dataset import DriftRates
 
     config = TrainingConfig(
         samples=args.samples,
@@ -339,8 +351,7 @@ def command_train(args: argparse.Namespace) -> int:
         init_weights=args.init_weights,
         scenario_weights=args.scenario_weights,
         camera_dropout=args.camera_dropout,
-        drift=args.drift,
-        speed_drift=args.speed_drift,
+        drift=DriftRates(args.drift, args.speed_drift),
         closed_loop_scenarios=args.closed_loop_scenarios,
         closed_loop_label_every=args.closed_loop_label_every,
         road_pose_weight=args.road_pose_weight,
@@ -828,20 +839,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--camera-dropout",
-        type=float,
+        type=probability,
         default=0.0,
         help="probability that a batch trains with one or more cameras missing",
     )
     train.add_argument(
         "--drift",
-        type=float,
+        type=probability,
         default=0.0,
         help="fraction of samples whose car drifts off its path before t0, labelled with the "
         "expert's recovery (the states closed-loop errors lead to; default 0)",
     )
     train.add_argument(
         "--speed-drift",
-        type=float,
+        type=probability,
         default=0.0,
         help="fraction of the drifting samples whose car also ends up 1-3 m/s slower or "
         "faster than the expert (the states a policy that keeps braking, or does not "

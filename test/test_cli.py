@@ -36,6 +36,16 @@ def test_every_option_has_help_that_shows_its_default() -> None:
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("option", ["--camera-dropout", "--drift", "--speed-drift"])
+def test_a_probability_outside_0_1_is_refused_before_any_work(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["train", "--output", "w.safetensors", option, "1.5"])
+    assert exited.value.code == 2
+    assert f"{option}: 1.5 is not a probability in [0, 1]" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_long_command_stops_cleanly_on_a_signal(signum: signal.Signals) -> None:
     """Ctrl-C or SIGTERM in the middle of a long evaluation: one line on stderr, status

@@ -47,11 +47,10 @@ class TrainingConfig:
     scenario_weights: tuple[tuple[str, int], ...] = ()
     # Probability that a batch trains with one or more cameras missing.
     camera_dropout: float = 0.0
-    # Fraction of samples whose car drifts off its path before t0, the expert's recovery
-    # as the label: states a policy that errs visits in closed loop (world.dataset.drift_for).
-    drift: float = 0.0
-    # Fraction of the drifting samples whose car also ends up too slow or too fast.
-    speed_drift: float = 0.0
+    # How often a sample's car drifts off its path before t0 (and how often it also ends up
+    # too slow or too fast), the expert's recovery as the label: states a policy that errs
+    # visits in closed loop (world.dataset.drift_for). DriftRates checks its own bounds.
+    drift: DriftRates = NO_DRIFT
     # DAgger: scenarios the initial weights drive closed loop (the seeds after the
     # open-loop ones); every `closed_loop_label_every`-th state they visit, labelled by the
     # expert planning from it, joins the data.
@@ -87,10 +86,10 @@ class TrainingError(ConfigurationError):
 
 
 def check_config(config: TrainingConfig, visit: VisitStates | None) -> None:
-    for name in ("camera_dropout", "drift", "speed_drift"):
-        value = getattr(config, name)
-        if not 0.0 <= value <= 1.0:
-            raise TrainingError(f"{name} must be a probability in [0, 1], got {value}")
+    if not 0.0 <= config.camera_dropout <= 1.0:
+        raise TrainingError(
+            f"camera_dropout must be a probability in [0, 1], got {config.camera_dropout}"
+        )
     if config.scene_readout < 0:
         raise TrainingError(f"scene_readout must be >= 0, got {config.scene_readout}")
     if not config.road_pose_weight >= 0.0:
@@ -344,7 +343,7 @@ def train(
         config.workers,
         progress,
         types,
-        DriftRates(config.drift, config.speed_drift),
+        config.drift,
         visited,
     )
     generation_s = time.perf_counter() - started
@@ -403,8 +402,8 @@ def train(
             f"{name}={weight}" for name, weight in config.scenario_weights
         ),
         "camera_dropout": config.camera_dropout,
-        "drift": config.drift,
-        "speed_drift": config.speed_drift,
+        "drift": config.drift.probability,
+        "speed_drift": config.drift.speed_probability,
         "closed_loop_scenarios": config.closed_loop_scenarios,
         "closed_loop_label_every": config.closed_loop_label_every,
         "closed_loop_samples": len(visited),

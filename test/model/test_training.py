@@ -73,10 +73,10 @@ def test_bad_schedules_are_refused(weights: tuple[tuple[str, int], ...], message
         scenario_schedule(weights)
 
 
-@pytest.mark.parametrize(("name", "value"), [("camera_dropout", 1.5), ("drift", -0.1)])
-def test_probabilities_outside_0_1_are_refused(name: str, value: float) -> None:
-    with pytest.raises(TrainingError, match=f"{name} must be a probability"):
-        check_config(TrainingConfig(**{name: value}), None)
+def test_a_camera_dropout_outside_0_1_is_refused() -> None:
+    # The drift rates check their own bounds (world.dataset.DriftRates).
+    with pytest.raises(TrainingError, match="camera_dropout must be a probability"):
+        check_config(TrainingConfig(camera_dropout=1.5), None)
 
 
 def test_dataset_follows_the_schedule() -> None:
