@@ -111,7 +111,7 @@ def test_a_wrong_import_is_caught(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not MYPY.is_file(), reason="mypy is installed by make setup")
 def test_pure_layers_type_check() -> None:
-    """mypy --strict over core/, pipeline/ and world/ (the files named in setup.cfg)."""
+    """mypy --strict over core/, pipeline/, world/ and model/ (the files named in setup.cfg)."""
     result = subprocess.run(
         [str(MYPY), "--no-incremental"],
         cwd=repository_root(),

@@ -431,6 +431,7 @@ class EmbeddedVla(nn.Module):
         precision; the caller integrates in float32."""
         steps = self.config.flow_steps
         first = self.expert[0]
+        assert isinstance(first, nn.Linear)  # the expert's input layer, split below
         w_controls, w_time, w_condition = first.weight.split(
             [self.config.horizon * 2, FLOW_TIME_DIM, self.condition_dim], dim=1
         )
