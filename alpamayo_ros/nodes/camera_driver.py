@@ -88,16 +88,17 @@ class CameraDriver(ManagedNode):
         self.diagnostics.update(WARN, "inactive: publishing nothing")
 
     def configure_lockstep(self) -> None:
+        self.answers = self.create_subscription(Trajectory, "trajectory", self.on_answer, 10)
+        self.no_plan_answers = self.create_subscription(
+            TrajectoryCandidates, "candidates", self.on_candidates, 10
+        )
+        # Last: release() destroys the answers' subscriptions when lock-step is set up.
         self.lockstep = LockStep(
             LOCKSTEP_START_NS,
             round(NS_PER_S / self.params["rate_hz"]),
             round(NS_PER_S / self.params["odometry_rate_hz"]),
             self.params["lockstep_answer_timeout_s"],
             warmup_ns=MODEL_WARMUP_NS,
-        )
-        self.answers = self.create_subscription(Trajectory, "trajectory", self.on_answer, 10)
-        self.no_plan_answers = self.create_subscription(
-            TrajectoryCandidates, "candidates", self.on_candidates, 10
         )
         self.start_gate = StartGate(
             self.params["lockstep_start_timeout_s"], self.params["lockstep_settle_s"]

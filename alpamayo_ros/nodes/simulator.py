@@ -10,7 +10,8 @@ have its first plan.
 
 Lock-step (the default, pipeline.lockstep): after each step the clock holds until the
 control bridge has answered that step's odometry, and after a camera set until it tracks
-the plan made from those frames, each wait bounded and counted. So a run is
+the plan made from those frames (or the planner's candidates say none was feasible, and the
+bridge has answered the step), each wait bounded and counted. So a run is
 deterministic (same seed, same drive) and as fast as the stack allows; with `lockstep`
 false the clock follows the wall clock and a slow stack is as slow as on a car.
 
@@ -93,6 +94,7 @@ class Simulator(ManagedNode):
         )
         self.start_gate = StartGate(params["lockstep_start_timeout_s"], params["lockstep_settle_s"])
         self.commands = self.create_subscription(ControlCommand, "command", self.on_command, 100)
+        self.inputs = [self.commands]  # destroyed by release
         # The ceiling: the expert plans from where the closed loop has the car, and the
         # control bridge tracks its plans (run without the VLA and the planner).
         self.expert_plans = (
@@ -105,7 +107,7 @@ class Simulator(ManagedNode):
         self.plans: dict[int, Rollout] = {}
         self.reasonings: dict[int, str] = {}
         if self.expert_plans is None:
-            self.plan_inputs = [
+            self.inputs += [
                 self.create_subscription(Trajectory, "trajectory", self.on_plan, 10),
                 self.create_subscription(Reasoning, "reasoning", self.on_reasoning, 10),
                 self.create_subscription(
@@ -117,7 +119,8 @@ class Simulator(ManagedNode):
         self.awaiting_plan = False  # the hold is for the plan made from a camera set
         self.frames_sent_ns = 0  # wall time of the last camera set
         self.newest_command_ns = 0  # the newest command's stamp
-        self.newest_plan_ns = 0  # the newest plan a command tracks, or none could (its t0)
+        self.newest_plan_ns = 0  # the newest plan a command tracks (its t0)
+        self.newest_no_plan_ns = 0  # the newest t0 with no feasible plan (no trajectory)
         self.newest_reasoning_ns = 0  # the newest reasoning text's t0
         self.expert_plan_due_ns: int | None = None  # lock-step: after the step's command
         self.plan_latencies_s: list[float] = []  # frames out -> a command tracks their plan
@@ -147,7 +150,8 @@ class Simulator(ManagedNode):
             self.destroy_timer(self.timer)
             self.timer = None
         if self.world is not None:
-            self.destroy_subscription(self.commands)
+            for subscription in self.inputs:
+                self.destroy_subscription(subscription)
             self.world = None
         self.diagnostics.update(WARN, "unconfigured: simulating nothing")
 
@@ -245,12 +249,15 @@ class Simulator(ManagedNode):
             return self.newest_command_ns
         if self.expert_plans is not None:
             return self.newest_plan_ns
-        return min(self.newest_plan_ns, self.newest_reasoning_ns)
+        # With no feasible plan, the command for the step's odometry too: the car must not
+        # move on the command of the step before.
+        decided_ns = max(self.newest_plan_ns, self.newest_no_plan_ns)
+        return min(decided_ns, self.newest_reasoning_ns, self.newest_command_ns)
 
     def answered(self, advance: bool = True) -> None:
         """The awaited answer is in: the expert's plan goes out if it is due (and is
         waited for in turn), else the clock moves on."""
-        if self.awaiting_plan:
+        if self.awaiting_plan and self.newest_plan_ns >= self.newest_no_plan_ns:
             self.plan_latencies_s.append((time.monotonic_ns() - self.frames_sent_ns) / NS_PER_S)
         if self.expert_plan_due_ns is not None:
             stamp_ns, self.expert_plan_due_ns = self.expert_plan_due_ns, None
@@ -326,7 +333,7 @@ class Simulator(ManagedNode):
             return
         if msg.selected_index != TrajectoryCandidates.NONE_SELECTED:
             return
-        self.newest_plan_ns = max(self.newest_plan_ns, conversions.stamp_ns(msg.header.stamp))
+        self.newest_no_plan_ns = max(self.newest_no_plan_ns, conversions.stamp_ns(msg.header.stamp))
         if self.params["lockstep"] and self.lockstep.answer(self.answered_ns()):
             self.answered()
 

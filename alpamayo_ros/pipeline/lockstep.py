@@ -1,22 +1,23 @@
 """Lock-step time: simulated time that advances only once the stack has answered.
 
 A node that owns time in a replay or a simulation (the camera driver playing a recording,
-the simulator) publishes /clock itself and every other node runs on `use_sim_time`. It
-steps through the instants it has something to publish at (odometry ticks and camera
-ticks, two grids merged), and after each camera set it holds the clock until the stack has
-answered those frames (the planner's trajectory stamped with their time) or a bounded wall
-time has passed, which is counted. During the warm-up (the first frames, before the model
-has the ego history it needs) no answer can come: each camera set is held for a short
-fixed wall time instead, long enough for the stack to take the frames in. So a run goes as
-fast as the stack allows, never faster than it can answer, and the same inputs give the
-same outputs whatever the machine's load.
+the simulator) publishes /clock itself and every other node runs on `use_sim_time`. It steps
+through the instants it has something to publish at (odometry ticks and camera ticks, two
+grids merged), and after each camera set it holds the clock until the stack has answered
+those frames (the planner's trajectory stamped with their time, or its candidates saying
+that none was feasible) or a bounded wall time has passed, which is counted. During the
+warm-up (the first frames, before the model has the ego history it needs) no answer can
+come: each camera set is held for a short fixed wall time instead, long enough for the stack
+to take the frames in. So a run goes as fast as the stack allows, never faster than it can
+answer, and the same inputs give the same outputs whatever the machine's load.
 
 The schedule is pure: the node asks `next_step(wall_ns)` on a fast wall timer and publishes
 what the step says is due. What counts as the answer is the node's to say (`expect` and
-`answer` take stamps): the camera driver waits for the trajectory; the simulator, which
-moves the car by the control bridge's commands, waits after every step for the command
-computed from that step's odometry, and after a camera set for the command that tracks
-the plan made from it.
+`answer` take stamps): the camera driver waits for the trajectory (or the candidates with
+none selected); the simulator, which moves the car by the control bridge's commands, waits
+after every step for the command computed from that step's odometry, and after a camera
+set for the command that tracks the plan made from it (or, with no feasible plan, for the
+step's command and the candidates).
 """
 
 from __future__ import annotations

@@ -201,6 +201,17 @@ def test_every_step_has_a_decision() -> None:
 DRIFTING = DriftRates(probability=1.0)
 
 
+@pytest.mark.parametrize(
+    ("probability", "speed_probability", "name"),
+    [(-0.1, 0.0, "probability"), (1.5, 0.0, "probability"), (0.5, 1.5, "speed_probability")],
+)
+def test_drift_rates_outside_0_1_are_refused(
+    probability: float, speed_probability: float, name: str
+) -> None:
+    with pytest.raises(DatasetError, match=f"drift {name} must be in \\[0, 1\\]"):
+        DriftRates(probability, speed_probability)
+
+
 def test_a_drift_takes_the_car_off_its_path_and_the_label_brings_it_back() -> None:
     drifted = []
     for seed in range(300, 340):
