@@ -352,6 +352,7 @@ def command_train(args: argparse.Namespace) -> int:
         scenario_weights=args.scenario_weights,
         camera_dropout=args.camera_dropout,
         drift=DriftRates(args.drift, args.speed_drift),
+        any_time=args.any_time,
         closed_loop_scenarios=args.closed_loop_scenarios,
         closed_loop_label_every=args.closed_loop_label_every,
         road_pose_weight=args.road_pose_weight,
@@ -849,6 +850,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="fraction of samples whose car drifts off its path before t0, labelled with the "
         "expert's recovery (the states closed-loop errors lead to; default 0)",
+    )
+    train.add_argument(
+        "--any-time",
+        type=probability,
+        default=0.0,
+        help="fraction of samples whose t0 is anywhere in the drive a closed loop covers "
+        "(long before the scenario's event and after it), not near the event (default 0)",
     )
     train.add_argument(
         "--speed-drift",

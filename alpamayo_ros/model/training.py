@@ -51,6 +51,9 @@ class TrainingConfig:
     # too slow or too fast), the expert's recovery as the label: states a policy that errs
     # visits in closed loop (world.dataset.drift_for). DriftRates checks its own bounds.
     drift: DriftRates = NO_DRIFT
+    # Fraction of samples whose t0 is anywhere in the span a closed-loop drive covers, not
+    # near the scenario's event (world.dataset.t0_anywhere, which checks its bounds).
+    any_time: float = 0.0
     # DAgger: scenarios the initial weights drive closed loop (the seeds after the
     # open-loop ones); every `closed_loop_label_every`-th state they visit, labelled by the
     # expert planning from it, joins the data.
@@ -157,9 +160,11 @@ class Dataset:
         }
 
 
-def _sample_for(arguments: tuple[int, str | None, tuple[int, int], DriftRates]) -> Sample:
-    seed, scenario_type, image_size, drift = arguments
-    return make_sample(seed, scenario_type, image_size=image_size, drift=drift)
+def _sample_for(
+    arguments: tuple[int, str | None, tuple[int, int], DriftRates, float],
+) -> Sample:
+    seed, scenario_type, image_size, drift, any_time = arguments
+    return make_sample(seed, scenario_type, image_size=image_size, drift=drift, any_time=any_time)
 
 
 def build_dataset(
@@ -170,6 +175,7 @@ def build_dataset(
     schedule: tuple[str | None, ...] = (None,),
     drift: DriftRates = NO_DRIFT,
     visited: Sequence[Sample] = (),
+    any_time: float = 0.0,
 ) -> Dataset:
     """The samples of `seeds`, generated in `workers` processes, then the `visited` ones."""
     tokenizer = Tokenizer(config.vocabulary)
@@ -192,7 +198,7 @@ def build_dataset(
     # process holds at that instant, and a worker that inherits a held one never exits
     # (seen: training hung after its data was generated, the pool waiting on a worker).
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        jobs = ((seed, schedule[seed % len(schedule)], size, drift) for seed in seeds)
+        jobs = ((seed, schedule[seed % len(schedule)], size, drift, any_time) for seed in seeds)
         samples = itertools.chain(pool.imap(_sample_for, jobs, chunksize=16), visited)
         for i, sample in enumerate(samples):
             images[i] = sample.images
@@ -345,6 +351,7 @@ def train(
         types,
         config.drift,
         visited,
+        config.any_time,
     )
     generation_s = time.perf_counter() - started
 
@@ -404,6 +411,7 @@ def train(
         "camera_dropout": config.camera_dropout,
         "drift": config.drift.probability,
         "speed_drift": config.drift.speed_probability,
+        "any_time": config.any_time,
         "closed_loop_scenarios": config.closed_loop_scenarios,
         "closed_loop_label_every": config.closed_loop_label_every,
         "closed_loop_samples": len(visited),

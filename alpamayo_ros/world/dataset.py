@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -36,7 +36,7 @@ from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.core.planar import Pose2D, wrap_angle
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.road import Road
-from alpamayo_ros.world.scenarios import Scenario, make_scenario
+from alpamayo_ros.world.scenarios import MIN_SAMPLE_STEP, Scenario, make_scenario
 from alpamayo_ros.world.simulation import (
     DT_S,
     Drift,
@@ -148,10 +148,27 @@ def drift_for(seed: int, scenario: Scenario, rates: DriftRates) -> Drift | None:
     )
 
 
+def t0_anywhere(seed: int, scenario: Scenario, probability: float) -> Scenario:
+    """At `probability` (drawn from the seed, so a sample stays a pure function of its seed
+    and settings), the scenario with its t0 moved anywhere in the span a closed-loop drive
+    of it covers: from the first instant the expert's history allows (MIN_SAMPLE_STEP) to
+    the end of the scenario's own span (its sample time + 6.4 s). Scenarios place t0 near
+    their event (a cut-in, a light changing); a drive plans at every instant, also long
+    before the event and after it (past the cyclist, stopped at the light, behind the car
+    that cut in), and a model that never saw those states guesses there."""
+    if not 0.0 <= probability <= 1.0:
+        raise DatasetError(f"the probability of t0 anywhere must be in [0, 1], got {probability}")
+    rng = np.random.default_rng((seed, 0x7005))
+    if not rng.random() < probability:
+        return scenario
+    last = scenario.sample_step + TRAJECTORY_STEPS
+    return replace(scenario, sample_step=int(rng.integers(MIN_SAMPLE_STEP, last + 1)))
+
+
 def _simulate(
-    seed: int, scenario_type: str | None, drift: DriftRates = NO_DRIFT
+    seed: int, scenario_type: str | None, drift: DriftRates = NO_DRIFT, any_time: float = 0.0
 ) -> tuple[Scenario, Trace, Labels]:
-    scenario = make_scenario(seed, scenario_type)
+    scenario = t0_anywhere(seed, make_scenario(seed, scenario_type), any_time)
     trace = Simulation(scenario, drift_for(seed, scenario, drift)).run(scenario.steps)
     k0 = scenario.sample_step
     rollout = future_rollout(trace, k0)
@@ -186,14 +203,16 @@ def make_sample(
     image_size: tuple[int, int] = (128, 64),
     render_scale: int = 2,
     drift: DriftRates = NO_DRIFT,
+    any_time: float = 0.0,
 ) -> Sample:
     """The sample of a seed (its scenario type drawn from the seed when not given); at the
     `drift` rates the car errs before t0 and the expert's recovery is the label
-    (`drift_for`)."""
+    (`drift_for`); at the `any_time` probability its t0 is anywhere in the drive
+    (`t0_anywhere`)."""
     width, height = image_size
     if width < 2 or height < 2 or render_scale < 1:
         raise DatasetError(f"bad image_size {image_size} or render_scale {render_scale}")
-    scenario, trace, labels = _simulate(seed, scenario_type, drift)
+    scenario, trace, labels = _simulate(seed, scenario_type, drift, any_time)
     k0 = scenario.sample_step
     xyz, rotations = ego_history(trace, k0, HISTORY_POSES)
     return Sample(

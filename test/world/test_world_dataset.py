@@ -4,6 +4,7 @@ future, causes that match the scenario, and text that states what the trajectory
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 
 import numpy as np
@@ -24,11 +25,12 @@ from alpamayo_ros.world.dataset import (
     make_labels,
     make_sample,
     road_pose,
+    t0_anywhere,
 )
 from alpamayo_ros.world.reasoning_text import coarse_meta_action, is_consistent
 from alpamayo_ros.world.road import Road, Segment
-from alpamayo_ros.world.scenarios import SCENARIO_TYPES, make_scenario
-from alpamayo_ros.world.simulation import Simulation, decisions
+from alpamayo_ros.world.scenarios import MIN_SAMPLE_STEP, SCENARIO_TYPES, make_scenario
+from alpamayo_ros.world.simulation import Simulation, decisions, future_rollout
 
 EXPECTED_CAUSE = {
     "lead_vehicle": {Cause.LEAD_VEHICLE},
@@ -199,6 +201,30 @@ def test_every_step_has_a_decision() -> None:
 
 
 DRIFTING = DriftRates(probability=1.0)
+
+
+def test_a_t0_anywhere_spans_the_drive_and_its_label_is_the_experts_from_there() -> None:
+    moved = []
+    for seed in range(500, 540):
+        scenario = make_scenario(seed)
+        anywhere = t0_anywhere(seed, scenario, 1.0)
+        assert anywhere == t0_anywhere(seed, scenario, 1.0), "a pure function of the seed"
+        assert t0_anywhere(seed, scenario, 0.0) == scenario
+        assert MIN_SAMPLE_STEP <= anywhere.sample_step <= scenario.steps
+        assert dataclasses.replace(anywhere, sample_step=scenario.sample_step) == scenario
+        moved.append(anywhere.sample_step - scenario.sample_step)
+    # Before the event and after it, not only near it.
+    assert min(moved) < -10 and max(moved) > 30
+    for seed in (500, 501):
+        sample = make_sample(seed, any_time=1.0)
+        scenario = t0_anywhere(seed, make_scenario(seed), 1.0)
+        expert = Simulation(scenario).run(scenario.steps)
+        k0 = scenario.sample_step
+        assert sample.speed == pytest.approx(expert.ego[k0].v)
+        rollout = future_rollout(expert, k0)
+        np.testing.assert_allclose(sample.future_acceleration, rollout.acceleration)
+    with pytest.raises(DatasetError, match="t0 anywhere must be in"):
+        t0_anywhere(500, make_scenario(500), 1.5)
 
 
 @pytest.mark.parametrize(
