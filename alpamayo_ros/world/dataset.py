@@ -28,6 +28,7 @@ import numpy.typing as npt
 from alpamayo_ros.core.contract import (
     FRAMES_PER_CAMERA,
     HISTORY_POSES,
+    TRAJECTORY_DT_S,
     TRAJECTORY_STEPS,
 )
 from alpamayo_ros.core.kinematics import Rollout, VehicleState
@@ -155,14 +156,30 @@ def t0_anywhere(seed: int, scenario: Scenario, probability: float) -> Scenario:
     the end of the scenario's own span (its sample time + 6.4 s). Scenarios place t0 near
     their event (a cut-in, a light changing); a drive plans at every instant, also long
     before the event and after it (past the cyclist, stopped at the light, behind the car
-    that cut in), and a model that never saw those states guesses there."""
+    that cut in), and a model that never saw those states guesses there. An early t0's
+    future may hold an event its frames do not show yet (a lead that has not braked); a
+    drive meets that too. A light's change is different: scenarios time it past their own
+    horizon on purpose, so a move that would bring a change into the future that the
+    original one lacks (a red turning green while every frame shows red) is not made."""
     if not 0.0 <= probability <= 1.0:
         raise DatasetError(f"the probability of t0 anywhere must be in [0, 1], got {probability}")
     rng = np.random.default_rng((seed, 0x7005))
     if not rng.random() < probability:
         return scenario
-    last = scenario.sample_step + TRAJECTORY_STEPS
-    return replace(scenario, sample_step=int(rng.integers(MIN_SAMPLE_STEP, last + 1)))
+    moved = replace(scenario, sample_step=int(rng.integers(MIN_SAMPLE_STEP, scenario.steps + 1)))
+    return moved if _light_changes(moved) <= _light_changes(scenario) else scenario
+
+
+def _light_changes(scenario: Scenario) -> set[tuple[str, float]]:
+    """The lights' colour changes within the sample's future, (t0, t0 + 6.4 s]."""
+    t0_s = scenario.sample_step * TRAJECTORY_DT_S
+    end_s = scenario.steps * TRAJECTORY_DT_S
+    return {
+        (light.light_id, phase.start_time)
+        for light in scenario.lights
+        for phase in light.phases[1:]
+        if t0_s < phase.start_time <= end_s
+    }
 
 
 def _simulate(

@@ -215,16 +215,44 @@ def test_a_t0_anywhere_spans_the_drive_and_its_label_is_the_experts_from_there()
         moved.append(anywhere.sample_step - scenario.sample_step)
     # Before the event and after it, not only near it.
     assert min(moved) < -10 and max(moved) > 30
-    for seed in (500, 501):
-        sample = make_sample(seed, any_time=1.0)
-        scenario = t0_anywhere(seed, make_scenario(seed), 1.0)
-        expert = Simulation(scenario).run(scenario.steps)
-        k0 = scenario.sample_step
-        assert sample.speed == pytest.approx(expert.ego[k0].v)
-        rollout = future_rollout(expert, k0)
-        np.testing.assert_allclose(sample.future_acceleration, rollout.acceleration)
+    # The sample is taken there: the frames and the label are the expert's at the new t0.
+    seed = next(seed for seed in range(500, 540) if seed_moves_lead_vehicle_braking(seed))
+    scenario = t0_anywhere(seed, make_scenario(seed, "lead_vehicle_braking"), 1.0)
+    sample = make_sample(seed, "lead_vehicle_braking", any_time=1.0)
+    assert not np.array_equal(sample.images, make_sample(seed, "lead_vehicle_braking").images)
+    expert = Simulation(scenario).run(scenario.steps)
+    k0 = scenario.sample_step
+    assert sample.speed == pytest.approx(expert.ego[k0].v)
+    rollout = future_rollout(expert, k0)
+    np.testing.assert_allclose(sample.future_acceleration, rollout.acceleration)
     with pytest.raises(DatasetError, match="t0 anywhere must be in"):
         t0_anywhere(500, make_scenario(500), 1.5)
+
+
+def seed_moves_lead_vehicle_braking(seed: int) -> bool:
+    scenario = make_scenario(seed, "lead_vehicle_braking")
+    return abs(t0_anywhere(seed, scenario, 1.0).sample_step - scenario.sample_step) > 10
+
+
+def test_a_t0_anywhere_brings_no_light_change_into_the_future_its_frames_cannot_show() -> None:
+    """Scenarios time a light's change past their horizon: a red that turns green within
+    the label would teach driving off at a red."""
+    moved = kept = 0
+    for seed in range(600, 660):
+        scenario = make_scenario(seed, "traffic_light")
+        anywhere = t0_anywhere(seed, scenario, 1.0)
+        t0_s, end_s = anywhere.sample_step / 10.0, anywhere.steps / 10.0
+        for light in anywhere.lights:
+            changes = [p.start_time for p in light.phases[1:] if t0_s < p.start_time <= end_s]
+            original = [
+                p.start_time
+                for p in light.phases[1:]
+                if scenario.sample_step / 10.0 < p.start_time <= scenario.steps / 10.0
+            ]
+            assert set(changes) <= set(original), (seed, changes, original)
+        moved += anywhere.sample_step != scenario.sample_step
+        kept += anywhere.sample_step == scenario.sample_step
+    assert moved > 10 and kept > 5  # moves are made where they can be, refused elsewhere
 
 
 @pytest.mark.parametrize(
