@@ -28,7 +28,6 @@ import numpy.typing as npt
 from alpamayo_ros.core.contract import (
     FRAMES_PER_CAMERA,
     HISTORY_POSES,
-    TRAJECTORY_DT_S,
     TRAJECTORY_STEPS,
 )
 from alpamayo_ros.core.kinematics import Rollout, VehicleState
@@ -172,8 +171,8 @@ def t0_anywhere(seed: int, scenario: Scenario, probability: float) -> Scenario:
 
 def _light_changes(scenario: Scenario) -> set[tuple[str, float]]:
     """The lights' colour changes within the sample's future, (t0, t0 + 6.4 s]."""
-    t0_s = scenario.sample_step * TRAJECTORY_DT_S
-    end_s = scenario.steps * TRAJECTORY_DT_S
+    t0_s = scenario.sample_step * DT_S
+    end_s = scenario.steps * DT_S
     return {
         (light.light_id, phase.start_time)
         for light in scenario.lights

@@ -36,6 +36,7 @@ from alpamayo_ros.simulate import STACK_NODES, RunSpec, parameter_document
 SEED = 3000003  # a cyclist to pass: the car must steer and keep its speed
 NS_PER_S = 1_000_000_000
 START_NS = NS_PER_S  # the simulator's first stamp
+STACK = tuple(node for node in NODES if node.name in STACK_NODES)
 
 
 def short_run(
@@ -53,6 +54,16 @@ def short_run(
     return path
 
 
+def wait_for_result(graph: GraphProcesses, result_file: Path) -> None:
+    """Until the simulator has written its result (the drive's end), at most 120 s; a node
+    that dies meanwhile fails at once."""
+    deadline = time.monotonic() + 120.0
+    while not result_file.exists():
+        graph.check()
+        assert time.monotonic() < deadline, graph.output("simulator")[-2000:]
+        time.sleep(0.1)
+
+
 def test_a_scenario_driven_twice_in_lockstep_gives_the_same_drive(
     ros_domain: int, tmp_path: Path
 ) -> None:
@@ -64,16 +75,8 @@ def test_a_scenario_driven_twice_in_lockstep_gives_the_same_drive(
         # A drive is the same twice when no answer times out: a bound this long holds
         # on a loaded machine too.
         params = short_run(directory, duration_s=4.0, lockstep_answer_timeout_s=10.0)
-        with GraphProcesses(
-            params,
-            use_sim_time=True,
-            nodes=tuple(n for n in NODES if n.name in STACK_NODES),
-        ) as graph:
-            deadline = time.monotonic() + 120.0
-            while not (directory / "result.json").exists():
-                graph.check()
-                assert time.monotonic() < deadline, graph.output("simulator")[-2000:]
-                time.sleep(0.1)
+        with GraphProcesses(params, use_sim_time=True, nodes=STACK) as graph:
+            wait_for_result(graph, directory / "result.json")
             logs.append({name: graph.output(name)[-3000:] for name in STACK_NODES})
         time.sleep(0.2)
         runs.append(json.loads((directory / "result.json").read_text()))
@@ -113,9 +116,7 @@ def test_a_planner_killed_mid_drive_makes_the_watchdog_stop_the_car(
     executor.add_node(node)
     killed_at_ns = START_NS + 3 * NS_PER_S
     try:
-        with GraphProcesses(
-            params, use_sim_time=True, nodes=tuple(n for n in NODES if n.name in STACK_NODES)
-        ) as graph:
+        with GraphProcesses(params, use_sim_time=True, nodes=STACK) as graph:
             assert spin_until(executor, lambda: now[0] >= killed_at_ns, 120.0, graph.check)
             graph.processes["diffusion_planner"].kill()
             graph.processes["diffusion_planner"].wait()
@@ -162,14 +163,8 @@ def test_frames_with_no_feasible_plan_are_answered_and_the_car_stops(
         planner={"max_abs_acceleration": 1e-6},
         lockstep_answer_timeout_s=10.0,
     )
-    with GraphProcesses(
-        params, use_sim_time=True, nodes=tuple(n for n in NODES if n.name in STACK_NODES)
-    ) as graph:
-        deadline = time.monotonic() + 120.0
-        while not (tmp_path / "result.json").exists():
-            graph.check()
-            assert time.monotonic() < deadline, graph.output("simulator")[-2000:]
-            time.sleep(0.1)
+    with GraphProcesses(params, use_sim_time=True, nodes=STACK) as graph:
+        wait_for_result(graph, tmp_path / "result.json")
     time.sleep(0.2)
     result: dict[str, Any] = json.loads((tmp_path / "result.json").read_text())
     assert result["lockstep"]["timeouts"] == 0
