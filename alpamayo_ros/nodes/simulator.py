@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -187,9 +188,8 @@ class Simulator(ManagedNode):
             if self.lockstep.timeouts > timeouts:
                 self.get_logger().warning(
                     f"no answer within {self.params['lockstep_answer_timeout_s']} s to the "
-                    f"step at {self.world.now_ns / NS_PER_S:.2f} s (waiting for "
-                    f"{'the plan from its frames' if self.awaiting_plan else 'the command'}); "
-                    "moving on"
+                    f"step at {self.world.now_ns / NS_PER_S:.2f} s "
+                    f"(waiting for {self.awaited()}); moving on"
                 )
             if step is None:
                 return
@@ -253,6 +253,22 @@ class Simulator(ManagedNode):
         # move on the command of the step before.
         decided_ns = max(self.newest_plan_ns, self.newest_no_plan_ns)
         return min(decided_ns, self.newest_reasoning_ns, self.newest_command_ns)
+
+    def since_start_s(self, stamp_ns: int) -> str:
+        return f"{(stamp_ns - LOCKSTEP_START_NS) / NS_PER_S:.2f} s" if stamp_ns else "none yet"
+
+    def awaited(self) -> str:
+        """What the hold waits for, and the newest of each answer that came (for a
+        timeout's warning: which node fell silent)."""
+        newest = f"the newest command: {self.since_start_s(self.newest_command_ns)}"
+        if not self.awaiting_plan:
+            return f"the command; {newest}"
+        return (
+            f"the plan from its frames; {newest}, tracking the plan of: "
+            f"{self.since_start_s(self.newest_plan_ns)}, the newest frames with no feasible "
+            f"plan: {self.since_start_s(self.newest_no_plan_ns)}, the newest reasoning: "
+            f"{self.since_start_s(self.newest_reasoning_ns)}"
+        )
 
     def answered(self, advance: bool = True) -> None:
         """The awaited answer is in: the expert's plan goes out if it is due (and is
@@ -370,7 +386,12 @@ class Simulator(ManagedNode):
             "ego": world.record().columns(),
         }
         if self.params["result_file"]:
-            Path(self.params["result_file"]).write_text(json.dumps(self.result, indent=1))
+            # Written beside and renamed into place: whoever waits for the file (a test,
+            # `simulate`, the demo) and stops the graph once it appears reads it whole.
+            result_file = Path(self.params["result_file"])
+            partial = result_file.with_name(result_file.name + ".part")
+            partial.write_text(json.dumps(self.result, indent=1))
+            os.replace(partial, result_file)
         verdict = "passed" if metrics.passed else "failed: " + "; ".join(metrics.failures)
         self.get_logger().info(
             f"drive of seed {self.params['seed']} ({world.scenario.scenario_type}) ended: "

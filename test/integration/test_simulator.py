@@ -165,9 +165,10 @@ def test_frames_with_no_feasible_plan_are_answered_and_the_car_stops(
     )
     with GraphProcesses(params, use_sim_time=True, nodes=STACK) as graph:
         wait_for_result(graph, tmp_path / "result.json")
+        logs = {name: graph.output(name)[-3000:] for name in STACK_NODES}
     time.sleep(0.2)
     result: dict[str, Any] = json.loads((tmp_path / "result.json").read_text())
-    assert result["lockstep"]["timeouts"] == 0
+    assert result["lockstep"]["timeouts"] == 0, logs
     # The expert drove until the handover; no plan came after it, so the control bridge
     # never tracked one and brought the car down from its speed.
     assert [event["mode"] for event in result["watchdog"]] == ["waiting"], result["watchdog"]
