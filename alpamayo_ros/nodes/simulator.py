@@ -160,7 +160,12 @@ class Simulator(ManagedNode):
     def on_tick(self) -> None:
         if not self.start_gate.open:
             if not self.start_gate.check(self.undiscovered(), time.monotonic_ns()):
-                self.output.publish_clock(LOCKSTEP_START_NS)
+                # A control period before the start: the control bridge's timer fires on
+                # the first clock it gets, maybe before this node's subscription matched
+                # its commands (that command is lost). Had that been the start instant,
+                # the first step's hold would wait for a command that never came (the
+                # bridge answers a newer clock, and odometry at most at its rate).
+                self.output.publish_clock(LOCKSTEP_START_NS - self.control_period_ns)
                 return
             if self.start_gate.missing:
                 self.get_logger().warning(
@@ -322,6 +327,8 @@ class Simulator(ManagedNode):
     def on_command(self, msg: ControlCommand) -> None:
         if self.world is None or self.result is not None:
             return
+        if conversions.stamp_ns(msg.header.stamp) < LOCKSTEP_START_NS:
+            return  # an answer to the clock before the start: no step asked for it
         if math.isfinite(msg.steering_tire_angle) and math.isfinite(msg.acceleration):
             self.command = Command(float(msg.steering_tire_angle), float(msg.acceleration))
         mode = conversions.command_mode_name(msg.mode)
