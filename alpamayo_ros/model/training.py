@@ -26,7 +26,7 @@ from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.network import CAUSE_POSITION_SCALE, HEAD_NAMES, EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
 from alpamayo_ros.model.weights import load_weights_to_continue, save_weights
-from alpamayo_ros.world.dataset import NO_DRIFT, ROAD_AHEAD_M, DriftRates, Sample, make_sample
+from alpamayo_ros.world.dataset import NO_DRIFT, DriftRates, Sample, make_sample
 from alpamayo_ros.world.reasoning_text import vocabulary
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
@@ -60,11 +60,9 @@ class TrainingConfig:
     closed_loop_scenarios: int = 0
     closed_loop_label_every: int = 2
     # Weight of an auxiliary loss: a linear probe on the scene latent the action expert is
-    # conditioned on predicts where the car is on its road and how the road bends ahead
-    # (world.dataset.road_pose). It makes the encoder see a lateral offset or heading
-    # error, which steering back after a closed-loop error needs, and the curve to hold,
-    # which a model that reads only its speed history sees nowhere else. The probe exists
-    # only while training (0: none).
+    # conditioned on predicts where the car is on its road (world.dataset.road_pose). It
+    # makes the encoder see a lateral offset or heading error, which steering back after a
+    # closed-loop error needs. The probe exists only while training (0: none).
     road_pose_weight: float = 0.0
     # The network reads the ego history as a speed profile only (ModelConfig.lateral_history
     # False), kept in the weights so inference reads it the same way.
@@ -75,9 +73,8 @@ class TrainingConfig:
     scene_readout: int = 0
 
 
-# The road pose's units in the probe's loss: about what a drifting car strays (m, rad),
-# and a town road's curvature at each distance ahead (1/m; world.dataset.ROAD_AHEAD_M).
-ROAD_POSE_SCALE = (1.0, 0.1, *(0.02,) * len(ROAD_AHEAD_M))
+# The road pose's units in the probe's loss: about what a drifting car strays (m, rad).
+ROAD_POSE_SCALE = (1.0, 0.1)
 
 
 # The states a policy visits driving closed loop, labelled by the expert: (weights file,
@@ -143,7 +140,7 @@ class Dataset:
     labels: dict[str, np.ndarray]  # int64 [N] per classification head
     cause_position: np.ndarray  # float32 [N, 3] in the t0 frame; zeros where no object
     cause_known: np.ndarray  # bool [N]: the decision refers to an object
-    road_pose: np.ndarray  # float32 [N, len(ROAD_POSE_SCALE)] in ROAD_POSE_SCALE units
+    road_pose: np.ndarray  # float32 [N, 2] in ROAD_POSE_SCALE units
     scenario_types: list[str]
 
     def __len__(self) -> int:
@@ -194,7 +191,7 @@ def build_dataset(
     labels = {name: np.empty(n, np.int64) for name in HEAD_NAMES}
     cause_position = np.zeros((n, 3), np.float32)
     cause_known = np.zeros(n, bool)
-    road_pose = np.empty((n, len(ROAD_POSE_SCALE)), np.float32)
+    road_pose = np.empty((n, 2), np.float32)
     scenario_types = []
     started = time.perf_counter()
     # Spawned, not forked: a fork copies whatever lock a torch or I/O thread of this

@@ -76,7 +76,7 @@ class Sample:
     future_xyz: npt.NDArray[np.float64]  # [64, 3] = integrate_unicycle of the controls
     decision: CausalDecision
     meta_action: tuple[Longitudinal, Lateral]  # label_meta_action(future rollout)
-    road_pose: npt.NDArray[np.float64]  # road_pose(road, ego at t0): privileged, training only
+    road_pose: npt.NDArray[np.float64]  # [2] road_pose(road, ego at t0): privileged, training only
 
 
 @lru_cache(maxsize=1)
@@ -202,24 +202,15 @@ def _simulate(
     return scenario, trace, labels
 
 
-# How far ahead of the car the road pose gives the road's curvature (m): over a plan's
-# horizon at town speeds.
-ROAD_AHEAD_M = (0.0, 10.0, 25.0, 50.0)
-
-
 def road_pose(road: Road, ego: VehicleState) -> npt.NDArray[np.float64]:
-    """Where the car is in its lane and how the road bends ahead: the lateral offset from
-    the centre of the nearest lane (m, left positive; off the road, from the outermost
-    lane's), the heading relative to the road there (rad), and the road's curvature at
-    ROAD_AHEAD_M along it (1/m, left positive). The world knows it; the model must see it
-    in its cameras to steer back after an error and to hold a curve (its history gives
-    only its speed). Training can ask for it (TrainingConfig.road_pose_weight); inference
-    never gets it."""
+    """Where the car is in its lane: the lateral offset from the centre of the nearest lane
+    (m, left positive; off the road, from the outermost lane's) and the heading relative
+    to the road there (rad). The world knows it; the model must see it in its cameras to
+    steer back after an error. Training can ask for it (TrainingConfig.road_pose_weight);
+    inference never gets it."""
     s, d = road.project(ego.x, ego.y)
     lane_centre = road.lane_center(road.nearest_lane(d))
-    heading = float(wrap_angle(ego.yaw - road.pose(s)[2]))
-    ahead = [road.curvature_at(s + distance) for distance in ROAD_AHEAD_M]
-    return np.array([d - lane_centre, heading, *ahead])
+    return np.array([d - lane_centre, float(wrap_angle(ego.yaw - road.pose(s)[2]))])
 
 
 def make_sample(

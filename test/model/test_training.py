@@ -17,7 +17,6 @@ from alpamayo_ros.model.config import ModelConfig
 from alpamayo_ros.model.network import EmbeddedVla
 from alpamayo_ros.model.tokenizer import Tokenizer
 from alpamayo_ros.model.training import (
-    ROAD_POSE_SCALE,
     RoadPoseProbe,
     TrainingConfig,
     TrainingError,
@@ -150,7 +149,7 @@ def test_the_road_pose_probe_trains_the_encoder_and_is_not_saved(tmp_path: Path)
     model_config = ModelConfig(vocabulary=Tokenizer.from_words(vocabulary()).vocabulary)
     drifting = DriftRates(probability=1.0)
     data = build_dataset(range(4), model_config, 1, lambda _: None, drift=drifting)
-    assert data.road_pose.shape == (4, len(ROAD_POSE_SCALE)) and np.abs(data.road_pose).max() > 0.0
+    assert data.road_pose.shape == (4, 2) and np.abs(data.road_pose).max() > 0.0
     model = EmbeddedVla(model_config)
     probe = RoadPoseProbe(model_config.width, loss_weight=2.0)
     parts = losses(model, data.batch(np.arange(4)), road_pose_probe=probe)
