@@ -22,6 +22,7 @@ from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.sensors import available_sources
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
+from alpamayo_ros.world.simulation import step_grid_problem
 
 ParameterValue = bool | int | float | str | list[str] | list[float]
 WILDCARD_NODE = "/**"
@@ -244,8 +245,9 @@ LOCKSTEP_START_TIMEOUT = Parameter(
 LOCKSTEP_SETTLE = Parameter(
     "lockstep_settle_s",
     0.3,
-    "Lock-step: once the graph is discovered, how long the clock holds at its first "
-    "instant before the first inputs, so every node has the clock and listeners outside "
+    "Lock-step: once the graph is discovered, how long the clock holds (at the first "
+    "instant, or a control period before it) before the first inputs, so every node has "
+    "the clock and listeners outside "
     "the graph (a bag recorder, a viewer, a test) have matched the outputs they record.",
     positive,
 )
@@ -580,8 +582,15 @@ def lockstep_source(values: Mapping[str, Any]) -> str | None:
     return None
 
 
+def simulator_step_grid(values: Mapping[str, Any]) -> str | None:
+    """The simulator's rates on its world's step grid (world.simulation.step_grid_problem)."""
+    problem = step_grid_problem(values["control_rate_hz"], values["rate_hz"])
+    return f"control_rate_hz, rate_hz: {problem}" if problem else None
+
+
 RELATIONS: Mapping[str, tuple[Callable[[Mapping[str, Any]], str | None], ...]] = {
     "camera_driver": (source_options_per_camera, lockstep_source),
+    "simulator": (simulator_step_grid,),
     "vla_inference": (mapped_cameras_configured,),
     "control_bridge": (
         # An emergency stop brakes harder than a safe stop, and starts later.

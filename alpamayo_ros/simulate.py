@@ -124,8 +124,8 @@ def run_scenario(
                         f"{spec}: no result after {time.monotonic() - started:.0f} s"
                     )
                 time.sleep(0.1)
-            # Written in one call, but read it only once it parses.
-            result = _read_result(result_file)
+            # The node renames the whole file into place.
+            result: dict[str, Any] = json.loads(result_file.read_text())
     result["driver"] = spec.driver
     result["wall_s"] = time.monotonic() - started
     return result
@@ -170,16 +170,6 @@ def scenario_bound_s(spec: RunSpec) -> float:
     """The wall time a run may take beyond start-up before it counts as stuck."""
     simulated_s = make_scenario(spec.seed, spec.scenario_type).steps * DT_S
     return simulated_s * WALL_S_PER_SIMULATED_S
-
-
-def _read_result(path: Path) -> dict[str, Any]:
-    for _ in range(50):
-        try:
-            result: dict[str, Any] = json.loads(path.read_text())
-            return result
-        except json.JSONDecodeError:
-            time.sleep(0.05)
-    raise SimulationError(f"{path}: unreadable result")
 
 
 def run_all(

@@ -77,6 +77,21 @@ def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
             0.1,
             "control_bridge.odometry_loss_s: 0.1 is below odometry_timeout_s (0.2)",
         ),
+        # A camera set between control instants would never be answered in lock-step.
+        (
+            "simulator",
+            "rate_hz",
+            15.0,
+            "simulator.control_rate_hz, rate_hz: the camera period (rate_hz 15) is not a "
+            "whole number of control periods (control_rate_hz 50)",
+        ),
+        (
+            "simulator",
+            "control_rate_hz",
+            30.0,
+            "simulator.control_rate_hz, rate_hz: control_rate_hz 30 does not divide the "
+            "world's 0.1 s step",
+        ),
     ],
 )
 def test_bad_value_is_named(

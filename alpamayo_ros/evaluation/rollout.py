@@ -44,7 +44,7 @@ from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld, Command, EgoRecord
 from alpamayo_ros.world.dataset import Sample, road_pose
 from alpamayo_ros.world.renderer import Renderer
-from alpamayo_ros.world.simulation import causal_decision, future_rollout
+from alpamayo_ros.world.simulation import causal_decision, future_rollout, step_grid_problem
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,10 @@ class RolloutSettings:
     def __post_init__(self) -> None:
         if not (self.control_rate_hz > 0.0 and self.width > 1 and self.height > 1):
             raise ValueError(f"bad rollout settings {self}")
-        period_ns = NS_PER_S / self.control_rate_hz
-        if WORLD_STEP_NS % period_ns:
-            # The cameras tick with the world every 0.1 s, on the control grid.
-            raise ValueError(
-                f"control_rate_hz {self.control_rate_hz} does not divide the world's 0.1 s step"
-            )
+        # The cameras tick with the world, every 0.1 s.
+        problem = step_grid_problem(self.control_rate_hz, NS_PER_S / WORLD_STEP_NS)
+        if problem:
+            raise ValueError(problem)
         if self.label_every < 0:
             raise ValueError(f"label_every must be >= 0, got {self.label_every}")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from alpamayo_ros.core.contract import TRAJECTORY_DT_S, TRAJECTORY_STEPS
+from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.kinematics import Rollout, VehicleState, integrate_unicycle
 from alpamayo_ros.core.meta_actions import (
     LabelThresholds,
@@ -234,3 +234,19 @@ def ego_history(
         xyz[i, :2] = relative.x, relative.y
         yaw[i] = relative.yaw
     return xyz, yaw_to_rotation(yaw)
+
+
+def step_grid_problem(control_rate_hz: float, camera_rate_hz: float) -> str | None:
+    """Why a closed loop cannot step at these rates, or None. The car moves a whole number
+    of control periods per world step (0.1 s), so the period must divide it; and every
+    camera instant must be a control instant, since in lock-step a camera set is answered
+    by a command at its stamp, and the control bridge commands only on the control grid."""
+    control_ns = NS_PER_S / control_rate_hz
+    if round(DT_S * NS_PER_S) % control_ns:
+        return f"control_rate_hz {control_rate_hz:g} does not divide the world's 0.1 s step"
+    if (NS_PER_S / camera_rate_hz) % control_ns:
+        return (
+            f"the camera period (rate_hz {camera_rate_hz:g}) is not a whole number of control "
+            f"periods (control_rate_hz {control_rate_hz:g})"
+        )
+    return None
