@@ -268,10 +268,12 @@ class Simulator(ManagedNode):
         newest = f"the newest command: {self.since_start_s(self.newest_command_ns)}"
         if not self.awaiting_plan:
             return f"the command; {newest}"
+        tracked = f"{newest}, tracking the plan of: {self.since_start_s(self.newest_plan_ns)}"
+        if self.expert_plans is not None:
+            return f"the expert's plan tracked; {tracked}"
         return (
-            f"the plan from its frames; {newest}, tracking the plan of: "
-            f"{self.since_start_s(self.newest_plan_ns)}, the newest frames with no feasible "
-            f"plan: {self.since_start_s(self.newest_no_plan_ns)}, the newest reasoning: "
+            f"the plan from its frames; {tracked}, the newest frames with no feasible plan: "
+            f"{self.since_start_s(self.newest_no_plan_ns)}, the newest reasoning: "
             f"{self.since_start_s(self.newest_reasoning_ns)}"
         )
 
