@@ -42,7 +42,7 @@ from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnav
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld, Command, EgoRecord
-from alpamayo_ros.world.dataset import Sample, road_pose
+from alpamayo_ros.world.dataset import Sample, foresees_light_change, road_pose
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.simulation import causal_decision, future_rollout, step_grid_problem
 
@@ -213,7 +213,8 @@ class _ModelPlanner:
         tally.plan_latency_s.append((decided.stage_ms["decide"] + plan.planning_ms) / 1e3)
         tally.plans += 1
         t0_s = (decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S
-        if settings.label_every and tally.plans % settings.label_every == 0:
+        labelled = settings.label_every and tally.plans % settings.label_every == 0
+        if labelled and not foresees_light_change(world.scenario, t0_s):
             tally.labelled.append((t0_s, _labelled(world, decided, self.seed)))
         selected = plan.selected
         if selected is None:

@@ -169,6 +169,21 @@ def t0_anywhere(seed: int, scenario: Scenario, probability: float) -> Scenario:
     return moved if _light_changes(moved) <= _light_changes(scenario) else scenario
 
 
+def foresees_light_change(scenario: Scenario, t0_s: float) -> bool:
+    """Whether the expert's 6.4 s from `t0_s` hold a light's colour change. A label made
+    there knows the change that no frame shows yet: stopped at a red, the expert's plan
+    already drives off on the green to come, and a model taught so goes at a red it has
+    waited at for a while. Scenarios time the change past their own horizon (and
+    `t0_anywhere` keeps the open-loop samples so), but a closed-loop drive is labelled up
+    to its end, and its expert looks 6.4 s further."""
+    horizon_s = TRAJECTORY_STEPS * DT_S
+    return any(
+        t0_s < phase.start_time <= t0_s + horizon_s
+        for light in scenario.lights
+        for phase in light.phases[1:]
+    )
+
+
 def _light_changes(scenario: Scenario) -> set[tuple[str, float]]:
     """The lights' colour changes within the sample's future, (t0, t0 + 6.4 s]."""
     t0_s = scenario.sample_step * DT_S

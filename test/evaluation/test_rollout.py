@@ -24,6 +24,8 @@ from alpamayo_ros.evaluation.rollout import (
 from alpamayo_ros.graph import default_parameter_file
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS
 from alpamayo_ros.pipeline.inference import InferenceStep
+from alpamayo_ros.world.dataset import foresees_light_change
+from alpamayo_ros.world.scenarios import make_scenario
 from alpamayo_ros.world.vehicle import ActuatorLag
 
 SEED = 3000003  # a cyclist to pass (held out)
@@ -85,6 +87,22 @@ def test_no_state_is_labelled_from_the_failure_of_a_drive_on() -> None:
     before = sum(t0_s < failed_at for t0_s, _ in result.reasoning)
     assert 0 < before < result.plans
     assert len(result.samples) == before
+
+
+def test_no_state_is_labelled_whose_label_knows_a_light_change() -> None:
+    """Seed 3000102's light turns green at 17.3 s, past its scenario's span (13.2 s). The
+    expert's plan from a state after 10.9 s already drives off on that green, which no
+    frame shows: a model taught so goes at a red it has waited at."""
+    result = roll_out(
+        create_backend("embedded_vla"),
+        3000102,
+        settings=RolloutSettings(duration_s=12.0, label_every=1),
+    )
+    assert result.metrics.failed_at_s is None and len(result.reasoning) == result.plans
+    scenario = make_scenario(3000102)
+    foreseeing = [t0_s for t0_s, _ in result.reasoning if foresees_light_change(scenario, t0_s)]
+    assert foreseeing and min(foreseeing) == pytest.approx(11.0)
+    assert len(result.samples) == result.plans - len(foreseeing)
 
 
 def test_visited_states_come_from_worker_processes_in_seed_order() -> None:

@@ -21,6 +21,7 @@ from alpamayo_ros.world.dataset import (
     Sample,
     WorldSimulation,
     drift_for,
+    foresees_light_change,
     generate,
     make_labels,
     make_sample,
@@ -345,3 +346,13 @@ def test_the_road_pose_is_the_offset_from_the_nearest_lane_centre_and_the_headin
     assert make_sample(301, "free_road").road_pose == pytest.approx([0.0, 0.0], abs=0.05)
     drifted = make_sample(301, "free_road", drift=DRIFTING).road_pose
     assert abs(drifted[0]) > 0.1
+
+
+def test_a_label_foresees_a_light_change_within_its_6_4_s() -> None:
+    lights = make_scenario(3000102)  # red, green at 17.33 s, yellow at 29.33 s
+    assert not foresees_light_change(lights, 10.9)
+    assert foresees_light_change(lights, 11.0)
+    assert foresees_light_change(lights, 17.3)
+    assert not foresees_light_change(lights, 17.4)  # green now; yellow beyond 6.4 s
+    assert foresees_light_change(lights, 23.0)
+    assert not foresees_light_change(make_scenario(3000103, "free_road"), 5.0)
