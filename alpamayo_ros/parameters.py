@@ -247,8 +247,8 @@ LOCKSTEP_SETTLE = Parameter(
     0.3,
     "Lock-step: once the graph is discovered, how long the clock holds (at the first "
     "instant, or a control period before it) before the first inputs, so every node has "
-    "the clock and listeners outside "
-    "the graph (a bag recorder, a viewer, a test) have matched the outputs they record.",
+    "the clock and listeners outside the graph (a bag recorder, a viewer, a test) have "
+    "matched the outputs they record.",
     positive,
 )
 

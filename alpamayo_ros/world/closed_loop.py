@@ -33,11 +33,16 @@ from alpamayo_ros.core.kinematics import Rollout, VehicleState
 from alpamayo_ros.world.expert import Expert
 from alpamayo_ros.world.renderer import Renderer
 from alpamayo_ros.world.scenarios import Scenario, make_scenario
-from alpamayo_ros.world.simulation import DT_S, Simulation, Trace, future_rollout
+from alpamayo_ros.world.simulation import (
+    DT_S,
+    WORLD_STEP_NS,
+    Simulation,
+    Trace,
+    future_rollout,
+)
 from alpamayo_ros.world.state import WorldState
 from alpamayo_ros.world.vehicle import ActuatorLag, ActuatorState, SimulatedVehicle
 
-WORLD_STEP_NS = round(DT_S * NS_PER_S)
 # The expert drives while the model gathers its first ego history.
 DEFAULT_HANDOVER_NS = (HISTORY_POSES - 1) * HISTORY_PERIOD_NS
 

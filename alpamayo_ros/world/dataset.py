@@ -176,23 +176,22 @@ def foresees_light_change(scenario: Scenario, t0_s: float) -> bool:
     waited at for a while. Scenarios time the change past their own horizon (and
     `t0_anywhere` keeps the open-loop samples so), but a closed-loop drive is labelled up
     to its end, and its expert looks 6.4 s further."""
-    horizon_s = TRAJECTORY_STEPS * DT_S
-    return any(
-        t0_s < phase.start_time <= t0_s + horizon_s
-        for light in scenario.lights
-        for phase in light.phases[1:]
-    )
+    return bool(_changes_between(scenario, t0_s, t0_s + TRAJECTORY_STEPS * DT_S))
 
 
 def _light_changes(scenario: Scenario) -> set[tuple[str, float]]:
-    """The lights' colour changes within the sample's future, (t0, t0 + 6.4 s]."""
-    t0_s = scenario.sample_step * DT_S
-    end_s = scenario.steps * DT_S
+    """The lights' colour changes after the sample's t0 up to the scenario's end (the
+    original t0 + 6.4 s, so a moved t0's window runs to the same end)."""
+    return _changes_between(scenario, scenario.sample_step * DT_S, scenario.steps * DT_S)
+
+
+def _changes_between(scenario: Scenario, start_s: float, end_s: float) -> set[tuple[str, float]]:
+    """(light id, time) of every colour change in (start_s, end_s]."""
     return {
         (light.light_id, phase.start_time)
         for light in scenario.lights
         for phase in light.phases[1:]
-        if t0_s < phase.start_time <= end_s
+        if start_s < phase.start_time <= end_s
     }
 
 

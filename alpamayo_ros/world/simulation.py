@@ -38,6 +38,7 @@ from alpamayo_ros.world.scenarios import Scenario
 from alpamayo_ros.world.state import WorldState
 
 DT_S = TRAJECTORY_DT_S
+WORLD_STEP_NS = round(DT_S * NS_PER_S)  # the same step in ns, for the clock
 DEFAULT_THRESHOLDS = LabelThresholds()
 # The ego is at rest (a stop is "remain stopped") below this speed.
 STANDING_SPEED = 0.05
@@ -242,7 +243,7 @@ def step_grid_problem(control_rate_hz: float, camera_rate_hz: float) -> str | No
     camera instant must be a control instant, since in lock-step a camera set is answered
     by a command at its stamp, and the control bridge commands only on the control grid."""
     control_ns = NS_PER_S / control_rate_hz
-    if round(DT_S * NS_PER_S) % control_ns:
+    if WORLD_STEP_NS % control_ns:
         return f"control_rate_hz {control_rate_hz:g} does not divide the world's 0.1 s step"
     if (NS_PER_S / camera_rate_hz) % control_ns:
         return (
