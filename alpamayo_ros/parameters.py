@@ -20,6 +20,7 @@ from alpamayo_ros.backends import PRECISIONS, available_backends, device_problem
 from alpamayo_ros.backends.worker_protocol import DEFAULT_ADDRESS, address_problem
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
+from alpamayo_ros.pipeline.planning import STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION
 from alpamayo_ros.sensors import available_sources
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 from alpamayo_ros.world.simulation import step_grid_problem
@@ -416,6 +417,20 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         Parameter("max_abs_curvature", 0.33, "Feasibility bound (1/m).", positive),
         Parameter("max_lateral_acceleration", 6.0, "Feasibility bound (m/s^2).", positive),
         Parameter("max_abs_jerk", 20.0, "Feasibility bound (m/s^3).", positive),
+        Parameter(
+            "stand_off_clearance_m",
+            STAND_OFF_CLEARANCE_M,
+            "Distance from base_link kept to a standing object the reasoning stops or yields "
+            "for (a sample coming closer is refused; 0 turns the rule off).",
+            non_negative,
+        ),
+        Parameter(
+            "stand_off_max_deceleration",
+            STAND_OFF_MAX_DECELERATION,
+            "Hardest braking of the candidate that stops short of that object when every "
+            "sample is refused (m/s^2).",
+            positive,
+        ),
     ),
     "control_bridge": (
         AUTOSTART,

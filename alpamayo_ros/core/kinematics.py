@@ -59,8 +59,8 @@ class Rollout:
     def batch_shape(self) -> tuple[int, ...]:
         return self.t.shape[:-1]
 
-    def __getitem__(self, index: int | tuple[int, ...]) -> Rollout:
-        """Index the batch dimensions, e.g. rollouts[k] is candidate k."""
+    def __getitem__(self, index: int | slice | tuple[int, ...]) -> Rollout:
+        """Index the batch dimensions, e.g. rollouts[k] is candidate k, rollouts[:k] a batch."""
         if len(index if isinstance(index, tuple) else (index,)) > len(self.batch_shape):
             raise KinematicsError(f"index {index!r} reaches into the time axis")
         return self._map_arrays(lambda values: values[index])
@@ -88,6 +88,21 @@ class Rollout:
         """Signed distance driven in each step, consistent with integrate_unicycle."""
         step_dt = np.diff(self.t, axis=-1, prepend=0.0)
         return _trapezoid_arc(self.v - self.acceleration * step_dt, self.v, step_dt)
+
+    def appended(self, candidate: Rollout) -> Rollout:
+        """This batch [K, T] with one more rollout [T] after it: [K + 1, T]."""
+        if len(self.batch_shape) != 1 or candidate.batch_shape:
+            raise KinematicsError(
+                f"appends one rollout to a batch [K, T], got batch {self.batch_shape} and "
+                f"{candidate.batch_shape}"
+            )
+        fields = self.__dataclass_fields__
+        return Rollout(
+            **{
+                name: np.concatenate([getattr(self, name), getattr(candidate, name)[None]])
+                for name in fields
+            }
+        )
 
     def _map_arrays(self, function: Callable[[FloatArray], FloatArray]) -> Rollout:
         fields = self.__dataclass_fields__

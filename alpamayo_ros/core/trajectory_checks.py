@@ -6,6 +6,7 @@ checks, and the reasons are kept as text so operators see why a candidate was re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,9 +89,16 @@ def check_rollout(
 
 
 def select_trajectory(
-    rollouts: Rollout, scores: ArrayLike, limits: Limits = Limits(), forward_only: bool = True
+    rollouts: Rollout,
+    scores: ArrayLike,
+    limits: Limits = Limits(),
+    forward_only: bool = True,
+    refusals: Sequence[str] = (),
 ) -> Selection:
     """Highest-scoring feasible candidate of a batch [K, T]; NaN scores count as infeasible.
+
+    `refusals`: per candidate, why a rule beyond these limits refuses it ("" where none
+    does), such as a stand-off the reasoning asks for; empty when no rule applies.
 
     The one selection rule: the planner node, evaluation and the benchmark all choose here.
     """
@@ -100,9 +108,13 @@ def select_trajectory(
             f"need rollouts [K, T] and scores [K], "
             f"got batch {rollouts.batch_shape} and {scores.shape}"
         )
+    if refusals and len(refusals) != len(scores):
+        raise InvalidCandidates(f"need {len(scores)} refusals, got {len(refusals)}")
+    refused = tuple(refusals) or ("",) * len(scores)
     violations = tuple(
         tuple(check_rollout(rollouts[k], limits, forward_only))
         + (() if np.isfinite(scores[k]) else (f"score {scores[k]} is not finite",))
+        + ((refused[k],) if refused[k] else ())
         for k in range(len(scores))
     )
     feasible = np.array([not reasons for reasons in violations], dtype=bool)

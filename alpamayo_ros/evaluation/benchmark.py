@@ -86,7 +86,7 @@ def run_benchmark(
             continue
         decided = inference.run()
         assert decided is not None, "every 100 ms cycle is due"
-        plan = planner.plan(decided.output.planner_input, stamp_ns)
+        plan = planner.plan(decided.output.planner_input, stamp_ns, decided.output.decision)
         # On the graph the text is written while the planner plans.
         output = decided.explained()
         finished = time.perf_counter()

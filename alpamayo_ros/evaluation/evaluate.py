@@ -60,7 +60,7 @@ def evaluate_sample(
     sample's seed as t0, so every backend sees the same noise for the same scenario."""
     backend = planner.backend
     output = backend.reason(vla_input(sample, backend.image_size, missing_cameras))
-    plan = planner.plan(output.planner_input, t0_ns=sample.seed)
+    plan = planner.plan(output.planner_input, sample.seed, output.decision)
     # The graph publishes no trajectory when none is feasible; the top-ranked one is still
     # scored, and `planned` counts how often that happens.
     score = score_plan(plan, sample.future_xyz, output.decision.text)

@@ -56,8 +56,8 @@ def score_plan(plan: Plan, truth: npt.NDArray[np.float64], text: str) -> PlanSco
     and its reasoning `text` against the candidate it goes with."""
     chosen = plan.selection.index
     index = chosen if chosen is not None else int(np.argmax(plan.scores))
-    candidates = plan.rollouts.xyz()
-    selected = candidates[index : index + 1]
+    candidates = plan.samples.xyz()  # minADE scores the model's samples
+    selected = plan.rollouts[index].xyz()[None]
 
     def covered(steps: int) -> bool:
         return len(truth) >= steps

@@ -245,7 +245,7 @@ def _cycle(
     decided = inference.run()
     if decided is None:
         return None
-    plan = planning.plan(decided.output.planner_input, decided.t0_ns)
+    plan = planning.plan(decided.output.planner_input, decided.t0_ns, decided.output.decision)
     explained = decided.explained()
     stage_ms = {
         name: ms for name, ms in explained.stage_ms.items() if not name.startswith("decide: ")

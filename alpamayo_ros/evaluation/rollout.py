@@ -209,7 +209,8 @@ class _ModelPlanner:
         decided = _decide(self.inference)
         if decided is None or world.expert_driving:
             return None
-        plan = self.planning.plan(decided.output.planner_input, decided.t0_ns)
+        output = decided.output
+        plan = self.planning.plan(output.planner_input, decided.t0_ns, output.decision)
         tally.plan_latency_s.append((decided.stage_ms["decide"] + plan.planning_ms) / 1e3)
         tally.plans += 1
         t0_s = (decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S

@@ -1,6 +1,8 @@
 """Diffusion planner node: the planning step (pipeline.planning.PlanningStep) per
 conditioning message: K samples of the backend's action expert, integrated, ranked,
-checked, one selected.
+checked, one selected. The conditioning's reasoning comes along: a sample that drives into
+the standing object it stops or yields for is refused, and a braking candidate stops short
+of it when every sample does.
 
 Publishes every candidate with its checks (for RViz and evaluation) and the selected
 trajectory. When no candidate is feasible, or the conditioning comes from another model
@@ -35,6 +37,8 @@ class DiffusionPlanner(Node):
                 max_abs_jerk=self.params["max_abs_jerk"],
             ),
             seed=self.params["seed"],
+            stand_off_clearance_m=self.params["stand_off_clearance_m"],
+            stand_off_max_deceleration=self.params["stand_off_max_deceleration"],
         )
         self.refused = 0
         self.failed = 0  # plans the backend could not make
@@ -53,7 +57,9 @@ class DiffusionPlanner(Node):
             return
         try:
             plan = self.step.plan(
-                conversions.planner_input(msg), conversions.stamp_ns(msg.header.stamp)
+                conversions.planner_input(msg),
+                conversions.stamp_ns(msg.header.stamp),
+                conversions.causal_decision(msg.reasoning),
             )
         except Exception as error:
             # A model that fails (a model worker gone, a latent it cannot read) must not end

@@ -5,6 +5,9 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
 - integration stops at standstill unless the meta-action is a reverse one;
 - samples are ranked by agreement with the decided meta-action first (the reasoning and the
   chosen trajectory must not contradict each other), then by agreement with each other;
+- a sample that drives into the object the reasoning stops or yields for is refused, and
+  when every sample does, a braking candidate along the best one stops short of it
+  (core.stand_off);
 - checks and selection are `core.trajectory_checks.select_trajectory`;
 - the noise is a pure function of the planner's seed and the plan's t0, so a replay gives
   the same samples whatever frames were dropped before.
@@ -21,13 +24,21 @@ import numpy.typing as npt
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
-from alpamayo_ros.core.model_io import ControlSamples, PlannerInput
+from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
+from alpamayo_ros.core.stand_off import StandOff
 from alpamayo_ros.core.trajectory_checks import Limits, Selection, select_trajectory
 from alpamayo_ros.pipeline.backend import Backend
 
 # Subtracted from the score of a sample whose own meta-action contradicts the decided one,
 # so that any agreeing sample ranks above every contradicting one.
 CONTRADICTION_PENALTY = 1_000.0
+# How far the car's origin (base_link, the rear axle) stays from the object a reasoning
+# stops for: the ego's 3.7 m to its front, half a car's length (2.4 m) and a metre. Not
+# more: the expert stops its front 3 m short, base_link 6.7-9.1 m from the object, and a
+# larger clearance refuses such samples (10 m: open-loop consistency 0.83 to 0.77).
+STAND_OFF_CLEARANCE_M = 7.0
+# The hardest a braking candidate brakes for a stand-off (the control bridge's emergency).
+STAND_OFF_MAX_DECELERATION = 6.0
 
 
 class ModelMismatch(ValueError):
@@ -94,10 +105,17 @@ class Plan:
     """The candidates of one plan and the choice among them."""
 
     t0_ns: int
-    rollouts: Rollout  # [K, 64]
+    # [K, 64]: the model's samples, then a braking candidate where a stand-off needed one
+    rollouts: Rollout
     scores: npt.NDArray[np.float64]  # [K], higher ranks first
     selection: Selection
     planning_ms: float
+    sampled: int  # how many of the candidates the model sampled (the first ones)
+
+    @property
+    def samples(self) -> Rollout:
+        """The model's own samples (what minADE scores), without a braking candidate."""
+        return self.rollouts[: self.sampled]
 
     @property
     def selected(self) -> Rollout | None:
@@ -109,14 +127,27 @@ class PlanningStep:
     """Samples, integrates, scores, checks and selects: what the planner node does per plan."""
 
     def __init__(
-        self, backend: Backend, num_samples: int = 6, limits: Limits = Limits(), seed: int = 0
+        self,
+        backend: Backend,
+        num_samples: int = 6,
+        limits: Limits = Limits(),
+        seed: int = 0,
+        stand_off_clearance_m: float = STAND_OFF_CLEARANCE_M,
+        stand_off_max_deceleration: float = STAND_OFF_MAX_DECELERATION,
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"need at least one sample, got {num_samples}")
+        if stand_off_clearance_m < 0.0 or stand_off_max_deceleration <= 0.0:
+            raise ValueError(
+                "the stand-off clearance must be >= 0 and its deceleration > 0, got "
+                f"{stand_off_clearance_m} and {stand_off_max_deceleration}"
+            )
         self.backend = backend
         self.num_samples = num_samples
         self.limits = limits
         self.seed = seed
+        self.stand_off_clearance_m = stand_off_clearance_m
+        self.stand_off_max_deceleration = stand_off_max_deceleration
 
     def check_model(self, name: str, version: str) -> None:
         """Refuse conditioning from a model other than this planner's backend."""
@@ -128,14 +159,43 @@ class PlanningStep:
                 "and weights_file"
             )
 
-    def plan(self, conditioning: PlannerInput, t0_ns: int) -> Plan:
+    def plan(
+        self, conditioning: PlannerInput, t0_ns: int, decision: CausalDecision | None = None
+    ) -> Plan:
+        """`decision`: the reasoning's structure (the conditioning message carries it), whose
+        stop or yield for a standing object the plan must respect; None where a caller has
+        no reasoning (then no stand-off applies)."""
         started = time.perf_counter()
         samples = self.backend.sample_controls(
             conditioning, self.num_samples, sampling_rng(self.seed, t0_ns)
         )
         rollouts = integrate_controls(samples, conditioning)
         scores = score_samples(rollouts, conditioning)
+        sampled = len(scores)
+        refusals: list[str] = []
+        stand_off = StandOff.stated_by(decision, self.stand_off_clearance_m)
+        if stand_off is not None:
+            refusals = stand_off.violations(rollouts)
+            if all(refusals):
+                rollouts, scores = _with_braking(
+                    rollouts, scores, stand_off, conditioning, self.stand_off_max_deceleration
+                )
+                refusals.append("")
         forward_only = conditioning.meta_action.longitudinal is not Longitudinal.REVERSE
-        selection = select_trajectory(rollouts, scores, self.limits, forward_only)
+        selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         elapsed_ms = (time.perf_counter() - started) * 1e3
-        return Plan(t0_ns, rollouts, scores, selection, elapsed_ms)
+        return Plan(t0_ns, rollouts, scores, selection, elapsed_ms, sampled)
+
+
+def _with_braking(
+    rollouts: Rollout,
+    scores: npt.NDArray[np.float64],
+    stand_off: StandOff,
+    conditioning: PlannerInput,
+    max_deceleration: float,
+) -> tuple[Rollout, npt.NDArray[np.float64]]:
+    """The candidates and a braking one along the best-ranked sample's path, ranked last
+    (it is chosen because every sample is refused, not for its score)."""
+    best = rollouts[int(np.argmax(scores))]
+    braking = stand_off.braking(best, conditioning.ego_state.speed, max_deceleration)
+    return rollouts.appended(braking), np.append(scores, scores.min() - 1.0)

@@ -31,6 +31,7 @@ from tf2_msgs.msg import TFMessage
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.control import TrackedTrajectory
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import MIN_SPEED_FOR_CURVATURE, EgoState, Rollout
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, PlannerInput
@@ -284,6 +285,19 @@ def reasoning_msg(
         cause=int(decision.cause),
         cause_object_id=decision.cause_object_id,
         cause_object_position=Point(x=float(x), y=float(y), z=float(z)),
+    )
+
+
+def causal_decision(msg: Reasoning) -> CausalDecision:
+    """The decision a Reasoning message states (the inverse of `reasoning_msg`)."""
+    position = msg.cause_object_position
+    return CausalDecision(
+        text=msg.text,
+        longitudinal_decision=LongitudinalDecision(msg.longitudinal_decision),
+        lateral_decision=LateralDecision(msg.lateral_decision),
+        cause=Cause(msg.cause),
+        cause_object_id=msg.cause_object_id,
+        cause_object_position=(position.x, position.y, position.z),
     )
 
 

@@ -92,6 +92,17 @@ def test_until_keeps_the_steps_within_a_time_despite_rounding():
     np.testing.assert_allclose(near_term.x[:, -1], [3.0, 6.0])
 
 
+def test_a_batch_grows_by_one_appended_rollout_and_slices_back():
+    batch = integrate_unicycle(np.zeros((2, 64)), 0.0, v0=[1.0, 2.0])
+    one = integrate_unicycle(np.zeros(64), 0.0, v0=3.0)
+    grown = batch.appended(one)
+    assert grown.batch_shape == (3,)
+    np.testing.assert_array_equal(grown[2].x, one.x)
+    np.testing.assert_array_equal(grown[:2].x, batch.x)
+    with pytest.raises(KinematicsError, match="appends one rollout to a batch"):
+        one.appended(one)
+
+
 def test_non_finite_fields_are_named():
     rollout = integrate_unicycle(np.r_[0.0, np.nan, 0.0], 0.0, v0=1.0)
     assert rollout.non_finite_fields() == ["x", "y", "yaw", "v", "acceleration"]

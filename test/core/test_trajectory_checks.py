@@ -68,6 +68,15 @@ def test_selection_prefers_the_best_feasible_candidate():
     assert selection.violations[3] == ("score nan is not finite",)
 
 
+def test_a_refusal_beyond_the_limits_makes_a_candidate_infeasible():
+    rollouts = integrate_unicycle(np.zeros((3, STEPS)), 0.0, v0=5.0)
+    selection = select_trajectory(rollouts, [3.0, 2.0, 1.0], refusals=["too close", "", ""])
+    assert selection.index == 1
+    assert selection.violations == (("too close",), (), ())
+    with pytest.raises(InvalidCandidates, match="need 3 refusals, got 1"):
+        select_trajectory(rollouts, [3.0, 2.0, 1.0], refusals=["too close"])
+
+
 def test_selection_without_feasible_candidate():
     rollouts = integrate_unicycle(np.full((2, STEPS), 15.0), 0.0, v0=5.0)
     selection = select_trajectory(rollouts, [1.0, 2.0])

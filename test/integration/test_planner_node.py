@@ -1,9 +1,11 @@
 """The planner node over real DDS selects exactly what offline evaluation and the benchmark
 select for the same conditioning and t0 (all three run pipeline.planning.PlanningStep),
-and refuses conditioning from another model with an ERROR diagnostic and no trajectory."""
+keeps the stand-off the conditioning's reasoning asks for, and refuses conditioning from
+another model with an ERROR diagnostic and no trajectory."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -17,6 +19,7 @@ from recorded_drive import spin_until as spin_graph_until
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
+from alpamayo_ros.core.decisions import Cause, LongitudinalDecision
 from alpamayo_ros.core.model_io import ReasoningOutput
 from alpamayo_ros.evaluation.benchmark import run_benchmark
 from alpamayo_ros.evaluation.evaluate import evaluate_sample, vla_input
@@ -70,6 +73,22 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
         ),
     }
     assert evaluated.selected_index is not None
+    # The same scenario, its reasoning now stopping for a car 5 m ahead: the node reads the
+    # decision from the conditioning and, as offline, refuses every sample and brakes.
+    stopping = dataclasses.replace(
+        evaluation_output,
+        decision=dataclasses.replace(
+            evaluation_output.decision,
+            longitudinal_decision=LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT,
+            cause=Cause.STOPPED_VEHICLE,
+            cause_object_position=(5.0, 0.0, 0.8),
+        ),
+    )
+    stand_off_plan = PlanningStep(backend, 6, seed=0).plan(
+        stopping.planner_input, sample.seed + 1, stopping.decision
+    )
+    assert stand_off_plan.rollouts.batch_shape == (7,) and stand_off_plan.selection.index == 6
+    cases[4] = (stopping, sample.seed + 1, 6, stand_off_plan)
 
     received: dict[str, list] = defaultdict(list)
     node = Node("planner_probe", context=rclpy_context)

@@ -1,14 +1,16 @@
 """The planning step: safe integration, reproducible noise, consistency-aware ranking,
-refusal of another model's conditioning."""
+the reasoning's stand-off, refusal of another model's conditioning."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import EgoState
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import (
+    CausalDecision,
     ControlSamples,
     MetaActionEstimate,
     PlannerInput,
@@ -143,3 +145,65 @@ def test_bad_arguments_are_refused() -> None:
         PlanningStep(ScriptedExpert(np.zeros(1), np.zeros(1)), 0)
     with pytest.raises(ValueError, match="non-negative"):
         sampling_rng(0, -1)
+
+
+def stop_for(cause: Cause, x_m: float) -> CausalDecision:
+    return CausalDecision(
+        "Stop behind the stopped vehicle blocking our lane.",
+        LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT,
+        LateralDecision.LANE_KEEPING,
+        cause,
+        cause.name.lower(),
+        (x_m, 0.0, 0.8),
+    )
+
+
+def test_samples_that_drive_into_what_the_reasoning_stops_for_are_refused() -> None:
+    """A stopped car 40 m ahead at 10 m/s: samples braking at 1 m/s^2 (as the embedded
+    model's did) reach it; those braking at 2.5 stop 20 m short and are chosen."""
+
+    class Split(ScriptedExpert):
+        def sample_controls(self, conditioning, num_samples, rng):  # type: ignore[override]
+            acceleration = np.full((num_samples, STEPS), -1.0)
+            acceleration[num_samples // 2 :] = -2.5
+            return ControlSamples(acceleration, np.zeros((num_samples, STEPS)))
+
+    step = PlanningStep(Split(np.zeros(1), np.zeros(1)), 6, stand_off_clearance_m=10.0)
+    ego = conditioning(10.0, Longitudinal.STOP)
+    plan = step.plan(ego, 0, stop_for(Cause.STOPPED_VEHICLE, 40.0))
+    assert plan.sampled == 6 and plan.rollouts.batch_shape == (6,)
+    np.testing.assert_array_equal(plan.selection.feasible, [False] * 3 + [True] * 3)
+    assert (
+        "from the stopped_vehicle the reasoning stops for (clearance 10 m) at t="
+        in (plan.selection.violations[0][-1])
+    )
+    # Without the reasoning (or with the rule off) the gentle samples would be chosen too.
+    assert all(step.plan(ego, 0).selection.feasible)
+    off = PlanningStep(Split(np.zeros(1), np.zeros(1)), 6, stand_off_clearance_m=0.0)
+    assert all(off.plan(ego, 0, stop_for(Cause.STOPPED_VEHICLE, 40.0)).selection.feasible)
+
+
+def test_when_every_sample_drives_into_it_a_braking_candidate_stops_short() -> None:
+    gentle = ScriptedExpert(np.full(STEPS, -1.0), np.zeros(STEPS), noise=0.1)
+    plan = PlanningStep(gentle, 6, stand_off_clearance_m=10.0).plan(
+        conditioning(10.0, Longitudinal.STOP), 0, stop_for(Cause.STOPPED_VEHICLE, 40.0)
+    )
+    assert plan.sampled == 6 and plan.rollouts.batch_shape == (7,)
+    assert plan.samples.batch_shape == (6,)
+    assert plan.selection.index == 6 and not plan.selection.feasible[:6].any()
+    selected = plan.selected
+    assert selected is not None
+    # About 30 m to the clearance's edge (the sample's last state before it) from 10 m/s:
+    # 10^2 / (2 * 30) = 1.67 m/s^2.
+    assert selected.acceleration[0] == pytest.approx(-100.0 / 60.0, rel=0.03)
+    assert 29.0 < selected.x.max() < 30.0
+    assert plan.scores[6] < plan.scores[:6].min()
+
+
+def test_a_traffic_lights_position_is_no_stand_off() -> None:
+    """The light's head stands beyond the intersection: its position is no stop line."""
+    gentle = ScriptedExpert(np.full(STEPS, -1.0), np.zeros(STEPS))
+    plan = PlanningStep(gentle, 6).plan(
+        conditioning(10.0, Longitudinal.STOP), 0, stop_for(Cause.TRAFFIC_LIGHT, 40.0)
+    )
+    assert plan.rollouts.batch_shape == (6,) and plan.selection.feasible.all()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alpamayo_ros_msgs.msg import Trajectory, TrajectoryCandidates
+from alpamayo_ros_msgs.msg import Reasoning, Trajectory, TrajectoryCandidates
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.ros import conversions
 
@@ -133,6 +135,23 @@ def test_stamps_are_exact_integers() -> None:
     for stamp in (0, 1, 999_999_999, 1_700_000_000_123_456_789):
         assert conversions.stamp_ns(conversions.time_msg(stamp)) == stamp
         assert conversions.duration_ns(conversions.duration_msg(stamp)) == stamp
+
+
+def test_a_decision_round_trips_through_a_serialised_reasoning_message() -> None:
+    """The planner reads the decision back from the conditioning's Reasoning."""
+    decision = CausalDecision(
+        "Yield to the pedestrian crossing the road ahead.",
+        LongitudinalDecision.YIELD,
+        LateralDecision.LANE_KEEPING,
+        Cause.PEDESTRIAN,
+        "pedestrian",
+        (18.5, 2.25, 0.875),
+    )
+    head = conversions.header(7_000_000_000, "base_link")
+    info = conversions.inference_info_msg(3, "embedded_vla", "0.3.0", [7_000_000_000], 0)
+    msg = conversions.reasoning_msg(decision, head, info)
+    wire = deserialize_message(serialize_message(msg), Reasoning)
+    assert conversions.causal_decision(wire) == decision
 
 
 def test_trajectory_message_round_trips_to_the_tracker() -> None:

@@ -1,0 +1,101 @@
+"""The stand-off a reasoning asks for: which decisions state one, which samples break it,
+and the braking that keeps it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.kinematics import integrate_unicycle, stop_at_standstill
+from alpamayo_ros.core.model_io import CausalDecision
+from alpamayo_ros.core.stand_off import StandOff
+
+STEPS = 64
+
+
+def decision(
+    longitudinal: LongitudinalDecision, cause: Cause, position: tuple[float, float, float]
+) -> CausalDecision:
+    return CausalDecision(
+        "", longitudinal, LateralDecision.LANE_KEEPING, cause, cause.name.lower(), position
+    )
+
+
+STOP = LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
+
+
+@pytest.mark.parametrize(
+    ("longitudinal", "cause", "position"),
+    [
+        (LongitudinalDecision.SET_SPEED_TRACKING, Cause.STOPPED_VEHICLE, (20.0, 0.0, 0.8)),
+        (LongitudinalDecision.LEAD_OBSTACLE_FOLLOWING, Cause.LEAD_VEHICLE, (20.0, 0.0, 0.8)),
+        # A light's position is its head, often beyond the intersection, not the stop line.
+        (STOP, Cause.TRAFFIC_LIGHT, (30.0, -5.0, 4.0)),
+        (STOP, Cause.STOPPED_VEHICLE, (-4.0, 0.0, 0.8)),  # behind the car
+        (STOP, Cause.STOPPED_VEHICLE, (float("nan"), 0.0, 0.8)),
+    ],
+)
+def test_only_a_stop_or_yield_for_a_standing_object_ahead_states_one(
+    longitudinal: LongitudinalDecision, cause: Cause, position: tuple[float, float, float]
+) -> None:
+    assert StandOff.stated_by(decision(longitudinal, cause, position), 10.0) is None
+
+
+def test_a_yield_to_a_pedestrian_states_one_unless_the_rule_is_off() -> None:
+    yielding = decision(LongitudinalDecision.YIELD, Cause.PEDESTRIAN, (18.0, 2.5, 0.9))
+    assert StandOff.stated_by(yielding, 10.0) == StandOff(Cause.PEDESTRIAN, 18.0, 2.5, 10.0)
+    assert StandOff.stated_by(yielding, 0.0) is None
+    assert StandOff.stated_by(None, 10.0) is None
+    with pytest.raises(ValueError, match="clearance must be >= 0"):
+        StandOff.stated_by(yielding, -1.0)
+
+
+def test_samples_that_come_within_the_clearance_are_named_with_where_and_when() -> None:
+    """At 10 m/s toward a stopped car 30 m ahead: keeping speed enters the 10 m clearance at
+    2.0 s; braking at 2.6 m/s^2 stops at 19.2 m, outside it."""
+    stand_off = StandOff(Cause.STOPPED_VEHICLE, 30.0, 0.0, 10.0)
+    acceleration = stop_at_standstill(np.stack([np.zeros(STEPS), np.full(STEPS, -2.6)]), 10.0)
+    rollouts = integrate_unicycle(acceleration, np.zeros((2, STEPS)), 10.0)
+    keeping, braking = stand_off.violations(rollouts)
+    assert keeping.startswith("comes 0.0 m from the stopped_vehicle the reasoning stops for")
+    assert "(clearance 10 m)" in keeping
+    assert braking == ""
+    assert rollouts.x[1].max() == pytest.approx(10.0**2 / 5.2, abs=0.01)
+
+
+def test_braking_stops_short_of_the_clearance_and_stays_stopped() -> None:
+    stand_off = StandOff(Cause.STOPPED_VEHICLE, 30.0, 0.0, 10.0)
+    keeping = integrate_unicycle(np.zeros(STEPS), np.zeros(STEPS), 10.0)
+    braking = stand_off.braking(keeping, 10.0, max_deceleration=6.0)
+    assert np.hypot(braking.x - 30.0, braking.y).min() == pytest.approx(10.0, abs=0.05)
+    # Stops at the clearance's edge (20 m) with the deceleration that needs: v^2 / 2s.
+    assert braking.x.max() == pytest.approx(20.0, abs=0.05)
+    np.testing.assert_allclose(braking.acceleration[braking.v > 0.0], -2.5, atol=1e-9)
+    assert braking.v.min() == 0.0 and np.all(np.diff(braking.x) >= 0.0)
+    np.testing.assert_array_equal(braking.curvature, keeping.curvature)
+
+
+def test_braking_is_bounded_and_follows_the_path() -> None:
+    """12 m from the clearance at 15 m/s needs 9.4 m/s^2: it brakes at the bound, 6, and
+    enters; on a curve it stays on the sample's arc."""
+    stand_off = StandOff(Cause.PEDESTRIAN, 22.0, 0.0, 10.0)
+    curving = integrate_unicycle(np.zeros(STEPS), np.full(STEPS, 0.01), 15.0)
+    braking = stand_off.braking(curving, 15.0, max_deceleration=6.0)
+    assert braking.acceleration[0] == pytest.approx(-6.0)
+    assert braking.v[-1] == pytest.approx(0.0, abs=1e-9)
+    assert np.hypot(braking.x - 22.0, braking.y).min() < 10.0
+    np.testing.assert_allclose(braking.curvature, 0.01)
+    assert np.all(braking.y > 0.0)  # turning left, as the sample did
+
+
+def test_braking_at_standstill_or_from_inside_the_clearance() -> None:
+    stand_off = StandOff(Cause.CONSTRUCTION, 6.0, 0.5, 10.0)
+    keeping = integrate_unicycle(np.full(STEPS, 1.0), np.zeros(STEPS), 0.0)
+    standing = stand_off.braking(keeping, 0.0, max_deceleration=6.0)
+    assert np.all(standing.v == 0.0) and np.all(standing.x == 0.0)
+    moving = integrate_unicycle(np.zeros(STEPS), np.zeros(STEPS), 3.0)
+    inside = stand_off.braking(moving, 3.0, max_deceleration=6.0)
+    assert inside.acceleration[0] == pytest.approx(-6.0)  # already within: brake at once
+    with pytest.raises(ValueError, match="max_deceleration must be positive"):
+        stand_off.braking(moving, 3.0, max_deceleration=0.0)
