@@ -20,7 +20,7 @@ from alpamayo_ros.backends import PRECISIONS, available_backends, device_problem
 from alpamayo_ros.backends.worker_protocol import DEFAULT_ADDRESS, address_problem
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
-from alpamayo_ros.pipeline.planning import STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION
+from alpamayo_ros.core.stand_off import STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION
 from alpamayo_ros.sensors import available_sources
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 from alpamayo_ros.world.simulation import step_grid_problem
@@ -607,6 +607,8 @@ RELATIONS: Mapping[str, tuple[Callable[[Mapping[str, Any]], str | None], ...]] =
     "camera_driver": (source_options_per_camera, lockstep_source),
     "simulator": (simulator_step_grid,),
     "vla_inference": (mapped_cameras_configured,),
+    # A braking candidate beyond the feasibility bound would be refused as it is made.
+    "diffusion_planner": (at_least("max_abs_acceleration", "stand_off_max_deceleration"),),
     "control_bridge": (
         # An emergency stop brakes harder than a safe stop, and starts later.
         at_least("emergency_deceleration", "safe_stop_deceleration"),

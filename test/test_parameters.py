@@ -72,6 +72,13 @@ def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
             "control_bridge.emergency_deceleration: 2.0 is below safe_stop_deceleration (3.0)",
         ),
         (
+            "diffusion_planner",
+            "stand_off_max_deceleration",
+            12.0,
+            "diffusion_planner.max_abs_acceleration: 9.8 is below stand_off_max_deceleration "
+            "(12.0)",
+        ),
+        (
             "control_bridge",
             "odometry_loss_s",
             0.1,

@@ -5,10 +5,10 @@ STOPPED_VEHICLE at (23.9, -1.1) m in the ego frame at t0. A sampled trajectory t
 into that place contradicts it whatever its meta-action says: the embedded model's samples
 for such a reasoning brake at 1-1.5 m/s^2 where 3-6 are needed, label as a stop, and run
 into the car. So the planning step refuses a sample that comes within a clearance of the
-object, and when every sample does, brakes along the best one to stop short of it: the
-stop the reasoning asked for, bounded by a maximum deceleration.
+object, and when no sample is left, brakes along the best one to stop short of it: the stop
+the reasoning asked for, as hard as a maximum deceleration allows.
 
-Only objects that stay where they are named: a stopped vehicle, a pedestrian or cyclist
+Only objects that stay where they are count: a stopped vehicle, a pedestrian or cyclist
 yielded to, construction. Not a traffic light (its position is the light's head, which on
 many roads stands beyond the intersection, not at the stop line), and not a lead or
 cutting-in vehicle (it moves on; following it is the action expert's job).
@@ -26,6 +26,20 @@ from alpamayo_ros.core.decisions import Cause, LongitudinalDecision
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.model_io import CausalDecision
 
+# How far the car's origin (base_link, the rear axle) stays from the object: the ego's
+# 3.7 m to its front, half a car's length (2.4 m) and a metre. Not more: the expert stops
+# its front 3 m short, base_link 6.7-9.1 m from the object, and a larger clearance refuses
+# such samples (10 m: open-loop consistency 0.83 to 0.77).
+STAND_OFF_CLEARANCE_M = 7.0
+# The hardest the braking candidate brakes (the control bridge's emergency deceleration).
+STAND_OFF_MAX_DECELERATION = 6.0
+# An object this close to base_link's x, or behind it, is beside or behind the car: there
+# is nothing to stop short of (the ego's front is 3.7 m ahead of base_link).
+BESIDE_THE_CAR_M = 3.7
+# Already within the clearance (queued behind the object), a sample is refused only when it
+# comes this much closer than the car is: standing or moving off keeps the stand-off.
+APPROACH_TOLERANCE_M = 0.5
+
 STOPPING_DECISIONS = frozenset(
     {LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT, LongitudinalDecision.YIELD}
 )
@@ -34,10 +48,20 @@ STANDING_CAUSES = frozenset(
 )
 
 
+def settings_problem(clearance_m: float, max_deceleration: float) -> str | None:
+    """Why a clearance (0 turns the rule off) and a braking bound cannot be used, if so."""
+    if not clearance_m >= 0.0:
+        return f"the stand-off clearance must be >= 0 m, got {clearance_m}"
+    if not max_deceleration > 0.0:
+        return f"the stand-off's maximum deceleration must be > 0, got {max_deceleration}"
+    return None
+
+
 @dataclass(frozen=True)
 class StandOff:
-    """Keep the ego origin (base_link) at least `clearance_m` from the point (x, y), in
-    the ego frame at t0, where the reasoning's cause is."""
+    """Keep the ego origin (base_link) at least `clearance_m` from the point (x, y), in the
+    ego frame at t0, where the reasoning's cause is; or, where the car is closer already,
+    come no closer."""
 
     cause: Cause
     x: float
@@ -47,9 +71,7 @@ class StandOff:
     @classmethod
     def stated_by(cls, decision: CausalDecision | None, clearance_m: float) -> StandOff | None:
         """The stand-off a decision asks for: a stop or a yield for a standing object ahead
-        of the car; None otherwise, or when `clearance_m` is 0 (the rule off)."""
-        if clearance_m < 0.0:
-            raise ValueError(f"the stand-off clearance must be >= 0, got {clearance_m}")
+        of the car's front; None otherwise, or when `clearance_m` is 0 (the rule off)."""
         if decision is None or clearance_m == 0.0:
             return None
         if decision.longitudinal_decision not in STOPPING_DECISIONS:
@@ -57,9 +79,14 @@ class StandOff:
         if decision.cause not in STANDING_CAUSES:
             return None
         x, y, _ = decision.cause_object_position
-        if not (np.isfinite(x) and np.isfinite(y)) or x <= 0.0:
-            return None  # behind or beside the car, or no position: nothing to stop short of
+        if not (np.isfinite(x) and np.isfinite(y)) or x <= BESIDE_THE_CAR_M:
+            return None
         return cls(decision.cause, float(x), float(y), clearance_m)
+
+    @property
+    def _limit_m(self) -> float:
+        """The closest base_link may come: the clearance, or less than it is now."""
+        return min(self.clearance_m, float(np.hypot(self.x, self.y)) - APPROACH_TOLERANCE_M)
 
     def _distances(self, rollouts: Rollout) -> npt.NDArray[np.float64]:
         return np.asarray(np.hypot(rollouts.x - self.x, rollouts.y - self.y))
@@ -67,10 +94,11 @@ class StandOff:
     def violations(self, rollouts: Rollout) -> list[str]:
         """Per candidate of a batch [K, T]: why it breaks the stand-off, "" when it keeps it."""
         distances = self._distances(rollouts)
+        limit = self._limit_m
         reasons = []
         for k in range(rollouts.batch_shape[0]):
             closest = int(np.argmin(distances[k]))
-            if distances[k, closest] >= self.clearance_m:
+            if distances[k, closest] >= limit:
                 reasons.append("")
                 continue
             reasons.append(
@@ -81,20 +109,34 @@ class StandOff:
         return reasons
 
     def braking(self, rollout: Rollout, speed: float, max_deceleration: float) -> Rollout:
-        """`rollout`'s path [T] driven with the constant deceleration that stops before it
-        first comes within the clearance (at once when it starts within it), at most
-        `max_deceleration`; stopped, it stays stopped."""
-        if max_deceleration <= 0.0:
-            raise ValueError(f"max_deceleration must be positive, got {max_deceleration}")
+        """The braking candidate: `rollout`'s path [T] driven at the constant deceleration
+        that stops before the path first breaks the stand-off (at once when it does so at
+        its first step), at most `max_deceleration`; stopped, it stays stopped.
+
+        The path is followed by distance: the curvature the sample had at each point of
+        its path is the braking car's where it reaches that point.
+        """
+        problem = settings_problem(self.clearance_m, max_deceleration)
+        if problem:
+            raise ValueError(problem)
         speed = max(speed, 0.0)
-        inside = self._distances(rollout) < self.clearance_m
-        steps = np.hypot(np.diff(rollout.x, prepend=0.0), np.diff(rollout.y, prepend=0.0))
-        # Path length up to the last state outside the clearance (all of it when none is in).
-        entry = int(np.argmax(inside)) if inside.any() else len(steps)
-        room = float(steps[:entry].sum())
+        along = np.concatenate([[0.0], np.cumsum(_step_lengths(rollout))])  # [T + 1]
+        entering = self._distances(rollout) < self._limit_m
+        # Path length to the last state that keeps the stand-off (all of it when all do).
+        room = float(along[int(np.argmax(entering))] if entering.any() else along[-1])
         needed = speed**2 / (2.0 * room) if room > 0.0 else np.inf
         deceleration = min(needed, max_deceleration) if speed > 0.0 else 0.0
         acceleration = stop_at_standstill(
             np.full(rollout.t.shape, -deceleration), speed, TRAJECTORY_DT_S
         )
-        return integrate_unicycle(acceleration, rollout.curvature, speed, dt=TRAJECTORY_DT_S)
+        speeds = speed + np.cumsum(acceleration) * TRAJECTORY_DT_S
+        braked_along = np.cumsum((np.concatenate([[speed], speeds[:-1]]) + speeds) / 2.0)
+        braked_along *= TRAJECTORY_DT_S
+        # Each braking step takes the curvature of the sample's step it ends in.
+        step = np.searchsorted(along[1:], braked_along - 1e-9).clip(0, len(along) - 2)
+        return integrate_unicycle(acceleration, rollout.curvature[step], speed, dt=TRAJECTORY_DT_S)
+
+
+def _step_lengths(rollout: Rollout) -> npt.NDArray[np.float64]:
+    """Distance between consecutive states [T], from base_link at t0."""
+    return np.asarray(np.hypot(np.diff(rollout.x, prepend=0.0), np.diff(rollout.y, prepend=0.0)))

@@ -19,7 +19,7 @@ from alpamayo_ros.backends import backend_from_parameters
 from alpamayo_ros.core.trajectory_checks import Limits
 from alpamayo_ros.pipeline.planning import ModelMismatch, PlanningStep
 from alpamayo_ros.ros import conversions
-from alpamayo_ros.ros.runtime import ERROR, OK, Diagnostics, declare_parameters, run
+from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
 
 
 class DiffusionPlanner(Node):
@@ -89,6 +89,21 @@ class DiffusionPlanner(Node):
                 ERROR,
                 f"no feasible trajectory for inference {msg.info.inference_id}: "
                 + " | ".join("; ".join(v) for v in selection.violations),
+                planning_ms=planning_ms,
+            )
+            return
+        if index >= plan.sampled:
+            # Safe, but the model's own plans were not: no sample both passed the checks and
+            # kept off what its reasoning stops for. Visible: a model that keeps doing so
+            # needs looking at.
+            self.diagnostics.update(
+                WARN,
+                f"braking for inference {msg.info.inference_id}: no sample is feasible and "
+                "keeps off what the reasoning stops for (the first: "
+                + "; ".join(selection.violations[0])
+                + ")",
+                inference_id=msg.info.inference_id,
+                feasible=int(selection.feasible.sum()),
                 planning_ms=planning_ms,
             )
             return

@@ -6,8 +6,8 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
 - samples are ranked by agreement with the decided meta-action first (the reasoning and the
   chosen trajectory must not contradict each other), then by agreement with each other;
 - a sample that drives into the object the reasoning stops or yields for is refused, and
-  when every sample does, a braking candidate along the best one stops short of it
-  (core.stand_off);
+  when no sample is left, a braking candidate along the best one stops short of it, as far
+  as its deceleration bound allows (core.stand_off);
 - checks and selection are `core.trajectory_checks.select_trajectory`;
 - the noise is a pure function of the planner's seed and the plan's t0, so a replay gives
   the same samples whatever frames were dropped before.
@@ -25,20 +25,18 @@ from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
-from alpamayo_ros.core.stand_off import StandOff
+from alpamayo_ros.core.stand_off import (
+    STAND_OFF_CLEARANCE_M,
+    STAND_OFF_MAX_DECELERATION,
+    StandOff,
+    settings_problem,
+)
 from alpamayo_ros.core.trajectory_checks import Limits, Selection, select_trajectory
 from alpamayo_ros.pipeline.backend import Backend
 
 # Subtracted from the score of a sample whose own meta-action contradicts the decided one,
 # so that any agreeing sample ranks above every contradicting one.
 CONTRADICTION_PENALTY = 1_000.0
-# How far the car's origin (base_link, the rear axle) stays from the object a reasoning
-# stops for: the ego's 3.7 m to its front, half a car's length (2.4 m) and a metre. Not
-# more: the expert stops its front 3 m short, base_link 6.7-9.1 m from the object, and a
-# larger clearance refuses such samples (10 m: open-loop consistency 0.83 to 0.77).
-STAND_OFF_CLEARANCE_M = 7.0
-# The hardest a braking candidate brakes for a stand-off (the control bridge's emergency).
-STAND_OFF_MAX_DECELERATION = 6.0
 
 
 class ModelMismatch(ValueError):
@@ -137,11 +135,9 @@ class PlanningStep:
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"need at least one sample, got {num_samples}")
-        if stand_off_clearance_m < 0.0 or stand_off_max_deceleration <= 0.0:
-            raise ValueError(
-                "the stand-off clearance must be >= 0 and its deceleration > 0, got "
-                f"{stand_off_clearance_m} and {stand_off_max_deceleration}"
-            )
+        problem = settings_problem(stand_off_clearance_m, stand_off_max_deceleration)
+        if problem:
+            raise ValueError(problem)
         self.backend = backend
         self.num_samples = num_samples
         self.limits = limits
@@ -163,8 +159,8 @@ class PlanningStep:
         self, conditioning: PlannerInput, t0_ns: int, decision: CausalDecision | None = None
     ) -> Plan:
         """`decision`: the reasoning's structure (the conditioning message carries it), whose
-        stop or yield for a standing object the plan must respect; None where a caller has
-        no reasoning (then no stand-off applies)."""
+        stop or yield for a standing object the plan must respect while driving forward;
+        None where a caller has no reasoning (then no stand-off applies)."""
         started = time.perf_counter()
         samples = self.backend.sample_controls(
             conditioning, self.num_samples, sampling_rng(self.seed, t0_ns)
@@ -172,30 +168,40 @@ class PlanningStep:
         rollouts = integrate_controls(samples, conditioning)
         scores = score_samples(rollouts, conditioning)
         sampled = len(scores)
-        refusals: list[str] = []
-        stand_off = StandOff.stated_by(decision, self.stand_off_clearance_m)
-        if stand_off is not None:
-            refusals = stand_off.violations(rollouts)
-            if all(refusals):
-                rollouts, scores = _with_braking(
-                    rollouts, scores, stand_off, conditioning, self.stand_off_max_deceleration
-                )
-                refusals.append("")
         forward_only = conditioning.meta_action.longitudinal is not Longitudinal.REVERSE
+        stand_off = (
+            StandOff.stated_by(decision, self.stand_off_clearance_m) if forward_only else None
+        )
+        refusals = stand_off.violations(rollouts) if stand_off is not None else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
+        if stand_off is not None and selection.index is None:
+            braking = stand_off.braking(
+                _path_to_brake_along(rollouts, scores, selection, refusals),
+                conditioning.ego_state.speed,
+                self.stand_off_max_deceleration,
+            )
+            # Ranked last: it is chosen because no sample is left, not for its score.
+            rollouts = rollouts.appended(braking)
+            scores = np.append(scores, np.nanmin(scores, initial=0.0) - 1.0)
+            refusals.append("")
+            selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         elapsed_ms = (time.perf_counter() - started) * 1e3
         return Plan(t0_ns, rollouts, scores, selection, elapsed_ms, sampled)
 
 
-def _with_braking(
+def _path_to_brake_along(
     rollouts: Rollout,
     scores: npt.NDArray[np.float64],
-    stand_off: StandOff,
-    conditioning: PlannerInput,
-    max_deceleration: float,
-) -> tuple[Rollout, npt.NDArray[np.float64]]:
-    """The candidates and a braking one along the best-ranked sample's path, ranked last
-    (it is chosen because every sample is refused, not for its score)."""
-    best = rollouts[int(np.argmax(scores))]
-    braking = stand_off.braking(best, conditioning.ego_state.speed, max_deceleration)
-    return rollouts.appended(braking), np.append(scores, scores.min() - 1.0)
+    selection: Selection,
+    refusals: list[str],
+) -> Rollout:
+    """The best-ranked sample refused for the stand-off alone (its path is drivable); the
+    best-ranked one with a finite score when every sample breaks a limit too."""
+    only_stand_off = np.array(
+        [v == (r,) for v, r in zip(selection.violations, refusals, strict=True)]
+    )
+    ranked = np.where(np.isfinite(scores), scores, -np.inf)
+    candidates = only_stand_off if only_stand_off.any() else np.isfinite(scores)
+    if not candidates.any():
+        candidates = np.ones(len(scores), dtype=bool)
+    return rollouts[int(np.argmax(np.where(candidates, ranked, -np.inf)))]

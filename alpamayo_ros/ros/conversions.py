@@ -8,6 +8,8 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +54,7 @@ COMMAND_MODES: dict[WatchdogState, int] = {
     WatchdogState.STOPPED: ControlCommand.MODE_STOPPED,
 }
 _MODE_NAMES = {mode: state.value for state, mode in COMMAND_MODES.items()}
+_Decided = TypeVar("_Decided", bound=IntEnum)
 
 
 def command_mode_name(mode: int) -> str:
@@ -289,13 +292,21 @@ def reasoning_msg(
 
 
 def causal_decision(msg: Reasoning) -> CausalDecision:
-    """The decision a Reasoning message states (the inverse of `reasoning_msg`)."""
+    """The decision a Reasoning message states (the inverse of `reasoning_msg`). A value
+    outside a field's constants (another node's newer version) reads as UNKNOWN or NONE:
+    a decision nothing acts on, not a failed plan."""
     position = msg.cause_object_position
+
+    def member(enum: type[_Decided], value: int, unknown: _Decided) -> _Decided:
+        return enum(value) if value in enum._value2member_map_ else unknown
+
     return CausalDecision(
         text=msg.text,
-        longitudinal_decision=LongitudinalDecision(msg.longitudinal_decision),
-        lateral_decision=LateralDecision(msg.lateral_decision),
-        cause=Cause(msg.cause),
+        longitudinal_decision=member(
+            LongitudinalDecision, msg.longitudinal_decision, LongitudinalDecision.UNKNOWN
+        ),
+        lateral_decision=member(LateralDecision, msg.lateral_decision, LateralDecision.UNKNOWN),
+        cause=member(Cause, msg.cause, Cause.NONE),
         cause_object_id=msg.cause_object_id,
         cause_object_position=(position.x, position.y, position.z),
     )

@@ -9,7 +9,7 @@ import pytest
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.model_io import CausalDecision
-from alpamayo_ros.core.stand_off import StandOff
+from alpamayo_ros.core.stand_off import StandOff, settings_problem
 
 STEPS = 64
 
@@ -33,6 +33,7 @@ STOP = LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
         # A light's position is its head, often beyond the intersection, not the stop line.
         (STOP, Cause.TRAFFIC_LIGHT, (30.0, -5.0, 4.0)),
         (STOP, Cause.STOPPED_VEHICLE, (-4.0, 0.0, 0.8)),  # behind the car
+        (LongitudinalDecision.YIELD, Cause.PEDESTRIAN, (2.0, 3.0, 0.9)),  # beside it
         (STOP, Cause.STOPPED_VEHICLE, (float("nan"), 0.0, 0.8)),
     ],
 )
@@ -47,8 +48,13 @@ def test_a_yield_to_a_pedestrian_states_one_unless_the_rule_is_off() -> None:
     assert StandOff.stated_by(yielding, 10.0) == StandOff(Cause.PEDESTRIAN, 18.0, 2.5, 10.0)
     assert StandOff.stated_by(yielding, 0.0) is None
     assert StandOff.stated_by(None, 10.0) is None
-    with pytest.raises(ValueError, match="clearance must be >= 0"):
-        StandOff.stated_by(yielding, -1.0)
+
+
+def test_settings_that_cannot_work_are_named() -> None:
+    assert settings_problem(7.0, 6.0) is None and settings_problem(0.0, 6.0) is None
+    assert settings_problem(-1.0, 6.0) == "the stand-off clearance must be >= 0 m, got -1.0"
+    assert "maximum deceleration must be > 0, got 0.0" in str(settings_problem(7.0, 0.0))
+    assert settings_problem(float("nan"), 6.0) is not None
 
 
 def test_samples_that_come_within_the_clearance_are_named_with_where_and_when() -> None:
@@ -89,6 +95,32 @@ def test_braking_is_bounded_and_follows_the_path() -> None:
     assert np.all(braking.y > 0.0)  # turning left, as the sample did
 
 
+def test_braking_follows_the_samples_path_by_distance() -> None:
+    """A sample straight for 2 s at 10 m/s, then turning left towards a stopped car on its
+    path: the slower braking car turns where the sample turned (20 m on), not after 2 s."""
+    curvature = np.where(np.arange(STEPS) < 20, 0.0, 0.02)
+    sample = integrate_unicycle(np.zeros(STEPS), curvature, 10.0)
+    stand_off = StandOff(Cause.STOPPED_VEHICLE, sample.x[39], sample.y[39], 7.0)
+    braking = stand_off.braking(sample, 10.0, max_deceleration=6.0)
+    assert braking.v[-1] == pytest.approx(0.0, abs=1e-9) and braking.x.max() > 19.0
+    # Every braking state lies on the sample's path (within a step's rounding).
+    dense = integrate_unicycle(np.zeros(STEPS * 10), np.repeat(curvature, 10), 10.0, dt=0.01)
+    gaps = np.hypot(braking.x[:, None] - dense.x[None], braking.y[:, None] - dense.y[None])
+    assert gaps.min(axis=1).max() < 0.15
+    assert np.hypot(braking.x - stand_off.x, braking.y - stand_off.y).min() > 7.0 - 0.05
+    assert np.all(braking.y[braking.x < 19.0] == pytest.approx(0.0, abs=1e-9))
+
+
+def test_within_the_clearance_only_coming_closer_breaks_it() -> None:
+    """Queued 5 m from a stopped car (inside the 7 m clearance): standing keeps the
+    stand-off, creeping 1 m closer does not."""
+    stand_off = StandOff(Cause.STOPPED_VEHICLE, 5.0, 0.0, 7.0)
+    creep = np.r_[np.full(10, 1.0), np.full(10, -1.0), np.zeros(STEPS - 20)]  # 1 m on
+    batch = integrate_unicycle(np.stack([np.zeros(STEPS), creep]), 0.0, 0.0)
+    kept, broken = stand_off.violations(batch)
+    assert kept == "" and broken.startswith("comes 4.0 m from the stopped_vehicle")
+
+
 def test_braking_at_standstill_or_from_inside_the_clearance() -> None:
     stand_off = StandOff(Cause.CONSTRUCTION, 6.0, 0.5, 10.0)
     keeping = integrate_unicycle(np.full(STEPS, 1.0), np.zeros(STEPS), 0.0)
@@ -97,5 +129,5 @@ def test_braking_at_standstill_or_from_inside_the_clearance() -> None:
     moving = integrate_unicycle(np.zeros(STEPS), np.zeros(STEPS), 3.0)
     inside = stand_off.braking(moving, 3.0, max_deceleration=6.0)
     assert inside.acceleration[0] == pytest.approx(-6.0)  # already within: brake at once
-    with pytest.raises(ValueError, match="max_deceleration must be positive"):
+    with pytest.raises(ValueError, match="maximum deceleration must be > 0"):
         stand_off.braking(moving, 3.0, max_deceleration=0.0)

@@ -14,6 +14,7 @@ from alpamayo_ros.core.contract import HISTORY_POSES, TRAJECTORY_STEPS
 from alpamayo_ros.core.control import TrackerGains, VehicleParams
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.meta_actions import label_meta_action
+from alpamayo_ros.core.stand_off import STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION
 from alpamayo_ros.core.trajectory_checks import Limits
 from alpamayo_ros.core.watchdog import WatchdogConfig
 from alpamayo_ros.evaluation.rollout import (
@@ -24,7 +25,6 @@ from alpamayo_ros.evaluation.rollout import (
 from alpamayo_ros.graph import default_parameter_file
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS
 from alpamayo_ros.pipeline.inference import InferenceStep
-from alpamayo_ros.pipeline.planning import STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION
 from alpamayo_ros.world.dataset import foresees_light_change
 from alpamayo_ros.world.scenarios import make_scenario
 from alpamayo_ros.world.vehicle import ActuatorLag

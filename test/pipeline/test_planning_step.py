@@ -207,3 +207,30 @@ def test_a_traffic_lights_position_is_no_stand_off() -> None:
         conditioning(10.0, Longitudinal.STOP), 0, stop_for(Cause.TRAFFIC_LIGHT, 40.0)
     )
     assert plan.rollouts.batch_shape == (6,) and plan.selection.feasible.all()
+
+
+def test_the_braking_candidate_comes_when_the_samples_that_keep_off_break_a_limit() -> None:
+    """Half the samples brake at 11 m/s^2 (beyond the 9.8 bound) and stop short; the others
+    brake at 1 and reach the car: none is feasible, so the braking candidate follows one of
+    the drivable ones."""
+
+    class Split(ScriptedExpert):
+        def sample_controls(self, conditioning, num_samples, rng):  # type: ignore[override]
+            acceleration = np.full((num_samples, STEPS), -1.0)
+            acceleration[: num_samples // 2] = -11.0
+            return ControlSamples(acceleration, np.zeros((num_samples, STEPS)))
+
+    plan = PlanningStep(Split(np.zeros(1), np.zeros(1)), 6).plan(
+        conditioning(10.0, Longitudinal.STOP), 0, stop_for(Cause.STOPPED_VEHICLE, 40.0)
+    )
+    assert plan.rollouts.batch_shape == (7,) and plan.selection.index == 6
+    assert all("exceeds" in v[0] for v in plan.selection.violations[:3])
+    assert all(v[-1].startswith("comes") for v in plan.selection.violations[3:6])
+
+
+def test_no_stand_off_while_reversing() -> None:
+    reversing = ScriptedExpert(np.full(STEPS, -1.0), np.zeros(STEPS))
+    plan = PlanningStep(reversing, 2).plan(
+        conditioning(0.0, Longitudinal.REVERSE), 0, stop_for(Cause.STOPPED_VEHICLE, 5.0)
+    )
+    assert plan.rollouts.batch_shape == (2,) and plan.selected is not None

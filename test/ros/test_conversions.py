@@ -152,6 +152,14 @@ def test_a_decision_round_trips_through_a_serialised_reasoning_message() -> None
     msg = conversions.reasoning_msg(decision, head, info)
     wire = deserialize_message(serialize_message(msg), Reasoning)
     assert conversions.causal_decision(wire) == decision
+    # Values this version does not know read as a decision nothing acts on.
+    wire.longitudinal_decision, wire.lateral_decision, wire.cause = 200, 201, 202
+    unknown = conversions.causal_decision(wire)
+    assert (unknown.longitudinal_decision, unknown.lateral_decision, unknown.cause) == (
+        LongitudinalDecision.UNKNOWN,
+        LateralDecision.UNKNOWN,
+        Cause.NONE,
+    )
 
 
 def test_trajectory_message_round_trips_to_the_tracker() -> None:
