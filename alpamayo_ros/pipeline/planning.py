@@ -182,7 +182,8 @@ class PlanningStep:
             )
             # Ranked last: it is chosen because no sample is left, not for its score.
             rollouts = rollouts.appended(braking)
-            scores = np.append(scores, np.nanmin(scores, initial=0.0) - 1.0)
+            finite = scores[np.isfinite(scores)]
+            scores = np.append(scores, (finite.min() if finite.size else 0.0) - 1.0)
             refusals.append("")
             selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         elapsed_ms = (time.perf_counter() - started) * 1e3

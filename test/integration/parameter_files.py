@@ -9,6 +9,11 @@ import yaml
 
 from alpamayo_ros.graph import default_parameter_file
 
+# For an acceleration bound so small that no sample is feasible: the planner's stand-off
+# turned off too (its braking candidate would be a plan), and its braking bound within the
+# acceleration bound, as start-up requires.
+NO_STAND_OFF = {"stand_off_clearance_m": 0.0, "stand_off_max_deceleration": 1e-6}
+
 
 def parameter_file(directory: Path, backend: str, **node_values: dict[str, Any]) -> Path:
     """The packaged parameters with `backend` for every node and, per node name, the

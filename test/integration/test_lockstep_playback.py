@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from alpamayo_ros_msgs.msg import Trajectory
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from parameter_files import parameter_file
+from parameter_files import NO_STAND_OFF, parameter_file
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -125,7 +125,10 @@ def test_camera_sets_with_no_feasible_plan_are_answered_by_the_candidates(
     camera set for its whole answer bound."""
     options = record(tmp_path, "video")
     trajectories, values = play(
-        rclpy_context, tmp_path, options, planner={"max_abs_acceleration": 1e-6}
+        rclpy_context,
+        tmp_path,
+        options,
+        planner={"max_abs_acceleration": 1e-6, **NO_STAND_OFF},
     )
     assert trajectories == {}
     frame_sets = SECONDS * NS_PER_S // FRAME_PERIOD_NS

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from parameter_files import NO_STAND_OFF
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -160,7 +161,7 @@ def test_frames_with_no_feasible_plan_are_answered_and_the_car_stops(
     params = short_run(
         tmp_path,
         duration_s=3.0,
-        planner={"max_abs_acceleration": 1e-6},
+        planner={"max_abs_acceleration": 1e-6, **NO_STAND_OFF},
         lockstep_answer_timeout_s=10.0,
     )
     with GraphProcesses(params, use_sim_time=True, nodes=STACK) as graph:
