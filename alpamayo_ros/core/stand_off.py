@@ -120,7 +120,7 @@ class StandOff:
         if problem:
             raise ValueError(problem)
         speed = max(speed, 0.0)
-        along = np.concatenate([[0.0], np.cumsum(_step_lengths(rollout))])  # [T + 1]
+        along = np.concatenate([[0.0], np.cumsum(rollout.step_arc_lengths())])  # [T + 1]
         entering = self._distances(rollout) < self._limit_m
         # Path length to the last state that keeps the stand-off (all of it when all do).
         room = float(along[int(np.argmax(entering))] if entering.any() else along[-1])
@@ -129,14 +129,8 @@ class StandOff:
         acceleration = stop_at_standstill(
             np.full(rollout.t.shape, -deceleration), speed, TRAJECTORY_DT_S
         )
-        speeds = speed + np.cumsum(acceleration) * TRAJECTORY_DT_S
-        braked_along = np.cumsum((np.concatenate([[speed], speeds[:-1]]) + speeds) / 2.0)
-        braked_along *= TRAJECTORY_DT_S
+        straight = integrate_unicycle(acceleration, np.zeros_like(acceleration), speed)
+        braked_along = np.cumsum(straight.step_arc_lengths())
         # Each braking step takes the curvature of the sample's step it ends in.
         step = np.searchsorted(along[1:], braked_along - 1e-9).clip(0, len(along) - 2)
         return integrate_unicycle(acceleration, rollout.curvature[step], speed, dt=TRAJECTORY_DT_S)
-
-
-def _step_lengths(rollout: Rollout) -> npt.NDArray[np.float64]:
-    """Distance between consecutive states [T], from base_link at t0."""
-    return np.asarray(np.hypot(np.diff(rollout.x, prepend=0.0), np.diff(rollout.y, prepend=0.0)))

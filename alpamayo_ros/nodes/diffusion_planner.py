@@ -92,24 +92,20 @@ class DiffusionPlanner(Node):
                 planning_ms=planning_ms,
             )
             return
+        level, message = OK, "planning"
         if index >= plan.sampled:
             # Safe, but the model's own plans were not: no sample both passed the checks and
             # kept off what its reasoning stops for. Visible: a model that keeps doing so
             # needs looking at.
-            self.diagnostics.update(
-                WARN,
+            level = WARN
+            message = (
                 f"braking for inference {msg.info.inference_id}: no sample is feasible and "
-                "keeps off what the reasoning stops for (the first: "
-                + "; ".join(selection.violations[0])
-                + ")",
-                inference_id=msg.info.inference_id,
-                feasible=int(selection.feasible.sum()),
-                planning_ms=planning_ms,
+                f"keeps off what the reasoning stops for (the first: "
+                f"{'; '.join(selection.violations[0])})"
             )
-            return
         self.diagnostics.update(
-            OK,
-            "planning",
+            level,
+            message,
             inference_id=msg.info.inference_id,
             feasible=int(selection.feasible.sum()),
             planning_ms=planning_ms,

@@ -197,12 +197,12 @@ def _path_to_brake_along(
     refusals: list[str],
 ) -> Rollout:
     """The best-ranked sample refused for the stand-off alone (its path is drivable); the
-    best-ranked one with a finite score when every sample breaks a limit too."""
+    best-ranked one of all (a non-finite score ranking last) when every sample breaks a
+    limit too."""
     only_stand_off = np.array(
         [v == (r,) for v, r in zip(selection.violations, refusals, strict=True)]
     )
     ranked = np.where(np.isfinite(scores), scores, -np.inf)
-    candidates = only_stand_off if only_stand_off.any() else np.isfinite(scores)
-    if not candidates.any():
-        candidates = np.ones(len(scores), dtype=bool)
-    return rollouts[int(np.argmax(np.where(candidates, ranked, -np.inf)))]
+    if only_stand_off.any():
+        ranked = np.where(only_stand_off, ranked, -np.inf)
+    return rollouts[int(np.argmax(ranked))]
