@@ -21,6 +21,7 @@ from alpamayo_ros.backends.worker_protocol import DEFAULT_ADDRESS, address_probl
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.core.stand_off import STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION
+from alpamayo_ros.pipeline.planning import NOISE_SCALE
 from alpamayo_ros.sensors import available_sources
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 from alpamayo_ros.world.simulation import step_grid_problem
@@ -412,6 +413,14 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             0,
             "Seed of the sampler; each plan's noise derives from it and the plan's t0 alone.",
             non_negative,
+        ),
+        Parameter(
+            "noise_scale",
+            NOISE_SCALE,
+            "Temperature of the action expert's noise: the samples start from this times it, "
+            "so below 1 they gather nearer the model's most likely plan (a backend whose "
+            "samples come ready from the model, or none, ignores it).",
+            positive,
         ),
         Parameter("max_abs_acceleration", 9.8, "Feasibility bound (m/s^2).", positive),
         Parameter("max_abs_curvature", 0.33, "Feasibility bound (1/m).", positive),

@@ -274,10 +274,15 @@ class AlpamayoBackend(Backend):
         return Decided(ReasoningOutput(decision, PlannerInput(state, meta_action, latent)))
 
     def sample_controls(
-        self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
+        self,
+        conditioning: PlannerInput,
+        num_samples: int,
+        rng: np.random.Generator,
+        noise_scale: float = 1.0,
     ) -> ControlSamples:
         """The model's own candidates, decoded from the latent (drawn at `decide`, so `rng`
-        has nothing to add); asked for more than it drew, they repeat in order."""
+        and `noise_scale` have nothing to add); asked for more than it drew, they repeat in
+        order."""
         controls = np.asarray(conditioning.latent, dtype=np.float64)
         if controls.size == 0 or controls.size % (2 * TRAJECTORY_STEPS):
             raise AlpamayoError(

@@ -68,7 +68,11 @@ class ConstantVelocityBackend(Backend):
         return Decided(ReasoningOutput(decision, PlannerInput(state, meta_action)))
 
     def sample_controls(
-        self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
+        self,
+        conditioning: PlannerInput,
+        num_samples: int,
+        rng: np.random.Generator,
+        noise_scale: float = 1.0,
     ) -> ControlSamples:
         acceleration, curvature = constant_velocity_controls(
             conditioning.ego_state, TRAJECTORY_STEPS

@@ -176,12 +176,18 @@ class EmbeddedModelBackend(Backend, Generic[Scene]):
 
     @torch.no_grad()
     def sample_controls(
-        self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
+        self,
+        conditioning: PlannerInput,
+        num_samples: int,
+        rng: np.random.Generator,
+        noise_scale: float = 1.0,
     ) -> ControlSamples:
         """K flow-matching samples of the action expert, conditioned on the latent."""
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         velocity = self._velocity(conditioning.latent, num_samples)
-        controls = sample_flow(velocity, num_samples, self.config, generator, self.loop_device)
+        controls = sample_flow(
+            velocity, num_samples, self.config, generator, self.loop_device, noise_scale
+        )
         host = controls.cpu().numpy()
         return ControlSamples(host[..., 0].astype(np.float64), host[..., 1].astype(np.float64))
 

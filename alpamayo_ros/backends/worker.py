@@ -242,12 +242,21 @@ class WorkerBackend(Backend):
         return str(header["text"])
 
     def sample_controls(
-        self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
+        self,
+        conditioning: PlannerInput,
+        num_samples: int,
+        rng: np.random.Generator,
+        noise_scale: float = 1.0,
     ) -> ControlSamples:
         """The worker's action expert on this generator's state; the generator advances as
         it would have in-process, so the samples are the same."""
         header, arrays = planner_input_fields(conditioning)
-        header.update(op="sample", num_samples=num_samples, rng=rng.bit_generator.state)
+        header.update(
+            op="sample",
+            num_samples=num_samples,
+            rng=rng.bit_generator.state,
+            noise_scale=noise_scale,
+        )
         reply, samples = self._request(header, arrays)
         rng.bit_generator.state = reply["rng"]
         return ControlSamples(samples["acceleration"], samples["curvature"])

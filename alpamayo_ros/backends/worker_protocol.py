@@ -15,9 +15,9 @@ forwards to it. They talk over ZeroMQ (REQ -> ROUTER) in explicit frames:
 Requests ("op"): "hello" -> the served backend's name, version, image_size and whether it
 takes missing cameras, the worker's pid and instance; "decide" -> the decision and the
 planner input, with a text id when the text is written afterwards; "text" (id) -> that
-decision's reasoning text; "sample" (planner input, K, generator state) -> the control
-samples and the generator's advanced state, so the samples are those of the same
-generator in-process. Every request but hello carries "expect": [name, version], refused
+decision's reasoning text; "sample" (planner input, K, generator state, noise scale) ->
+the control samples and the generator's advanced state, so the samples are those of the
+same generator in-process. Every request but hello carries "expect": [name, version], refused
 by a worker serving another model, and "timeout_s", after which its client no longer waits
 (a decision still queued then is dropped). An answer with "error" names its kind:
 "protocol", "mismatch" (WorkerMismatch), "backend" (the backend raised), "request" or
@@ -50,7 +50,7 @@ from alpamayo_ros.core.model_io import (
     ReasoningOutput,
 )
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 # Where a worker listens unless told otherwise (one model worker per machine).
 DEFAULT_ADDRESS = "ipc:///tmp/alpamayo_ros_model_worker"
 ADDRESS_SCHEMES = ("ipc://", "tcp://")

@@ -259,10 +259,13 @@ class WorkerServer:
             conditioning = planner_input_from(header, arrays)
             rng = generator_from_state(header["rng"])
             num_samples = int(header["num_samples"])
+            noise_scale = float(header["noise_scale"])
         except (KeyError, TypeError, ValueError) as error:
             raise ProtocolError(f"bad sample request: {error!r}") from None
+        if not noise_scale > 0.0:
+            raise ProtocolError(f"bad sample request: noise_scale {noise_scale} is not > 0")
         started = time.perf_counter()
-        samples = self.backend.sample_controls(conditioning, num_samples, rng)
+        samples = self.backend.sample_controls(conditioning, num_samples, rng, noise_scale)
         return pack(
             {"rng": rng.bit_generator.state, "compute_ms": (time.perf_counter() - started) * 1e3},
             {"acceleration": samples.acceleration, "curvature": samples.curvature},

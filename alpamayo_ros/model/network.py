@@ -494,12 +494,15 @@ def sample_flow(
     config: ModelConfig,
     generator: torch.Generator | None = None,
     device: torch.device | None = None,
+    noise_scale: float = 1.0,
 ) -> Tensor:
     """`rows` control sequences [rows, horizon, 2] in physical units: noise drawn on the
-    CPU from `generator` (the same samples on every device and runtime), Euler-integrated
-    in float32 from flow time 0 to 1 through `velocity`, whatever computes it (the
-    network, or its exported flow step)."""
-    x = torch.randn(rows, config.horizon, 2, generator=generator).to(device)
+    CPU from `generator` (the same samples on every device and runtime), scaled by
+    `noise_scale`, Euler-integrated in float32 from flow time 0 to 1 through `velocity`,
+    whatever computes it (the network, or its exported flow step). A scale below 1 (a
+    temperature) starts the flow nearer the middle of its noise, so the samples spread
+    less about the plan the model finds most likely."""
+    x = (noise_scale * torch.randn(rows, config.horizon, 2, generator=generator)).to(device)
     steps = config.flow_steps
     for step in range(steps):
         x = x + velocity(x, step) / steps

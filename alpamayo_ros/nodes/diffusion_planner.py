@@ -39,6 +39,7 @@ class DiffusionPlanner(Node):
             seed=self.params["seed"],
             stand_off_clearance_m=self.params["stand_off_clearance_m"],
             stand_off_max_deceleration=self.params["stand_off_max_deceleration"],
+            noise_scale=self.params["noise_scale"],
         )
         self.refused = 0
         self.failed = 0  # plans the backend could not make

@@ -61,7 +61,14 @@ class Backend(ABC):
 
     @abstractmethod
     def sample_controls(
-        self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
+        self,
+        conditioning: PlannerInput,
+        num_samples: int,
+        rng: np.random.Generator,
+        noise_scale: float = 1.0,
     ) -> ControlSamples:
         """Action-expert half: K control sequences [K, 64], drawn only from `rng`, so the
-        same generator state gives the same samples."""
+        same generator state gives the same samples. A model that samples from noise here
+        starts from `noise_scale` times it (a sampling temperature: below 1 the samples
+        gather nearer the model's most likely plan); one whose samples are fixed by then
+        (drawn at `decide`, or none drawn) has nothing to scale."""

@@ -10,7 +10,7 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
   as its deceleration bound allows (core.stand_off);
 - checks and selection are `core.trajectory_checks.select_trajectory`;
 - the noise is a pure function of the planner's seed and the plan's t0, so a replay gives
-  the same samples whatever frames were dropped before.
+  the same samples whatever frames were dropped before; it is scaled by a temperature.
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ from alpamayo_ros.pipeline.backend import Backend
 # Subtracted from the score of a sample whose own meta-action contradicts the decided one,
 # so that any agreeing sample ranks above every contradicting one.
 CONTRADICTION_PENALTY = 1_000.0
+# The temperature of the action expert's noise. The embedded VLA's samples at full noise
+# spread 10 m and more sideways by 6.4 s on a straight, empty road, the chosen one often
+# turning in at the start; driving it, the car veers, and the model, seeing itself veer,
+# reads hazards that are not there. Half the noise, on 100 tuning seeds (3000300-3000399)
+# closed loop: scenarios passed 0.28 -> 0.35, off-road 0.08 -> 0.05, the same at-fault
+# collisions and progress; 0.3 passed fewer (0.33) with more at-fault collisions.
+NOISE_SCALE = 0.5
 
 
 class ModelMismatch(ValueError):
@@ -132,9 +139,12 @@ class PlanningStep:
         seed: int = 0,
         stand_off_clearance_m: float = STAND_OFF_CLEARANCE_M,
         stand_off_max_deceleration: float = STAND_OFF_MAX_DECELERATION,
+        noise_scale: float = NOISE_SCALE,
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"need at least one sample, got {num_samples}")
+        if not noise_scale > 0.0:
+            raise ValueError(f"the noise scale must be > 0, got {noise_scale}")
         problem = settings_problem(stand_off_clearance_m, stand_off_max_deceleration)
         if problem:
             raise ValueError(problem)
@@ -144,6 +154,7 @@ class PlanningStep:
         self.seed = seed
         self.stand_off_clearance_m = stand_off_clearance_m
         self.stand_off_max_deceleration = stand_off_max_deceleration
+        self.noise_scale = noise_scale
 
     def check_model(self, name: str, version: str) -> None:
         """Refuse conditioning from a model other than this planner's backend."""
@@ -163,7 +174,7 @@ class PlanningStep:
         None where a caller has no reasoning (then no stand-off applies)."""
         started = time.perf_counter()
         samples = self.backend.sample_controls(
-            conditioning, self.num_samples, sampling_rng(self.seed, t0_ns)
+            conditioning, self.num_samples, sampling_rng(self.seed, t0_ns), self.noise_scale
         )
         rollouts = integrate_controls(samples, conditioning)
         scores = score_samples(rollouts, conditioning)

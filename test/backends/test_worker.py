@@ -131,11 +131,14 @@ def test_a_worker_gives_the_in_process_results(address, workers, tmp_path) -> No
 
         ours, theirs = sampling_rng(0, seed), sampling_rng(0, seed)
         conditioning = expected.output.planner_input
-        samples = remote.sample_controls(conditioning, 6, ours)
-        reference = local.sample_controls(conditioning, 6, theirs)
+        # The planner's noise scale travels with the request.
+        samples = remote.sample_controls(conditioning, 6, ours, noise_scale=0.5)
+        reference = local.sample_controls(conditioning, 6, theirs, noise_scale=0.5)
         np.testing.assert_array_equal(samples.acceleration, reference.acceleration)
         np.testing.assert_array_equal(samples.curvature, reference.curvature)
         assert ours.bit_generator.state == theirs.bit_generator.state
+        unscaled = local.sample_controls(conditioning, 6, sampling_rng(0, seed))
+        assert not np.array_equal(unscaled.curvature, samples.curvature)
         plan = PlanningStep(remote).plan(decided.output.planner_input, t0_ns=seed)
         reference_plan = PlanningStep(local).plan(conditioning, t0_ns=seed)
         np.testing.assert_array_equal(plan.rollouts.xyz(), reference_plan.rollouts.xyz())

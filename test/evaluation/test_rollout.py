@@ -25,6 +25,7 @@ from alpamayo_ros.evaluation.rollout import (
 from alpamayo_ros.graph import default_parameter_file
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS
 from alpamayo_ros.pipeline.inference import InferenceStep
+from alpamayo_ros.pipeline.planning import NOISE_SCALE
 from alpamayo_ros.world.dataset import foresees_light_change
 from alpamayo_ros.world.scenarios import make_scenario
 from alpamayo_ros.world.vehicle import ActuatorLag
@@ -146,7 +147,8 @@ def test_the_defaults_are_the_packaged_parameters() -> None:
     assert (
         planner["stand_off_clearance_m"],
         planner["stand_off_max_deceleration"],
-    ) == (STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION)
+        planner["noise_scale"],
+    ) == (STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION, NOISE_SCALE)
     assert Limits() == Limits(
         max_abs_acceleration=planner["max_abs_acceleration"],
         max_abs_curvature=planner["max_abs_curvature"],

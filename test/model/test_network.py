@@ -10,7 +10,7 @@ from alpamayo_ros.core.decisions import Cause
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.planar import yaw_to_rotation
 from alpamayo_ros.model.config import ModelConfig
-from alpamayo_ros.model.network import DecoderCache, EmbeddedVla
+from alpamayo_ros.model.network import DecoderCache, EmbeddedVla, sample_flow
 from alpamayo_ros.model.tokenizer import Tokenizer
 
 VOCABULARY = Tokenizer.from_words(["slow", "down", "because", "of", "the", "light", "."])
@@ -78,6 +78,19 @@ def test_sampler_is_euler_integration_of_the_velocity_field(model: EmbeddedVla) 
             x = x + model.velocity(x, t, condition.repeat_interleave(3, dim=0)) / steps
     expected = model.denormalise(x).reshape(2, 3, model.config.horizon, 2)
     torch.testing.assert_close(sampled, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_noise_scale_scales_the_flow_start(model: EmbeddedVla) -> None:
+    """With no flow, a sample is its starting noise: the scale multiplies exactly that."""
+
+    def still(x: torch.Tensor, step: int) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+    def start(scale: float) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(5)
+        return sample_flow(still, 4, model.config, generator, noise_scale=scale)
+
+    torch.testing.assert_close(start(0.5), 0.5 * start(1.0))
 
 
 def test_flow_matching_learns_a_target_the_sampler_then_produces() -> None:

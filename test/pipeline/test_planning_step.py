@@ -20,6 +20,7 @@ from alpamayo_ros.core.trajectory_checks import check_rollout
 from alpamayo_ros.pipeline.backend import Backend, Decided
 from alpamayo_ros.pipeline.planning import (
     CONTRADICTION_PENALTY,
+    NOISE_SCALE,
     ModelMismatch,
     PlanningStep,
     integrate_controls,
@@ -44,10 +45,14 @@ class ScriptedExpert(Backend):
         raise NotImplementedError("the planning step never calls decide")
 
     def sample_controls(
-        self, conditioning: PlannerInput, num_samples: int, rng: np.random.Generator
+        self,
+        conditioning: PlannerInput,
+        num_samples: int,
+        rng: np.random.Generator,
+        noise_scale: float = 1.0,
     ) -> ControlSamples:
         shape = (num_samples, STEPS)
-        jitter = self.noise * rng.standard_normal(shape)
+        jitter = noise_scale * self.noise * rng.standard_normal(shape)
         return ControlSamples(
             np.broadcast_to(self.acceleration, shape) + jitter,
             np.broadcast_to(self.curvature, shape).copy(),
@@ -66,8 +71,9 @@ def test_braking_to_a_stop_stays_stopped_instead_of_reversing() -> None:
     braking = ScriptedExpert(np.full(STEPS, -3.0), np.zeros(STEPS), noise=0.2)
     plan = PlanningStep(braking, 6).plan(conditioning(4.0, Longitudinal.STOP), t0_ns=10)
     assert plan.selection.index is not None and plan.selection.feasible.all()
-    assert plan.rollouts.v.min() >= 0.0
-    assert np.all(np.diff(plan.rollouts.x, axis=-1) >= 0.0)  # never moves backwards
+    # Standing is zero up to the roundoff of integrating the clamped accelerations again.
+    assert plan.rollouts.v.min() >= -1e-12
+    assert np.all(np.diff(plan.rollouts.x, axis=-1) >= -1e-12)  # never moves backwards
     np.testing.assert_allclose(plan.rollouts.v[:, -1], 0.0, atol=1e-12)
     # It stopped where braking at about 3 m/s^2 from 4 m/s stops: v^2 / 2a = 2.7 m.
     assert np.all(np.abs(plan.rollouts.x[:, -1] - 4.0**2 / 6.0) < 0.6)
@@ -114,11 +120,26 @@ def test_noise_is_a_function_of_seed_and_t0_only() -> None:
     assert not np.array_equal(first.rollouts.x, other_seed.rollouts.x)
 
 
+def test_the_noise_scale_reaches_the_sampler_and_must_be_positive() -> None:
+    """The same draws, scaled: the samples' spread about the scripted plan shrinks with it."""
+    expert = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS), noise=0.5)
+    ego = conditioning(8.0, Longitudinal.MAINTAIN_SPEED)
+    full = PlanningStep(expert, 6, noise_scale=1.0).plan(ego, t0_ns=7)
+    quarter = PlanningStep(expert, 6, noise_scale=0.25).plan(ego, t0_ns=7)
+    np.testing.assert_allclose(
+        quarter.rollouts.acceleration, 0.25 * full.rollouts.acceleration, atol=1e-12
+    )
+    assert PlanningStep(expert, 6).noise_scale == NOISE_SCALE
+    for bad in (0.0, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="noise scale must be > 0"):
+            PlanningStep(expert, 6, noise_scale=bad)
+
+
 def test_samples_that_contradict_the_reasoning_rank_last() -> None:
     """Half the samples brake hard, half keep speed; the reasoning says keep speed."""
 
     class Split(ScriptedExpert):
-        def sample_controls(self, conditioning, num_samples, rng):  # type: ignore[override]
+        def sample_controls(self, conditioning, num_samples, rng, noise_scale=1.0):  # type: ignore[override]
             acceleration = np.zeros((num_samples, STEPS))
             acceleration[: num_samples // 2] = -2.5
             return ControlSamples(acceleration, np.zeros((num_samples, STEPS)))
@@ -163,7 +184,7 @@ def test_samples_that_drive_into_what_the_reasoning_stops_for_are_refused() -> N
     model's did) reach it; those braking at 2.5 stop 20 m short and are chosen."""
 
     class Split(ScriptedExpert):
-        def sample_controls(self, conditioning, num_samples, rng):  # type: ignore[override]
+        def sample_controls(self, conditioning, num_samples, rng, noise_scale=1.0):  # type: ignore[override]
             acceleration = np.full((num_samples, STEPS), -1.0)
             acceleration[num_samples // 2 :] = -2.5
             return ControlSamples(acceleration, np.zeros((num_samples, STEPS)))
@@ -215,7 +236,7 @@ def test_the_braking_candidate_comes_when_the_samples_that_keep_off_break_a_limi
     the drivable ones."""
 
     class Split(ScriptedExpert):
-        def sample_controls(self, conditioning, num_samples, rng):  # type: ignore[override]
+        def sample_controls(self, conditioning, num_samples, rng, noise_scale=1.0):  # type: ignore[override]
             acceleration = np.full((num_samples, STEPS), -1.0)
             acceleration[: num_samples // 2] = -11.0
             return ControlSamples(acceleration, np.zeros((num_samples, STEPS)))
