@@ -244,6 +244,13 @@ LOCKSTEP_START_TIMEOUT = Parameter(
     "and publishers (discovery); then it starts anyway, with a warning.",
     positive,
 )
+LOCKSTEP_SUBSCRIBER = Parameter(
+    "lockstep_subscriber",
+    "vla_inference",
+    "Lock-step: the node (by name) that must subscribe to every camera and the odometry "
+    "before the clock starts, the VLA node; empty: any subscriber. A bag recorder or viewer "
+    "subscribing first does not start the run before the model can take its inputs.",
+)
 LOCKSTEP_SETTLE = Parameter(
     "lockstep_settle_s",
     0.3,
@@ -327,6 +334,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         ),
         LOCKSTEP_ANSWER_TIMEOUT,
         LOCKSTEP_START_TIMEOUT,
+        LOCKSTEP_SUBSCRIBER,
         LOCKSTEP_SETTLE,
     ),
     "vla_inference": (
@@ -511,6 +519,7 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
         ),
         LOCKSTEP_ANSWER_TIMEOUT,
         LOCKSTEP_START_TIMEOUT,
+        LOCKSTEP_SUBSCRIBER,
         LOCKSTEP_SETTLE,
         Parameter(
             "planner",

@@ -203,10 +203,12 @@ class CameraDriver(ManagedNode):
         self.advance()
 
     def undiscovered(self) -> list[str]:
-        """What lock-step waits for at the start: a subscriber on every camera's image
-        topic and on the odometry, and a publisher of the answers."""
-        topics = [*self.output.image_topics, self.output.odometry.topic_name]
-        missing = [topic for topic in topics if self.count_subscribers(topic) == 0]
+        """What lock-step waits for at the start: the VLA node (`lockstep_subscriber`) on
+        every camera's image topic and on the odometry, and a publisher of the answers."""
+        missing = self.output.unsubscribed(
+            [*self.output.image_topics, self.output.odometry.topic_name],
+            self.params["lockstep_subscriber"],
+        )
         if self.count_publishers(self.answers.topic_name) == 0:
             missing.append(self.answers.topic_name)
         return missing

@@ -174,12 +174,15 @@ class Simulator(ManagedNode):
         self.advance()
 
     def undiscovered(self) -> list[str]:
-        """What the run waits for at the start: subscribers of the cameras and the
-        odometry, and the control bridge's commands."""
-        topics = [self.output.odometry.topic_name]
+        """What the run waits for at the start: the control bridge's commands and a
+        subscriber of the odometry; with the stack planning, the VLA node
+        (`lockstep_subscriber`) on the cameras and the odometry too."""
+        odometry = self.output.odometry.topic_name
+        missing = self.output.unsubscribed([odometry], "")
         if self.expert_plans is None:
-            topics += self.output.image_topics
-        missing = [topic for topic in topics if self.count_subscribers(topic) == 0]
+            missing += self.output.unsubscribed(
+                [*self.output.image_topics, odometry], self.params["lockstep_subscriber"]
+            )
         if self.count_publishers(self.commands.topic_name) == 0:
             missing.append(self.commands.topic_name)
         return missing

@@ -45,6 +45,7 @@ class SensorOutput:
         compressed: bool = False,
         clock: bool = False,
     ) -> None:
+        self.node = node
         self.rig = rig
         self.frame_id = frame_id
         self.odom_frame_id = odom_frame_id
@@ -70,6 +71,19 @@ class SensorOutput:
     @property
     def image_topics(self) -> list[str]:
         return [publisher.topic_name for publisher in self.images.values()]
+
+    def unsubscribed(self, topics: Sequence[str], subscriber: str) -> list[str]:
+        """The topics that the node named `subscriber` ("": any node) does not subscribe to
+        yet, as far as discovery has seen: what lock-step waits for at its start. Any
+        subscriber is not enough where a bag recorder or a viewer subscribes to everything
+        before the stack has started: the clock would run while the model misses its first
+        inputs, and the run would depend on how fast the processes came up."""
+        missing = []
+        for topic in topics:
+            nodes = {info.node_name for info in self.node.get_subscriptions_info_by_topic(topic)}
+            if subscriber not in nodes if subscriber else not nodes:
+                missing.append(f"{subscriber} on {topic}" if subscriber else topic)
+        return missing
 
     def publish_rig(self, stamp_ns: int) -> None:
         self.static_tf.publish(conversions.rig_transforms(self.rig, self.frame_id, stamp_ns))

@@ -61,7 +61,10 @@ def test_demo_drives_records_scores_and_reports(ros_domain: int, tmp_path: Path)
     # A whole scenario of 10 Hz plans, tracked at 50 Hz.
     assert seen[Topics.TRAJECTORY] >= 50 and seen[Topics.REASONING] >= 50, result.stdout
     assert seen[Topics.CONTROL_COMMAND] >= 5 * seen[Topics.TRAJECTORY] * 0.9, result.stdout
-    assert re.search(r"^scenario 3000178 \(traffic_light\): (passed|failed)", result.stdout, re.M)
+    # The shipped model passes the demo's scenario, in process as through the graph: a
+    # graph that starts its clock before the VLA node subscribes (the bag recorder here
+    # subscribing first) brakes the car for want of a plan and fails it.
+    assert re.search(r"^scenario 3000178 \(traffic_light\): passed", result.stdout, re.M)
     recorded = read_back(the_bag(result.stdout))
     assert recorded[Topics.TRAJECTORY] >= seen[Topics.TRAJECTORY]
     assert recorded["/sensing/camera/front_wide_120fov/image_raw"] >= 100
