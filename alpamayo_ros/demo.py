@@ -40,6 +40,10 @@ DEMO_SEED = 3000178
 # Processes start, import torch, load weights and fill 1.5 s of ego history before the
 # first plan: seconds on a small machine, a minute on a very busy one.
 STARTUP_ALLOWANCE_S = 90.0
+# The simulator's lock-step bounds in the demo: its clock waits this long for the VLA
+# node's subscriptions, and for each answer, before it moves on without them.
+DEMO_START_TIMEOUT_S = STARTUP_ALLOWANCE_S
+DEMO_ANSWER_TIMEOUT_S = 10.0
 # After the scenario's end the recorder takes what is still in flight (it may trail the
 # graph on a busy machine, writing the cameras): until nothing new came for QUIET_S, at
 # most DRAIN_S.
@@ -110,6 +114,16 @@ def run_demo(
         # has found and matched every topic before the first step: nothing goes unrecorded.
         simulator = document["simulator"]["ros__parameters"]
         simulator["lockstep_settle_s"] = max(simulator.get("lockstep_settle_s", 0.0), 2.0)
+        # However long start-up and each answer take on a busy machine (the recorder and
+        # the viewer share its cores), the drive is the one the stack makes: the clock does
+        # not move on without it. A node that exits is reported, and the demo's own
+        # deadline bounds the wait.
+        simulator["lockstep_start_timeout_s"] = max(
+            simulator.get("lockstep_start_timeout_s", 0.0), DEMO_START_TIMEOUT_S
+        )
+        simulator["lockstep_answer_timeout_s"] = max(
+            simulator.get("lockstep_answer_timeout_s", 0.0), DEMO_ANSWER_TIMEOUT_S
+        )
         params.write_text(yaml.safe_dump(document))
         with BagRecorder(outcome.bag) as bag, GraphProcesses(params, True, nodes=nodes) as graph:
             show(

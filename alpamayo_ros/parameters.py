@@ -8,6 +8,7 @@ node and parameter named, instead of a node silently running on a default.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,11 @@ from alpamayo_ros.backends import PRECISIONS, available_backends, device_problem
 from alpamayo_ros.backends.worker_protocol import DEFAULT_ADDRESS, address_problem
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
-from alpamayo_ros.core.stand_off import STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION
+from alpamayo_ros.core.stand_off import (
+    PASSING_CLEARANCE_M,
+    STAND_OFF_CLEARANCE_M,
+    STAND_OFF_MAX_DECELERATION,
+)
 from alpamayo_ros.pipeline.planning import NOISE_SCALE
 from alpamayo_ros.sensors import available_sources
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
@@ -45,6 +50,13 @@ def positive(value: float) -> str | None:
 
 def non_negative(value: float) -> str | None:
     return None if value >= 0 and math.isfinite(value) else "must be >= 0"
+
+
+def node_name_or_empty(value: str) -> str | None:
+    """A ROS node name as discovery reports it (no namespace), or empty."""
+    if not value or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        return None
+    return f"{value!r} is not a node name (letters, digits and _, no namespace)"
 
 
 def one_of(choices: Callable[[], tuple[str, ...]]) -> Check:
@@ -250,6 +262,7 @@ LOCKSTEP_SUBSCRIBER = Parameter(
     "Lock-step: the node (by name) that must subscribe to every camera and the odometry "
     "before the clock starts, the VLA node; empty: any subscriber. A bag recorder or viewer "
     "subscribing first does not start the run before the model can take its inputs.",
+    node_name_or_empty,
 )
 LOCKSTEP_SETTLE = Parameter(
     "lockstep_settle_s",
@@ -447,6 +460,14 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             "Hardest braking of the candidate that stops short of that object when every "
             "sample is refused (m/s^2).",
             positive,
+        ),
+        Parameter(
+            "stand_off_passing_clearance_m",
+            PASSING_CLEARANCE_M,
+            "Sideways distance from base_link kept to a standing object the reasoning nudges "
+            "around, where some sample keeps it (else 1.2 m, below which the car brakes to "
+            "stop short of it); 0 turns the rule off, as stand_off_clearance_m 0 does.",
+            non_negative,
         ),
     ),
     "control_bridge": (

@@ -60,6 +60,13 @@ def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
         ("camera_driver", "rate_hz", "fast", "camera_driver.rate_hz: must be of type float"),
         ("camera_driver", "rate_hz", -1.0, "camera_driver.rate_hz: must be a positive number"),
         ("diffusion_planner", "num_samples", 6.5, "num_samples: must be of type int"),
+        ("diffusion_planner", "noise_scale", 0.0, "noise_scale: must be a positive number"),
+        (
+            "simulator",
+            "lockstep_subscriber",
+            "/stack/vla_inference",
+            "simulator.lockstep_subscriber: '/stack/vla_inference' is not a node name",
+        ),
         ("control_bridge", "rate_hz", True, "control_bridge.rate_hz: must be of type float"),
         ("control_bridge", "wheel_base", 2.8, "control_bridge.wheel_base: unknown parameter"),
         ("vla_inference", "cameras", [], "vla_inference.cameras: must name at least one camera"),

@@ -1,4 +1,4 @@
-"""Plans that keep off the object a reasoning stops or yields for.
+"""Plans that keep off the object a reasoning stops for, yields to or nudges around.
 
 A reasoning names what it stops for and where: "Stop behind the stopped vehicle", cause
 STOPPED_VEHICLE at (23.9, -1.1) m in the ego frame at t0. A sampled trajectory that drives
@@ -7,6 +7,14 @@ for such a reasoning brake at 1-1.5 m/s^2 where 3-6 are needed, label as a stop,
 into the car. So the planning step refuses a sample that comes within a clearance of the
 object, and when no sample is left, brakes along the best one to stop short of it: the stop
 the reasoning asked for, as hard as a maximum deceleration allows.
+
+A nudge is the same promise sideways: "Nudge to the left to keep clear of the cones
+narrowing the lane", cause CONSTRUCTION at the first cone. The model's samples for it move
+a few decimetres where a metre is needed (a 0.7 m nudge labels as going straight, so the
+meta-action ranking cannot tell them apart) and clip the cones. So a sample that passes
+the object closer than a passing clearance, sideways, is refused, and when every sample
+does, the car brakes to stop short of it as for a stop: safe, if slower than the expert,
+who goes round.
 
 Only objects that stay where they are count: a stopped vehicle, a pedestrian or cyclist
 yielded to, construction. Not a traffic light (its position is the light's head, which on
@@ -22,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
-from alpamayo_ros.core.decisions import Cause, LongitudinalDecision
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.model_io import CausalDecision
 
@@ -39,19 +47,39 @@ BESIDE_THE_CAR_M = 3.7
 # Already within the clearance (queued behind the object), a sample is refused only when it
 # comes this much closer than the car is: standing or moving off keeps the stand-off.
 APPROACH_TOLERANCE_M = 0.5
+# How far sideways base_link passes the object a nudge goes round, where some sample does:
+# half the ego's width (0.95 m), half a cyclist's (0.35 m) and 0.5 m, about what the
+# model's placement of the object is off sideways (median 0.36 m for the first cone, 0.42 m
+# for a cyclist; p90 0.63 and 0.93 m).
+PASSING_CLEARANCE_M = 1.8
+# Where no sample does, the closest a pass may still come before the car brakes instead:
+# half the ego's width and a cone's, and a few centimetres. Refusing every sample under
+# the full clearance stopped the car behind cyclists and cones it could pass: on held-out
+# seeds 3000200-3000299, 0.21 of the drives passed, 0.25 with this floor (README).
+PASSING_MINIMUM_M = 1.2
+# Where a sample passes the object: from this far before the point the reasoning places to
+# this far beyond it, along the ego's x at t0. The reasoning places the first cone of a
+# line that goes on (and may close in on the lane), or a cyclist who rides on.
+PASSING_FROM_M = 5.0
+PASSING_TO_M = 15.0
 
 STOPPING_DECISIONS = frozenset(
     {LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT, LongitudinalDecision.YIELD}
 )
+NUDGING_DECISIONS = frozenset({LateralDecision.IN_LANE_NUDGE, LateralDecision.OUT_OF_LANE_NUDGE})
 STANDING_CAUSES = frozenset(
     {Cause.STOPPED_VEHICLE, Cause.PEDESTRIAN, Cause.CYCLIST, Cause.CONSTRUCTION}
 )
 
 
-def settings_problem(clearance_m: float, max_deceleration: float) -> str | None:
-    """Why a clearance (0 turns the rule off) and a braking bound cannot be used, if so."""
+def settings_problem(
+    clearance_m: float, max_deceleration: float, passing_clearance_m: float = 0.0
+) -> str | None:
+    """Why the clearances (0 turns a rule off) and a braking bound cannot be used, if so."""
     if not clearance_m >= 0.0:
         return f"the stand-off clearance must be >= 0 m, got {clearance_m}"
+    if not passing_clearance_m >= 0.0:
+        return f"the stand-off passing clearance must be >= 0 m, got {passing_clearance_m}"
     if not max_deceleration > 0.0:
         return f"the stand-off's maximum deceleration must be > 0, got {max_deceleration}"
     return None
@@ -61,27 +89,37 @@ def settings_problem(clearance_m: float, max_deceleration: float) -> str | None:
 class StandOff:
     """Keep the ego origin (base_link) at least `clearance_m` from the point (x, y), in the
     ego frame at t0, where the reasoning's cause is; or, where the car is closer already,
-    come no closer."""
+    come no closer. With `passing_clearance_m` (a nudge round the object) the car may pass
+    it, at least that far sideways; it still stops `clearance_m` short when braking."""
 
     cause: Cause
     x: float
     y: float
     clearance_m: float
+    passing_clearance_m: float | None = None
 
     @classmethod
-    def stated_by(cls, decision: CausalDecision | None, clearance_m: float) -> StandOff | None:
+    def stated_by(
+        cls,
+        decision: CausalDecision | None,
+        clearance_m: float,
+        passing_clearance_m: float = 0.0,
+    ) -> StandOff | None:
         """The stand-off a decision asks for: a stop or a yield for a standing object ahead
-        of the car's front; None otherwise, or when `clearance_m` is 0 (the rule off)."""
-        if decision is None or clearance_m == 0.0:
+        of the car's front, or a nudge round one (unless `passing_clearance_m` is 0); None
+        otherwise, or when `clearance_m` is 0 (both rules off: a pass too close brakes to
+        that clearance)."""
+        if decision is None or decision.cause not in STANDING_CAUSES or clearance_m == 0.0:
             return None
-        if decision.longitudinal_decision not in STOPPING_DECISIONS:
-            return None
-        if decision.cause not in STANDING_CAUSES:
+        stopping = decision.longitudinal_decision in STOPPING_DECISIONS
+        nudging = decision.lateral_decision in NUDGING_DECISIONS and passing_clearance_m > 0.0
+        if not (stopping or nudging):
             return None
         x, y, _ = decision.cause_object_position
         if not (np.isfinite(x) and np.isfinite(y)) or x <= BESIDE_THE_CAR_M:
             return None
-        return cls(decision.cause, float(x), float(y), clearance_m)
+        passing = None if stopping else passing_clearance_m
+        return cls(decision.cause, float(x), float(y), clearance_m, passing)
 
     @property
     def _limit_m(self) -> float:
@@ -93,6 +131,8 @@ class StandOff:
 
     def violations(self, rollouts: Rollout) -> list[str]:
         """Per candidate of a batch [K, T]: why it breaks the stand-off, "" when it keeps it."""
+        if self.passing_clearance_m is not None:
+            return self._passing_violations(rollouts)
         distances = self._distances(rollouts)
         limit = self._limit_m
         reasons = []
@@ -107,6 +147,26 @@ class StandOff:
                 f"t={rollouts.t[k, closest]:.1f} s"
             )
         return reasons
+
+    def _passing_violations(self, rollouts: Rollout) -> list[str]:
+        """Samples that pass the object closer than the passing clearance, sideways, where
+        some sample keeps it; else those closer than PASSING_MINIMUM_M (or the clearance,
+        if smaller)."""
+        clearance = float(self.passing_clearance_m or 0.0)
+        passing = (rollouts.x >= self.x - PASSING_FROM_M) & (rollouts.x <= self.x + PASSING_TO_M)
+        beside = np.where(passing, np.abs(rollouts.y - self.y), np.inf)
+        closest = np.argmin(beside, axis=-1)
+        gaps = np.take_along_axis(beside, closest[:, None], axis=-1)[:, 0]
+        floor = clearance if np.any(gaps >= clearance) else min(PASSING_MINIMUM_M, clearance)
+        return [
+            ""
+            if gap >= floor
+            else (
+                f"passes {gap:.1f} m beside the {self.cause.name.lower()} the reasoning "
+                f"nudges around (passing clearance {floor:g} m) at t={rollouts.t[k, at]:.1f} s"
+            )
+            for k, (gap, at) in enumerate(zip(gaps, closest, strict=True))
+        ]
 
     def braking(self, rollout: Rollout, speed: float, max_deceleration: float) -> Rollout:
         """The braking candidate: `rollout`'s path [T] driven at the constant deceleration

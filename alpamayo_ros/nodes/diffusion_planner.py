@@ -1,8 +1,8 @@
 """Diffusion planner node: the planning step (pipeline.planning.PlanningStep) per
 conditioning message: K samples of the backend's action expert, integrated, ranked,
 checked, one selected. The conditioning's reasoning comes along: a sample that drives into
-the standing object it stops or yields for is refused, and a braking candidate stops short
-of it when every sample does.
+the standing object it stops or yields for, or passes too close beside the one it nudges
+around, is refused, and a braking candidate stops short of it when every sample is.
 
 Publishes every candidate with its checks (for RViz and evaluation) and the selected
 trajectory. When no candidate is feasible, or the conditioning comes from another model
@@ -40,6 +40,7 @@ class DiffusionPlanner(Node):
             stand_off_clearance_m=self.params["stand_off_clearance_m"],
             stand_off_max_deceleration=self.params["stand_off_max_deceleration"],
             noise_scale=self.params["noise_scale"],
+            stand_off_passing_clearance_m=self.params["stand_off_passing_clearance_m"],
         )
         self.refused = 0
         self.failed = 0  # plans the backend could not make
@@ -96,12 +97,12 @@ class DiffusionPlanner(Node):
         level, message = OK, "planning"
         if index >= plan.sampled:
             # Safe, but the model's own plans were not: no sample both passed the checks and
-            # kept off what its reasoning stops for. Visible: a model that keeps doing so
-            # needs looking at.
+            # kept off what its reasoning stops for or nudges around. Visible: a model that
+            # keeps doing so needs looking at.
             level = WARN
             message = (
                 f"braking for inference {msg.info.inference_id}: no sample is feasible and "
-                f"keeps off what the reasoning stops for (the first: "
+                f"keeps off what the reasoning stops for or nudges around (the first: "
                 f"{'; '.join(selection.violations[0])})"
             )
         self.diagnostics.update(

@@ -5,9 +5,10 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
 - integration stops at standstill unless the meta-action is a reverse one;
 - samples are ranked by agreement with the decided meta-action first (the reasoning and the
   chosen trajectory must not contradict each other), then by agreement with each other;
-- a sample that drives into the object the reasoning stops or yields for is refused, and
-  when no sample is left, a braking candidate along the best one stops short of it, as far
-  as its deceleration bound allows (core.stand_off);
+- a sample that drives into the object the reasoning stops or yields for, or passes too
+  close beside the one it nudges around, is refused, and when no sample is left, a braking
+  candidate along the best one stops short of it, as far as its deceleration bound allows
+  (core.stand_off);
 - checks and selection are `core.trajectory_checks.select_trajectory`;
 - the noise is a pure function of the planner's seed and the plan's t0, so a replay gives
   the same samples whatever frames were dropped before; it is scaled by a temperature.
@@ -26,6 +27,7 @@ from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_st
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
 from alpamayo_ros.core.stand_off import (
+    PASSING_CLEARANCE_M,
     STAND_OFF_CLEARANCE_M,
     STAND_OFF_MAX_DECELERATION,
     StandOff,
@@ -140,12 +142,15 @@ class PlanningStep:
         stand_off_clearance_m: float = STAND_OFF_CLEARANCE_M,
         stand_off_max_deceleration: float = STAND_OFF_MAX_DECELERATION,
         noise_scale: float = NOISE_SCALE,
+        stand_off_passing_clearance_m: float = PASSING_CLEARANCE_M,
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"need at least one sample, got {num_samples}")
         if not noise_scale > 0.0:
             raise ValueError(f"the noise scale must be > 0, got {noise_scale}")
-        problem = settings_problem(stand_off_clearance_m, stand_off_max_deceleration)
+        problem = settings_problem(
+            stand_off_clearance_m, stand_off_max_deceleration, stand_off_passing_clearance_m
+        )
         if problem:
             raise ValueError(problem)
         self.backend = backend
@@ -154,6 +159,7 @@ class PlanningStep:
         self.seed = seed
         self.stand_off_clearance_m = stand_off_clearance_m
         self.stand_off_max_deceleration = stand_off_max_deceleration
+        self.stand_off_passing_clearance_m = stand_off_passing_clearance_m
         self.noise_scale = noise_scale
 
     def check_model(self, name: str, version: str) -> None:
@@ -170,8 +176,8 @@ class PlanningStep:
         self, conditioning: PlannerInput, t0_ns: int, decision: CausalDecision | None = None
     ) -> Plan:
         """`decision`: the reasoning's structure (the conditioning message carries it), whose
-        stop or yield for a standing object the plan must respect while driving forward;
-        None where a caller has no reasoning (then no stand-off applies)."""
+        stop or yield for a standing object, or nudge round one, the plan must respect while
+        driving forward; None where a caller has no reasoning (then no stand-off applies)."""
         started = time.perf_counter()
         samples = self.backend.sample_controls(
             conditioning, self.num_samples, sampling_rng(self.seed, t0_ns), self.noise_scale
@@ -181,7 +187,11 @@ class PlanningStep:
         sampled = len(scores)
         forward_only = conditioning.meta_action.longitudinal is not Longitudinal.REVERSE
         stand_off = (
-            StandOff.stated_by(decision, self.stand_off_clearance_m) if forward_only else None
+            StandOff.stated_by(
+                decision, self.stand_off_clearance_m, self.stand_off_passing_clearance_m
+            )
+            if forward_only
+            else None
         )
         refusals = stand_off.violations(rollouts) if stand_off is not None else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)

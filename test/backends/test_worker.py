@@ -30,6 +30,7 @@ from alpamayo_ros.backends.worker_protocol import (
     address_problem,
     generator_from_state,
     pack,
+    planner_input_fields,
     unpack,
 )
 from alpamayo_ros.configuration import ConfigurationError
@@ -207,6 +208,24 @@ def test_another_protocol_or_model_is_refused(address, workers, tmp_path) -> Non
     assert socket.poll(5_000)
     header, _ = unpack(socket.recv_multipart())
     assert header["kind"] == "mismatch" and "serves constant_velocity" in header["error"]
+    # A sample request says its noise scale, a positive one (a worker of this protocol
+    # never samples at a scale the planner did not ask for).
+    conditioning = backend.decide(vla_input(make_sample(0), None)).output.planner_input
+    fields, arrays = planner_input_fields(conditioning)
+    request = {
+        **fields,
+        "op": "sample",
+        "num_samples": 2,
+        "rng": sampling_rng(0, 0).bit_generator.state,
+        "expect": [backend.name, backend.version],
+    }
+    for scale, error in ((None, "'noise_scale'"), (0.0, "noise_scale 0.0 is not > 0")):
+        socket.send_multipart(
+            pack(request if scale is None else {**request, "noise_scale": scale}, arrays)
+        )
+        assert socket.poll(5_000)
+        header, _ = unpack(socket.recv_multipart())
+        assert header["kind"] == "request" and error in header["error"], header
     socket.close(linger=0)
     context.term()
 

@@ -3,13 +3,15 @@ and the braking that keeps it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.model_io import CausalDecision
-from alpamayo_ros.core.stand_off import StandOff, settings_problem
+from alpamayo_ros.core.stand_off import PASSING_TO_M, StandOff, settings_problem
 
 STEPS = 64
 
@@ -52,9 +54,67 @@ def test_a_yield_to_a_pedestrian_states_one_unless_the_rule_is_off() -> None:
 
 def test_settings_that_cannot_work_are_named() -> None:
     assert settings_problem(7.0, 6.0) is None and settings_problem(0.0, 6.0) is None
+    assert settings_problem(7.0, 6.0, 1.8) is None and settings_problem(0.0, 6.0, 0.0) is None
     assert settings_problem(-1.0, 6.0) == "the stand-off clearance must be >= 0 m, got -1.0"
     assert "maximum deceleration must be > 0, got 0.0" in str(settings_problem(7.0, 0.0))
     assert settings_problem(float("nan"), 6.0) is not None
+    assert "passing clearance must be >= 0 m, got -0.5" in str(settings_problem(7.0, 6.0, -0.5))
+
+
+def nudge(cause: Cause, position: tuple[float, float, float]) -> CausalDecision:
+    return CausalDecision(
+        "",
+        LongitudinalDecision.SET_SPEED_TRACKING,
+        LateralDecision.OUT_OF_LANE_NUDGE,
+        cause,
+        cause.name.lower(),
+        position,
+    )
+
+
+def test_a_nudge_round_a_standing_object_ahead_states_a_passing_clearance() -> None:
+    cones = nudge(Cause.CONSTRUCTION, (30.0, -1.6, 0.4))
+    assert StandOff.stated_by(cones, 7.0, 1.8) == StandOff(
+        Cause.CONSTRUCTION, 30.0, -1.6, 7.0, passing_clearance_m=1.8
+    )
+    assert StandOff.stated_by(cones, 7.0, 0.0) is None  # the passing rule off
+    assert StandOff.stated_by(cones, 0.0, 1.8) is None  # both off
+    assert StandOff.stated_by(cones, 7.0) is None
+    assert StandOff.stated_by(nudge(Cause.CONSTRUCTION, (3.0, -1.6, 0.4)), 7.0, 1.8) is None
+    assert StandOff.stated_by(nudge(Cause.LEAD_VEHICLE, (30.0, -1.6, 0.8)), 7.0, 1.8) is None
+    # A stop for the object outranks passing it.
+    stopping = CausalDecision(
+        "",
+        LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT,
+        LateralDecision.IN_LANE_NUDGE,
+        Cause.CYCLIST,
+        "cyclist",
+        (25.0, -1.0, 0.9),
+    )
+    assert StandOff.stated_by(stopping, 7.0, 1.8) == StandOff(Cause.CYCLIST, 25.0, -1.0, 7.0)
+
+
+def test_samples_that_pass_too_close_beside_the_object_are_named() -> None:
+    """At 10 m/s past cones from 30 m on, 1.6 m right of the lane centre: going straight
+    passes 1.6 m beside them, a sample that has moved 0.4 m left passes 2.0 m beside;
+    one that only comes back into the cones' line past the stretch counts as passing."""
+    cones = StandOff(Cause.CONSTRUCTION, 30.0, -1.6, 7.0, passing_clearance_m=1.8)
+    straight = integrate_unicycle(np.zeros(STEPS), np.zeros(STEPS), 10.0)
+    rollouts = integrate_unicycle(np.zeros((3, STEPS)), np.zeros((3, STEPS)), 10.0)
+    y = np.stack(
+        [
+            straight.y,
+            straight.y + np.clip(straight.x / 30.0, 0.0, 1.0) * 0.4,
+            np.where(straight.x > 30.0 + PASSING_TO_M, -1.6, 0.4),
+        ]
+    )
+    rollouts = replace(rollouts, y=y)
+    going_straight, nudged, beyond = cones.violations(rollouts)
+    assert going_straight.startswith(
+        "passes 1.6 m beside the construction the reasoning nudges around "
+        "(passing clearance 1.8 m) at t=2.5 s"
+    )
+    assert nudged == "" and beyond == ""
 
 
 def test_samples_that_come_within_the_clearance_are_named_with_where_and_when() -> None:

@@ -14,7 +14,11 @@ from alpamayo_ros.core.contract import HISTORY_POSES, TRAJECTORY_STEPS
 from alpamayo_ros.core.control import TrackerGains, VehicleParams
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.meta_actions import label_meta_action
-from alpamayo_ros.core.stand_off import STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION
+from alpamayo_ros.core.stand_off import (
+    PASSING_CLEARANCE_M,
+    STAND_OFF_CLEARANCE_M,
+    STAND_OFF_MAX_DECELERATION,
+)
 from alpamayo_ros.core.trajectory_checks import Limits
 from alpamayo_ros.core.watchdog import WatchdogConfig
 from alpamayo_ros.evaluation.rollout import (
@@ -148,7 +152,8 @@ def test_the_defaults_are_the_packaged_parameters() -> None:
         planner["stand_off_clearance_m"],
         planner["stand_off_max_deceleration"],
         planner["noise_scale"],
-    ) == (STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION, NOISE_SCALE)
+        planner["stand_off_passing_clearance_m"],
+    ) == (STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION, NOISE_SCALE, PASSING_CLEARANCE_M)
     assert Limits() == Limits(
         max_abs_acceleration=planner["max_abs_acceleration"],
         max_abs_curvature=planner["max_abs_curvature"],

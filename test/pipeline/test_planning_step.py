@@ -221,6 +221,59 @@ def test_when_every_sample_drives_into_it_a_braking_candidate_stops_short() -> N
     assert plan.scores[6] < plan.scores[:6].min()
 
 
+def nudge_round_cones(x_m: float, y_m: float) -> CausalDecision:
+    return CausalDecision(
+        "Nudge to the left to keep clear of the cones narrowing the lane.",
+        LongitudinalDecision.SET_SPEED_TRACKING,
+        LateralDecision.IN_LANE_NUDGE,
+        Cause.CONSTRUCTION,
+        "construction",
+        (x_m, y_m, 0.4),
+    )
+
+
+class Swerves(ScriptedExpert):
+    """Samples at 10 m/s that move sideways by the given offsets (m) over their first 2 s
+    and hold them: straight lines through the cones' stretch at those offsets."""
+
+    def __init__(self, offsets: list[float]):
+        super().__init__(np.zeros(STEPS), np.zeros(STEPS))
+        self.offsets = offsets
+
+    def sample_controls(self, conditioning, num_samples, rng, noise_scale=1.0):  # type: ignore[override]
+        curvature = np.zeros((num_samples, STEPS))
+        for k in range(num_samples):
+            # A left-right S over 2 s: y = 2 * kappa * v^2 * (1 s)^2 / 2, heading back to 0.
+            kappa = self.offsets[k % len(self.offsets)] / 100.0
+            curvature[k, :10], curvature[k, 10:20] = kappa, -kappa
+        return ControlSamples(np.zeros((num_samples, STEPS)), curvature)
+
+
+def test_a_nudge_keeps_the_passing_clearance_where_a_sample_does_else_the_minimum() -> None:
+    """Cones from 40 m on, 1.6 m right of the car: samples that end 0.1, 0.5 and 0.8 m to
+    the left pass them 1.7, 2.1 and 2.4 m beside; only the last two keep the 1.8 m."""
+    ego = conditioning(10.0, Longitudinal.MAINTAIN_SPEED)
+    cones = nudge_round_cones(40.0, -1.6)
+    plan = PlanningStep(Swerves([0.1, 0.5, 0.8]), 3).plan(ego, 0, cones)
+    offsets = plan.rollouts.y[:, -1]
+    np.testing.assert_allclose(offsets, [0.1, 0.5, 0.8], atol=0.02)
+    np.testing.assert_array_equal(plan.selection.feasible, [False, True, True])
+    assert (
+        "passes 1.7 m beside the construction the reasoning nudges around"
+        in (plan.selection.violations[0][-1])
+    )
+    # Where none keeps 1.8 m, a pass at 1.2 m or more is taken; below that, the car brakes.
+    timid = PlanningStep(Swerves([-0.5, 0.1]), 2).plan(ego, 0, cones)
+    np.testing.assert_array_equal(timid.selection.feasible, [False, True])
+    assert "(passing clearance 1.2 m)" in timid.selection.violations[0][-1]
+    straight = PlanningStep(Swerves([-0.5]), 2).plan(ego, 0, cones)
+    assert straight.selection.index == 2 and straight.sampled == 2
+    assert straight.selected is not None and straight.selected.x.max() < 40.0 - 7.0 + 0.5
+    # Rule off: the straight samples are taken.
+    off = PlanningStep(Swerves([-0.5]), 2, stand_off_passing_clearance_m=0.0)
+    assert off.plan(ego, 0, cones).selection.feasible.all()
+
+
 def test_a_traffic_lights_position_is_no_stand_off() -> None:
     """The light's head stands beyond the intersection: its position is no stop line."""
     gentle = ScriptedExpert(np.full(STEPS, -1.0), np.zeros(STEPS))
