@@ -114,10 +114,10 @@ def run_demo(
         # has found and matched every topic before the first step: nothing goes unrecorded.
         simulator = document["simulator"]["ros__parameters"]
         simulator["lockstep_settle_s"] = max(simulator.get("lockstep_settle_s", 0.0), 2.0)
-        # However long start-up and each answer take on a busy machine (the recorder and
-        # the viewer share its cores), the drive is the one the stack makes: the clock does
-        # not move on without it. A node that exits is reported, and the demo's own
-        # deadline bounds the wait.
+        # Start-up and answers take long on a busy machine (the recorder and the viewer
+        # share its cores): the clock waits up to DEMO_START_TIMEOUT_S for the stack and
+        # DEMO_ANSWER_TIMEOUT_S per answer, so the drive is the one the stack makes. A node
+        # that exits is reported, and the demo's own deadline bounds the wait.
         simulator["lockstep_start_timeout_s"] = max(
             simulator.get("lockstep_start_timeout_s", 0.0), DEMO_START_TIMEOUT_S
         )

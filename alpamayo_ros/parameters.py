@@ -465,8 +465,9 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             "stand_off_passing_clearance_m",
             PASSING_CLEARANCE_M,
             "Sideways distance from base_link kept to a standing object the reasoning nudges "
-            "around, where some sample keeps it (else 1.2 m, below which the car brakes to "
-            "stop short of it); 0 turns the rule off, as stand_off_clearance_m 0 does.",
+            "around, where some sample keeps it (else 1.2 m, or the clearance if smaller; "
+            "below that the car brakes to stop short of it); 0 turns the rule off, as "
+            "stand_off_clearance_m 0 does.",
             non_negative,
         ),
     ),

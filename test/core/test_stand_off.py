@@ -59,6 +59,7 @@ def test_settings_that_cannot_work_are_named() -> None:
     assert "maximum deceleration must be > 0, got 0.0" in str(settings_problem(7.0, 0.0))
     assert settings_problem(float("nan"), 6.0) is not None
     assert "passing clearance must be >= 0 m, got -0.5" in str(settings_problem(7.0, 6.0, -0.5))
+    assert settings_problem(7.0, 6.0, float("inf")) is not None
 
 
 def nudge(cause: Cause, position: tuple[float, float, float]) -> CausalDecision:
@@ -191,3 +192,25 @@ def test_braking_at_standstill_or_from_inside_the_clearance() -> None:
     assert inside.acceleration[0] == pytest.approx(-6.0)  # already within: brake at once
     with pytest.raises(ValueError, match="maximum deceleration must be > 0"):
         stand_off.braking(moving, 3.0, max_deceleration=0.0)
+
+
+def test_a_sample_that_stops_short_keeps_the_clearance_and_small_ones_are_floors() -> None:
+    """Cones from 30 m on, 1.6 m right: a sample that stops 20 m short never passes them (not
+    refused, and the full clearance holds for the others); a clearance under the 1.2 m floor
+    is its own floor."""
+    straight = integrate_unicycle(np.zeros((2, STEPS)), np.zeros((2, STEPS)), 10.0)
+    stopping = integrate_unicycle(
+        stop_at_standstill(np.full((1, STEPS), -2.6), 10.0), np.zeros((1, STEPS)), 10.0
+    )
+    both = straight.appended(stopping[0])
+    cones = StandOff(Cause.CONSTRUCTION, 30.0, -1.6, 7.0, passing_clearance_m=1.8)
+    passing, _, stopped = cones.violations(both)
+    assert "(passing clearance 1.8 m)" in passing and stopped == ""
+    # Without the stopping sample none keeps 1.8 m: the 1.2 m floor lets 1.6 m pass...
+    assert cones.violations(straight) == ["", ""]
+    # ... and refuses 1.0 m.
+    close = StandOff(Cause.CONSTRUCTION, 30.0, -1.0, 7.0, passing_clearance_m=1.8)
+    assert close.violations(straight)[0].startswith("passes 1.0 m beside")
+    assert "(passing clearance 1.2 m)" in close.violations(straight)[0]
+    small = StandOff(Cause.CONSTRUCTION, 30.0, -1.0, 7.0, passing_clearance_m=0.8)
+    assert small.violations(straight) == ["", ""]

@@ -24,7 +24,14 @@ def echo_process(ros_domain: int):
     assert process.stdout.readline().strip() == "ready"
     yield process
     process.send_signal(signal.SIGINT)
-    process.wait(10)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        # Seen once in a clean-clone run: the echo node hung in DDS teardown after its
+        # round trips were done. What this test checks is the round trip, not a shutdown
+        # under a loaded machine; the node is ended so that nothing outlives the test.
+        process.kill()
+        process.wait(10)
 
 
 def test_every_interface_round_trips_between_processes(echo_process, rclpy_context) -> None:
