@@ -110,20 +110,20 @@ def run_demo(
     with tempfile.TemporaryDirectory(prefix="alpamayo_demo_") as scratch:
         params = Path(scratch) / "params.yaml"
         document = parameter_document(spec, params_file, result_file)
-        # The clock holds this long once the stack is discovered, so that the recorder here
-        # has found and matched every topic before the first step: nothing goes unrecorded.
+        # At least these lock-step bounds: the clock holds 2 s once the stack is discovered,
+        # so that the recorder here has found and matched every topic before the first step
+        # (nothing goes unrecorded); and start-up and answers take long on a busy machine
+        # (the recorder and the viewer share its cores), so the clock waits up to
+        # DEMO_START_TIMEOUT_S for the stack and DEMO_ANSWER_TIMEOUT_S per answer, and the
+        # drive is the one the stack makes. A node that exits is reported, and the demo's
+        # own deadline bounds the wait.
         simulator = document["simulator"]["ros__parameters"]
-        simulator["lockstep_settle_s"] = max(simulator.get("lockstep_settle_s", 0.0), 2.0)
-        # Start-up and answers take long on a busy machine (the recorder and the viewer
-        # share its cores): the clock waits up to DEMO_START_TIMEOUT_S for the stack and
-        # DEMO_ANSWER_TIMEOUT_S per answer, so the drive is the one the stack makes. A node
-        # that exits is reported, and the demo's own deadline bounds the wait.
-        simulator["lockstep_start_timeout_s"] = max(
-            simulator.get("lockstep_start_timeout_s", 0.0), DEMO_START_TIMEOUT_S
-        )
-        simulator["lockstep_answer_timeout_s"] = max(
-            simulator.get("lockstep_answer_timeout_s", 0.0), DEMO_ANSWER_TIMEOUT_S
-        )
+        for name, least in (
+            ("lockstep_settle_s", 2.0),
+            ("lockstep_start_timeout_s", DEMO_START_TIMEOUT_S),
+            ("lockstep_answer_timeout_s", DEMO_ANSWER_TIMEOUT_S),
+        ):
+            simulator[name] = max(simulator.get(name, 0.0), least)
         params.write_text(yaml.safe_dump(document))
         with BagRecorder(outcome.bag) as bag, GraphProcesses(params, True, nodes=nodes) as graph:
             show(

@@ -174,15 +174,16 @@ class Simulator(ManagedNode):
         self.advance()
 
     def undiscovered(self) -> list[str]:
-        """What the run waits for at the start: the control bridge's commands and a
-        subscriber of the odometry; with the stack planning, the VLA node
-        (`lockstep_subscriber`) on the cameras and the odometry too."""
+        """What the run waits for at the start: the control bridge's commands, and a
+        subscriber of the odometry; with the stack planning, that subscriber is the VLA node
+        (`lockstep_subscriber`), on the cameras too."""
         odometry = self.output.odometry.topic_name
-        missing = self.output.unsubscribed([odometry], "")
         if self.expert_plans is None:
-            missing += self.output.unsubscribed(
+            missing = self.output.unsubscribed(
                 [*self.output.image_topics, odometry], self.params["lockstep_subscriber"]
             )
+        else:
+            missing = self.output.unsubscribed([odometry], "")
         if self.count_publishers(self.commands.topic_name) == 0:
             missing.append(self.commands.topic_name)
         return missing
