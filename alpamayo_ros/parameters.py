@@ -157,6 +157,18 @@ AUTOSTART = Parameter(
 )
 
 
+# How a node process runs its callbacks (ros.runtime.spin).
+EXECUTORS = ("events", "single_threaded")
+EXECUTOR = Parameter(
+    "executor",
+    "events",
+    "How the node runs its callbacks: events (rclpy's EventsExecutor, in C++: less latency "
+    "per message and half the idle CPU; where rclpy lacks it, e.g. Humble, the node says "
+    "so and runs single_threaded) or single_threaded (rclpy's SingleThreadedExecutor, its "
+    "wait set rebuilt in Python for every callback).",
+    one_of(lambda: EXECUTORS),
+)
+
 IMAGE_TRANSPORTS = ("raw", "compressed")
 
 
@@ -312,7 +324,8 @@ WORKER_COMMAND = Parameter(
 )
 
 
-SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
+# Each node's own parameters; SCHEMA adds what every node process declares.
+_NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
     "camera_driver": (
         AUTOSTART,
         CAMERAS,
@@ -590,6 +603,11 @@ SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
             positive,
         ),
     ),
+}
+
+
+SCHEMA: Mapping[str, tuple[Parameter, ...]] = {
+    name: (*parameters, EXECUTOR) for name, parameters in _NODE_PARAMETERS.items()
 }
 
 

@@ -62,6 +62,13 @@ def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
         ("diffusion_planner", "num_samples", 6.5, "num_samples: must be of type int"),
         ("diffusion_planner", "noise_scale", 0.0, "noise_scale: must be a positive number"),
         (
+            "control_bridge",
+            "executor",
+            "multi_threaded",
+            "control_bridge.executor: unknown value 'multi_threaded' (known: events, "
+            "single_threaded)",
+        ),
+        (
             "simulator",
             "lockstep_subscriber",
             "/stack/vla_inference",
