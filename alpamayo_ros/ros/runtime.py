@@ -13,7 +13,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -161,18 +161,14 @@ def spin(node: Node, executor_name: str) -> None:
     about 2.5 ms between t0 and the model's start and about 1.5 ms between a trajectory
     and the command tracking it, and every process's idle CPU doubled. It is spun one
     event at a time: its own spin() in rclpy 7.1 ran no callback at all here, at 100% of a
-    core, and did not return at shutdown.
+    core, and did not return at shutdown. A node on simulated time, or where rclpy lacks
+    it, runs single-threaded (`_events_executor`).
     """
     context = node.context
     if executor_name == "events":
-        try:
-            from rclpy.experimental import EventsExecutor
-        except ImportError:  # rclpy before Jazzy's backport (Humble)
-            node.get_logger().warning(
-                "executor: events: this rclpy has no EventsExecutor; running single_threaded"
-            )
-        else:
-            executor = EventsExecutor(context=context)
+        events_executor = _events_executor(node)
+        if events_executor is not None:
+            executor = events_executor(context=context)
             executor.add_node(node)
             with suppress(ExternalShutdownException):
                 while context.ok():
@@ -182,6 +178,24 @@ def spin(node: Node, executor_name: str) -> None:
     single_threaded.add_node(node)
     with suppress(ExternalShutdownException):
         single_threaded.spin()
+
+
+def _events_executor(node: Node) -> Callable[..., Executor] | None:
+    """rclpy's EventsExecutor where it can run this node, else None, saying why."""
+    if node.get_parameter("use_sim_time").value:
+        # Its timers do not follow simulated time (rclcpp#2457 for the C++ one it ports):
+        # in a lock-step drive the control bridge's timer fired back to back, at 80% of a
+        # core, while /clock was held.
+        node.get_logger().info("executor: events does not run on simulated time; single_threaded")
+        return None
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:  # rclpy before Jazzy's backport (Humble)
+        node.get_logger().warning(
+            "executor: events: this rclpy has no EventsExecutor; running single_threaded"
+        )
+        return None
+    return EventsExecutor
 
 
 def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:

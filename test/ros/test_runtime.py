@@ -9,8 +9,10 @@ import sys
 import time
 
 import pytest
+from rclpy.clock import Clock, ClockType
 from rclpy.context import Context
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from alpamayo_ros.parameters import EXECUTORS
 from alpamayo_ros.ros.runtime import spin
@@ -19,10 +21,14 @@ TIMER_PERIOD_S = 0.01
 CALLS = 5
 
 
-def spin_until_shutdown(context: Context, executor_name: str) -> list[int]:
-    """A node whose timer shuts the context down at its fifth call, spun with
-    `executor_name`; the calls it got."""
-    node = Node("spun", context=context)
+def spin_until_shutdown(context: Context, executor_name: str, sim_time: bool = False) -> list[int]:
+    """A node whose timer (on the steady clock) shuts the context down at its fifth call,
+    spun with `executor_name`; the calls it got."""
+    node = Node(
+        "spun",
+        context=context,
+        parameter_overrides=[Parameter("use_sim_time", value=sim_time)],
+    )
     calls: list[int] = []
 
     def on_timer() -> None:
@@ -30,7 +36,7 @@ def spin_until_shutdown(context: Context, executor_name: str) -> list[int]:
         if len(calls) == CALLS:
             context.shutdown()
 
-    node.create_timer(TIMER_PERIOD_S, on_timer)
+    node.create_timer(TIMER_PERIOD_S, on_timer, clock=Clock(clock_type=ClockType.STEADY_TIME))
     try:
         spin(node, executor_name)
     finally:
@@ -45,6 +51,13 @@ def test_each_executor_runs_callbacks_until_shutdown(
     assert spin_until_shutdown(rclpy_context, executor_name) == list(range(CALLS))
 
 
+def test_events_runs_single_threaded_on_simulated_time(
+    rclpy_context: Context, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert spin_until_shutdown(rclpy_context, "events", sim_time=True) == list(range(CALLS))
+    assert "events does not run on simulated time; single_threaded" in capfd.readouterr().err
+
+
 def test_events_falls_back_where_rclpy_lacks_it(
     rclpy_context: Context, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -57,6 +70,7 @@ def test_events_falls_back_where_rclpy_lacks_it(
 BUSY_NODE = """
 import sys, time
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from alpamayo_ros.ros.runtime import run
 
 class Busy(Node):
