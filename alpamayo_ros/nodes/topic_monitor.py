@@ -24,7 +24,7 @@ from rclpy.node import Node
 from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.graph import Topics
-from alpamayo_ros.ros.conversions import command_mode_name, duration_ns, stamp_ns
+from alpamayo_ros.ros.conversions import command_mode_name, stamp_ns
 from alpamayo_ros.ros.runtime import StatusChanges
 
 _LEVEL_NAMES = {
@@ -50,11 +50,12 @@ def describe(msg: object) -> str:
             f"{Lateral(msg.lateral).name} ({msg.lateral_confidence:.2f})"
         )
     if isinstance(msg, Trajectory):
-        end = msg.points[-1]
+        if not msg.time_from_start:
+            return f"trajectory   t0={stamp_ns(msg.header.stamp) / 1e9:.3f} without points"
         return (
             f"trajectory   t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
-            f"{len(msg.points)} points, end ({end.pose.position.x:.1f}, "
-            f"{end.pose.position.y:.1f}) m at {duration_ns(end.time_from_start) / 1e9:.1f} s"
+            f"{len(msg.time_from_start)} points, end ({msg.x[-1]:.1f}, {msg.y[-1]:.1f}) m "
+            f"at {msg.time_from_start[-1]:.1f} s"
         )
     if isinstance(msg, TrajectoryCandidates):
         return (

@@ -21,7 +21,6 @@ from alpamayo_ros_msgs.msg import (
     Reasoning,
     Trajectory,
     TrajectoryCandidates,
-    TrajectoryPoint,
 )
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
@@ -37,7 +36,6 @@ from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDeci
 from alpamayo_ros.core.kinematics import MIN_SPEED_FOR_CURVATURE, EgoState, Rollout
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, PlannerInput
-from alpamayo_ros.core.planar import quaternion_to_yaw, yaw_to_quaternion
 from alpamayo_ros.core.rig import CameraModel, CameraRig
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.core.watchdog import WatchdogState
@@ -379,38 +377,28 @@ def planner_input(msg: PlannerConditioning) -> PlannerInput:
 # --- trajectories -----------------------------------------------------------------------
 
 
+def column(values: npt.ArrayLike, typecode: str) -> array:
+    """A message's float array from numpy in one copy (rosidl would otherwise convert
+    element by element)."""
+    return array(typecode, np.ascontiguousarray(values, np.dtype(typecode)).tobytes())
+
+
 def trajectory_msg(
     rollout: Rollout, head: Header, info: InferenceInfo, sample_index: int, score: float
 ) -> Trajectory:
     """One sample of a rollout (shape [T]) as a Trajectory in the ego frame at t0."""
-    poses = pose_msgs(
-        np.stack([rollout.x, rollout.y, np.zeros_like(rollout.x)], axis=-1),
-        yaw_to_quaternion(rollout.yaw),
-    )
-    times_ns = np.round(np.asarray(rollout.t, dtype=float) * NS_PER_S).astype(np.int64)
-    columns = zip(
-        poses,
-        times_ns.tolist(),
-        np.asarray(rollout.v, dtype=float).tolist(),
-        np.asarray(rollout.acceleration, dtype=float).tolist(),
-        np.asarray(rollout.v * rollout.curvature, dtype=float).tolist(),
-        np.asarray(rollout.curvature, dtype=float).tolist(),
-        strict=True,
-    )
-    points = [
-        TrajectoryPoint(
-            time_from_start=duration_msg(time_ns),
-            pose=pose,
-            longitudinal_velocity_mps=speed,
-            lateral_velocity_mps=0.0,
-            acceleration_mps2=acceleration,
-            heading_rate_rps=heading_rate,
-            curvature=curvature,
-        )
-        for pose, time_ns, speed, acceleration, heading_rate, curvature in columns
-    ]
     return Trajectory(
-        header=head, info=info, sample_index=sample_index, score=float(score), points=points
+        header=head,
+        info=info,
+        sample_index=sample_index,
+        score=float(score),
+        time_from_start=column(rollout.t, "d"),
+        x=column(rollout.x, "d"),
+        y=column(rollout.y, "d"),
+        yaw=column(rollout.yaw, "d"),
+        longitudinal_velocity_mps=column(rollout.v, "f"),
+        acceleration_mps2=column(rollout.acceleration, "f"),
+        curvature=column(rollout.curvature, "f"),
     )
 
 
@@ -422,10 +410,6 @@ def candidates_msg(
     info: InferenceInfo,
 ) -> TrajectoryCandidates:
     """Every candidate of a plan (rollouts [K, T]) as the message's candidate-major columns."""
-
-    def column(values: npt.ArrayLike, typecode: str) -> array:
-        # From bytes in one copy: rosidl would otherwise convert element by element.
-        return array(typecode, np.ascontiguousarray(values, np.dtype(typecode)).tobytes())
 
     return TrajectoryCandidates(
         header=head,
@@ -491,30 +475,32 @@ def candidate_paths(msg: TrajectoryCandidates) -> CandidatePaths:
     )
 
 
+TRAJECTORY_COLUMNS = (
+    "time_from_start",
+    "x",
+    "y",
+    "yaw",
+    "longitudinal_velocity_mps",
+    "acceleration_mps2",
+    "curvature",
+)
+
+
 def trajectory_rollout(msg: Trajectory) -> Rollout:
     """The plan as a rollout (for the tracker, and for labelling what it does); raises
-    ValueError for an empty or non-finite plan."""
-    if not msg.points:
-        raise ValueError("trajectory has no points")
-    rows = np.array(
-        [
-            (
-                duration_ns(p.time_from_start) / NS_PER_S,
-                p.pose.position.x,
-                p.pose.position.y,
-                quaternion_to_yaw(*quaternion_xyzw(p.pose.orientation)),
-                p.longitudinal_velocity_mps,
-                p.acceleration_mps2,
-                p.curvature,
-            )
-            for p in msg.points
-        ]
+    ValueError for an empty, ragged or non-finite plan."""
+    t, x, y, yaw, v, a, curvature = (
+        np.asarray(getattr(msg, name), dtype=np.float64) for name in TRAJECTORY_COLUMNS
     )
-    if not np.all(np.isfinite(rows)):
-        raise ValueError("trajectory has non-finite values")
-    if np.any(np.diff(rows[:, 0]) <= 0):
+    if t.size == 0:
+        raise ValueError("trajectory has no points")
+    for name, values in zip(TRAJECTORY_COLUMNS, (t, x, y, yaw, v, a, curvature), strict=True):
+        if values.size != t.size:
+            raise ValueError(f"trajectory has {t.size} times but {values.size} {name} values")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"trajectory has non-finite {name} values")
+    if np.any(np.diff(t) <= 0):
         raise ValueError("trajectory time_from_start is not increasing")
-    t, x, y, yaw, v, a, curvature = rows.T
     return Rollout(t=t, x=x, y=y, yaw=yaw, v=v, acceleration=a, curvature=curvature)
 
 

@@ -16,7 +16,7 @@ from alpamayo_ros.graph import NODES, Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.bag_recorder import BagRecorderNode
 from alpamayo_ros.replay.bag import BagRecorder
-from alpamayo_ros.ros.conversions import duration_ns
+from alpamayo_ros.ros import conversions
 
 SPECS = {spec.name: spec for spec in NODES}
 CAMERA_TOPICS = [
@@ -63,25 +63,8 @@ def record_drive(context: Context, bag_path: Path, messages_per_topic: int) -> N
 
 
 def trajectory_array(msg: Trajectory) -> np.ndarray:
-    """[T, 13]: every number of every point (time, pose, velocities, acceleration, ...)."""
-    return np.array(
-        [
-            (
-                duration_ns(p.time_from_start),
-                p.pose.position.x,
-                p.pose.position.y,
-                p.pose.position.z,
-                p.pose.orientation.x,
-                p.pose.orientation.y,
-                p.pose.orientation.z,
-                p.pose.orientation.w,
-                p.longitudinal_velocity_mps,
-                p.lateral_velocity_mps,
-                p.acceleration_mps2,
-                p.heading_rate_rps,
-                p.curvature,
-            )
-            for p in msg.points
-        ],
-        dtype=np.float64,
-    ).reshape(-1, 13)
+    """[T, 7]: every number of every point (time, pose, speed, acceleration, curvature)."""
+    return np.stack(
+        [np.asarray(getattr(msg, name), np.float64) for name in conversions.TRAJECTORY_COLUMNS],
+        axis=-1,
+    )

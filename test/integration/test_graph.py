@@ -23,7 +23,7 @@ from alpamayo_ros.core.contract import CAMERA_ORDER, FRAMES_PER_CAMERA, TRAJECTO
 from alpamayo_ros.graph import Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.topic_monitor import TopicMonitor
-from alpamayo_ros.ros.conversions import duration_ns, stamp_ns
+from alpamayo_ros.ros.conversions import stamp_ns
 
 
 class GraphObserver:
@@ -131,14 +131,12 @@ def observe_traced_outputs(graph: GraphProcesses, observer: GraphObserver) -> di
         assert len(inputs) == len(CAMERA_ORDER) * FRAMES_PER_CAMERA
         assert set(inputs) <= published
         assert t0 in published and max(inputs) <= t0 + 20_000_000
-        assert len(trajectory.points) == TRAJECTORY_STEPS
-        assert duration_ns(trajectory.points[-1].time_from_start) == 6_400_000_000
+        assert len(trajectory.time_from_start) == TRAJECTORY_STEPS
+        assert trajectory.time_from_start[-1] == pytest.approx(6.4)
         chosen = candidates[inference_id]
         assert chosen.selected_index == trajectory.sample_index
         first = trajectory.sample_index * TRAJECTORY_STEPS  # candidate-major columns
-        assert list(chosen.x[first : first + TRAJECTORY_STEPS]) == [
-            p.pose.position.x for p in trajectory.points
-        ]
+        assert list(chosen.x[first : first + TRAJECTORY_STEPS]) == list(trajectory.x)
         assert reasoning[inference_id].text
     trajectories = {t.info.inference_id: t for t in observer.of(Topics.TRAJECTORY)}
     for command in observer.commands(ControlCommand.MODE_TRACKING):
@@ -157,15 +155,15 @@ def test_baseline_graph_frames_in_trajectory_and_control_out(observed_graph) -> 
     traceable = observe_traced_outputs(*observed_graph)
     for trajectory in traceable.values():
         assert trajectory.info.model_name == "constant_velocity"
-        speed = trajectory.points[0].longitudinal_velocity_mps
-        assert trajectory.points[-1].pose.position.x == pytest.approx(6.4 * speed, abs=0.05)
-        assert trajectory.points[-1].pose.position.y == pytest.approx(0.0, abs=1e-6)
+        speed = trajectory.longitudinal_velocity_mps[0]
+        assert trajectory.x[-1] == pytest.approx(6.4 * speed, abs=0.05)
+        assert trajectory.y[-1] == pytest.approx(0.0, abs=1e-6)
     _, observer = observed_graph
     trajectories = {t.info.inference_id: t for t in observer.of(Topics.TRAJECTORY)}
     for command in observer.commands(ControlCommand.MODE_TRACKING):
         plan = trajectories.get(command.inference_id)
         if plan is not None:
-            speed = plan.points[0].longitudinal_velocity_mps
+            speed = plan.longitudinal_velocity_mps[0]
             assert command.velocity == pytest.approx(speed, abs=0.5)
 
 

@@ -166,19 +166,35 @@ def test_trajectory_message_round_trips_to_the_tracker() -> None:
     rollout = integrate_unicycle(np.full(64, 0.5), np.full(64, 0.02), 8.0)
     head = conversions.header(7_000_000_000, "base_link")
     info = conversions.inference_info_msg(3, "m", "1", [1, 2], 10)
-    msg = conversions.trajectory_msg(rollout, head, info, sample_index=2, score=0.5)
-    assert len(msg.points) == 64 and msg.sample_index == 2
-    assert conversions.duration_ns(msg.points[-1].time_from_start) == 6_400_000_000
+    sent = conversions.trajectory_msg(rollout, head, info, sample_index=2, score=0.5)
+    msg = deserialize_message(serialize_message(sent), Trajectory)
+    assert len(msg.time_from_start) == 64 and msg.sample_index == 2
+    assert msg.time_from_start[-1] == pytest.approx(6.4)
     plan = conversions.tracked_trajectory(msg)
-    np.testing.assert_allclose(plan.x, rollout.x, rtol=1e-6)
-    np.testing.assert_allclose(plan.yaw, rollout.yaw, atol=1e-6)
-    np.testing.assert_allclose(plan.v, rollout.v, rtol=1e-6)
+    np.testing.assert_array_equal(plan.x, rollout.x)
+    np.testing.assert_array_equal(plan.yaw, rollout.yaw)
+    np.testing.assert_allclose(plan.v, rollout.v, rtol=1e-6)  # float32 on the wire
 
-    msg.points[5].pose.position.x = float("nan")
-    with pytest.raises(ValueError, match="non-finite"):
-        conversions.tracked_trajectory(msg)
-    msg.points = []
-    with pytest.raises(ValueError, match="no points"):
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda msg: msg.x.__setitem__(5, float("nan")), "non-finite x values"),
+        (lambda msg: setattr(msg, "curvature", msg.curvature[:10]), "64 times but 10 curvature"),
+        (lambda msg: msg.time_from_start.__setitem__(3, 0.1), "not increasing"),
+        (
+            lambda msg: [setattr(msg, name, []) for name in conversions.TRAJECTORY_COLUMNS],
+            "no points",
+        ),
+    ],
+)
+def test_a_bad_trajectory_is_refused_by_name(change, message: str) -> None:
+    rollout = integrate_unicycle(np.full(64, 0.5), np.full(64, 0.02), 8.0)
+    head = conversions.header(7_000_000_000, "base_link")
+    info = conversions.inference_info_msg(3, "m", "1", [1, 2], 10)
+    msg = conversions.trajectory_msg(rollout, head, info, sample_index=0, score=0.5)
+    change(msg)
+    with pytest.raises(ValueError, match=message):
         conversions.tracked_trajectory(msg)
 
 
@@ -197,14 +213,12 @@ def test_candidates_round_trip_through_dds_serialisation_and_match_the_trajector
     np.testing.assert_array_equal(paths.time_from_start, rollouts.t[0])
     # The selected candidate's columns are the published trajectory's values, exactly.
     trajectory = conversions.trajectory_msg(rollouts[1], head, info, 1, 0.9)
-    points = deserialize_message(serialize_message(trajectory), Trajectory).points
-    assert [p.pose.position.x for p in points] == list(msg.x[64:128])
-    assert [p.longitudinal_velocity_mps for p in points] == list(
-        msg.longitudinal_velocity_mps[64:128]
-    )
-    assert [conversions.duration_ns(p.time_from_start) for p in points] == [
-        round(t * 1e9) for t in msg.time_from_start
-    ]
+    trajectory = deserialize_message(serialize_message(trajectory), Trajectory)
+    for name in conversions.TRAJECTORY_COLUMNS:
+        candidate = getattr(msg, name)
+        if name != "time_from_start":
+            candidate = candidate[64:128]
+        assert list(getattr(trajectory, name)) == list(candidate), name
 
     msg.selected_index = TrajectoryCandidates.NONE_SELECTED
     assert conversions.candidate_paths(msg).selected is None
