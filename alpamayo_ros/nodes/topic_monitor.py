@@ -50,7 +50,7 @@ def describe(msg: object) -> str:
             f"{Lateral(msg.lateral).name} ({msg.lateral_confidence:.2f})"
         )
     if isinstance(msg, Trajectory):
-        if not msg.time_from_start:
+        if not (len(msg.time_from_start) and len(msg.x) and len(msg.y)):
             return f"trajectory   t0={stamp_ns(msg.header.stamp) / 1e9:.3f} without points"
         return (
             f"trajectory   t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "

@@ -165,19 +165,19 @@ def spin(node: Node, executor_name: str) -> None:
     it, runs single-threaded (`_events_executor`).
     """
     context = node.context
-    if executor_name == "events":
-        events_executor = _events_executor(node)
-        if events_executor is not None:
-            executor = events_executor(context=context)
-            executor.add_node(node)
-            with suppress(ExternalShutdownException):
+    events_executor = _events_executor(node) if executor_name == "events" else None
+    executor = (events_executor or SingleThreadedExecutor)(context=context)
+    executor.add_node(node)
+    try:
+        with suppress(ExternalShutdownException):
+            if events_executor is None:
+                executor.spin()
+            else:  # one event at a time (see above)
                 while context.ok():
                     executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
-            return
-    single_threaded = SingleThreadedExecutor(context=context)
-    single_threaded.add_node(node)
-    with suppress(ExternalShutdownException):
-        single_threaded.spin()
+    finally:  # also when a callback raised, which ends the process (a respawn's cue)
+        executor.remove_node(node)
+        executor.shutdown()
 
 
 def _events_executor(node: Node) -> Callable[..., Executor] | None:
@@ -208,7 +208,10 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
         if isinstance(node, ManagedNode) and node.params["autostart"]:
             node.autostart()
         interrupt.spinning = True
-        spin(node, node.get_parameter("executor").value)
+        try:
+            spin(node, node.get_parameter("executor").value)
+        finally:  # a second Ctrl-C still interrupts a teardown that hangs
+            interrupt.spinning = False
     except ConfigurationError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alpamayo_ros_msgs.msg import Reasoning
+from alpamayo_ros_msgs.msg import Reasoning, Trajectory
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 
@@ -21,3 +21,12 @@ def test_reasoning_line_names_the_cause_object_when_there_is_one() -> None:
     msg.cause_object_id = "pedestrian"
     msg.cause_object_position = Point(x=18.24, y=-1.46, z=0.9)
     assert describe(msg).endswith("(pedestrian at x=18.2 y=-1.5 m)")
+
+
+def test_trajectory_line_gives_where_the_plan_ends_and_survives_a_ragged_one() -> None:
+    msg = Trajectory(time_from_start=[0.1, 6.4], x=[1.0, 42.04], y=[0.0, -3.16])
+    msg.header.stamp = Time(sec=3, nanosec=100_000_000)
+    msg.info.inference_id = 7
+    assert describe(msg) == "trajectory   t0=3.100 id=7 2 points, end (42.0, -3.2) m at 6.4 s"
+    msg.x = []
+    assert describe(msg) == "trajectory   t0=3.100 without points"

@@ -3,6 +3,7 @@ missing EventsExecutor (rclpy before Jazzy's backport) falls back, saying so."""
 
 from __future__ import annotations
 
+import selectors
 import signal
 import subprocess
 import sys
@@ -46,9 +47,10 @@ def spin_until_shutdown(context: Context, executor_name: str, sim_time: bool = F
 
 @pytest.mark.parametrize("executor_name", EXECUTORS)
 def test_each_executor_runs_callbacks_until_shutdown(
-    rclpy_context: Context, executor_name: str
+    rclpy_context: Context, executor_name: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     assert spin_until_shutdown(rclpy_context, executor_name) == list(range(CALLS))
+    assert "single_threaded" not in capfd.readouterr().err  # no fallback: the one asked for
 
 
 def test_events_runs_single_threaded_on_simulated_time(
@@ -66,11 +68,10 @@ def test_events_falls_back_where_rclpy_lacks_it(
     assert "this rclpy has no EventsExecutor; running single_threaded" in capfd.readouterr().err
 
 
-# A node whose callbacks keep the executor busy: a Ctrl-C lands in one of them.
-BUSY_NODE = """
+# A node whose timer keeps the executor busy (a Ctrl-C lands in a callback), or raises.
+NODE_SCRIPT = """
 import sys, time
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from alpamayo_ros.ros.runtime import run
 
 class Busy(Node):
@@ -81,32 +82,59 @@ class Busy(Node):
 
     def work(self):
         print("spinning", flush=True)
+        if sys.argv[2] == "raise":
+            raise RuntimeError("a callback failed")
         started = time.perf_counter()
         while time.perf_counter() - started < 0.05:
             pass
 
 print("exit", run(Busy, sys.argv[:1]), flush=True)
 """
+START_TIMEOUT_S = 30.0
+
+
+def start_node(executor_name: str, behaviour: str) -> subprocess.Popen[str]:
+    """The node script running, once its first callback has run."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", NODE_SCRIPT, executor_name, behaviour],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=START_TIMEOUT_S):
+            process.kill()
+            pytest.fail(f"the node did not spin within {START_TIMEOUT_S} s")
+    return process
 
 
 @pytest.mark.usefixtures("ros_domain")  # the child process's own domain, exported
 @pytest.mark.parametrize("executor_name", EXECUTORS)
 def test_ctrl_c_ends_a_busy_node_cleanly(executor_name: str) -> None:
-    """Exit status 0 and nothing logged: no KeyboardInterrupt raised inside a callback
-    (which the EventsExecutor would log as a FATAL callback error)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", BUSY_NODE, executor_name],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    """Exit status 0 and no error: no KeyboardInterrupt raised inside a callback (which
+    the EventsExecutor would log as a FATAL callback error)."""
+    process = start_node(executor_name, "busy")
     try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "spinning"
         time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=10)
     finally:
         process.kill()
     assert process.returncode == 0, output
-    assert output.replace("spinning\n", "") == "exit 0\n"
+    assert "exit 0" in output
+    assert "FATAL" not in output and "Traceback" not in output, output
+
+
+@pytest.mark.usefixtures("ros_domain")
+@pytest.mark.parametrize("executor_name", EXECUTORS)
+def test_a_callback_that_raises_ends_the_process_with_an_error(executor_name: str) -> None:
+    """What a launcher's respawn needs: the process ends, non-zero, naming the error."""
+    process = start_node(executor_name, "raise")
+    try:
+        output, _ = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 1, output
+    assert "RuntimeError: a callback failed" in output
