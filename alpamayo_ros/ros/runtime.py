@@ -138,9 +138,9 @@ class InterruptOutsideSpin:
 
     rclpy's own handler ends the context on SIGINT, which ends the spin, and then calls
     this one. While spinning, the KeyboardInterrupt Python raises by default would land in
-    whatever callback runs, where the EventsExecutor logs it as a FATAL callback error and
-    goes on. Before the spin (a node loading its model, waiting for its worker) it
-    interrupts as usual.
+    whatever callback runs, where the EventsExecutor logs it as a FATAL callback error
+    before passing it on. Before the spin (a node loading its model, waiting for its
+    worker) and after it (a teardown that hangs) it interrupts as usual.
     """
 
     def __init__(self) -> None:
