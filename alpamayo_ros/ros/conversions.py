@@ -383,6 +383,36 @@ def column(values: npt.ArrayLike, typecode: str) -> array:
     return array(typecode, np.ascontiguousarray(values, np.dtype(typecode)).tobytes())
 
 
+# The columns a Trajectory and TrajectoryCandidates share, with their array typecodes:
+# float64 times and poses, float32 rates.
+TRAJECTORY_COLUMNS = {
+    "time_from_start": "d",
+    "x": "d",
+    "y": "d",
+    "yaw": "d",
+    "longitudinal_velocity_mps": "f",
+    "acceleration_mps2": "f",
+    "curvature": "f",
+}
+
+
+def rollout_columns(rollout: Rollout, time_from_start: npt.ArrayLike) -> dict[str, array]:
+    """A rollout's values (shape [T], or [K, T] candidate-major) as those columns."""
+    values = (
+        time_from_start,
+        rollout.x,
+        rollout.y,
+        rollout.yaw,
+        rollout.v,
+        rollout.acceleration,
+        rollout.curvature,
+    )
+    return {
+        name: column(value, typecode)
+        for (name, typecode), value in zip(TRAJECTORY_COLUMNS.items(), values, strict=True)
+    }
+
+
 def trajectory_msg(
     rollout: Rollout, head: Header, info: InferenceInfo, sample_index: int, score: float
 ) -> Trajectory:
@@ -392,13 +422,7 @@ def trajectory_msg(
         info=info,
         sample_index=sample_index,
         score=float(score),
-        time_from_start=column(rollout.t, "d"),
-        x=column(rollout.x, "d"),
-        y=column(rollout.y, "d"),
-        yaw=column(rollout.yaw, "d"),
-        longitudinal_velocity_mps=column(rollout.v, "f"),
-        acceleration_mps2=column(rollout.acceleration, "f"),
-        curvature=column(rollout.curvature, "f"),
+        **rollout_columns(rollout, rollout.t),
     )
 
 
@@ -410,17 +434,10 @@ def candidates_msg(
     info: InferenceInfo,
 ) -> TrajectoryCandidates:
     """Every candidate of a plan (rollouts [K, T]) as the message's candidate-major columns."""
-
     return TrajectoryCandidates(
         header=head,
         info=info,
-        time_from_start=column(rollouts.t.reshape(-1, rollouts.t.shape[-1])[0], "d"),
-        x=column(rollouts.x, "d"),
-        y=column(rollouts.y, "d"),
-        yaw=column(rollouts.yaw, "d"),
-        longitudinal_velocity_mps=column(rollouts.v, "f"),
-        acceleration_mps2=column(rollouts.acceleration, "f"),
-        curvature=column(rollouts.curvature, "f"),
+        **rollout_columns(rollouts, rollouts.t.reshape(-1, rollouts.t.shape[-1])[0]),
         scores=column(scores, "f"),
         feasible=[bool(f) for f in selection.feasible],
         rejection_reasons=["; ".join(v) for v in selection.violations],
@@ -473,17 +490,6 @@ def candidate_paths(msg: TrajectoryCandidates) -> CandidatePaths:
         feasible=np.array(msg.feasible, dtype=bool),
         selected=None if selected == TrajectoryCandidates.NONE_SELECTED else selected,
     )
-
-
-TRAJECTORY_COLUMNS = (
-    "time_from_start",
-    "x",
-    "y",
-    "yaw",
-    "longitudinal_velocity_mps",
-    "acceleration_mps2",
-    "curvature",
-)
 
 
 def trajectory_rollout(msg: Trajectory) -> Rollout:

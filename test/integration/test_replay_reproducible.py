@@ -31,7 +31,7 @@ from alpamayo_ros.graph import Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.bag_player import BagPlayerNode
 from alpamayo_ros.replay.bag import BagRecorder, bag_contents, read_messages
-from alpamayo_ros.ros.conversions import stamp_ns
+from alpamayo_ros.ros.conversions import TRAJECTORY_COLUMNS, stamp_ns
 from alpamayo_ros.ros.runtime import message_class
 
 DROPPED_NS = 1 * NS_PER_S  # camera messages of the bag's first second are lost
@@ -73,16 +73,7 @@ def quaternion(pose: Any) -> tuple[float, float, float, float]:
 
 
 # Every number of every candidate.
-CANDIDATE_COLUMNS = (
-    "time_from_start",
-    "x",
-    "y",
-    "yaw",
-    "longitudinal_velocity_mps",
-    "acceleration_mps2",
-    "curvature",
-    "scores",
-)
+CANDIDATE_COLUMNS = (*TRAJECTORY_COLUMNS, "scores")
 
 
 class Outputs:
