@@ -14,6 +14,16 @@ import pytest
 _domains = itertools.count(10 + (os.getpid() % 40))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def command_line_dds_settings() -> None:
+    """The test process talks DDS with the settings the command line uses (`alpamayo-ros
+    replay` plays a bag from its own process with them). Fast DDS reads its profile file
+    once per process, at the first participant, so they are set before any test runs."""
+    from alpamayo_ros.launcher import dds_environment
+
+    os.environ.update(dds_environment(os.environ))
+
+
 @pytest.fixture
 def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
     """A fresh domain id, exported so that child processes use it too."""

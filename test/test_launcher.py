@@ -1,15 +1,19 @@
 """The project's launcher with real child processes: a node that cannot start is retried
-ever more slowly, and starting or stopping the graph leaves no process behind."""
+ever more slowly, starting or stopping the graph leaves no process behind, and the DDS
+profile it sets is one Fast DDS accepts."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
 
 from alpamayo_ros.graph import NodeSpec, default_parameter_file
-from alpamayo_ros.launcher import GraphProcesses
+from alpamayo_ros.launcher import GraphProcesses, dds_environment
 
 # A "node" whose module does not exist: its process exits at once with status 1.
 BROKEN = NodeSpec("broken_node", "alpamayo_ros.nodes.no_such_node", ())
@@ -53,3 +57,21 @@ def test_a_node_that_fails_to_start_stops_the_ones_already_started(ros_domain: i
     with pytest.raises(ValueError, match="null byte"), graph:
         pass
     assert graph.processes["control_bridge"].poll() is not None
+
+
+def test_the_dds_profile_loads_without_an_error(ros_domain: int) -> None:
+    """Fast DDS skips a profile it cannot parse with no more than a log line, so a typo
+    would quietly bring back the defaults (512 KB segments, a 3 s heartbeat)."""
+    environment = dds_environment({k: v for k, v in os.environ.items() if "PROFILES" not in k})
+    script = (
+        "import rclpy; from std_msgs.msg import String; rclpy.init(); "
+        "node = rclpy.create_node('profile_check'); "
+        "node.create_publisher(String, 'chatter', 10).publish(String(data='x')); "
+        "node.create_subscription(String, 'chatter', print, 10); print('created')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "created" in done.stdout
+    assert "XMLPARSER" not in done.stderr, done.stderr
