@@ -78,8 +78,13 @@ class BagPlayerNode(Node):
     def play(self, stop: Callable[[], bool] = never) -> None:
         """Publish the whole bag once, or until `stop()` holds, which is checked between
         publishes (so that an interruption never cuts one short; see `alpamayo-ros replay`)."""
-        clock = PlaybackClock(self.contents.start_ns, time.monotonic_ns(), self.rate)
+        clock: PlaybackClock | None = None
         for message in read_messages(self.path, self.topics):
+            if clock is None:
+                # The pace starts once the bag is open and its first message read: a clock
+                # started before would make up for a slow open (a large bag, a busy disk)
+                # with a burst, and a subscriber that keeps the newest inputs would skip.
+                clock = PlaybackClock(self.contents.start_ns, time.monotonic_ns(), self.rate)
             if not self._publish_clock_until(clock.wall_time(message.timestamp_ns), clock, stop):
                 return
             self.clock_publisher.publish(Clock(clock=time_msg(message.timestamp_ns)))
