@@ -29,11 +29,14 @@ class GraphError(RuntimeError):
 def dds_environment(base: Mapping[str, str]) -> dict[str, str]:
     """Fast DDS settings for camera-sized messages, unless the user chose their own."""
     environment = dict(base)
-    profile = str(fastdds_profile_file())
+    # Jazzy reads the first name, Kilted the second: a profile the user named under either
+    # is theirs under both.
+    names = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
+    chosen = [environment[name] for name in names if environment.get(name)]
+    profile = chosen[0] if chosen else str(fastdds_profile_file())
     environment.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    # Jazzy reads the first name, Kilted the second.
-    environment.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", profile)
-    environment.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", profile)
+    for name in names:
+        environment.setdefault(name, profile)
     return environment
 
 

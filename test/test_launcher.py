@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -59,19 +60,43 @@ def test_a_node_that_fails_to_start_stops_the_ones_already_started(ros_domain: i
     assert graph.processes["control_bridge"].poll() is not None
 
 
-def test_the_dds_profile_loads_without_an_error(ros_domain: int) -> None:
-    """Fast DDS skips a profile it cannot parse with no more than a log line, so a typo
-    would quietly bring back the defaults (512 KB segments, a 3 s heartbeat)."""
-    environment = dds_environment({k: v for k, v in os.environ.items() if "PROFILES" not in k})
-    script = (
-        "import rclpy; from std_msgs.msg import String; rclpy.init(); "
-        "node = rclpy.create_node('profile_check'); "
-        "node.create_publisher(String, 'chatter', 10).publish(String(data='x')); "
-        "node.create_subscription(String, 'chatter', print, 10); print('created')"
+def test_the_dds_settings_are_the_users_where_they_chose_them() -> None:
+    packaged = dds_environment({})
+    assert packaged["RMW_IMPLEMENTATION"] == "rmw_fastrtps_cpp"
+    assert Path(packaged["FASTRTPS_DEFAULT_PROFILES_FILE"]).name == "fastdds_shm.xml"
+    assert packaged["FASTDDS_DEFAULT_PROFILES_FILE"] == packaged["FASTRTPS_DEFAULT_PROFILES_FILE"]
+    for name in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):
+        theirs = dds_environment({name: "/theirs.xml", "RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"})
+        assert theirs["RMW_IMPLEMENTATION"] == "rmw_cyclonedds_cpp"
+        assert theirs["FASTRTPS_DEFAULT_PROFILES_FILE"] == "/theirs.xml"
+        assert theirs["FASTDDS_DEFAULT_PROFILES_FILE"] == "/theirs.xml"
+
+
+def fast_dds_log(profile: Path) -> str:
+    """What a process that starts a node under `profile` prints (Fast DDS reads the
+    profile file when the node's participant is created)."""
+    environment = {k: v for k, v in os.environ.items() if "PROFILES" not in k}
+    environment.update(
+        RMW_IMPLEMENTATION="rmw_fastrtps_cpp",
+        FASTRTPS_DEFAULT_PROFILES_FILE=str(profile),
+        FASTDDS_DEFAULT_PROFILES_FILE=str(profile),
     )
+    script = "import rclpy; rclpy.init(); rclpy.create_node('profile_check'); print('created')"
     done = subprocess.run(
         [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     assert "created" in done.stdout
-    assert "XMLPARSER" not in done.stderr, done.stderr
+    return done.stdout + done.stderr
+
+
+def test_the_dds_profile_loads_without_an_error(ros_domain: int, tmp_path: Path) -> None:
+    """Fast DDS skips a profile it cannot parse with no more than a log line, so a typo
+    would quietly bring back the defaults (512 KB segments, a 3 s heartbeat)."""
+    profile = Path(dds_environment({})["FASTRTPS_DEFAULT_PROFILES_FILE"])
+    log = fast_dds_log(profile)
+    assert "XMLPARSER" not in log, log
+    # The same check sees a misspelled element.
+    misspelled = tmp_path / "misspelled.xml"
+    misspelled.write_text(profile.read_text().replace("heartbeatPeriod", "heartbeatPeriode"))
+    assert "XMLPARSER" in fast_dds_log(misspelled)

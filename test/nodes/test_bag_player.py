@@ -81,5 +81,6 @@ def test_messages_keep_their_recorded_spacing(
         player.destroy_node()
     assert len(times) == MESSAGES
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    # Not a burst making up for the open: each message about PERIOD_S after the previous.
-    assert min(gaps) > PERIOD_S / 2, gaps
+    # Not a burst making up for the open (gaps of about 0): each message about PERIOD_S
+    # after the previous, with room for a delivery delayed on a busy machine.
+    assert min(gaps) > PERIOD_S / 4, gaps
