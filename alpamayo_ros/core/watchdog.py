@@ -111,20 +111,24 @@ class Watchdog:
         odometry_stamp_ns: int | None,
         speed: float,
     ) -> str | None:
-        """Why the inputs cannot be trusted, or None when they are fresh."""
+        """Why the inputs cannot be trusted, every input at fault named ("; " between
+        them: a dead camera driver stops the odometry and, soon after, the plans), or None
+        when they are fresh."""
         config = self._config
         inputs = (
             ("trajectory", trajectory_t0_ns, config.trajectory_timeout_s),
             ("odometry", odometry_stamp_ns, config.odometry_timeout_s),
         )
+        reasons = []
         for name, stamp_ns, timeout_s in inputs:
             if stamp_ns is None:
-                return f"no {name} received yet"
+                reasons.append(f"no {name} received yet")
+                continue
             age_s = (now_ns - stamp_ns) / NS_PER_S
             if age_s < -config.max_future_s:
-                return f"{name} stamp is {-age_s:.2f} s in the future (clock jump)"
-            if age_s > timeout_s:
-                return f"{name} is {age_s:.2f} s old (limit {timeout_s:.2f} s)"
+                reasons.append(f"{name} stamp is {-age_s:.2f} s in the future (clock jump)")
+            elif age_s > timeout_s:
+                reasons.append(f"{name} is {age_s:.2f} s old (limit {timeout_s:.2f} s)")
         if not math.isfinite(speed):
-            return f"speed {speed} is not finite"
-        return None
+            reasons.append(f"speed {speed} is not finite")
+        return "; ".join(reasons) or None

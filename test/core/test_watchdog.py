@@ -58,7 +58,20 @@ def test_clock_jump_makes_future_stamps_stale():
     # ...but the sim clock restarting makes every stamp lie far in the future.
     decision = watchdog.update(NOW - 30_000 * MS, NOW, NOW, 10.0)
     assert decision.state is WatchdogState.SAFE_STOP
-    assert decision.reason == "trajectory stamp is 30.00 s in the future (clock jump)"
+    assert decision.reason == (
+        "trajectory stamp is 30.00 s in the future (clock jump); "
+        "odometry stamp is 30.00 s in the future (clock jump)"
+    )
+
+
+def test_every_input_at_fault_is_named():
+    """A dead camera driver: no odometry, and no plan since; neither hides the other."""
+    watchdog = _tracking_watchdog()
+    decision = watchdog.update(NOW, NOW - 1_040 * MS, NOW - 900 * MS, math.inf)
+    assert decision.reason == (
+        "trajectory is 1.04 s old (limit 0.50 s); odometry is 0.90 s old (limit 0.20 s); "
+        "speed inf is not finite"
+    )
 
 
 def test_safe_stop_ends_stopped_at_standstill():

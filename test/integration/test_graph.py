@@ -275,7 +275,11 @@ def test_watchdog_stops_the_car_when_the_odometry_stops(rclpy_context: Context) 
                 for c in observer.of(Topics.CONTROL_COMMAND)[seen:]
                 if c.mode != ControlCommand.MODE_TRACKING
             ]
-            assert "odometry" in after[0].reason, after[0].reason
+            # Every stop once the odometry is past its 0.2 s bound names it (with the plan
+            # where that went stale too: the driver's frames stopped with it; on a loaded
+            # machine the plan can be the first to go).
+            named = [c.reason for c in after if stamp_ns(c.header.stamp) - killed_ns > 0.3e9]
+            assert named and all("odometry" in reason for reason in named), set(named)
             velocities = [c.velocity for c in after]
             assert all(later <= earlier for earlier, later in itertools.pairwise(velocities))
             zero_at = next(c for c in after if c.velocity == 0.0).header.stamp
