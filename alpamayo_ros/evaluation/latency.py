@@ -3,8 +3,9 @@ tracks the plan made from it, hop by hop, from what a listener on the running gr
 
 Pure bookkeeping: `LatencyLog` takes arrival times and stamps (integer ns on one clock) and
 `summary` turns them into median / p90 per hop, the model's own time and the stack's
-overhead (end to end minus model and planner compute). `busy_cores` is the unrelated load
-the stack must keep up under.
+overhead: per inference, end to end minus that inference's model and planning time (both
+carried by the messages), so the overhead is what the stack adds to this very cycle.
+`busy_cores` is the unrelated load the stack must keep up under.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MS_PER_NS = 1e-6
+OVERHEAD = "overhead (end to end - model - planning)"
+OVERHEAD_AT_BRIDGE = "overhead at the bridge (computed - model - planning)"
 
 
 @dataclass
@@ -27,16 +30,16 @@ class LatencyLog:
     conditioning_at: dict[int, int] = field(default_factory=dict)  # t0 -> arrival
     conditioning_published_ms: list[float] = field(default_factory=list)  # t0 -> VLA published
     input_wait_ms: list[float] = field(default_factory=list)  # t0 -> VLA model started
-    model_ms: list[float] = field(default_factory=list)  # the VLA's model, up to its decision
+    model_ms: dict[int, float] = field(default_factory=dict)  # t0 -> the VLA's model time
     reasoning_at: dict[int, int] = field(default_factory=dict)  # t0 -> reasoning text arrival
     trajectory_at: dict[int, int] = field(default_factory=dict)
+    planning_ms: dict[int, float] = field(default_factory=dict)  # t0 -> the planner's time
     # plan t0 -> (arrival of the first command tracking it, when the control bridge
     # computed that command: its header stamp, where known)
     command_at: dict[int, tuple[int, int | None]] = field(default_factory=dict)
     # Sampled from the nodes' diagnostics (once a second each):
     publish_delay_ms: list[float] = field(default_factory=list)  # camera: capture -> publish
     decode_ms: list[float] = field(default_factory=list)  # VLA: decode and resize one frame
-    planning_ms: list[float] = field(default_factory=list)  # planner: the planning step
     command_modes: Counter[str] = field(default_factory=Counter)
     # Commands that were not tracking after the first one that was (the stack fell behind
     # or an input failed), counted by the reason the control bridge gave.
@@ -59,14 +62,18 @@ class LatencyLog:
         self.conditioning_at[t0_ns] = arrival_ns
         self.conditioning_published_ms.append(node_latency_ns * MS_PER_NS)
         self.input_wait_ms.append(input_wait_ns * MS_PER_NS)
-        self.model_ms.append(model_ns * MS_PER_NS)
+        self.model_ms[t0_ns] = model_ns * MS_PER_NS
 
     def reasoning(self, t0_ns: int, arrival_ns: int) -> None:
         """The reasoning text of one inference (off the path to the control command)."""
         self.reasoning_at.setdefault(t0_ns, arrival_ns)
 
-    def trajectory(self, t0_ns: int, arrival_ns: int) -> None:
-        self.trajectory_at.setdefault(t0_ns, arrival_ns)
+    def trajectory(self, t0_ns: int, arrival_ns: int, planning_ns: int) -> None:
+        """The selected trajectory of one inference, with the planner's time for it."""
+        if t0_ns in self.trajectory_at:
+            return
+        self.trajectory_at[t0_ns] = arrival_ns
+        self.planning_ms[t0_ns] = planning_ns * MS_PER_NS
 
     def command(
         self,
@@ -148,14 +155,17 @@ def summary(log: LatencyLog) -> LatencySummary:
         if command is None:
             continue
         commanded, computed = command
+        compute_ms = log.model_ms[t0] + log.planning_ms[t0]
         chained["trajectory -> first command tracking it"].append((commanded - planned) * MS_PER_NS)
         chained["t0 -> command (end to end)"].append((commanded - t0) * MS_PER_NS)
+        chained[OVERHEAD].append((commanded - t0) * MS_PER_NS - compute_ms)
         if computed is not None:
             chained["t0 -> command computed (control bridge)"].append((computed - t0) * MS_PER_NS)
+            chained[OVERHEAD_AT_BRIDGE].append((computed - t0) * MS_PER_NS - compute_ms)
     publishing = [
         published - waited - model
         for published, waited, model in zip(
-            log.conditioning_published_ms, log.input_wait_ms, log.model_ms, strict=True
+            log.conditioning_published_ms, log.input_wait_ms, log.model_ms.values(), strict=True
         )
     ]
     hops = {
@@ -163,12 +173,12 @@ def summary(log: LatencyLog) -> LatencySummary:
         "capture -> frame received (publish, transport)": _stats(log.frame_age_ms),
         "VLA: decode and resize one frame": _stats(log.decode_ms),
         "VLA: t0 -> model started (frames in, camera set complete)": _stats(log.input_wait_ms),
-        "VLA: model, up to the decision": _stats(log.model_ms),
+        "VLA: model, up to the decision": _stats(list(log.model_ms.values())),
         "VLA: decided -> conditioning published": _stats(publishing),
         "t0 -> conditioning received (planner's input)": _stats(
             chained["t0 -> conditioning received (planner's input)"]
         ),
-        "planner: planning step": _stats(log.planning_ms),
+        "planner: planning step": _stats(list(log.planning_ms.values())),
         **{
             name: _stats(chained[name])
             for name in (
@@ -181,22 +191,9 @@ def summary(log: LatencyLog) -> LatencySummary:
         "t0 -> reasoning text received (off the control path)": _stats(
             [(arrival - t0) * MS_PER_NS for t0, arrival in log.reasoning_at.items()]
         ),
-    }
-    if log.model_ms and log.planning_ms:
-        compute = float(np.median(log.model_ms) + np.median(log.planning_ms))
         # The listener's own delivery of the command counts in the first, not the second.
-        for overhead, chain in (
-            ("overhead (end to end - model - planning)", "t0 -> command (end to end)"),
-            (
-                "overhead at the bridge (computed - model - planning)",
-                "t0 -> command computed (control bridge)",
-            ),
-        ):
-            if "median_ms" in hops[chain]:
-                hops[overhead] = {
-                    "median_ms": float(hops[chain]["median_ms"]) - compute,
-                    "count": int(hops[chain]["count"]),
-                }
+        **{name: _stats(chained[name]) for name in (OVERHEAD, OVERHEAD_AT_BRIDGE)},
+    }
     return LatencySummary(hops, dict(log.command_modes), dict(log.stop_reasons.most_common()))
 
 

@@ -79,7 +79,12 @@ class DiffusionPlanner(Node):
             # The control bridge's input first; the candidates are for people and evaluation.
             self.trajectory_publisher.publish(
                 conversions.trajectory_msg(
-                    plan.rollouts[index], msg.header, msg.info, index, plan.scores[index]
+                    plan.rollouts[index],
+                    msg.header,
+                    msg.info,
+                    index,
+                    plan.scores[index],
+                    planning_ns=round(plan.planning_ms * 1e6),
                 )
             )
         self.candidates_publisher.publish(

@@ -50,7 +50,9 @@ class LatencyProbe(Node):
         self.log.reasoning(stamp_ns(msg.header.stamp), time.time_ns())
 
     def on_trajectory(self, msg: Trajectory) -> None:
-        self.log.trajectory(stamp_ns(msg.header.stamp), time.time_ns())
+        self.log.trajectory(
+            stamp_ns(msg.header.stamp), time.time_ns(), duration_ns(msg.planning_time)
+        )
 
     def on_command(self, msg: ControlCommand) -> None:
         self.log.command(
@@ -66,7 +68,6 @@ class LatencyProbe(Node):
         sampled = {
             ("camera_driver", "publish_delay_ms"): self.log.publish_delay_ms,
             ("vla_inference", "decode_ms"): self.log.decode_ms,
-            ("diffusion_planner", "planning_ms"): self.log.planning_ms,
         }
         for status in msg.status:
             values = {item.key: item.value for item in status.values}

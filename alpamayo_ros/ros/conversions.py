@@ -414,14 +414,21 @@ def rollout_columns(rollout: Rollout, time_from_start: npt.ArrayLike) -> dict[st
 
 
 def trajectory_msg(
-    rollout: Rollout, head: Header, info: InferenceInfo, sample_index: int, score: float
+    rollout: Rollout,
+    head: Header,
+    info: InferenceInfo,
+    sample_index: int,
+    score: float,
+    planning_ns: int = 0,
 ) -> Trajectory:
-    """One sample of a rollout (shape [T]) as a Trajectory in the ego frame at t0."""
+    """One sample of a rollout (shape [T]) as a Trajectory in the ego frame at t0;
+    `planning_ns` the planner's time for it (0: no planner made it)."""
     return Trajectory(
         header=head,
         info=info,
         sample_index=sample_index,
         score=float(score),
+        planning_time=duration_msg(planning_ns),
         **rollout_columns(rollout, rollout.t),
     )
 
