@@ -149,7 +149,8 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
         ]
         assert [t.sample_index for t in trajectories] == [expected_index]
         # The planner's own time for it, what `benchmark --graph` takes off the overhead.
-        assert 0 < conversions.duration_ns(trajectories[0].planning_time) < 5 * NS_PER_S
+        # At least 0.1 ms: six samples through the action expert, counted in ns, not ms.
+        assert 100_000 < conversions.duration_ns(trajectories[0].planning_time) < 5 * NS_PER_S
     assert not candidates_of(3) and not [
         t for t in received[Topics.TRAJECTORY] if t.info.inference_id == 3
     ]

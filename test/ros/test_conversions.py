@@ -166,9 +166,12 @@ def test_trajectory_message_round_trips_to_the_tracker() -> None:
     rollout = integrate_unicycle(np.full(64, 0.5), np.full(64, 0.02), 8.0)
     head = conversions.header(7_000_000_000, "base_link")
     info = conversions.inference_info_msg(3, "m", "1", [1, 2], 10)
-    sent = conversions.trajectory_msg(rollout, head, info, sample_index=2, score=0.5)
+    sent = conversions.trajectory_msg(
+        rollout, head, info, sample_index=2, score=0.5, planning_ns=7_250_000
+    )
     msg = deserialize_message(serialize_message(sent), Trajectory)
     assert len(msg.time_from_start) == 64 and msg.sample_index == 2
+    assert conversions.duration_ns(msg.planning_time) == 7_250_000
     assert msg.time_from_start[-1] == pytest.approx(6.4)
     plan = conversions.tracked_trajectory(msg)
     np.testing.assert_array_equal(plan.x, rollout.x)
