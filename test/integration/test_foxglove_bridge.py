@@ -63,14 +63,27 @@ async def advertised_then_one_message(
                     message = json.loads(frame)
                     if message["op"] == "advertise":
                         channels.update({c["topic"]: c for c in message["channels"]})
-            subscribe = {"id": 7, "channelId": channels[topic]["id"]}
-            await connection.send(json.dumps({"op": "subscribe", "subscriptions": [subscribe]}))
+            subscribe = json.dumps(
+                {
+                    "op": "subscribe",
+                    "subscriptions": [{"id": 7, "channelId": channels[topic]["id"]}],
+                }
+            )
+            await connection.send(subscribe)
             while True:
                 frame = await connection.recv()
                 if isinstance(frame, bytes) and frame[0] == MESSAGE_DATA:
                     subscription, _ = struct.unpack_from("<IQ", frame, 1)
                     assert subscription == 7
                     return channels, frame[13:]
+                if isinstance(frame, str) and "Unknown channel" in json.loads(frame).get(
+                    "message", ""
+                ):
+                    # foxglove-sdk can advertise a channel to a client a moment before its
+                    # server accepts subscriptions to it (seen in 5 of 10 runs with a core
+                    # busy): a client that subscribes at once is told so, and asks again.
+                    await asyncio.sleep(0.1)
+                    await connection.send(subscribe)
 
 
 def test_the_bridge_serves_a_channel_per_topic_with_the_published_bytes(
