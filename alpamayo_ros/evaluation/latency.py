@@ -28,7 +28,9 @@ OVERHEAD_AT_BRIDGE = "overhead at the bridge (computed - model - planning)"
 class LatencyLog:
     frame_age_ms: list[float] = field(default_factory=list)  # probe arrival - capture stamp
     conditioning_at: dict[int, int] = field(default_factory=dict)  # t0 -> arrival
-    conditioning_published_ms: list[float] = field(default_factory=list)  # t0 -> VLA published
+    # The VLA's own time from its decision to publishing the conditioning (alignment,
+    # building the message): its latency less input wait and model.
+    publishing_ms: list[float] = field(default_factory=list)
     input_wait_ms: list[float] = field(default_factory=list)  # t0 -> VLA model started
     model_ms: dict[int, float] = field(default_factory=dict)  # t0 -> the VLA's model time
     reasoning_at: dict[int, int] = field(default_factory=dict)  # t0 -> reasoning text arrival
@@ -60,7 +62,7 @@ class LatencyLog:
         if t0_ns in self.conditioning_at:
             return
         self.conditioning_at[t0_ns] = arrival_ns
-        self.conditioning_published_ms.append(node_latency_ns * MS_PER_NS)
+        self.publishing_ms.append((node_latency_ns - input_wait_ns - model_ns) * MS_PER_NS)
         self.input_wait_ms.append(input_wait_ns * MS_PER_NS)
         self.model_ms[t0_ns] = model_ns * MS_PER_NS
 
@@ -162,19 +164,13 @@ def summary(log: LatencyLog) -> LatencySummary:
         if computed is not None:
             chained["t0 -> command computed (control bridge)"].append((computed - t0) * MS_PER_NS)
             chained[OVERHEAD_AT_BRIDGE].append((computed - t0) * MS_PER_NS - compute_ms)
-    publishing = [
-        published - waited - model
-        for published, waited, model in zip(
-            log.conditioning_published_ms, log.input_wait_ms, log.model_ms.values(), strict=True
-        )
-    ]
     hops = {
         "camera: capture -> publish": _stats(log.publish_delay_ms),
         "capture -> frame received (publish, transport)": _stats(log.frame_age_ms),
         "VLA: decode and resize one frame": _stats(log.decode_ms),
         "VLA: t0 -> model started (frames in, camera set complete)": _stats(log.input_wait_ms),
         "VLA: model, up to the decision": _stats(list(log.model_ms.values())),
-        "VLA: decided -> conditioning published": _stats(publishing),
+        "VLA: decided -> conditioning published": _stats(log.publishing_ms),
         "t0 -> conditioning received (planner's input)": _stats(
             chained["t0 -> conditioning received (planner's input)"]
         ),
