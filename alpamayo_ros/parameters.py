@@ -25,6 +25,7 @@ from alpamayo_ros.core.stand_off import (
     PASSING_CLEARANCE_M,
     STAND_OFF_CLEARANCE_M,
     STAND_OFF_MAX_DECELERATION,
+    STOP_LINE_CLEARANCE_M,
 )
 from alpamayo_ros.pipeline.planning import NOISE_SCALE
 from alpamayo_ros.sensors import available_sources
@@ -482,6 +483,14 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             "around, where some sample keeps it (else 1.2 m, or the clearance if smaller; "
             "below that the car brakes to stop short of it); 0 turns the rule off, as "
             "stand_off_clearance_m 0 does.",
+            non_negative,
+        ),
+        Parameter(
+            "stand_off_stop_line_clearance_m",
+            STOP_LINE_CLEARANCE_M,
+            "Distance from base_link kept to the stop line of a red or yellow light the "
+            "reasoning stops for (its place: where the line crosses the car's path); 0 turns "
+            "the rule off.",
             non_negative,
         ),
     ),

@@ -17,8 +17,11 @@ does, the car brakes to stop short of it as for a stop: safe, if slower than the
 who goes round.
 
 Only objects that stay where they are count: a stopped vehicle, a pedestrian or cyclist
-yielded to, construction. Not a traffic light (its position is the light's head, which on
-many roads stands beyond the intersection, not at the stop line), and not a lead or
+yielded to, construction; and a red or yellow light's stop line ("Stop at the stop line
+because the traffic light is red", cause TRAFFIC_LIGHT at the point where the line crosses
+the car's path), which the car's front must not pass: saying "stop at the stop line
+because the traffic light is red", the embedded model's plans crossed it at 3-4 m/s
+(seeds 3000148, 3000159, 3000172). Not a lead or
 cutting-in vehicle (it moves on; following it is the action expert's job).
 """
 
@@ -39,6 +42,9 @@ from alpamayo_ros.core.model_io import CausalDecision
 # its front 3 m short, base_link 6.7-9.1 m from the object, and a larger clearance refuses
 # such samples (10 m: open-loop consistency 0.83 to 0.77).
 STAND_OFF_CLEARANCE_M = 7.0
+# How far base_link stays from a stop line the reasoning stops at: the ego's 3.7 m to its
+# front and a metre, about what the model's placement of the line is off along the road.
+STOP_LINE_CLEARANCE_M = 4.7
 # The hardest the braking candidate brakes (the control bridge's emergency deceleration).
 STAND_OFF_MAX_DECELERATION = 6.0
 # An object this close to base_link's x, or behind it, is beside or behind the car: there
@@ -72,16 +78,24 @@ NUDGING_DECISIONS = frozenset({LateralDecision.IN_LANE_NUDGE, LateralDecision.OU
 STANDING_CAUSES = frozenset(
     {Cause.STOPPED_VEHICLE, Cause.PEDESTRIAN, Cause.CYCLIST, Cause.CONSTRUCTION}
 )
+# Causes whose place is a line to stop at, not an object (the expert stops for a red or a
+# yellow light it can stop for, decision STOP_FOR_STATIC_CONSTRAINT; a green is SET_SPEED).
+STOP_LINE_CAUSES = frozenset({Cause.TRAFFIC_LIGHT})
 
 
 def settings_problem(
-    clearance_m: float, max_deceleration: float, passing_clearance_m: float = 0.0
+    clearance_m: float,
+    max_deceleration: float,
+    passing_clearance_m: float = 0.0,
+    stop_line_clearance_m: float = 0.0,
 ) -> str | None:
     """Why the clearances (0 turns a rule off) and a braking bound cannot be used, if so."""
     if not clearance_m >= 0.0:
         return f"the stand-off clearance must be >= 0 m, got {clearance_m}"
     if not 0.0 <= passing_clearance_m < np.inf:
         return f"the stand-off passing clearance must be >= 0 m, got {passing_clearance_m}"
+    if not 0.0 <= stop_line_clearance_m < np.inf:
+        return f"the stop line clearance must be >= 0 m, got {stop_line_clearance_m}"
     if not max_deceleration > 0.0:
         return f"the stand-off's maximum deceleration must be > 0, got {max_deceleration}"
     return None
@@ -106,12 +120,20 @@ class StandOff:
         decision: CausalDecision | None,
         clearance_m: float,
         passing_clearance_m: float = 0.0,
+        stop_line_clearance_m: float = 0.0,
     ) -> StandOff | None:
         """The stand-off a decision asks for: a stop or a yield for a standing object ahead
-        of the car's front, or a nudge round one (unless `passing_clearance_m` is 0); None
-        otherwise, or when `clearance_m` is 0 (both rules off: a pass too close brakes to
-        that clearance)."""
-        if decision is None or decision.cause not in STANDING_CAUSES or clearance_m == 0.0:
+        of the car's front, or a nudge round one (unless `passing_clearance_m` is 0), or a
+        stop at a light's line (unless `stop_line_clearance_m` is 0); None otherwise, or,
+        for objects, when `clearance_m` is 0 (both object rules off: a pass too close
+        brakes to that clearance)."""
+        if decision is None:
+            return None
+        if decision.cause in STOP_LINE_CAUSES:
+            clearance_m, passing_clearance_m = stop_line_clearance_m, 0.0
+        elif decision.cause not in STANDING_CAUSES:
+            return None
+        if clearance_m == 0.0:
             return None
         stopping = decision.longitudinal_decision in STOPPING_DECISIONS
         nudging = decision.lateral_decision in NUDGING_DECISIONS and passing_clearance_m > 0.0
@@ -127,6 +149,13 @@ class StandOff:
     def _limit_m(self) -> float:
         """The closest base_link may come: the clearance, or less than it is now."""
         return min(self.clearance_m, float(np.hypot(self.x, self.y)) - APPROACH_TOLERANCE_M)
+
+    @property
+    def _what(self) -> str:
+        """What the car keeps off, as a diagnostic names it."""
+        if self.cause in STOP_LINE_CAUSES:
+            return f"stop line of the {self.cause.name.lower()}"
+        return self.cause.name.lower()
 
     def _distances(self, rollouts: Rollout) -> npt.NDArray[np.float64]:
         return np.asarray(np.hypot(rollouts.x - self.x, rollouts.y - self.y))
@@ -144,7 +173,7 @@ class StandOff:
                 reasons.append("")
                 continue
             reasons.append(
-                f"comes {distances[k, closest]:.1f} m from the {self.cause.name.lower()} the "
+                f"comes {distances[k, closest]:.1f} m from the {self._what} the "
                 f"reasoning stops for (clearance {self.clearance_m:g} m) at "
                 f"t={rollouts.t[k, closest]:.1f} s"
             )

@@ -41,6 +41,7 @@ class DiffusionPlanner(Node):
             stand_off_max_deceleration=self.params["stand_off_max_deceleration"],
             noise_scale=self.params["noise_scale"],
             stand_off_passing_clearance_m=self.params["stand_off_passing_clearance_m"],
+            stand_off_stop_line_clearance_m=self.params["stand_off_stop_line_clearance_m"],
         )
         self.refused = 0
         self.failed = 0  # plans the backend could not make

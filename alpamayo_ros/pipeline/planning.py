@@ -30,6 +30,7 @@ from alpamayo_ros.core.stand_off import (
     PASSING_CLEARANCE_M,
     STAND_OFF_CLEARANCE_M,
     STAND_OFF_MAX_DECELERATION,
+    STOP_LINE_CLEARANCE_M,
     StandOff,
     settings_problem,
 )
@@ -143,13 +144,17 @@ class PlanningStep:
         stand_off_max_deceleration: float = STAND_OFF_MAX_DECELERATION,
         noise_scale: float = NOISE_SCALE,
         stand_off_passing_clearance_m: float = PASSING_CLEARANCE_M,
+        stand_off_stop_line_clearance_m: float = STOP_LINE_CLEARANCE_M,
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"need at least one sample, got {num_samples}")
         if not noise_scale > 0.0:
             raise ValueError(f"the noise scale must be > 0, got {noise_scale}")
         problem = settings_problem(
-            stand_off_clearance_m, stand_off_max_deceleration, stand_off_passing_clearance_m
+            stand_off_clearance_m,
+            stand_off_max_deceleration,
+            stand_off_passing_clearance_m,
+            stand_off_stop_line_clearance_m,
         )
         if problem:
             raise ValueError(problem)
@@ -160,6 +165,7 @@ class PlanningStep:
         self.stand_off_clearance_m = stand_off_clearance_m
         self.stand_off_max_deceleration = stand_off_max_deceleration
         self.stand_off_passing_clearance_m = stand_off_passing_clearance_m
+        self.stand_off_stop_line_clearance_m = stand_off_stop_line_clearance_m
         self.noise_scale = noise_scale
 
     def check_model(self, name: str, version: str) -> None:
@@ -176,8 +182,9 @@ class PlanningStep:
         self, conditioning: PlannerInput, t0_ns: int, decision: CausalDecision | None = None
     ) -> Plan:
         """`decision`: the reasoning's structure (the conditioning message carries it), whose
-        stop or yield for a standing object, or nudge round one, the plan must respect while
-        driving forward; None where a caller has no reasoning (then no stand-off applies)."""
+        stop or yield for a standing object, nudge round one, or stop at a light's line the
+        plan must respect while driving forward; None where a caller has no reasoning (then
+        no stand-off applies)."""
         started = time.perf_counter()
         samples = self.backend.sample_controls(
             conditioning, self.num_samples, sampling_rng(self.seed, t0_ns), self.noise_scale
@@ -188,7 +195,10 @@ class PlanningStep:
         forward_only = conditioning.meta_action.longitudinal is not Longitudinal.REVERSE
         stand_off = (
             StandOff.stated_by(
-                decision, self.stand_off_clearance_m, self.stand_off_passing_clearance_m
+                decision,
+                self.stand_off_clearance_m,
+                self.stand_off_passing_clearance_m,
+                self.stand_off_stop_line_clearance_m,
             )
             if forward_only
             else None

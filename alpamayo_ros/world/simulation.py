@@ -205,7 +205,14 @@ def decisions(trace: Trace, variant: int = 0) -> list[CausalDecision]:
 def object_position(
     state: WorldState, object_id: str, ego: VehicleState
 ) -> tuple[float, float, float]:
-    """Position of an agent or traffic light in the ego frame (origin when unknown)."""
+    """Position of an agent, or of the stop line a traffic light controls, in the ego frame
+    (origin when unknown).
+
+    A light's place is where its stop line crosses the ego's path (the ego's offset from
+    the road's centre line), on the road: the place a stop for it is planned to. Its head
+    stands 17.5 m beyond the line in this world, across the intersection, as on many real
+    roads, so a planner told the head could not stop at the line without a map.
+    """
     if not object_id:
         return (0.0, 0.0, 0.0)
     agent: AgentState | None = state.agent(object_id)
@@ -215,7 +222,8 @@ def object_position(
         light = state.light(object_id)
         if light is None:
             return (0.0, 0.0, 0.0)
-        s, d, z = light.s, light.d, 4.0
+        _, ego_d = state.road.project(ego.x, ego.y)
+        s, d, z = light.stop_line_s, ego_d, 0.0
     x, y, _ = state.road.world_point(s, d)
     return (*ego.pose.relative_point(x, y), z)
 

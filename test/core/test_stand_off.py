@@ -32,8 +32,9 @@ STOP = LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
     [
         (LongitudinalDecision.SET_SPEED_TRACKING, Cause.STOPPED_VEHICLE, (20.0, 0.0, 0.8)),
         (LongitudinalDecision.LEAD_OBSTACLE_FOLLOWING, Cause.LEAD_VEHICLE, (20.0, 0.0, 0.8)),
-        # A light's position is its head, often beyond the intersection, not the stop line.
-        (STOP, Cause.TRAFFIC_LIGHT, (30.0, -5.0, 4.0)),
+        # A green light (the expert keeps its speed for it) is no line to stop at.
+        (LongitudinalDecision.SET_SPEED_TRACKING, Cause.TRAFFIC_LIGHT, (30.0, 0.0, 0.0)),
+        (STOP, Cause.TRAFFIC_LIGHT, (3.0, 0.0, 0.0)),  # the front is past the line
         (STOP, Cause.STOPPED_VEHICLE, (-4.0, 0.0, 0.8)),  # behind the car
         (LongitudinalDecision.YIELD, Cause.PEDESTRIAN, (2.0, 3.0, 0.9)),  # beside it
         (STOP, Cause.STOPPED_VEHICLE, (float("nan"), 0.0, 0.8)),
@@ -52,6 +53,24 @@ def test_a_yield_to_a_pedestrian_states_one_unless_the_rule_is_off() -> None:
     assert StandOff.stated_by(None, 10.0) is None
 
 
+def test_a_stop_for_a_light_keeps_off_its_line_with_its_own_clearance() -> None:
+    """The light's place is where its stop line crosses the car's path; the object
+    clearance does not apply to it, nor a nudge, and 0 turns the rule off."""
+    red = decision(STOP, Cause.TRAFFIC_LIGHT, (25.0, 0.1, 0.0))
+    line = StandOff.stated_by(red, 7.0, 1.8, 4.7)
+    assert line == StandOff(Cause.TRAFFIC_LIGHT, 25.0, 0.1, 4.7)
+    assert StandOff.stated_by(red, 7.0, 1.8, 0.0) is None
+    assert StandOff.stated_by(red, 0.0, 0.0, 4.7) == line  # the object rules off, not this
+    nudging = replace(red, lateral_decision=LateralDecision.IN_LANE_NUDGE)
+    assert StandOff.stated_by(nudging, 7.0, 1.8, 4.7) == line  # still a stop, not a pass
+    # A sample whose base_link reaches 21 m (its front 24.7 m) is refused and says why.
+    rollouts = integrate_unicycle(np.full((2, STEPS), -1.0), np.zeros((2, STEPS)), 6.5)
+    assert rollouts.x.max() == pytest.approx(21.1, abs=0.2)
+    assert line.violations(rollouts)[0].startswith(
+        "comes 3.9 m from the stop line of the traffic_light the reasoning stops for"
+    )
+
+
 def test_settings_that_cannot_work_are_named() -> None:
     assert settings_problem(7.0, 6.0) is None and settings_problem(0.0, 6.0) is None
     assert settings_problem(7.0, 6.0, 1.8) is None and settings_problem(0.0, 6.0, 0.0) is None
@@ -60,6 +79,7 @@ def test_settings_that_cannot_work_are_named() -> None:
     assert settings_problem(float("nan"), 6.0) is not None
     assert "passing clearance must be >= 0 m, got -0.5" in str(settings_problem(7.0, 6.0, -0.5))
     assert settings_problem(7.0, 6.0, float("inf")) is not None
+    assert "stop line clearance must be >= 0 m, got -1" in str(settings_problem(7, 6, 1, -1))
 
 
 def nudge(cause: Cause, position: tuple[float, float, float]) -> CausalDecision:

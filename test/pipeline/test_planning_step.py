@@ -274,13 +274,19 @@ def test_a_nudge_keeps_the_passing_clearance_where_a_sample_does_else_the_minimu
     assert off.plan(ego, 0, cones).selection.feasible.all()
 
 
-def test_a_traffic_lights_position_is_no_stand_off() -> None:
-    """The light's head stands beyond the intersection: its position is no stop line."""
+def test_a_stop_for_a_red_light_stops_the_front_short_of_its_line() -> None:
+    """ "Stop at the stop line because the traffic light is red", the line 30 m ahead at
+    10 m/s: samples braking at 1 m/s^2 would cross it at 7.7 m/s, so the braking candidate
+    stops base_link the stop line clearance short; with the rule off they are taken."""
     gentle = ScriptedExpert(np.full(STEPS, -1.0), np.zeros(STEPS))
-    plan = PlanningStep(gentle, 6).plan(
-        conditioning(10.0, Longitudinal.STOP), 0, stop_for(Cause.TRAFFIC_LIGHT, 40.0)
-    )
-    assert plan.rollouts.batch_shape == (6,) and plan.selection.feasible.all()
+    red = stop_for(Cause.TRAFFIC_LIGHT, 30.0)
+    plan = PlanningStep(gentle, 6).plan(conditioning(10.0, Longitudinal.STOP), 0, red)
+    assert plan.selection.index == 6 and not plan.selection.feasible[:6].any()
+    assert "stop line of the traffic_light" in plan.selection.violations[0][-1]
+    assert plan.selected is not None
+    assert 30.0 - 4.7 - 1.0 < plan.selected.x.max() < 30.0 - 4.7
+    off = PlanningStep(gentle, 6, stand_off_stop_line_clearance_m=0.0)
+    assert off.plan(conditioning(10.0, Longitudinal.STOP), 0, red).selection.feasible.all()
 
 
 def test_the_braking_candidate_comes_when_the_samples_that_keep_off_break_a_limit() -> None:

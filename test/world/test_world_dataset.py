@@ -356,3 +356,23 @@ def test_a_label_foresees_a_light_change_within_its_6_4_s() -> None:
     assert not foresees_light_change(lights, 17.4)  # green now; yellow beyond 6.4 s
     assert foresees_light_change(lights, 23.0)
     assert not foresees_light_change(make_scenario(3000103, "free_road"), 5.0)
+
+
+def test_a_lights_place_is_where_its_stop_line_crosses_the_cars_path() -> None:
+    """A stop for a light is planned to its stop line (core.stand_off), so the label
+    places the light there, straight ahead on the road, not at its head 17.5 m beyond."""
+    checked = 0
+    for seed in range(40):
+        labels = make_labels(seed, "traffic_light")
+        if labels.decision.cause is not Cause.TRAFFIC_LIGHT:
+            continue
+        scenario = make_scenario(seed, "traffic_light")
+        ego = Simulation(scenario).run(scenario.steps).ego[scenario.sample_step]
+        ego_s, _ = scenario.road.project(ego.x, ego.y)
+        (light,) = scenario.lights
+        x, y, z = labels.decision.cause_object_position
+        # The road is straight: the line is stop_line_s - s ahead, at the car's offset.
+        assert x == pytest.approx(light.stop_line_s - ego_s, abs=0.05), seed
+        assert abs(y) < 0.05 and z == 0.0, seed
+        checked += 1
+    assert checked >= 10
