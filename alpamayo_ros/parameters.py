@@ -22,6 +22,7 @@ from alpamayo_ros.backends.worker_protocol import DEFAULT_ADDRESS, address_probl
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.core.stand_off import (
+    BESIDE_THE_CAR_M,
     PASSING_CLEARANCE_M,
     STAND_OFF_CLEARANCE_M,
     STAND_OFF_MAX_DECELERATION,
@@ -51,6 +52,17 @@ def positive(value: float) -> str | None:
 
 def non_negative(value: float) -> str | None:
     return None if value >= 0 and math.isfinite(value) else "must be >= 0"
+
+
+def off_or_at_least(minimum: float) -> Check:
+    """0 (a rule off) or a finite value of at least `minimum`."""
+
+    def check(value: float) -> str | None:
+        if value == 0 or (math.isfinite(value) and value >= minimum):
+            return None
+        return f"must be 0 (off) or at least {minimum:g}"
+
+    return check
 
 
 def node_name_or_empty(value: str) -> str | None:
@@ -488,10 +500,11 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
         Parameter(
             "stand_off_stop_line_clearance_m",
             STOP_LINE_CLEARANCE_M,
-            "Distance from base_link kept to the stop line of a red or yellow light the "
-            "reasoning stops for (its place: where the line crosses the car's path); 0 turns "
-            "the rule off.",
-            non_negative,
+            "Distance from base_link (the rear axle) kept to the stop line of a light the "
+            "reasoning stops for (decision STOP_FOR_STATIC_CONSTRAINT; its place: where the "
+            "line crosses the car's path); 0 turns the rule off, else at least 3.7 m (base_link "
+            "to the front), or the front could stop past the line.",
+            off_or_at_least(BESIDE_THE_CAR_M),
         ),
     ),
     "control_bridge": (

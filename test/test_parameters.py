@@ -62,6 +62,12 @@ def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
         ("diffusion_planner", "num_samples", 6.5, "num_samples: must be of type int"),
         ("diffusion_planner", "noise_scale", 0.0, "noise_scale: must be a positive number"),
         (
+            "diffusion_planner",
+            "stand_off_stop_line_clearance_m",
+            2.0,
+            "stand_off_stop_line_clearance_m: must be 0 (off) or at least 3.7",
+        ),
+        (
             "control_bridge",
             "executor",
             "multi_threaded",

@@ -78,9 +78,10 @@ NUDGING_DECISIONS = frozenset({LateralDecision.IN_LANE_NUDGE, LateralDecision.OU
 STANDING_CAUSES = frozenset(
     {Cause.STOPPED_VEHICLE, Cause.PEDESTRIAN, Cause.CYCLIST, Cause.CONSTRUCTION}
 )
-# Causes whose place is a line to stop at, not an object (the expert stops for a red or a
-# yellow light it can stop for, decision STOP_FOR_STATIC_CONSTRAINT; a green is SET_SPEED).
+# Causes whose place is a line to stop at, not an object, and the one decision that stops
+# at it (the expert stops for a red or a yellow light it can stop for; a green is SET_SPEED).
 STOP_LINE_CAUSES = frozenset({Cause.TRAFFIC_LIGHT})
+STOP_LINE_DECISIONS = frozenset({LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT})
 
 
 def settings_problem(
@@ -94,8 +95,11 @@ def settings_problem(
         return f"the stand-off clearance must be >= 0 m, got {clearance_m}"
     if not 0.0 <= passing_clearance_m < np.inf:
         return f"the stand-off passing clearance must be >= 0 m, got {passing_clearance_m}"
-    if not 0.0 <= stop_line_clearance_m < np.inf:
-        return f"the stop line clearance must be >= 0 m, got {stop_line_clearance_m}"
+    if not (stop_line_clearance_m == 0.0 or BESIDE_THE_CAR_M <= stop_line_clearance_m < np.inf):
+        return (
+            f"the stop line clearance must be 0 (off) or at least {BESIDE_THE_CAR_M} m "
+            f"(base_link to the car's front), got {stop_line_clearance_m}"
+        )
     if not max_deceleration > 0.0:
         return f"the stand-off's maximum deceleration must be > 0, got {max_deceleration}"
     return None
@@ -129,13 +133,14 @@ class StandOff:
         brakes to that clearance)."""
         if decision is None:
             return None
+        stopping = decision.longitudinal_decision in STOPPING_DECISIONS
         if decision.cause in STOP_LINE_CAUSES:
             clearance_m, passing_clearance_m = stop_line_clearance_m, 0.0
+            stopping = decision.longitudinal_decision in STOP_LINE_DECISIONS
         elif decision.cause not in STANDING_CAUSES:
             return None
         if clearance_m == 0.0:
             return None
-        stopping = decision.longitudinal_decision in STOPPING_DECISIONS
         nudging = decision.lateral_decision in NUDGING_DECISIONS and passing_clearance_m > 0.0
         if not (stopping or nudging):
             return None
@@ -147,8 +152,11 @@ class StandOff:
 
     @property
     def _limit_m(self) -> float:
-        """The closest base_link may come: the clearance, or less than it is now."""
-        return min(self.clearance_m, float(np.hypot(self.x, self.y)) - APPROACH_TOLERANCE_M)
+        """The closest base_link may come: the clearance, or less than it is now; never, for
+        a stop line, so close that the front would be past it (else a car within the
+        clearance could creep over the line by the tolerance per plan)."""
+        limit = min(self.clearance_m, float(np.hypot(self.x, self.y)) - APPROACH_TOLERANCE_M)
+        return max(limit, BESIDE_THE_CAR_M) if self.cause in STOP_LINE_CAUSES else limit
 
     @property
     def _what(self) -> str:

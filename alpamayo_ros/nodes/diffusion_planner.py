@@ -1,8 +1,9 @@
 """Diffusion planner node: the planning step (pipeline.planning.PlanningStep) per
 conditioning message: K samples of the backend's action expert, integrated, ranked,
 checked, one selected. The conditioning's reasoning comes along: a sample that drives into
-the standing object it stops or yields for, or passes too close beside the one it nudges
-around, is refused, and a braking candidate stops short of it when every sample is.
+the standing object it stops or yields for, passes too close beside the one it nudges
+around, or crosses the stop line of a light it stops for, is refused, and a braking
+candidate stops short of it when every sample is.
 
 Publishes every candidate with its checks (for RViz and evaluation) and the selected
 trajectory. When no candidate is feasible, or the conditioning comes from another model

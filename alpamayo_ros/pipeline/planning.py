@@ -5,8 +5,9 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
 - integration stops at standstill unless the meta-action is a reverse one;
 - samples are ranked by agreement with the decided meta-action first (the reasoning and the
   chosen trajectory must not contradict each other), then by agreement with each other;
-- a sample that drives into the object the reasoning stops or yields for, or passes too
-  close beside the one it nudges around, is refused, and when no sample is left, a braking
+- a sample that drives into the object the reasoning stops or yields for, passes too
+  close beside the one it nudges around, or comes too near the stop line of a light it
+  stops for, is refused, and when no sample is left, a braking
   candidate along the best one stops short of it, as far as its deceleration bound allows
   (core.stand_off);
 - checks and selection are `core.trajectory_checks.select_trajectory`;

@@ -18,7 +18,7 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from alpamayo_ros.core.contract import NS_PER_S
-from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.ros.conversions import (
     candidate_paths,
@@ -84,7 +84,8 @@ def candidate_markers(msg: TrajectoryCandidates, style: MarkerStyle = MarkerStyl
 
 
 def reasoning_markers(msg: Reasoning, style: MarkerStyle = MarkerStyle()) -> MarkerArray:
-    """The reasoning text above the ego, and the object it names where it names one."""
+    """The reasoning text above the ego, and the object it names where it names one (for a
+    traffic light, its stop line)."""
     decision = (
         f"{LongitudinalDecision(msg.longitudinal_decision).name.lower()} / "
         f"{LateralDecision(msg.lateral_decision).name.lower()}"
@@ -105,7 +106,9 @@ def reasoning_markers(msg: Reasoning, style: MarkerStyle = MarkerStyle()) -> Mar
     label = _marker(msg.header, CAUSE_NS, 1, Marker.TEXT_VIEW_FACING, CAUSE, style)
     label.pose.position = Point(x=position.x, y=position.y, z=style.cause_size[2] + 0.6)
     label.scale.z = style.text_height
-    label.text = msg.cause_object_id
+    # A light's place is its stop line, not the lamp (which the world's markers draw).
+    stop_line = msg.cause == Cause.TRAFFIC_LIGHT
+    label.text = f"{msg.cause_object_id} stop line" if stop_line else msg.cause_object_id
     return MarkerArray(markers=[text, body, label])
 
 

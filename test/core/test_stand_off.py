@@ -34,6 +34,7 @@ STOP = LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
         (LongitudinalDecision.LEAD_OBSTACLE_FOLLOWING, Cause.LEAD_VEHICLE, (20.0, 0.0, 0.8)),
         # A green light (the expert keeps its speed for it) is no line to stop at.
         (LongitudinalDecision.SET_SPEED_TRACKING, Cause.TRAFFIC_LIGHT, (30.0, 0.0, 0.0)),
+        (LongitudinalDecision.YIELD, Cause.TRAFFIC_LIGHT, (30.0, 0.0, 0.0)),  # not a stop
         (STOP, Cause.TRAFFIC_LIGHT, (3.0, 0.0, 0.0)),  # the front is past the line
         (STOP, Cause.STOPPED_VEHICLE, (-4.0, 0.0, 0.8)),  # behind the car
         (LongitudinalDecision.YIELD, Cause.PEDESTRIAN, (2.0, 3.0, 0.9)),  # beside it
@@ -43,7 +44,8 @@ STOP = LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
 def test_only_a_stop_or_yield_for_a_standing_object_ahead_states_one(
     longitudinal: LongitudinalDecision, cause: Cause, position: tuple[float, float, float]
 ) -> None:
-    assert StandOff.stated_by(decision(longitudinal, cause, position), 10.0) is None
+    # Every rule on: the object clearance, the passing clearance and the stop line's.
+    assert StandOff.stated_by(decision(longitudinal, cause, position), 10.0, 1.8, 4.7) is None
 
 
 def test_a_yield_to_a_pedestrian_states_one_unless_the_rule_is_off() -> None:
@@ -63,12 +65,21 @@ def test_a_stop_for_a_light_keeps_off_its_line_with_its_own_clearance() -> None:
     assert StandOff.stated_by(red, 0.0, 0.0, 4.7) == line  # the object rules off, not this
     nudging = replace(red, lateral_decision=LateralDecision.IN_LANE_NUDGE)
     assert StandOff.stated_by(nudging, 7.0, 1.8, 4.7) == line  # still a stop, not a pass
+    green_nudge = replace(nudging, longitudinal_decision=LongitudinalDecision.SET_SPEED_TRACKING)
+    assert StandOff.stated_by(green_nudge, 7.0, 1.8, 4.7) is None  # no pass round a light
     # A sample whose base_link reaches 21 m (its front 24.7 m) is refused and says why.
     rollouts = integrate_unicycle(np.full((2, STEPS), -1.0), np.zeros((2, STEPS)), 6.5)
     assert rollouts.x.max() == pytest.approx(21.1, abs=0.2)
     assert line.violations(rollouts)[0].startswith(
         "comes 3.9 m from the stop line of the traffic_light the reasoning stops for"
     )
+    # Within the clearance already (base_link 4.0 m from the line), the car may come 0.5 m
+    # closer, but not so close that its front (3.7 m ahead of base_link) is past the line.
+    close = StandOff.stated_by(decision(STOP, Cause.TRAFFIC_LIGHT, (4.0, 0.0, 0.0)), 7, 1.8, 4.7)
+    assert close is not None
+    creeping = integrate_unicycle(np.full((1, STEPS), 0.02), np.zeros((1, STEPS)), 0.0)
+    assert 0.3 < creeping.x.max() < 0.5
+    assert close.violations(creeping)[0].startswith("comes 3.6 m from the stop line")
 
 
 def test_settings_that_cannot_work_are_named() -> None:
@@ -79,7 +90,11 @@ def test_settings_that_cannot_work_are_named() -> None:
     assert settings_problem(float("nan"), 6.0) is not None
     assert "passing clearance must be >= 0 m, got -0.5" in str(settings_problem(7.0, 6.0, -0.5))
     assert settings_problem(7.0, 6.0, float("inf")) is not None
-    assert "stop line clearance must be >= 0 m, got -1" in str(settings_problem(7, 6, 1, -1))
+    assert "stop line clearance must be 0 (off) or at least 3.7 m" in str(
+        settings_problem(7.0, 6.0, 1.8, 2.0)
+    )
+    assert settings_problem(7.0, 6.0, 1.8, -1.0) is not None
+    assert settings_problem(7.0, 6.0, 1.8, 3.7) is None
 
 
 def nudge(cause: Cause, position: tuple[float, float, float]) -> CausalDecision:

@@ -18,6 +18,7 @@ from alpamayo_ros.core.stand_off import (
     PASSING_CLEARANCE_M,
     STAND_OFF_CLEARANCE_M,
     STAND_OFF_MAX_DECELERATION,
+    STOP_LINE_CLEARANCE_M,
 )
 from alpamayo_ros.core.trajectory_checks import Limits
 from alpamayo_ros.core.watchdog import WatchdogConfig
@@ -82,7 +83,7 @@ def test_visited_states_are_what_the_model_saw_labelled_by_the_expert() -> None:
 
 
 def test_no_state_is_labelled_from_the_failure_of_a_drive_on() -> None:
-    """A drive that leaves the road (seed 3000187 with the packaged weights, at 4.4 s):
+    """A drive that leaves the road (seed 3000187 with the packaged weights, at 4.2 s):
     every plan before it is labelled, none after."""
     backend = create_backend("embedded_vla")
     settings = RolloutSettings(duration_s=5.0, label_every=1)
@@ -153,7 +154,14 @@ def test_the_defaults_are_the_packaged_parameters() -> None:
         planner["stand_off_max_deceleration"],
         planner["noise_scale"],
         planner["stand_off_passing_clearance_m"],
-    ) == (STAND_OFF_CLEARANCE_M, STAND_OFF_MAX_DECELERATION, NOISE_SCALE, PASSING_CLEARANCE_M)
+        planner["stand_off_stop_line_clearance_m"],
+    ) == (
+        STAND_OFF_CLEARANCE_M,
+        STAND_OFF_MAX_DECELERATION,
+        NOISE_SCALE,
+        PASSING_CLEARANCE_M,
+        STOP_LINE_CLEARANCE_M,
+    )
     assert Limits() == Limits(
         max_abs_acceleration=planner["max_abs_acceleration"],
         max_abs_curvature=planner["max_abs_curvature"],

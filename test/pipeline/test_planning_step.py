@@ -276,7 +276,7 @@ def test_a_nudge_keeps_the_passing_clearance_where_a_sample_does_else_the_minimu
 
 def test_a_stop_for_a_red_light_stops_the_front_short_of_its_line() -> None:
     """ "Stop at the stop line because the traffic light is red", the line 30 m ahead at
-    10 m/s: samples braking at 1 m/s^2 would cross it at 7.7 m/s, so the braking candidate
+    10 m/s: samples braking at 1 m/s^2 would cross it at 6.9 m/s, so the braking candidate
     stops base_link the stop line clearance short; with the rule off they are taken."""
     gentle = ScriptedExpert(np.full(STEPS, -1.0), np.zeros(STEPS))
     red = stop_for(Cause.TRAFFIC_LIGHT, 30.0)

@@ -113,6 +113,9 @@ def test_reasoning_text_and_its_cause_object() -> None:
     assert (body.type, body.pose.position.x, body.pose.position.y) == (Marker.CYLINDER, 18.0, -2.0)
     assert body.pose.position.z == pytest.approx(body.scale.z / 2.0)  # standing on the ground
     assert label.text == "pedestrian" and label.pose.position.z > body.scale.z
+    msg.cause, msg.cause_object_id = Reasoning.CAUSE_TRAFFIC_LIGHT, "traffic_light"
+    _, light = by_namespace(reasoning_markers(msg).markers, CAUSE_NS)
+    assert light.text == "traffic_light stop line"
 
 
 def test_reasoning_without_an_object_removes_the_cause_markers() -> None:
