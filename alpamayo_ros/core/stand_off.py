@@ -19,9 +19,8 @@ who goes round.
 Only objects that stay where they are count: a stopped vehicle, a pedestrian or cyclist
 yielded to, construction; and a red or yellow light's stop line ("Stop at the stop line
 because the traffic light is red", cause TRAFFIC_LIGHT at the point where the line crosses
-the car's path), which the car's front must not pass: saying "stop at the stop line
-because the traffic light is red", the embedded model's plans crossed it at 3-4 m/s
-(seeds 3000148, 3000159, 3000172). Not a lead or
+the car's path), which the car's front must not pass: saying so, the embedded model's
+plans crossed it at 3-4 m/s (seeds 3000148, 3000159, 3000172). Not a lead or
 cutting-in vehicle (it moves on; following it is the action expert's job).
 """
 
@@ -133,14 +132,15 @@ class StandOff:
         brakes to that clearance)."""
         if decision is None:
             return None
-        stopping = decision.longitudinal_decision in STOPPING_DECISIONS
+        stops = STOPPING_DECISIONS
         if decision.cause in STOP_LINE_CAUSES:
             clearance_m, passing_clearance_m = stop_line_clearance_m, 0.0
-            stopping = decision.longitudinal_decision in STOP_LINE_DECISIONS
+            stops = STOP_LINE_DECISIONS
         elif decision.cause not in STANDING_CAUSES:
             return None
         if clearance_m == 0.0:
             return None
+        stopping = decision.longitudinal_decision in stops
         nudging = decision.lateral_decision in NUDGING_DECISIONS and passing_clearance_m > 0.0
         if not (stopping or nudging):
             return None
