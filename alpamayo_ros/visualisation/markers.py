@@ -18,8 +18,9 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from alpamayo_ros.core.contract import NS_PER_S
-from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.planar import yaw_to_quaternion
+from alpamayo_ros.core.stand_off import STOP_LINE_CAUSES
 from alpamayo_ros.ros.conversions import (
     candidate_paths,
     duration_msg,
@@ -107,7 +108,7 @@ def reasoning_markers(msg: Reasoning, style: MarkerStyle = MarkerStyle()) -> Mar
     label.pose.position = Point(x=position.x, y=position.y, z=style.cause_size[2] + 0.6)
     label.scale.z = style.text_height
     # A light's place is its stop line, not the lamp (which the world's markers draw).
-    stop_line = msg.cause == Cause.TRAFFIC_LIGHT
+    stop_line = msg.cause in STOP_LINE_CAUSES
     label.text = f"{msg.cause_object_id} stop line" if stop_line else msg.cause_object_id
     return MarkerArray(markers=[text, body, label])
 
