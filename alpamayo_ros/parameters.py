@@ -28,7 +28,7 @@ from alpamayo_ros.core.stand_off import (
     STAND_OFF_MAX_DECELERATION,
     STOP_LINE_CLEARANCE_M,
 )
-from alpamayo_ros.pipeline.planning import NOISE_SCALE
+from alpamayo_ros.pipeline.planning import NOISE_SCALE, STAND_OFF_MEMORY_S
 from alpamayo_ros.sensors import available_sources
 from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 from alpamayo_ros.world.simulation import step_grid_problem
@@ -505,6 +505,16 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             "line crosses the car's path); 0 turns the rule off, else at least 3.7 m (base_link "
             "to the front), or the front could stop past the line.",
             off_or_at_least(BESIDE_THE_CAR_M),
+        ),
+        Parameter(
+            "stand_off_memory_s",
+            STAND_OFF_MEMORY_S,
+            "How long the place of a stopped vehicle or construction the reasoning named "
+            "(twice within 2 s, within 3 m) is held after the last statement: while held, a "
+            "plan whose reasoning names no stand-off keeps the passing clearance to the "
+            "nearest such place ahead, or brakes to stop short of it; 0 turns the memory off "
+            "(so do the object rules' clearances at 0).",
+            non_negative,
         ),
     ),
     "control_bridge": (

@@ -104,7 +104,12 @@ def evaluate(
     """Results per backend name; every backend sees the same samples and noise seed
     (without the `missing_cameras`, as when they failed); `progress` gets a line every
     few seconds."""
-    planners = [PlanningStep(backend, num_samples, seed=sampling_seed) for backend in backends]
+    # No memory of standing objects: each sample is a scene of its own, not the next
+    # moment of the last one.
+    planners = [
+        PlanningStep(backend, num_samples, seed=sampling_seed, stand_off_memory_s=0.0)
+        for backend in backends
+    ]
     results: dict[str, list[SampleResult]] = {backend.name: [] for backend in backends}
     types = list(scenario_types) if scenario_types else [None]
     seeds = list(seeds)

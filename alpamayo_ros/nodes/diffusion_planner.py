@@ -43,6 +43,7 @@ class DiffusionPlanner(Node):
             noise_scale=self.params["noise_scale"],
             stand_off_passing_clearance_m=self.params["stand_off_passing_clearance_m"],
             stand_off_stop_line_clearance_m=self.params["stand_off_stop_line_clearance_m"],
+            stand_off_memory_s=self.params["stand_off_memory_s"],
         )
         self.refused = 0
         self.failed = 0  # plans the backend could not make
@@ -102,6 +103,10 @@ class DiffusionPlanner(Node):
             )
             return
         level, message = OK, "planning"
+        recalled = plan.recalled
+        if recalled is not None:
+            # The reasoning no longer names it; the plan still keeps clear of it.
+            message = f"planning clear of {recalled.described()}"
         if index >= plan.sampled:
             # Safe, but the model's own plans were not: no sample both passed the checks and
             # kept off what its reasoning stops for or nudges around. Visible: a model that
@@ -112,6 +117,8 @@ class DiffusionPlanner(Node):
                 f"keeps off what the reasoning stops for or nudges around (the first: "
                 f"{'; '.join(selection.violations[0])})"
             )
+            if recalled is not None:
+                message += f"; remembered: {recalled.described()}"
         self.diagnostics.update(
             level,
             message,

@@ -10,6 +10,10 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
   stops for, is refused, and when no sample is left, a braking
   candidate along the best one stops short of it, as far as its deceleration bound allows
   (core.stand_off);
+- with a memory (`stand_off_memory_s` > 0), a stopped vehicle or construction the reasoning
+  named in the last seconds is stopped short of, as if stopped for, while the reasoning
+  keeps its lane and states no stand-off of its own, or a stop further on
+  (core.object_memory);
 - checks and selection are `core.trajectory_checks.select_trajectory`;
 - the noise is a pure function of the planner's seed and the plan's t0, so a replay gives
   the same samples whatever frames were dropped before; it is scaled by a temperature.
@@ -24,9 +28,16 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
+from alpamayo_ros.core.decisions import LateralDecision
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
+from alpamayo_ros.core.object_memory import (
+    HOLD_S,
+    REMEMBERED_CAUSES,
+    Recalled,
+    StandingObjectMemory,
+)
 from alpamayo_ros.core.stand_off import (
     PASSING_CLEARANCE_M,
     STAND_OFF_CLEARANCE_M,
@@ -48,6 +59,9 @@ CONTRADICTION_PENALTY = 1_000.0
 # closed loop: scenarios passed 0.28 -> 0.35, off-road 0.08 -> 0.05, the same at-fault
 # collisions and progress; 0.3 passed fewer (0.33) with more at-fault collisions.
 NOISE_SCALE = 0.5
+# How long the planner holds the place of a stopped vehicle or construction the reasoning
+# named (core.object_memory); 0 turns the memory off.
+STAND_OFF_MEMORY_S = HOLD_S
 
 
 class ModelMismatch(ValueError):
@@ -120,6 +134,8 @@ class Plan:
     selection: Selection
     planning_ms: float
     sampled: int  # how many of the candidates the model sampled (the first ones)
+    # The remembered object the plan kept clear of, where the reasoning named none.
+    recalled: Recalled | None = None
 
     @property
     def samples(self) -> Rollout:
@@ -146,6 +162,7 @@ class PlanningStep:
         noise_scale: float = NOISE_SCALE,
         stand_off_passing_clearance_m: float = PASSING_CLEARANCE_M,
         stand_off_stop_line_clearance_m: float = STOP_LINE_CLEARANCE_M,
+        stand_off_memory_s: float = STAND_OFF_MEMORY_S,
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"need at least one sample, got {num_samples}")
@@ -159,6 +176,8 @@ class PlanningStep:
         )
         if problem:
             raise ValueError(problem)
+        if not 0.0 <= stand_off_memory_s < np.inf:
+            raise ValueError(f"the stand-off memory must be >= 0 s, got {stand_off_memory_s}")
         self.backend = backend
         self.num_samples = num_samples
         self.limits = limits
@@ -168,6 +187,9 @@ class PlanningStep:
         self.stand_off_passing_clearance_m = stand_off_passing_clearance_m
         self.stand_off_stop_line_clearance_m = stand_off_stop_line_clearance_m
         self.noise_scale = noise_scale
+        # None: off, and with the object rules off (no clearance to stop short with).
+        remembers = stand_off_memory_s > 0.0 and stand_off_clearance_m > 0.0
+        self.memory = StandingObjectMemory(stand_off_memory_s) if remembers else None
 
     def check_model(self, name: str, version: str) -> None:
         """Refuse conditioning from a model other than this planner's backend."""
@@ -178,6 +200,31 @@ class PlanningStep:
                 f"{backend.name} {backend.version}: start both nodes with the same backend "
                 "and weights_file"
             )
+
+    def _recalled(
+        self,
+        conditioning: PlannerInput,
+        t0_ns: int,
+        decision: CausalDecision | None,
+        stated: StandOff | None,
+    ) -> Recalled | None:
+        """The remembered object this plan stops short of instead of what the reasoning
+        states, if any: while the reasoning keeps its lane (a lane change or a nudge is the
+        model going round it), when it states no stand-off, or a stop for a stopped vehicle
+        or construction further on than the remembered place (close up, the model can
+        place them too far: run 44 put seed 3000124's stopped car 22-26 m ahead for the
+        last 2.5 s before hitting it)."""
+        if self.memory is None:
+            return None
+        self.memory.observe(t0_ns, conditioning.ego_state, decision)
+        keeps_lane = decision is None or decision.lateral_decision is LateralDecision.LANE_KEEPING
+        if conditioning.meta_action.longitudinal is Longitudinal.REVERSE or not keeps_lane:
+            return None
+        recalled = self.memory.recall()
+        if recalled is None or stated is None:
+            return recalled
+        nearer = stated.passing_clearance_m is None and recalled.x < stated.x
+        return recalled if nearer and stated.cause in REMEMBERED_CAUSES else None
 
     def plan(
         self, conditioning: PlannerInput, t0_ns: int, decision: CausalDecision | None = None
@@ -204,6 +251,9 @@ class PlanningStep:
             if forward_only
             else None
         )
+        recalled = self._recalled(conditioning, t0_ns, decision, stand_off)
+        if recalled is not None:
+            stand_off = StandOff(recalled.cause, recalled.x, recalled.y, self.stand_off_clearance_m)
         refusals = stand_off.violations(rollouts) if stand_off is not None else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         if stand_off is not None and selection.index is None:
@@ -219,7 +269,7 @@ class PlanningStep:
             refusals.append("")
             selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         elapsed_ms = (time.perf_counter() - started) * 1e3
-        return Plan(t0_ns, rollouts, scores, selection, elapsed_ms, sampled)
+        return Plan(t0_ns, rollouts, scores, selection, elapsed_ms, sampled, recalled)
 
 
 def _path_to_brake_along(

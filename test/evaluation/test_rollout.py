@@ -30,7 +30,7 @@ from alpamayo_ros.evaluation.rollout import (
 from alpamayo_ros.graph import default_parameter_file
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS
 from alpamayo_ros.pipeline.inference import InferenceStep
-from alpamayo_ros.pipeline.planning import NOISE_SCALE
+from alpamayo_ros.pipeline.planning import NOISE_SCALE, STAND_OFF_MEMORY_S
 from alpamayo_ros.world.dataset import foresees_light_change
 from alpamayo_ros.world.scenarios import make_scenario
 from alpamayo_ros.world.vehicle import ActuatorLag
@@ -155,12 +155,14 @@ def test_the_defaults_are_the_packaged_parameters() -> None:
         planner["noise_scale"],
         planner["stand_off_passing_clearance_m"],
         planner["stand_off_stop_line_clearance_m"],
+        planner["stand_off_memory_s"],
     ) == (
         STAND_OFF_CLEARANCE_M,
         STAND_OFF_MAX_DECELERATION,
         NOISE_SCALE,
         PASSING_CLEARANCE_M,
         STOP_LINE_CLEARANCE_M,
+        STAND_OFF_MEMORY_S,
     )
     assert Limits() == Limits(
         max_abs_acceleration=planner["max_abs_acceleration"],

@@ -1,6 +1,7 @@
 """The planner node over real DDS selects exactly what offline evaluation and the benchmark
 select for the same conditioning and t0 (all three run pipeline.planning.PlanningStep),
-keeps the stand-off the conditioning's reasoning asks for, and refuses conditioning from
+keeps the stand-off the conditioning's reasoning asks for (and the remembered one, saying
+so on /diagnostics), and refuses conditioning from
 another model with an ERROR diagnostic and no trajectory."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from alpamayo_ros_msgs.msg import PlannerConditioning, Trajectory, TrajectoryCandidates
@@ -19,7 +21,7 @@ from recorded_drive import spin_until as spin_graph_until
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
-from alpamayo_ros.core.decisions import Cause, LongitudinalDecision
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.model_io import ReasoningOutput
 from alpamayo_ros.evaluation.benchmark import run_benchmark
 from alpamayo_ros.evaluation.evaluate import evaluate_sample, vla_input
@@ -54,6 +56,11 @@ def conditioning(
     )
 
 
+def with_decision(output: ReasoningOutput, **changes: Any) -> ReasoningOutput:
+    """The output with its reasoning's structure changed (what the planner reads)."""
+    return dataclasses.replace(output, decision=dataclasses.replace(output.decision, **changes))
+
+
 def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Context) -> None:
     backend = create_backend("embedded_vla")
     # Evaluation: one held-out scenario, planned at t0 = its seed.
@@ -75,20 +82,35 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
     assert evaluated.selected_index is not None
     # The same scenario, its reasoning now stopping for a car 5 m ahead: the node reads the
     # decision from the conditioning and, as offline, refuses every sample and brakes.
-    stopping = dataclasses.replace(
+    stopping = with_decision(
         evaluation_output,
-        decision=dataclasses.replace(
-            evaluation_output.decision,
-            longitudinal_decision=LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT,
-            cause=Cause.STOPPED_VEHICLE,
-            cause_object_position=(5.0, 0.0, 0.8),
-        ),
+        longitudinal_decision=LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT,
+        cause=Cause.STOPPED_VEHICLE,
+        cause_object_position=(5.0, 0.0, 0.8),
     )
     stand_off_plan = PlanningStep(backend, 6, seed=0).plan(
         stopping.planner_input, sample.seed + 1, stopping.decision
     )
     assert stand_off_plan.rollouts.batch_shape == (7,) and stand_off_plan.selection.index == 6
     cases[4] = (stopping, sample.seed + 1, 6, stand_off_plan)
+    # 100 s later (the memory starts over), the car named twice 30 m ahead, then the
+    # reasoning keeps its lane and names none: the node stops short of where it was, as the
+    # planning step does in one process.
+    remembering = PlanningStep(backend, 6, seed=0)
+    named = with_decision(
+        stopping,
+        lateral_decision=LateralDecision.LANE_KEEPING,
+        cause_object_position=(30.0, 0.0, 0.8),
+    )
+    forgotten = with_decision(
+        named, longitudinal_decision=LongitudinalDecision.SET_SPEED_TRACKING, cause=Cause.NONE
+    )
+    t0_ns = sample.seed + 100 * NS_PER_S
+    for inference_id, output in ((5, named), (6, named), (7, forgotten)):
+        plan = remembering.plan(output.planner_input, t0_ns, output.decision)
+        cases[inference_id] = (output, t0_ns, plan.selection.index, plan)
+        t0_ns += NS_PER_S // 10
+    assert plan.recalled is not None and plan.recalled.cause is Cause.STOPPED_VEHICLE
 
     received: dict[str, list] = defaultdict(list)
     node = Node("planner_probe", context=rclpy_context)
@@ -117,6 +139,16 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
             if status.name.endswith("diffusion_planner")
         )
 
+    def told_remembered() -> bool:
+        """Where the car is stopped short of, the remembered car: named on /diagnostics."""
+        assert plan.recalled is not None
+        return any(
+            plan.recalled.described() in status.message
+            for array in received[Topics.DIAGNOSTICS]
+            for status in array.status
+            if status.name.endswith("diffusion_planner")
+        )
+
     try:
         with GraphProcesses(default_parameter_file(), nodes=(PLANNER,)) as graph:
             assert spin_until(lambda: publisher.get_subscription_count() > 0)
@@ -125,6 +157,8 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
                 assert spin_until(lambda i=inference_id: bool(candidates_of(i))), graph.output(
                     "diffusion_planner"
                 )
+            # The last case's status, on /diagnostics within the second it is published.
+            assert spin_until(told_remembered, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]
             # Another model's conditioning: refused with an ERROR, no plan at all.
             publisher.publish(conditioning(evaluation_output, 7, backend, 3, version="other"))
             assert spin_until(refused, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]

@@ -3,7 +3,8 @@ control bridge's commands, in lock-step.
 
 - The same scenario run twice gives the same drive, step for step, and the same metrics.
 - A planner killed mid-drive: the control bridge's watchdog stops the simulated car
-  within its bound (measured in simulated time), and the result records the stop.
+  within its bound (measured in simulated time), and the result records the stop; the
+  ground truth reaches a subscriber meanwhile.
 - A planner that finds no feasible plan answers the frames by its candidates: lock-step
   goes on at once, and the car stops as it would on the road.
 - `alpamayo-ros simulate` gives the same results with one worker and with two on a local
@@ -25,11 +26,12 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from recorded_drive import spin_until
 from rosgraph_msgs.msg import Clock as ClockMsg
+from visualization_msgs.msg import MarkerArray
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.cli import main as cli
 from alpamayo_ros.evaluation.rollout import RolloutSettings, roll_out
-from alpamayo_ros.graph import NODES
+from alpamayo_ros.graph import NODES, Topics
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.ros.conversions import stamp_ns
 from alpamayo_ros.simulate import STACK_NODES, RunSpec, parameter_document
@@ -113,6 +115,9 @@ def test_a_planner_killed_mid_drive_makes_the_watchdog_stop_the_car(
     node.create_subscription(
         ClockMsg, "/clock", lambda m: now.__setitem__(0, stamp_ns(m.clock)), 10
     )
+    # Built only for a subscriber, as here: the world's agents at the camera rate.
+    ground_truth: list[MarkerArray] = []
+    node.create_subscription(MarkerArray, Topics.GROUND_TRUTH, ground_truth.append, 10)
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
     killed_at_ns = START_NS + 3 * NS_PER_S
@@ -123,6 +128,8 @@ def test_a_planner_killed_mid_drive_makes_the_watchdog_stop_the_car(
             graph.processes["diffusion_planner"].wait()
             spin_until(executor, lambda: False, 0.1)
             killed_by_ns = now[0]  # the kill happened between the two clock readings
+            assert ground_truth and ground_truth[-1].markers
+            assert stamp_ns(ground_truth[-1].markers[0].header.stamp) >= START_NS
             assert spin_until(executor, lambda: (tmp_path / "result.json").exists(), 120.0), (
                 graph.output("simulator")[-2000:]
             )

@@ -3,6 +3,8 @@ the reasoning's stand-off, refusal of another model's conditioning."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -314,3 +316,50 @@ def test_no_stand_off_while_reversing() -> None:
         conditioning(0.0, Longitudinal.REVERSE), 0, stop_for(Cause.STOPPED_VEHICLE, 5.0)
     )
     assert plan.rollouts.batch_shape == (2,) and plan.selected is not None
+
+
+KEEP_LANE = CausalDecision(
+    "Keep the lane at the set speed.",
+    LongitudinalDecision.SET_SPEED_TRACKING,
+    LateralDecision.LANE_KEEPING,
+    Cause.NONE,
+)
+
+
+def test_a_remembered_stopped_car_is_stopped_short_of_when_the_reasoning_forgets_it() -> None:
+    """At 10 m/s, two plans stop for a stopped car 40 m ahead; 1 s later the reasoning keeps
+    the lane at the set speed, or places the car further on. With the memory, the samples
+    (at 10 m/s) are refused and the braking candidate stops short of where it was; without,
+    or when the reasoning changes lanes (the model going round it), they are taken."""
+
+    def remembering(memory_s: float) -> PlanningStep:
+        step = PlanningStep(
+            ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS)), 2, stand_off_memory_s=memory_s
+        )
+        for t0_ns, x_m in ((0, 40.0), (100_000_000, 39.0)):
+            stop = stop_for(Cause.STOPPED_VEHICLE, x_m)
+            step.plan(conditioning(10.0, Longitudinal.MAINTAIN_SPEED), t0_ns, stop)
+        return step
+
+    ego, one_second = conditioning(10.0, Longitudinal.MAINTAIN_SPEED), 1_000_000_000
+    plan = remembering(5.0).plan(ego, one_second, KEEP_LANE)
+    assert plan.recalled is not None and plan.recalled.cause is Cause.STOPPED_VEHICLE
+    assert plan.recalled.x == pytest.approx(30.0)
+    assert plan.selection.index == 2 and plan.selected is not None
+    assert 30.0 - 7.0 - 1.0 < plan.selected.x.max() < 30.0 - 7.0
+    assert "from the stopped_vehicle the reasoning stops for" in plan.selection.violations[0][-1]
+    change = dataclasses.replace(KEEP_LANE, lateral_decision=LateralDecision.LANE_CHANGE)
+    going_round = remembering(5.0).plan(ego, one_second, change)
+    assert going_round.recalled is None and going_round.selection.feasible.all()
+    # Stated further on than it was (close up, the model can place it too far): the
+    # remembered place; stated nearer: the stated one.
+    further = remembering(5.0).plan(ego, one_second, stop_for(Cause.STOPPED_VEHICLE, 40.0))
+    assert further.recalled is not None and further.recalled.x == pytest.approx(30.0)
+    assert further.selected is not None and further.selected.x.max() < 30.0 - 7.0
+    nearer = remembering(5.0).plan(ego, one_second, stop_for(Cause.STOPPED_VEHICLE, 25.0))
+    assert nearer.recalled is None
+    assert nearer.selected is not None and 25.0 - 7.0 - 1.0 < nearer.selected.x.max() < 18.0
+    forgetting = remembering(0.0).plan(ego, one_second, KEEP_LANE)
+    assert forgetting.recalled is None and forgetting.selection.feasible.all()
+    with pytest.raises(ValueError, match="memory must be >= 0 s"):
+        PlanningStep(ScriptedExpert(np.zeros(1), np.zeros(1)), 2, stand_off_memory_s=-1.0)
