@@ -21,6 +21,7 @@ from alpamayo_ros.backends import PRECISIONS, available_backends, device_problem
 from alpamayo_ros.backends.worker_protocol import DEFAULT_ADDRESS, address_problem
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.contract import CAMERA_ORDER
+from alpamayo_ros.core.object_memory import AGREE_S
 from alpamayo_ros.core.stand_off import (
     BESIDE_THE_CAR_M,
     PASSING_CLEARANCE_M,
@@ -509,12 +510,12 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
         Parameter(
             "stand_off_memory_s",
             STAND_OFF_MEMORY_S,
-            "How long the place of a stopped vehicle or construction the reasoning named "
-            "(twice within 2 s, within 3 m) is held after the last statement: while held, a "
-            "plan whose reasoning names no stand-off keeps the passing clearance to the "
-            "nearest such place ahead, or brakes to stop short of it; 0 turns the memory off "
-            "(so do the object rules' clearances at 0).",
-            non_negative,
+            "How long each statement naming a stopped vehicle or construction ahead is kept, "
+            "at its place: while two kept statements place it within 3 m (made within 2 s), "
+            "a plan whose reasoning keeps its lane and states no stand-off, or a stop further "
+            "on, stops short of the nearest such place ahead; 0 turns the memory off (so "
+            "does stand_off_clearance_m 0), else at least 2 s.",
+            off_or_at_least(AGREE_S),
         ),
     ),
     "control_bridge": (

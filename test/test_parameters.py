@@ -68,6 +68,12 @@ def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
             "stand_off_stop_line_clearance_m: must be 0 (off) or at least 3.7",
         ),
         (
+            "diffusion_planner",
+            "stand_off_memory_s",
+            1.0,
+            "stand_off_memory_s: must be 0 (off) or at least 2",
+        ),
+        (
             "control_bridge",
             "executor",
             "multi_threaded",

@@ -68,7 +68,11 @@ def main() -> int:
         worker = WorkerBackend(address=address, timeout_s=10.0, startup_timeout_s=120.0)
         local = create_backend(args.backend, args.weights_file, args.cpu_threads)
         backends = {"in-process": local, "worker": worker}
-        planners = {name: PlanningStep(b, args.num_samples) for name, b in backends.items()}
+        # No memory of standing objects: the cycles go through five unrelated scenes.
+        planners = {
+            name: PlanningStep(b, args.num_samples, stand_off_memory_s=0.0)
+            for name, b in backends.items()
+        }
         samples = [vla_input(make_sample(seed), local.image_size) for seed in range(5)]
         cycle_ms: dict[str, list[float]] = defaultdict(list)
         boundary_ms: dict[str, list[float]] = defaultdict(list)

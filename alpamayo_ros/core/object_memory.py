@@ -6,19 +6,24 @@ before hitting it placed the car 22-26 m ahead or named none. The frames it is s
 close range are states an expert never drives into, so no label taught it those. A
 stopped car or a cone does not leave because the reasoning stops naming it. So the
 planner remembers each place the reasoning names a stopped vehicle or construction at,
-in an odometry frame of its own, dead-reckoned from each plan's ego speed and yaw rate (no
-odometry topic needed, and a replay gives the same memory). While a place is held, the
-planning step stops short of the nearest remembered place ahead when the reasoning keeps
-its lane and states no stand-off of its own, or a stop further on (pipeline.planning).
-Kept only as a place to pass at the passing clearance, the car still hit the stopped car
-on seed 3000124 and a cone on 3000155.
+whatever it decides for it, in an odometry frame of its own, dead-reckoned from each plan's
+ego speed and yaw rate (no odometry topic needed, and a replay gives the same memory).
+While a place is held, the planning step stops short of the nearest remembered place ahead
+when the reasoning keeps its lane and states no stand-off of its own, or a stop further on
+(pipeline.planning). Kept only as a place to pass at the passing clearance, the car still
+hit the stopped car on seed 3000124 and a cone on 3000155; remembering only the places it
+stops or yields for, or only those named while keeping its lane, hit more (README).
 
-A place counts once two statements within `AGREE_S` place the object within `AGREE_M` of
-each other (one frame's misreading is not remembered), and is held for `hold_s` after the
-last statement.
+A place counts while two statements, made at different times within `AGREE_S` of each
+other, place the same kind of object within `AGREE_M` (one frame's misreading is not
+remembered); each statement is kept for `hold_s`.
 
-What it cannot tell apart: a moving car the model misnames as a stopped one. Its places
-move on with the car, so each is held only `hold_s`, and the car slows for where it was.
+What it cannot tell apart: a moving car the model misnames as a stopped one (its places
+move on with the car, so each is held only `hold_s`, and the car slows for where it was),
+a place the model misjudges (on seed 3000186 it named a stopped car 44 m ahead while
+changing lanes, where it stood 68 m on, and the car braked for a place 26 m short of it),
+and a car it went round: after a lane change past a stopped car, keeping its new lane, the
+car can brake beside it for up to `hold_s`.
 """
 
 from __future__ import annotations
@@ -38,8 +43,19 @@ REMEMBERED_CAUSES = frozenset({Cause.STOPPED_VEHICLE, Cause.CONSTRUCTION})
 # model's placements of one standing object scatter about a metre from plan to plan.
 AGREE_S = 2.0
 AGREE_M = 3.0
-# How long a place is held after the last statement naming it, when nothing else says.
+# How long a statement is kept, when nothing else says. At least AGREE_S, or no two
+# statements could confirm each other for as long as they may be apart.
 HOLD_S = 5.0
+
+
+def hold_problem(hold_s: float) -> str | None:
+    """Why statements cannot be kept `hold_s`, if so."""
+    if not AGREE_S <= hold_s < math.inf:
+        return (
+            f"the memory must keep statements at least {AGREE_S:g} s (the time two that "
+            f"confirm each other may be apart), got {hold_s}"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,8 +93,9 @@ class StandingObjectMemory:
     """
 
     def __init__(self, hold_s: float = HOLD_S) -> None:
-        if not hold_s > 0.0:
-            raise ValueError(f"the memory must hold places for > 0 s, got {hold_s}")
+        problem = hold_problem(hold_s)
+        if problem:
+            raise ValueError(problem)
         self.hold_s = hold_s
         self.sightings: list[Sighting] = []
         self._t_ns: int | None = None
@@ -124,7 +141,8 @@ class StandingObjectMemory:
 
     def _confirmed(self, sighting: Sighting) -> bool:
         return any(
-            other is not sighting
+            other.t_ns != sighting.t_ns
+            and other.cause is sighting.cause
             and abs(other.t_ns - sighting.t_ns) <= AGREE_S * 1e9
             and math.hypot(other.x - sighting.x, other.y - sighting.y) <= AGREE_M
             for other in self.sightings

@@ -32,12 +32,7 @@ from alpamayo_ros.core.decisions import LateralDecision
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
-from alpamayo_ros.core.object_memory import (
-    HOLD_S,
-    REMEMBERED_CAUSES,
-    Recalled,
-    StandingObjectMemory,
-)
+from alpamayo_ros.core.object_memory import HOLD_S, Recalled, StandingObjectMemory, hold_problem
 from alpamayo_ros.core.stand_off import (
     PASSING_CLEARANCE_M,
     STAND_OFF_CLEARANCE_M,
@@ -176,8 +171,10 @@ class PlanningStep:
         )
         if problem:
             raise ValueError(problem)
-        if not 0.0 <= stand_off_memory_s < np.inf:
-            raise ValueError(f"the stand-off memory must be >= 0 s, got {stand_off_memory_s}")
+        if stand_off_memory_s != 0.0:
+            problem = hold_problem(stand_off_memory_s)
+            if problem:
+                raise ValueError(problem)
         self.backend = backend
         self.num_samples = num_samples
         self.limits = limits
@@ -210,10 +207,10 @@ class PlanningStep:
     ) -> Recalled | None:
         """The remembered object this plan stops short of instead of what the reasoning
         states, if any: while the reasoning keeps its lane (a lane change or a nudge is the
-        model going round it), when it states no stand-off, or a stop for a stopped vehicle
-        or construction further on than the remembered place (close up, the model can
-        place them too far: run 44 put seed 3000124's stopped car 22-26 m ahead for the
-        last 2.5 s before hitting it)."""
+        model going round it), when it states no stand-off, or a stop further on than the
+        remembered place (close up, the model can place a stopped car too far: run 44 put
+        seed 3000124's 22-26 m ahead for the last 2.5 s before hitting it; and a light's
+        line or a pedestrian beyond a stopped car does not make the car go away)."""
         if self.memory is None:
             return None
         self.memory.observe(t0_ns, conditioning.ego_state, decision)
@@ -224,7 +221,7 @@ class PlanningStep:
         if recalled is None or stated is None:
             return recalled
         nearer = stated.passing_clearance_m is None and recalled.x < stated.x
-        return recalled if nearer and stated.cause in REMEMBERED_CAUSES else None
+        return recalled if nearer else None
 
     def plan(
         self, conditioning: PlannerInput, t0_ns: int, decision: CausalDecision | None = None
@@ -232,7 +229,8 @@ class PlanningStep:
         """`decision`: the reasoning's structure (the conditioning message carries it), whose
         stop or yield for a standing object, nudge round one, or stop at a light's line the
         plan must respect while driving forward; None where a caller has no reasoning (then
-        no stand-off applies)."""
+        only a remembered object's stand-off applies). Plans come in t0 order: the memory
+        follows the car from one to the next."""
         started = time.perf_counter()
         samples = self.backend.sample_controls(
             conditioning, self.num_samples, sampling_rng(self.seed, t0_ns), self.noise_scale

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -78,7 +79,7 @@ def test_places_are_held_for_the_hold_after_their_last_statement() -> None:
     memory.observe(0, moving(0.0), naming(Cause.CONSTRUCTION, 20.0))
     memory.observe(S // 10, moving(0.0), naming(Cause.CONSTRUCTION, 20.0))
     memory.observe(2 * S, moving(0.0), KEEP_LANE)
-    assert memory.recall() is not None  # the statement at 0.1 s is 1.9 s old
+    assert memory.recall() is not None  # both statements kept (2.0 and 1.9 s old)
     memory.observe(2 * S + S // 5, moving(0.0), KEEP_LANE)
     assert memory.recall() is None
     assert StandingObjectMemory().hold_s == HOLD_S
@@ -137,6 +138,37 @@ def test_time_going_back_or_a_gap_longer_than_the_hold_forgets_everything(later_
     assert memory.recall() is None and not memory.sightings
 
 
-def test_a_non_positive_hold_is_refused() -> None:
-    with pytest.raises(ValueError, match="> 0 s"):
-        StandingObjectMemory(0.0)
+@pytest.mark.parametrize("hold_s", [0.0, 1.9, math.inf])
+def test_a_hold_shorter_than_the_confirmation_window_is_refused(hold_s: float) -> None:
+    with pytest.raises(ValueError, match="at least 2 s"):
+        StandingObjectMemory(hold_s)
+
+
+def test_a_place_is_remembered_whatever_the_reasoning_decides_for_it() -> None:
+    """Named while keeping the set speed past it, or changing lanes round it: the model saw
+    it, whether or not it stops (remembering only its stops hit more, README)."""
+    for lateral, longitudinal in (
+        (LateralDecision.LANE_CHANGE, LongitudinalDecision.SET_SPEED_TRACKING),
+        (LateralDecision.LANE_KEEPING, LongitudinalDecision.SET_SPEED_TRACKING),
+    ):
+        memory = StandingObjectMemory()
+        for step in range(2):
+            named = dataclasses.replace(
+                naming(Cause.STOPPED_VEHICLE, 30.0),
+                lateral_decision=lateral,
+                longitudinal_decision=longitudinal,
+            )
+            memory.observe(step * S // 10, moving(0.0), named)
+        assert memory.recall() is not None
+
+
+def test_one_instant_or_two_kinds_of_object_confirm_nothing() -> None:
+    """The same t0 planned twice, or a cone and a stopped car at one place."""
+    twice = StandingObjectMemory()
+    for _ in range(2):
+        twice.observe(S, moving(0.0), naming(Cause.STOPPED_VEHICLE, 20.0))
+    assert twice.recall() is None
+    kinds = StandingObjectMemory()
+    kinds.observe(S, moving(0.0), naming(Cause.STOPPED_VEHICLE, 20.0))
+    kinds.observe(S + S // 10, moving(0.0), naming(Cause.CONSTRUCTION, 20.0))
+    assert kinds.recall() is None

@@ -361,5 +361,8 @@ def test_a_remembered_stopped_car_is_stopped_short_of_when_the_reasoning_forgets
     assert nearer.selected is not None and 25.0 - 7.0 - 1.0 < nearer.selected.x.max() < 18.0
     forgetting = remembering(0.0).plan(ego, one_second, KEEP_LANE)
     assert forgetting.recalled is None and forgetting.selection.feasible.all()
-    with pytest.raises(ValueError, match="memory must be >= 0 s"):
-        PlanningStep(ScriptedExpert(np.zeros(1), np.zeros(1)), 2, stand_off_memory_s=-1.0)
+    # Another kind of stop further on (a light's line beyond the car) does not move it.
+    line = remembering(5.0).plan(ego, one_second, stop_for(Cause.TRAFFIC_LIGHT, 40.0))
+    assert line.recalled is not None and line.recalled.x == pytest.approx(30.0)
+    with pytest.raises(ValueError, match="at least 2 s"):
+        PlanningStep(ScriptedExpert(np.zeros(1), np.zeros(1)), 2, stand_off_memory_s=1.0)
