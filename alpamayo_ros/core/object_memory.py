@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from alpamayo_ros.core.decisions import Cause
 from alpamayo_ros.core.kinematics import EgoState
 from alpamayo_ros.core.model_io import CausalDecision
+from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.core.stand_off import BESIDE_THE_CAR_M
 
 # Causes whose object stays where it is named: remembered. A pedestrian or a cyclist who
@@ -100,14 +101,13 @@ class StandingObjectMemory:
         self.sightings: list[Sighting] = []
         self._t_ns: int | None = None
         self._ego: EgoState | None = None
-        # base_link in the memory's frame at the last t0
-        self._x, self._y, self._yaw = 0.0, 0.0, 0.0
+        self._pose = Pose2D(0.0, 0.0, 0.0)  # base_link in the memory's frame at the last t0
 
     def forget(self) -> None:
         """Start over: no places, the frame anew."""
         self.sightings.clear()
         self._t_ns, self._ego = None, None
-        self._x, self._y, self._yaw = 0.0, 0.0, 0.0
+        self._pose = Pose2D(0.0, 0.0, 0.0)
 
     def observe(self, t0_ns: int, ego: EgoState, decision: CausalDecision | None) -> None:
         """Move the frame to t0 with the car's motion since the last plan (the mean of the
@@ -118,12 +118,11 @@ class StandingObjectMemory:
             if not 0.0 <= dt <= self.hold_s:
                 self.forget()
             else:
-                speed = 0.5 * (self._ego.speed + ego.speed)
-                yaw_rate = 0.5 * (self._ego.yaw_rate + ego.yaw_rate)
-                heading = self._yaw + 0.5 * yaw_rate * dt
-                self._x += speed * dt * math.cos(heading)
-                self._y += speed * dt * math.sin(heading)
-                self._yaw += yaw_rate * dt
+                # The chord of the arc: along the heading half-way through the turn.
+                travel = 0.5 * (self._ego.speed + ego.speed) * dt
+                turn = 0.5 * (self._ego.yaw_rate + ego.yaw_rate) * dt
+                step = Pose2D(travel * math.cos(0.5 * turn), travel * math.sin(0.5 * turn), turn)
+                self._pose = self._pose.compose(step)
         self._t_ns, self._ego = t0_ns, ego
         oldest = t0_ns - round(self.hold_s * 1e9)
         self.sightings = [s for s in self.sightings if s.t_ns >= oldest]
@@ -132,12 +131,7 @@ class StandingObjectMemory:
         x, y, _ = decision.cause_object_position
         if not (math.isfinite(x) and math.isfinite(y)) or x <= BESIDE_THE_CAR_M:
             return
-        cos, sin = math.cos(self._yaw), math.sin(self._yaw)
-        self.sightings.append(
-            Sighting(
-                t0_ns, self._x + cos * x - sin * y, self._y + sin * x + cos * y, decision.cause
-            )
-        )
+        self.sightings.append(Sighting(t0_ns, *self._pose.transform_point(x, y), decision.cause))
 
     def _confirmed(self, sighting: Sighting) -> bool:
         return any(
@@ -153,11 +147,9 @@ class StandingObjectMemory:
         newest t0; None when there is none."""
         if self._t_ns is None:
             return None
-        cos, sin = math.cos(self._yaw), math.sin(self._yaw)
         nearest = None
         for sighting in self.sightings:
-            dx, dy = sighting.x - self._x, sighting.y - self._y
-            x, y = cos * dx + sin * dy, -sin * dx + cos * dy
+            x, y = self._pose.relative_point(sighting.x, sighting.y)
             if x <= BESIDE_THE_CAR_M or (nearest is not None and x >= nearest.x):
                 continue
             if self._confirmed(sighting):

@@ -129,7 +129,8 @@ class Plan:
     selection: Selection
     planning_ms: float
     sampled: int  # how many of the candidates the model sampled (the first ones)
-    # The remembered object the plan kept clear of, where the reasoning named none.
+    # The remembered object the plan stopped short of instead of what the reasoning stated
+    # (nothing, or a stop further on).
     recalled: Recalled | None = None
 
     @property
@@ -210,7 +211,8 @@ class PlanningStep:
         model going round it), when it states no stand-off, or a stop further on than the
         remembered place (close up, the model can place a stopped car too far: run 44 put
         seed 3000124's 22-26 m ahead for the last 2.5 s before hitting it; and a light's
-        line or a pedestrian beyond a stopped car does not make the car go away)."""
+        line or a pedestrian beyond a stopped car does not make the car go away). The
+        memory takes in this plan's motion and decision first."""
         if self.memory is None:
             return None
         self.memory.observe(t0_ns, conditioning.ego_state, decision)
