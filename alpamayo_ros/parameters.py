@@ -445,6 +445,13 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             "repeats it.",
             positive,
         ),
+        Parameter(
+            "lane_detection",
+            True,
+            "Find the ego lane's centre in the newest frames of front_wide_120fov and "
+            "front_tele_30fov (lane markings cast onto the ground with the rig's "
+            "calibration) and send it to the planner with each inference.",
+        ),
         *WORKER_CONNECTION,
         WORKER_COMMAND,
     ),
@@ -516,6 +523,13 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             "on, stops short of the nearest such place ahead; 0 turns the memory off (so "
             "does stand_off_clearance_m 0), else at least 2 s.",
             off_or_at_least(AGREE_S),
+        ),
+        Parameter(
+            "lane_keeping",
+            True,
+            "While the reasoning keeps its lane, drive the chosen plan's speed profile along "
+            "the centre of the lane the VLA node found in the cameras (conditioning.lane), "
+            "where that plan passes the same checks; false: the model's own path.",
         ),
     ),
     "control_bridge": (

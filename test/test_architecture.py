@@ -23,6 +23,7 @@ MYPY = Path(sys.prefix) / "bin" / "mypy"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("configuration", "resources"),  # errors and where data files are: used everywhere
     ("core",),  # pure domain logic and types
+    ("perception",),  # classical perception beside the model: the lane in the cameras
     ("pipeline",),  # one cycle: inference, planning, control steps
     ("world",),  # the synthetic driving world
     ("model",),  # the embedded network, trained on the world
@@ -106,7 +107,7 @@ def test_a_wrong_import_is_caught(tmp_path: Path) -> None:
     violations = layer_violations(package)
     assert len(violations) == 2, violations
     assert "core/bad.py:2: core (layer 1) imports nodes" in violations[0]
-    assert "pipeline/bad.py:1: pipeline (layer 2) imports backends" in violations[1]
+    assert "pipeline/bad.py:1: pipeline (layer 3) imports backends" in violations[1]
 
 
 @pytest.mark.skipif(not MYPY.is_file(), reason="mypy is installed by make setup")

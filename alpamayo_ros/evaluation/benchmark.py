@@ -18,9 +18,11 @@ import torch
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import CAMERA_ORDER, FRAME_PERIOD_NS, NS_PER_S
+from alpamayo_ros.perception.lane import LaneDetector
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep
 from alpamayo_ros.pipeline.planning import Plan, PlanningStep
 from alpamayo_ros.world.dataset import make_sample
+from alpamayo_ros.world.renderer import default_rig
 
 CAMERA_SIZE = (576, 320)
 WARM_UP_CYCLES = 3
@@ -68,7 +70,10 @@ def run_benchmark(
 ) -> BenchmarkResult:
     """`options`: the backend's device and precision, as the nodes' parameters give them."""
     backend = create_backend(backend_name, str(weights_file or ""), **options)
-    inference = InferenceStep(backend, CAMERA_ORDER)
+    # As the VLA node runs it with the packaged defaults: the lane found in every cycle.
+    inference = InferenceStep(
+        backend, CAMERA_ORDER, lane_detector=LaneDetector.for_rig(default_rig())
+    )
     planner = PlanningStep(backend, num_samples)
     sample = make_sample(1_000_000, image_size=CAMERA_SIZE, render_scale=1)
     # The sample's newest frame per camera, arriving every 100 ms; the ego stands still
@@ -86,7 +91,9 @@ def run_benchmark(
             continue
         decided = inference.run()
         assert decided is not None, "every 100 ms cycle is due"
-        plan = planner.plan(decided.output.planner_input, stamp_ns, decided.output.decision)
+        plan = planner.plan(
+            decided.output.planner_input, stamp_ns, decided.output.decision, decided.lane
+        )
         # On the graph the text is written while the planner plans.
         output = decided.explained()
         finished = time.perf_counter()

@@ -32,12 +32,15 @@ from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STE
 from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import LabelThresholds, label_meta_action
 from alpamayo_ros.core.planar import Pose2D, quaternion_to_yaw, wrap_angle
+from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.evaluation.evaluate import PROGRESS_PERIOD_S
 from alpamayo_ros.evaluation.metrics import score_plan
+from alpamayo_ros.perception.lane import LANE_CAMERA_RANGES, LaneDetector
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.inference import InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep
 from alpamayo_ros.pipeline.planning import PlanningStep
+from alpamayo_ros.resources import config_file
 from alpamayo_ros.sensors.base import CameraSource, EgoPose
 
 STEP_NS = round(TRAJECTORY_DT_S * NS_PER_S)
@@ -164,7 +167,11 @@ def evaluate_recording(
     """Replay `source` (which must know the ego pose) through `backend` in lock-step and
     score every plan against the logged future; `on_cycle` sees each as it is scored,
     `progress` gets a line every few seconds."""
-    inference = InferenceStep(backend, cameras, rate_hz=settings.rate_hz)
+    # The lane in the rig's front cameras, as the VLA node finds it with the packaged rig.
+    rig = CameraRig.load(config_file("rig.yaml"), sorted(set(LANE_CAMERA_RANGES) & set(cameras)))
+    inference = InferenceStep(
+        backend, cameras, rate_hz=settings.rate_hz, lane_detector=LaneDetector.for_rig(rig)
+    )
     planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
     frame_period_ns = round(NS_PER_S / settings.rate_hz)
     # Answers come at once here: no warm-up hold, every camera set answered as it is done.
@@ -245,7 +252,9 @@ def _cycle(
     decided = inference.run()
     if decided is None:
         return None
-    plan = planning.plan(decided.output.planner_input, decided.t0_ns, decided.output.decision)
+    plan = planning.plan(
+        decided.output.planner_input, decided.t0_ns, decided.output.decision, decided.lane
+    )
     explained = decided.explained()
     stage_ms = {
         name: ms for name, ms in explained.stage_ms.items() if not name.startswith("decide: ")

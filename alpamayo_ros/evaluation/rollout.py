@@ -36,6 +36,7 @@ from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.evaluation.closed_loop import ClosedLoopMetrics, score_world
+from alpamayo_ros.perception.lane import LaneDetector
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.control import ControlStep
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
@@ -43,7 +44,7 @@ from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld, Command, EgoRecord
 from alpamayo_ros.world.dataset import Sample, foresees_light_change, road_pose
-from alpamayo_ros.world.renderer import Renderer
+from alpamayo_ros.world.renderer import Renderer, default_rig
 from alpamayo_ros.world.simulation import causal_decision, future_rollout, step_grid_problem
 
 
@@ -192,7 +193,10 @@ class _ModelPlanner:
         tally: _Tally,
         seed: int,
     ) -> None:
-        self.inference = InferenceStep(backend, CAMERA_ORDER)
+        # As the VLA node, with the packaged defaults: the lane in the rig's front cameras.
+        self.inference = InferenceStep(
+            backend, CAMERA_ORDER, lane_detector=LaneDetector.for_rig(default_rig())
+        )
         self.planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
         self.world, self.settings, self.tally, self.seed = world, settings, tally, seed
 
@@ -210,7 +214,9 @@ class _ModelPlanner:
         if decided is None or world.expert_driving:
             return None
         output = decided.output
-        plan = self.planning.plan(output.planner_input, decided.t0_ns, output.decision)
+        plan = self.planning.plan(
+            output.planner_input, decided.t0_ns, output.decision, decided.lane
+        )
         tally.plan_latency_s.append((decided.stage_ms["decide"] + plan.planning_ms) / 1e3)
         tally.plans += 1
         t0_s = (decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S

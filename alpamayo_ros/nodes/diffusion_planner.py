@@ -44,6 +44,7 @@ class DiffusionPlanner(Node):
             stand_off_passing_clearance_m=self.params["stand_off_passing_clearance_m"],
             stand_off_stop_line_clearance_m=self.params["stand_off_stop_line_clearance_m"],
             stand_off_memory_s=self.params["stand_off_memory_s"],
+            lane_keeping=self.params["lane_keeping"],
         )
         self.refused = 0
         self.failed = 0  # plans the backend could not make
@@ -65,6 +66,7 @@ class DiffusionPlanner(Node):
                 conversions.planner_input(msg),
                 conversions.stamp_ns(msg.header.stamp),
                 conversions.causal_decision(msg.reasoning),
+                conversions.lane_estimate(msg.lane),
             )
         except Exception as error:
             # A model that fails (a model worker gone, a latent it cannot read) must not end
@@ -107,7 +109,9 @@ class DiffusionPlanner(Node):
         if recalled is not None:
             # The reasoning no longer names it; the plan still keeps clear of it.
             message = f"planning clear of {recalled.described()}"
-        if index >= plan.sampled:
+        if plan.along_lane:
+            message += " along the lane the cameras show"
+        if plan.braked:
             # Safe, but the model's own plans were not: no sample both passed the checks and
             # kept off what its reasoning stops for or nudges around. Visible: a model that
             # keeps doing so needs looking at.

@@ -34,6 +34,7 @@ from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STE
 from alpamayo_ros.core.input_health import HealthLimits
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.core.stamped import AddResult
+from alpamayo_ros.perception.lane import LANE_CAMERA_RANGES, LaneDetector
 from alpamayo_ros.pipeline.inference import Image as RgbImage
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.worker import LatestOnlyWorker
@@ -71,6 +72,16 @@ class VlaInference(Node):
                 hold_s=self.params["input_fault_hold_s"],
             ),
             navigation_max_age_s=self.params["navigation_max_age_s"],
+            lane_detector=(
+                LaneDetector.for_rig(
+                    CameraRig.load(
+                        self.params["rig_file"] or str(config_file("rig.yaml")),
+                        sorted(set(LANE_CAMERA_RANGES) & set(self.params["cameras"])),
+                    )
+                )
+                if self.params["lane_detection"]
+                else None
+            ),
         )
         # Decode-and-resize times of the recent frames, reported as their median.
         self.decode_ms: deque[float] = deque(maxlen=100)
@@ -298,6 +309,7 @@ class VlaInference(Node):
                 conversions.reasoning_msg(output.decision, head, info),
                 head,
                 info,
+                inference.lane,
             )
         )
         self.meta_action_publisher.publish(meta_action)

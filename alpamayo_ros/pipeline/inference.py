@@ -51,6 +51,7 @@ from alpamayo_ros.core.input_health import (
 )
 from alpamayo_ros.core.model_io import ReasoningOutput, VlaInput
 from alpamayo_ros.core.stamped import AddResult
+from alpamayo_ros.perception.lane import LaneDetector, LaneEstimate
 from alpamayo_ros.pipeline.backend import Backend, Decided
 
 Image = npt.NDArray[np.uint8]
@@ -97,6 +98,9 @@ class Inference:
     history: EgoHistory
     decided: Decided
     stage_ms: dict[str, float] = field(default_factory=dict)
+    # The ego lane in the frames of t0 (perception.lane), for the planner; None where the
+    # step finds no lane or looks for none.
+    lane: LaneEstimate | None = None
 
     @property
     def t0_ns(self) -> int:
@@ -136,7 +140,11 @@ class InferenceStep:
         max_frame_pixels: int = 3_000_000,
         limits: HealthLimits | None = None,
         navigation_max_age_s: float = 30.0,
+        lane_detector: LaneDetector | None = None,
     ) -> None:
+        """`lane_detector`: finds the ego lane in the newest frame of its cameras for each
+        inference (the same frames the model sees, so the planner's lane and reasoning are
+        of one instant)."""
         if not cameras:
             raise ValueError("the inference step needs at least one camera")
         for name, value in (("rate_hz", rate_hz), ("max_frame_rate_hz", max_frame_rate_hz)):
@@ -144,6 +152,7 @@ class InferenceStep:
                 raise ValueError(f"{name} must be positive, got {value}")
         self.backend = backend
         self.cameras = tuple(cameras)
+        self.lane_detector = lane_detector
         self.min_period_ns = round(NS_PER_S / rate_hz) - DEFAULT_JITTER_TOLERANCE_NS
         self.max_staleness_ns = round(max_frame_staleness_s * NS_PER_S)
         self.max_frame_pixels = max_frame_pixels
@@ -336,7 +345,16 @@ class InferenceStep:
             **{f"decide: {name}": ms for name, ms in self.backend.stage_ms.items()},
             "reason": decide_ms,
         }
-        return Inference(inputs, aligned, history, decided, stage_ms)
+        lane = None
+        if self.lane_detector is not None:
+            newest = {
+                camera: frames[-1]
+                for camera, frames in zip(aligned.camera_order, aligned.payloads, strict=True)
+            }
+            lane_started = time.perf_counter()
+            lane = self.lane_detector.detect(newest)
+            stage_ms["lane"] = (time.perf_counter() - lane_started) * 1e3
+        return Inference(inputs, aligned, history, decided, stage_ms, lane)
 
     def _sending_frames(self) -> dict[str, FrameBuffer[Image]]:
         """The buffers of the cameras an inference uses (under the lock): every camera, or,

@@ -14,6 +14,9 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
   named in the last seconds is stopped short of, as if stopped for, while the reasoning
   keeps its lane and states no stand-off of its own, or a stop further on
   (core.object_memory);
+- given the lane the cameras show (perception.lane), while the reasoning keeps its lane the
+  chosen plan's speed profile is driven along the lane's centre instead of its own path,
+  when that passes the same checks (`along_lane`);
 - checks and selection are `core.trajectory_checks.select_trajectory`;
 - the noise is a pure function of the planner's seed and the plan's t0, so a replay gives
   the same samples whatever frames were dropped before; it is scaled by a temperature.
@@ -21,6 +24,7 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -28,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
+from alpamayo_ros.core.control import pure_pursuit_curvature
 from alpamayo_ros.core.decisions import LateralDecision
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
@@ -42,6 +47,7 @@ from alpamayo_ros.core.stand_off import (
     settings_problem,
 )
 from alpamayo_ros.core.trajectory_checks import Limits, Selection, select_trajectory
+from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.pipeline.backend import Backend
 
 # Subtracted from the score of a sample whose own meta-action contradicts the decided one,
@@ -57,6 +63,16 @@ NOISE_SCALE = 0.5
 # How long the planner holds the place of a stopped vehicle or construction the reasoning
 # named (core.object_memory); 0 turns the memory off.
 STAND_OFF_MEMORY_S = HOLD_S
+
+
+# The path along a lane's centre: pure pursuit of the centre (the world's expert drives its
+# lane so), its lookahead growing with speed between these bounds, on the centre sampled
+# every LANE_STATION_M up to LANE_PATH_M (6.4 s at the fastest speeds driven).
+LANE_LOOKAHEAD_S = 0.4
+LANE_LOOKAHEAD_M = (5.0, 10.0)
+LANE_STATION_M = 1.0
+LANE_PATH_M = 160.0
+MAX_LANE_CURVATURE = 0.3
 
 
 class ModelMismatch(ValueError):
@@ -118,6 +134,34 @@ def score_samples(rollouts: Rollout, conditioning: PlannerInput) -> npt.NDArray[
     return consensus_scores(rollouts.xyz()) - penalty
 
 
+def along_lane(lane: LaneEstimate, acceleration: npt.NDArray[np.float64], speed: float) -> Rollout:
+    """The speed profile `acceleration` [T] (from `speed`) driven along the lane's centre.
+
+    Why: the embedded VLA turns into a bend 20-25 m early, and its own idea of where its
+    lane runs is off by a metre at 20 m (perception.lane); the markings are not. Each
+    step steers by pure pursuit to the centre point a lookahead ahead, so a car off the
+    centre or at an angle to it comes back smoothly, as the expert does."""
+    stations = np.arange(0.0, LANE_PATH_M, LANE_STATION_M)
+    centre_x, centre_y = stations, lane.centre(stations)
+    curvature = np.zeros(len(acceleration))
+    x = y = yaw = 0.0
+    v = max(speed, 0.0)
+    for k, a in enumerate(acceleration):
+        lookahead = min(max(LANE_LOOKAHEAD_S * v + 3.0, LANE_LOOKAHEAD_M[0]), LANE_LOOKAHEAD_M[1])
+        dx, dy = centre_x - x, centre_y - y
+        ahead = dx * math.cos(yaw) + dy * math.sin(yaw) > 0.0
+        beyond = np.flatnonzero(ahead & (np.hypot(dx, dy) >= lookahead))
+        target = int(beyond[0]) if beyond.size else len(stations) - 1
+        curvature[k] = np.clip(
+            pure_pursuit_curvature(float(dx[target]), float(dy[target]), yaw),
+            -MAX_LANE_CURVATURE,
+            MAX_LANE_CURVATURE,
+        )
+        step = integrate_unicycle([a], [curvature[k]], v, TRAJECTORY_DT_S, x, y, yaw)
+        x, y, yaw, v = float(step.x[0]), float(step.y[0]), float(step.yaw[0]), float(step.v[0])
+    return integrate_unicycle(acceleration, curvature, max(speed, 0.0), dt=TRAJECTORY_DT_S)
+
+
 @dataclass(frozen=True)
 class Plan:
     """The candidates of one plan and the choice among them."""
@@ -132,6 +176,11 @@ class Plan:
     # The remembered object the plan stopped short of instead of what the reasoning stated
     # (nothing, or a stop further on).
     recalled: Recalled | None = None
+    # Whether the chosen candidate is the plan driven along the lane the cameras show.
+    along_lane: bool = False
+    # Whether the chosen speeds are the braking candidate's: no sample both passed the
+    # checks and kept off what the reasoning (or the memory) asks to keep off.
+    braked: bool = False
 
     @property
     def samples(self) -> Rollout:
@@ -159,6 +208,7 @@ class PlanningStep:
         stand_off_passing_clearance_m: float = PASSING_CLEARANCE_M,
         stand_off_stop_line_clearance_m: float = STOP_LINE_CLEARANCE_M,
         stand_off_memory_s: float = STAND_OFF_MEMORY_S,
+        lane_keeping: bool = True,
     ) -> None:
         if num_samples < 1:
             raise ValueError(f"need at least one sample, got {num_samples}")
@@ -185,6 +235,7 @@ class PlanningStep:
         self.stand_off_passing_clearance_m = stand_off_passing_clearance_m
         self.stand_off_stop_line_clearance_m = stand_off_stop_line_clearance_m
         self.noise_scale = noise_scale
+        self.lane_keeping = lane_keeping
         # None: off, and with the object rules off (no clearance to stop short with).
         remembers = stand_off_memory_s > 0.0 and stand_off_clearance_m > 0.0
         self.memory = StandingObjectMemory(stand_off_memory_s) if remembers else None
@@ -226,13 +277,18 @@ class PlanningStep:
         return recalled if nearer else None
 
     def plan(
-        self, conditioning: PlannerInput, t0_ns: int, decision: CausalDecision | None = None
+        self,
+        conditioning: PlannerInput,
+        t0_ns: int,
+        decision: CausalDecision | None = None,
+        lane: LaneEstimate | None = None,
     ) -> Plan:
         """`decision`: the reasoning's structure (the conditioning message carries it), whose
         stop or yield for a standing object, nudge round one, or stop at a light's line the
         plan must respect while driving forward; None where a caller has no reasoning (then
-        only a remembered object's stand-off applies). Plans come in t0 order: the memory
-        follows the car from one to the next."""
+        only a remembered object's stand-off applies). `lane`: the ego lane in the frames
+        of t0, if the cameras showed one; followed while the reasoning keeps its lane.
+        Plans come in t0 order: the memory follows the car from one to the next."""
         started = time.perf_counter()
         samples = self.backend.sample_controls(
             conditioning, self.num_samples, sampling_rng(self.seed, t0_ns), self.noise_scale
@@ -268,8 +324,52 @@ class PlanningStep:
             scores = np.append(scores, (finite.min() if finite.size else 0.0) - 1.0)
             refusals.append("")
             selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
+        braked = selection.index is not None and selection.index >= sampled
+        keeps_lane = (
+            decision is not None and decision.lateral_decision is LateralDecision.LANE_KEEPING
+        )
+        follows_lane = False
+        if self.lane_keeping and lane is not None and forward_only and keeps_lane:
+            rollouts, scores, selection, follows_lane = _along_lane_if_it_passes(
+                lane,
+                conditioning.ego_state.speed,
+                rollouts,
+                scores,
+                selection,
+                refusals,
+                stand_off,
+                self.limits,
+            )
         elapsed_ms = (time.perf_counter() - started) * 1e3
-        return Plan(t0_ns, rollouts, scores, selection, elapsed_ms, sampled, recalled)
+        return Plan(
+            t0_ns, rollouts, scores, selection, elapsed_ms, sampled, recalled, follows_lane, braked
+        )
+
+
+def _along_lane_if_it_passes(
+    lane: LaneEstimate,
+    speed: float,
+    rollouts: Rollout,
+    scores: npt.NDArray[np.float64],
+    selection: Selection,
+    refusals: list[str],
+    stand_off: StandOff | None,
+    limits: Limits,
+) -> tuple[Rollout, npt.NDArray[np.float64], Selection, bool]:
+    """The candidates with the chosen one's speeds along the lane appended, ranked first,
+    and the selection among them: that plan where it passes the checks and the stand-off,
+    else the choice as it was; and whether the lane's plan is chosen."""
+    if selection.index is None:
+        return rollouts, scores, selection, False
+    lane_plan = along_lane(lane, rollouts[selection.index].acceleration, speed)
+    rollouts = rollouts.appended(lane_plan)
+    finite = scores[np.isfinite(scores)]
+    scores = np.append(scores, (finite.max() if finite.size else 0.0) + 1.0)
+    refusals = (refusals or [""] * (len(scores) - 1)) + (
+        stand_off.violations(rollouts[-1:]) if stand_off is not None else [""]
+    )
+    selection = select_trajectory(rollouts, scores, limits, True, refusals)
+    return rollouts, scores, selection, selection.index == len(scores) - 1
 
 
 def _path_to_brake_along(

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from alpamayo_ros_msgs.msg import (
     ControlCommand,
     InferenceInfo,
+    Lane,
     MetaAction,
     PlannerConditioning,
     Reasoning,
@@ -39,6 +40,7 @@ from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, Plann
 from alpamayo_ros.core.rig import CameraModel, CameraRig
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.core.watchdog import WatchdogState
+from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.sensors import encodings
 from alpamayo_ros.sensors.base import EgoPose
 from alpamayo_ros.sensors.encodings import ImageError
@@ -345,6 +347,7 @@ def conditioning_msg(
     reasoning: Reasoning,
     head: Header,
     info: InferenceInfo,
+    lane: LaneEstimate | None = None,
 ) -> PlannerConditioning:
     latent = np.asarray(planner_input.latent, np.float32)
     state = planner_input.ego_state
@@ -357,9 +360,29 @@ def conditioning_msg(
         yaw_rate_rps=float(state.yaw_rate),
         meta_action=meta_action,
         reasoning=reasoning,
+        lane=lane_msg(lane),
         latent=latent.reshape(-1).tolist(),
         latent_shape=list(latent.shape),
     )
+
+
+def lane_msg(lane: LaneEstimate | None) -> Lane:
+    if lane is None:
+        return Lane()
+    return Lane(x=column(lane.x, "d"), y=column(lane.y, "d"), width_m=float(lane.width_m))
+
+
+def lane_estimate(msg: Lane) -> LaneEstimate | None:
+    """The lane a message carries; None for an empty one, or one that is not a lane (fewer
+    than two stations, x not increasing, lengths that differ, values not finite)."""
+    x = np.asarray(msg.x, np.float64)
+    y = np.asarray(msg.y, np.float64)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.isfinite(msg.width_m)):
+        return None
+    try:
+        return LaneEstimate(x, y, float(msg.width_m))
+    except ValueError:
+        return None
 
 
 def planner_input(msg: PlannerConditioning) -> PlannerInput:

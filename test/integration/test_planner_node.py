@@ -27,6 +27,7 @@ from alpamayo_ros.evaluation.benchmark import run_benchmark
 from alpamayo_ros.evaluation.evaluate import evaluate_sample, vla_input
 from alpamayo_ros.graph import NODES, Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
+from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.ros import conversions
@@ -37,9 +38,14 @@ HISTORY = np.zeros((16, 3)), np.repeat(np.eye(3)[None], 16, axis=0)
 
 
 def conditioning(
-    output: ReasoningOutput, t0_ns: int, backend: Backend, inference_id: int, version: str = ""
+    output: ReasoningOutput,
+    t0_ns: int,
+    backend: Backend,
+    inference_id: int,
+    version: str = "",
+    lane: LaneEstimate | None = None,
 ) -> PlannerConditioning:
-    """What the VLA node publishes for this reasoning output at t0."""
+    """What the VLA node publishes for this reasoning output (and lane) at t0."""
     head = conversions.header(t0_ns, "base_link")
     info = conversions.inference_info_msg(
         inference_id, backend.name, version or backend.version, [t0_ns], 0
@@ -52,7 +58,7 @@ def conditioning(
         round(TRAJECTORY_STEPS * TRAJECTORY_DT_S * NS_PER_S),
     )
     return conversions.conditioning_msg(
-        output.planner_input, *HISTORY, meta_action, reasoning, head, info
+        output.planner_input, *HISTORY, meta_action, reasoning, head, info, lane
     )
 
 
@@ -111,6 +117,19 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
         cases[inference_id] = (output, t0_ns, plan.selection.index, plan)
         t0_ns += NS_PER_S // 10
     assert plan.recalled is not None and plan.recalled.cause is Cause.STOPPED_VEHICLE
+    # 100 s on again, keeping its lane with the cameras' lane 0.8 m to the left: the node
+    # drives the chosen speeds along it, as the planning step does.
+    stations = np.arange(5.0, 61.0, 2.0)
+    lanes = {
+        2: benchmark.last_inference.lane,  # the benchmark's cycle found one
+        8: LaneEstimate(stations, np.full_like(stations, 0.8), 3.5),
+    }
+    lane_plan = remembering.plan(
+        forgotten.planner_input, t0_ns + 100 * NS_PER_S, forgotten.decision, lanes[8]
+    )
+    assert lane_plan.along_lane and lane_plan.selected is not None
+    assert lane_plan.selected.y[-1] > 0.3  # on its way over (the chosen speeds are low)
+    cases[8] = (forgotten, t0_ns + 100 * NS_PER_S, lane_plan.selection.index, lane_plan)
 
     received: dict[str, list] = defaultdict(list)
     node = Node("planner_probe", context=rclpy_context)
@@ -139,26 +158,35 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
             if status.name.endswith("diffusion_planner")
         )
 
-    def told_remembered() -> bool:
-        """Where the car is stopped short of, the remembered car: named on /diagnostics."""
-        assert plan.recalled is not None
+    def told(words: str) -> bool:
         return any(
-            plan.recalled.described() in status.message
+            words in status.message
             for array in received[Topics.DIAGNOSTICS]
             for status in array.status
             if status.name.endswith("diffusion_planner")
         )
 
+    def told_remembered() -> bool:
+        """Where the car is stopped short of, the remembered car: named on /diagnostics."""
+        assert plan.recalled is not None
+        return told(plan.recalled.described())
+
     try:
         with GraphProcesses(default_parameter_file(), nodes=(PLANNER,)) as graph:
             assert spin_until(lambda: publisher.get_subscription_count() > 0)
             for inference_id, (output, t0_ns, _, _) in cases.items():
-                publisher.publish(conditioning(output, t0_ns, backend, inference_id))
+                publisher.publish(
+                    conditioning(output, t0_ns, backend, inference_id, lane=lanes.get(inference_id))
+                )
                 assert spin_until(lambda i=inference_id: bool(candidates_of(i))), graph.output(
                     "diffusion_planner"
                 )
-            # The last case's status, on /diagnostics within the second it is published.
-            assert spin_until(told_remembered, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]
+                if inference_id == 7:
+                    # Its status, on /diagnostics within the second it came.
+                    assert spin_until(told_remembered, timeout_s=5.0), received[Topics.DIAGNOSTICS][
+                        -1:
+                    ]
+            assert spin_until(lambda: told("along the lane the cameras show"), timeout_s=5.0)
             # Another model's conditioning: refused with an ERROR, no plan at all.
             publisher.publish(conditioning(evaluation_output, 7, backend, 3, version="other"))
             assert spin_until(refused, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]

@@ -1,16 +1,21 @@
 """The inference step hands the backend the route text with each aligned input, while it
-is recent."""
+is recent, and finds the lane in the newest frames."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from alpamayo_ros.backends.constant_velocity import ConstantVelocityBackend
 from alpamayo_ros.core.contract import CAMERA_ORDER, HISTORY_PERIOD_NS, NS_PER_S
 from alpamayo_ros.core.model_io import VlaInput
-from alpamayo_ros.core.planar import yaw_to_quaternion
+from alpamayo_ros.core.planar import Pose2D, yaw_to_quaternion
+from alpamayo_ros.perception.lane import LaneDetector
 from alpamayo_ros.pipeline.backend import Decided
 from alpamayo_ros.pipeline.inference import InferenceStep
+from alpamayo_ros.world.renderer import Renderer, default_rig
+from alpamayo_ros.world.road import Road, Segment
+from alpamayo_ros.world.state import WorldState
 
 
 class RecordingBackend(ConstantVelocityBackend):
@@ -25,15 +30,22 @@ class RecordingBackend(ConstantVelocityBackend):
         return super().decide(inputs)
 
 
-def feed(step: InferenceStep, from_ns: int, until_ns: int) -> None:
-    """A car at 10 m/s (from x = 0 at 1 s) with 10 Hz cameras and 50 Hz odometry."""
+def feed(
+    step: InferenceStep,
+    from_ns: int,
+    until_ns: int,
+    frames: dict[str, np.ndarray] | None = None,
+) -> None:
+    """A car at 10 m/s (from x = 0 at 1 s) with 10 Hz cameras and 50 Hz odometry; the
+    cameras see black, or `frames` at `until_ns`."""
     image = np.zeros((128, 256, 3), np.uint8)
     for stamp_ns in range(from_ns, until_ns + 1, 20_000_000):
         x = 10.0 * (stamp_ns - NS_PER_S) / NS_PER_S
         step.add_odometry(stamp_ns, np.array([x, 0.0, 0.0]), yaw_to_quaternion(0.0))
         if stamp_ns % HISTORY_PERIOD_NS == 0:
             for camera in CAMERA_ORDER:
-                step.add_frame(camera, stamp_ns, image)
+                last = frames is not None and stamp_ns == until_ns
+                step.add_frame(camera, stamp_ns, frames[camera] if last else image)
 
 
 def test_the_route_goes_with_each_input_until_it_is_too_old() -> None:
@@ -53,3 +65,25 @@ def test_the_route_goes_with_each_input_until_it_is_too_old() -> None:
         "Turn left onto Main St in 40 m",  # 1.0 s old
         "",  # 1.1 s: dropped
     ]
+
+
+def test_the_lane_is_found_in_the_newest_frames_of_the_lane_cameras() -> None:
+    """Black frames, then at t0 the cameras see a straight two-lane road with the car 0.5 m
+    left of its lane's centre: the inference carries that lane (the detector looks at
+    the frames of t0, not the older ones the model also sees); without a detector, none."""
+    road = Road((Segment(400.0),), lane_count=2)
+    pose = Pose2D(100.0, 0.5, 0.0)
+    images = Renderer().render_cameras(WorldState(0.0, road, ()), pose, 256, 128)
+    frames = dict(zip(CAMERA_ORDER, images, strict=True))
+    looking = InferenceStep(
+        RecordingBackend(), CAMERA_ORDER, lane_detector=LaneDetector.for_rig(default_rig())
+    )
+    feed(looking, NS_PER_S, 3 * NS_PER_S, frames)
+    inference = looking.run()
+    assert inference is not None and inference.lane is not None
+    assert inference.lane.centre(np.array([10.0, 30.0])) == pytest.approx([-0.5, -0.5], abs=0.1)
+    assert "lane" in inference.stage_ms
+    blind = InferenceStep(RecordingBackend(), CAMERA_ORDER)
+    feed(blind, NS_PER_S, 3 * NS_PER_S, frames)
+    inference = blind.run()
+    assert inference is not None and inference.lane is None

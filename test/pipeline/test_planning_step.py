@@ -19,12 +19,14 @@ from alpamayo_ros.core.model_io import (
     VlaInput,
 )
 from alpamayo_ros.core.trajectory_checks import check_rollout
+from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.pipeline.backend import Backend, Decided
 from alpamayo_ros.pipeline.planning import (
     CONTRADICTION_PENALTY,
     NOISE_SCALE,
     ModelMismatch,
     PlanningStep,
+    along_lane,
     integrate_controls,
     sampling_rng,
 )
@@ -366,3 +368,66 @@ def test_a_remembered_stopped_car_is_stopped_short_of_when_the_reasoning_forgets
     assert line.recalled is not None and line.recalled.x == pytest.approx(30.0)
     with pytest.raises(ValueError, match="at least 2 s"):
         PlanningStep(ScriptedExpert(np.zeros(1), np.zeros(1)), 2, stand_off_memory_s=1.0)
+
+
+def lane_to_the_left(offset_m: float) -> LaneEstimate:
+    """A straight lane whose centre runs `offset_m` left of the car."""
+    stations = np.arange(5.0, 61.0, 2.0)
+    return LaneEstimate(stations, np.full_like(stations, offset_m), 3.5)
+
+
+def test_along_lane_keeps_the_speed_profile_and_comes_onto_the_centre() -> None:
+    """A car 1 m right of its lane's centre, braking gently from 10 m/s: the same speeds,
+    on a path that reaches the centre within 4 s, never overshoots it, and steers within
+    the checks' limits."""
+    acceleration = np.full(STEPS, -0.5)
+    path = along_lane(lane_to_the_left(1.0), acceleration, 10.0)
+    straight = integrate_controls(
+        ControlSamples(acceleration[None], np.zeros((1, STEPS))),
+        conditioning(10.0, Longitudinal.GENTLE_DECELERATE),
+    )[0]
+    np.testing.assert_allclose(path.v, straight.v)
+    assert path.y[40:] == pytest.approx(1.0, abs=0.05)
+    assert path.y.max() < 1.05 and (np.diff(path.y[:20]) >= 0).all()
+    assert check_rollout(path) == []
+    # A bend: the path turns with the lane and ends on its centre.
+    stations = np.arange(5.0, 100.0, 1.0)
+    bend = LaneEstimate(stations, 0.5 * 0.01 * np.maximum(stations - 20.0, 0.0) ** 2, 3.5)
+    on_bend = along_lane(bend, np.zeros(STEPS), 10.0)
+    assert abs(on_bend.y[-1] - bend.centre(on_bend.x[-1])) < 0.5
+    assert on_bend.curvature[:10] == pytest.approx(0.0, abs=2e-3)  # straight until the bend
+
+
+def test_while_the_reasoning_keeps_its_lane_the_plan_follows_the_lane_the_cameras_show() -> None:
+    """The model's samples drive straight on with the lane's centre 1 m to the left: keeping
+    the lane, the chosen plan is the samples' speed profile along the centre; changing lanes,
+    with lane keeping off, without a lane, or when the path along it breaks a stand-off the
+    reasoning asks for, it is the model's."""
+    step = PlanningStep(ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS)), 3)
+    ego = conditioning(10.0, Longitudinal.MAINTAIN_SPEED)
+    lane = lane_to_the_left(1.0)
+    plan = step.plan(ego, 0, KEEP_LANE, lane)
+    assert plan.along_lane and plan.selection.index == plan.sampled
+    assert plan.selected is not None and plan.selected.y[-1] == pytest.approx(1.0, abs=0.05)
+    np.testing.assert_allclose(plan.selected.v, plan.samples[0].v)
+    change = dataclasses.replace(KEEP_LANE, lateral_decision=LateralDecision.LANE_CHANGE)
+    for model_path in (
+        step.plan(ego, 0, change, lane),
+        PlanningStep(step.backend, 3, lane_keeping=False).plan(ego, 0, KEEP_LANE, lane),
+        step.plan(ego, 0, KEEP_LANE, None),
+    ):
+        assert not model_path.along_lane and model_path.selection.index == 0
+        assert model_path.selected is not None and model_path.selected.y[-1] == 0.0
+    # A stopped car 30 m ahead in the lane's centre: every sample is refused, the braking
+    # candidate stops short of it, and its speeds along the lane stop short too.
+    stop = stop_for(Cause.STOPPED_VEHICLE, 30.0)
+    stopping = step.plan(
+        ego, 0, dataclasses.replace(stop, cause_object_position=(30.0, 1.0, 0.8)), lane
+    )
+    assert stopping.along_lane and stopping.selected is not None
+    assert 30.0 - 7.0 - 1.0 < stopping.selected.x.max() < 30.0 - 7.0
+    # A lane 5 m to the left at 10 m/s: steering onto it breaks the lateral acceleration
+    # limit, so the model's path stays the choice.
+    swerve = step.plan(ego, 0, KEEP_LANE, lane_to_the_left(5.0))
+    assert not swerve.along_lane and swerve.selection.index == 0
+    assert any("lateral" in v for v in swerve.selection.violations[-1])

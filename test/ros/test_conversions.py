@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alpamayo_ros_msgs.msg import Reasoning, Trajectory, TrajectoryCandidates
+from alpamayo_ros_msgs.msg import Lane, Reasoning, Trajectory, TrajectoryCandidates
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
@@ -12,6 +12,7 @@ from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDeci
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.core.trajectory_checks import Selection
+from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.ros import conversions
 
 
@@ -160,6 +161,23 @@ def test_a_decision_round_trips_through_a_serialised_reasoning_message() -> None
         LateralDecision.UNKNOWN,
         Cause.NONE,
     )
+
+
+def test_a_lane_round_trips_exactly_and_a_broken_one_reads_as_none() -> None:
+    """Exactly (float64): the planner node plans on the lane the in-process loop plans on."""
+    lane = LaneEstimate(np.array([4.5, 6.5, 8.5]), np.array([0.1 / 3, 0.2, 0.7]), 3.45)
+    wire = deserialize_message(serialize_message(conversions.lane_msg(lane)), Lane)
+    back = conversions.lane_estimate(wire)
+    assert back is not None and back.width_m == lane.width_m
+    np.testing.assert_array_equal(back.x, lane.x)
+    np.testing.assert_array_equal(back.y, lane.y)
+    assert conversions.lane_estimate(conversions.lane_msg(None)) is None
+    for broken in (
+        Lane(x=[1.0, 2.0], y=[0.0], width_m=3.5),
+        Lane(x=[2.0, 1.0], y=[0.0, 0.0], width_m=3.5),
+        Lane(x=[1.0, 2.0], y=[0.0, float("nan")], width_m=3.5),
+    ):
+        assert conversions.lane_estimate(broken) is None
 
 
 def test_trajectory_message_round_trips_to_the_tracker() -> None:
