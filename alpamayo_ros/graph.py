@@ -117,6 +117,7 @@ NODES: tuple[NodeSpec, ...] = (
         (
             ("candidates", Topics.CANDIDATES),
             ("reasoning", Topics.REASONING),
+            ("conditioning", Topics.CONDITIONING),
             ("markers", Topics.MARKERS),
             ("path", Topics.PATH),
         ),

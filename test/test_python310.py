@@ -27,6 +27,7 @@ YAML_BUILD = ("cython<3", "wheel", "setuptools")
 YAML = "pyyaml==5.4.1"
 PURE_TESTS = (
     "test/core",
+    "test/perception",
     "test/pipeline",
     "test/world",
     "test/sensors",

@@ -1,14 +1,15 @@
 """Visualiser node: what the graph decided, for RViz.
 
 MarkerArray of every planner candidate (selected, feasible, rejected), the reasoning text
-and the object it names; the selected trajectory as a nav_msgs/Path. It only listens, so
+and the object it names, the lane the VLA node found in the cameras; the selected
+trajectory as a nav_msgs/Path. It only listens, so
 nothing in the driving loop waits on it; a malformed message is reported on /diagnostics and
 skipped.
 """
 
 from __future__ import annotations
 
-from alpamayo_ros_msgs.msg import Reasoning, TrajectoryCandidates
+from alpamayo_ros_msgs.msg import PlannerConditioning, Reasoning, TrajectoryCandidates
 from nav_msgs.msg import Path
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
@@ -17,6 +18,7 @@ from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, 
 from alpamayo_ros.visualisation.markers import (
     MarkerStyle,
     candidate_markers,
+    lane_markers,
     reasoning_markers,
     selected_path,
 )
@@ -32,6 +34,7 @@ class Visualiser(Node):
         self.path_publisher = self.create_publisher(Path, "path", 10)
         self.create_subscription(TrajectoryCandidates, "candidates", self.on_candidates, 10)
         self.create_subscription(Reasoning, "reasoning", self.on_reasoning, 10)
+        self.create_subscription(PlannerConditioning, "conditioning", self.on_conditioning, 10)
 
     def on_candidates(self, msg: TrajectoryCandidates) -> None:
         try:
@@ -47,6 +50,9 @@ class Visualiser(Node):
 
     def on_reasoning(self, msg: Reasoning) -> None:
         self.marker_publisher.publish(reasoning_markers(msg, self.style))
+
+    def on_conditioning(self, msg: PlannerConditioning) -> None:
+        self.marker_publisher.publish(lane_markers(msg, self.style))
 
 
 def main(args: list[str] | None = None) -> int:

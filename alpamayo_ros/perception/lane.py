@@ -56,7 +56,7 @@ MIN_SPAN_M = 10.0  # a lane shorter than this ahead is not reported
 LATTICE = (-1.5, -0.5, 0.5, 1.5)
 MAX_KINK = 0.3  # change of the centre's heading between steps, at most (rad)
 SMOOTHING_M = 4.0  # the centre is smoothed by a quadratic over this much road either side
-# Beyond START_X_M, the lane is followed only if this much of it was found before.
+# Beyond START_X_M, the lane is followed only if this much of it was found within it.
 MIN_START_STATIONS = 3
 MIN_START_SPAN_M = 6.0
 END_FIT = 4  # stations a line past either end is fitted to
@@ -308,7 +308,7 @@ def follow_lane(
     x0 = first
     end = float(along[-1])
     while x0 < end and x0 - last_seen <= MAX_GAP_M:
-        if x0 > START_X_M[1] and (
+        if x0 + STEP_M > START_X_M[1] and (
             len(stations) < MIN_START_STATIONS or stations[-1] - stations[0] < MIN_START_SPAN_M
         ):
             break  # too little of the lane near the car to follow it further

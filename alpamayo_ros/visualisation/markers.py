@@ -1,4 +1,5 @@
-"""RViz views of the planner's candidates and the VLA's reasoning, built from their messages.
+"""RViz views of the planner's candidates, the VLA's reasoning and the lane the cameras
+show, built from their messages.
 
 Everything is drawn in the frame and at the input time t0 of the message it comes from (the
 ego frame at t0), and with a lifetime, so a view that stops updating disappears instead of
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from alpamayo_ros_msgs.msg import Reasoning, TrajectoryCandidates
+from alpamayo_ros_msgs.msg import PlannerConditioning, Reasoning, TrajectoryCandidates
 from geometry_msgs.msg import Point, PoseStamped, Quaternion, Vector3
 from nav_msgs.msg import Path
 from std_msgs.msg import ColorRGBA, Header
@@ -24,6 +25,7 @@ from alpamayo_ros.core.stand_off import STOP_LINE_CAUSES
 from alpamayo_ros.ros.conversions import (
     candidate_paths,
     duration_msg,
+    lane_estimate,
     pose_msgs,
     stamp_ns,
     time_msg,
@@ -36,9 +38,11 @@ FEASIBLE = ColorRGBA(r=0.3, g=0.6, b=1.0, a=0.5)
 INFEASIBLE = ColorRGBA(r=1.0, g=0.2, b=0.2, a=0.5)
 TEXT = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
 CAUSE = ColorRGBA(r=1.0, g=0.55, b=0.0, a=0.8)
+LANE = ColorRGBA(r=1.0, g=0.9, b=0.2, a=0.8)
 
 # Marker namespaces; RViz lists them and lets the user toggle each.
 CANDIDATES_NS, SELECTED_NS, REASONING_NS, CAUSE_NS = "candidates", "selected", "reasoning", "cause"
+LANE_NS = "lane"
 AGENTS_NS, LIGHTS_NS, ROAD_NS = "agents", "lights", "road"
 LIGHT_COLOURS = {
     LightColour.RED: ColorRGBA(r=1.0, g=0.1, b=0.1, a=1.0),
@@ -111,6 +115,24 @@ def reasoning_markers(msg: Reasoning, style: MarkerStyle = MarkerStyle()) -> Mar
     stop_line = msg.cause in STOP_LINE_CAUSES
     label.text = f"{msg.cause_object_id} stop line" if stop_line else msg.cause_object_id
     return MarkerArray(markers=[text, body, label])
+
+
+def lane_markers(msg: PlannerConditioning, style: MarkerStyle = MarkerStyle()) -> MarkerArray:
+    """The lane the VLA node found in the cameras at t0 (the one the planner follows while
+    the reasoning keeps its lane): its centre, and its edges thinner; deleted when it found
+    none."""
+    lane = lane_estimate(msg.lane)
+    if lane is None:
+        return MarkerArray(markers=[_delete(msg.header, LANE_NS, i) for i in range(3)])
+    markers = []
+    for marker_id, offset in enumerate((0.0, lane.width_m / 2.0, -lane.width_m / 2.0)):
+        line = _marker(msg.header, LANE_NS, marker_id, Marker.LINE_STRIP, LANE, style)
+        line.scale.x = style.line_width if offset == 0.0 else style.line_width / 2.0
+        line.points = [
+            Point(x=float(x), y=float(y) + offset) for x, y in zip(lane.x, lane.y, strict=True)
+        ]
+        markers.append(line)
+    return MarkerArray(markers=markers)
 
 
 def ground_truth_markers(

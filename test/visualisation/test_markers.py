@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alpamayo_ros_msgs.msg import InferenceInfo, Reasoning, TrajectoryCandidates
+from alpamayo_ros_msgs.msg import (
+    InferenceInfo,
+    PlannerConditioning,
+    Reasoning,
+    TrajectoryCandidates,
+)
 from geometry_msgs.msg import Point
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
@@ -12,6 +17,8 @@ from visualization_msgs.msg import Marker
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.planar import quaternion_to_yaw
 from alpamayo_ros.core.trajectory_checks import Selection
+from alpamayo_ros.perception.lane import LaneEstimate
+from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.conversions import (
     candidates_msg,
     duration_ns,
@@ -34,6 +41,7 @@ from alpamayo_ros.visualisation.markers import (
     MarkerStyle,
     candidate_markers,
     ground_truth_markers,
+    lane_markers,
     reasoning_markers,
     selected_path,
 )
@@ -162,3 +170,20 @@ def test_ground_truth_draws_the_agents_lights_and_lanes_of_the_world() -> None:
     assert all(m.header.frame_id == "odom" for m in markers)
     dashed = [m for m in roads if m.type == Marker.LINE_LIST]
     assert all(len(m.points) % 2 == 0 for m in dashed)
+
+
+def test_the_lane_the_cameras_show_is_its_centre_and_edges_and_goes_when_none_is() -> None:
+    lane = LaneEstimate(np.array([5.0, 7.0, 9.0]), np.array([0.2, 0.3, 0.5]), 3.5)
+    head = conversions.header(7_000_000_000, "base_link")
+    msg = PlannerConditioning(header=head, lane=conversions.lane_msg(lane))
+    centre, left, right = lane_markers(msg).markers
+    assert {m.ns for m in (centre, left, right)} == {"lane"}
+    assert (
+        centre.header.frame_id == "base_link"
+        and conversions.stamp_ns(centre.header.stamp) == 7_000_000_000
+    )
+    assert [(p.x, p.y) for p in centre.points] == [(5.0, 0.2), (7.0, 0.3), (9.0, 0.5)]
+    assert [p.y for p in left.points] == pytest.approx([1.95, 2.05, 2.25])
+    assert [p.y for p in right.points] == pytest.approx([-1.55, -1.45, -1.25])
+    gone = lane_markers(PlannerConditioning(header=head)).markers
+    assert [m.action for m in gone] == [Marker.DELETE] * 3
