@@ -196,6 +196,13 @@ def _lookahead_point(
     return float(np.interp(target_arc, arc, path_x)), float(np.interp(target_arc, arc, path_y))
 
 
+def pure_pursuit_lookahead(v: float) -> float:
+    """Lookahead (m) for following a lane's centre at speed v: short enough that a nudge is
+    not smoothed away, long enough to be stable at 10 Hz (the world's expert drives its
+    lane so, and the planner follows the cameras' lane so)."""
+    return min(max(3.0 + 0.4 * v, 5.0), 10.0)
+
+
 def pure_pursuit_curvature(dx: float, dy: float, yaw: float) -> float:
     """Curvature of the arc from a vehicle heading `yaw` through a target (dx, dy) away:
     kappa = 2 sin(alpha) / L = 2 y_local / L^2 (0 for a target on the vehicle)."""

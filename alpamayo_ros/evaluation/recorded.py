@@ -357,9 +357,11 @@ def summarize(cycles: Sequence[CycleResult], speed: float = 0.0) -> dict[str, ob
         }
         for stage in stages
     }
-    # What the planner's output waits for after t0 (deciding, then planning), on its own:
-    # the figure a scenario's latency condition names.
-    plan_ms = [c.stage_ms["decide"] + c.stage_ms["planning"] for c in cycles]
+    # What the planner's output waits for after t0 (deciding, finding the lane, then
+    # planning), on its own: the figure a scenario's latency condition names.
+    plan_ms = [
+        c.stage_ms["decide"] + c.stage_ms.get("lane", 0.0) + c.stage_ms["planning"] for c in cycles
+    ]
     for q in PERCENTILES[:2]:
         summary[f"plan_latency_p{q}_ms"] = float(np.percentile(plan_ms, q)) if plan_ms else None
     summary["speed"] = speed

@@ -217,7 +217,9 @@ class _ModelPlanner:
         plan = self.planning.plan(
             output.planner_input, decided.t0_ns, output.decision, decided.lane
         )
-        tally.plan_latency_s.append((decided.stage_ms["decide"] + plan.planning_ms) / 1e3)
+        # The planner waits for the decision and the lane (found after it, in the same step).
+        waited_ms = decided.stage_ms["decide"] + decided.stage_ms.get("lane", 0.0)
+        tally.plan_latency_s.append((waited_ms + plan.planning_ms) / 1e3)
         tally.plans += 1
         t0_s = (decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S
         labelled = settings.label_every and tally.plans % settings.label_every == 0

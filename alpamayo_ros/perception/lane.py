@@ -8,16 +8,20 @@ the front cameras, so the planner gets the lane from them and the model keeps de
 what to do in it.
 
 How: markings are thin bright stripes on a darker road, so each camera's image is
-reduced to its darkest channel (white paint stays bright, coloured cars and grass do not)
-and a white top-hat along each row keeps what is brighter than its surroundings and
-narrower than a few pixels; every such pixel below the horizon is cast onto the ground
-plane (flat ground, the camera's calibration: `core.rig.CameraModel`), which gives
-points in base_link (REP-103: x forward, y left). The lane is then followed outwards in
-steps of `STEP_M`: each step looks for the left and the right boundary where the lane so
-far predicts them (a quadratic fitted to the centre found so far), so a dashed line's gaps,
-a crosswalk stripe or a far edge do not pull it away; the centre is the middle of the two
-boundaries, or one boundary and half the lane's width. It starts from the nearest marking
-on either side of the car, and stops where nothing was found for `MAX_GAP_M`.
+reduced to the darker of its red and green channels (white and yellow paint stay bright,
+grass, sky and most cars do not) and a white top-hat along each row keeps what is
+brighter than its surroundings and narrower than a few pixels; every such pixel below the
+horizon is cast onto the ground plane (flat ground, the camera's calibration:
+`core.rig.CameraModel`), which gives points in base_link (REP-103: x forward, y left).
+The lane starts from the markings the car is between: the near points lined up along the
+parallel curves (heading and bend) that gather them best, and of the lanes between the
+nearest marking either side, the one nearest the car. It is then followed outwards in
+steps of `STEP_M`: each step looks where the lane so far (a quadratic fitted to its last
+25 m) predicts this lane's boundaries and the next lanes', so a dashed line's gaps, a
+crosswalk stripe or a far edge do not pull it away. It ends where nothing was found for
+`MAX_GAP_M`, where it leaves the cameras' view, or where it turns like no lane does; and
+none is reported where too little of it shows near the car (at an intersection, a
+crosswalk), or the near markings line up only at the edge of what a car in its lane sees.
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ MAX_START_SLOPE = 0.2
 MAX_HALF_CURVATURE = 0.012
 MIN_BOUNDARY_POINTS = 3
 MIN_SPAN_M = 10.0  # a lane shorter than this ahead is not reported
+WORKING_WIDTH_PX = 256  # frames wider than this are looked at this wide
+CHECK_SIZE = (128, 64)  # the size each camera is checked at when the detector is made
 # Boundaries looked for, in lane widths from the centre: this lane's and the next ones'.
 LATTICE = (-1.5, -0.5, 0.5, 1.5)
 MAX_KINK = 0.3  # change of the centre's heading between steps, at most (rad)
@@ -136,14 +142,24 @@ def ground_table(
     return _GroundTable(np.where(keep, x, np.nan), np.where(keep, y, np.nan), int(rows[0]))
 
 
+def working_size(image: Image) -> Image:
+    """The frame at most WORKING_WIDTH_PX wide (area-averaged): markings are a few pixels
+    wide there, and a larger frame costs time without placing the lane better."""
+    height, width = image.shape[:2]
+    if width <= WORKING_WIDTH_PX:
+        return image
+    size = (WORKING_WIDTH_PX, max(1, round(height * WORKING_WIDTH_PX / width)))
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+
+
 def marking_mask(image: Image, first_row: int = 0) -> npt.NDArray[np.bool_]:
     """[H, W]: pixels of thin bright stripes (lane paint) from row `first_row` down."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB image [H, W, 3], got shape {image.shape}")
-    darkest = image.min(axis=2)
+    paint = image[..., :2].min(axis=2)  # red and green: bright in white and yellow paint
     width = max(3, round(TOP_HAT_PX_AT_256 * image.shape[1] / 256) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (width, 1))
-    stripes = cv2.morphologyEx(darkest, cv2.MORPH_TOPHAT, kernel)
+    stripes = cv2.morphologyEx(np.ascontiguousarray(paint), cv2.MORPH_TOPHAT, kernel)
     mask: npt.NDArray[np.bool_] = stripes >= MIN_CONTRAST
     mask[:first_row] = False
     return mask
@@ -164,6 +180,8 @@ class LaneDetector:
             raise LaneError(f"no calibration for lane camera(s) {', '.join(missing)}")
         self.cameras = {name: cameras[name] for name in ranges}
         self.ranges = dict(ranges)
+        for name in self.ranges:  # a camera that cannot see its range fails here, not later
+            ground_table(self.cameras[name], *CHECK_SIZE, self.ranges[name])
         self._tables: dict[tuple[str, int, int], _GroundTable] = {}
         self._to_optical = {
             name: camera.optical_rotation().T for name, camera in self.cameras.items()
@@ -190,6 +208,7 @@ class LaneDetector:
             image = images.get(name)
             if image is None:  # a camera the model went on without
                 continue
+            image = working_size(image)
             table = self._table(name, image.shape[1], image.shape[0])
             mask = marking_mask(image, table.first_row)
             xs, ys = table.x[mask], table.y[mask]
@@ -201,13 +220,12 @@ class LaneDetector:
         """The lane in these frames (RGB per camera name), or None where too little of it
         shows (no markings, or under MIN_SPAN_M of them). It ends where it leaves the
         cameras' view (a sharp bend out of the tele camera's 30 degrees)."""
-        seen = [name for name in self.ranges if name in images]
+        sizes = {
+            name: working_size(images[name]).shape[1::-1] for name in self.ranges if name in images
+        }
 
         def visible(x: float, y: float) -> bool:
-            return any(
-                self._sees(name, images[name].shape[1], images[name].shape[0], x, y)
-                for name in seen
-            )
+            return any(self._sees(name, *size, x, y) for name, size in sizes.items())
 
         return follow_lane(self.ground_points(images), visible)
 

@@ -99,8 +99,9 @@ class Inference:
     decided: Decided
     stage_ms: dict[str, float] = field(default_factory=dict)
     # The ego lane in the frames of t0 (perception.lane), for the planner; None where the
-    # step finds no lane or looks for none.
+    # step finds no lane or looks for none, and why where the detector failed.
     lane: LaneEstimate | None = None
+    lane_error: str = ""
 
     @property
     def t0_ns(self) -> int:
@@ -345,16 +346,19 @@ class InferenceStep:
             **{f"decide: {name}": ms for name, ms in self.backend.stage_ms.items()},
             "reason": decide_ms,
         }
-        lane = None
+        lane, lane_error = None, ""
         if self.lane_detector is not None:
             newest = {
                 camera: frames[-1]
                 for camera, frames in zip(aligned.camera_order, aligned.payloads, strict=True)
             }
             lane_started = time.perf_counter()
-            lane = self.lane_detector.detect(newest)
+            try:
+                lane = self.lane_detector.detect(newest)
+            except ValueError as error:  # a frame it cannot read: the model's path
+                lane_error = f"lane detection failed: {error}"
             stage_ms["lane"] = (time.perf_counter() - lane_started) * 1e3
-        return Inference(inputs, aligned, history, decided, stage_ms, lane)
+        return Inference(inputs, aligned, history, decided, stage_ms, lane, lane_error)
 
     def _sending_frames(self) -> dict[str, FrameBuffer[Image]]:
         """The buffers of the cameras an inference uses (under the lock): every camera, or,

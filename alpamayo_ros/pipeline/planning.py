@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
-from alpamayo_ros.core.control import pure_pursuit_curvature
+from alpamayo_ros.core.control import pure_pursuit_curvature, pure_pursuit_lookahead
 from alpamayo_ros.core.decisions import LateralDecision
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
@@ -65,11 +65,8 @@ NOISE_SCALE = 0.5
 STAND_OFF_MEMORY_S = HOLD_S
 
 
-# The path along a lane's centre: pure pursuit of the centre (the world's expert drives its
-# lane so), its lookahead growing with speed between these bounds, on the centre sampled
-# every LANE_STATION_M up to LANE_PATH_M (6.4 s at the fastest speeds driven).
-LANE_LOOKAHEAD_S = 0.4
-LANE_LOOKAHEAD_M = (5.0, 10.0)
+# The path along a lane's centre: pure pursuit of the centre (core.control's lookahead),
+# on the centre sampled every LANE_STATION_M up to LANE_PATH_M (6.4 s at 25 m/s).
 LANE_STATION_M = 1.0
 LANE_PATH_M = 160.0
 MAX_LANE_CURVATURE = 0.3
@@ -147,7 +144,7 @@ def along_lane(lane: LaneEstimate, acceleration: npt.NDArray[np.float64], speed:
     x = y = yaw = 0.0
     v = max(speed, 0.0)
     for k, a in enumerate(acceleration):
-        lookahead = min(max(LANE_LOOKAHEAD_S * v + 3.0, LANE_LOOKAHEAD_M[0]), LANE_LOOKAHEAD_M[1])
+        lookahead = pure_pursuit_lookahead(v)
         dx, dy = centre_x - x, centre_y - y
         ahead = dx * math.cos(yaw) + dy * math.sin(yaw) > 0.0
         beyond = np.flatnonzero(ahead & (np.hypot(dx, dy) >= lookahead))
@@ -167,7 +164,8 @@ class Plan:
     """The candidates of one plan and the choice among them."""
 
     t0_ns: int
-    # [K, 64]: the model's samples, then a braking candidate where a stand-off needed one
+    # [K, 64]: the model's samples, then a braking candidate where a stand-off needed one,
+    # then the chosen one's speeds along the lane where the plan followed one
     rollouts: Rollout
     scores: npt.NDArray[np.float64]  # [K], higher ranks first
     selection: Selection
@@ -184,7 +182,7 @@ class Plan:
 
     @property
     def samples(self) -> Rollout:
-        """The model's own samples (what minADE scores), without a braking candidate."""
+        """The model's own samples (what minADE scores), without the planner's own."""
         return self.rollouts[: self.sampled]
 
     @property
@@ -358,8 +356,11 @@ def _along_lane_if_it_passes(
 ) -> tuple[Rollout, npt.NDArray[np.float64], Selection, bool]:
     """The candidates with the chosen one's speeds along the lane appended, ranked first,
     and the selection among them: that plan where it passes the checks and the stand-off,
-    else the choice as it was; and whether the lane's plan is chosen."""
-    if selection.index is None:
+    else the choice as it was; and whether the lane's plan is chosen. Not for a lane whose
+    centre is more than half its width from the car: the car is in its lane while the
+    reasoning says it keeps it, so that is a neighbouring lane the detector followed."""
+    if selection.index is None or abs(float(lane.centre(0.0))) > lane.width_m / 2.0:
+        # None chosen, or a lane the car is not in (a detector led onto the next one).
         return rollouts, scores, selection, False
     lane_plan = along_lane(lane, rollouts[selection.index].acceleration, speed)
     rollouts = rollouts.appended(lane_plan)

@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from alpamayo_ros.core.control import pure_pursuit_curvature
+from alpamayo_ros.core.control import pure_pursuit_curvature, pure_pursuit_lookahead
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import VehicleState
 from alpamayo_ros.world.agents import (
@@ -686,12 +686,6 @@ class Expert:
             object_id,
             RANK_CONTEXT,
         )
-
-
-def pure_pursuit_lookahead(v: float) -> float:
-    """Lookahead (m): short enough that a nudge is not smoothed away, long enough to be
-    stable at 10 Hz."""
-    return min(max(3.0 + 0.4 * v, 5.0), 10.0)
 
 
 def nudge_ramp_length(v: float) -> float:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alpamayo_ros.core.contract import HISTORY_POSES, TRAJECTORY_STEPS
+from alpamayo_ros.core.control import pure_pursuit_lookahead
 from alpamayo_ros.world.agents import (
     AGENT_SIZES,
     CONE_ORANGE,
@@ -36,7 +37,6 @@ from alpamayo_ros.world.expert import (
     ExpertConfig,
     nudge_ramp_length,
     obstacle_closing_ratio,
-    pure_pursuit_lookahead,
 )
 from alpamayo_ros.world.road import Intersection, Road, Segment
 from alpamayo_ros.world.state import Appearance

@@ -167,7 +167,9 @@ def test_pixels_are_cast_onto_the_ground_where_the_camera_sees_it() -> None:
     table = ground_table(camera, width, height, (12.0, 70.0))
     assert table.x[row, column] == pytest.approx(20.0, abs=1.5)
     assert table.y[row, column] == pytest.approx(2.0, abs=0.15)
-    assert np.isnan(table.x[: table.first_row]).all()  # the sky
+    # Nothing above the horizon (the centre row), nothing outside the range trusted.
+    assert table.first_row > height / 2 and np.isnan(table.x[: table.first_row]).all()
+    assert np.nanmin(table.x) >= 12.0 and np.nanmax(table.x) <= 70.0
 
 
 def test_a_camera_that_cannot_see_the_ground_is_refused() -> None:

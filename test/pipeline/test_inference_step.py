@@ -87,3 +87,24 @@ def test_the_lane_is_found_in_the_newest_frames_of_the_lane_cameras() -> None:
     feed(blind, NS_PER_S, 3 * NS_PER_S, frames)
     inference = blind.run()
     assert inference is not None and inference.lane is None
+
+
+class BrokenDetector(LaneDetector):
+    """Stands in for a detector that cannot read a frame."""
+
+    def detect(self, images: dict[str, np.ndarray]) -> None:  # type: ignore[override]
+        raise ValueError("expected an RGB image [H, W, 3], got shape (64, 128)")
+
+
+def test_a_failing_lane_detector_leaves_the_decision_and_says_why() -> None:
+    rig = default_rig()
+    step = InferenceStep(
+        RecordingBackend(),
+        CAMERA_ORDER,
+        lane_detector=BrokenDetector(rig.cameras, {"front_tele_30fov": (12.0, 70.0)}),
+    )
+    feed(step, NS_PER_S, 3 * NS_PER_S)
+    inference = step.run()
+    assert inference is not None and inference.lane is None
+    assert inference.lane_error.startswith("lane detection failed: expected an RGB image")
+    assert inference.output.decision is not None

@@ -401,13 +401,14 @@ def test_along_lane_keeps_the_speed_profile_and_comes_onto_the_centre() -> None:
 def test_while_the_reasoning_keeps_its_lane_the_plan_follows_the_lane_the_cameras_show() -> None:
     """The model's samples drive straight on with the lane's centre 1 m to the left: keeping
     the lane, the chosen plan is the samples' speed profile along the centre; changing lanes,
-    with lane keeping off, without a lane, or when the path along it breaks a stand-off the
-    reasoning asks for, it is the model's."""
+    with lane keeping off, without a lane, with a lane the car is not in, or when the path
+    along it breaks a limit, it is the model's. Braking for a stand-off, the braking
+    candidate's speeds go along the lane."""
     step = PlanningStep(ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS)), 3)
     ego = conditioning(10.0, Longitudinal.MAINTAIN_SPEED)
     lane = lane_to_the_left(1.0)
     plan = step.plan(ego, 0, KEEP_LANE, lane)
-    assert plan.along_lane and plan.selection.index == plan.sampled
+    assert plan.along_lane and not plan.braked and plan.selection.index == plan.sampled
     assert plan.selected is not None and plan.selected.y[-1] == pytest.approx(1.0, abs=0.05)
     np.testing.assert_allclose(plan.selected.v, plan.samples[0].v)
     change = dataclasses.replace(KEEP_LANE, lateral_decision=LateralDecision.LANE_CHANGE)
@@ -424,10 +425,14 @@ def test_while_the_reasoning_keeps_its_lane_the_plan_follows_the_lane_the_camera
     stopping = step.plan(
         ego, 0, dataclasses.replace(stop, cause_object_position=(30.0, 1.0, 0.8)), lane
     )
-    assert stopping.along_lane and stopping.selected is not None
+    assert stopping.along_lane and stopping.braked and stopping.selected is not None
     assert 30.0 - 7.0 - 1.0 < stopping.selected.x.max() < 30.0 - 7.0
-    # A lane 5 m to the left at 10 m/s: steering onto it breaks the lateral acceleration
+    # A lane 1.7 m to the left at 12 m/s: steering onto it breaks the lateral acceleration
     # limit, so the model's path stays the choice.
-    swerve = step.plan(ego, 0, KEEP_LANE, lane_to_the_left(5.0))
+    fast = conditioning(12.0, Longitudinal.MAINTAIN_SPEED)
+    swerve = step.plan(fast, 0, KEEP_LANE, lane_to_the_left(1.7))
     assert not swerve.along_lane and swerve.selection.index == 0
     assert any("lateral" in v for v in swerve.selection.violations[-1])
+    # A lane whose centre is 5 m to the left is not the one the car is in: not followed.
+    beside = step.plan(ego, 0, KEEP_LANE, lane_to_the_left(5.0))
+    assert not beside.along_lane and beside.rollouts.batch_shape == (3,)
