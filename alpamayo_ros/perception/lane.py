@@ -26,6 +26,7 @@ crosswalk), or the near markings line up only at the edge of what a car in its l
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ START_BIN_M = 0.2
 MAX_START_SLOPE = 0.2
 MAX_HALF_CURVATURE = 0.012
 MIN_BOUNDARY_POINTS = 3
+MAX_START_POINTS = 160
 MIN_SPAN_M = 10.0  # a lane shorter than this ahead is not reported
 WORKING_WIDTH_PX = 256  # frames wider than this are looked at this wide
 CHECK_SIZE = (128, 64)  # the size each camera is checked at when the detector is made
@@ -250,6 +252,7 @@ def _boundaries_at_car(points: FloatArray) -> tuple[FloatArray, float, float]:
     near = points[(points[:, 0] >= START_X_M[0]) & (points[:, 0] <= START_X_M[1])]
     if len(near) < MIN_BOUNDARY_POINTS:
         return np.zeros(0), 0.0, 0.0
+    near = near[:: -(-len(near) // MAX_START_POINTS)]  # every n-th: the cost is points x grid
     x, y = near[:, 0], near[:, 1]
     slope_grid, bend_grid = np.meshgrid(
         np.linspace(-MAX_START_SLOPE, MAX_START_SLOPE, 41),
@@ -337,25 +340,26 @@ def follow_lane(
         ):
             break  # the lane leaves the cameras' view
         lo, hi = np.searchsorted(along, [x0, x0 + STEP_M])
-        window = across[lo:hi]
+        window = across[lo:hi].tolist()  # a few dozen points: plain floats are faster
         # Every marking near where a boundary of this lane or of the next one on either
         # side is predicted votes for the centre: on a wide road the ego lane's own
         # dashed lines are often in a gap where the edges still show.
         votes = []
         for boundary in LATTICE:
             offset = boundary * width
-            near = window[np.abs(window - (predicted + offset)) < GATE_M]
-            if near.size:
-                votes.append(float(np.median(near)) - offset)
-        own = [
-            window[np.abs(window - (predicted + side * width / 2.0)) < GATE_M] for side in (1, -1)
-        ]
-        if own[0].size and own[1].size:
-            measured = float(np.median(own[0]) - np.median(own[1]))
+            near = [y for y in window if abs(y - (predicted + offset)) < GATE_M]
+            if near:
+                votes.append(statistics.median(near) - offset)
+        left, right = (
+            [y for y in window if abs(y - (predicted + side * width / 2.0)) < GATE_M]
+            for side in (1, -1)
+        )
+        if left and right:
+            measured = statistics.median(left) - statistics.median(right)
             if MIN_LANE_WIDTH_M <= measured <= MAX_LANE_WIDTH_M:
                 widths.append(measured)
-                width = float(np.median(widths))
-        found = float(np.median(votes)) if votes else None
+                width = statistics.median(widths)
+        found = statistics.median(votes) if votes else None
         if found is not None:
             stations.append(mid)
             centres.append(found)
@@ -375,8 +379,16 @@ def _smoothed(stations: FloatArray, centres: FloatArray) -> FloatArray:
     for i, x in enumerate(stations):
         near = np.abs(stations - x) <= SMOOTHING_M
         if near.sum() >= 4:
-            smooth[i] = np.polyval(np.polyfit(stations[near], centres[near], 2), x)
+            smooth[i] = _fitted_at(stations[near], centres[near], 2, float(x))
     return smooth
+
+
+def _fitted_at(xs: FloatArray, ys: FloatArray, degree: int, x: float) -> float:
+    """The least-squares polynomial of `degree` through (xs, ys), at x: centred on x, its
+    value there is the constant term (the normal equations of a few points are well
+    conditioned so, and cheaper than numpy.polyfit's general solver)."""
+    basis = np.vander(xs - x, degree + 1, increasing=True)
+    return float(np.linalg.solve(basis.T @ basis, basis.T @ ys)[0])
 
 
 def _without_kinks(stations: FloatArray, centres: FloatArray, start_slope: float) -> int:
@@ -408,4 +420,4 @@ def _predict(stations: Sequence[float], centres: Sequence[float], x: float, star
         degree = 1
     else:
         return start
-    return float(np.polyval(np.polyfit(xs, ys, degree), x))
+    return _fitted_at(xs, ys, degree, x)
