@@ -223,11 +223,15 @@ class LaneDetector:
         shows (no markings, or under MIN_SPAN_M of them). It ends where it leaves the
         cameras' view (a sharp bend out of the tele camera's 30 degrees)."""
         sizes = {
-            name: working_size(images[name]).shape[1::-1] for name in self.ranges if name in images
+            name: (working_size(images[name]).shape[1], working_size(images[name]).shape[0])
+            for name in self.ranges
+            if name in images
         }
 
         def visible(x: float, y: float) -> bool:
-            return any(self._sees(name, *size, x, y) for name, size in sizes.items())
+            return any(
+                self._sees(name, width, height, x, y) for name, (width, height) in sizes.items()
+            )
 
         return follow_lane(self.ground_points(images), visible)
 

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from alpamayo_ros_msgs.msg import ControlCommand
 from parameter_files import parameter_file
@@ -23,7 +24,7 @@ from alpamayo_ros.core.contract import CAMERA_ORDER, FRAMES_PER_CAMERA, TRAJECTO
 from alpamayo_ros.graph import Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.nodes.topic_monitor import TopicMonitor
-from alpamayo_ros.ros.conversions import stamp_ns
+from alpamayo_ros.ros.conversions import candidate_paths, stamp_ns
 
 
 class GraphObserver:
@@ -151,13 +152,25 @@ def observe_traced_outputs(graph: GraphProcesses, observer: GraphObserver) -> di
 
 @pytest.mark.parametrize("observed_graph", ["constant_velocity"], indirect=True)
 def test_baseline_graph_frames_in_trajectory_and_control_out(observed_graph) -> None:
-    """With the kinematic baseline every output is known exactly."""
+    """With the kinematic baseline every output is known exactly: its samples drive
+    straight on at the speed of t0, and the planner takes one, or those speeds along the
+    lane the cameras show (the last candidate; its reasoning keeps the lane)."""
     traceable = observe_traced_outputs(*observed_graph)
-    for trajectory in traceable.values():
+    candidates = {c.info.inference_id: c for c in observed_graph[1].of(Topics.CANDIDATES)}
+    for inference_id, trajectory in traceable.items():
         assert trajectory.info.model_name == "constant_velocity"
         speed = trajectory.longitudinal_velocity_mps[0]
-        assert trajectory.x[-1] == pytest.approx(6.4 * speed, abs=0.05)
-        assert trajectory.y[-1] == pytest.approx(0.0, abs=1e-6)
+        sample = candidate_paths(candidates[inference_id])
+        assert sample.x[0, -1] == pytest.approx(6.4 * speed, abs=0.05)
+        assert sample.y[0, -1] == pytest.approx(0.0, abs=1e-6)
+        np.testing.assert_allclose(trajectory.longitudinal_velocity_mps, speed, atol=1e-3)
+        steps = np.hypot(np.diff(trajectory.x, prepend=0.0), np.diff(trajectory.y, prepend=0.0))
+        assert steps.sum() == pytest.approx(6.4 * speed, abs=0.05)
+        if trajectory.sample_index == 0:
+            assert trajectory.y[-1] == pytest.approx(0.0, abs=1e-6)
+        else:
+            last = len(candidates[inference_id].scores) - 1
+            assert trajectory.sample_index == last and abs(trajectory.y[-1]) < 1.75
     _, observer = observed_graph
     trajectories = {t.info.inference_id: t for t in observer.of(Topics.TRAJECTORY)}
     for command in observer.commands(ControlCommand.MODE_TRACKING):
