@@ -32,9 +32,9 @@ from alpamayo_ros.backends import backend_from_parameters
 from alpamayo_ros.backends.worker import WorkerBackend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.input_health import HealthLimits
-from alpamayo_ros.core.rig import CameraRig
+from alpamayo_ros.core.rig import CameraRig, RigError
 from alpamayo_ros.core.stamped import AddResult
-from alpamayo_ros.perception.lane import LANE_CAMERA_RANGES, LaneDetector
+from alpamayo_ros.perception.lane import LANE_CAMERA_RANGES, LaneDetector, LaneError
 from alpamayo_ros.pipeline.inference import Image as RgbImage
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.worker import LatestOnlyWorker
@@ -55,6 +55,17 @@ from alpamayo_ros.topic_map import TopicMap
 TEXT_NICENESS = 10
 
 
+def lane_state(step: InferenceStep, inference: Inference) -> str:
+    """What /diagnostics says of the lane the planner got with this inference."""
+    if step.lane_detector is None:
+        return "off"
+    if inference.lane_error:
+        return inference.lane_error
+    if inference.lane is None:
+        return "none found"
+    return f"found to {inference.lane.x[-1]:.0f} m"
+
+
 class VlaInference(Node):
     def __init__(self) -> None:
         super().__init__("vla_inference")
@@ -72,16 +83,7 @@ class VlaInference(Node):
                 hold_s=self.params["input_fault_hold_s"],
             ),
             navigation_max_age_s=self.params["navigation_max_age_s"],
-            lane_detector=(
-                LaneDetector.for_rig(
-                    CameraRig.load(
-                        self.params["rig_file"] or str(config_file("rig.yaml")),
-                        sorted(set(LANE_CAMERA_RANGES) & set(self.params["cameras"])),
-                    )
-                )
-                if self.params["lane_detection"]
-                else None
-            ),
+            lane_detector=self.lane_detector() if self.params["lane_detection"] else None,
         )
         # Decode-and-resize times of the recent frames, reported as their median.
         self.decode_ms: deque[float] = deque(maxlen=100)
@@ -285,6 +287,19 @@ class VlaInference(Node):
             input_cameras=inference.aligned.camera_order,
         )
 
+    def lane_detector(self) -> LaneDetector | None:
+        """The lane detector on the model rig's front cameras; None, with a warning, where
+        the rig file does not calibrate them (the model runs without the lane)."""
+        rig_file = self.params["rig_file"] or str(config_file("rig.yaml"))
+        try:
+            rig = CameraRig.load(
+                rig_file, sorted(set(LANE_CAMERA_RANGES) & set(self.params["cameras"]))
+            )
+            return LaneDetector.for_rig(rig)
+        except (RigError, LaneError) as error:
+            self.get_logger().warning(f"no lane detection: {error}")
+            return None
+
     def header(self, inference: Inference) -> Header:
         return conversions.header(inference.t0_ns, self.params["frame_id"])
 
@@ -321,6 +336,7 @@ class VlaInference(Node):
             decide_ms=f"{inference.stage_ms['decide']:.1f}",
             decode_ms=f"{statistics.median(self.decode_ms):.2f}" if self.decode_ms else "-",
             camera_skew_ms=f"{inference.aligned.max_skew_ns() / 1e6:.1f}",
+            lane=lane_state(self.step, inference),
         )
 
     def publish_reasoning(self, inference_id: int, inference: Inference, started_ns: int) -> None:

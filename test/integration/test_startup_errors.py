@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,43 @@ def test_check_config(tmp_path: Path) -> None:
         str(bad_file(tmp_path, "camera_driver", "widht", 5)),
     )
     assert bad.returncode == 2 and "camera_driver.widht: unknown parameter" in bad.stderr
+
+
+def test_the_vla_node_starts_without_the_lane_where_the_rig_lacks_its_cameras(
+    ros_domain: int, tmp_path: Path
+) -> None:
+    """A rig file calibrating none of the lane cameras: the node warns, names why, and runs
+    (the model's own path; the lane is an aid, not a requirement)."""
+    packaged = yaml.safe_load((Path(default_parameter_file()).parent / "rig.yaml").read_text())
+    rig = tmp_path / "rig.yaml"
+    rig.write_text(
+        yaml.safe_dump({"cameras": {"cross_left_120fov": packaged["cameras"]["cross_left_120fov"]}})
+    )
+    node = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "alpamayo_ros.nodes.vla_inference",
+            "--ros-args",
+            "-p",
+            f"rig_file:={rig}",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # A node that never warns is ended, so the read below ends too.
+    deadline = threading.Timer(60.0, node.kill)
+    deadline.start()
+    try:
+        assert node.stderr is not None
+        lines = [""]
+        for line in node.stderr:  # until the warning: the node got past start-up
+            lines.append(line)
+            if "no lane detection" in line:
+                break
+        assert "no calibration for camera(s) front_tele_30fov, front_wide_120fov" in lines[-1]
+        assert node.poll() is None, "".join(lines)
+    finally:
+        deadline.cancel()
+        node.terminate()
+        node.wait(timeout=30)
