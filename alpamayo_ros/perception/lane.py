@@ -85,7 +85,7 @@ class LaneError(ValueError):
 @dataclass(frozen=True)
 class LaneEstimate:
     """The ego lane's centre line in base_link at the frame's time: y(x) at stations x
-    (increasing, every STEP_M), and the lane's width."""
+    (increasing, STEP_M apart where markings were found), and the lane's width."""
 
     x: FloatArray
     y: FloatArray
@@ -122,6 +122,7 @@ class _GroundTable:
     x: FloatArray  # [H, W]
     y: FloatArray
     first_row: int  # rows above it never see the ground in range
+    intrinsics: FloatArray  # the camera's K at this size
 
 
 def ground_table(
@@ -130,8 +131,9 @@ def ground_table(
     """Cast each pixel's ray onto the flat ground (z = 0 in base_link)."""
     if camera.position[2] <= 0.0:
         raise LaneError(f"camera {camera.name} is not above the ground")
+    intrinsics = camera.intrinsics(width, height)
     u, v = np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))
-    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(camera.intrinsics(width, height)).T
+    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(intrinsics).T
     rays = rays @ camera.optical_rotation().T  # [H, W, 3] in base_link
     down = rays[..., 2] < -1e-9
     scale = np.where(down, -camera.position[2] / np.where(down, rays[..., 2], -1.0), np.nan)
@@ -141,7 +143,9 @@ def ground_table(
     rows = np.flatnonzero(keep.any(axis=1))
     if rows.size == 0:
         raise LaneError(f"camera {camera.name} sees no ground between {x_range} m")
-    return _GroundTable(np.where(keep, x, np.nan), np.where(keep, y, np.nan), int(rows[0]))
+    return _GroundTable(
+        np.where(keep, x, np.nan), np.where(keep, y, np.nan), int(rows[0]), intrinsics
+    )
 
 
 def working_size(image: Image) -> Image:
@@ -202,15 +206,11 @@ class LaneDetector:
             self._tables[key] = ground_table(self.cameras[name], width, height, self.ranges[name])
         return self._tables[key]
 
-    def ground_points(self, images: Mapping[str, Image]) -> FloatArray:
-        """[N, 2] (x, y) in base_link of every marking pixel the cameras see in range (of
-        the cameras among `images`)."""
+    def _ground_points(self, images: Mapping[str, Image]) -> FloatArray:
+        """[N, 2] (x, y) in base_link of every marking pixel the cameras see in range (the
+        lane cameras' frames, each at its working size)."""
         points = []
-        for name in self.ranges:
-            image = images.get(name)
-            if image is None:  # a camera the model went on without
-                continue
-            image = working_size(image)
+        for name, image in images.items():
             table = self._table(name, image.shape[1], image.shape[0])
             mask = marking_mask(image, table.first_row)
             xs, ys = table.x[mask], table.y[mask]
@@ -222,29 +222,24 @@ class LaneDetector:
         """The lane in these frames (RGB per camera name), or None where too little of it
         shows (no markings, or under MIN_SPAN_M of them). It ends where it leaves the
         cameras' view (a sharp bend out of the tele camera's 30 degrees)."""
-        sizes = {
-            name: (working_size(images[name]).shape[1], working_size(images[name]).shape[0])
-            for name in self.ranges
-            if name in images
-        }
+        # The cameras the model had (it may go on without one), each looked at once.
+        seen = {name: working_size(images[name]) for name in self.ranges if name in images}
 
         def visible(x: float, y: float) -> bool:
-            return any(
-                self._sees(name, width, height, x, y) for name, (width, height) in sizes.items()
-            )
+            return any(self._sees(name, image, x, y) for name, image in seen.items())
 
-        return follow_lane(self.ground_points(images), visible)
+        return follow_lane(self._ground_points(seen), visible)
 
-    def _sees(self, name: str, width: int, height: int, x: float, y: float) -> bool:
+    def _sees(self, name: str, image: Image, x: float, y: float) -> bool:
         """Whether the ground point (x, y) is in the camera's image and trusted range."""
         low, high = self.ranges[name]
         if not low <= x <= high:
             return False
-        camera = self.cameras[name]
-        optical = self._to_optical[name] @ (np.array([x, y, 0.0]) - camera.position)
+        height, width = image.shape[:2]
+        optical = self._to_optical[name] @ (np.array([x, y, 0.0]) - self.cameras[name].position)
         if optical[2] <= 0.0:
             return False
-        u, v, w = camera.intrinsics(width, height) @ optical
+        u, v, w = self._table(name, width, height).intrinsics @ optical
         return bool(0.0 <= u / w <= width - 1 and 0.0 <= v / w <= height - 1)
 
 
@@ -363,10 +358,9 @@ def follow_lane(
             if MIN_LANE_WIDTH_M <= measured <= MAX_LANE_WIDTH_M:
                 widths.append(measured)
                 width = statistics.median(widths)
-        found = statistics.median(votes) if votes else None
-        if found is not None:
+        if votes:
             stations.append(mid)
-            centres.append(found)
+            centres.append(statistics.median(votes))
             last_seen = x0 + STEP_M
         x0 += STEP_M
     kept = _without_kinks(np.asarray(stations), np.asarray(centres), slope + 2.0 * bend * first)
