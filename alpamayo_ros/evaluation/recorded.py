@@ -32,16 +32,15 @@ from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STE
 from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import LabelThresholds, label_meta_action
 from alpamayo_ros.core.planar import Pose2D, quaternion_to_yaw, wrap_angle
-from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.evaluation.evaluate import PROGRESS_PERIOD_S
 from alpamayo_ros.evaluation.metrics import score_plan
-from alpamayo_ros.perception.lane import LANE_CAMERA_RANGES, LaneDetector
+from alpamayo_ros.perception.lane import LaneDetector
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.inference import InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep
 from alpamayo_ros.pipeline.planning import PlanningStep
-from alpamayo_ros.resources import config_file
 from alpamayo_ros.sensors.base import CameraSource, EgoPose
+from alpamayo_ros.world.renderer import default_rig
 
 STEP_NS = round(TRAJECTORY_DT_S * NS_PER_S)
 # Latency percentiles reported per stage.
@@ -167,10 +166,13 @@ def evaluate_recording(
     """Replay `source` (which must know the ego pose) through `backend` in lock-step and
     score every plan against the logged future; `on_cycle` sees each as it is scored,
     `progress` gets a line every few seconds."""
-    # The lane in the rig's front cameras, as the VLA node finds it with the packaged rig.
-    rig = CameraRig.load(config_file("rig.yaml"), sorted(set(LANE_CAMERA_RANGES) & set(cameras)))
+    # The lane in the rig's front cameras (those the recording has), as the VLA node finds
+    # it with the packaged rig.
     inference = InferenceStep(
-        backend, cameras, rate_hz=settings.rate_hz, lane_detector=LaneDetector.for_rig(rig)
+        backend,
+        cameras,
+        rate_hz=settings.rate_hz,
+        lane_detector=LaneDetector.for_rig(default_rig()),
     )
     planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
     frame_period_ns = round(NS_PER_S / settings.rate_hz)
