@@ -452,6 +452,14 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             "front_tele_30fov (lane markings cast onto the ground with the rig's "
             "calibration) and send it to the planner with each inference.",
         ),
+        Parameter(
+            "traffic_light_detection",
+            True,
+            "Find the colour of the traffic light ahead (lit lamps above the horizon in "
+            "front_wide_120fov and front_tele_30fov) and, for a red or yellow one, its stop "
+            "line, and send them to the planner with each inference: the planner stops at "
+            "the line of a light the cameras show red whatever colour the reasoning reads.",
+        ),
         *WORKER_CONNECTION,
         WORKER_COMMAND,
     ),

@@ -19,6 +19,7 @@ import torch
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import CAMERA_ORDER, FRAME_PERIOD_NS, NS_PER_S
 from alpamayo_ros.perception.lane import LaneDetector
+from alpamayo_ros.perception.traffic_light import TrafficLightDetector
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep
 from alpamayo_ros.pipeline.planning import Plan, PlanningStep
 from alpamayo_ros.world.dataset import make_sample
@@ -70,9 +71,14 @@ def run_benchmark(
 ) -> BenchmarkResult:
     """`options`: the backend's device and precision, as the nodes' parameters give them."""
     backend = create_backend(backend_name, str(weights_file or ""), **options)
-    # As the VLA node runs it with the packaged defaults: the lane found in every cycle.
+    # As the VLA node runs it with the packaged defaults: the lane and the light ahead
+    # looked for in every cycle.
+    rig = default_rig()
     inference = InferenceStep(
-        backend, CAMERA_ORDER, lane_detector=LaneDetector.for_rig(default_rig())
+        backend,
+        CAMERA_ORDER,
+        lane_detector=LaneDetector.for_rig(rig),
+        light_detector=TrafficLightDetector.for_rig(rig),
     )
     planner = PlanningStep(backend, num_samples)
     sample = make_sample(1_000_000, image_size=CAMERA_SIZE, render_scale=1)
@@ -92,7 +98,11 @@ def run_benchmark(
         decided = inference.run()
         assert decided is not None, "every 100 ms cycle is due"
         plan = planner.plan(
-            decided.output.planner_input, stamp_ns, decided.output.decision, decided.lane
+            decided.output.planner_input,
+            stamp_ns,
+            decided.output.decision,
+            decided.lane,
+            decided.light,
         )
         # On the graph the text is written while the planner plans.
         output = decided.explained()

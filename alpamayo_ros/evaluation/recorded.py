@@ -35,8 +35,9 @@ from alpamayo_ros.core.planar import Pose2D, quaternion_to_yaw, wrap_angle
 from alpamayo_ros.evaluation.evaluate import PROGRESS_PERIOD_S
 from alpamayo_ros.evaluation.metrics import score_plan
 from alpamayo_ros.perception.lane import LaneDetector
+from alpamayo_ros.perception.traffic_light import TrafficLightDetector
 from alpamayo_ros.pipeline.backend import Backend
-from alpamayo_ros.pipeline.inference import InferenceStep, InputsUnavailable
+from alpamayo_ros.pipeline.inference import InferenceStep, InputsUnavailable, planner_wait_ms
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.sensors.base import CameraSource, EgoPose
@@ -166,13 +167,15 @@ def evaluate_recording(
     """Replay `source` (which must know the ego pose) through `backend` in lock-step and
     score every plan against the logged future; `on_cycle` sees each as it is scored,
     `progress` gets a line every few seconds."""
-    # The lane in the rig's front cameras (those the recording has), as the VLA node finds
-    # it with the packaged rig.
+    # The lane and the light ahead in the rig's front cameras (those the recording has), as
+    # the VLA node finds them with the packaged rig.
+    rig = default_rig()
     inference = InferenceStep(
         backend,
         cameras,
         rate_hz=settings.rate_hz,
-        lane_detector=LaneDetector.for_rig(default_rig()),
+        lane_detector=LaneDetector.for_rig(rig),
+        light_detector=TrafficLightDetector.for_rig(rig),
     )
     planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
     frame_period_ns = round(NS_PER_S / settings.rate_hz)
@@ -255,7 +258,11 @@ def _cycle(
     if decided is None:
         return None
     plan = planning.plan(
-        decided.output.planner_input, decided.t0_ns, decided.output.decision, decided.lane
+        decided.output.planner_input,
+        decided.t0_ns,
+        decided.output.decision,
+        decided.lane,
+        decided.light,
     )
     explained = decided.explained()
     stage_ms = {
@@ -359,11 +366,9 @@ def summarize(cycles: Sequence[CycleResult], speed: float = 0.0) -> dict[str, ob
         }
         for stage in stages
     }
-    # What the planner's output waits for after t0 (deciding, finding the lane, then
-    # planning), on its own: the figure a scenario's latency condition names.
-    plan_ms = [
-        c.stage_ms["decide"] + c.stage_ms.get("lane", 0.0) + c.stage_ms["planning"] for c in cycles
-    ]
+    # What the planner's output waits for after t0 (deciding, finding the lane and the
+    # light, then planning), on its own: the figure a scenario's latency condition names.
+    plan_ms = [planner_wait_ms(c.stage_ms) + c.stage_ms["planning"] for c in cycles]
     for q in PERCENTILES[:2]:
         summary[f"plan_latency_p{q}_ms"] = float(np.percentile(plan_ms, q)) if plan_ms else None
     summary["speed"] = speed

@@ -37,9 +37,15 @@ from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.evaluation.closed_loop import ClosedLoopMetrics, score_world
 from alpamayo_ros.perception.lane import LaneDetector
+from alpamayo_ros.perception.traffic_light import TrafficLightDetector
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.control import ControlStep
-from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
+from alpamayo_ros.pipeline.inference import (
+    Inference,
+    InferenceStep,
+    InputsUnavailable,
+    planner_wait_ms,
+)
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld, Command, EgoRecord
@@ -193,9 +199,14 @@ class _ModelPlanner:
         tally: _Tally,
         seed: int,
     ) -> None:
-        # As the VLA node, with the packaged defaults: the lane in the rig's front cameras.
+        # As the VLA node, with the packaged defaults: the lane and the light ahead in the
+        # rig's front cameras.
+        rig = default_rig()
         self.inference = InferenceStep(
-            backend, CAMERA_ORDER, lane_detector=LaneDetector.for_rig(default_rig())
+            backend,
+            CAMERA_ORDER,
+            lane_detector=LaneDetector.for_rig(rig),
+            light_detector=TrafficLightDetector.for_rig(rig),
         )
         self.planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
         self.world, self.settings, self.tally, self.seed = world, settings, tally, seed
@@ -215,10 +226,10 @@ class _ModelPlanner:
             return None
         output = decided.output
         plan = self.planning.plan(
-            output.planner_input, decided.t0_ns, output.decision, decided.lane
+            output.planner_input, decided.t0_ns, output.decision, decided.lane, decided.light
         )
-        # The planner waits for the decision and the lane (found after it, in the same step).
-        waited_ms = decided.stage_ms["decide"] + decided.stage_ms.get("lane", 0.0)
+        # The planner waits for the decision and what is found beside it in the same step.
+        waited_ms = planner_wait_ms(decided.stage_ms)
         tally.plan_latency_s.append((waited_ms + plan.planning_ms) / 1e3)
         tally.plans += 1
         t0_s = (decided.t0_ns - LOCKSTEP_START_NS) / NS_PER_S

@@ -61,12 +61,14 @@ class DiffusionPlanner(Node):
             self.refused += 1
             self.diagnostics.update(ERROR, str(error), refused=self.refused)
             return
+        light = conversions.traffic_light_view(msg.traffic_light)
         try:
             plan = self.step.plan(
                 conversions.planner_input(msg),
                 conversions.stamp_ns(msg.header.stamp),
                 conversions.causal_decision(msg.reasoning),
                 conversions.lane_estimate(msg.lane),
+                light,
             )
         except Exception as error:
             # A model that fails (a model worker gone, a latent it cannot read) must not end
@@ -123,6 +125,10 @@ class DiffusionPlanner(Node):
             )
             if recalled is not None:
                 message += f"; remembered: {recalled.described()}"
+        if plan.corrected_by_light:
+            # The reasoning went on, or placed the line elsewhere; the cameras say where.
+            colour = light.colour.name.lower()
+            message += f"; stopping at the line of the {colour} light the cameras show"
         self.diagnostics.update(
             level,
             message,

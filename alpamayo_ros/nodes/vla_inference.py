@@ -18,8 +18,8 @@ from __future__ import annotations
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from alpamayo_ros_msgs.msg import InferenceInfo, MetaAction, PlannerConditioning, Reasoning
 from nav_msgs.msg import Odometry
@@ -35,6 +35,11 @@ from alpamayo_ros.core.input_health import HealthLimits
 from alpamayo_ros.core.rig import CameraRig, RigError
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.perception.lane import LANE_CAMERA_RANGES, LaneDetector, LaneError
+from alpamayo_ros.perception.traffic_light import (
+    LIGHT_CAMERAS,
+    TrafficLightDetector,
+    TrafficLightError,
+)
 from alpamayo_ros.pipeline.inference import Image as RgbImage
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.worker import LatestOnlyWorker
@@ -54,6 +59,8 @@ from alpamayo_ros.topic_map import TopicMap
 # thread yields the CPU to the model, planner and control bridge on a busy machine.
 TEXT_NICENESS = 10
 
+Found = TypeVar("Found")
+
 
 def lane_state(step: InferenceStep, inference: Inference) -> str:
     """What /diagnostics says of the lane the planner got with this inference."""
@@ -64,6 +71,17 @@ def lane_state(step: InferenceStep, inference: Inference) -> str:
     if inference.lane is None:
         return "none found"
     return f"found to {inference.lane.x[-1]:.0f} m"
+
+
+def light_state(step: InferenceStep, inference: Inference) -> str:
+    """What /diagnostics says of the light ahead the planner got with this inference."""
+    if step.light_detector is None:
+        return "off"
+    if inference.light_error:
+        return inference.light_error
+    light = inference.light
+    line = "" if light.stop_line_x is None else f", its stop line {light.stop_line_x:.1f} m ahead"
+    return f"{light.colour.name.lower()}{line}"
 
 
 class VlaInference(Node):
@@ -83,7 +101,16 @@ class VlaInference(Node):
                 hold_s=self.params["input_fault_hold_s"],
             ),
             navigation_max_age_s=self.params["navigation_max_age_s"],
-            lane_detector=self.lane_detector() if self.params["lane_detection"] else None,
+            lane_detector=(
+                self.detector("lane", LANE_CAMERA_RANGES, LaneDetector.for_rig)
+                if self.params["lane_detection"]
+                else None
+            ),
+            light_detector=(
+                self.detector("traffic light", LIGHT_CAMERAS, TrafficLightDetector.for_rig)
+                if self.params["traffic_light_detection"]
+                else None
+            ),
         )
         # Decode-and-resize times of the recent frames, reported as their median.
         self.decode_ms: deque[float] = deque(maxlen=100)
@@ -287,17 +314,19 @@ class VlaInference(Node):
             input_cameras=inference.aligned.camera_order,
         )
 
-    def lane_detector(self) -> LaneDetector | None:
-        """The lane detector on the model rig's front cameras; None, with a warning, where
-        the rig file does not calibrate them (the model runs without the lane)."""
+    def detector(
+        self, what: str, cameras: Iterable[str], build: Callable[[CameraRig], Found | None]
+    ) -> Found | None:
+        """A detector beside the model (`build`) on the model rig's `cameras` that it has;
+        None, with a warning, where the rig file does not calibrate them (the model runs
+        without it)."""
         rig_file = self.params["rig_file"] or str(config_file("rig.yaml"))
         try:
-            rig = CameraRig.load(
-                rig_file, sorted(set(LANE_CAMERA_RANGES) & set(self.params["cameras"]))
+            return build(
+                CameraRig.load(rig_file, sorted(set(cameras) & set(self.params["cameras"])))
             )
-            return LaneDetector.for_rig(rig)
-        except (RigError, LaneError) as error:
-            self.get_logger().warning(f"no lane detection: {error}")
+        except (RigError, LaneError, TrafficLightError) as error:
+            self.get_logger().warning(f"no {what} detection: {error}")
             return None
 
     def header(self, inference: Inference) -> Header:
@@ -325,6 +354,7 @@ class VlaInference(Node):
                 head,
                 info,
                 inference.lane,
+                inference.light,
             )
         )
         self.meta_action_publisher.publish(meta_action)
@@ -337,6 +367,7 @@ class VlaInference(Node):
             decode_ms=f"{statistics.median(self.decode_ms):.2f}" if self.decode_ms else "-",
             camera_skew_ms=f"{inference.aligned.max_skew_ns() / 1e6:.1f}",
             lane=lane_state(self.step, inference),
+            traffic_light=light_state(self.step, inference),
         )
 
     def publish_reasoning(self, inference_id: int, inference: Inference, started_ns: int) -> None:

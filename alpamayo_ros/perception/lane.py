@@ -115,7 +115,7 @@ class LaneEstimate:
 
 
 @dataclass(frozen=True)
-class _GroundTable:
+class GroundTable:
     """Where each pixel of one camera at one size meets the ground (NaN where it does not,
     or beyond the range it is trusted for)."""
 
@@ -127,7 +127,7 @@ class _GroundTable:
 
 def ground_table(
     camera: CameraModel, width: int, height: int, x_range: tuple[float, float]
-) -> _GroundTable:
+) -> GroundTable:
     """Cast each pixel's ray onto the flat ground (z = 0 in base_link)."""
     if camera.position[2] <= 0.0:
         raise LaneError(f"camera {camera.name} is not above the ground")
@@ -143,7 +143,7 @@ def ground_table(
     rows = np.flatnonzero(keep.any(axis=1))
     if rows.size == 0:
         raise LaneError(f"camera {camera.name} sees no ground between {x_range} m")
-    return _GroundTable(
+    return GroundTable(
         np.where(keep, x, np.nan), np.where(keep, y, np.nan), int(rows[0]), intrinsics
     )
 
@@ -188,7 +188,7 @@ class LaneDetector:
         self.ranges = dict(ranges)
         for name in self.ranges:  # a camera that cannot see its range fails here, not later
             ground_table(self.cameras[name], *CHECK_SIZE, self.ranges[name])
-        self._tables: dict[tuple[str, int, int], _GroundTable] = {}
+        self._tables: dict[tuple[str, int, int], GroundTable] = {}
         self._to_optical = {
             name: camera.optical_rotation().T for name, camera in self.cameras.items()
         }
@@ -200,7 +200,7 @@ class LaneDetector:
         ranges = {name: span for name, span in LANE_CAMERA_RANGES.items() if name in rig.cameras}
         return cls(rig.cameras, ranges) if ranges else None
 
-    def _table(self, name: str, width: int, height: int) -> _GroundTable:
+    def _table(self, name: str, width: int, height: int) -> GroundTable:
         key = (name, width, height)
         if key not in self._tables:
             self._tables[key] = ground_table(self.cameras[name], width, height, self.ranges[name])

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +53,11 @@ from alpamayo_ros.core.input_health import (
 from alpamayo_ros.core.model_io import ReasoningOutput, VlaInput
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.perception.lane import LaneDetector, LaneEstimate
+from alpamayo_ros.perception.traffic_light import (
+    NO_LIGHT,
+    TrafficLightDetector,
+    TrafficLightView,
+)
 from alpamayo_ros.pipeline.backend import Backend, Decided
 
 Image = npt.NDArray[np.uint8]
@@ -70,6 +76,16 @@ def _history_buffer() -> EgoHistoryBuffer:
     A camera set waits for the odometry that covers it (a driver that knows the pose at
     capture, as the synthetic one does, publishes it with the frames)."""
     return EgoHistoryBuffer(max_extrapolation_s=0.0)
+
+
+# The stages of an inference the planner waits for: the decision, then what is found
+# beside the model in the same frames (the planner's input goes out with all of them).
+PLANNER_WAITS_FOR = ("decide", "lane", "traffic light")
+
+
+def planner_wait_ms(stage_ms: Mapping[str, float]) -> float:
+    """How long after the inputs were aligned the planner had its input (ms)."""
+    return sum(stage_ms.get(stage, 0.0) for stage in PLANNER_WAITS_FOR)
 
 
 class InputsUnavailable(RuntimeError):
@@ -102,6 +118,10 @@ class Inference:
     # step finds no lane or looks for none, and why where the detector failed.
     lane: LaneEstimate | None = None
     lane_error: str = ""
+    # The light ahead in the same frames (perception.traffic_light), and why where that
+    # detector failed.
+    light: TrafficLightView = NO_LIGHT
+    light_error: str = ""
 
     @property
     def t0_ns(self) -> int:
@@ -142,10 +162,12 @@ class InferenceStep:
         limits: HealthLimits | None = None,
         navigation_max_age_s: float = 30.0,
         lane_detector: LaneDetector | None = None,
+        light_detector: TrafficLightDetector | None = None,
     ) -> None:
-        """`lane_detector`: finds the ego lane in the newest frame of its cameras for each
-        inference (the same frames the model sees, so the planner's lane and reasoning are
-        of one instant)."""
+        """`lane_detector` and `light_detector`: find the ego lane and the colour of the
+        light ahead in the newest frame of their cameras for each inference (the same
+        frames the model sees, so what the planner gets and the reasoning are of one
+        instant)."""
         if not cameras:
             raise ValueError("the inference step needs at least one camera")
         for name, value in (("rate_hz", rate_hz), ("max_frame_rate_hz", max_frame_rate_hz)):
@@ -154,6 +176,7 @@ class InferenceStep:
         self.backend = backend
         self.cameras = tuple(cameras)
         self.lane_detector = lane_detector
+        self.light_detector = light_detector
         self.min_period_ns = round(NS_PER_S / rate_hz) - DEFAULT_JITTER_TOLERANCE_NS
         self.max_staleness_ns = round(max_frame_staleness_s * NS_PER_S)
         self.max_frame_pixels = max_frame_pixels
@@ -346,19 +369,23 @@ class InferenceStep:
             **{f"decide: {name}": ms for name, ms in self.backend.stage_ms.items()},
             "reason": decide_ms,
         }
-        lane, lane_error = None, ""
-        if self.lane_detector is not None:
-            newest = {
-                camera: frames[-1]
-                for camera, frames in zip(aligned.camera_order, aligned.payloads, strict=True)
-            }
-            lane_started = time.perf_counter()
-            try:
-                lane = self.lane_detector.detect(newest)
-            except ValueError as error:  # a frame it cannot read: the model's path
-                lane_error = f"lane detection failed: {error}"
-            stage_ms["lane"] = (time.perf_counter() - lane_started) * 1e3
-        return Inference(inputs, aligned, history, decided, stage_ms, lane, lane_error)
+        newest = {
+            camera: frames[-1]
+            for camera, frames in zip(aligned.camera_order, aligned.payloads, strict=True)
+        }
+        lane, lane_error = _beside_model("lane", self.lane_detector, newest, stage_ms)
+        light, light_error = _beside_model("traffic light", self.light_detector, newest, stage_ms)
+        return Inference(
+            inputs,
+            aligned,
+            history,
+            decided,
+            stage_ms,
+            lane,
+            lane_error,
+            NO_LIGHT if light is None else light,
+            light_error,
+        )
 
     def _sending_frames(self) -> dict[str, FrameBuffer[Image]]:
         """The buffers of the cameras an inference uses (under the lock): every camera, or,
@@ -387,3 +414,29 @@ class InferenceStep:
             self._history = _history_buffer()
         self._last_t0_ns = None
         self._first_frame_ns = None
+
+
+Found = TypeVar("Found", covariant=True)
+
+
+class _Detector(Protocol[Found]):
+    def detect(self, images: Mapping[str, Image]) -> Found | None: ...
+
+
+def _beside_model(
+    stage: str,
+    detector: _Detector[Found] | None,
+    frames: Mapping[str, Image],
+    stage_ms: dict[str, float],
+) -> tuple[Found | None, str]:
+    """What a detector beside the model finds in the newest frames, and why it failed
+    (a frame it cannot read leaves the model's decision as it is); its time as `stage`."""
+    if detector is None:
+        return None, ""
+    started = time.perf_counter()
+    try:
+        return detector.detect(frames), ""
+    except ValueError as error:
+        return None, f"{stage} detection failed: {error}"
+    finally:
+        stage_ms[stage] = (time.perf_counter() - started) * 1e3

@@ -5,6 +5,7 @@ The only module that knows both worlds; nodes call it and stay thin.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from alpamayo_ros_msgs.msg import (
     MetaAction,
     PlannerConditioning,
     Reasoning,
+    TrafficLight,
     Trajectory,
     TrajectoryCandidates,
 )
@@ -41,6 +43,7 @@ from alpamayo_ros.core.rig import CameraModel, CameraRig
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.core.watchdog import WatchdogState
 from alpamayo_ros.perception.lane import LaneEstimate
+from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.sensors import encodings
 from alpamayo_ros.sensors.base import EgoPose
 from alpamayo_ros.sensors.encodings import ImageError
@@ -348,6 +351,7 @@ def conditioning_msg(
     head: Header,
     info: InferenceInfo,
     lane: LaneEstimate | None = None,
+    light: TrafficLightView = NO_LIGHT,
 ) -> PlannerConditioning:
     latent = np.asarray(planner_input.latent, np.float32)
     state = planner_input.ego_state
@@ -361,6 +365,7 @@ def conditioning_msg(
         meta_action=meta_action,
         reasoning=reasoning,
         lane=lane_msg(lane),
+        traffic_light=traffic_light_msg(light),
         latent=latent.reshape(-1).tolist(),
         latent_shape=list(latent.shape),
     )
@@ -383,6 +388,22 @@ def lane_estimate(msg: Lane) -> LaneEstimate | None:
         return LaneEstimate(x, y, float(msg.width_m))
     except ValueError:
         return None
+
+
+def traffic_light_msg(light: TrafficLightView) -> TrafficLight:
+    line_x = math.nan if light.stop_line_x is None else float(light.stop_line_x)
+    return TrafficLight(colour=int(light.colour), stop_line_x=line_x)
+
+
+def traffic_light_view(msg: TrafficLight) -> TrafficLightView:
+    """The light a message carries; none seen for a colour this version does not know, and
+    no stop line where its x is not finite."""
+    try:
+        colour = LightSeen(msg.colour)
+    except ValueError:
+        return NO_LIGHT
+    line_x = float(msg.stop_line_x)
+    return TrafficLightView(colour, line_x if math.isfinite(line_x) else None)
 
 
 def planner_input(msg: PlannerConditioning) -> PlannerInput:

@@ -28,6 +28,7 @@ from alpamayo_ros.evaluation.evaluate import evaluate_sample, vla_input
 from alpamayo_ros.graph import NODES, Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.perception.lane import LaneEstimate
+from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.ros import conversions
@@ -44,8 +45,9 @@ def conditioning(
     inference_id: int,
     version: str = "",
     lane: LaneEstimate | None = None,
+    light: TrafficLightView = NO_LIGHT,
 ) -> PlannerConditioning:
-    """What the VLA node publishes for this reasoning output (and lane) at t0."""
+    """What the VLA node publishes for this reasoning output (lane and light) at t0."""
     head = conversions.header(t0_ns, "base_link")
     info = conversions.inference_info_msg(
         inference_id, backend.name, version or backend.version, [t0_ns], 0
@@ -58,7 +60,7 @@ def conditioning(
         round(TRAJECTORY_STEPS * TRAJECTORY_DT_S * NS_PER_S),
     )
     return conversions.conditioning_msg(
-        output.planner_input, *HISTORY, meta_action, reasoning, head, info, lane
+        output.planner_input, *HISTORY, meta_action, reasoning, head, info, lane, light
     )
 
 
@@ -130,6 +132,22 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
     assert lane_plan.along_lane and lane_plan.selected is not None
     assert lane_plan.selected.y[-1] > 0.3  # on its way over (the chosen speeds are low)
     cases[8] = (forgotten, t0_ns + 100 * NS_PER_S, lane_plan.selection.index, lane_plan)
+    # The reasoning goes on for a light it reads as green, 12 m on; the cameras show it red,
+    # its stop line 11 m on: the node stops at the cameras' line, as the planning step does.
+    green = with_decision(
+        forgotten,
+        longitudinal_decision=LongitudinalDecision.SET_SPEED_TRACKING,
+        cause=Cause.TRAFFIC_LIGHT,
+        cause_object_position=(12.0, 0.0, 0.0),
+    )
+    lights = {9: TrafficLightView(LightSeen.RED, 11.0)}
+    light_t0_ns = t0_ns + 200 * NS_PER_S
+    light_plan = PlanningStep(backend, 6, seed=0).plan(
+        green.planner_input, light_t0_ns, green.decision, None, lights[9]
+    )
+    assert light_plan.corrected_by_light and light_plan.selected is not None
+    assert light_plan.selected.x.max() < 11.0 - 4.7 + 1e-9
+    cases[9] = (green, light_t0_ns, light_plan.selection.index, light_plan)
 
     received: dict[str, list] = defaultdict(list)
     node = Node("planner_probe", context=rclpy_context)
@@ -176,17 +194,27 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
             assert spin_until(lambda: publisher.get_subscription_count() > 0)
             for inference_id, (output, t0_ns, _, _) in cases.items():
                 publisher.publish(
-                    conditioning(output, t0_ns, backend, inference_id, lane=lanes.get(inference_id))
+                    conditioning(
+                        output,
+                        t0_ns,
+                        backend,
+                        inference_id,
+                        lane=lanes.get(inference_id),
+                        light=lights.get(inference_id, NO_LIGHT),
+                    )
                 )
                 assert spin_until(lambda i=inference_id: bool(candidates_of(i))), graph.output(
                     "diffusion_planner"
                 )
-                if inference_id == 7:
-                    # Its status, on /diagnostics within the second it came.
-                    assert spin_until(told_remembered, timeout_s=5.0), received[Topics.DIAGNOSTICS][
-                        -1:
-                    ]
-            assert spin_until(lambda: told("along the lane the cameras show"), timeout_s=5.0)
+                # Its status, on /diagnostics within the second it came (it is published
+                # once a second: the next case would replace it).
+                status = {
+                    7: told_remembered,
+                    8: lambda: told("along the lane the cameras show"),
+                    9: lambda: told("stopping at the line of the red light the cameras show"),
+                }.get(inference_id)
+                if status is not None:
+                    assert spin_until(status, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]
             # Another model's conditioning: refused with an ERROR, no plan at all.
             publisher.publish(conditioning(evaluation_output, 7, backend, 3, version="other"))
             assert spin_until(refused, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]

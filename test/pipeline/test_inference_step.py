@@ -1,5 +1,5 @@
 """The inference step hands the backend the route text with each aligned input, while it
-is recent, and finds the lane in the newest frames."""
+is recent, and finds the lane and the light ahead in the newest frames."""
 
 from __future__ import annotations
 
@@ -11,10 +11,17 @@ from alpamayo_ros.core.contract import CAMERA_ORDER, HISTORY_PERIOD_NS, NS_PER_S
 from alpamayo_ros.core.model_io import VlaInput
 from alpamayo_ros.core.planar import Pose2D, yaw_to_quaternion
 from alpamayo_ros.perception.lane import LaneDetector
+from alpamayo_ros.perception.traffic_light import (
+    NO_LIGHT,
+    LightSeen,
+    TrafficLightDetector,
+    TrafficLightError,
+)
 from alpamayo_ros.pipeline.backend import Decided
 from alpamayo_ros.pipeline.inference import InferenceStep
+from alpamayo_ros.world.agents import LightColour, LightState
 from alpamayo_ros.world.renderer import Renderer, default_rig
-from alpamayo_ros.world.road import Road, Segment
+from alpamayo_ros.world.road import Intersection, Road, Segment
 from alpamayo_ros.world.state import WorldState
 
 
@@ -89,6 +96,35 @@ def test_the_lane_is_found_in_the_newest_frames_of_the_lane_cameras() -> None:
     assert inference is not None and inference.lane is None
 
 
+def test_the_light_and_its_stop_line_are_found_in_the_newest_frames() -> None:
+    """At t0 the cameras see a red light, its stop line 12 m ahead of base_link: the
+    inference carries both; without a detector, none."""
+    intersection = Intersection(150.0)
+    road = Road((Segment(400.0),), lane_count=2, intersection=intersection)
+    light = LightState(
+        "light",
+        intersection.far_edge_s + 1.5,
+        road.right_edge - 1.5,
+        intersection.stop_line_s,
+        LightColour.RED,
+    )
+    pose = Pose2D(intersection.stop_line_s - 12.0, road.lane_center(0), 0.0)
+    images = Renderer().render_cameras(WorldState(0.0, road, (), (light,)), pose, 256, 128)
+    frames = dict(zip(CAMERA_ORDER, images, strict=True))
+    looking = InferenceStep(
+        RecordingBackend(), CAMERA_ORDER, light_detector=TrafficLightDetector.for_rig(default_rig())
+    )
+    feed(looking, NS_PER_S, 3 * NS_PER_S, frames)
+    inference = looking.run()
+    assert inference is not None and inference.light.colour is LightSeen.RED
+    assert inference.light.stop_line_x == pytest.approx(12.0 - 0.5, abs=1.0)
+    assert "traffic light" in inference.stage_ms
+    blind = InferenceStep(RecordingBackend(), CAMERA_ORDER)
+    feed(blind, NS_PER_S, 3 * NS_PER_S, frames)
+    inference = blind.run()
+    assert inference is not None and inference.light is NO_LIGHT
+
+
 class BrokenDetector(LaneDetector):
     """Stands in for a detector that cannot read a frame."""
 
@@ -96,15 +132,24 @@ class BrokenDetector(LaneDetector):
         raise ValueError("expected an RGB image [H, W, 3], got shape (64, 128)")
 
 
-def test_a_failing_lane_detector_leaves_the_decision_and_says_why() -> None:
+class BrokenLightDetector(TrafficLightDetector):
+    """Stands in for a light detector that cannot read a frame."""
+
+    def detect(self, images: dict[str, np.ndarray]) -> None:  # type: ignore[override]
+        raise TrafficLightError("expected an RGB image [H, W, 3], got shape (64, 128)")
+
+
+def test_failing_detectors_leave_the_decision_and_say_why() -> None:
     rig = default_rig()
     step = InferenceStep(
         RecordingBackend(),
         CAMERA_ORDER,
         lane_detector=BrokenDetector(rig.cameras, {"front_tele_30fov": (12.0, 70.0)}),
+        light_detector=BrokenLightDetector(rig.cameras, ("front_tele_30fov",)),
     )
     feed(step, NS_PER_S, 3 * NS_PER_S)
     inference = step.run()
-    assert inference is not None and inference.lane is None
+    assert inference is not None and inference.lane is None and inference.light is NO_LIGHT
     assert inference.lane_error.startswith("lane detection failed: expected an RGB image")
+    assert inference.light_error.startswith("traffic light detection failed: expected an RGB")
     assert inference.output.decision is not None

@@ -20,6 +20,7 @@ from alpamayo_ros.core.model_io import (
 )
 from alpamayo_ros.core.trajectory_checks import check_rollout
 from alpamayo_ros.perception.lane import LaneEstimate
+from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.pipeline.backend import Backend, Decided
 from alpamayo_ros.pipeline.planning import (
     CONTRADICTION_PENALTY,
@@ -28,7 +29,9 @@ from alpamayo_ros.pipeline.planning import (
     PlanningStep,
     along_lane,
     integrate_controls,
+    light_corrected,
     sampling_rng,
+    stops_for_light,
 )
 
 STEPS = 64
@@ -291,6 +294,87 @@ def test_a_stop_for_a_red_light_stops_the_front_short_of_its_line() -> None:
     assert 30.0 - 4.7 - 1.0 < plan.selected.x.max() < 30.0 - 4.7
     off = PlanningStep(gentle, 6, stand_off_stop_line_clearance_m=0.0)
     assert off.plan(conditioning(10.0, Longitudinal.STOP), 0, red).selection.feasible.all()
+
+
+def go_for_the_light(x_m: float) -> CausalDecision:
+    """What the embedded model says at a red after waiting at it: it reads it as green."""
+    return dataclasses.replace(
+        stop_for(Cause.TRAFFIC_LIGHT, x_m),
+        text="Speed up because the traffic light ahead is green.",
+        longitudinal_decision=LongitudinalDecision.SET_SPEED_TRACKING,
+    )
+
+
+RED = TrafficLightView(LightSeen.RED)
+
+
+def test_a_go_for_a_light_the_cameras_show_red_stops_at_its_line() -> None:
+    """The reasoning reads a red as green, the line 30 m ahead at 10 m/s: the samples go
+    on (speeding up), so the braking candidate stops short of the line as if the reasoning
+    had stopped for it. Seen green, or with no light seen, the go stands."""
+    speeding = ScriptedExpert(np.full(STEPS, 1.0), np.zeros(STEPS))
+    step = PlanningStep(speeding, 6)
+    ego = conditioning(10.0, Longitudinal.GENTLE_ACCELERATE)
+    plan = step.plan(ego, 0, go_for_the_light(30.0), light=RED)
+    assert plan.corrected_by_light and plan.braked
+    assert plan.selected is not None and plan.selected.x.max() < 30.0 - 4.7
+    for light in (TrafficLightView(LightSeen.GREEN), NO_LIGHT):
+        kept = step.plan(ego, 0, go_for_the_light(30.0), light=light)
+        assert not kept.corrected_by_light and kept.selection.feasible.all()
+
+
+def test_the_stop_line_the_cameras_show_near_the_reasonings_place_is_stopped_at() -> None:
+    """The reasoning places the line 2.6 m beyond where the cameras show it (seed 3000444,
+    where the car then crept over it): the car stops short of the cameras' line. A line the
+    cameras show far from the reasoning's place (a car ahead can look like one) is not
+    taken."""
+    red_at = {
+        "cameras": dataclasses.replace(RED, stop_line_x=12.0),
+        "far": dataclasses.replace(RED, stop_line_x=20.0),
+    }
+    red = stop_for(Cause.TRAFFIC_LIGHT, 14.6)
+    assert light_corrected(red, red_at["cameras"], 3.0) == dataclasses.replace(
+        red, cause_object_position=(12.0, 0.0, 0.8)
+    )
+    assert light_corrected(red, red_at["far"], 3.0) is red
+    assert light_corrected(red, NO_LIGHT, 3.0) is red
+    gentle = ScriptedExpert(np.full(STEPS, -0.5), np.zeros(STEPS))
+    plan = PlanningStep(gentle, 6).plan(
+        conditioning(3.0, Longitudinal.STOP), 0, red, light=red_at["cameras"]
+    )
+    assert plan.corrected_by_light and plan.selected is not None
+    assert plan.selected.x.max() < 12.0 - 4.7
+
+
+def test_a_yellow_is_stopped_for_where_the_car_can_stop_gently() -> None:
+    """At 12 m/s stopping at 3 m/s^2 takes 24 m: a yellow whose line is 30 m beyond the
+    front is stopped for, one 20 m beyond it is driven through, as the expert does; and the
+    cameras' line, where it agrees, is the one judged. A stop the reasoning states for a
+    yellow stays a stop."""
+    yellow = TrafficLightView(LightSeen.YELLOW)
+    front = 3.7
+    assert stops_for_light(LightSeen.YELLOW, front + 30.0, 12.0)
+    assert not stops_for_light(LightSeen.YELLOW, front + 20.0, 12.0)
+    assert stops_for_light(LightSeen.RED, front + 1.0, 12.0)
+    assert not stops_for_light(LightSeen.GREEN, front + 30.0, 12.0)
+    assert not stops_for_light(LightSeen.NONE, front + 30.0, 12.0)
+    go = go_for_the_light(front + 30.0)
+    corrected = light_corrected(go, yellow, 12.0)
+    assert corrected is not None
+    assert corrected.longitudinal_decision is LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
+    assert light_corrected(go_for_the_light(front + 20.0), yellow, 12.0).longitudinal_decision is (  # type: ignore[union-attr]
+        LongitudinalDecision.SET_SPEED_TRACKING
+    )
+    # The reasoning places it 30 m beyond the front, the cameras 23.5 m: too near to stop
+    # for gently.
+    seen_nearer = dataclasses.replace(yellow, stop_line_x=front + 23.5)
+    assert light_corrected(go, seen_nearer, 12.0) is go
+    stop = stop_for(Cause.TRAFFIC_LIGHT, front + 10.0)
+    assert light_corrected(stop, yellow, 12.0) is stop
+    # Other causes are not the light's.
+    lead = go_for_the_light(30.0)
+    lead = dataclasses.replace(lead, cause=Cause.LEAD_VEHICLE)
+    assert light_corrected(lead, RED, 10.0) is lead
 
 
 def test_the_braking_candidate_comes_when_the_samples_that_keep_off_break_a_limit() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-from alpamayo_ros_msgs.msg import Lane, Reasoning, Trajectory, TrajectoryCandidates
+from alpamayo_ros_msgs.msg import Lane, Reasoning, TrafficLight, Trajectory, TrajectoryCandidates
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
@@ -13,6 +15,7 @@ from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.perception.lane import LaneEstimate
+from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.ros import conversions
 
 
@@ -172,6 +175,21 @@ def test_a_lane_round_trips_exactly_and_a_broken_one_reads_as_none() -> None:
     np.testing.assert_array_equal(back.x, lane.x)
     np.testing.assert_array_equal(back.y, lane.y)
     assert conversions.lane_estimate(conversions.lane_msg(None)) is None
+
+
+def test_a_traffic_light_round_trips_and_an_unknown_colour_reads_as_none_seen() -> None:
+    for light in (
+        TrafficLightView(LightSeen.RED, 11.0 / 3.0),
+        TrafficLightView(LightSeen.GREEN),
+        NO_LIGHT,
+    ):
+        wire = deserialize_message(
+            serialize_message(conversions.traffic_light_msg(light)), TrafficLight
+        )
+        assert conversions.traffic_light_view(wire) == light
+    assert conversions.traffic_light_view(TrafficLight(colour=9, stop_line_x=5.0)) == NO_LIGHT
+    infinite = TrafficLight(colour=TrafficLight.RED, stop_line_x=math.inf)
+    assert conversions.traffic_light_view(infinite) == TrafficLightView(LightSeen.RED)
     for broken in (
         Lane(x=[1.0, 2.0], y=[0.0], width_m=3.5),
         Lane(x=[2.0, 1.0], y=[0.0, 0.0], width_m=3.5),
