@@ -457,8 +457,9 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             True,
             "Find the colour of the traffic light ahead (lit lamps above the horizon in "
             "front_wide_120fov and front_tele_30fov) and, for a red or yellow one, its stop "
-            "line, and send them to the planner with each inference: the planner stops at "
-            "the line of a light the cameras show red whatever colour the reasoning reads.",
+            "line, and send them to the planner with each inference: where the reasoning "
+            "names a light, the planner stops at that line if the cameras show it red, or "
+            "yellow with room to stop gently, whatever colour the reasoning reads.",
         ),
         *WORKER_CONNECTION,
         WORKER_COMMAND,

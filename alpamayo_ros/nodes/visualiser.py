@@ -21,6 +21,7 @@ from alpamayo_ros.visualisation.markers import (
     lane_markers,
     reasoning_markers,
     selected_path,
+    stop_line_markers,
 )
 
 
@@ -52,7 +53,9 @@ class Visualiser(Node):
         self.marker_publisher.publish(reasoning_markers(msg, self.style))
 
     def on_conditioning(self, msg: PlannerConditioning) -> None:
-        self.marker_publisher.publish(lane_markers(msg, self.style))
+        markers = lane_markers(msg, self.style)
+        markers.markers.extend(stop_line_markers(msg, self.style).markers)
+        self.marker_publisher.publish(markers)
 
 
 def main(args: list[str] | None = None) -> int:

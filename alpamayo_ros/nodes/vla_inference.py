@@ -107,7 +107,11 @@ class VlaInference(Node):
                 else None
             ),
             light_detector=(
-                self.detector("traffic light", LIGHT_CAMERAS, TrafficLightDetector.for_rig)
+                self.detector(
+                    "traffic light",
+                    {*LIGHT_CAMERAS, *LANE_CAMERA_RANGES},  # its lamps' and its lines'
+                    TrafficLightDetector.for_rig,
+                )
                 if self.params["traffic_light_detection"]
                 else None
             ),

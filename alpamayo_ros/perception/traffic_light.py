@@ -15,7 +15,9 @@ the only saturated, bright things there (brake lights, clothing and cones are be
 roof, and a car is no taller than the rig's cameras; the sky is a pale blue). So the pixels
 of the named cameras whose ray rises more than `MIN_ELEVATION_DEG` above the horizontal
 (the camera's calibration: `core.rig.CameraModel`) are classified by hue, and the light is
-the most restrictive colour any of them shows: red before yellow before green.
+the most restrictive colour any of them shows in at least `MIN_LAMP_PX` pixels: red before
+yellow before green (a far red beyond a near green stops the car at the near line: safe,
+if slower).
 
 The stop line is a thin bright band across the road: the darker of each lane camera's red
 and green channels (`lane.marking_mask`'s paint) is kept where it is brighter than the
@@ -23,12 +25,13 @@ rows just above and below (a top-hat down each column), those pixels are cast on
 ground in the car's corridor (`lane.ground_table`), and the nearest stretch of
 `LINE_BIN_M` along x whose points fill the corridor across is the line. A crosswalk's
 stripes fill half of it, lane markings run along it. A car ahead can look like one (its
-body is a bright band above its dark chassis), so the planner takes the line only near
-where the reasoning places the light's line (pipeline.planning).
+body is a bright band above its dark chassis, and cast onto the ground it lands beyond
+the car), so a line is reported only where the corridor up to it is clear road: no pixel
+there is dark (a chassis, a tyre, trousers) or coloured (a car's paint, a cone).
 
 What it cannot tell: which lane a light is for (a left-turn arrow beside a through green),
-or a light behind a tree; the planner uses the colour only for a line the reasoning
-placed, so a light with no line named ahead changes nothing.
+or a light behind a tree; the planner uses it only where the reasoning names a light, so
+a light seen with none named changes nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import numpy.typing as npt
 
 from alpamayo_ros.core.rig import CameraModel, CameraRig
 from alpamayo_ros.perception.lane import (
+    CHECK_SIZE,
     LANE_CAMERA_RANGES,
     MIN_CONTRAST,
     GroundTable,
@@ -64,6 +68,9 @@ MIN_ELEVATION_DEG = 1.0
 # glow keeps a value above 200 and a saturation above 180 on seeds 3000400-3000479.
 MIN_VALUE = 160
 MIN_SATURATION = 130
+# A colour counts where at least this many pixels show it: a lamp's glow covers 2-6 of
+# them at 128x64 from the stop line to 150 m off (seeds 3000400-3000479).
+MIN_LAMP_PX = 2
 # Hue bands of the three colours (OpenCV degrees, half of the usual): orange (a cone,
 # 13) falls between red and yellow.
 RED_HUES = ((0, 8), (172, 179))
@@ -84,6 +91,13 @@ MIN_LINE_POINTS = 4
 # A line is at most this many pixels high at the image's height of 128 (scaled with it):
 # the stop line the car stands at fills the bottom 7 rows of the wide camera at 128x64.
 LINE_TOP_HAT_PX_AT_128 = 21
+# The corridor up to a line is clear road where at most this many of its pixels are
+# darker than DARK_FRACTION of its median brightness or more saturated than
+# ROAD_MAX_SATURATION (asphalt and paint are grey or white: about 10).
+DARK_FRACTION = 0.6
+ROAD_MAX_SATURATION = 60
+MAX_OBSTACLE_PX = 1
+LINE_CLEARANCE_M = 0.3  # the corridor is checked up to this short of the line
 
 
 class TrafficLightError(ValueError):
@@ -91,7 +105,7 @@ class TrafficLightError(ValueError):
 
 
 class LightSeen(enum.IntEnum):
-    """What the cameras show of the light ahead; the values are PlannerConditioning's."""
+    """What the cameras show of the light ahead; the values are TrafficLight.msg's."""
 
     NONE = 0  # no lit lamp (no light, or none looked for)
     RED = 1
@@ -104,8 +118,9 @@ class TrafficLightView:
     """The light ahead in one camera set, and the stop line where it was looked for."""
 
     colour: LightSeen = LightSeen.NONE
-    # x (m, base_link) where a stop line across the car's corridor begins; None where
-    # none was seen, or none looked for (only for a red or yellow light).
+    # x (m, base_link) of a stop line across the car's corridor (the median of its points:
+    # within 0.1 m of where its paint begins close up); None where none was seen with clear
+    # road up to it, or none looked for (only for a red or yellow light).
     stop_line_x: float | None = None
 
 
@@ -207,13 +222,13 @@ class TrafficLightDetector:
         self.names = names
         self.line_ranges = line_ranges
         self._skies: dict[tuple[str, int, int], npt.NDArray[np.bool_]] = {}
-        self._tables: dict[tuple[str, int, int], GroundTable] = {}
+        self._tables: dict[tuple[str, int, int, bool], GroundTable] = {}
         for name in names:  # a camera that cannot see the sky fails here, not later
-            if not self._sky(name, 128, 64).any():
+            if not self._sky(name, *CHECK_SIZE).any():
                 raise TrafficLightError(f"camera {name} sees nothing above the horizon")
         for name in line_ranges:
             try:
-                self._table(name, 128, 64)
+                self._table(name, *CHECK_SIZE)
             except ValueError as error:
                 raise TrafficLightError(str(error)) from error
 
@@ -235,12 +250,14 @@ class TrafficLightDetector:
             self._skies[key] = sky_mask(self.cameras[name], width, height)
         return self._skies[key]
 
-    def _table(self, name: str, width: int, height: int) -> GroundTable:
-        key = (name, width, height)
+    def _table(self, name: str, width: int, height: int, whole: bool = False) -> GroundTable:
+        """The camera's ground over its range for lines, or over all it sees up to
+        MAX_LINE_X_M (`whole`: a car nearer than the tele camera's range still shows in
+        it)."""
+        key = (name, width, height, whole)
         if key not in self._tables:
-            self._tables[key] = ground_table(
-                self.cameras[name], width, height, self.line_ranges[name]
-            )
+            x_range = (0.0, MAX_LINE_X_M) if whole else self.line_ranges[name]
+            self._tables[key] = ground_table(self.cameras[name], width, height, x_range)
         return self._tables[key]
 
     def colour(self, images: Mapping[str, Image]) -> LightSeen:
@@ -251,29 +268,50 @@ class TrafficLightDetector:
             image = images.get(name)
             if image is None:
                 continue
+            image = working_size(image)
             r, y, g = lamp_colours(image, self._sky(name, image.shape[1], image.shape[0]))
             red, yellow, green = red + r, yellow + y, green + g
-        if red:
+        if red >= MIN_LAMP_PX:
             return LightSeen.RED
-        if yellow:
+        if yellow >= MIN_LAMP_PX:
             return LightSeen.YELLOW
-        return LightSeen.GREEN if green else LightSeen.NONE
+        return LightSeen.GREEN if green >= MIN_LAMP_PX else LightSeen.NONE
 
     def stop_line(self, images: Mapping[str, Image]) -> float | None:
-        """Where the nearest stop line across the car's corridor begins in these frames
-        (x, m), or None."""
-        points = []
+        """The x (m) of the nearest stop line across the car's corridor in these frames,
+        with clear road up to it; None where there is none."""
+        points, seen = [], {}
         for name in self.line_ranges:
             image = images.get(name)
             if image is None:
                 continue
-            image = working_size(image)
+            image = seen[name] = working_size(image)
             table = self._table(name, image.shape[1], image.shape[0])
             mask = line_mask(image, table.first_row)
             xs, ys = table.x[mask], table.y[mask]
-            seen = np.isfinite(xs)
-            points.append(np.stack([xs[seen], ys[seen]], -1))
-        return nearest_line(np.concatenate(points)) if points else None
+            found = np.isfinite(xs)
+            points.append(np.stack([xs[found], ys[found]], -1))
+        line_x = nearest_line(np.concatenate(points)) if points else None
+        if line_x is None or not self._clear_up_to(seen, line_x - LINE_CLEARANCE_M):
+            return None
+        return line_x
+
+    def _clear_up_to(self, images: Mapping[str, Image], x: float) -> bool:
+        """Whether the corridor's ground up to `x` shows only road in every camera: grey or
+        white, not darker than most of it."""
+        values, saturations = [], []
+        for name, image in images.items():
+            table = self._table(name, image.shape[1], image.shape[0], whole=True)
+            corridor = (np.abs(table.y) <= CORRIDOR_HALF_WIDTH_M) & (table.x < x)
+            hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
+            values.append(hsv[..., 2][corridor])
+            saturations.append(hsv[..., 1][corridor])
+        value, saturation = np.concatenate(values), np.concatenate(saturations)
+        if value.size == 0:
+            return True
+        dark = value < DARK_FRACTION * float(np.median(value))
+        coloured = saturation > ROAD_MAX_SATURATION
+        return int(np.count_nonzero(dark | coloured)) <= MAX_OBSTACLE_PX
 
     def detect(self, images: Mapping[str, Image]) -> TrafficLightView:
         """The light in these frames, and for a red or yellow one its stop line."""

@@ -15,9 +15,9 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
   keeps its lane and states no stand-off of its own, or a stop further on
   (core.object_memory);
 - given the light ahead the cameras show (perception.traffic_light), a red one, or a
-  yellow one the car can stop for gently, makes the light's line the reasoning places a
-  line to stop at, whatever colour the reasoning reads, and the stop line the cameras show
-  near that place is stopped at instead of the reasoning's (`light_corrected`);
+  yellow one the car can stop for gently, makes the line of the light the reasoning names
+  a line to stop at, whatever colour the reasoning reads, and the stop line the cameras
+  show is that line, where they show one (`light_corrected`);
 - given the lane the cameras show (perception.lane), while the reasoning keeps its lane the
   chosen plan's speed profile is driven along the lane's centre instead of its own path,
   when that passes the same checks (`along_lane`);
@@ -35,9 +35,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from alpamayo_ros.core.contract import TRAJECTORY_DT_S
+from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S
 from alpamayo_ros.core.control import pure_pursuit_curvature, pure_pursuit_lookahead
-from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
@@ -181,50 +181,72 @@ def along_lane(lane: LaneEstimate, acceleration: npt.NDArray[np.float64], speed:
     return integrate_unicycle(acceleration, curvature, max(speed, 0.0), dt=TRAJECTORY_DT_S)
 
 
-# How near the reasoning's place of a light's line the stop line the cameras show must be
-# to be taken for it (a car ahead can look like a line: perception.traffic_light): this, or
-# this fraction of the distance, whichever is more. The model places the line 1.2 m off
-# (median; p90 2.9 m) where the expert stops, and further off the further it is.
-LINE_AGREE_M = 4.0
-LINE_AGREE_FRACTION = 0.2
 # The expert's rule for a yellow light: stop where braking at most this hard brings the
 # car's front to the line, else go on (braking harder stops in the intersection).
 YELLOW_STOP_DECELERATION = 3.0
 
 
-def stops_for_light(light: LightSeen, line_x: float, speed: float) -> bool:
+# For this long after a plan, its stop for a light and the cameras' line hold: a yellow
+# the car began to stop for is stopped for while it can (else it could go on half-way
+# through braking), and a line missed in one frame is where it was, dead-reckoned.
+LIGHT_HOLD_S = 1.0
+
+
+def stops_for_light(light: LightSeen, line_x: float, speed: float, stopping: bool = False) -> bool:
     """Whether a car at `speed` stops at a light's line `line_x` m ahead of base_link,
-    given the colour the cameras show: at a red, and at a yellow it can stop for braking
-    at most YELLOW_STOP_DECELERATION."""
-    if light is LightSeen.RED:
-        return True
-    if light is not LightSeen.YELLOW:
+    given the colour the cameras show: at a red where it can stop at all (braking at
+    STAND_OFF_MAX_DECELERATION; else it is through the line before it could stand), and
+    at a yellow where it can stop braking at most YELLOW_STOP_DECELERATION, or, already
+    `stopping` for it, at STAND_OFF_MAX_DECELERATION."""
+    if light not in (LightSeen.RED, LightSeen.YELLOW):
         return False
+    gentle = light is LightSeen.YELLOW and not stopping
+    deceleration = YELLOW_STOP_DECELERATION if gentle else STAND_OFF_MAX_DECELERATION
     gap = line_x - BESIDE_THE_CAR_M  # from the car's front
-    return gap >= speed * speed / (2.0 * YELLOW_STOP_DECELERATION)
+    return gap >= speed * speed / (2.0 * deceleration)
 
 
 def light_corrected(
-    decision: CausalDecision | None, light: TrafficLightView, speed: float
+    decision: CausalDecision | None, light: TrafficLightView, speed: float, stopping: bool = False
 ) -> CausalDecision | None:
-    """The decision with what the cameras show of the light it names: a reasoning that
-    goes on because of a light (read as green) that the cameras show red, or yellow where
-    the car can stop, stops at the line it placed; and a stop at a light's line is placed
-    on the stop line the cameras show, where they show one within LINE_AGREE_M of the
-    reasoning's place. Never the other way: a stop the reasoning states stays a stop."""
+    """The decision with what the cameras show of the light it names: its line is the stop
+    line the cameras show, where they show one (the model places a line 20-30 m off up to
+    15 m short: seed 3000297), else the reasoning's place; a reasoning that goes on because
+    of a light (read as green) that the cameras show red, or yellow where the car can stop
+    before that line (`stops_for_light`), stops at it. Never the other way: a stop the
+    reasoning states stays a stop. The cameras report a line only with clear road up to
+    it (perception.traffic_light), so it is not a line beyond a car in the lane."""
     if decision is None or decision.cause not in STOP_LINE_CAUSES:
         return decision
     x, y, z = decision.cause_object_position
     if not (math.isfinite(x) and math.isfinite(y)):
         return decision
-    seen = light.stop_line_x
-    agrees = seen is not None and abs(seen - x) <= max(LINE_AGREE_M, LINE_AGREE_FRACTION * x)
-    line_x = seen if agrees and seen is not None else x
+    line_x = x if light.stop_line_x is None else light.stop_line_x
     stop = LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
-    stops = decision.longitudinal_decision is stop or stops_for_light(light.colour, line_x, speed)
+    stops = decision.longitudinal_decision is stop or stops_for_light(
+        light.colour, line_x, speed, stopping
+    )
     if not stops or (decision.longitudinal_decision is stop and line_x == x):
         return decision
     return replace(decision, longitudinal_decision=stop, cause_object_position=(line_x, y, z))
+
+
+@dataclass(frozen=True)
+class _LightPlan:
+    """What a plan saw and did at a light: its t0, the stop line it took from the cameras,
+    and whether it stopped for the light."""
+
+    t0_ns: int
+    line_x: float | None
+    stopping: bool
+
+
+def _stops_for_a_light(decision: CausalDecision | None) -> bool:
+    return (
+        decision is not None
+        and decision.cause in STOP_LINE_CAUSES
+        and decision.longitudinal_decision is LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
+    )
 
 
 @dataclass(frozen=True)
@@ -308,6 +330,7 @@ class PlanningStep:
         # None: off, and with the object rules off (no clearance to stop short with).
         remembers = stand_off_memory_s > 0.0 and stand_off_clearance_m > 0.0
         self.memory = StandingObjectMemory(stand_off_memory_s) if remembers else None
+        self._light_plan: _LightPlan | None = None
 
     def check_model(self, name: str, version: str) -> None:
         """Refuse conditioning from a model other than this planner's backend."""
@@ -345,6 +368,27 @@ class PlanningStep:
         nearer = stated.passing_clearance_m is None and recalled.x < stated.x
         return recalled if nearer else None
 
+    def _recent_light_plan(self, t0_ns: int) -> _LightPlan | None:
+        last = self._light_plan
+        recent = last is not None and 0 < t0_ns - last.t0_ns <= LIGHT_HOLD_S * NS_PER_S
+        return last if recent else None
+
+    def _stopping_for_light(self, t0_ns: int) -> bool:
+        """Whether the last plan, within LIGHT_HOLD_S, stopped for a light."""
+        last = self._recent_light_plan(t0_ns)
+        return last is not None and last.stopping
+
+    def _held(self, light: TrafficLightView, t0_ns: int, speed: float) -> TrafficLightView:
+        """The light, with the last plan's stop line (dead-reckoned at `speed`) where the
+        cameras show a red or yellow light but missed its line in these frames."""
+        last = self._recent_light_plan(t0_ns)
+        if light.stop_line_x is not None or light.colour not in (LightSeen.RED, LightSeen.YELLOW):
+            return light
+        if last is None or last.line_x is None:
+            return light
+        travelled = speed * (t0_ns - last.t0_ns) / NS_PER_S
+        return replace(light, stop_line_x=last.line_x - travelled)
+
     def plan(
         self,
         conditioning: PlannerInput,
@@ -362,7 +406,11 @@ class PlanningStep:
         Plans come in t0 order: the memory follows the car from one to the next."""
         started = time.perf_counter()
         stated = decision
-        decision = light_corrected(decision, light, conditioning.ego_state.speed)
+        light = self._held(light, t0_ns, conditioning.ego_state.speed)
+        decision = light_corrected(
+            decision, light, conditioning.ego_state.speed, self._stopping_for_light(t0_ns)
+        )
+        self._light_plan = _LightPlan(t0_ns, light.stop_line_x, _stops_for_a_light(decision))
         samples = self.backend.sample_controls(
             conditioning, self.num_samples, sampling_rng(self.seed, t0_ns), self.noise_scale
         )
@@ -424,7 +472,11 @@ class PlanningStep:
             recalled,
             follows_lane,
             braked,
-            corrected_by_light=decision is not stated,
+            corrected_by_light=(
+                decision != stated
+                and stand_off is not None
+                and stand_off.cause is Cause.TRAFFIC_LIGHT
+            ),
         )
 
 

@@ -397,13 +397,16 @@ def traffic_light_msg(light: TrafficLightView) -> TrafficLight:
 
 def traffic_light_view(msg: TrafficLight) -> TrafficLightView:
     """The light a message carries; none seen for a colour this version does not know, and
-    no stop line where its x is not finite."""
+    no stop line but a finite one ahead of a red or yellow light (the only ones looked for)."""
     try:
         colour = LightSeen(msg.colour)
     except ValueError:
         return NO_LIGHT
     line_x = float(msg.stop_line_x)
-    return TrafficLightView(colour, line_x if math.isfinite(line_x) else None)
+    stops = colour in (LightSeen.RED, LightSeen.YELLOW)
+    return TrafficLightView(
+        colour, line_x if stops and math.isfinite(line_x) and line_x > 0 else None
+    )
 
 
 def planner_input(msg: PlannerConditioning) -> PlannerInput:

@@ -29,6 +29,7 @@ from alpamayo_ros.ros.conversions import (
     pose_msgs,
     stamp_ns,
     time_msg,
+    traffic_light_view,
 )
 from alpamayo_ros.world.agents import LightColour, Rgb
 from alpamayo_ros.world.state import WorldState
@@ -43,6 +44,8 @@ LANE = ColorRGBA(r=1.0, g=0.9, b=0.2, a=0.8)
 # Marker namespaces; RViz lists them and lets the user toggle each.
 CANDIDATES_NS, SELECTED_NS, REASONING_NS, CAUSE_NS = "candidates", "selected", "reasoning", "cause"
 LANE_NS = "lane"
+STOP_LINE_NS = "stop_line"
+STOP_LINE_HALF_WIDTH_M = 1.75  # drawn across a lane of the usual width
 AGENTS_NS, LIGHTS_NS, ROAD_NS = "agents", "lights", "road"
 LIGHT_COLOURS = {
     LightColour.RED: ColorRGBA(r=1.0, g=0.1, b=0.1, a=1.0),
@@ -133,6 +136,23 @@ def lane_markers(msg: PlannerConditioning, style: MarkerStyle = MarkerStyle()) -
         ]
         markers.append(line)
     return MarkerArray(markers=markers)
+
+
+def stop_line_markers(msg: PlannerConditioning, style: MarkerStyle = MarkerStyle()) -> MarkerArray:
+    """The stop line the VLA node found in the cameras at t0 for a red or yellow light (the
+    one the planner stops at where the reasoning names a light), across the car's path in
+    the light's colour; deleted when it found none."""
+    light = traffic_light_view(msg.traffic_light)
+    if light.stop_line_x is None:
+        return MarkerArray(markers=[_delete(msg.header, STOP_LINE_NS, 0)])
+    seen = LightColour.__members__.get(light.colour.name)
+    colour = MARKING if seen is None else LIGHT_COLOURS[seen]
+    line = _marker(msg.header, STOP_LINE_NS, 0, Marker.LINE_STRIP, colour, style)
+    line.scale.x = style.line_width * 2.0
+    line.points = [
+        Point(x=light.stop_line_x, y=side * STOP_LINE_HALF_WIDTH_M) for side in (-1.0, 1.0)
+    ]
+    return MarkerArray(markers=[line])
 
 
 def ground_truth_markers(

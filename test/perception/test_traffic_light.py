@@ -4,6 +4,7 @@ hand-placed pixels and ground points."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -22,7 +23,7 @@ from alpamayo_ros.perception.traffic_light import (
     sky_mask,
 )
 from alpamayo_ros.pipeline.inference import fit_image
-from alpamayo_ros.world.agents import LightColour, LightState
+from alpamayo_ros.world.agents import AgentKind, AgentState, LightColour, LightState
 from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld
 from alpamayo_ros.world.renderer import Renderer, default_rig
 from alpamayo_ros.world.road import Intersection, Road, Segment
@@ -47,6 +48,15 @@ def frames(state: WorldState, pose: Pose2D) -> dict[str, np.ndarray]:
     }
 
 
+def at_gap(state: WorldState, gap_m: float) -> tuple[Pose2D, float]:
+    """The car in the first lane, its front `gap_m` short of the light's stop line, and
+    where the line's paint begins in base_link (it is 0.5 m deep)."""
+    line_s = state.lights[0].stop_line_s
+    base_s = line_s - EGO_FRONT_M - gap_m
+    x, y, yaw = state.road.to_world(np.array([base_s]), np.array([state.road.lane_center(0)]))
+    return Pose2D(float(x[0]), float(y[0]), float(yaw[0])), line_s - 0.5 - base_s
+
+
 def junction(colour: LightColour, lanes: int = 2) -> WorldState:
     """A straight road with an intersection at 200 m, its stop line at 191 m, and the light
     on the far corner, as the world's traffic-light scenarios place it."""
@@ -69,18 +79,51 @@ def test_the_light_and_its_stop_line_are_seen_from_the_line_to_120_m(
 ) -> None:
     """From the stop line (the car's front 0.3 m short of it, where the expert waits) to
     120 m off: the colour of the lit lamp; for a red or yellow light the stop line within
-    1 m where it is 40 m off or nearer (base_link), and none looked for at a green."""
+    0.8 m of where it begins where that is 40 m off or nearer (base_link), and none looked
+    for at a green."""
     state = junction(colour)
-    line_s = state.lights[0].stop_line_s
-    base_s = line_s - EGO_FRONT_M - gap_m
-    x, y, yaw = state.road.to_world(np.array([base_s]), np.array([state.road.lane_center(0)]))
-    view = detector().detect(frames(state, Pose2D(float(x[0]), float(y[0]), float(yaw[0]))))
+    pose, line_x = at_gap(state, gap_m)
+    view = detector().detect(frames(state, pose))
     assert view.colour.name == colour.name
-    line_x = line_s - base_s
     if colour is LightColour.GREEN or line_x > 40.0:
         assert view.stop_line_x is None
     else:
-        assert view.stop_line_x == pytest.approx(line_x, abs=1.0)
+        assert view.stop_line_x == pytest.approx(line_x, abs=0.8)
+
+
+def test_full_size_frames_are_looked_at_as_the_models_are() -> None:
+    """A red 60 m off in frames of 1024x512: red, as at 128x64."""
+    state = junction(LightColour.RED)
+    pose, _ = at_gap(state, 60.0)
+    images = Renderer().render_cameras(state, pose, 1024, 512, LIGHT_CAMERAS)
+    view = detector().detect(dict(zip(LIGHT_CAMERAS, images, strict=True)))
+    assert view.colour is LightSeen.RED
+
+
+def test_no_stop_line_is_reported_beyond_a_car_in_the_lane() -> None:
+    """A white car stands in the lane 8 m ahead of the car's front, the line 25 m on: its
+    bright body, cast onto the ground, lands beyond it like a line, and the line itself is
+    behind it. No line is reported, so the planner keeps the reasoning's place; with the
+    car gone, the line is found."""
+    clear = junction(LightColour.RED)
+    pose, line_x = at_gap(clear, 25.0)
+    base_s, _ = clear.road.project(pose.x, pose.y)
+    car = AgentState(
+        "car",
+        AgentKind.VEHICLE,
+        base_s + EGO_FRONT_M + 8.0 + 2.3,
+        clear.road.lane_center(0),
+        0.0,
+        0.0,
+        0.0,
+        4.6,
+        1.9,
+        1.5,
+        (240, 240, 240),
+    )
+    blocked = dataclasses.replace(clear, agents=(car,))
+    assert detector().detect(frames(blocked, pose)).stop_line_x is None
+    assert detector().detect(frames(clear, pose)).stop_line_x == pytest.approx(line_x, abs=0.6)
 
 
 def test_along_expert_drives_the_colour_is_always_right_and_the_line_within_a_metre() -> None:
@@ -139,9 +182,12 @@ def test_only_bright_saturated_lamps_above_the_horizon_count() -> None:
         painted = image.copy()
         painted[row, 60] = colour
         assert lamp_colours(painted, sky) == expected, colour
-    # Red wins over green: the most restrictive colour any camera shows.
+    # Red wins over green: the most restrictive colour any camera shows, in two pixels at
+    # least (one could be anything).
     both = image.copy()
-    both[20, 10], both[20, 100] = (40, 255, 90), (255, 35, 25)
+    both[20, 10:12], both[20, 100] = (40, 255, 90), (255, 35, 25)
+    assert detector().colour({"front_wide_120fov": both}) is LightSeen.GREEN
+    both[21, 100] = (255, 35, 25)
     assert detector().colour({"front_wide_120fov": both}) is LightSeen.RED
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import EgoState
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
@@ -318,29 +319,33 @@ def test_a_go_for_a_light_the_cameras_show_red_stops_at_its_line() -> None:
     plan = step.plan(ego, 0, go_for_the_light(30.0), light=RED)
     assert plan.corrected_by_light and plan.braked
     assert plan.selected is not None and plan.selected.x.max() < 30.0 - 4.7
+    # Reversing, no stand-off is kept: nothing was corrected that the car does.
+    backing = step.plan(
+        conditioning(0.0, Longitudinal.REVERSE), 0, go_for_the_light(30.0), light=RED
+    )
+    assert not backing.corrected_by_light
     for light in (TrafficLightView(LightSeen.GREEN), NO_LIGHT):
         kept = step.plan(ego, 0, go_for_the_light(30.0), light=light)
         assert not kept.corrected_by_light and kept.selection.feasible.all()
 
 
-def test_the_stop_line_the_cameras_show_near_the_reasonings_place_is_stopped_at() -> None:
+def test_the_stop_line_the_cameras_show_is_stopped_at() -> None:
     """The reasoning places the line 2.6 m beyond where the cameras show it (seed 3000444,
-    where the car then crept over it): the car stops short of the cameras' line. A line the
-    cameras show far from the reasoning's place (a car ahead can look like one) is not
-    taken."""
-    red_at = {
-        "cameras": dataclasses.replace(RED, stop_line_x=12.0),
-        "far": dataclasses.replace(RED, stop_line_x=20.0),
-    }
+    where the car then crept over it), or 15 m short of it (3000297, where the car crawled
+    towards it): the car stops short of the cameras' line. Without one, the reasoning's."""
     red = stop_for(Cause.TRAFFIC_LIGHT, 14.6)
-    assert light_corrected(red, red_at["cameras"], 3.0) == dataclasses.replace(
-        red, cause_object_position=(12.0, 0.0, 0.8)
-    )
-    assert light_corrected(red, red_at["far"], 3.0) is red
+    for seen in (12.0, 30.0):
+        assert light_corrected(
+            red, dataclasses.replace(RED, stop_line_x=seen), 3.0
+        ) == dataclasses.replace(red, cause_object_position=(seen, 0.0, 0.8))
+    assert light_corrected(red, RED, 3.0) is red
     assert light_corrected(red, NO_LIGHT, 3.0) is red
     gentle = ScriptedExpert(np.full(STEPS, -0.5), np.zeros(STEPS))
     plan = PlanningStep(gentle, 6).plan(
-        conditioning(3.0, Longitudinal.STOP), 0, red, light=red_at["cameras"]
+        conditioning(3.0, Longitudinal.STOP),
+        0,
+        red,
+        light=dataclasses.replace(RED, stop_line_x=12.0),
     )
     assert plan.corrected_by_light and plan.selected is not None
     assert plan.selected.x.max() < 12.0 - 4.7
@@ -349,13 +354,19 @@ def test_the_stop_line_the_cameras_show_near_the_reasonings_place_is_stopped_at(
 def test_a_yellow_is_stopped_for_where_the_car_can_stop_gently() -> None:
     """At 12 m/s stopping at 3 m/s^2 takes 24 m: a yellow whose line is 30 m beyond the
     front is stopped for, one 20 m beyond it is driven through, as the expert does; and the
-    cameras' line, where it agrees, is the one judged. A stop the reasoning states for a
-    yellow stays a stop."""
+    cameras' line is the one judged. A stop the reasoning states for a yellow stays a
+    stop."""
     yellow = TrafficLightView(LightSeen.YELLOW)
     front = 3.7
     assert stops_for_light(LightSeen.YELLOW, front + 30.0, 12.0)
     assert not stops_for_light(LightSeen.YELLOW, front + 20.0, 12.0)
-    assert stops_for_light(LightSeen.RED, front + 1.0, 12.0)
+    # A red where the car can stop at all (at 6 m/s^2: 12 m from 12 m/s); nearer, it is
+    # through before it could stand.
+    assert stops_for_light(LightSeen.RED, front + 12.5, 12.0)
+    assert not stops_for_light(LightSeen.RED, front + 11.5, 12.0)
+    assert stops_for_light(LightSeen.RED, front + 0.1, 0.0)
+    # Already stopping for a yellow, the car goes on stopping while it can at all.
+    assert stops_for_light(LightSeen.YELLOW, front + 20.0, 12.0, stopping=True)
     assert not stops_for_light(LightSeen.GREEN, front + 30.0, 12.0)
     assert not stops_for_light(LightSeen.NONE, front + 30.0, 12.0)
     go = go_for_the_light(front + 30.0)
@@ -365,9 +376,9 @@ def test_a_yellow_is_stopped_for_where_the_car_can_stop_gently() -> None:
     assert light_corrected(go_for_the_light(front + 20.0), yellow, 12.0).longitudinal_decision is (  # type: ignore[union-attr]
         LongitudinalDecision.SET_SPEED_TRACKING
     )
-    # The reasoning places it 30 m beyond the front, the cameras 23.5 m: too near to stop
+    # The reasoning places it 30 m beyond the front, the cameras 20 m: too near to stop
     # for gently.
-    seen_nearer = dataclasses.replace(yellow, stop_line_x=front + 23.5)
+    seen_nearer = dataclasses.replace(yellow, stop_line_x=front + 20.0)
     assert light_corrected(go, seen_nearer, 12.0) is go
     stop = stop_for(Cause.TRAFFIC_LIGHT, front + 10.0)
     assert light_corrected(stop, yellow, 12.0) is stop
@@ -375,6 +386,32 @@ def test_a_yellow_is_stopped_for_where_the_car_can_stop_gently() -> None:
     lead = go_for_the_light(30.0)
     lead = dataclasses.replace(lead, cause=Cause.LEAD_VEHICLE)
     assert light_corrected(lead, RED, 10.0) is lead
+
+
+def test_a_yellow_stop_once_begun_holds_and_a_missed_line_is_where_it_was() -> None:
+    """At 12 m/s a yellow 30 m beyond the front is stopped for. 0.5 s later, 7 m on at the
+    same speed, the line 23 m on is too near to begin a gentle stop, but the stop begun
+    holds. A red whose line the cameras miss for a frame is stopped at where it was
+    (dead-reckoned); after LIGHT_HOLD_S without it, at the reasoning's place."""
+    speeding = ScriptedExpert(np.full(STEPS, 1.0), np.zeros(STEPS))
+    ego = conditioning(12.0, Longitudinal.GENTLE_ACCELERATE)
+    step = PlanningStep(speeding, 6)
+    yellow = TrafficLightView(LightSeen.YELLOW, 3.7 + 30.0)
+    assert step.plan(ego, 0, go_for_the_light(3.7 + 30.0), light=yellow).corrected_by_light
+    nearer = dataclasses.replace(yellow, stop_line_x=3.7 + 23.0)
+    held = step.plan(ego, NS_PER_S // 2, go_for_the_light(3.7 + 23.0), light=nearer)
+    assert held.corrected_by_light
+    fresh = PlanningStep(speeding, 6).plan(ego, 0, go_for_the_light(3.7 + 23.0), light=nearer)
+    assert not fresh.corrected_by_light
+    # The red line seen 20 m on, then missed for a frame 0.1 s later at 12 m/s: 18.8 m on.
+    red = TrafficLightView(LightSeen.RED, 20.0)
+    step = PlanningStep(speeding, 6)
+    step.plan(ego, 0, go_for_the_light(25.0), light=red)
+    plan = step.plan(ego, NS_PER_S // 10, go_for_the_light(25.0), light=RED)
+    assert plan.corrected_by_light and plan.selected is not None
+    assert plan.selected.x.max() < 18.8 - 4.7 + 1e-6
+    late = step.plan(ego, 3 * NS_PER_S, go_for_the_light(25.0), light=RED)
+    assert late.selected is not None and 18.8 - 4.7 < late.selected.x.max() < 25.0 - 4.7
 
 
 def test_the_braking_candidate_comes_when_the_samples_that_keep_off_break_a_limit() -> None:

@@ -175,6 +175,12 @@ def test_a_lane_round_trips_exactly_and_a_broken_one_reads_as_none() -> None:
     np.testing.assert_array_equal(back.x, lane.x)
     np.testing.assert_array_equal(back.y, lane.y)
     assert conversions.lane_estimate(conversions.lane_msg(None)) is None
+    for broken in (
+        Lane(x=[1.0, 2.0], y=[0.0], width_m=3.5),
+        Lane(x=[2.0, 1.0], y=[0.0, 0.0], width_m=3.5),
+        Lane(x=[1.0, 2.0], y=[0.0, float("nan")], width_m=3.5),
+    ):
+        assert conversions.lane_estimate(broken) is None
 
 
 def test_a_traffic_light_round_trips_and_an_unknown_colour_reads_as_none_seen() -> None:
@@ -188,14 +194,9 @@ def test_a_traffic_light_round_trips_and_an_unknown_colour_reads_as_none_seen() 
         )
         assert conversions.traffic_light_view(wire) == light
     assert conversions.traffic_light_view(TrafficLight(colour=9, stop_line_x=5.0)) == NO_LIGHT
-    infinite = TrafficLight(colour=TrafficLight.RED, stop_line_x=math.inf)
-    assert conversions.traffic_light_view(infinite) == TrafficLightView(LightSeen.RED)
-    for broken in (
-        Lane(x=[1.0, 2.0], y=[0.0], width_m=3.5),
-        Lane(x=[2.0, 1.0], y=[0.0, 0.0], width_m=3.5),
-        Lane(x=[1.0, 2.0], y=[0.0, float("nan")], width_m=3.5),
-    ):
-        assert conversions.lane_estimate(broken) is None
+    for colour, line_x in ((TrafficLight.RED, math.inf), (TrafficLight.RED, -2.0), (3, 10.0)):
+        view = conversions.traffic_light_view(TrafficLight(colour=colour, stop_line_x=line_x))
+        assert view.stop_line_x is None and view.colour == colour
 
 
 def test_trajectory_message_round_trips_to_the_tracker() -> None:

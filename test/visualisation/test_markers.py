@@ -18,6 +18,7 @@ from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.planar import quaternion_to_yaw
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.perception.lane import LaneEstimate
+from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.conversions import (
     candidates_msg,
@@ -44,6 +45,7 @@ from alpamayo_ros.visualisation.markers import (
     lane_markers,
     reasoning_markers,
     selected_path,
+    stop_line_markers,
 )
 from alpamayo_ros.world.scenarios import make_scenario
 from alpamayo_ros.world.simulation import Simulation
@@ -187,3 +189,16 @@ def test_the_lane_the_cameras_show_is_its_centre_and_edges_and_goes_when_none_is
     assert [p.y for p in right.points] == pytest.approx([-1.55, -1.45, -1.25])
     gone = lane_markers(PlannerConditioning(header=head)).markers
     assert [m.action for m in gone] == [Marker.DELETE] * 3
+
+
+def test_the_stop_line_the_cameras_show_is_drawn_in_its_lights_colour() -> None:
+    head = conversions.header(7_000_000_000, "base_link")
+    red = TrafficLightView(LightSeen.RED, 11.5)
+    msg = PlannerConditioning(header=head, traffic_light=conversions.traffic_light_msg(red))
+    (line,) = stop_line_markers(msg).markers
+    assert line.ns == "stop_line" and line.action == Marker.ADD
+    assert [(p.x, p.y) for p in line.points] == [(11.5, -1.75), (11.5, 1.75)]
+    assert (line.color.r, line.color.g) == pytest.approx((1.0, 0.1))
+    none = PlannerConditioning(header=head, traffic_light=conversions.traffic_light_msg(NO_LIGHT))
+    (deleted,) = stop_line_markers(none).markers
+    assert deleted.ns == "stop_line" and deleted.action == Marker.DELETE
