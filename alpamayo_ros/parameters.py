@@ -459,7 +459,8 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             "front_wide_120fov and front_tele_30fov) and, for a red or yellow one, its stop "
             "line, and send them to the planner with each inference: where the reasoning "
             "names a light, the planner stops at that line if the cameras show it red, or "
-            "yellow with room to stop gently, whatever colour the reasoning reads.",
+            "yellow with room to stop gently, and goes on if they show it green, whatever "
+            "colour the reasoning reads.",
         ),
         *WORKER_CONNECTION,
         WORKER_COMMAND,

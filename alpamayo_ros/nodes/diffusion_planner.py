@@ -18,6 +18,7 @@ from rclpy.node import Node
 
 from alpamayo_ros.backends import backend_from_parameters
 from alpamayo_ros.core.trajectory_checks import Limits
+from alpamayo_ros.perception.traffic_light import LightSeen
 from alpamayo_ros.pipeline.planning import ModelMismatch, PlanningStep
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
@@ -126,9 +127,13 @@ class DiffusionPlanner(Node):
             if recalled is not None:
                 message += f"; remembered: {recalled.described()}"
         if plan.corrected_by_light:
-            # The reasoning went on, or placed the line elsewhere; the cameras say where.
+            # The reasoning read the light's colour or placed its line otherwise.
             colour = light.colour.name.lower()
-            message += f"; stopping at the line of the {colour} light the cameras show"
+            message += (
+                "; going on at the green light the cameras show"
+                if light.colour is LightSeen.GREEN
+                else f"; stopping at the line of the {colour} light the cameras show"
+            )
         self.diagnostics.update(
             level,
             message,

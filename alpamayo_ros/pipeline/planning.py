@@ -14,10 +14,10 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
   named in the last seconds is stopped short of, as if stopped for, while the reasoning
   keeps its lane and states no stand-off of its own, or a stop further on
   (core.object_memory);
-- given the light ahead the cameras show (perception.traffic_light), a red one, or a
-  yellow one the car can stop for gently, makes the line of the light the reasoning names
-  a line to stop at, whatever colour the reasoning reads, and the stop line the cameras
-  show is that line, where they show one (`light_corrected`);
+- given the light ahead the cameras show (perception.traffic_light), the light the
+  reasoning names has the cameras' colour, whatever colour the reasoning reads: a red one,
+  or a yellow one the car can stop for gently, is stopped at, a green one gone on at, and
+  the stop line the cameras show is its line, where they show one (`light_corrected`);
 - given the lane the cameras show (perception.lane), while the reasoning keeps its lane the
   chosen plan's speed profile is driven along the lane's centre instead of its own path,
   when that passes the same checks (`along_lane`);
@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S
 from alpamayo_ros.core.control import pure_pursuit_curvature, pure_pursuit_lookahead
-from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
@@ -209,20 +209,25 @@ def stops_for_light(light: LightSeen, line_x: float, speed: float, stopping: boo
 def light_corrected(
     decision: CausalDecision | None, light: TrafficLightView, speed: float, stopping: bool = False
 ) -> CausalDecision | None:
-    """The decision with what the cameras show of the light it names: its line is the stop
-    line the cameras show, where they show one (the model places a line 20-30 m off up to
-    15 m short: seed 3000297), else the reasoning's place; a reasoning that goes on because
-    of a light (read as green) that the cameras show red, or yellow where the car can stop
-    before that line (`stops_for_light`), stops at it. Never the other way: a stop the
-    reasoning states stays a stop. The cameras report a line only with clear road up to
-    it (perception.traffic_light), so it is not a line beyond a car in the lane."""
+    """The decision with what the cameras show of the light it names: the light's colour is
+    the cameras', not the reasoning's. Its line is the stop line the cameras show, where
+    they show one (the model places a line 20-30 m off up to 15 m short: seed 3000297),
+    else the reasoning's place; a reasoning that goes on because of a light (read as
+    green) that the cameras show red, or yellow where the car can stop before that line
+    (`stops_for_light`), stops at it; one that stops for a light the cameras show green
+    goes on (standing at the line, the model can go on reading the red after it turned:
+    seed 3000317 never moved again). A yellow the reasoning stops for stays a stop, and so
+    does every stop for anything else. The cameras report a line only with clear road up
+    to it (perception.traffic_light), so it is not a line beyond a car in the lane."""
     if decision is None or decision.cause not in STOP_LINE_CAUSES:
         return decision
     x, y, z = decision.cause_object_position
     if not (math.isfinite(x) and math.isfinite(y)):
         return decision
-    line_x = x if light.stop_line_x is None else light.stop_line_x
     stop = LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
+    if light.colour is LightSeen.GREEN and decision.longitudinal_decision is stop:
+        return replace(decision, longitudinal_decision=LongitudinalDecision.SET_SPEED_TRACKING)
+    line_x = x if light.stop_line_x is None else light.stop_line_x
     stops = decision.longitudinal_decision is stop or stops_for_light(
         light.colour, line_x, speed, stopping
     )
@@ -269,8 +274,8 @@ class Plan:
     # Whether the chosen speeds are the braking candidate's: no sample both passed the
     # checks and kept off what the reasoning (or the memory) asks to keep off.
     braked: bool = False
-    # Whether what the cameras show of the light changed the reasoning's stop: a go where
-    # they show red (or a yellow to stop for), or the line's place.
+    # Whether what the cameras show of the light changed what the plan keeps to: a go where
+    # they show red (or a yellow to stop for), the line's place, or a stop at a green.
     corrected_by_light: bool = False
 
     @property
@@ -472,11 +477,7 @@ class PlanningStep:
             recalled,
             follows_lane,
             braked,
-            corrected_by_light=(
-                decision != stated
-                and stand_off is not None
-                and stand_off.cause is Cause.TRAFFIC_LIGHT
-            ),
+            corrected_by_light=decision != stated and forward_only and recalled is None,
         )
 
 

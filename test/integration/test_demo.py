@@ -64,7 +64,7 @@ def test_demo_drives_records_scores_and_reports(ros_domain: int, tmp_path: Path)
     # The shipped model passes the demo's scenario, in process as through the graph: a
     # graph that starts its clock before the VLA node subscribes (the bag recorder here
     # subscribing first) brakes the car for want of a plan and fails it.
-    assert re.search(r"^scenario 3000297 \(traffic_light\): passed", result.stdout, re.M)
+    assert re.search(r"^scenario 3000290 \(traffic_light\): passed", result.stdout, re.M)
     recorded = read_back(the_bag(result.stdout))
     assert recorded[Topics.TRAJECTORY] >= seen[Topics.TRAJECTORY]
     assert recorded["/sensing/camera/front_wide_120fov/image_raw"] >= 100
@@ -72,9 +72,9 @@ def test_demo_drives_records_scores_and_reports(ros_domain: int, tmp_path: Path)
     report = re.search(r"^report: (\S+)", result.stdout, re.M)
     assert report, result.stdout
     page = Path(report.group(1))
-    assert "<img src='embedded_vla_3000297.png'" in page.read_text()
+    assert "<img src='embedded_vla_3000290.png'" in page.read_text()
     assert "because the traffic light is red" in page.read_text()  # the reasoning table
-    assert (page.parent / "embedded_vla_3000297.png").stat().st_size > 10_000
+    assert (page.parent / "embedded_vla_3000290.png").stat().st_size > 10_000
     assert (page.parent.parent / "result.json").exists()
 
 

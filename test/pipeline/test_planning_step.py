@@ -329,6 +329,26 @@ def test_a_go_for_a_light_the_cameras_show_red_stops_at_its_line() -> None:
         assert not kept.corrected_by_light and kept.selection.feasible.all()
 
 
+def test_a_stop_for_a_light_the_cameras_show_green_goes_on() -> None:
+    """Standing at the line, the model goes on reading the red after it turned (seed
+    3000317 never moved again): with the light green in the cameras, its samples that go on
+    are taken. A stop for anything else stays."""
+    speeding = ScriptedExpert(np.full(STEPS, 1.0), np.zeros(STEPS))
+    green = TrafficLightView(LightSeen.GREEN)
+    waiting = stop_for(Cause.TRAFFIC_LIGHT, 5.5)
+    plan = PlanningStep(speeding, 6).plan(
+        conditioning(0.0, Longitudinal.GENTLE_ACCELERATE), 0, waiting, light=green
+    )
+    assert plan.corrected_by_light and not plan.braked and plan.selection.feasible.all()
+    assert (
+        PlanningStep(speeding, 6)
+        .plan(conditioning(0.0, Longitudinal.GENTLE_ACCELERATE), 0, waiting)
+        .braked
+    )
+    stopped_car = stop_for(Cause.STOPPED_VEHICLE, 12.0)
+    assert light_corrected(stopped_car, green, 0.0) is stopped_car
+
+
 def test_the_stop_line_the_cameras_show_is_stopped_at() -> None:
     """The reasoning places the line 2.6 m beyond where the cameras show it (seed 3000444,
     where the car then crept over it), or 15 m short of it (3000297, where the car crawled
