@@ -164,9 +164,9 @@ class InferenceStep:
         lane_detector: LaneDetector | None = None,
         light_detector: TrafficLightDetector | None = None,
     ) -> None:
-        """`lane_detector` and `light_detector`: find the ego lane and the colour of the
-        light ahead in the newest frame of their cameras for each inference (the same
-        frames the model sees, so what the planner gets and the reasoning are of one
+        """`lane_detector` and `light_detector`: find the ego lane, and the light ahead
+        with its stop line, in the newest frame of their cameras for each inference (the
+        same frames the model sees, so what the planner gets and the reasoning are of one
         instant)."""
         if not cameras:
             raise ValueError("the inference step needs at least one camera")
