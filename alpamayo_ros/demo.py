@@ -38,8 +38,7 @@ if TYPE_CHECKING:
 # drives to the end: the model says stop while the light is still green, and the car goes
 # on at the green the cameras show; the light turns yellow and the car stops at the stop
 # line the cameras show, and goes on at green. (Before the light from the cameras it was
-# 3000297, which the stack still passes, at 0.81 of the expert's progress: the model
-# places that line 15 m short and the car crawls to it.)
+# 3000297, which the stack still passes.)
 DEMO_SEED = 3000290
 # Processes start, import torch, load weights and fill 1.5 s of ego history before the
 # first plan: seconds on a small machine, a minute on a very busy one.

@@ -134,6 +134,8 @@ class DiffusionPlanner(Node):
                 if light.colour is LightSeen.GREEN
                 else f"; stopping at the line of the {colour} light the cameras show"
             )
+        if plan.approached:
+            message += " (driving up to it: the model's plans stopped well short of it)"
         self.diagnostics.update(
             level,
             message,

@@ -10,7 +10,7 @@ import pytest
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
-from alpamayo_ros.core.kinematics import EgoState
+from alpamayo_ros.core.kinematics import EgoState, integrate_unicycle
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import (
     CausalDecision,
@@ -24,11 +24,13 @@ from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.pipeline.backend import Backend, Decided
 from alpamayo_ros.pipeline.planning import (
+    APPROACH_MAX_SPEED,
     CONTRADICTION_PENALTY,
     NOISE_SCALE,
     ModelMismatch,
     PlanningStep,
     along_lane,
+    approach_to_line,
     integrate_controls,
     light_corrected,
     sampling_rng,
@@ -432,6 +434,39 @@ def test_a_yellow_stop_once_begun_holds_and_a_missed_line_is_where_it_was() -> N
     assert plan.selected.x.max() < 18.8 - 4.7 + 1e-6
     late = step.plan(ego, 3 * NS_PER_S, go_for_the_light(25.0), light=RED)
     assert late.selected is not None and 18.8 - 4.7 < late.selected.x.max() < 25.0 - 4.7
+
+
+def test_the_approach_to_a_line_stops_there_within_the_limits() -> None:
+    """From standing, creeping, and 12 m/s braking, to a stop 10, 8 and 30 m on: it ends
+    within half a metre short of it, never reverses, passes the planner's checks (jerk
+    included) and gains speed only gently. From standing 30 m off, 6.4 s take it only part
+    of the way, still moving."""
+    far = integrate_unicycle(approach_to_line(0.0, 0.0, 30.0), np.zeros(STEPS), 0.0)
+    assert 15.0 < far.x[-1] < 30.0 - 0.5 and far.v[-1] > 1.0
+    for speed, acceleration, distance in ((0.0, 0.0, 10.0), (12.0, -1.0, 30.0), (2.0, 0.0, 8.0)):
+        accelerations = approach_to_line(speed, acceleration, distance)
+        path = integrate_unicycle(accelerations, np.zeros(STEPS), speed)
+        assert distance - 0.5 <= path.x[-1] <= distance + 1e-9, (speed, distance)
+        assert path.v[-1] < 0.05 and path.v.max() <= APPROACH_MAX_SPEED
+        assert check_rollout(path) == [], (speed, distance)
+        assert accelerations.max() <= 1.0 + 1e-9
+
+
+def test_where_the_samples_stop_short_of_the_cameras_line_the_car_drives_up_to_it() -> None:
+    """Creeping at 2 m/s, the samples stop within 2 m (the model placed the line 15 m short,
+    as on seed 3000181); the cameras show it 30 m on: the approach is chosen and comes up to
+    it, short of it by the clearance. Without the cameras' line, the samples' stop stands."""
+    creeping = ScriptedExpert(np.full(STEPS, -1.0), np.zeros(STEPS))
+    ego = conditioning(2.0, Longitudinal.STOP)
+    red = stop_for(Cause.TRAFFIC_LIGHT, 15.0)
+    plan = PlanningStep(creeping, 6).plan(
+        ego, 0, red, light=dataclasses.replace(RED, stop_line_x=30.0)
+    )
+    assert plan.approached and not plan.braked and plan.selected is not None
+    assert 20.0 < plan.selected.x.max() <= 30.0 - 4.7  # 6.4 s of it: nearly there
+    alone = PlanningStep(creeping, 6).plan(ego, 0, red, light=RED)
+    assert not alone.approached and alone.selected is not None
+    assert alone.selected.x.max() < 3.0
 
 
 def test_the_braking_candidate_comes_when_the_samples_that_keep_off_break_a_limit() -> None:
