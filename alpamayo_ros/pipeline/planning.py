@@ -559,12 +559,7 @@ def _approach_if_it_passes(
     approach = integrate_unicycle(
         approach_to_line(state.speed, state.acceleration, stop_at), chosen.curvature, state.speed
     )
-    rollouts = rollouts.appended(approach)
-    finite = scores[np.isfinite(scores)]
-    scores = np.append(scores, (finite.max() if finite.size else 0.0) + 1.0)
-    refusals = (refusals or [""] * (len(scores) - 1)) + stand_off.violations(rollouts[-1:])
-    selection = select_trajectory(rollouts, scores, limits, True, refusals)
-    return rollouts, scores, selection, refusals, selection.index == len(scores) - 1
+    return _offered_first(approach, rollouts, scores, refusals, stand_off, limits)
 
 
 def _along_lane_if_it_passes(
@@ -586,14 +581,31 @@ def _along_lane_if_it_passes(
         # None chosen, or a lane the car is not in (a detector led onto the next one).
         return rollouts, scores, selection, False
     lane_plan = along_lane(lane, rollouts[selection.index].acceleration, speed)
-    rollouts = rollouts.appended(lane_plan)
+    rollouts, scores, selection, _, chosen = _offered_first(
+        lane_plan, rollouts, scores, refusals, stand_off, limits
+    )
+    return rollouts, scores, selection, chosen
+
+
+def _offered_first(
+    candidate: Rollout,
+    rollouts: Rollout,
+    scores: npt.NDArray[np.float64],
+    refusals: list[str],
+    stand_off: StandOff | None,
+    limits: Limits,
+) -> tuple[Rollout, npt.NDArray[np.float64], Selection, list[str], bool]:
+    """The candidates with the planner's own `candidate` appended, ranked above all, its
+    refusal for the stand-off, the selection among them (driving forward), and whether
+    `candidate` is chosen (it passes the checks and keeps the stand-off)."""
+    rollouts = rollouts.appended(candidate)
     finite = scores[np.isfinite(scores)]
     scores = np.append(scores, (finite.max() if finite.size else 0.0) + 1.0)
     refusals = (refusals or [""] * (len(scores) - 1)) + (
         stand_off.violations(rollouts[-1:]) if stand_off is not None else [""]
     )
     selection = select_trajectory(rollouts, scores, limits, True, refusals)
-    return rollouts, scores, selection, selection.index == len(scores) - 1
+    return rollouts, scores, selection, refusals, selection.index == len(scores) - 1
 
 
 def _path_to_brake_along(
