@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 
 # A held-out traffic-light scenario (not trained or tuned on) that the packaged stack
 # drives to the end: the model says stop while the light is still green, and the car goes
-# on at the green the cameras show; the light turns yellow and the car stops at the stop
-# line the cameras show, and goes on at green. (Before the light from the cameras it was
-# 3000297, which the stack still passes.)
+# on at the green the cameras show; the light turns yellow, then red, and the car stops at
+# the stop line the cameras show. (Before the light from the cameras it was 3000297,
+# which the stack still passes.)
 DEMO_SEED = 3000290
 # Processes start, import torch, load weights and fill 1.5 s of ego history before the
 # first plan: seconds on a small machine, a minute on a very busy one.
