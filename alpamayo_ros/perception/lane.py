@@ -125,6 +125,15 @@ class GroundTable:
     intrinsics: FloatArray  # the camera's K at this size
 
 
+def pixel_rays(camera: CameraModel, width: int, height: int) -> FloatArray:
+    """[H, W, 3]: the direction of each pixel's ray in base_link (not normalised)."""
+    intrinsics = camera.intrinsics(width, height)
+    u, v = np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))
+    in_camera = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(intrinsics).T
+    rays: FloatArray = in_camera @ camera.optical_rotation().T
+    return rays
+
+
 def ground_table(
     camera: CameraModel, width: int, height: int, x_range: tuple[float, float]
 ) -> GroundTable:
@@ -132,9 +141,7 @@ def ground_table(
     if camera.position[2] <= 0.0:
         raise LaneError(f"camera {camera.name} is not above the ground")
     intrinsics = camera.intrinsics(width, height)
-    u, v = np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))
-    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(intrinsics).T
-    rays = rays @ camera.optical_rotation().T  # [H, W, 3] in base_link
+    rays = pixel_rays(camera, width, height)
     down = rays[..., 2] < -1e-9
     scale = np.where(down, -camera.position[2] / np.where(down, rays[..., 2], -1.0), np.nan)
     x = camera.position[0] + scale * rays[..., 0]

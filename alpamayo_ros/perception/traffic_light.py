@@ -52,6 +52,7 @@ from alpamayo_ros.perception.lane import (
     MIN_CONTRAST,
     GroundTable,
     ground_table,
+    pixel_rays,
     working_size,
 )
 
@@ -126,15 +127,14 @@ class TrafficLightView:
 
 
 NO_LIGHT = TrafficLightView()  # none seen, or none looked for
+# The colours a car stops for (where it can), and the only ones a stop line is looked for at.
+STOP_COLOURS = frozenset({LightSeen.RED, LightSeen.YELLOW})
 
 
 def sky_mask(camera: CameraModel, width: int, height: int) -> npt.NDArray[np.bool_]:
     """[H, W]: the pixels whose ray rises more than MIN_ELEVATION_DEG above the
     horizontal in base_link."""
-    intrinsics = camera.intrinsics(width, height)
-    u, v = np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float))
-    rays = np.stack([u, v, np.ones_like(u)], -1) @ np.linalg.inv(intrinsics).T
-    rays = rays @ camera.optical_rotation().T
+    rays = pixel_rays(camera, width, height)
     elevation = np.degrees(np.arctan2(rays[..., 2], np.hypot(rays[..., 0], rays[..., 1])))
     mask: npt.NDArray[np.bool_] = elevation > MIN_ELEVATION_DEG
     return mask
@@ -317,6 +317,6 @@ class TrafficLightDetector:
     def detect(self, images: Mapping[str, Image]) -> TrafficLightView:
         """The light in these frames, and for a red or yellow one its stop line."""
         colour = self.colour(images)
-        if colour not in (LightSeen.RED, LightSeen.YELLOW):
+        if colour not in STOP_COLOURS:
             return TrafficLightView(colour)
         return TrafficLightView(colour, self.stop_line(images))

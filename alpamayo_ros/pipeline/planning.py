@@ -56,7 +56,12 @@ from alpamayo_ros.core.stand_off import (
 )
 from alpamayo_ros.core.trajectory_checks import Limits, Selection, select_trajectory
 from alpamayo_ros.perception.lane import LaneEstimate
-from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
+from alpamayo_ros.perception.traffic_light import (
+    NO_LIGHT,
+    STOP_COLOURS,
+    LightSeen,
+    TrafficLightView,
+)
 from alpamayo_ros.pipeline.backend import Backend
 
 # Subtracted from the score of a sample whose own meta-action contradicts the decided one,
@@ -213,7 +218,7 @@ def stops_for_light(light: LightSeen, line_x: float, speed: float, stopping: boo
     STAND_OFF_MAX_DECELERATION; else it is through the line before it could stand), and
     at a yellow where it can stop braking at most YELLOW_STOP_DECELERATION, or, already
     `stopping` for it, at STAND_OFF_MAX_DECELERATION."""
-    if light not in (LightSeen.RED, LightSeen.YELLOW):
+    if light not in STOP_COLOURS:
         return False
     gentle = light is LightSeen.YELLOW and not stopping
     deceleration = YELLOW_STOP_DECELERATION if gentle else STAND_OFF_MAX_DECELERATION
@@ -405,7 +410,7 @@ class PlanningStep:
         """The light, with the last plan's stop line (dead-reckoned at `speed`) where the
         cameras show a red or yellow light but missed its line in these frames."""
         last = self._recent_light_plan(t0_ns)
-        if light.stop_line_x is not None or light.colour not in (LightSeen.RED, LightSeen.YELLOW):
+        if light.stop_line_x is not None or light.colour not in STOP_COLOURS:
             return light
         if last is None or last.line_x is None:
             return light
@@ -433,7 +438,8 @@ class PlanningStep:
         decision = light_corrected(
             decision, light, conditioning.ego_state.speed, self._stopping_for_light(t0_ns)
         )
-        self._light_plan = _LightPlan(t0_ns, light.stop_line_x, _stops_for_a_light(decision))
+        stops_at_line = _stops_for_a_light(decision)
+        self._light_plan = _LightPlan(t0_ns, light.stop_line_x, stops_at_line)
         samples = self.backend.sample_controls(
             conditioning, self.num_samples, sampling_rng(self.seed, t0_ns), self.noise_scale
         )
@@ -470,7 +476,7 @@ class PlanningStep:
             selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         braked = selection.index is not None and selection.index >= sampled
         approached = False
-        if _stops_for_a_light(decision) and light.stop_line_x is not None and recalled is None:
+        if stops_at_line and light.stop_line_x is not None and recalled is None:
             rollouts, scores, selection, refusals, approached = _approach_if_it_passes(
                 conditioning, rollouts, scores, selection, refusals, stand_off, self.limits
             )

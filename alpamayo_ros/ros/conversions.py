@@ -43,7 +43,12 @@ from alpamayo_ros.core.rig import CameraModel, CameraRig
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.core.watchdog import WatchdogState
 from alpamayo_ros.perception.lane import LaneEstimate
-from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
+from alpamayo_ros.perception.traffic_light import (
+    NO_LIGHT,
+    STOP_COLOURS,
+    LightSeen,
+    TrafficLightView,
+)
 from alpamayo_ros.sensors import encodings
 from alpamayo_ros.sensors.base import EgoPose
 from alpamayo_ros.sensors.encodings import ImageError
@@ -403,7 +408,7 @@ def traffic_light_view(msg: TrafficLight) -> TrafficLightView:
     except ValueError:
         return NO_LIGHT
     line_x = float(msg.stop_line_x)
-    stops = colour in (LightSeen.RED, LightSeen.YELLOW)
+    stops = colour in STOP_COLOURS
     return TrafficLightView(
         colour, line_x if stops and math.isfinite(line_x) and line_x > 0 else None
     )
