@@ -462,6 +462,15 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             "yellow with room to stop gently, and goes on if they show it green, whatever "
             "colour the reasoning reads.",
         ),
+        Parameter(
+            "free_space_detection",
+            True,
+            "Find how far the lane ahead is clear road (front_wide_120fov and "
+            "front_tele_30fov, up to 40 m) and send it to the planner with each inference: "
+            "where the reasoning (or the planner's memory) stops for a stopped vehicle the "
+            "cameras show clear road well past, the planner stops short of where the clear "
+            "road ends instead.",
+        ),
         *WORKER_CONNECTION,
         WORKER_COMMAND,
     ),

@@ -18,8 +18,7 @@ import torch
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import CAMERA_ORDER, FRAME_PERIOD_NS, NS_PER_S
-from alpamayo_ros.perception.lane import LaneDetector
-from alpamayo_ros.perception.traffic_light import TrafficLightDetector
+from alpamayo_ros.perception.detectors import Detectors
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep
 from alpamayo_ros.pipeline.planning import Plan, PlanningStep
 from alpamayo_ros.world.dataset import make_sample
@@ -71,15 +70,9 @@ def run_benchmark(
 ) -> BenchmarkResult:
     """`options`: the backend's device and precision, as the nodes' parameters give them."""
     backend = create_backend(backend_name, str(weights_file or ""), **options)
-    # As the VLA node runs it with the packaged defaults: the lane and the light ahead
-    # looked for in every cycle.
-    rig = default_rig()
-    inference = InferenceStep(
-        backend,
-        CAMERA_ORDER,
-        lane_detector=LaneDetector.for_rig(rig),
-        light_detector=TrafficLightDetector.for_rig(rig),
-    )
+    # As the VLA node runs it with the packaged defaults: the lane, the light ahead and the
+    # clear road looked for in every cycle.
+    inference = InferenceStep(backend, CAMERA_ORDER, detectors=Detectors.for_rig(default_rig()))
     planner = PlanningStep(backend, num_samples)
     sample = make_sample(1_000_000, image_size=CAMERA_SIZE, render_scale=1)
     # The sample's newest frame per camera, arriving every 100 ms; the ego stands still
@@ -103,6 +96,7 @@ def run_benchmark(
             decided.output.decision,
             decided.lane,
             decided.light,
+            decided.free_space,
         )
         # On the graph the text is written while the planner plans.
         output = decided.explained()

@@ -34,8 +34,7 @@ from alpamayo_ros.core.meta_actions import LabelThresholds, label_meta_action
 from alpamayo_ros.core.planar import Pose2D, quaternion_to_yaw, wrap_angle
 from alpamayo_ros.evaluation.evaluate import PROGRESS_PERIOD_S
 from alpamayo_ros.evaluation.metrics import score_plan
-from alpamayo_ros.perception.lane import LaneDetector
-from alpamayo_ros.perception.traffic_light import TrafficLightDetector
+from alpamayo_ros.perception.detectors import Detectors
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.inference import InferenceStep, InputsUnavailable, planner_wait_ms
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep
@@ -167,15 +166,10 @@ def evaluate_recording(
     """Replay `source` (which must know the ego pose) through `backend` in lock-step and
     score every plan against the logged future; `on_cycle` sees each as it is scored,
     `progress` gets a line every few seconds."""
-    # The lane and the light ahead in the rig's front cameras (those the recording has), as
-    # the VLA node finds them with the packaged rig.
-    rig = default_rig()
+    # The lane, the light ahead and the clear road in the rig's front cameras (those the
+    # recording has), as the VLA node finds them with the packaged rig.
     inference = InferenceStep(
-        backend,
-        cameras,
-        rate_hz=settings.rate_hz,
-        lane_detector=LaneDetector.for_rig(rig),
-        light_detector=TrafficLightDetector.for_rig(rig),
+        backend, cameras, rate_hz=settings.rate_hz, detectors=Detectors.for_rig(default_rig())
     )
     planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
     frame_period_ns = round(NS_PER_S / settings.rate_hz)
@@ -263,6 +257,7 @@ def _cycle(
         decided.output.decision,
         decided.lane,
         decided.light,
+        decided.free_space,
     )
     explained = decided.explained()
     stage_ms = {

@@ -36,8 +36,7 @@ from alpamayo_ros.core.kinematics import Rollout
 from alpamayo_ros.core.meta_actions import label_meta_action
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.evaluation.closed_loop import ClosedLoopMetrics, score_world
-from alpamayo_ros.perception.lane import LaneDetector
-from alpamayo_ros.perception.traffic_light import TrafficLightDetector
+from alpamayo_ros.perception.detectors import Detectors
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.control import ControlStep
 from alpamayo_ros.pipeline.inference import (
@@ -199,14 +198,10 @@ class _ModelPlanner:
         tally: _Tally,
         seed: int,
     ) -> None:
-        # As the VLA node, with the packaged defaults: the lane and the light ahead in the
-        # rig's front cameras.
-        rig = default_rig()
+        # As the VLA node, with the packaged defaults: the lane, the light ahead and the
+        # clear road in the rig's front cameras.
         self.inference = InferenceStep(
-            backend,
-            CAMERA_ORDER,
-            lane_detector=LaneDetector.for_rig(rig),
-            light_detector=TrafficLightDetector.for_rig(rig),
+            backend, CAMERA_ORDER, detectors=Detectors.for_rig(default_rig())
         )
         self.planning = PlanningStep(backend, settings.num_samples, seed=settings.planner_seed)
         self.world, self.settings, self.tally, self.seed = world, settings, tally, seed
@@ -226,7 +221,12 @@ class _ModelPlanner:
             return None
         output = decided.output
         plan = self.planning.plan(
-            output.planner_input, decided.t0_ns, output.decision, decided.lane, decided.light
+            output.planner_input,
+            decided.t0_ns,
+            output.decision,
+            decided.lane,
+            decided.light,
+            decided.free_space,
         )
         # The planner waits for the decision and what is found beside it in the same step.
         waited_ms = planner_wait_ms(decided.stage_ms)

@@ -70,6 +70,7 @@ class DiffusionPlanner(Node):
                 conversions.causal_decision(msg.reasoning),
                 conversions.lane_estimate(msg.lane),
                 light,
+                conversions.free_space_estimate(msg.free_space),
             )
         except Exception as error:
             # A model that fails (a model worker gone, a latent it cannot read) must not end
@@ -133,6 +134,13 @@ class DiffusionPlanner(Node):
                 "; going on at the green light the cameras show"
                 if light.colour is LightSeen.GREEN
                 else f"; stopping at the line of the {colour} light the cameras show"
+            )
+        if plan.moved_stop is not None:
+            # The reasoning (or the memory) put a stopped vehicle within clear road.
+            put_x, clear_to_x = plan.moved_stop
+            message += (
+                f"; the cameras show clear road past the stopped vehicle put {put_x:.1f} m "
+                f"ahead: stopping short of where it ends, {clear_to_x:.1f} m ahead"
             )
         if plan.approached:
             message += " (driving up to it: the model's plans stopped well short of it)"

@@ -18,6 +18,7 @@ from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, 
 from alpamayo_ros.visualisation.markers import (
     MarkerStyle,
     candidate_markers,
+    clear_road_markers,
     lane_markers,
     reasoning_markers,
     selected_path,
@@ -55,6 +56,7 @@ class Visualiser(Node):
     def on_conditioning(self, msg: PlannerConditioning) -> None:
         markers = lane_markers(msg, self.style)
         markers.markers.extend(stop_line_markers(msg, self.style).markers)
+        markers.markers.extend(clear_road_markers(msg, self.style).markers)
         self.marker_publisher.publish(markers)
 
 

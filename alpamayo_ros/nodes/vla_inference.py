@@ -34,12 +34,11 @@ from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STE
 from alpamayo_ros.core.input_health import HealthLimits
 from alpamayo_ros.core.rig import CameraRig, RigError
 from alpamayo_ros.core.stamped import AddResult
-from alpamayo_ros.perception.lane import LANE_CAMERA_RANGES, LaneDetector, LaneError
-from alpamayo_ros.perception.traffic_light import (
-    LIGHT_CAMERAS,
-    TrafficLightDetector,
-    TrafficLightError,
-)
+from alpamayo_ros.perception import PerceptionError
+from alpamayo_ros.perception.detectors import Detectors
+from alpamayo_ros.perception.free_space import FREE_SPACE_CAMERAS, FreeSpaceDetector
+from alpamayo_ros.perception.lane import LANE_CAMERA_RANGES, LaneDetector
+from alpamayo_ros.perception.traffic_light import LIGHT_CAMERAS, TrafficLightDetector
 from alpamayo_ros.pipeline.inference import Image as RgbImage
 from alpamayo_ros.pipeline.inference import Inference, InferenceStep, InputsUnavailable
 from alpamayo_ros.pipeline.worker import LatestOnlyWorker
@@ -64,7 +63,7 @@ Found = TypeVar("Found")
 
 def lane_state(step: InferenceStep, inference: Inference) -> str:
     """What /diagnostics says of the lane the planner got with this inference."""
-    if step.lane_detector is None:
+    if step.detectors.lane is None:
         return "off"
     if inference.lane_error:
         return inference.lane_error
@@ -75,13 +74,27 @@ def lane_state(step: InferenceStep, inference: Inference) -> str:
 
 def light_state(step: InferenceStep, inference: Inference) -> str:
     """What /diagnostics says of the light ahead the planner got with this inference."""
-    if step.light_detector is None:
+    if step.detectors.light is None:
         return "off"
     if inference.light_error:
         return inference.light_error
     light = inference.light
     line = "" if light.stop_line_x is None else f", its stop line {light.stop_line_x:.1f} m ahead"
     return f"{light.colour.name.lower()}{line}"
+
+
+def free_space_state(step: InferenceStep, inference: Inference) -> str:
+    """What /diagnostics says of the clear road the planner got with this inference."""
+    if step.detectors.free_space is None:
+        return "off"
+    if inference.free_space_error:
+        return inference.free_space_error
+    if inference.free_space is None:
+        return "not looked at"
+    space = inference.free_space
+    if space.clear_to_x >= space.range_x:
+        return f"clear to {space.range_x:.0f} m (as far as it looks)"
+    return f"clear to {space.clear_to_x:.1f} m"
 
 
 class VlaInference(Node):
@@ -101,19 +114,26 @@ class VlaInference(Node):
                 hold_s=self.params["input_fault_hold_s"],
             ),
             navigation_max_age_s=self.params["navigation_max_age_s"],
-            lane_detector=(
-                self.detector("lane", LANE_CAMERA_RANGES, LaneDetector.for_rig)
-                if self.params["lane_detection"]
-                else None
-            ),
-            light_detector=(
-                self.detector(
-                    "traffic light",
-                    {*LIGHT_CAMERAS, *LANE_CAMERA_RANGES},  # its lamps' and its lines'
-                    TrafficLightDetector.for_rig,
-                )
-                if self.params["traffic_light_detection"]
-                else None
+            detectors=Detectors(
+                lane=(
+                    self.detector("lane", LANE_CAMERA_RANGES, LaneDetector.for_rig)
+                    if self.params["lane_detection"]
+                    else None
+                ),
+                light=(
+                    self.detector(
+                        "traffic light",
+                        {*LIGHT_CAMERAS, *LANE_CAMERA_RANGES},  # its lamps' and its lines'
+                        TrafficLightDetector.for_rig,
+                    )
+                    if self.params["traffic_light_detection"]
+                    else None
+                ),
+                free_space=(
+                    self.detector("free space", FREE_SPACE_CAMERAS, FreeSpaceDetector.for_rig)
+                    if self.params["free_space_detection"]
+                    else None
+                ),
             ),
         )
         # Decode-and-resize times of the recent frames, reported as their median.
@@ -329,7 +349,7 @@ class VlaInference(Node):
             return build(
                 CameraRig.load(rig_file, sorted(set(cameras) & set(self.params["cameras"])))
             )
-        except (RigError, LaneError, TrafficLightError) as error:
+        except (RigError, PerceptionError) as error:
             self.get_logger().warning(f"no {what} detection: {error}")
             return None
 
@@ -359,6 +379,7 @@ class VlaInference(Node):
                 info,
                 inference.lane,
                 inference.light,
+                inference.free_space,
             )
         )
         self.meta_action_publisher.publish(meta_action)
@@ -372,6 +393,7 @@ class VlaInference(Node):
             camera_skew_ms=f"{inference.aligned.max_skew_ns() / 1e6:.1f}",
             lane=lane_state(self.step, inference),
             traffic_light=light_state(self.step, inference),
+            free_space=free_space_state(self.step, inference),
         )
 
     def publish_reasoning(self, inference_id: int, inference: Inference, started_ns: int) -> None:

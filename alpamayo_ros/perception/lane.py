@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.rig import CameraModel, CameraRig
+from alpamayo_ros.perception import PerceptionError
 
 FloatArray = npt.NDArray[np.float64]
 Image = npt.NDArray[np.uint8]
@@ -78,7 +79,7 @@ LANE_CAMERA_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-class LaneError(ValueError):
+class LaneError(PerceptionError):
     """A detector set up with a camera or range that cannot see the ground."""
 
 
@@ -94,6 +95,12 @@ class LaneEstimate:
     def __post_init__(self) -> None:
         if len(self.x) < 2 or len(self.x) != len(self.y) or np.any(np.diff(self.x) <= 0.0):
             raise ValueError("a lane needs two or more stations in increasing x")
+
+    def holds_car(self) -> bool:
+        """Whether the car is in this lane (its centre at x = 0 within half its width):
+        while the reasoning keeps its lane, one it is not in is a neighbouring lane the
+        detector followed."""
+        return abs(float(self.centre(0.0))) <= self.width_m / 2.0
 
     def centre(self, x: FloatArray | float) -> FloatArray:
         """The centre's lateral offset at x, carried on straight past the ends along the

@@ -27,8 +27,8 @@ ground in the car's corridor (`lane.ground_table`), and the nearest stretch of
 `LINE_BIN_M` along x whose points fill the corridor across is the line. A crosswalk's
 stripes fill half of it, lane markings run along it. A car ahead can look like one (its
 body is a bright band above its dark chassis, and cast onto the ground it lands beyond
-the car), so a line is reported only where the corridor up to it is clear road: no pixel
-there is dark (a chassis, a tyre, trousers) or coloured (a car's paint, a cone).
+the car), so a line is reported only where the corridor up to it is clear road
+(perception.free_space: nothing dark, coloured or off the asphalt's grey stands there).
 
 What it cannot tell: which lane a light is for (a left-turn arrow beside a through green),
 or a light behind a tree; the planner uses it only where the reasoning names a light, so
@@ -46,6 +46,8 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.rig import CameraModel, CameraRig
+from alpamayo_ros.perception import PerceptionError
+from alpamayo_ros.perception.free_space import FreeSpaceDetector
 from alpamayo_ros.perception.lane import (
     CHECK_SIZE,
     LANE_CAMERA_RANGES,
@@ -93,16 +95,11 @@ MIN_LINE_POINTS = 4
 # A line is at most this many pixels high at the image's height of 128 (scaled with it):
 # the stop line the car stands at fills the bottom 7 rows of the wide camera at 128x64.
 LINE_TOP_HAT_PX_AT_128 = 21
-# The corridor up to a line is clear road where at most this many of its pixels are
-# darker than DARK_FRACTION of its median brightness or more saturated than
-# ROAD_MAX_SATURATION (asphalt and paint are grey or white: about 10).
-DARK_FRACTION = 0.6
-ROAD_MAX_SATURATION = 60
-MAX_OBSTACLE_PX = 1
-LINE_CLEARANCE_M = 0.3  # the corridor is checked up to this short of the line
+# The corridor must be clear road (perception.free_space) up to this short of the line.
+LINE_CLEARANCE_M = 0.3
 
 
-class TrafficLightError(ValueError):
+class TrafficLightError(PerceptionError):
     """A light camera without a calibration, or one that cannot see above the horizon."""
 
 
@@ -223,7 +220,7 @@ class TrafficLightDetector:
         self.names = names
         self.line_ranges = line_ranges
         self._skies: dict[tuple[str, int, int], npt.NDArray[np.bool_]] = {}
-        self._tables: dict[tuple[str, int, int, bool], GroundTable] = {}
+        self._tables: dict[tuple[str, int, int], GroundTable] = {}
         for name in names:  # a camera that cannot see the sky fails here, not later
             if not self._sky(name, *CHECK_SIZE).any():
                 raise TrafficLightError(f"camera {name} sees nothing above the horizon")
@@ -232,6 +229,8 @@ class TrafficLightDetector:
                 self._table(name, *CHECK_SIZE)
             except ValueError as error:
                 raise TrafficLightError(str(error)) from error
+        # Where the corridor up to a line is clear road (a car's body can look like one).
+        self.free_space = FreeSpaceDetector(cameras, tuple(line_ranges)) if line_ranges else None
 
     @classmethod
     def for_rig(cls, rig: CameraRig) -> TrafficLightDetector | None:
@@ -251,14 +250,12 @@ class TrafficLightDetector:
             self._skies[key] = sky_mask(self.cameras[name], width, height)
         return self._skies[key]
 
-    def _table(self, name: str, width: int, height: int, whole: bool = False) -> GroundTable:
-        """The camera's ground over its range for lines, or over all it sees up to
-        MAX_LINE_X_M (`whole`: a car nearer than the tele camera's range still shows in
-        it)."""
-        key = (name, width, height, whole)
+    def _table(self, name: str, width: int, height: int) -> GroundTable:
+        key = (name, width, height)
         if key not in self._tables:
-            x_range = (0.0, MAX_LINE_X_M) if whole else self.line_ranges[name]
-            self._tables[key] = ground_table(self.cameras[name], width, height, x_range)
+            self._tables[key] = ground_table(
+                self.cameras[name], width, height, self.line_ranges[name]
+            )
         return self._tables[key]
 
     def colour(self, images: Mapping[str, Image]) -> LightSeen:
@@ -281,38 +278,22 @@ class TrafficLightDetector:
     def stop_line(self, images: Mapping[str, Image]) -> float | None:
         """The x (m) of the nearest stop line across the car's corridor in these frames,
         with clear road up to it; None where there is none."""
-        points, seen = [], {}
+        points = []
         for name in self.line_ranges:
             image = images.get(name)
             if image is None:
                 continue
-            image = seen[name] = working_size(image)
+            image = working_size(image)
             table = self._table(name, image.shape[1], image.shape[0])
             mask = line_mask(image, table.first_row)
             xs, ys = table.x[mask], table.y[mask]
             found = np.isfinite(xs)
             points.append(np.stack([xs[found], ys[found]], -1))
         line_x = nearest_line(np.concatenate(points)) if points else None
-        if line_x is None or not self._clear_up_to(seen, line_x - LINE_CLEARANCE_M):
+        if line_x is None or self.free_space is None:
             return None
-        return line_x
-
-    def _clear_up_to(self, images: Mapping[str, Image], x: float) -> bool:
-        """Whether the corridor's ground up to `x` shows only road in every camera: grey or
-        white, not darker than most of it."""
-        values, saturations = [], []
-        for name, image in images.items():
-            table = self._table(name, image.shape[1], image.shape[0], whole=True)
-            corridor = (np.abs(table.y) <= CORRIDOR_HALF_WIDTH_M) & (table.x < x)
-            hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
-            values.append(hsv[..., 2][corridor])
-            saturations.append(hsv[..., 1][corridor])
-        value, saturation = np.concatenate(values), np.concatenate(saturations)
-        if value.size == 0:
-            return True
-        dark = value < DARK_FRACTION * float(np.median(value))
-        coloured = saturation > ROAD_MAX_SATURATION
-        return int(np.count_nonzero(dark | coloured)) <= MAX_OBSTACLE_PX
+        clear_to_x = self.free_space.detect(images).clear_to_x
+        return line_x if clear_to_x >= line_x - LINE_CLEARANCE_M else None
 
     def detect(self, images: Mapping[str, Image]) -> TrafficLightView:
         """The light in these frames, and for a red or yellow one its stop line."""

@@ -14,11 +14,12 @@ input, so a model that cannot keep up skips frames instead of queueing them.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -52,12 +53,10 @@ from alpamayo_ros.core.input_health import (
 )
 from alpamayo_ros.core.model_io import ReasoningOutput, VlaInput
 from alpamayo_ros.core.stamped import AddResult
-from alpamayo_ros.perception.lane import LaneDetector, LaneEstimate
-from alpamayo_ros.perception.traffic_light import (
-    NO_LIGHT,
-    TrafficLightDetector,
-    TrafficLightView,
-)
+from alpamayo_ros.perception.detectors import NO_DETECTORS, Detectors
+from alpamayo_ros.perception.free_space import FreeSpace
+from alpamayo_ros.perception.lane import LaneEstimate
+from alpamayo_ros.perception.traffic_light import NO_LIGHT, TrafficLightView
 from alpamayo_ros.pipeline.backend import Backend, Decided
 
 Image = npt.NDArray[np.uint8]
@@ -80,7 +79,7 @@ def _history_buffer() -> EgoHistoryBuffer:
 
 # The stages of an inference the planner waits for: the decision, then what is found
 # beside the model in the same frames (the planner's input goes out with all of them).
-PLANNER_WAITS_FOR = ("decide", "lane", "traffic light")
+PLANNER_WAITS_FOR = ("decide", "lane", "traffic light", "free space")
 
 
 def planner_wait_ms(stage_ms: Mapping[str, float]) -> float:
@@ -122,6 +121,10 @@ class Inference:
     # detector failed.
     light: TrafficLightView = NO_LIGHT
     light_error: str = ""
+    # How far the car's corridor is clear road in the same frames, along the lane above
+    # (perception.free_space); None where not looked at, and why where that failed.
+    free_space: FreeSpace | None = None
+    free_space_error: str = ""
 
     @property
     def t0_ns(self) -> int:
@@ -161,13 +164,12 @@ class InferenceStep:
         max_frame_pixels: int = 3_000_000,
         limits: HealthLimits | None = None,
         navigation_max_age_s: float = 30.0,
-        lane_detector: LaneDetector | None = None,
-        light_detector: TrafficLightDetector | None = None,
+        detectors: Detectors = NO_DETECTORS,
     ) -> None:
-        """`lane_detector` and `light_detector`: find the ego lane, and the light ahead
-        with its stop line, in the newest frame of their cameras for each inference (the
-        same frames the model sees, so what the planner gets and the reasoning are of one
-        instant)."""
+        """`detectors`: find the ego lane, the light ahead with its stop line, and how far
+        the lane is clear road, in the newest frame of their cameras for each inference
+        (the same frames the model sees, so what the planner gets and the reasoning are of
+        one instant)."""
         if not cameras:
             raise ValueError("the inference step needs at least one camera")
         for name, value in (("rate_hz", rate_hz), ("max_frame_rate_hz", max_frame_rate_hz)):
@@ -175,8 +177,7 @@ class InferenceStep:
                 raise ValueError(f"{name} must be positive, got {value}")
         self.backend = backend
         self.cameras = tuple(cameras)
-        self.lane_detector = lane_detector
-        self.light_detector = light_detector
+        self.detectors = detectors
         self.min_period_ns = round(NS_PER_S / rate_hz) - DEFAULT_JITTER_TOLERANCE_NS
         self.max_staleness_ns = round(max_frame_staleness_s * NS_PER_S)
         self.max_frame_pixels = max_frame_pixels
@@ -373,8 +374,19 @@ class InferenceStep:
             camera: frames[-1]
             for camera, frames in zip(aligned.camera_order, aligned.payloads, strict=True)
         }
-        lane, lane_error = _beside_model("lane", self.lane_detector, newest, stage_ms)
-        light, light_error = _beside_model("traffic light", self.light_detector, newest, stage_ms)
+        found = self.detectors
+        lane, lane_error = _beside_model(
+            "lane", found.lane.detect if found.lane else None, newest, stage_ms
+        )
+        light, light_error = _beside_model(
+            "traffic light", found.light.detect if found.light else None, newest, stage_ms
+        )
+        free_space, free_space_error = _beside_model(
+            "free space",
+            functools.partial(found.free_space.detect, lane=lane) if found.free_space else None,
+            newest,
+            stage_ms,
+        )
         return Inference(
             inputs,
             aligned,
@@ -385,6 +397,8 @@ class InferenceStep:
             lane_error,
             NO_LIGHT if light is None else light,
             light_error,
+            free_space,
+            free_space_error,
         )
 
     def _sending_frames(self) -> dict[str, FrameBuffer[Image]]:
@@ -416,26 +430,22 @@ class InferenceStep:
         self._first_frame_ns = None
 
 
-Found = TypeVar("Found", covariant=True)
-
-
-class _Detector(Protocol[Found]):
-    def detect(self, images: Mapping[str, Image]) -> Found | None: ...
+Found = TypeVar("Found")
 
 
 def _beside_model(
     stage: str,
-    detector: _Detector[Found] | None,
+    detect: Callable[[Mapping[str, Image]], Found | None] | None,
     frames: Mapping[str, Image],
     stage_ms: dict[str, float],
 ) -> tuple[Found | None, str]:
     """What a detector beside the model finds in the newest frames, and why it failed
     (a frame it cannot read leaves the model's decision as it is); its time as `stage`."""
-    if detector is None:
+    if detect is None:
         return None, ""
     started = time.perf_counter()
     try:
-        return detector.detect(frames), ""
+        return detect(frames), ""
     except ValueError as error:
         return None, f"{stage} detection failed: {error}"
     finally:

@@ -20,6 +20,9 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
   the stop line the cameras show is its line, where they show one (`light_corrected`);
   where the chosen plan stops well short of the cameras' line, a plan that drives up to
   it is offered first (`approach_to_line`);
+- given how far the cameras show the lane clear road (perception.free_space), a stop for a
+  stopped vehicle placed within road they show clear is moved to where the clear road ends
+  (`moved_to_clear_road`), and a plan that drives up to it offered first, as for a line;
 - given the lane the cameras show (perception.lane), while the reasoning keeps its lane the
   chosen plan's speed profile is driven along the lane's centre instead of its own path,
   when that passes the same checks (`along_lane`);
@@ -39,7 +42,7 @@ import numpy.typing as npt
 
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.control import pure_pursuit_curvature, pure_pursuit_lookahead
-from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
@@ -55,6 +58,7 @@ from alpamayo_ros.core.stand_off import (
     settings_problem,
 )
 from alpamayo_ros.core.trajectory_checks import Limits, Selection, select_trajectory
+from alpamayo_ros.perception.free_space import FreeSpace
 from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.perception.traffic_light import (
     NO_LIGHT,
@@ -206,6 +210,14 @@ APPROACH_MAX_SPEED = 14.0
 APPROACH_JERK = 8.0
 APPROACH_SHORT_M = 3.0
 APPROACH_DONE_M = 0.05
+# Stops the cameras' clear road can move (perception.free_space): a stopped vehicle stands
+# on the road, so it is not where they show clear road. Not construction (cones stand at
+# the lane's edge, beside the corridor looked along), nor a pedestrian or a cyclist (they
+# move, and a crossing one can be out of the corridor and back in a second). How far past
+# the place the reasoning (or the memory) puts one the road must be clear: about the
+# model's placement scatter and a car's half length.
+CLEARED_CAUSES = frozenset({Cause.STOPPED_VEHICLE})
+CLEAR_PAST_M = 3.0
 # For this long after a plan, its stop for a light and the cameras' line hold: a yellow
 # the car began to stop for is stopped for while it can (else it could go on half-way
 # through braking), and a line missed in one frame is where it was, dead-reckoned.
@@ -266,6 +278,29 @@ class _LightPlan:
     stopping: bool
 
 
+def moved_to_clear_road(
+    stand_off: StandOff, free_space: FreeSpace | None, lane: LaneEstimate | None
+) -> StandOff | None:
+    """A stop for a stopped vehicle moved to where the cameras' clear road ends, where they
+    show the car's corridor clear road CLEAR_PAST_M past the place it was put at (on the
+    lane's centre there, or straight ahead); None where it stays.
+
+    Why: the embedded model names stopped vehicles that are not there, and once the car
+    stands behind one it keeps naming it (seeds 3000223, 3000227: stopped for the rest of
+    the drive, nothing within 20 m); it places one that is there 10-15 m short (seed
+    3000205). Moved, the stop is where the thing the cameras see begins, or as far as they
+    look: the car drives up to it and never past what it has seen clear."""
+    if free_space is None or stand_off.cause not in CLEARED_CAUSES:
+        return None
+    if stand_off.passing_clearance_m is not None or not free_space.clear_past(
+        stand_off.x, CLEAR_PAST_M
+    ):
+        return None
+    x = free_space.clear_to_x
+    y = float(lane.centre(x)) if lane is not None and lane.holds_car() else 0.0
+    return replace(stand_off, x=x, y=y)
+
+
 def _stops_for_a_light(decision: CausalDecision | None) -> bool:
     return (
         decision is not None
@@ -297,9 +332,13 @@ class Plan:
     # Whether what the cameras show of the light changed what the plan keeps to: a go where
     # they show red (or a yellow to stop for), the line's place, or a stop at a green.
     corrected_by_light: bool = False
-    # Whether the chosen speeds are the approach to the stop line the cameras show (the
-    # model's own stopped short of it: `approach_to_line`).
+    # Whether the chosen speeds are the approach to the place the cameras show (a light's
+    # stop line, or where the clear road ends): the model's own stopped short of it
+    # (`approach_to_line`).
     approached: bool = False
+    # Where a stop for a stopped vehicle was put, and where the cameras' clear road ends,
+    # that it moved to (`moved_to_clear_road`): x (m) both; None where it stayed.
+    moved_stop: tuple[float, float] | None = None
 
     @property
     def samples(self) -> Rollout:
@@ -424,13 +463,15 @@ class PlanningStep:
         decision: CausalDecision | None = None,
         lane: LaneEstimate | None = None,
         light: TrafficLightView = NO_LIGHT,
+        free_space: FreeSpace | None = None,
     ) -> Plan:
         """`decision`: the reasoning's structure (the conditioning message carries it), whose
         stop or yield for a standing object, nudge round one, or stop at a light's line the
         plan must respect while driving forward; None where a caller has no reasoning (then
         only a remembered object's stand-off applies). `lane`: the ego lane in the frames
         of t0, if the cameras showed one; followed while the reasoning keeps its lane.
-        `light`: the light ahead in the frames of t0 (`light_corrected`).
+        `light`: the light ahead in the frames of t0 (`light_corrected`). `free_space`:
+        how far the lane is clear road in those frames (`moved_to_clear_road`).
         Plans come in t0 order: the memory follows the car from one to the next."""
         started = time.perf_counter()
         stated = decision
@@ -460,6 +501,10 @@ class PlanningStep:
         recalled = self._recalled(conditioning, t0_ns, decision, stand_off)
         if recalled is not None:
             stand_off = StandOff(recalled.cause, recalled.x, recalled.y, self.stand_off_clearance_m)
+        moved = moved_to_clear_road(stand_off, free_space, lane) if stand_off is not None else None
+        moved_stop = None
+        if moved is not None and stand_off is not None:
+            moved_stop, stand_off = (stand_off.x, moved.x), moved
         refusals = stand_off.violations(rollouts) if stand_off is not None else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         if stand_off is not None and selection.index is None:
@@ -476,7 +521,8 @@ class PlanningStep:
             selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         braked = selection.index is not None and selection.index >= sampled
         approached = False
-        if stops_at_line and light.stop_line_x is not None and recalled is None:
+        at_line = stops_at_line and light.stop_line_x is not None and recalled is None
+        if at_line or moved_stop is not None:
             rollouts, scores, selection, refusals, approached = _approach_if_it_passes(
                 conditioning, rollouts, scores, selection, refusals, stand_off, self.limits
             )
@@ -509,6 +555,7 @@ class PlanningStep:
             braked,
             corrected_by_light=decision != stated and forward_only and recalled is None,
             approached=approached,
+            moved_stop=moved_stop,
         )
 
 
@@ -549,13 +596,14 @@ def _approach_if_it_passes(
     stand_off: StandOff | None,
     limits: Limits,
 ) -> tuple[Rollout, npt.NDArray[np.float64], Selection, list[str], bool]:
-    """Where the plan stops at a light's line the cameras show, and the chosen candidate
-    ends more than APPROACH_SHORT_M short of where it may stop (the model's samples brake
-    for the line where it places it, up to 15 m short), the candidates with the approach
-    to that line (`approach_to_line`, along the chosen one's path) appended, ranked first,
-    and the selection among them: the approach where it passes the checks and the
-    stand-off, else the choice as it was; and whether the approach is chosen."""
-    if selection.index is None or stand_off is None or stand_off.cause not in STOP_LINE_CAUSES:
+    """Where the plan stops at a place the cameras show (a light's line, or where the clear
+    road ends) and the chosen candidate ends more than APPROACH_SHORT_M short of where it
+    may stop (the model's samples brake for the line where it places it, up to 15 m
+    short; for a stopped vehicle that is not there, they stand), the candidates with the
+    approach to that place (`approach_to_line`, along the chosen one's path) appended,
+    ranked first, and the selection among them: the approach where it passes the checks
+    and the stand-off, else the choice as it was; and whether the approach is chosen."""
+    if selection.index is None or stand_off is None:
         return rollouts, scores, selection, refusals, False
     stop_at = stand_off.x - stand_off.clearance_m
     chosen = rollouts[selection.index]
@@ -580,10 +628,9 @@ def _along_lane_if_it_passes(
 ) -> tuple[Rollout, npt.NDArray[np.float64], Selection, bool]:
     """The candidates with the chosen one's speeds along the lane appended, ranked first,
     and the selection among them: that plan where it passes the checks and the stand-off,
-    else the choice as it was; and whether the lane's plan is chosen. Not for a lane whose
-    centre is more than half its width from the car: the car is in its lane while the
-    reasoning says it keeps it, so that is a neighbouring lane the detector followed."""
-    if selection.index is None or abs(float(lane.centre(0.0))) > lane.width_m / 2.0:
+    else the choice as it was; and whether the lane's plan is chosen. Not for a lane the
+    car is not in (`LaneEstimate.holds_car`)."""
+    if selection.index is None or not lane.holds_car():
         # None chosen, or a lane the car is not in (a detector led onto the next one).
         return rollouts, scores, selection, False
     lane_plan = along_lane(lane, rollouts[selection.index].acceleration, speed)

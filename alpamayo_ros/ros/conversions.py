@@ -25,6 +25,9 @@ from alpamayo_ros_msgs.msg import (
     Trajectory,
     TrajectoryCandidates,
 )
+from alpamayo_ros_msgs.msg import (
+    FreeSpace as FreeSpaceMsg,
+)
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, Quaternion, TransformStamped, Vector3
 from nav_msgs.msg import Odometry
@@ -42,6 +45,7 @@ from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, Plann
 from alpamayo_ros.core.rig import CameraModel, CameraRig
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.core.watchdog import WatchdogState
+from alpamayo_ros.perception.free_space import FreeSpace
 from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.perception.traffic_light import (
     NO_LIGHT,
@@ -357,6 +361,7 @@ def conditioning_msg(
     info: InferenceInfo,
     lane: LaneEstimate | None = None,
     light: TrafficLightView = NO_LIGHT,
+    free_space: FreeSpace | None = None,
 ) -> PlannerConditioning:
     latent = np.asarray(planner_input.latent, np.float32)
     state = planner_input.ego_state
@@ -371,6 +376,7 @@ def conditioning_msg(
         reasoning=reasoning,
         lane=lane_msg(lane),
         traffic_light=traffic_light_msg(light),
+        free_space=free_space_msg(free_space),
         latent=latent.reshape(-1).tolist(),
         latent_shape=list(latent.shape),
     )
@@ -412,6 +418,23 @@ def traffic_light_view(msg: TrafficLight) -> TrafficLightView:
     return TrafficLightView(
         colour, line_x if stops and math.isfinite(line_x) and line_x > 0 else None
     )
+
+
+def free_space_msg(free_space: FreeSpace | None) -> FreeSpaceMsg:
+    if free_space is None:
+        return FreeSpaceMsg(clear_to_x=math.nan, range_x=math.nan)
+    return FreeSpaceMsg(clear_to_x=float(free_space.clear_to_x), range_x=float(free_space.range_x))
+
+
+def free_space_estimate(msg: FreeSpaceMsg) -> FreeSpace | None:
+    """The clear road a message carries; None where the cameras were not looked at, or the
+    figures are not a clear stretch within a range (not finite, negative, or past it)."""
+    clear_to_x, range_x = float(msg.clear_to_x), float(msg.range_x)
+    if not (math.isfinite(clear_to_x) and math.isfinite(range_x)):
+        return None
+    if not 0.0 <= clear_to_x <= range_x:
+        return None
+    return FreeSpace(clear_to_x, range_x)
 
 
 def planner_input(msg: PlannerConditioning) -> PlannerInput:

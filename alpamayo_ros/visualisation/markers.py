@@ -22,9 +22,11 @@ from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.core.stand_off import STOP_LINE_CAUSES
+from alpamayo_ros.perception.free_space import CORRIDOR_HALF_WIDTH_M
 from alpamayo_ros.ros.conversions import (
     candidate_paths,
     duration_msg,
+    free_space_estimate,
     lane_estimate,
     pose_msgs,
     stamp_ns,
@@ -46,6 +48,8 @@ CANDIDATES_NS, SELECTED_NS, REASONING_NS, CAUSE_NS = "candidates", "selected", "
 LANE_NS = "lane"
 STOP_LINE_NS = "stop_line"
 STOP_LINE_HALF_WIDTH_M = 1.75  # drawn across a lane of the usual width
+CLEAR_ROAD_NS = "clear_road_end"
+CLEAR_ROAD_END = ColorRGBA(r=1.0, g=0.3, b=0.7, a=0.9)
 AGENTS_NS, LIGHTS_NS, ROAD_NS = "agents", "lights", "road"
 LIGHT_COLOURS = {
     LightColour.RED: ColorRGBA(r=1.0, g=0.1, b=0.1, a=1.0),
@@ -151,6 +155,24 @@ def stop_line_markers(msg: PlannerConditioning, style: MarkerStyle = MarkerStyle
     line.scale.x = style.line_width * 2.0
     line.points = [
         Point(x=light.stop_line_x, y=side * STOP_LINE_HALF_WIDTH_M) for side in (-1.0, 1.0)
+    ]
+    return MarkerArray(markers=[line])
+
+
+def clear_road_markers(msg: PlannerConditioning, style: MarkerStyle = MarkerStyle()) -> MarkerArray:
+    """Where the clear road the VLA node found in the cameras at t0 ends (the nearest thing
+    standing in the car's corridor, which a stop for a stopped vehicle the reasoning put
+    nearer moves to): a line across the corridor, on the lane's centre where it found
+    one; deleted where nothing stands within the range it looked along, or it did not look."""
+    space = free_space_estimate(msg.free_space)
+    if space is None or space.clear_to_x >= space.range_x:
+        return MarkerArray(markers=[_delete(msg.header, CLEAR_ROAD_NS, 0)])
+    lane = lane_estimate(msg.lane)
+    centre = float(lane.centre(space.clear_to_x)) if lane is not None and lane.holds_car() else 0.0
+    line = _marker(msg.header, CLEAR_ROAD_NS, 0, Marker.LINE_STRIP, CLEAR_ROAD_END, style)
+    line.scale.x = style.line_width * 2.0
+    line.points = [
+        Point(x=space.clear_to_x, y=centre + side * CORRIDOR_HALF_WIDTH_M) for side in (-1.0, 1.0)
     ]
     return MarkerArray(markers=[line])
 

@@ -61,7 +61,8 @@ VEHICLE_LENGTH_M = AGENT_SIZES[AgentKind.VEHICLE][0]
 # The expert every scenario is timed for.
 EXPERT = ExpertConfig()
 
-_VEHICLE_COLOURS: tuple[Rgb, ...] = (
+# The colours a vehicle is painted in (a detector must see each of them).
+VEHICLE_COLOURS: tuple[Rgb, ...] = (
     (200, 200, 205),
     (240, 240, 240),
     (30, 30, 35),
@@ -209,7 +210,7 @@ class _Builder:
             s=self.ego_front + rear_gap + VEHICLE_LENGTH_M / 2.0,
             d=lane_d,
             speed=speed,
-            colour=self.choose(_VEHICLE_COLOURS),
+            colour=self.choose(VEHICLE_COLOURS),
             **scripts,  # type: ignore[arg-type]
         )
         self.agents.append(agent)
@@ -567,7 +568,7 @@ def _traffic_light(b: _Builder) -> None:
                         AgentKind.VEHICLE,
                         s=intersection.stop_line_s - VEHICLE_LENGTH_M / 2.0 - b.uniform(0.5, 2.0),
                         d=b.lane_centre(other),
-                        colour=b.choose(_VEHICLE_COLOURS),
+                        colour=b.choose(VEHICLE_COLOURS),
                         speed_change=launch,
                     )
                 )
@@ -582,7 +583,7 @@ def _traffic_light(b: _Builder) -> None:
                     AgentKind.VEHICLE,
                     s=intersection.s - direction * 1.75,
                     d=middle - direction * speed * passes_at,
-                    colour=b.choose(_VEHICLE_COLOURS),
+                    colour=b.choose(VEHICLE_COLOURS),
                     crossing=Crossing(0.0, speed, direction, middle + direction * 120.0),
                 )
             )

@@ -27,6 +27,7 @@ from alpamayo_ros.evaluation.benchmark import run_benchmark
 from alpamayo_ros.evaluation.evaluate import evaluate_sample, vla_input
 from alpamayo_ros.graph import NODES, Topics, default_parameter_file
 from alpamayo_ros.launcher import GraphProcesses
+from alpamayo_ros.perception.free_space import MAX_FREE_X_M, FreeSpace
 from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.pipeline.backend import Backend
@@ -46,8 +47,10 @@ def conditioning(
     version: str = "",
     lane: LaneEstimate | None = None,
     light: TrafficLightView = NO_LIGHT,
+    free_space: FreeSpace | None = None,
 ) -> PlannerConditioning:
-    """What the VLA node publishes for this reasoning output (lane and light) at t0."""
+    """What the VLA node publishes for this reasoning output (lane, light and clear road)
+    at t0."""
     head = conversions.header(t0_ns, "base_link")
     info = conversions.inference_info_msg(
         inference_id, backend.name, version or backend.version, [t0_ns], 0
@@ -60,7 +63,15 @@ def conditioning(
         round(TRAJECTORY_STEPS * TRAJECTORY_DT_S * NS_PER_S),
     )
     return conversions.conditioning_msg(
-        output.planner_input, *HISTORY, meta_action, reasoning, head, info, lane, light
+        output.planner_input,
+        *HISTORY,
+        meta_action,
+        reasoning,
+        head,
+        info,
+        lane,
+        light,
+        free_space,
     )
 
 
@@ -148,6 +159,21 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
     assert light_plan.corrected_by_light and light_plan.selected is not None
     assert light_plan.selected.x.max() < 11.0 - 4.7 + 1e-9
     cases[9] = (green, light_t0_ns, light_plan.selection.index, light_plan)
+    # The reasoning stops for a stopped vehicle 8 m on; the cameras show the lane clear as
+    # far as they look: the node moves the stop there, as the planning step does.
+    phantom = with_decision(
+        forgotten,
+        longitudinal_decision=LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT,
+        cause=Cause.STOPPED_VEHICLE,
+        cause_object_position=(8.0, 0.0, 0.8),
+    )
+    spaces = {2: benchmark.last_inference.free_space, 10: FreeSpace(MAX_FREE_X_M)}
+    phantom_t0_ns = t0_ns + 300 * NS_PER_S
+    phantom_plan = PlanningStep(backend, 6, seed=0).plan(
+        phantom.planner_input, phantom_t0_ns, phantom.decision, None, NO_LIGHT, spaces[10]
+    )
+    assert phantom_plan.moved_stop == (8.0, MAX_FREE_X_M)
+    cases[10] = (phantom, phantom_t0_ns, phantom_plan.selection.index, phantom_plan)
 
     received: dict[str, list] = defaultdict(list)
     node = Node("planner_probe", context=rclpy_context)
@@ -201,6 +227,7 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
                         inference_id,
                         lane=lanes.get(inference_id),
                         light=lights.get(inference_id, NO_LIGHT),
+                        free_space=spaces.get(inference_id),
                     )
                 )
                 assert spin_until(lambda i=inference_id: bool(candidates_of(i))), graph.output(
@@ -212,6 +239,7 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
                     7: told_remembered,
                     8: lambda: told("along the lane the cameras show"),
                     9: lambda: told("stopping at the line of the red light the cameras show"),
+                    10: lambda: told("clear road past the stopped vehicle put 8.0 m ahead"),
                 }.get(inference_id)
                 if status is not None:
                     assert spin_until(status, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]

@@ -102,11 +102,12 @@ def test_check_config(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "camera_driver.widht: unknown parameter" in bad.stderr
 
 
-def test_the_vla_node_starts_without_the_lane_and_light_where_the_rig_lacks_their_cameras(
+def test_the_vla_node_starts_without_its_detectors_where_the_rig_lacks_their_cameras(
     ros_domain: int, tmp_path: Path
 ) -> None:
     """A rig file calibrating none of the front cameras: the node warns, names why, and
-    runs (the model's own path; the lane and the light are aids, not requirements)."""
+    runs (the model's own path; the lane, the light and the clear road are aids, not
+    requirements)."""
     packaged = yaml.safe_load((Path(default_parameter_file()).parent / "rig.yaml").read_text())
     rig = tmp_path / "rig.yaml"
     rig.write_text(
@@ -130,13 +131,14 @@ def test_the_vla_node_starts_without_the_lane_and_light_where_the_rig_lacks_thei
     try:
         assert node.stderr is not None
         lines = [""]
-        for line in node.stderr:  # until the second warning: the node got past start-up
+        for line in node.stderr:  # until the third warning: the node got past start-up
             lines.append(line)
-            if "no traffic light detection" in line:
+            if "no free space detection" in line:
                 break
         missing = "no calibration for camera(s) front_tele_30fov, front_wide_120fov"
         assert missing in lines[-1]
-        assert any("no lane detection" in line and missing in line for line in lines)
+        for what in ("lane", "traffic light"):
+            assert any(f"no {what} detection" in line and missing in line for line in lines)
         assert node.poll() is None, "".join(lines)
     finally:
         deadline.cancel()

@@ -10,6 +10,8 @@ from alpamayo_ros.backends.constant_velocity import ConstantVelocityBackend
 from alpamayo_ros.core.contract import CAMERA_ORDER, HISTORY_PERIOD_NS, NS_PER_S
 from alpamayo_ros.core.model_io import VlaInput
 from alpamayo_ros.core.planar import Pose2D, yaw_to_quaternion
+from alpamayo_ros.perception.detectors import Detectors
+from alpamayo_ros.perception.free_space import FreeSpaceDetector, FreeSpaceError
 from alpamayo_ros.perception.lane import LaneDetector
 from alpamayo_ros.perception.traffic_light import (
     NO_LIGHT,
@@ -19,7 +21,7 @@ from alpamayo_ros.perception.traffic_light import (
 )
 from alpamayo_ros.pipeline.backend import Decided
 from alpamayo_ros.pipeline.inference import InferenceStep
-from alpamayo_ros.world.agents import LightColour, LightState
+from alpamayo_ros.world.agents import AgentKind, AgentState, LightColour, LightState
 from alpamayo_ros.world.renderer import Renderer, default_rig
 from alpamayo_ros.world.road import Intersection, Road, Segment
 from alpamayo_ros.world.state import WorldState
@@ -83,7 +85,9 @@ def test_the_lane_is_found_in_the_newest_frames_of_the_lane_cameras() -> None:
     images = Renderer().render_cameras(WorldState(0.0, road, ()), pose, 256, 128)
     frames = dict(zip(CAMERA_ORDER, images, strict=True))
     looking = InferenceStep(
-        RecordingBackend(), CAMERA_ORDER, lane_detector=LaneDetector.for_rig(default_rig())
+        RecordingBackend(),
+        CAMERA_ORDER,
+        detectors=Detectors(lane=LaneDetector.for_rig(default_rig())),
     )
     feed(looking, NS_PER_S, 3 * NS_PER_S, frames)
     inference = looking.run()
@@ -112,7 +116,9 @@ def test_the_light_and_its_stop_line_are_found_in_the_newest_frames() -> None:
     images = Renderer().render_cameras(WorldState(0.0, road, (), (light,)), pose, 256, 128)
     frames = dict(zip(CAMERA_ORDER, images, strict=True))
     looking = InferenceStep(
-        RecordingBackend(), CAMERA_ORDER, light_detector=TrafficLightDetector.for_rig(default_rig())
+        RecordingBackend(),
+        CAMERA_ORDER,
+        detectors=Detectors(light=TrafficLightDetector.for_rig(default_rig())),
     )
     feed(looking, NS_PER_S, 3 * NS_PER_S, frames)
     inference = looking.run()
@@ -123,6 +129,42 @@ def test_the_light_and_its_stop_line_are_found_in_the_newest_frames() -> None:
     feed(blind, NS_PER_S, 3 * NS_PER_S, frames)
     inference = blind.run()
     assert inference is not None and inference.light is NO_LIGHT
+
+
+def test_the_clear_road_is_found_along_the_lane_in_the_newest_frames() -> None:
+    """At t0 the cameras see a car standing in the lane, its rear 20 m ahead of base_link,
+    on a road that bends left 15 m on: the inference carries the clear road up to the car,
+    looked along the lane found in the same frames; without a detector, none."""
+    road = Road((Segment(115.0), Segment(60.0, 1.0 / 80.0), Segment(200.0)), lane_count=2)
+    pose = Pose2D(100.0, road.lane_center(0), 0.0)
+    car = AgentState(
+        "car",
+        AgentKind.VEHICLE,
+        122.3,
+        road.lane_center(0),
+        0.0,
+        0.0,
+        0.0,
+        4.6,
+        1.9,
+        1.5,
+        (240, 240, 240),
+    )
+    images = Renderer().render_cameras(WorldState(0.0, road, (car,)), pose, 256, 128)
+    frames = dict(zip(CAMERA_ORDER, images, strict=True))
+    looking = InferenceStep(
+        RecordingBackend(), CAMERA_ORDER, detectors=Detectors.for_rig(default_rig())
+    )
+    feed(looking, NS_PER_S, 3 * NS_PER_S, frames)
+    inference = looking.run()
+    assert inference is not None and inference.free_space is not None
+    assert inference.lane is not None
+    assert inference.free_space.clear_to_x == pytest.approx(20.0, abs=1.5)
+    assert "free space" in inference.stage_ms
+    blind = InferenceStep(RecordingBackend(), CAMERA_ORDER)
+    feed(blind, NS_PER_S, 3 * NS_PER_S, frames)
+    inference = blind.run()
+    assert inference is not None and inference.free_space is None
 
 
 class BrokenDetector(LaneDetector):
@@ -139,17 +181,29 @@ class BrokenLightDetector(TrafficLightDetector):
         raise TrafficLightError("expected an RGB image [H, W, 3], got shape (64, 128)")
 
 
+class BrokenFreeSpaceDetector(FreeSpaceDetector):
+    """Stands in for a free-space detector that cannot read a frame."""
+
+    def detect(self, images: dict[str, np.ndarray], lane: object = None) -> None:  # type: ignore[override]
+        raise FreeSpaceError("expected an RGB image [H, W, 3], got shape (64, 128)")
+
+
 def test_failing_detectors_leave_the_decision_and_say_why() -> None:
     rig = default_rig()
     step = InferenceStep(
         RecordingBackend(),
         CAMERA_ORDER,
-        lane_detector=BrokenDetector(rig.cameras, {"front_tele_30fov": (12.0, 70.0)}),
-        light_detector=BrokenLightDetector(rig.cameras, ("front_tele_30fov",)),
+        detectors=Detectors(
+            BrokenDetector(rig.cameras, {"front_tele_30fov": (12.0, 70.0)}),
+            BrokenLightDetector(rig.cameras, ("front_tele_30fov",)),
+            BrokenFreeSpaceDetector(rig.cameras, ("front_tele_30fov",)),
+        ),
     )
     feed(step, NS_PER_S, 3 * NS_PER_S)
     inference = step.run()
     assert inference is not None and inference.lane is None and inference.light is NO_LIGHT
     assert inference.lane_error.startswith("lane detection failed: expected an RGB image")
     assert inference.light_error.startswith("traffic light detection failed: expected an RGB")
+    assert inference.free_space is None
+    assert inference.free_space_error.startswith("free space detection failed: expected an RGB")
     assert inference.output.decision is not None

@@ -19,12 +19,15 @@ from alpamayo_ros.core.model_io import (
     PlannerInput,
     VlaInput,
 )
+from alpamayo_ros.core.stand_off import StandOff
 from alpamayo_ros.core.trajectory_checks import check_rollout
+from alpamayo_ros.perception.free_space import MAX_FREE_X_M, FreeSpace
 from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.pipeline.backend import Backend, Decided
 from alpamayo_ros.pipeline.planning import (
     APPROACH_MAX_SPEED,
+    CLEAR_PAST_M,
     CONTRADICTION_PENALTY,
     NOISE_SCALE,
     ModelMismatch,
@@ -33,6 +36,7 @@ from alpamayo_ros.pipeline.planning import (
     approach_to_line,
     integrate_controls,
     light_corrected,
+    moved_to_clear_road,
     sampling_rng,
     stops_for_light,
 )
@@ -612,3 +616,74 @@ def test_while_the_reasoning_keeps_its_lane_the_plan_follows_the_lane_the_camera
     # A lane whose centre is 5 m to the left is not the one the car is in: not followed.
     beside = step.plan(ego, 0, KEEP_LANE, lane_to_the_left(5.0))
     assert not beside.along_lane and beside.rollouts.batch_shape == (3,)
+
+
+def test_a_stop_for_a_stopped_vehicle_in_clear_road_moves_to_where_it_ends() -> None:
+    """Standing, the reasoning stops for a stopped vehicle 8 m ahead (the embedded model's
+    phantom, seed 3000223); the samples stand. The cameras show the lane clear to 40 m (as
+    far as they look): the stop moves there and the car drives up to it, gaining speed
+    gently. Where they show something 10 m on (within CLEAR_PAST_M of the place), or the
+    stop is for construction, or no clear road came, the stop stands and so does the car."""
+    standing = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
+    ego = conditioning(0.0, Longitudinal.STOP)
+    phantom = stop_for(Cause.STOPPED_VEHICLE, 8.0)
+    plan = PlanningStep(standing, 6).plan(ego, 0, phantom, free_space=FreeSpace(MAX_FREE_X_M))
+    assert plan.moved_stop == (8.0, MAX_FREE_X_M)
+    assert plan.approached and plan.selected is not None
+    assert 15.0 < plan.selected.x.max() <= MAX_FREE_X_M - 7.0
+    assert plan.selected.acceleration.max() <= 1.0 + 1e-9
+    for stays in (
+        PlanningStep(standing, 6).plan(ego, 0, phantom, free_space=FreeSpace(10.0)),
+        PlanningStep(standing, 6).plan(
+            ego, 0, stop_for(Cause.CONSTRUCTION, 8.0), free_space=FreeSpace(MAX_FREE_X_M)
+        ),
+        PlanningStep(standing, 6).plan(ego, 0, phantom),
+    ):
+        assert stays.moved_stop is None and not stays.approached
+        assert stays.selected is not None and stays.selected.x.max() < 0.5
+
+
+def test_a_remembered_stopped_car_moves_to_where_the_cameras_show_one() -> None:
+    """The memory holds a stopped car 30 m ahead (the model placed it 6 m short, as on seed
+    3000205) and the reasoning keeps its lane at the set speed; the cameras show the lane
+    clear up to a car at 36 m: the plan keeps off that car by the clearance (the stop on
+    the centre of the lane the cameras show, 0.5 m left), not off the remembered place."""
+    step = PlanningStep(ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS)), 2)
+    for t0_ns, x_m in ((0, 40.0), (100_000_000, 39.0)):
+        step.plan(
+            conditioning(10.0, Longitudinal.MAINTAIN_SPEED),
+            t0_ns,
+            stop_for(Cause.STOPPED_VEHICLE, x_m),
+        )
+    lane = lane_to_the_left(0.5)
+    plan = step.plan(
+        conditioning(10.0, Longitudinal.MAINTAIN_SPEED),
+        1_000_000_000,
+        KEEP_LANE,
+        lane,
+        free_space=FreeSpace(36.0),
+    )
+    assert plan.recalled is not None and plan.recalled.x == pytest.approx(30.0)
+    assert plan.moved_stop == (pytest.approx(30.0), 36.0)
+    assert plan.selected is not None
+    end = np.hypot(plan.selected.x - 36.0, plan.selected.y - float(lane.centre(36.0)))
+    assert end.min() >= 7.0 - 0.5 - 1e-9
+    assert plan.selected.x.max() > 30.0 - 7.0  # further than the remembered place allowed
+
+
+def test_moved_to_clear_road_needs_the_margin_a_stop_and_the_cause() -> None:
+    stop = StandOff(Cause.STOPPED_VEHICLE, 10.0, 0.5, 7.0)
+    moved = moved_to_clear_road(stop, FreeSpace(25.0), None)
+    assert moved is not None and (moved.x, moved.y) == (25.0, 0.0)
+    assert moved_to_clear_road(stop, FreeSpace(10.0 + CLEAR_PAST_M), None) is None
+    assert moved_to_clear_road(stop, None, None) is None
+    passing = dataclasses.replace(stop, passing_clearance_m=1.8)
+    assert moved_to_clear_road(passing, FreeSpace(25.0), None) is None
+    for cause in (Cause.PEDESTRIAN, Cause.CYCLIST, Cause.CONSTRUCTION, Cause.TRAFFIC_LIGHT):
+        assert (
+            moved_to_clear_road(dataclasses.replace(stop, cause=cause), FreeSpace(25.0), None)
+            is None
+        )
+    # Beyond what the cameras look along, nothing is known clear.
+    far = dataclasses.replace(stop, x=MAX_FREE_X_M - 1.0)
+    assert moved_to_clear_road(far, FreeSpace(MAX_FREE_X_M), None) is None

@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from alpamayo_ros_msgs.msg import (
+    FreeSpace as FreeSpaceMsg,
+)
 from alpamayo_ros_msgs.msg import Lane, Reasoning, TrafficLight, Trajectory, TrajectoryCandidates
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
@@ -14,6 +17,7 @@ from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDeci
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.core.trajectory_checks import Selection
+from alpamayo_ros.perception.free_space import FreeSpace
 from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.ros import conversions
@@ -197,6 +201,17 @@ def test_a_traffic_light_round_trips_and_an_unknown_colour_reads_as_none_seen() 
     for colour, line_x in ((TrafficLight.RED, math.inf), (TrafficLight.RED, -2.0), (3, 10.0)):
         view = conversions.traffic_light_view(TrafficLight(colour=colour, stop_line_x=line_x))
         assert view.stop_line_x is None and view.colour == colour
+
+
+def test_free_space_round_trips_and_figures_that_are_not_one_read_as_none() -> None:
+    for space in (FreeSpace(11.0 / 3.0), FreeSpace(40.0), FreeSpace(0.0), None):
+        wire = deserialize_message(
+            serialize_message(conversions.free_space_msg(space)), FreeSpaceMsg
+        )
+        assert conversions.free_space_estimate(wire) == space
+    for clear_to_x, range_x in ((math.nan, 40.0), (12.0, math.inf), (-1.0, 40.0), (41.0, 40.0)):
+        wire = FreeSpaceMsg(clear_to_x=clear_to_x, range_x=range_x)
+        assert conversions.free_space_estimate(wire) is None
 
 
 def test_trajectory_message_round_trips_to_the_tracker() -> None:

@@ -17,6 +17,7 @@ from visualization_msgs.msg import Marker
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.planar import quaternion_to_yaw
 from alpamayo_ros.core.trajectory_checks import Selection
+from alpamayo_ros.perception.free_space import MAX_FREE_X_M, FreeSpace
 from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLightView
 from alpamayo_ros.ros import conversions
@@ -41,6 +42,7 @@ from alpamayo_ros.visualisation.markers import (
     SELECTED_NS,
     MarkerStyle,
     candidate_markers,
+    clear_road_markers,
     ground_truth_markers,
     lane_markers,
     reasoning_markers,
@@ -202,3 +204,22 @@ def test_the_stop_line_the_cameras_show_is_drawn_in_its_lights_colour() -> None:
     none = PlannerConditioning(header=head, traffic_light=conversions.traffic_light_msg(NO_LIGHT))
     (deleted,) = stop_line_markers(none).markers
     assert deleted.ns == "stop_line" and deleted.action == Marker.DELETE
+
+
+def test_where_the_clear_road_ends_is_drawn_across_the_corridor_on_the_lane() -> None:
+    head = conversions.header(7_000_000_000, "base_link")
+    stations = np.array([5.0, 7.0, 9.0, 30.0])
+    lane = LaneEstimate(stations, np.full_like(stations, 0.5), 3.5)
+    msg = PlannerConditioning(
+        header=head,
+        lane=conversions.lane_msg(lane),
+        free_space=conversions.free_space_msg(FreeSpace(18.0)),
+    )
+    (line,) = clear_road_markers(msg).markers
+    assert line.ns == "clear_road_end" and line.action == Marker.ADD
+    assert [p.x for p in line.points] == [18.0, 18.0]
+    assert [p.y for p in line.points] == pytest.approx([-0.75, 1.75])
+    for space in (FreeSpace(MAX_FREE_X_M), None):  # nothing stands within range; not looked
+        none = PlannerConditioning(header=head, free_space=conversions.free_space_msg(space))
+        (deleted,) = clear_road_markers(none).markers
+        assert deleted.ns == "clear_road_end" and deleted.action == Marker.DELETE

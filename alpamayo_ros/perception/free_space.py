@@ -1,0 +1,180 @@
+"""How far the road ahead in the car's corridor is clear, from the front cameras.
+
+Why a check beside the model: the embedded VLA names stopped vehicles that are not there.
+Slowed behind a car that cut in, or by a pedestrian it imagined, it says "Remain stopped
+behind the stopped vehicle" with nothing within 60 m, and stays stopped for the rest of
+the drive (seeds 3000223 and 3000227: progress 0.30 and 0.41 of the expert's); and it
+places a stopped car that is there 10-15 m short of it, so the car stops far behind it.
+Those stops cost more of the progress than anything else it does wrong. A stopped vehicle
+stands on the road, so where the cameras show the car's corridor as clear road well past
+the place the reasoning (or the planner's memory) puts one, it is not there: the planner
+moves that stop to where the clear road ends (pipeline.planning).
+
+How: each front camera's pixels are cast onto the ground (`lane.ground_table`, flat
+ground), and those in the car's corridor (CORRIDOR_HALF_WIDTH_M either side of the centre
+of the lane the cameras show, or of the car's axis where they show none: the car's width
+and a margin) are looked at.
+A thing standing on the road hides the ground behind it, and its own pixels, cast onto
+the ground, land where it stands or beyond. So the road is clear up to the nearest of:
+- at least MIN_OBSTACLE_PX pixels darker than DARK_FRACTION of the corridor's median
+  brightness, or more saturated than ROAD_MAX_SATURATION (asphalt and paint are grey or
+  white): a tyre, a car's paint, a tail light, a cone, clothing;
+- a FILL_WINDOW_M stretch whose pixels are mostly (FILL_FRACTION) off the asphalt's grey
+  (by more than ASPHALT_TOLERANCE of its brightness): the body of a white or grey car,
+  whose only dark or coloured pixels are its tail lights, 1 m up, cast 15 m beyond it
+  (seed 3000232). A stop line is under a metre of road, a crosswalk's stripes fill half
+  the corridor, a lane's markings run along its edges.
+
+What it cannot tell: whether the thing moves (a car ahead driving away is where it is in
+this frame), what it is, or anything beyond MAX_FREE_X_M (at 128x64 a pixel row of the
+tele camera covers about 3 m of road at 30 m); nor a thing lower than the kerb's shade or
+coloured like the road. The planner uses it only to move a stop it is told of, never to
+drive into what it does not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from alpamayo_ros.core.rig import CameraModel, CameraRig
+from alpamayo_ros.perception import PerceptionError
+from alpamayo_ros.perception.lane import (
+    CHECK_SIZE,
+    LANE_CAMERA_RANGES,
+    GroundTable,
+    LaneEstimate,
+    ground_table,
+    working_size,
+)
+
+Image = npt.NDArray[np.uint8]
+
+# The cameras looked along: those the lane is found in (the wide one close up, the tele
+# one far off), each over all the ground it sees up to MAX_FREE_X_M (a car nearer than the
+# tele camera's lane range still shows in it).
+FREE_SPACE_CAMERAS = tuple(LANE_CAMERA_RANGES)
+MAX_FREE_X_M = 40.0
+# Half the car's width (0.95 m) and a margin: a cyclist riding at the lane's edge whose
+# body reaches into the car's path is in it (seed 3000122, with 1.0 m: hit), the lane's
+# markings (1.75 m from its centre) are not.
+CORRIDOR_HALF_WIDTH_M = 1.25
+# Small things: how dark or how coloured a pixel must be, and how many there must be (one
+# pixel can be a kerb's edge or noise).
+DARK_FRACTION = 0.6
+ROAD_MAX_SATURATION = 60
+MIN_OBSTACLE_PX = 2
+# Large things: a stretch this long whose corridor pixels are at least this fraction off
+# the asphalt (brighter or darker than its median by more than this fraction of it, or
+# coloured), from at least this many pixels.
+FILL_WINDOW_M = 3.0
+FILL_FRACTION = 0.7
+ASPHALT_TOLERANCE = 0.25
+MIN_FILL_PX = 3
+
+
+class FreeSpaceError(PerceptionError):
+    """A camera without a calibration, or one that sees no ground ahead."""
+
+
+@dataclass(frozen=True)
+class FreeSpace:
+    """How far the car's corridor is clear road in one camera set."""
+
+    # x (m, base_link) where the nearest thing in the corridor begins; range_x where there
+    # is none within it.
+    clear_to_x: float
+    range_x: float = MAX_FREE_X_M
+
+    def clear_past(self, x: float, margin_m: float) -> bool:
+        """Whether the corridor is clear road from the car to `margin_m` past x, all of it
+        within the range looked along."""
+        return x + margin_m <= self.range_x and self.clear_to_x > x + margin_m
+
+
+class FreeSpaceDetector:
+    """The clear road ahead in the named cameras' frames."""
+
+    def __init__(self, cameras: Mapping[str, CameraModel], names: tuple[str, ...]) -> None:
+        if not names:
+            raise FreeSpaceError("the free-space detector needs at least one camera")
+        missing = [name for name in names if name not in cameras]
+        if missing:
+            raise FreeSpaceError(f"no calibration for free-space camera(s) {', '.join(missing)}")
+        self.cameras = {name: cameras[name] for name in names}
+        self._tables: dict[tuple[str, int, int], GroundTable] = {}
+        for name in names:  # a camera that cannot see the ground fails here, not later
+            try:
+                self._table(name, *CHECK_SIZE)
+            except ValueError as error:
+                raise FreeSpaceError(str(error)) from error
+
+    @classmethod
+    def for_rig(cls, rig: CameraRig) -> FreeSpaceDetector | None:
+        """The detector over the rig's cameras of FREE_SPACE_CAMERAS; None where it has
+        none of them."""
+        names = tuple(name for name in FREE_SPACE_CAMERAS if name in rig.cameras)
+        return cls(rig.cameras, names) if names else None
+
+    def _table(self, name: str, width: int, height: int) -> GroundTable:
+        key = (name, width, height)
+        if key not in self._tables:
+            self._tables[key] = ground_table(self.cameras[name], width, height, (0.0, MAX_FREE_X_M))
+        return self._tables[key]
+
+    def detect(self, images: Mapping[str, Image], lane: LaneEstimate | None = None) -> FreeSpace:
+        """How far the corridor is clear in these frames (RGB per camera name; cameras it
+        does not look along are ignored, and it goes on without one that is missing): along
+        `lane` where the car is in it, straight ahead otherwise."""
+        xs, values, saturations = [], [], []
+        for name in self.cameras:
+            image = images.get(name)
+            if image is None:
+                continue
+            if image.ndim != 3 or image.shape[2] != 3:
+                raise FreeSpaceError(f"expected an RGB image [H, W, 3], got shape {image.shape}")
+            image = working_size(image)
+            table = self._table(name, image.shape[1], image.shape[0])
+            centre = lane.centre(np.nan_to_num(table.x)) if lane and lane.holds_car() else 0.0
+            corridor = np.abs(table.y - centre) <= CORRIDOR_HALF_WIDTH_M  # False where NaN
+            hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
+            xs.append(table.x[corridor])
+            values.append(hsv[..., 2][corridor].astype(np.float64))
+            saturations.append(hsv[..., 1][corridor])
+        x = np.concatenate(xs) if xs else np.zeros(0)
+        if x.size == 0:  # nothing of the corridor in view: nothing is known clear
+            return FreeSpace(0.0)
+        value, saturation = np.concatenate(values), np.concatenate(saturations)
+        level = float(np.median(value))  # the asphalt's: most of any corridor is road
+        coloured = saturation > ROAD_MAX_SATURATION
+        small = _small_thing_x(x[(value < DARK_FRACTION * level) | coloured])
+        large = _large_thing_x(x, (np.abs(value - level) > ASPHALT_TOLERANCE * level) | coloured)
+        return FreeSpace(min(small, large))
+
+
+def _small_thing_x(odd_x: npt.NDArray[np.float64]) -> float:
+    """Where MIN_OBSTACLE_PX of the dark or coloured corridor pixels (at `odd_x`) are
+    nearer; MAX_FREE_X_M where there are fewer."""
+    nearest = np.sort(odd_x)
+    return float(nearest[MIN_OBSTACLE_PX - 1]) if nearest.size >= MIN_OBSTACLE_PX else MAX_FREE_X_M
+
+
+def _large_thing_x(x: npt.NDArray[np.float64], off: npt.NDArray[np.bool_]) -> float:
+    """Where the nearest FILL_WINDOW_M stretch of corridor (pixels at `x`) that is mostly
+    `off` the asphalt begins (its nearest such pixel); MAX_FREE_X_M where there is none."""
+    edges = np.arange(0.0, MAX_FREE_X_M + 1.0, 1.0)
+    every, _ = np.histogram(x, edges)
+    odd, _ = np.histogram(x[off], edges)
+    window = round(FILL_WINDOW_M)
+    every_sum = np.convolve(every, np.ones(window), "valid")
+    odd_sum = np.convolve(odd, np.ones(window), "valid")
+    found = np.flatnonzero((every_sum >= MIN_FILL_PX) & (odd_sum >= FILL_FRACTION * every_sum))
+    if found.size == 0:
+        return MAX_FREE_X_M
+    start = edges[found[0]]
+    inside = off & (x >= start) & (x < start + window)
+    return float(x[inside].min())
