@@ -109,13 +109,21 @@ class StandOff:
     """Keep the ego origin (base_link) at least `clearance_m` from the point (x, y), in the
     ego frame at t0, where the reasoning's cause is; or, where the car is closer already,
     come no closer. With `passing_clearance_m` (a nudge round the object) the car may pass
-    it, at least that far sideways; it still stops `clearance_m` short when braking."""
+    it, at least that far sideways; it still stops `clearance_m` short when braking.
+
+    `seen`: the point is what the cameras show in the car's lane, not the reasoning's
+    cause (pipeline.planning's tracked clear road end), moving on along x at `speed_mps`,
+    kept off for the first `horizon_s` of a plan (a constant speed is a guess further
+    on, and the plan after next looks again)."""
 
     cause: Cause
     x: float
     y: float
     clearance_m: float
     passing_clearance_m: float | None = None
+    seen: bool = False
+    speed_mps: float = 0.0
+    horizon_s: float = np.inf
 
     @classmethod
     def stated_by(
@@ -161,12 +169,18 @@ class StandOff:
     @property
     def _what(self) -> str:
         """What the car keeps off, as a diagnostic names it."""
+        if self.seen:
+            return "thing the cameras show in the lane"
         if self.cause in STOP_LINE_CAUSES:
-            return f"stop line of the {self.cause.name.lower()}"
-        return self.cause.name.lower()
+            return f"stop line of the {self.cause.name.lower()} the reasoning stops for"
+        return f"{self.cause.name.lower()} the reasoning stops for"
 
     def _distances(self, rollouts: Rollout) -> npt.NDArray[np.float64]:
-        return np.asarray(np.hypot(rollouts.x - self.x, rollouts.y - self.y))
+        """[K, T]: from each state to the point where it is then (infinite past the
+        horizon)."""
+        x = self.x + self.speed_mps * rollouts.t
+        distances = np.hypot(rollouts.x - x, rollouts.y - self.y)
+        return np.asarray(np.where(rollouts.t <= self.horizon_s, distances, np.inf))
 
     def violations(self, rollouts: Rollout) -> list[str]:
         """Per candidate of a batch [K, T]: why it breaks the stand-off, "" when it keeps it."""
@@ -181,8 +195,8 @@ class StandOff:
                 reasons.append("")
                 continue
             reasons.append(
-                f"comes {distances[k, closest]:.1f} m from the {self._what} the "
-                f"reasoning stops for (clearance {self.clearance_m:g} m) at "
+                f"comes {distances[k, closest]:.1f} m from the {self._what} "
+                f"(clearance {self.clearance_m:g} m) at "
                 f"t={rollouts.t[k, closest]:.1f} s"
             )
         return reasons

@@ -142,6 +142,13 @@ class DiffusionPlanner(Node):
                 f"; the cameras show clear road past the stopped vehicle put {put_x:.1f} m "
                 f"ahead: stopping short of where it ends, {clear_to_x:.1f} m ahead"
             )
+        if plan.kept_off_seen is not None:
+            # Nearer than anything the reasoning stops for: the cameras' own.
+            seen_x, seen_speed = plan.kept_off_seen
+            going = f"moving at {seen_speed:.1f} m/s" if seen_speed > 0.0 else "standing"
+            message += (
+                f"; keeping off what the cameras show in the lane {seen_x:.1f} m ahead ({going})"
+            )
         if plan.approached:
             message += " (driving up to it: the model's plans stopped well short of it)"
         self.diagnostics.update(

@@ -19,17 +19,18 @@ the ground, land where it stands or beyond. So the road is clear up to the neare
 - at least MIN_OBSTACLE_PX pixels darker than DARK_FRACTION of the corridor's median
   brightness, or more saturated than ROAD_MAX_SATURATION (asphalt and paint are grey or
   white): a tyre, a car's paint, a tail light, a cone, clothing;
-- a FILL_WINDOW_M stretch whose pixels are mostly (FILL_FRACTION) off the asphalt's grey
+- a FILL_WINDOW_M stretch mostly (FILL_FRACTION, metre by metre) off the asphalt's grey
   (by more than ASPHALT_TOLERANCE of its brightness): the body of a white or grey car,
   whose only dark or coloured pixels are its tail lights, 1 m up, cast 15 m beyond it
-  (seed 3000232). A stop line is under a metre of road, a crosswalk's stripes fill half
-  the corridor, a lane's markings run along its edges.
+  (seed 3000232). A stop line is half a metre of road, a crosswalk's stripes fill half
+  the corridor for 3 m, a lane's markings run along its edges.
 
-What it cannot tell: whether the thing moves (a car ahead driving away is where it is in
-this frame), what it is, or anything beyond MAX_FREE_X_M (at 128x64 a pixel row of the
-tele camera covers about 3 m of road at 30 m); nor a thing lower than the kerb's shade or
-coloured like the road. The planner uses it only to move a stop it is told of, never to
-drive into what it does not see.
+What it cannot tell from one frame: whether the thing moves (a car ahead driving away is
+where it is in this frame), what it is, or anything beyond MAX_FREE_X_M (at 128x64 a pixel
+row of the tele camera covers about 3 m of road at 30 m); nor a thing lower than the kerb's
+shade or coloured like the road. The planner moves a stop it is told of to where the clear road
+ends, and keeps off what stands or moves slower there (it follows it from frame to frame
+for its speed); it never drives further than the clear road because of it.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ Image = npt.NDArray[np.uint8]
 # tele camera's lane range still shows in it).
 FREE_SPACE_CAMERAS = tuple(LANE_CAMERA_RANGES)
 MAX_FREE_X_M = 40.0
+# Straight ahead, where no lane is found (an intersection, a crosswalk, worn paint), the
+# corridor is looked along this far: a bend's outer edge is 10 m ahead on the sharpest
+# roads, and grass there would stand in the corridor like a wall.
+STRAIGHT_REACH_M = 10.0
 # Half the car's width (0.95 m) and a margin: a cyclist riding at the lane's edge whose
 # body reaches into the car's path is in it (seed 3000122, with 1.0 m: hit), the lane's
 # markings (1.75 m from its centre) are not.
@@ -68,10 +73,13 @@ CORRIDOR_HALF_WIDTH_M = 1.25
 DARK_FRACTION = 0.6
 ROAD_MAX_SATURATION = 60
 MIN_OBSTACLE_PX = 2
-# Large things: a stretch this long whose corridor pixels are at least this fraction off
-# the asphalt (brighter or darker than its median by more than this fraction of it, or
-# coloured), from at least this many pixels.
-FILL_WINDOW_M = 3.0
+# Large things: a stretch this long (within the range) of whose metres of
+# corridor the pixels are, on average, at least this fraction off the asphalt (brighter
+# or darker than its median by more than this fraction of it, or coloured), from at least
+# this many pixels. A car's body, cast onto the ground, fills the corridor from its rear
+# to beyond the range; a stop line is half a metre, a crosswalk's stripes 3 m of half the
+# corridor, and road again after them.
+FILL_WINDOW_M = 6.0
 FILL_FRACTION = 0.7
 ASPHALT_TOLERANCE = 0.25
 MIN_FILL_PX = 3
@@ -88,7 +96,7 @@ class FreeSpace:
     # x (m, base_link) where the nearest thing in the corridor begins; range_x where there
     # is none within it.
     clear_to_x: float
-    range_x: float = MAX_FREE_X_M
+    range_x: float = MAX_FREE_X_M  # the lane's length where shorter, STRAIGHT_REACH_M without one
 
     def clear_past(self, x: float, margin_m: float) -> bool:
         """Whether the corridor is clear road from the car to `margin_m` past x, all of it
@@ -126,10 +134,20 @@ class FreeSpaceDetector:
             self._tables[key] = ground_table(self.cameras[name], width, height, (0.0, MAX_FREE_X_M))
         return self._tables[key]
 
-    def detect(self, images: Mapping[str, Image], lane: LaneEstimate | None = None) -> FreeSpace:
+    def detect(
+        self,
+        images: Mapping[str, Image],
+        lane: LaneEstimate | None = None,
+        straight_reach_m: float = STRAIGHT_REACH_M,
+    ) -> FreeSpace:
         """How far the corridor is clear in these frames (RGB per camera name; cameras it
         does not look along are ignored, and it goes on without one that is missing): along
-        `lane` where the car is in it, straight ahead otherwise."""
+        `lane` where the car is in it, as far as it was found (at most MAX_FREE_X_M);
+        straight ahead otherwise, `straight_reach_m` far (a road may bend beyond)."""
+        if lane is not None and lane.holds_car():
+            reach = min(float(lane.x[-1]), MAX_FREE_X_M)
+        else:
+            lane, reach = None, min(straight_reach_m, MAX_FREE_X_M)
         xs, values, saturations = [], [], []
         for name in self.cameras:
             image = images.get(name)
@@ -139,42 +157,46 @@ class FreeSpaceDetector:
                 raise FreeSpaceError(f"expected an RGB image [H, W, 3], got shape {image.shape}")
             image = working_size(image)
             table = self._table(name, image.shape[1], image.shape[0])
-            centre = lane.centre(np.nan_to_num(table.x)) if lane and lane.holds_car() else 0.0
-            corridor = np.abs(table.y - centre) <= CORRIDOR_HALF_WIDTH_M  # False where NaN
+            centre = lane.centre(np.nan_to_num(table.x)) if lane is not None else 0.0
+            # False where NaN.
+            corridor = (np.abs(table.y - centre) <= CORRIDOR_HALF_WIDTH_M) & (table.x <= reach)
             hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
             xs.append(table.x[corridor])
             values.append(hsv[..., 2][corridor].astype(np.float64))
             saturations.append(hsv[..., 1][corridor])
         x = np.concatenate(xs) if xs else np.zeros(0)
         if x.size == 0:  # nothing of the corridor in view: nothing is known clear
-            return FreeSpace(0.0)
+            return FreeSpace(0.0, reach)
         value, saturation = np.concatenate(values), np.concatenate(saturations)
         level = float(np.median(value))  # the asphalt's: most of any corridor is road
         coloured = saturation > ROAD_MAX_SATURATION
-        small = _small_thing_x(x[(value < DARK_FRACTION * level) | coloured])
-        large = _large_thing_x(x, (np.abs(value - level) > ASPHALT_TOLERANCE * level) | coloured)
-        return FreeSpace(min(small, large))
+        small = _small_thing_x(x[(value < DARK_FRACTION * level) | coloured], reach)
+        off = (np.abs(value - level) > ASPHALT_TOLERANCE * level) | coloured
+        return FreeSpace(min(small, _large_thing_x(x, off, reach)), reach)
 
 
-def _small_thing_x(odd_x: npt.NDArray[np.float64]) -> float:
+def _small_thing_x(odd_x: npt.NDArray[np.float64], reach: float) -> float:
     """Where MIN_OBSTACLE_PX of the dark or coloured corridor pixels (at `odd_x`) are
-    nearer; MAX_FREE_X_M where there are fewer."""
+    nearer; `reach` where there are fewer."""
     nearest = np.sort(odd_x)
-    return float(nearest[MIN_OBSTACLE_PX - 1]) if nearest.size >= MIN_OBSTACLE_PX else MAX_FREE_X_M
+    return float(nearest[MIN_OBSTACLE_PX - 1]) if nearest.size >= MIN_OBSTACLE_PX else reach
 
 
-def _large_thing_x(x: npt.NDArray[np.float64], off: npt.NDArray[np.bool_]) -> float:
-    """Where the nearest FILL_WINDOW_M stretch of corridor (pixels at `x`) that is mostly
-    `off` the asphalt begins (its nearest such pixel); MAX_FREE_X_M where there is none."""
-    edges = np.arange(0.0, MAX_FREE_X_M + 1.0, 1.0)
+def _large_thing_x(x: npt.NDArray[np.float64], off: npt.NDArray[np.bool_], reach: float) -> float:
+    """Where the nearest FILL_WINDOW_M stretch of corridor (pixels at `x`, up to `reach`)
+    that is mostly `off` the asphalt, metre by metre, begins (its nearest such pixel);
+    `reach` where there is none. Metre by metre: near rows have many more pixels per metre than far
+    ones, and a stop line close up would outweigh the road beyond it."""
+    edges = np.arange(0.0, reach + 1.0, 1.0)
     every, _ = np.histogram(x, edges)
     odd, _ = np.histogram(x[off], edges)
+    seen = every > 0
+    fraction = np.where(seen, odd / np.maximum(every, 1), 0.0)
     window = round(FILL_WINDOW_M)
-    every_sum = np.convolve(every, np.ones(window), "valid")
-    odd_sum = np.convolve(odd, np.ones(window), "valid")
-    found = np.flatnonzero((every_sum >= MIN_FILL_PX) & (odd_sum >= FILL_FRACTION * every_sum))
-    if found.size == 0:
-        return MAX_FREE_X_M
-    start = edges[found[0]]
-    inside = off & (x >= start) & (x < start + window)
-    return float(x[inside].min())
+    for start in np.flatnonzero(odd[: len(odd) - window + 1] > 0):
+        stretch = slice(start, start + window)
+        pixels = int(every[stretch].sum())
+        if pixels >= MIN_FILL_PX and fraction[stretch][seen[stretch]].mean() >= FILL_FRACTION:
+            inside = off & (x >= edges[start]) & (x < edges[start] + window)
+            return float(x[inside].min())
+    return reach

@@ -292,7 +292,7 @@ class TrafficLightDetector:
         line_x = nearest_line(np.concatenate(points)) if points else None
         if line_x is None or self.free_space is None:
             return None
-        clear_to_x = self.free_space.detect(images).clear_to_x
+        clear_to_x = self.free_space.detect(images, straight_reach_m=MAX_LINE_X_M).clear_to_x
         return line_x if clear_to_x >= line_x - LINE_CLEARANCE_M else None
 
     def detect(self, images: Mapping[str, Image]) -> TrafficLightView:

@@ -23,6 +23,9 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
 - given how far the cameras show the lane clear road (perception.free_space), a stop for a
   stopped vehicle placed within road they show clear is moved to where the clear road ends
   (`moved_to_clear_road`), and a plan that drives up to it offered first, as for a line;
+  and what stands, or moves slower than the car, at the clear road's end, followed from
+  plan to plan (`ClearRoadTrack`), is kept off while the reasoning keeps its lane, where
+  it is nearer than what the reasoning stops for;
 - given the lane the cameras show (perception.lane), while the reasoning keeps its lane the
   chosen plan's speed profile is driven along the lane's centre instead of its own path,
   when that passes the same checks (`along_lane`);
@@ -218,6 +221,25 @@ APPROACH_DONE_M = 0.05
 # model's placement scatter and a car's half length.
 CLEARED_CAUSES = frozenset({Cause.STOPPED_VEHICLE})
 CLEAR_PAST_M = 3.0
+# The thing at the clear road's end, followed from plan to plan (`ClearRoadTrack`): how
+# far back, how many plans and how far apart the first and the last must be for a speed,
+# and how far from the last one the next may be and still be the same thing (the tele
+# camera's pixel rows are up to 3 m of road apart at 30-40 m).
+TRACK_S = 1.0
+TRACK_MIN_SPAN_S = 0.3
+TRACK_JUMP_M = 3.0
+TRACK_JUMP_FRACTION = 0.1
+# Faster than the car by this much, it moves away: nothing to keep off. Slower than this,
+# it stands, and is kept off over the whole plan; a moving one over the first
+# MOVING_HORIZON_S (kept off over 6.4 s at its speed of the moment, a lead that speeds up
+# had the car braking for it, and the model, braking, then slowed for good: seed 3000320,
+# 1.03 -> 0.63 of the expert's progress).
+MOVING_AWAY_MPS = 1.0
+STANDING_MPS = 1.0
+MOVING_HORIZON_S = 3.0
+# A thing whose speed is not known yet is taken as standing only where waiting for its
+# speed would leave a stop harder than this (m/s^2).
+UNKNOWN_SPEED_DECELERATION = 4.0
 # For this long after a plan, its stop for a light and the cameras' line hold: a yellow
 # the car began to stop for is stopped for while it can (else it could go on half-way
 # through braking), and a line missed in one frame is where it was, dead-reckoned.
@@ -301,6 +323,57 @@ def moved_to_clear_road(
     return replace(stand_off, x=x, y=y)
 
 
+@dataclass(frozen=True)
+class _ClearRoadEnd:
+    t0_ns: int
+    x: float
+    ego_speed: float
+
+
+class ClearRoadTrack:
+    """What the cameras show at the clear road's end, followed from plan to plan: where it
+    is and how fast it moves along the lane.
+
+    Why: the model drives into what it misnames. On seed 3000100 it says "speed up to
+    follow the lead" and closes from 10 m at 8 m/s on a lead doing 3.8; on 3000143, once
+    the memory's hold is over, it calls the stopped car ahead a lead vehicle and drives on
+    at 7 m/s. The cameras show the thing the whole time, its distance shrinking; a planner
+    that keeps off what is in its lane does not need the reasoning to name it right.
+
+    Its speed is the median, over pairs of plans at least TRACK_MIN_SPAN_S apart within
+    TRACK_S, of how fast the end moved, the car's own travel added (the mean of the two
+    plans' speeds): robust to the pixel rows a far end jumps between."""
+
+    def __init__(self) -> None:
+        self._ends: list[_ClearRoadEnd] = []
+
+    def follow(
+        self, t0_ns: int, free_space: FreeSpace | None, ego_speed: float
+    ) -> tuple[float, float | None] | None:
+        """(x, speed) of the thing at the clear road's end at t0; None where nothing stands
+        in the corridor within range, and its speed None where it has not been followed
+        long enough for one (it may be a pedestrian stepping in: seed 3000145). A jump
+        further than TRACK_JUMP_M (and TRACK_JUMP_FRACTION of its distance) from the last
+        end, or a t0 that goes back, starts over."""
+        if free_space is None or free_space.clear_to_x >= free_space.range_x:
+            self._ends.clear()
+            return None
+        x = free_space.clear_to_x
+        ends = [e for e in self._ends if 0 < t0_ns - e.t0_ns <= TRACK_S * NS_PER_S]
+        if ends and abs(x - ends[-1].x) > TRACK_JUMP_M + TRACK_JUMP_FRACTION * x:
+            ends = []
+        ends.append(_ClearRoadEnd(t0_ns, x, ego_speed))
+        self._ends = ends
+        speeds = []
+        for i, first in enumerate(ends):
+            for last in ends[i + 1 :]:
+                dt = (last.t0_ns - first.t0_ns) / NS_PER_S
+                if dt >= TRACK_MIN_SPAN_S:
+                    travelled = 0.5 * (first.ego_speed + last.ego_speed) * dt
+                    speeds.append((last.x - first.x + travelled) / dt)
+        return x, float(np.median(speeds)) if speeds else None
+
+
 def _stops_for_a_light(decision: CausalDecision | None) -> bool:
     return (
         decision is not None
@@ -339,6 +412,9 @@ class Plan:
     # Where a stop for a stopped vehicle was put, and where the cameras' clear road ends,
     # that it moved to (`moved_to_clear_road`): x (m) both; None where it stayed.
     moved_stop: tuple[float, float] | None = None
+    # Where the thing at the clear road's end is and how fast it moves (m, m/s), where the
+    # plan keeps off it (`ClearRoadTrack`); None where it does not.
+    kept_off_seen: tuple[float, float] | None = None
 
     @property
     def samples(self) -> Rollout:
@@ -398,6 +474,7 @@ class PlanningStep:
         remembers = stand_off_memory_s > 0.0 and stand_off_clearance_m > 0.0
         self.memory = StandingObjectMemory(stand_off_memory_s) if remembers else None
         self._light_plan: _LightPlan | None = None
+        self.clear_road_track = ClearRoadTrack()
 
     def check_model(self, name: str, version: str) -> None:
         """Refuse conditioning from a model other than this planner's backend."""
@@ -434,6 +511,44 @@ class PlanningStep:
             return recalled
         nearer = stated.passing_clearance_m is None and recalled.x < stated.x
         return recalled if nearer else None
+
+    def _seen_in_lane(
+        self,
+        t0_ns: int,
+        speed: float,
+        free_space: FreeSpace | None,
+        lane: LaneEstimate | None,
+    ) -> StandOff | None:
+        """The stand-off from the thing at the clear road's end (on the lane's centre, or
+        straight ahead), moving on at its speed (never backwards; standing until it has
+        one, where it is too close to wait for it); None where there is none, it moves away
+        faster than the car, or the object rules are off."""
+        followed = self.clear_road_track.follow(t0_ns, free_space, speed)
+        if followed is None or self.stand_off_clearance_m == 0.0:
+            return None
+        x, followed_speed = followed
+        waited = speed * TRACK_MIN_SPAN_S  # travelled until its speed is known
+        if followed_speed is None and x - self.stand_off_clearance_m - waited > speed**2 / (
+            2.0 * UNKNOWN_SPEED_DECELERATION
+        ):
+            # New, and far enough to stop for firmly once its speed is known: it may be a
+            # lead driving on (braking for one at the handover, the model went on braking:
+            # seed 3000393) or a car in the next lane the corridor's far end grazes for a
+            # frame (3000103).
+            return None
+        thing_speed = 0.0 if followed_speed is None else followed_speed
+        if thing_speed > speed + MOVING_AWAY_MPS:
+            return None
+        y = float(lane.centre(x)) if lane is not None and lane.holds_car() else 0.0
+        return StandOff(
+            Cause.OTHER,
+            x,
+            y,
+            self.stand_off_clearance_m,
+            seen=True,
+            speed_mps=max(thing_speed, 0.0),
+            horizon_s=np.inf if thing_speed < STANDING_MPS else MOVING_HORIZON_S,
+        )
 
     def _recent_light_plan(self, t0_ns: int) -> _LightPlan | None:
         last = self._light_plan
@@ -505,6 +620,18 @@ class PlanningStep:
         moved_stop = None
         if moved is not None and stand_off is not None:
             moved_stop, stand_off = (stand_off.x, moved.x), moved
+        seen = self._seen_in_lane(t0_ns, conditioning.ego_state.speed, free_space, lane)
+        keeps_its_lane = (
+            decision is None or decision.lateral_decision is LateralDecision.LANE_KEEPING
+        )
+        # What the cameras show in the lane, where it is nearer than what the reasoning (or
+        # the memory) asks to keep off, and the reasoning keeps its lane (not going round).
+        nearer = stand_off is None or (
+            stand_off.passing_clearance_m is None and seen is not None and seen.x < stand_off.x
+        )
+        kept_off_seen = None
+        if seen is not None and forward_only and keeps_its_lane and nearer:
+            kept_off_seen, stand_off = (seen.x, seen.speed_mps), seen
         refusals = stand_off.violations(rollouts) if stand_off is not None else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         if stand_off is not None and selection.index is None:
@@ -556,6 +683,7 @@ class PlanningStep:
             corrected_by_light=decision != stated and forward_only and recalled is None,
             approached=approached,
             moved_stop=moved_stop,
+            kept_off_seen=kept_off_seen,
         )
 
 

@@ -166,6 +166,22 @@ def test_samples_that_come_within_the_clearance_are_named_with_where_and_when() 
     assert rollouts.x[1].max() == pytest.approx(10.0**2 / 5.2, abs=0.01)
 
 
+def test_a_moving_thing_the_cameras_show_is_kept_off_where_it_will_be() -> None:
+    """A thing 20 m ahead going at 6 m/s; the car at 10 m/s keeping its speed comes within
+    7 m of it after 3.25 s (and reaches it at 5 s), at 8 m/s never within 6.4 s. Kept off
+    over the first 3 s only, keeping 10 m/s passes; standing, neither does."""
+    moving = StandOff(Cause.OTHER, 20.0, 0.0, 7.0, seen=True, speed_mps=6.0)
+    rollouts = integrate_unicycle(np.zeros((2, STEPS)), np.zeros((2, STEPS)), np.array([10.0, 8.0]))
+    ten, eight = moving.violations(rollouts)
+    assert (
+        ten == "comes 0.0 m from the thing the cameras show in the lane (clearance 7 m) at t=5.0 s"
+    )
+    assert eight == ""
+    assert replace(moving, horizon_s=3.0).violations(rollouts) == ["", ""]
+    standing = replace(moving, speed_mps=0.0, horizon_s=3.0)
+    assert all(standing.violations(rollouts))
+
+
 def test_braking_stops_short_of_the_clearance_and_stays_stopped() -> None:
     stand_off = StandOff(Cause.STOPPED_VEHICLE, 30.0, 0.0, 10.0)
     keeping = integrate_unicycle(np.zeros(STEPS), np.zeros(STEPS), 10.0)

@@ -174,6 +174,16 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
     )
     assert phantom_plan.moved_stop == (8.0, MAX_FREE_X_M)
     cases[10] = (phantom, phantom_t0_ns, phantom_plan.selection.index, phantom_plan)
+    # Keeping its lane at the set speed, the reasoning names nothing; the cameras show a
+    # thing in the lane 6 m on (too near to wait for its speed): the node keeps off it as
+    # standing, as the planning step does.
+    spaces[11] = FreeSpace(6.0)
+    seen_t0_ns = t0_ns + 400 * NS_PER_S
+    seen_plan = PlanningStep(backend, 6, seed=0).plan(
+        forgotten.planner_input, seen_t0_ns, forgotten.decision, None, NO_LIGHT, spaces[11]
+    )
+    assert seen_plan.kept_off_seen == (6.0, 0.0)
+    cases[11] = (forgotten, seen_t0_ns, seen_plan.selection.index, seen_plan)
 
     received: dict[str, list] = defaultdict(list)
     node = Node("planner_probe", context=rclpy_context)
@@ -240,6 +250,7 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
                     8: lambda: told("along the lane the cameras show"),
                     9: lambda: told("stopping at the line of the red light the cameras show"),
                     10: lambda: told("clear road past the stopped vehicle put 8.0 m ahead"),
+                    11: lambda: told("what the cameras show in the lane 6.0 m ahead (standing)"),
                 }.get(inference_id)
                 if status is not None:
                     assert spin_until(status, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]

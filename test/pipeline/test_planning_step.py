@@ -30,7 +30,9 @@ from alpamayo_ros.pipeline.planning import (
     CLEAR_PAST_M,
     CONTRADICTION_PENALTY,
     NOISE_SCALE,
+    ClearRoadTrack,
     ModelMismatch,
+    Plan,
     PlanningStep,
     along_lane,
     approach_to_line,
@@ -687,3 +689,59 @@ def test_moved_to_clear_road_needs_the_margin_a_stop_and_the_cause() -> None:
     # Beyond what the cameras look along, nothing is known clear.
     far = dataclasses.replace(stop, x=MAX_FREE_X_M - 1.0)
     assert moved_to_clear_road(far, FreeSpace(MAX_FREE_X_M), None) is None
+
+
+def test_the_clear_road_end_is_followed_and_its_speed_found() -> None:
+    """At 10 m/s, a thing the cameras show 20 m ahead closes at 6 m/s (it moves at 4 m/s):
+    from the first plan it is where it is, its speed unknown; 0.3 s on, 4 m/s, whatever
+    the pixel rows it jumps between (+-0.5 m). A jump of 8 m is another thing (it starts
+    over); nothing within range, or a t0 going back, forgets it."""
+    track = ClearRoadTrack()
+    jitter = [0.0, 0.5, -0.5, 0.3, -0.2, 0.5, -0.4, 0.0]
+    followed = []
+    for k, noise in enumerate(jitter):
+        x = 20.0 - 6.0 * 0.1 * k + noise
+        followed.append(track.follow(k * NS_PER_S // 10, FreeSpace(x), 10.0))
+    assert followed[0] == (20.0, None) and followed[2] is not None and followed[2][1] is None
+    last = followed[-1]
+    assert last is not None and last[1] == pytest.approx(4.0, abs=1.0)
+    jumped = track.follow(8 * NS_PER_S // 10, FreeSpace(last[0] + 8.0), 10.0)
+    assert jumped is not None and jumped[1] is None
+    assert track.follow(9 * NS_PER_S // 10, FreeSpace(MAX_FREE_X_M), 10.0) is None
+    assert track.follow(10 * NS_PER_S // 10, None, 10.0) is None
+    track.follow(11 * NS_PER_S // 10, FreeSpace(15.0), 10.0)
+    assert track.follow(0, FreeSpace(15.0), 10.0) == (15.0, None)
+
+
+def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_says() -> None:
+    """At 8 m/s the reasoning says "speed up to follow the lead" (seed 3000100); the samples
+    keep 8 m/s. The cameras show a thing 16 m ahead, closing at 4 m/s (it goes at 4 m/s):
+    once its speed is known (18 m off at first, far enough to wait for it), the plan keeps
+    7 m behind where it will be over the first 3 s. Moving away, or while the reasoning
+    changes lanes, it is not kept off; and not where the reasoning stops for something
+    nearer."""
+    cruising = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
+    ego = conditioning(8.0, Longitudinal.MAINTAIN_SPEED)
+
+    def drive(decision: CausalDecision, closing_mps: float) -> Plan:
+        step = PlanningStep(cruising, 6)
+        for k in range(6):
+            x = 16.0 + closing_mps * 0.1 * (5 - k)  # 16 m at the last plan
+            plan = step.plan(ego, k * NS_PER_S // 10, decision, free_space=FreeSpace(x))
+        return plan
+
+    plan = drive(KEEP_LANE, 4.0)
+    assert plan.kept_off_seen is not None
+    x, speed = plan.kept_off_seen
+    assert speed == pytest.approx(4.0, abs=0.5)
+    assert plan.selected is not None and plan.selection.index == 6  # the braking candidate
+    behind = x + speed * plan.selected.t - plan.selected.x
+    assert behind.min() >= 7.0 - 0.5 - 1e-6
+    assert "thing the cameras show in the lane (clearance 7 m)" in plan.selection.violations[0][-1]
+    away = drive(KEEP_LANE, -4.0)  # it pulls away at 12 m/s
+    assert away.kept_off_seen is None and away.selection.index is not None
+    assert away.selection.index < 6
+    change = dataclasses.replace(KEEP_LANE, lateral_decision=LateralDecision.LANE_CHANGE)
+    assert drive(change, 4.0).kept_off_seen is None
+    nearer = drive(stop_for(Cause.STOPPED_VEHICLE, 12.0), 4.0)
+    assert nearer.kept_off_seen is None
