@@ -14,12 +14,14 @@ from alpamayo_ros.resources import config_file
 from alpamayo_ros.scenario_file import ScenarioFileError, load_scenario
 from alpamayo_ros.simulate import known_drivers
 
-SEED = 3000003  # a cyclist: the expert passes it, constant velocity runs into it
+# A pedestrian crossing: the expert waits for them; constant velocity keeps its speed until
+# they step into its lane, too close to stop.
+SEED = 3000004
 
 
 def scenario(tmp_path: Path, **fields: object) -> Path:
     document = {
-        "name": "cyclist",
+        "name": "pedestrian",
         "seeds": SEED,
         "drivers": ["expert", "constant_velocity"],
         "in_process": True,

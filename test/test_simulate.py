@@ -95,13 +95,14 @@ def test_in_process_the_ceiling_and_the_floor_drive_and_are_summarised(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The quick path: the same closed loop through the pipeline without ROS."""
-    arguments = ["simulate", "--seeds", "3000003", "--in-process", "--json"]
+    arguments = ["simulate", "--seeds", "3000004", "--in-process", "--json"]
     assert main([*arguments, "--drivers", "expert,constant_velocity"]) == 0
     report = json.loads(capsys.readouterr().out)
     expert, floor = report["runs"]
-    assert expert["in_process"] and expert["scenario_type"] == "cyclist"
+    assert expert["in_process"] and expert["scenario_type"] == "pedestrian_crossing"
     assert expert["metrics"]["passed"] and expert["metrics"]["score"] > 0.95
-    # Constant velocity runs into the cyclist it does not see.
+    # Constant velocity keeps its speed until the pedestrian steps into its lane, too close
+    # to stop for.
     assert floor["metrics"]["at_fault_collision"]
     assert report["summary"]["expert"]["pass_rate"] == 1.0
     assert report["summary"]["constant_velocity"]["at_fault_collision_rate"] == 1.0
