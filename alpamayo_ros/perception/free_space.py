@@ -157,13 +157,17 @@ class FreeSpaceDetector:
                 raise FreeSpaceError(f"expected an RGB image [H, W, 3], got shape {image.shape}")
             image = working_size(image)
             table = self._table(name, image.shape[1], image.shape[0])
-            centre = lane.centre(np.nan_to_num(table.x)) if lane is not None else 0.0
-            # False where NaN.
-            corridor = (np.abs(table.y - centre) <= CORRIDOR_HALF_WIDTH_M) & (table.x <= reach)
-            hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
-            xs.append(table.x[corridor])
-            values.append(hsv[..., 2][corridor].astype(np.float64))
-            saturations.append(hsv[..., 1][corridor])
+            # Only the rows that see the ground in range: about half the frame.
+            ground_x, ground_y = table.x[table.first_row :], table.y[table.first_row :]
+            seen = ground_x <= reach  # False where NaN
+            ground_x, ground_y = ground_x[seen], ground_y[seen]
+            centre = lane.centre(ground_x) if lane is not None else 0.0
+            corridor = np.abs(ground_y - centre) <= CORRIDOR_HALF_WIDTH_M
+            ground = np.ascontiguousarray(image[table.first_row :])
+            hsv = cv2.cvtColor(ground, cv2.COLOR_RGB2HSV)[seen][corridor]
+            xs.append(ground_x[corridor])
+            values.append(hsv[:, 2].astype(np.float64))
+            saturations.append(hsv[:, 1])
         x = np.concatenate(xs) if xs else np.zeros(0)
         if x.size == 0:  # nothing of the corridor in view: nothing is known clear
             return FreeSpace(0.0, reach)
