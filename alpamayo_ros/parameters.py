@@ -469,7 +469,8 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             "front_tele_30fov, up to 40 m) and send it to the planner with each inference: "
             "where the reasoning (or the planner's memory) stops for a stopped vehicle the "
             "cameras show clear road well past, the planner stops short of where the clear "
-            "road ends instead.",
+            "road ends instead; and while the reasoning keeps its lane, the planner keeps off "
+            "what stands, or moves no faster than the car, where it ends (off: neither).",
         ),
         *WORKER_CONNECTION,
         WORKER_COMMAND,

@@ -26,6 +26,7 @@ cutting-in vehicle (it moves on; following it is the action expert's job).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -247,3 +248,23 @@ class StandOff:
         # Each braking step takes the curvature of the sample's step it ends in.
         step = np.searchsorted(along[1:], braked_along - 1e-9).clip(0, len(along) - 2)
         return integrate_unicycle(acceleration, rollout.curvature[step], speed, dt=TRAJECTORY_DT_S)
+
+
+def first_violations(stand_offs: Sequence[StandOff], rollouts: Rollout) -> list[str]:
+    """Per candidate of a batch [K, T]: why it breaks the first of `stand_offs` it breaks
+    ("" when it keeps them all, or there are none)."""
+    if not stand_offs:
+        return [""] * rollouts.batch_shape[0]
+    reasons = [stand_off.violations(rollouts) for stand_off in stand_offs]
+    return [next((r for r in each if r), "") for each in zip(*reasons, strict=True)]
+
+
+def braking_for_all(
+    stand_offs: Sequence[StandOff], rollout: Rollout, speed: float, max_deceleration: float
+) -> Rollout:
+    """The braking candidate along `rollout`'s path that keeps every stand-off: of each
+    one's braking, the one that stops soonest."""
+    if not stand_offs:
+        raise ValueError("braking needs a stand-off to keep")
+    candidates = [stand_off.braking(rollout, speed, max_deceleration) for stand_off in stand_offs]
+    return min(candidates, key=lambda braking: float(braking.step_arc_lengths().sum()))

@@ -90,7 +90,7 @@ def free_space_state(step: InferenceStep, inference: Inference) -> str:
     if inference.free_space_error:
         return inference.free_space_error
     if inference.free_space is None:
-        return "not looked at"
+        return "the corridor not in view"
     space = inference.free_space
     if space.clear_to_x >= space.range_x:
         return f"clear to {space.range_x:.0f} m (as far as it looks)"

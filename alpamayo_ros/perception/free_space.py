@@ -73,13 +73,15 @@ CORRIDOR_HALF_WIDTH_M = 1.25
 DARK_FRACTION = 0.6
 ROAD_MAX_SATURATION = 60
 MIN_OBSTACLE_PX = 2
-# Large things: a stretch this long (within the range) of whose metres of
+# Large things: a stretch this long (shorter, down to MIN_FILL_WINDOW_M, at the end of the
+# range: a car there shows only its rear) of whose metres of
 # corridor the pixels are, on average, at least this fraction off the asphalt (brighter
 # or darker than its median by more than this fraction of it, or coloured), from at least
 # this many pixels. A car's body, cast onto the ground, fills the corridor from its rear
 # to beyond the range; a stop line is half a metre, a crosswalk's stripes 3 m of half the
 # corridor, and road again after them.
 FILL_WINDOW_M = 6.0
+MIN_FILL_WINDOW_M = 4.0
 FILL_FRACTION = 0.7
 ASPHALT_TOLERANCE = 0.25
 MIN_FILL_PX = 3
@@ -139,11 +141,12 @@ class FreeSpaceDetector:
         images: Mapping[str, Image],
         lane: LaneEstimate | None = None,
         straight_reach_m: float = STRAIGHT_REACH_M,
-    ) -> FreeSpace:
+    ) -> FreeSpace | None:
         """How far the corridor is clear in these frames (RGB per camera name; cameras it
         does not look along are ignored, and it goes on without one that is missing): along
         `lane` where the car is in it, as far as it was found (at most MAX_FREE_X_M);
-        straight ahead otherwise, `straight_reach_m` far (a road may bend beyond)."""
+        straight ahead otherwise, `straight_reach_m` far (a road may bend beyond). None
+        where none of its cameras' frames shows the corridor: nothing is known of it."""
         if lane is not None and lane.holds_car():
             reach = min(float(lane.x[-1]), MAX_FREE_X_M)
         else:
@@ -169,8 +172,8 @@ class FreeSpaceDetector:
             values.append(hsv[:, 2].astype(np.float64))
             saturations.append(hsv[:, 1])
         x = np.concatenate(xs) if xs else np.zeros(0)
-        if x.size == 0:  # nothing of the corridor in view: nothing is known clear
-            return FreeSpace(0.0, reach)
+        if x.size == 0:
+            return None
         value, saturation = np.concatenate(values), np.concatenate(saturations)
         level = float(np.median(value))  # the asphalt's: most of any corridor is road
         coloured = saturation > ROAD_MAX_SATURATION
@@ -197,7 +200,7 @@ def _large_thing_x(x: npt.NDArray[np.float64], off: npt.NDArray[np.bool_], reach
     seen = every > 0
     fraction = np.where(seen, odd / np.maximum(every, 1), 0.0)
     window = round(FILL_WINDOW_M)
-    for start in np.flatnonzero(odd[: len(odd) - window + 1] > 0):
+    for start in np.flatnonzero(odd[: len(odd) - round(MIN_FILL_WINDOW_M) + 1] > 0):
         stretch = slice(start, start + window)
         pixels = int(every[stretch].sum())
         if pixels >= MIN_FILL_PX and fraction[stretch][seen[stretch]].mean() >= FILL_FRACTION:

@@ -292,8 +292,11 @@ class TrafficLightDetector:
         line_x = nearest_line(np.concatenate(points)) if points else None
         if line_x is None or self.free_space is None:
             return None
-        clear_to_x = self.free_space.detect(images, straight_reach_m=MAX_LINE_X_M).clear_to_x
-        return line_x if clear_to_x >= line_x - LINE_CLEARANCE_M else None
+        # Straight ahead up to the line: what stands beyond it (cross traffic) is no matter,
+        # and a line nearer than the cameras see the ground has nothing before it.
+        space = self.free_space.detect(images, straight_reach_m=line_x - LINE_CLEARANCE_M)
+        clear = space is None or space.clear_to_x >= space.range_x
+        return line_x if clear else None
 
     def detect(self, images: Mapping[str, Image]) -> TrafficLightView:
         """The light in these frames, and for a red or yellow one its stop line."""

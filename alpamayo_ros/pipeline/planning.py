@@ -23,9 +23,9 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
 - given how far the cameras show the lane clear road (perception.free_space), a stop for a
   stopped vehicle placed within road they show clear is moved to where the clear road ends
   (`moved_to_clear_road`), and a plan that drives up to it offered first, as for a line;
-  and what stands, or moves slower than the car, at the clear road's end, followed from
-  plan to plan (`ClearRoadTrack`), is kept off while the reasoning keeps its lane, where
-  it is nearer than what the reasoning stops for;
+  and what stands, or moves no faster than the car, at the clear road's end, followed
+  from plan to plan (`ClearRoadTrack`), is kept off while the reasoning keeps its lane, as
+  well as what the reasoning stops for;
 - given the lane the cameras show (perception.lane), while the reasoning keeps its lane the
   chosen plan's speed profile is driven along the lane's centre instead of its own path,
   when that passes the same checks (`along_lane`);
@@ -58,6 +58,8 @@ from alpamayo_ros.core.stand_off import (
     STOP_LINE_CAUSES,
     STOP_LINE_CLEARANCE_M,
     StandOff,
+    braking_for_all,
+    first_violations,
     settings_problem,
 )
 from alpamayo_ros.core.trajectory_checks import Limits, Selection, select_trajectory
@@ -227,6 +229,9 @@ CLEAR_PAST_M = 3.0
 # camera's pixel rows are up to 3 m of road apart at 30-40 m).
 TRACK_S = 1.0
 TRACK_MIN_SPAN_S = 0.3
+# Until plans this far apart agree, a speed is too rough (a far end jumps 3 m between pixel
+# rows) to call the thing faster than the car.
+TRACK_SURE_SPAN_S = 0.5
 TRACK_JUMP_M = 3.0
 TRACK_JUMP_FRACTION = 0.1
 # Faster than the car by this much, it moves away: nothing to keep off. Slower than this,
@@ -359,7 +364,9 @@ class ClearRoadTrack:
             self._ends.clear()
             return None
         x = free_space.clear_to_x
-        ends = [e for e in self._ends if 0 < t0_ns - e.t0_ns <= TRACK_S * NS_PER_S]
+        if any(e.t0_ns >= t0_ns for e in self._ends):  # a replay that starts over
+            self._ends.clear()
+        ends = [e for e in self._ends if t0_ns - e.t0_ns <= TRACK_S * NS_PER_S]
         if ends and abs(x - ends[-1].x) > TRACK_JUMP_M + TRACK_JUMP_FRACTION * x:
             ends = []
         ends.append(_ClearRoadEnd(t0_ns, x, ego_speed))
@@ -371,7 +378,12 @@ class ClearRoadTrack:
                 if dt >= TRACK_MIN_SPAN_S:
                     travelled = 0.5 * (first.ego_speed + last.ego_speed) * dt
                     speeds.append((last.x - first.x + travelled) / dt)
-        return x, float(np.median(speeds)) if speeds else None
+        if not speeds:
+            return x, None
+        speed = float(np.median(speeds))
+        if (t0_ns - ends[0].t0_ns) / NS_PER_S < TRACK_SURE_SPAN_S:
+            speed = min(speed, ego_speed)
+        return x, speed
 
 
 def _stops_for_a_light(decision: CausalDecision | None) -> bool:
@@ -527,6 +539,8 @@ class PlanningStep:
         if followed is None or self.stand_off_clearance_m == 0.0:
             return None
         x, followed_speed = followed
+        if x <= BESIDE_THE_CAR_M:  # under the car's front: nothing to stop short of
+            return None
         waited = speed * TRACK_MIN_SPAN_S  # travelled until its speed is known
         if followed_speed is None and x - self.stand_off_clearance_m - waited > speed**2 / (
             2.0 * UNKNOWN_SPEED_DECELERATION
@@ -546,7 +560,7 @@ class PlanningStep:
             y,
             self.stand_off_clearance_m,
             seen=True,
-            speed_mps=max(thing_speed, 0.0),
+            speed_mps=0.0 if thing_speed < STANDING_MPS else thing_speed,
             horizon_s=np.inf if thing_speed < STANDING_MPS else MOVING_HORIZON_S,
         )
 
@@ -624,18 +638,17 @@ class PlanningStep:
         keeps_its_lane = (
             decision is None or decision.lateral_decision is LateralDecision.LANE_KEEPING
         )
-        # What the cameras show in the lane, where it is nearer than what the reasoning (or
-        # the memory) asks to keep off, and the reasoning keeps its lane (not going round).
-        nearer = stand_off is None or (
-            stand_off.passing_clearance_m is None and seen is not None and seen.x < stand_off.x
-        )
+        # What the cameras show in the lane is kept off too while the reasoning keeps its
+        # lane (not going round it), beside what the reasoning (or the memory) asks.
+        keep_off = () if stand_off is None else (stand_off,)
         kept_off_seen = None
-        if seen is not None and forward_only and keeps_its_lane and nearer:
-            kept_off_seen, stand_off = (seen.x, seen.speed_mps), seen
-        refusals = stand_off.violations(rollouts) if stand_off is not None else []
+        if seen is not None and forward_only and keeps_its_lane:
+            kept_off_seen, keep_off = (seen.x, seen.speed_mps), (*keep_off, seen)
+        refusals = first_violations(keep_off, rollouts) if keep_off else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
-        if stand_off is not None and selection.index is None:
-            braking = stand_off.braking(
+        if keep_off and selection.index is None:
+            braking = braking_for_all(
+                keep_off,
                 _path_to_brake_along(rollouts, scores, selection, refusals),
                 conditioning.ego_state.speed,
                 self.stand_off_max_deceleration,
@@ -651,7 +664,7 @@ class PlanningStep:
         at_line = stops_at_line and light.stop_line_x is not None and recalled is None
         if at_line or moved_stop is not None:
             rollouts, scores, selection, refusals, approached = _approach_if_it_passes(
-                conditioning, rollouts, scores, selection, refusals, stand_off, self.limits
+                conditioning, rollouts, scores, selection, refusals, keep_off, self.limits
             )
             braked = braked and not approached
         keeps_lane = (
@@ -666,7 +679,7 @@ class PlanningStep:
                 scores,
                 selection,
                 refusals,
-                stand_off,
+                keep_off,
                 self.limits,
             )
         elapsed_ms = (time.perf_counter() - started) * 1e3
@@ -721,7 +734,7 @@ def _approach_if_it_passes(
     scores: npt.NDArray[np.float64],
     selection: Selection,
     refusals: list[str],
-    stand_off: StandOff | None,
+    keep_off: tuple[StandOff, ...],
     limits: Limits,
 ) -> tuple[Rollout, npt.NDArray[np.float64], Selection, list[str], bool]:
     """Where the plan stops at a place the cameras show (a light's line, or where the clear
@@ -730,10 +743,12 @@ def _approach_if_it_passes(
     short; for a stopped vehicle that is not there, they stand), the candidates with the
     approach to that place (`approach_to_line`, along the chosen one's path) appended,
     ranked first, and the selection among them: the approach where it passes the checks
-    and the stand-off, else the choice as it was; and whether the approach is chosen."""
-    if selection.index is None or stand_off is None:
+    and every stand-off, else the choice as it was; and whether the approach is chosen.
+    The place is the first stand-off's (the reasoning's, or where the memory's or the
+    clear road's end moved it)."""
+    if selection.index is None or not keep_off:
         return rollouts, scores, selection, refusals, False
-    stop_at = stand_off.x - stand_off.clearance_m
+    stop_at = keep_off[0].x - keep_off[0].clearance_m
     chosen = rollouts[selection.index]
     if stop_at <= APPROACH_DONE_M or float(chosen.x.max()) >= stop_at - APPROACH_SHORT_M:
         return rollouts, scores, selection, refusals, False
@@ -741,7 +756,7 @@ def _approach_if_it_passes(
     approach = integrate_unicycle(
         approach_to_line(state.speed, state.acceleration, stop_at), chosen.curvature, state.speed
     )
-    return _offered_first(approach, rollouts, scores, refusals, stand_off, limits)
+    return _offered_first(approach, rollouts, scores, refusals, keep_off, limits)
 
 
 def _along_lane_if_it_passes(
@@ -751,11 +766,11 @@ def _along_lane_if_it_passes(
     scores: npt.NDArray[np.float64],
     selection: Selection,
     refusals: list[str],
-    stand_off: StandOff | None,
+    keep_off: tuple[StandOff, ...],
     limits: Limits,
 ) -> tuple[Rollout, npt.NDArray[np.float64], Selection, bool]:
     """The candidates with the chosen one's speeds along the lane appended, ranked first,
-    and the selection among them: that plan where it passes the checks and the stand-off,
+    and the selection among them: that plan where it passes the checks and the stand-offs,
     else the choice as it was; and whether the lane's plan is chosen. Not for a lane the
     car is not in (`LaneEstimate.holds_car`)."""
     if selection.index is None or not lane.holds_car():
@@ -763,7 +778,7 @@ def _along_lane_if_it_passes(
         return rollouts, scores, selection, False
     lane_plan = along_lane(lane, rollouts[selection.index].acceleration, speed)
     rollouts, scores, selection, _, chosen = _offered_first(
-        lane_plan, rollouts, scores, refusals, stand_off, limits
+        lane_plan, rollouts, scores, refusals, keep_off, limits
     )
     return rollouts, scores, selection, chosen
 
@@ -773,18 +788,16 @@ def _offered_first(
     rollouts: Rollout,
     scores: npt.NDArray[np.float64],
     refusals: list[str],
-    stand_off: StandOff | None,
+    keep_off: tuple[StandOff, ...],
     limits: Limits,
 ) -> tuple[Rollout, npt.NDArray[np.float64], Selection, list[str], bool]:
     """The candidates with the planner's own `candidate` appended, ranked above all, its
     refusal for the stand-off, the selection among them (driving forward), and whether
-    `candidate` is chosen (it passes the checks and keeps the stand-off)."""
+    `candidate` is chosen (it passes the checks and keeps the stand-offs)."""
     rollouts = rollouts.appended(candidate)
     finite = scores[np.isfinite(scores)]
     scores = np.append(scores, (finite.max() if finite.size else 0.0) + 1.0)
-    refusals = (refusals or [""] * (len(scores) - 1)) + (
-        stand_off.violations(rollouts[-1:]) if stand_off is not None else [""]
-    )
+    refusals = (refusals or [""] * (len(scores) - 1)) + (first_violations(keep_off, rollouts[-1:]))
     selection = select_trajectory(rollouts, scores, limits, True, refusals)
     return rollouts, scores, selection, refusals, selection.index == len(scores) - 1
 

@@ -221,5 +221,5 @@ def test_bad_cameras_and_frames_are_refused() -> None:
         detector().detect({"front_tele_30fov": np.zeros((64, 128), np.uint8)})
     side_only = CameraRig({"cross_left_120fov": default_rig().cameras["cross_left_120fov"]})
     assert FreeSpaceDetector.for_rig(side_only) is None
-    # None of its cameras' frames: nothing is known clear.
-    assert detector().detect({}) == FreeSpace(0.0, STRAIGHT_REACH_M)
+    # None of its cameras' frames: nothing is known of the corridor.
+    assert detector().detect({}) is None

@@ -718,8 +718,7 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     keep 8 m/s. The cameras show a thing 16 m ahead, closing at 4 m/s (it goes at 4 m/s):
     once its speed is known (18 m off at first, far enough to wait for it), the plan keeps
     7 m behind where it will be over the first 3 s. Moving away, or while the reasoning
-    changes lanes, it is not kept off; and not where the reasoning stops for something
-    nearer."""
+    changes lanes, it is not kept off; beside a stop the reasoning states, both are."""
     cruising = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
     ego = conditioning(8.0, Longitudinal.MAINTAIN_SPEED)
 
@@ -743,5 +742,10 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     assert away.selection.index < 6
     change = dataclasses.replace(KEEP_LANE, lateral_decision=LateralDecision.LANE_CHANGE)
     assert drive(change, 4.0).kept_off_seen is None
-    nearer = drive(stop_for(Cause.STOPPED_VEHICLE, 12.0), 4.0)
-    assert nearer.kept_off_seen is None
+    # With a stop the reasoning states, both are kept off: the stop for a stopped vehicle
+    # it keeps putting 12 m ahead (remembered, dead-reckoned nearer) moves to the thing the
+    # cameras show (16 m), and the car stops short of it.
+    both = drive(stop_for(Cause.STOPPED_VEHICLE, 12.0), 4.0)
+    assert both.kept_off_seen is not None
+    assert both.moved_stop is not None and both.moved_stop[1] == 16.0
+    assert both.selected is not None and both.selected.x.max() <= 16.0 - 7.0 + 1e-6
