@@ -91,6 +91,17 @@ def test_an_empty_road_is_clear_as_far_as_the_cameras_look() -> None:
     assert all_clear(looking(WorldState(0.0, crossing, ())))
 
 
+def test_without_a_lane_a_white_car_near_the_end_of_the_straight_reach_is_found() -> None:
+    """No lane (a junction's paint only): looked along 10 m straight ahead, a white car 7 m
+    ahead, its tail lights cast beyond the reach, still ends the clear road."""
+    junction = Road((Segment(400.0),), lane_count=2, intersection=Intersection(POSE.x + 30.0))
+    car = standing(AgentKind.VEHICLE, 7.0, (240, 240, 240))
+    seen = frames(WorldState(0.0, junction, (car,)))
+    space = detector().detect(seen)
+    assert space is not None and space.range_x == STRAIGHT_REACH_M
+    assert 5.5 <= space.clear_to_x <= 7.0 + 1.0
+
+
 @pytest.mark.parametrize("gap_m", [0.3, 3.0, 10.0, 25.0])
 def test_a_stop_line_and_a_crosswalk_the_car_waits_at_are_road(gap_m: float) -> None:
     """The car's front `gap_m` short of a stop line (0.3 m: where it waits at a red), or

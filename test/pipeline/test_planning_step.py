@@ -749,3 +749,30 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     assert both.kept_off_seen is not None
     assert both.moved_stop is not None and both.moved_stop[1] == 16.0
     assert both.selected is not None and both.selected.x.max() <= 16.0 - 7.0 + 1e-6
+
+
+def test_a_moving_thing_in_the_lane_does_not_drop_a_stop_further_on() -> None:
+    """At 8 m/s the reasoning stops at a red light's line 25 m on; the cameras show a lead
+    15 m ahead going at 4 m/s (kept off over 3 s only). The plan keeps both: its front
+    stays short of the line whatever the lead does after 3 s."""
+    cruising = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
+    ego = conditioning(8.0, Longitudinal.MAINTAIN_SPEED)
+    step = PlanningStep(cruising, 6)
+    red = stop_for(Cause.TRAFFIC_LIGHT, 25.0)
+    for k in range(6):
+        x = 15.0 + 4.0 * 0.1 * (5 - k)  # closing at 4 m/s: it goes at 4 m/s
+        plan = step.plan(ego, k * NS_PER_S // 10, red, free_space=FreeSpace(x))
+    assert plan.kept_off_seen is not None and plan.kept_off_seen[1] == pytest.approx(4.0, abs=0.5)
+    assert plan.selected is not None
+    assert plan.selected.x.max() <= 25.0 - 4.7 + 1e-6  # base_link 4.7 m short of the line
+
+
+def test_a_speed_is_not_called_faster_than_the_car_until_plans_agree_over_half_a_second() -> None:
+    """A thing 20 m ahead whose end jumps 3 m further in 0.3 s (the tele camera's pixel
+    rows): read at once, 10 m/s more than the car; until plans 0.5 s apart agree, no faster
+    than the car. A t0 earlier than the last starts over."""
+    track = ClearRoadTrack()
+    for k, x in enumerate((20.0, 20.0, 21.5, 23.0)):
+        followed = track.follow(k * NS_PER_S // 10, FreeSpace(x), 5.0)
+    assert followed is not None and followed[1] == pytest.approx(5.0)
+    assert track.follow(NS_PER_S // 10, FreeSpace(20.0), 5.0) == (20.0, None)
