@@ -106,6 +106,12 @@ class FreeSpace:
         return x + margin_m <= self.range_x and self.clear_to_x > x + margin_m
 
 
+def corridor_centre(lane: LaneEstimate | None, x: float) -> float:
+    """The corridor's centre at x (m, base_link): on the lane the cameras show, where the
+    car is in it; straight ahead otherwise."""
+    return float(lane.centre(x)) if lane is not None and lane.holds_car() else 0.0
+
+
 class FreeSpaceDetector:
     """The clear road ahead in the named cameras' frames."""
 

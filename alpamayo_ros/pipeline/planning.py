@@ -63,7 +63,7 @@ from alpamayo_ros.core.stand_off import (
     settings_problem,
 )
 from alpamayo_ros.core.trajectory_checks import Limits, Selection, select_trajectory
-from alpamayo_ros.perception.free_space import FreeSpace
+from alpamayo_ros.perception.free_space import FreeSpace, corridor_centre
 from alpamayo_ros.perception.lane import LaneEstimate
 from alpamayo_ros.perception.traffic_light import (
     NO_LIGHT,
@@ -324,8 +324,7 @@ def moved_to_clear_road(
     ):
         return None
     x = free_space.clear_to_x
-    y = float(lane.centre(x)) if lane is not None and lane.holds_car() else 0.0
-    return replace(stand_off, x=x, y=y)
+    return replace(stand_off, x=x, y=corridor_centre(lane, x))
 
 
 @dataclass(frozen=True)
@@ -384,6 +383,12 @@ class ClearRoadTrack:
         if (t0_ns - ends[0].t0_ns) / NS_PER_S < TRACK_SURE_SPAN_S:
             speed = min(speed, ego_speed)
         return x, speed
+
+
+def _keeps_its_lane(decision: CausalDecision | None) -> bool:
+    """Whether the reasoning keeps its lane (or a caller has none): not going round
+    something, so what stands in the lane ahead is to stop short of."""
+    return decision is None or decision.lateral_decision is LateralDecision.LANE_KEEPING
 
 
 def _stops_for_a_light(decision: CausalDecision | None) -> bool:
@@ -515,8 +520,8 @@ class PlanningStep:
         if self.memory is None:
             return None
         self.memory.observe(t0_ns, conditioning.ego_state, decision)
-        keeps_lane = decision is None or decision.lateral_decision is LateralDecision.LANE_KEEPING
-        if conditioning.meta_action.longitudinal is Longitudinal.REVERSE or not keeps_lane:
+        reversing = conditioning.meta_action.longitudinal is Longitudinal.REVERSE
+        if reversing or not _keeps_its_lane(decision):
             return None
         recalled = self.memory.recall()
         if recalled is None or stated is None:
@@ -553,11 +558,10 @@ class PlanningStep:
         thing_speed = 0.0 if followed_speed is None else followed_speed
         if thing_speed > speed + MOVING_AWAY_MPS:
             return None
-        y = float(lane.centre(x)) if lane is not None and lane.holds_car() else 0.0
         return StandOff(
             Cause.OTHER,
             x,
-            y,
+            corridor_centre(lane, x),
             self.stand_off_clearance_m,
             seen=True,
             speed_mps=0.0 if thing_speed < STANDING_MPS else thing_speed,
@@ -635,14 +639,11 @@ class PlanningStep:
         if moved is not None and stand_off is not None:
             moved_stop, stand_off = (stand_off.x, moved.x), moved
         seen = self._seen_in_lane(t0_ns, conditioning.ego_state.speed, free_space, lane)
-        keeps_its_lane = (
-            decision is None or decision.lateral_decision is LateralDecision.LANE_KEEPING
-        )
         # What the cameras show in the lane is kept off too while the reasoning keeps its
         # lane (not going round it), beside what the reasoning (or the memory) asks.
         keep_off = () if stand_off is None else (stand_off,)
         kept_off_seen = None
-        if seen is not None and forward_only and keeps_its_lane:
+        if seen is not None and forward_only and _keeps_its_lane(decision):
             kept_off_seen, keep_off = (seen.x, seen.speed_mps), (*keep_off, seen)
         refusals = first_violations(keep_off, rollouts) if keep_off else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
@@ -667,9 +668,7 @@ class PlanningStep:
                 conditioning, rollouts, scores, selection, refusals, keep_off, self.limits
             )
             braked = braked and not approached
-        keeps_lane = (
-            decision is not None and decision.lateral_decision is LateralDecision.LANE_KEEPING
-        )
+        keeps_lane = decision is not None and _keeps_its_lane(decision)
         follows_lane = False
         if self.lane_keeping and lane is not None and forward_only and keeps_lane:
             rollouts, scores, selection, follows_lane = _along_lane_if_it_passes(

@@ -22,7 +22,7 @@ from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.core.stand_off import STOP_LINE_CAUSES
-from alpamayo_ros.perception.free_space import CORRIDOR_HALF_WIDTH_M
+from alpamayo_ros.perception.free_space import CORRIDOR_HALF_WIDTH_M, corridor_centre
 from alpamayo_ros.ros.conversions import (
     candidate_paths,
     duration_msg,
@@ -168,7 +168,7 @@ def clear_road_markers(msg: PlannerConditioning, style: MarkerStyle = MarkerStyl
     if space is None or space.clear_to_x >= space.range_x:
         return MarkerArray(markers=[_delete(msg.header, CLEAR_ROAD_NS, 0)])
     lane = lane_estimate(msg.lane)
-    centre = float(lane.centre(space.clear_to_x)) if lane is not None and lane.holds_car() else 0.0
+    centre = corridor_centre(lane, space.clear_to_x)
     line = _marker(msg.header, CLEAR_ROAD_NS, 0, Marker.LINE_STRIP, CLEAR_ROAD_END, style)
     line.scale.x = style.line_width * 2.0
     line.points = [
