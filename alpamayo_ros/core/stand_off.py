@@ -70,6 +70,18 @@ PASSING_MINIMUM_M = 1.2
 # line that goes on (and may close in on the lane), or a cyclist who rides on.
 PASSING_FROM_M = 5.0
 PASSING_TO_M = 15.0
+# A thing the cameras show, with its width (pipeline.planning's tracked clear road end), is
+# passed, not stood off, by a plan whose body (half the ego's width either side of
+# base_link) clears it sideways by at least SEEN_PASSING_GAP_M while base_link is within
+# the clearance behind where it begins to SEEN_LENGTH_M past it (a car's length and its
+# overhang behind the rear axle: what hides behind its start is not known). The expert
+# passes cones 0.5 m aside and cyclists 0.5-0.9 m; a pixel's width at 15 m is 0.25 m.
+EGO_HALF_WIDTH_M = 0.95
+SEEN_PASSING_GAP_M = 0.5
+SEEN_LENGTH_M = 6.0
+# Beside it already (where it begins at or behind the car's front), a plan may not come
+# closer sideways than the car is, less this; never through it.
+SEEN_SIDEWAYS_TOLERANCE_M = 0.05
 
 STOPPING_DECISIONS = frozenset(
     {LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT, LongitudinalDecision.YIELD}
@@ -115,7 +127,9 @@ class StandOff:
     `seen`: the point is what the cameras show in the car's lane, not the reasoning's
     cause (pipeline.planning's tracked clear road end), moving on along x at `speed_mps`,
     kept off for the first `horizon_s` of a plan (a constant speed is a guess further
-    on, and the plan after next looks again)."""
+    on, and the plan after next looks again). With its `extent_y` (right, left: y where it
+    begins), growing at `lateral_speed_mps` the way it moves, a plan may pass it
+    SEEN_PASSING_GAP_M aside; without, it is a point."""
 
     cause: Cause
     x: float
@@ -125,6 +139,10 @@ class StandOff:
     seen: bool = False
     speed_mps: float = 0.0
     horizon_s: float = np.inf
+    extent_y: tuple[float, float] | None = None
+    # Sideways speed (m/s, +left) of a thing with its width: it reaches further that way
+    # as time goes on (a pedestrian walking into the lane), never less far the other way.
+    lateral_speed_mps: float = 0.0
 
     @classmethod
     def stated_by(
@@ -183,22 +201,42 @@ class StandOff:
         distances = np.hypot(rollouts.x - x, rollouts.y - self.y)
         return np.asarray(np.where(rollouts.t <= self.horizon_s, distances, np.inf))
 
+    def _entering(self, rollouts: Rollout) -> npt.NDArray[np.bool_]:
+        """[K, T]: the states that break the stand-off: closer than the limit to the point;
+        for a thing with its width, behind it within the limit or beside it, without the
+        gap."""
+        if self.extent_y is None:
+            return np.asarray(self._distances(rollouts) < self._limit_m)
+        start = self.x + self.speed_mps * rollouts.t
+        limit = min(self.clearance_m, self.x - APPROACH_TOLERANCE_M)
+        alongside = (rollouts.x > start - limit) & (rollouts.x < start + SEEN_LENGTH_M)
+        right, left = self.extent_y
+        drift = self.lateral_speed_mps * rollouts.t
+        gap = np.maximum(
+            right + np.minimum(drift, 0.0) - (rollouts.y + EGO_HALF_WIDTH_M),
+            rollouts.y - EGO_HALF_WIDTH_M - (left + np.maximum(drift, 0.0)),
+        )
+        needed = SEEN_PASSING_GAP_M
+        if self.x <= BESIDE_THE_CAR_M:
+            gap_now = max(right - EGO_HALF_WIDTH_M, -EGO_HALF_WIDTH_M - left)  # base_link at y 0
+            needed = min(needed, max(gap_now - SEEN_SIDEWAYS_TOLERANCE_M, 0.0))
+        return np.asarray(alongside & (gap < needed) & (rollouts.t <= self.horizon_s))
+
     def violations(self, rollouts: Rollout) -> list[str]:
         """Per candidate of a batch [K, T]: why it breaks the stand-off, "" when it keeps it."""
         if self.passing_clearance_m is not None:
             return self._passing_violations(rollouts)
+        entering = self._entering(rollouts)
         distances = self._distances(rollouts)
-        limit = self._limit_m
         reasons = []
         for k in range(rollouts.batch_shape[0]):
-            closest = int(np.argmin(distances[k]))
-            if distances[k, closest] >= limit:
+            if not entering[k].any():
                 reasons.append("")
                 continue
+            closest = int(np.argmin(np.where(entering[k], distances[k], np.inf)))
             reasons.append(
                 f"comes {distances[k, closest]:.1f} m from the {self._what} "
-                f"(clearance {self.clearance_m:g} m) at "
-                f"t={rollouts.t[k, closest]:.1f} s"
+                f"(clearance {self.clearance_m:g} m) at t={rollouts.t[k, closest]:.1f} s"
             )
         return reasons
 
@@ -235,7 +273,7 @@ class StandOff:
             raise ValueError(problem)
         speed = max(speed, 0.0)
         along = np.concatenate([[0.0], np.cumsum(rollout.step_arc_lengths())])  # [T + 1]
-        entering = self._distances(rollout) < self._limit_m
+        entering = self._entering(rollout)
         # Path length to the last state that keeps the stand-off (all of it when all do).
         room = float(along[int(np.argmax(entering))] if entering.any() else along[-1])
         needed = speed**2 / (2.0 * room) if room > 0.0 else np.inf

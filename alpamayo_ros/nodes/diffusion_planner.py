@@ -149,6 +149,9 @@ class DiffusionPlanner(Node):
             message += (
                 f"; keeping off what the cameras show in the lane {seen_x:.1f} m ahead ({going})"
             )
+        if plan.nudged:
+            # The model's plans passed it too close; the planner's own goes round it.
+            message += " (going round it within the lane: the model's plans passed too close)"
         if plan.approached:
             message += " (driving up to it: the model's plans stopped well short of it)"
         self.diagnostics.update(

@@ -94,7 +94,12 @@ def free_space_state(step: InferenceStep, inference: Inference) -> str:
     space = inference.free_space
     if space.clear_to_x >= space.range_x:
         return f"clear to {space.range_x:.0f} m (as far as it looks)"
-    return f"clear to {space.clear_to_x:.1f} m"
+    if space.extent_y is None:
+        return f"clear to {space.clear_to_x:.1f} m"
+    right, left = space.extent_y
+    return (
+        f"clear to {space.clear_to_x:.1f} m, the thing there from y {right:+.1f} to {left:+.1f} m"
+    )
 
 
 class VlaInference(Node):

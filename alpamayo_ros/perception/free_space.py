@@ -25,6 +25,14 @@ the ground, land where it stands or beyond. So the road is clear up to the neare
   (seed 3000232). A stop line is half a metre of road, a crosswalk's stripes fill half
   the corridor for 3 m, a lane's markings run along its edges.
 
+How far sideways the thing there reaches (`FreeSpace.extent_y`), so that a plan may pass
+it with room rather than stop: the DAgger-trained model nudges past cyclists and cones,
+some plans a metre short of clearing them, others in the clear (seed 3000122: 2.5 m
+either way from one plan to the next); stopping for each costs what the round bought.
+Its dark or coloured pixels at its foot are taken where their rays cross the face where
+it begins (a pixel up its side, cast onto the ground, lands further out); what stands on
+the ground over the next SEEN_LENGTH_M counts too (the next cone of a line that closes in).
+
 What it cannot tell from one frame: whether the thing moves (a car ahead driving away is
 where it is in this frame), what it is, or anything beyond MAX_FREE_X_M (at 128x64 a pixel
 row of the tele camera covers about 3 m of road at 30 m); nor a thing lower than the kerb's
@@ -43,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alpamayo_ros.core.rig import CameraModel, CameraRig
+from alpamayo_ros.core.stand_off import SEEN_LENGTH_M
 from alpamayo_ros.perception import PerceptionError
 from alpamayo_ros.perception.lane import (
     CHECK_SIZE,
@@ -65,9 +74,10 @@ MAX_FREE_X_M = 40.0
 # roads, and grass there would stand in the corridor like a wall.
 STRAIGHT_REACH_M = 10.0
 # Half the car's width (0.95 m) and a margin: a cyclist riding at the lane's edge whose
-# body reaches into the car's path is in it (seed 3000122, with 1.0 m: hit), the lane's
-# markings (1.75 m from its centre) are not.
-CORRIDOR_HALF_WIDTH_M = 1.25
+# body reaches into the car's path is in it (seed 3000122, with 1.0 m: hit; 3000233, with
+# 1.25 m: a rider 1.4 m out missed while the model's plans swerved towards him), the
+# lane's markings (1.75 m from its centre) are not.
+CORRIDOR_HALF_WIDTH_M = 1.45
 # Small things: how dark or how coloured a pixel must be, and how many there must be (one
 # pixel can be a kerb's edge or noise).
 DARK_FRACTION = 0.6
@@ -85,6 +95,20 @@ MIN_FILL_WINDOW_M = 4.0
 FILL_FRACTION = 0.7
 ASPHALT_TOLERANCE = 0.25
 MIN_FILL_PX = 3
+# The thing's width, for a plan that passes it: its dark or coloured pixels (a bright
+# lane marking is neither) taken as its face where it begins, up to EXTENT_HEIGHT_M above
+# the ground (a car's body, a bike's frame, a pedestrian's legs; higher, a pixel's ray
+# lands on the ground too far beyond it to tell it from what stands there), at most
+# EXTENT_REACH_M either side of the corridor's centre (a cyclist at a lane's edge reaches
+# 1.9 m out).
+EXTENT_HEIGHT_M = 0.5
+EXTENT_REACH_M = 2.25
+EXTENT_GAP_M = 0.3
+# Only pixels cast this close beyond where it begins (m, and a fraction of its distance:
+# a pixel row of the tele camera covers 3 m of road at 30 m): the next cone of a line,
+# 3.5-5 m on, is not on this one's face.
+EXTENT_DEPTH_M = 1.5
+EXTENT_DEPTH_FRACTION = 0.05
 
 
 class FreeSpaceError(PerceptionError):
@@ -99,6 +123,9 @@ class FreeSpace:
     # is none within it.
     clear_to_x: float
     range_x: float = MAX_FREE_X_M  # the lane's length where shorter, STRAIGHT_REACH_M without one
+    # How far sideways (right, left: y, m, base_link) what stands there reaches, over the
+    # stretch a plan passing it must clear (`_face_extent`); None where nothing does.
+    extent_y: tuple[float, float] | None = None
 
     def clear_past(self, x: float, margin_m: float) -> bool:
         """Whether the corridor is clear road from the car to `margin_m` past x, all of it
@@ -157,8 +184,8 @@ class FreeSpaceDetector:
             reach = min(float(lane.x[-1]), MAX_FREE_X_M)
         else:
             lane, reach = None, min(straight_reach_m, MAX_FREE_X_M)
-        xs, values, saturations = [], [], []
-        for name in self.cameras:
+        xs, ys, offsets, origins, values, saturations = [], [], [], [], [], []
+        for name, camera in self.cameras.items():
             image = images.get(name)
             if image is None:
                 continue
@@ -170,22 +197,92 @@ class FreeSpaceDetector:
             ground_x, ground_y = table.x[table.first_row :], table.y[table.first_row :]
             seen = ground_x <= reach  # False where NaN
             ground_x, ground_y = ground_x[seen], ground_y[seen]
-            centre = lane.centre(ground_x) if lane is not None else 0.0
-            corridor = np.abs(ground_y - centre) <= CORRIDOR_HALF_WIDTH_M
+            offset = ground_y - (lane.centre(ground_x) if lane is not None else 0.0)
+            # Wider than the corridor by what a thing's face up to EXTENT_HEIGHT_M casts.
+            near = np.abs(offset) <= EXTENT_REACH_M * _cast_factor(camera)
             ground = np.ascontiguousarray(image[table.first_row :])
-            hsv = cv2.cvtColor(ground, cv2.COLOR_RGB2HSV)[seen][corridor]
-            xs.append(ground_x[corridor])
+            hsv = cv2.cvtColor(ground, cv2.COLOR_RGB2HSV)[seen][near]
+            xs.append(ground_x[near])
+            ys.append(ground_y[near])
+            offsets.append(offset[near])
+            origins.append(np.broadcast_to(camera.position, (int(near.sum()), 3)))
             values.append(hsv[:, 2].astype(np.float64))
             saturations.append(hsv[:, 1])
         x = np.concatenate(xs) if xs else np.zeros(0)
-        if x.size == 0:
+        offset = np.concatenate(offsets) if offsets else np.zeros(0)
+        corridor = np.abs(offset) <= CORRIDOR_HALF_WIDTH_M
+        if not corridor.any():
             return None
         value, saturation = np.concatenate(values), np.concatenate(saturations)
-        level = float(np.median(value))  # the asphalt's: most of any corridor is road
-        coloured = saturation > ROAD_MAX_SATURATION
-        small = _small_thing_x(x[(value < DARK_FRACTION * level) | coloured], reach)
-        off = (np.abs(value - level) > ASPHALT_TOLERANCE * level) | coloured
-        return FreeSpace(min(small, _large_thing_x(x, off, reach)), reach)
+        level = float(np.median(value[corridor]))  # the asphalt's: most of any corridor is road
+        odd = (value < DARK_FRACTION * level) | (saturation > ROAD_MAX_SATURATION)
+        off = (np.abs(value - level) > ASPHALT_TOLERANCE * level) | (
+            saturation > ROAD_MAX_SATURATION
+        )
+        small = _small_thing_x(x[corridor & odd], reach)
+        clear_to_x = min(small, _large_thing_x(x[corridor], off[corridor], reach))
+        if clear_to_x >= reach:
+            return FreeSpace(clear_to_x, reach)
+        extent = _face_extent(
+            clear_to_x,
+            corridor_centre(lane, clear_to_x),
+            x[odd],
+            np.concatenate(ys)[odd],
+            np.concatenate(origins)[odd],
+        )
+        return FreeSpace(clear_to_x, reach, extent)
+
+
+def _cast_factor(camera: CameraModel) -> float:
+    """How much further from the camera a point EXTENT_HEIGHT_M up lands on the ground,
+    cast along its ray, than a point on the ground below it."""
+    return float(camera.position[2] / max(camera.position[2] - EXTENT_HEIGHT_M, 1e-3))
+
+
+def _face_extent(
+    start_x: float,
+    centre: float,
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    origins: npt.NDArray[np.float64],
+) -> tuple[float, float]:
+    """(right, left) y of what stands from `start_x` to SEEN_LENGTH_M beyond (the stretch a
+    plan passing it must clear), from the ground points (x, y) of dark or coloured pixels
+    seen from cameras at `origins` [N, 3]: on its face, each taken where its ray crosses
+    the vertical plane at start_x (those that cross it at most EXTENT_HEIGHT_M up), and
+    beyond, where it meets the ground; at most EXTENT_REACH_M from the corridor's
+    `centre`; reaching at least into the corridor (its width where none is left: a grey
+    car's body is neither dark nor coloured)."""
+    along = x - origins[:, 0]
+    fraction = (start_x - origins[:, 0]) / np.where(along > 0.0, along, np.inf)
+    height = origins[:, 2] * (1.0 - fraction)
+    face_y = origins[:, 1] + (y - origins[:, 1]) * fraction
+    on_face = (
+        (x >= start_x)
+        & (x <= start_x + EXTENT_DEPTH_M + EXTENT_DEPTH_FRACTION * start_x)
+        & (height <= EXTENT_HEIGHT_M)
+        & (np.abs(face_y - centre) <= EXTENT_REACH_M)
+    )
+    # Beyond its face, over the stretch a plan passing it must clear, what stands on the
+    # ground: the next cones of a line that closes in on the lane.
+    depth = start_x + EXTENT_DEPTH_M + EXTENT_DEPTH_FRACTION * start_x
+    beyond = (x > depth) & (x <= start_x + SEEN_LENGTH_M) & (np.abs(y - centre) <= EXTENT_REACH_M)
+    face_y = np.sort(np.concatenate([face_y[on_face], y[beyond]]))
+    # Runs of pixels closer than EXTENT_GAP_M sideways are one thing; those in the
+    # corridor are what it found (beside them may stand another, or a verge's grass).
+    runs = np.split(face_y, np.flatnonzero(np.diff(face_y) > EXTENT_GAP_M) + 1)
+    inside = [run for run in runs if run.size and _meets_corridor(run, centre)]
+    if not inside:
+        return centre - CORRIDOR_HALF_WIDTH_M, centre + CORRIDOR_HALF_WIDTH_M
+    right, left = float(inside[0][0]), float(inside[-1][-1])
+    return min(right, centre + CORRIDOR_HALF_WIDTH_M), max(left, centre - CORRIDOR_HALF_WIDTH_M)
+
+
+def _meets_corridor(run: npt.NDArray[np.float64], centre: float) -> bool:
+    """Whether a sorted run of y reaches into the corridor about `centre`."""
+    return bool(
+        run[0] <= centre + CORRIDOR_HALF_WIDTH_M and run[-1] >= centre - CORRIDOR_HALF_WIDTH_M
+    )
 
 
 def _small_thing_x(odd_x: npt.NDArray[np.float64], reach: float) -> float:

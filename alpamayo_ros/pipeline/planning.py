@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +54,9 @@ from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerIn
 from alpamayo_ros.core.object_memory import HOLD_S, Recalled, StandingObjectMemory, hold_problem
 from alpamayo_ros.core.stand_off import (
     BESIDE_THE_CAR_M,
+    EGO_HALF_WIDTH_M,
     PASSING_CLEARANCE_M,
+    SEEN_PASSING_GAP_M,
     STAND_OFF_CLEARANCE_M,
     STAND_OFF_MAX_DECELERATION,
     STOP_LINE_CAUSES,
@@ -154,8 +158,14 @@ def score_samples(rollouts: Rollout, conditioning: PlannerInput) -> npt.NDArray[
     return consensus_scores(rollouts.xyz()) - penalty
 
 
-def along_lane(lane: LaneEstimate, acceleration: npt.NDArray[np.float64], speed: float) -> Rollout:
-    """The speed profile `acceleration` [T] (from `speed`) driven along the lane's centre.
+def along_lane(
+    lane: LaneEstimate,
+    acceleration: npt.NDArray[np.float64],
+    speed: float,
+    offset: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]] | None = None,
+) -> Rollout:
+    """The speed profile `acceleration` [T] (from `speed`) driven along the lane's centre
+    (shifted sideways by `offset(x)` m where given: `nudge_offset`).
 
     Why: the embedded VLA turns into a bend 20-25 m early, and its own idea of where its
     lane runs is off by a metre at 20 m (perception.lane); the markings are not. Each
@@ -166,6 +176,8 @@ def along_lane(lane: LaneEstimate, acceleration: npt.NDArray[np.float64], speed:
     trajectory is those curvatures integrated as every candidate is."""
     stations = np.arange(0.0, LANE_PATH_M, LANE_STATION_M)
     centre_x, centre_y = stations, lane.centre(stations)
+    if offset is not None:
+        centre_y = centre_y + offset(stations)
     curvature = np.zeros(len(acceleration))
     x = y = yaw = 0.0
     v = max(speed, 0.0)
@@ -234,6 +246,13 @@ TRACK_MIN_SPAN_S = 0.3
 TRACK_SURE_SPAN_S = 0.5
 TRACK_JUMP_M = 3.0
 TRACK_JUMP_FRACTION = 0.1
+# How many plans must have seen a thing, and for how long after the cameras last showed
+# it, for it to be coasted where they miss it (`ClearRoadTrack.follow`).
+TRACK_CONFIRM = 2
+TRACK_COAST_S = 0.5
+# Slower sideways than this, a thing is taken to stay where it is sideways: its measured
+# extent jitters by a pixel (0.1-0.4 m) between frames, a walker goes 1-1.5 m/s.
+LATERAL_DEADBAND_MPS = 0.4
 # Faster than the car by this much, it moves away: nothing to keep off. Slower than this,
 # it stands, and is kept off over the whole plan; a moving one over the first
 # MOVING_HORIZON_S (kept off over 6.4 s at its speed of the moment, a lead that speeds up
@@ -245,6 +264,13 @@ MOVING_HORIZON_S = 3.0
 # A thing whose speed is not known yet is taken as standing only where waiting for its
 # speed would leave a stop harder than this (m/s^2).
 UNKNOWN_SPEED_DECELERATION = 4.0
+# The planner's own nudge round what the cameras show (`nudge_offset`): the margin beyond
+# the passing gap it aims for, how long (s of driving, at least m) it takes to shift, and
+# the shortest shift it begins.
+NUDGE_MARGIN_M = 0.15
+NUDGE_RAMP_S = 1.5
+NUDGE_RAMP_M = 12.0
+NUDGE_MIN_RAMP_M = 3.0
 # For this long after a plan, its stop for a light and the cameras' line hold: a yellow
 # the car began to stop for is stopped for while it can (else it could go on half-way
 # through braking), and a line missed in one frame is where it was, dead-reckoned.
@@ -327,11 +353,66 @@ def moved_to_clear_road(
     return replace(stand_off, x=x, y=corridor_centre(lane, x))
 
 
+def nudge_offset(
+    lane: LaneEstimate, seen: StandOff, speed: float
+) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]] | None:
+    """How far from the lane's centre (m, +left, as a function of x) the planner's own
+    plan drives to pass what the cameras show at `seen` (its extent measured) with
+    SEEN_PASSING_GAP_M and NUDGE_MARGIN_M to spare, staying in its lane; None where it
+    needs no nudge, cannot pass within the lane, or is too close to begin one.
+
+    Why: the embedded model says "nudge to the left to keep clear of the cones" and plans
+    a few decimetres where a metre is needed, or drifts back towards a cyclist it is
+    passing (seed 3000122, closed loop: its plan 3 s ahead moved 2.5 m either way from one
+    tenth of a second to the next). Refused for passing too close, it brakes and stands
+    behind what the expert goes round (cones on seeds 3000119, 3000155). The shift is a
+    cosine over the NUDGE_RAMP_S (at least NUDGE_RAMP_M) before base_link comes within the
+    stand-off's clearance of the thing, and held beyond (the next plan looks again). The
+    lane beside is not looked along, so the car's body stays inside its lane's edges."""
+    if seen.extent_y is None:
+        return None
+    right, left = seen.extent_y
+    centre = float(lane.centre(seen.x))
+    if (right + left) / 2.0 < centre:  # on the right: pass on the left
+        target = left + SEEN_PASSING_GAP_M + NUDGE_MARGIN_M + EGO_HALF_WIDTH_M - centre
+        if target <= 0.0:
+            return None
+    else:
+        target = right - SEEN_PASSING_GAP_M - NUDGE_MARGIN_M - EGO_HALF_WIDTH_M - centre
+        if target >= 0.0:
+            return None
+    if abs(target) > lane.width_m / 2.0 - EGO_HALF_WIDTH_M:
+        return None
+    full_at = seen.x - seen.clearance_m - pure_pursuit_lookahead(speed) / 2.0
+    if full_at < NUDGE_MIN_RAMP_M:
+        return None
+    ramp = min(max(NUDGE_RAMP_M, NUDGE_RAMP_S * speed), full_at)
+    begins = full_at - ramp
+
+    def offset(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        along = np.clip((x - begins) / ramp, 0.0, 1.0)
+        return np.asarray(target * (1.0 - np.cos(np.pi * along)) / 2.0)
+
+    return offset
+
+
 @dataclass(frozen=True)
 class _ClearRoadEnd:
     t0_ns: int
     x: float
     ego_speed: float
+    extent_y: tuple[float, float] | None
+
+
+class Followed(NamedTuple):
+    """The thing at the clear road's end as `ClearRoadTrack` follows it."""
+
+    x: float  # m, base_link, where it begins
+    speed: float | None  # m/s along the lane; None until followed long enough
+    extent_y: tuple[float, float] | None  # how far sideways it reaches (FreeSpace.extent_y)
+    # m/s, +left: how fast it moves sideways (0 until followed long enough, or under
+    # LATERAL_DEADBAND_MPS: the measured extent jitters by a pixel between frames)
+    lateral_speed: float = 0.0
 
 
 class ClearRoadTrack:
@@ -351,25 +432,44 @@ class ClearRoadTrack:
     def __init__(self) -> None:
         self._ends: list[_ClearRoadEnd] = []
 
-    def follow(
-        self, t0_ns: int, free_space: FreeSpace | None, ego_speed: float
-    ) -> tuple[float, float | None] | None:
-        """(x, speed) of the thing at the clear road's end at t0; None where nothing stands
-        in the corridor within range, and its speed None where it has not been followed
-        long enough for one (it may be a pedestrian stepping in: seed 3000145). A jump
-        further than TRACK_JUMP_M (and TRACK_JUMP_FRACTION of its distance) from the last
-        end, or a t0 that goes back, starts over."""
-        if free_space is None or free_space.clear_to_x >= free_space.range_x:
-            self._ends.clear()
-            return None
-        x = free_space.clear_to_x
+    def follow(self, t0_ns: int, free_space: FreeSpace | None, ego_speed: float) -> Followed | None:
+        """The thing at the clear road's end at t0; None where nothing stands in the
+        corridor within range, and its speed None where it has not been followed long
+        enough for one (it may be a pedestrian stepping in: seed 3000145). A jump further
+        than TRACK_JUMP_M (and TRACK_JUMP_FRACTION of its distance) from the last end, or a
+        t0 that goes back, starts over. A thing seen in TRACK_CONFIRM plans that the
+        cameras then miss is coasted (at its speed, the car's travel taken off) for up to
+        TRACK_COAST_S: a pedestrian crossing at the corridor's edge came and went from one
+        frame to the next, and the car, braking every other plan, hit her (seed 3000389)."""
         if any(e.t0_ns >= t0_ns for e in self._ends):  # a replay that starts over
             self._ends.clear()
+        if free_space is None or free_space.clear_to_x >= free_space.range_x:
+            return self._coasted(t0_ns, ego_speed)
+        x = free_space.clear_to_x
         ends = [e for e in self._ends if t0_ns - e.t0_ns <= TRACK_S * NS_PER_S]
         if ends and abs(x - ends[-1].x) > TRACK_JUMP_M + TRACK_JUMP_FRACTION * x:
             ends = []
-        ends.append(_ClearRoadEnd(t0_ns, x, ego_speed))
+        ends.append(_ClearRoadEnd(t0_ns, x, ego_speed, free_space.extent_y))
         self._ends = ends
+        return Followed(
+            x, self._speed(t0_ns, ego_speed), free_space.extent_y, self._lateral_speed()
+        )
+
+    def _lateral_speed(self) -> float:
+        """The median, over pairs of plans at least TRACK_MIN_SPAN_S apart, of how fast the
+        middle of the thing's extent moved sideways; 0 under LATERAL_DEADBAND_MPS."""
+        measured = [e for e in self._ends if e.extent_y is not None]
+        speeds = []
+        for i, first in enumerate(measured):
+            for last in measured[i + 1 :]:
+                dt = (last.t0_ns - first.t0_ns) / NS_PER_S
+                if dt >= TRACK_MIN_SPAN_S and first.extent_y and last.extent_y:
+                    speeds.append((sum(last.extent_y) - sum(first.extent_y)) / 2.0 / dt)
+        speed = float(np.median(speeds)) if speeds else 0.0
+        return speed if abs(speed) >= LATERAL_DEADBAND_MPS else 0.0
+
+    def _speed(self, t0_ns: int, ego_speed: float) -> float | None:
+        ends = self._ends
         speeds = []
         for i, first in enumerate(ends):
             for last in ends[i + 1 :]:
@@ -378,11 +478,25 @@ class ClearRoadTrack:
                     travelled = 0.5 * (first.ego_speed + last.ego_speed) * dt
                     speeds.append((last.x - first.x + travelled) / dt)
         if not speeds:
-            return x, None
+            return None
         speed = float(np.median(speeds))
         if (t0_ns - ends[0].t0_ns) / NS_PER_S < TRACK_SURE_SPAN_S:
             speed = min(speed, ego_speed)
-        return x, speed
+        return speed
+
+    def _coasted(self, t0_ns: int, ego_speed: float) -> Followed | None:
+        """The last thing followed, where it will be at t0 if it went on as it was (standing,
+        if its speed was not known), while it was seen in TRACK_CONFIRM plans and last no
+        more than TRACK_COAST_S ago; else it is forgotten."""
+        ends = self._ends
+        if len(ends) < TRACK_CONFIRM or (t0_ns - ends[-1].t0_ns) > TRACK_COAST_S * NS_PER_S:
+            self._ends = []
+            return None
+        last = ends[-1]
+        speed = self._speed(last.t0_ns, last.ego_speed)
+        dt = (t0_ns - last.t0_ns) / NS_PER_S
+        x = last.x + ((speed or 0.0) - 0.5 * (last.ego_speed + ego_speed)) * dt
+        return Followed(x, speed, last.extent_y, self._lateral_speed())
 
 
 def _keeps_its_lane(decision: CausalDecision | None) -> bool:
@@ -432,6 +546,8 @@ class Plan:
     # Where the thing at the clear road's end is and how fast it moves (m, m/s), where the
     # plan keeps off it (`ClearRoadTrack`); None where it does not.
     kept_off_seen: tuple[float, float] | None = None
+    # Whether the chosen plan is the planner's own nudge round it (`nudge_offset`).
+    nudged: bool = False
 
     @property
     def samples(self) -> Rollout:
@@ -543,8 +659,8 @@ class PlanningStep:
         followed = self.clear_road_track.follow(t0_ns, free_space, speed)
         if followed is None or self.stand_off_clearance_m == 0.0:
             return None
-        x, followed_speed = followed
-        if x <= BESIDE_THE_CAR_M:  # under the car's front: nothing to stop short of
+        x, followed_speed, extent_y, lateral_speed = followed
+        if x <= BESIDE_THE_CAR_M and extent_y is None:  # under the car's front
             return None
         waited = speed * TRACK_MIN_SPAN_S  # travelled until its speed is known
         if followed_speed is None and x - self.stand_off_clearance_m - waited > speed**2 / (
@@ -566,6 +682,8 @@ class PlanningStep:
             seen=True,
             speed_mps=0.0 if thing_speed < STANDING_MPS else thing_speed,
             horizon_s=np.inf if thing_speed < STANDING_MPS else MOVING_HORIZON_S,
+            extent_y=extent_y,
+            lateral_speed_mps=lateral_speed,
         )
 
     def _recent_light_plan(self, t0_ns: int) -> _LightPlan | None:
@@ -639,11 +757,16 @@ class PlanningStep:
         if moved is not None and stand_off is not None:
             moved_stop, stand_off = (stand_off.x, moved.x), moved
         seen = self._seen_in_lane(t0_ns, conditioning.ego_state.speed, free_space, lane)
-        # What the cameras show in the lane is kept off too while the reasoning keeps its
-        # lane (not going round it), beside what the reasoning (or the memory) asks.
+        # What the cameras show in the lane is kept off too, beside what the reasoning (or
+        # the memory) asks: passed with room where they measured how far it reaches (then
+        # a nudge is checked against that, not against where the reasoning put the thing),
+        # else while the reasoning keeps its lane (not going round it).
+        measured = seen is not None and seen.extent_y is not None
+        if measured and stand_off is not None and stand_off.passing_clearance_m is not None:
+            stand_off = None
         keep_off = () if stand_off is None else (stand_off,)
         kept_off_seen = None
-        if seen is not None and forward_only and _keeps_its_lane(decision):
+        if seen is not None and forward_only and (measured or _keeps_its_lane(decision)):
             kept_off_seen, keep_off = (seen.x, seen.speed_mps), (*keep_off, seen)
         refusals = first_violations(keep_off, rollouts) if keep_off else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
@@ -661,6 +784,23 @@ class PlanningStep:
             refusals.append("")
             selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
         braked = selection.index is not None and selection.index >= sampled
+        # Braking for what the cameras show: the planner's own nudge round it, at the
+        # speeds of the best sample braked for, where the lane has room (`nudge_offset`).
+        nudged = False
+        speed = conditioning.ego_state.speed
+        if braked and seen is not None and kept_off_seen is not None and lane is not None:
+            offset = nudge_offset(lane, seen, speed) if lane.holds_car() else None
+            if offset is not None:
+                speeds_of = _path_to_brake_along(rollouts, scores, selection, refusals)
+                rollouts, scores, selection, refusals, nudged = _offered_first(
+                    along_lane(lane, speeds_of.acceleration, speed, offset),
+                    rollouts,
+                    scores,
+                    refusals,
+                    keep_off,
+                    self.limits,
+                )
+                braked = not nudged
         approached = False
         at_line = stops_at_line and light.stop_line_x is not None and recalled is None
         if at_line or moved_stop is not None:
@@ -696,6 +836,7 @@ class PlanningStep:
             approached=approached,
             moved_stop=moved_stop,
             kept_off_seen=kept_off_seen,
+            nudged=nudged,
         )
 
 

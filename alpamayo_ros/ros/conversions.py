@@ -422,19 +422,31 @@ def traffic_light_view(msg: TrafficLight) -> TrafficLightView:
 
 def free_space_msg(free_space: FreeSpace | None) -> FreeSpaceMsg:
     if free_space is None:
-        return FreeSpaceMsg(clear_to_x=math.nan, range_x=math.nan)
-    return FreeSpaceMsg(clear_to_x=float(free_space.clear_to_x), range_x=float(free_space.range_x))
+        return FreeSpaceMsg(
+            clear_to_x=math.nan, range_x=math.nan, right_y=math.nan, left_y=math.nan
+        )
+    right_y, left_y = free_space.extent_y or (math.nan, math.nan)
+    return FreeSpaceMsg(
+        clear_to_x=float(free_space.clear_to_x),
+        range_x=float(free_space.range_x),
+        right_y=float(right_y),
+        left_y=float(left_y),
+    )
 
 
 def free_space_estimate(msg: FreeSpaceMsg) -> FreeSpace | None:
     """The clear road a message carries; None where the cameras were not looked at, or the
-    figures are not a clear stretch within a range (not finite, negative, or past it)."""
+    figures are not a clear stretch within a range (not finite, negative, or past it). A
+    thing's extent that is not finite or not ordered (right_y <= left_y) is dropped: it is
+    then kept off as a point, and only while the reasoning keeps its lane."""
     clear_to_x, range_x = float(msg.clear_to_x), float(msg.range_x)
     if not (math.isfinite(clear_to_x) and math.isfinite(range_x)):
         return None
     if not 0.0 <= clear_to_x <= range_x:
         return None
-    return FreeSpace(clear_to_x, range_x)
+    right_y, left_y = float(msg.right_y), float(msg.left_y)
+    measured = math.isfinite(right_y) and math.isfinite(left_y) and right_y <= left_y
+    return FreeSpace(clear_to_x, range_x, (right_y, left_y) if measured else None)
 
 
 def planner_input(msg: PlannerConditioning) -> PlannerInput:

@@ -162,18 +162,21 @@ def stop_line_markers(msg: PlannerConditioning, style: MarkerStyle = MarkerStyle
 def clear_road_markers(msg: PlannerConditioning, style: MarkerStyle = MarkerStyle()) -> MarkerArray:
     """Where the clear road the VLA node found in the cameras at t0 ends (the nearest thing
     standing in the car's corridor, which a stop for a stopped vehicle the reasoning put
-    nearer moves to): a line across the corridor, on the lane's centre where it found
-    one; deleted where nothing stands within the range it looked along, or it did not look."""
+    nearer moves to, and which a plan passes with room or stops short of): a line across
+    what stands there, as far sideways as it reaches where that was measured, else across
+    the corridor (on the lane's centre where it found one); deleted where nothing stands
+    within the range it looked along, or it did not look."""
     space = free_space_estimate(msg.free_space)
     if space is None or space.clear_to_x >= space.range_x:
         return MarkerArray(markers=[_delete(msg.header, CLEAR_ROAD_NS, 0)])
-    lane = lane_estimate(msg.lane)
-    centre = corridor_centre(lane, space.clear_to_x)
+    if space.extent_y is not None:
+        right, left = space.extent_y
+    else:
+        centre = corridor_centre(lane_estimate(msg.lane), space.clear_to_x)
+        right, left = centre - CORRIDOR_HALF_WIDTH_M, centre + CORRIDOR_HALF_WIDTH_M
     line = _marker(msg.header, CLEAR_ROAD_NS, 0, Marker.LINE_STRIP, CLEAR_ROAD_END, style)
     line.scale.x = style.line_width * 2.0
-    line.points = [
-        Point(x=space.clear_to_x, y=centre + side * CORRIDOR_HALF_WIDTH_M) for side in (-1.0, 1.0)
-    ]
+    line.points = [Point(x=space.clear_to_x, y=y) for y in (right, left)]
     return MarkerArray(markers=[line])
 
 

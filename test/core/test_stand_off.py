@@ -265,3 +265,34 @@ def test_a_sample_that_stops_short_keeps_the_clearance_and_small_ones_are_floors
     assert "(passing clearance 1.2 m)" in close.violations(straight)[0]
     small = StandOff(Cause.CONSTRUCTION, 30.0, -1.0, 7.0, passing_clearance_m=0.8)
     assert small.violations(straight) == ["", ""]
+
+
+def test_a_seen_thing_with_its_width_is_passed_with_room_or_stood_off() -> None:
+    """What the cameras show standing 20 m ahead, reaching from 1.75 to 1.2 m right of
+    base_link: a path on y = 0 (the car's body 0.25 m from it) breaks the stand-off where
+    base_link comes within 7 m of it; 0.3 m further left (0.55 m) it passes; stopping 7 m
+    short it keeps it. Braking along the straight path stops base_link 7 m short."""
+    seen = StandOff(Cause.OTHER, 20.0, 0.0, 7.0, seen=True, extent_y=(-1.75, -1.2))
+    straight = integrate_unicycle(np.zeros((1, STEPS)), np.zeros((1, STEPS)), 10.0)
+    assert seen.violations(straight)[0].startswith("comes ")
+    left = replace(straight, y=straight.y + 0.3)
+    assert seen.violations(left) == [""]
+    short = integrate_unicycle(
+        stop_at_standstill(np.full((1, STEPS), -5.0), 10.0, 0.1), np.zeros((1, STEPS)), 10.0
+    )
+    assert short.x.max() < 13.0 and seen.violations(short) == [""]
+    braked = seen.braking(straight[0], 10.0, 6.0)
+    assert 12.0 < braked.x.max() <= 13.0 + 1e-6
+
+
+def test_beside_a_seen_thing_already_a_plan_may_not_come_closer_sideways() -> None:
+    """A cone line begins at the car's front (3.6 m ahead), its near edge 1.2 m right of
+    base_link: the car's body is 0.25 m from it. Going on straight keeps that gap; drifting
+    0.1 m towards it breaks the stand-off; nothing may go through it."""
+    seen = StandOff(Cause.OTHER, 3.6, 0.0, 7.0, seen=True, extent_y=(-1.75, -1.2))
+    straight = integrate_unicycle(np.zeros((1, STEPS)), np.zeros((1, STEPS)), 5.0)
+    assert seen.violations(straight) == [""]
+    drift = replace(straight, y=straight.y - np.minimum(straight.t, 1.0) * 0.1)
+    assert seen.violations(drift)[0].startswith("comes ")
+    overlapping = StandOff(Cause.OTHER, 3.6, 0.0, 7.0, seen=True, extent_y=(-1.0, 0.5))
+    assert overlapping.violations(straight)[0].startswith("comes ")

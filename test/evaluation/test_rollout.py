@@ -83,13 +83,13 @@ def test_visited_states_are_what_the_model_saw_labelled_by_the_expert() -> None:
 
 
 def test_no_state_is_labelled_from_the_failure_of_a_drive_on() -> None:
-    """A drive that leaves the road (seed 3000133 with the packaged weights and defaults,
-    at 4.0 s, in an intersection): every plan before it is labelled, none after."""
+    """A drive that fails (seed 3000363 with the packaged weights and defaults: a
+    pedestrian crossing, hit at 4.7 s): every plan before it is labelled, none after."""
     backend = create_backend("embedded_vla")
-    settings = RolloutSettings(duration_s=4.6, label_every=1)
-    result = roll_out(backend, 3000133, settings=settings)
+    settings = RolloutSettings(duration_s=5.3, label_every=1)
+    result = roll_out(backend, 3000363, settings=settings)
     failed_at = result.metrics.failed_at_s
-    assert failed_at is not None and result.metrics.off_road
+    assert failed_at is not None and result.metrics.at_fault_collision
     assert len(result.reasoning) == result.plans  # every plan selected, each with its t0
     before = sum(t0_s < failed_at for t0_s, _ in result.reasoning)
     assert 0 < before < result.plans

@@ -184,6 +184,32 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
     )
     assert seen_plan.kept_off_seen == (6.0, 0.0)
     cases[11] = (forgotten, seen_t0_ns, seen_plan.selection.index, seen_plan)
+    # The same at 8 m/s, a thing at the lane's right edge 20 m on, reaching 1.05 m right
+    # of the car on the lane's centre, and 0.4 s later (standing: nearer by the car's
+    # travel): the samples pass it too close, and the node goes round it within the lane,
+    # as the planning step does.
+    state = forgotten.planner_input.ego_state
+    cruising = dataclasses.replace(
+        forgotten,
+        planner_input=dataclasses.replace(
+            forgotten.planner_input, ego_state=dataclasses.replace(state, speed=8.0)
+        ),
+    )
+    going_round = PlanningStep(backend, 6, seed=0)
+    for inference_id, x, t0_offset_ns in ((12, 20.0, 0), (13, 16.8, 4 * NS_PER_S // 10)):
+        spaces[inference_id] = FreeSpace(x, MAX_FREE_X_M, (-1.75, -1.05))
+        lanes[inference_id] = LaneEstimate(stations, np.zeros_like(stations), 3.5)
+        round_t0_ns = t0_ns + 500 * NS_PER_S + t0_offset_ns
+        round_plan = going_round.plan(
+            cruising.planner_input,
+            round_t0_ns,
+            cruising.decision,
+            lanes[inference_id],
+            NO_LIGHT,
+            spaces[inference_id],
+        )
+        cases[inference_id] = (cruising, round_t0_ns, round_plan.selection.index, round_plan)
+    assert round_plan.nudged and round_plan.kept_off_seen == (16.8, 0.0)
 
     received: dict[str, list] = defaultdict(list)
     node = Node("planner_probe", context=rclpy_context)
@@ -251,6 +277,7 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
                     9: lambda: told("stopping at the line of the red light the cameras show"),
                     10: lambda: told("clear road past the stopped vehicle put 8.0 m ahead"),
                     11: lambda: told("what the cameras show in the lane 6.0 m ahead (standing)"),
+                    13: lambda: told("going round it within the lane"),
                 }.get(inference_id)
                 if status is not None:
                     assert spin_until(status, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]

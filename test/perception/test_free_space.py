@@ -12,6 +12,7 @@ import pytest
 
 from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.core.rig import CameraModel, CameraRig
+from alpamayo_ros.core.stand_off import SEEN_LENGTH_M
 from alpamayo_ros.perception.free_space import (
     FREE_SPACE_CAMERAS,
     MAX_FREE_X_M,
@@ -22,7 +23,7 @@ from alpamayo_ros.perception.free_space import (
 )
 from alpamayo_ros.perception.lane import LaneDetector
 from alpamayo_ros.pipeline.inference import fit_image
-from alpamayo_ros.world.agents import AGENT_SIZES, CONE_ORANGE, AgentKind, AgentState
+from alpamayo_ros.world.agents import AGENT_SIZES, CONE_ORANGE, AgentKind, AgentState, Rgb
 from alpamayo_ros.world.closed_loop import WORLD_STEP_NS, ClosedLoopWorld
 from alpamayo_ros.world.renderer import Renderer, default_rig
 from alpamayo_ros.world.road import Intersection, Road, Segment
@@ -137,6 +138,72 @@ def test_a_pedestrian_a_cyclist_or_a_cone_in_the_lane_ends_it_too(
     colour = CONE_ORANGE if kind is AgentKind.CONE else (40, 80, 200)
     ends = clear_to(WorldState(0.0, ROAD, (standing(kind, rear_x, colour),)))
     assert -2.5 <= ends - rear_x <= 1.6
+
+
+def beside(kind: AgentKind, rear_x: float, near_edge_y: float, colour: Rgb) -> AgentState:
+    """A `kind` standing right of the car's lane centre, its left edge at `near_edge_y`."""
+    length, width, height = AGENT_SIZES[kind]
+    s = POSE.x + rear_x + length / 2.0
+    d = ROAD.lane_center(0) + near_edge_y - width / 2.0
+    return AgentState("it", kind, s, d, 0.0, 0.0, 0.0, length, width, height, colour)
+
+
+@pytest.mark.parametrize(
+    ("kind", "colour"),
+    [
+        (AgentKind.CYCLIST, (200, 30, 30)),
+        (AgentKind.CONE, CONE_ORANGE),
+        (AgentKind.PEDESTRIAN, (30, 30, 200)),
+        (AgentKind.VEHICLE, (240, 240, 240)),
+    ],
+)
+@pytest.mark.parametrize("rear_x", [6.0, 15.0, 30.0])
+@pytest.mark.parametrize("near_edge_y", [-0.7, -0.3])
+def test_how_far_sideways_a_thing_reaches_is_measured(
+    kind: AgentKind, colour: Rgb, rear_x: float, near_edge_y: float
+) -> None:
+    """Its near edge, for a plan that passes it, within 0.35 m short of where it is (a
+    cyclist's bike, the part low enough to measure, is 0.2 m narrower than its rider, and
+    a pixel of the wide camera 0.4 m wide at 25 m: the planner's passing gap, 0.5 m,
+    allows for it) to 0.25 m past it."""
+    space = looking(WorldState(0.0, ROAD, (beside(kind, rear_x, near_edge_y, colour),)))
+    assert space.extent_y is not None
+    right, left = space.extent_y
+    assert right <= left
+    assert -0.35 <= left - near_edge_y <= 0.25
+
+
+def test_a_cone_line_closing_in_is_measured_over_the_stretch_a_pass_must_clear() -> None:
+    """On a single lane with grass beyond its edges, cones taper in from the right edge
+    (0.2, 0.5, then 0.8 m in, 4 m apart): where the clear road ends at one of them, the
+    extent reaches as far in as the cones over the next 6 m (not only the first: the car
+    would clip the next), and not to the grass on the left."""
+    single = Road((Segment(400.0),), lane_count=1)
+    pose = Pose2D(100.0, single.lane_center(0), 0.0)
+    half = AGENT_SIZES[AgentKind.CONE][1] / 2.0
+    inner = [0.2, 0.5] + [0.8] * 6
+    cones = tuple(
+        AgentState(
+            f"cone_{i}",
+            AgentKind.CONE,
+            pose.x + 15.0 + 4.0 * i,
+            single.right_edge + encroachment - half,
+            0.0,
+            0.0,
+            0.0,
+            *AGENT_SIZES[AgentKind.CONE],
+            CONE_ORANGE,
+        )
+        for i, encroachment in enumerate(inner)
+    )
+    space = looking(WorldState(0.0, single, cones), pose)
+    assert space.extent_y is not None and space.clear_to_x < 25.0
+    edges = [
+        single.right_edge + encroachment - single.lane_center(0)
+        for i, encroachment in enumerate(inner)
+        if space.clear_to_x - 0.5 <= 15.0 + 4.0 * i <= space.clear_to_x + SEEN_LENGTH_M
+    ]
+    assert max(edges) - 0.1 <= space.extent_y[1] <= max(edges) + 0.35 < 0.0
 
 
 def test_the_corridor_follows_the_lane_the_cameras_show() -> None:

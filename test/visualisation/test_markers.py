@@ -218,7 +218,15 @@ def test_where_the_clear_road_ends_is_drawn_across_the_corridor_on_the_lane() ->
     (line,) = clear_road_markers(msg).markers
     assert line.ns == "clear_road_end" and line.action == Marker.ADD
     assert [p.x for p in line.points] == [18.0, 18.0]
-    assert [p.y for p in line.points] == pytest.approx([-0.75, 1.75])
+    assert [p.y for p in line.points] == pytest.approx([-0.95, 1.95])  # the corridor
+    # Where how far sideways the thing reaches was measured: across it.
+    measured = PlannerConditioning(
+        header=head,
+        lane=conversions.lane_msg(lane),
+        free_space=conversions.free_space_msg(FreeSpace(18.0, MAX_FREE_X_M, (-1.8, -0.9))),
+    )
+    (across,) = clear_road_markers(measured).markers
+    assert [(p.x, p.y) for p in across.points] == [(18.0, -1.8), (18.0, -0.9)]
     for space in (FreeSpace(MAX_FREE_X_M), None):  # nothing stands within range; not looked
         none = PlannerConditioning(header=head, free_space=conversions.free_space_msg(space))
         (deleted,) = clear_road_markers(none).markers
