@@ -234,9 +234,10 @@ class StandOff:
                 reasons.append("")
                 continue
             closest = int(np.argmin(np.where(entering[k], distances[k], np.inf)))
+            passing = "" if self.extent_y is None else f", {SEEN_PASSING_GAP_M:g} m aside"
             reasons.append(
                 f"comes {distances[k, closest]:.1f} m from the {self._what} "
-                f"(clearance {self.clearance_m:g} m) at t={rollouts.t[k, closest]:.1f} s"
+                f"(clearance {self.clearance_m:g} m{passing}) at t={rollouts.t[k, closest]:.1f} s"
             )
         return reasons
 

@@ -220,15 +220,19 @@ class FreeSpaceDetector:
             saturation > ROAD_MAX_SATURATION
         )
         small = _small_thing_x(x[corridor & odd], reach)
-        clear_to_x = min(small, _large_thing_x(x[corridor], off[corridor], reach))
+        large = _large_thing_x(x[corridor], off[corridor], reach)
+        clear_to_x = min(small, large)
         if clear_to_x >= reach:
             return FreeSpace(clear_to_x, reach)
+        # A thing found by its body off the asphalt's grey (a white car) is as wide as that
+        # body, not as the few dark pixels about it.
+        part = odd | off if large < small else odd
         extent = _face_extent(
             clear_to_x,
             corridor_centre(lane, clear_to_x),
-            x[odd],
-            np.concatenate(ys)[odd],
-            np.concatenate(origins)[odd],
+            x[part],
+            np.concatenate(ys)[part],
+            np.concatenate(origins)[part],
         )
         return FreeSpace(clear_to_x, reach, extent)
 

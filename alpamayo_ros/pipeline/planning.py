@@ -56,6 +56,7 @@ from alpamayo_ros.core.stand_off import (
     BESIDE_THE_CAR_M,
     EGO_HALF_WIDTH_M,
     PASSING_CLEARANCE_M,
+    PASSING_TO_M,
     SEEN_PASSING_GAP_M,
     STAND_OFF_CLEARANCE_M,
     STAND_OFF_MAX_DECELERATION,
@@ -447,7 +448,10 @@ class ClearRoadTrack:
             return self._coasted(t0_ns, ego_speed)
         x = free_space.clear_to_x
         ends = [e for e in self._ends if t0_ns - e.t0_ns <= TRACK_S * NS_PER_S]
-        if ends and abs(x - ends[-1].x) > TRACK_JUMP_M + TRACK_JUMP_FRACTION * x:
+        # Compared with where the last one would be now: after a coast the car has moved on.
+        if ends and abs(x - self._predicted(t0_ns, ego_speed).x) > (
+            TRACK_JUMP_M + TRACK_JUMP_FRACTION * x
+        ):
             ends = []
         ends.append(_ClearRoadEnd(t0_ns, x, ego_speed, free_space.extent_y))
         self._ends = ends
@@ -485,18 +489,29 @@ class ClearRoadTrack:
         return speed
 
     def _coasted(self, t0_ns: int, ego_speed: float) -> Followed | None:
-        """The last thing followed, where it will be at t0 if it went on as it was (standing,
-        if its speed was not known), while it was seen in TRACK_CONFIRM plans and last no
-        more than TRACK_COAST_S ago; else it is forgotten."""
+        """The last thing followed, where it will be at t0 (`_predicted`), while it was
+        seen in TRACK_CONFIRM plans and last no more than TRACK_COAST_S ago; else it is
+        forgotten."""
         ends = self._ends
         if len(ends) < TRACK_CONFIRM or (t0_ns - ends[-1].t0_ns) > TRACK_COAST_S * NS_PER_S:
             self._ends = []
             return None
-        last = ends[-1]
+        return self._predicted(t0_ns, ego_speed)
+
+    def _predicted(self, t0_ns: int, ego_speed: float) -> Followed:
+        """Where the last thing followed will be at t0 if it goes on as it was (standing,
+        if its speed is not known), the car's travel taken off; reaching further sideways
+        the way it moves, never less the other way."""
+        last = self._ends[-1]
         speed = self._speed(last.t0_ns, last.ego_speed)
         dt = (t0_ns - last.t0_ns) / NS_PER_S
         x = last.x + ((speed or 0.0) - 0.5 * (last.ego_speed + ego_speed)) * dt
-        return Followed(x, speed, last.extent_y, self._lateral_speed())
+        lateral = self._lateral_speed()
+        extent = last.extent_y
+        if extent is not None:
+            drift = lateral * dt
+            extent = (extent[0] + min(drift, 0.0), extent[1] + max(drift, 0.0))
+        return Followed(x, speed, extent, lateral)
 
 
 def _keeps_its_lane(decision: CausalDecision | None) -> bool:
@@ -758,11 +773,18 @@ class PlanningStep:
             moved_stop, stand_off = (stand_off.x, moved.x), moved
         seen = self._seen_in_lane(t0_ns, conditioning.ego_state.speed, free_space, lane)
         # What the cameras show in the lane is kept off too, beside what the reasoning (or
-        # the memory) asks: passed with room where they measured how far it reaches (then
-        # a nudge is checked against that, not against where the reasoning put the thing),
-        # else while the reasoning keeps its lane (not going round it).
+        # the memory) asks: passed with room where they measured how far it reaches, else
+        # while the reasoning keeps its lane (not going round it).
         measured = seen is not None and seen.extent_y is not None
-        if measured and stand_off is not None and stand_off.passing_clearance_m is not None:
+        if (
+            measured
+            and seen is not None
+            and stand_off is not None
+            and stand_off.passing_clearance_m is not None
+            and abs(stand_off.x - seen.x) <= PASSING_TO_M
+        ):
+            # The thing the reasoning nudges round is (within its placement scatter) the
+            # one the cameras measured: passed with room from that, not from its place.
             stand_off = None
         keep_off = () if stand_off is None else (stand_off,)
         kept_off_seen = None
@@ -821,6 +843,7 @@ class PlanningStep:
                 keep_off,
                 self.limits,
             )
+            nudged = nudged and not follows_lane
         elapsed_ms = (time.perf_counter() - started) * 1e3
         return Plan(
             t0_ns,

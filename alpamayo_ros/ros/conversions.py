@@ -437,7 +437,7 @@ def free_space_msg(free_space: FreeSpace | None) -> FreeSpaceMsg:
 def free_space_estimate(msg: FreeSpaceMsg) -> FreeSpace | None:
     """The clear road a message carries; None where the cameras were not looked at, or the
     figures are not a clear stretch within a range (not finite, negative, or past it). A
-    thing's extent that is not finite or not ordered (right_y <= left_y) is dropped: it is
+    thing's extent that is not finite or not ordered (right_y < left_y) is dropped: it is
     then kept off as a point, and only while the reasoning keeps its lane."""
     clear_to_x, range_x = float(msg.clear_to_x), float(msg.range_x)
     if not (math.isfinite(clear_to_x) and math.isfinite(range_x)):
@@ -445,7 +445,8 @@ def free_space_estimate(msg: FreeSpaceMsg) -> FreeSpace | None:
     if not 0.0 <= clear_to_x <= range_x:
         return None
     right_y, left_y = float(msg.right_y), float(msg.left_y)
-    measured = math.isfinite(right_y) and math.isfinite(left_y) and right_y <= left_y
+    # Strictly ordered: fields a publisher left unset read 0.0 and 0.0, no width at all.
+    measured = math.isfinite(right_y) and math.isfinite(left_y) and right_y < left_y
     return FreeSpace(clear_to_x, range_x, (right_y, left_y) if measured else None)
 
 

@@ -218,9 +218,9 @@ def test_free_space_round_trips_and_figures_that_are_not_one_read_as_none() -> N
     for clear_to_x, range_x in ((math.nan, 40.0), (12.0, math.inf), (-1.0, 40.0), (41.0, 40.0)):
         wire = FreeSpaceMsg(clear_to_x=clear_to_x, range_x=range_x)
         assert conversions.free_space_estimate(wire) is None
-    # An extent that is not one (not finite, or its right left of its left) is dropped: the
-    # thing is then kept off as a point.
-    for right_y, left_y in ((math.nan, 1.0), (-1.0, math.inf), (1.0, -1.0)):
+    # An extent that is not one (not finite, its right left of its left, or no width: the
+    # fields a publisher left unset) is dropped: the thing is then kept off as a point.
+    for right_y, left_y in ((math.nan, 1.0), (-1.0, math.inf), (1.0, -1.0), (0.0, 0.0)):
         wire = FreeSpaceMsg(clear_to_x=12.0, range_x=40.0, right_y=right_y, left_y=left_y)
         assert conversions.free_space_estimate(wire) == FreeSpace(12.0, 40.0)
 
