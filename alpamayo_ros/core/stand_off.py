@@ -210,15 +210,11 @@ class StandOff:
         start = self.x + self.speed_mps * rollouts.t
         limit = min(self.clearance_m, self.x - APPROACH_TOLERANCE_M)
         alongside = (rollouts.x > start - limit) & (rollouts.x < start + SEEN_LENGTH_M)
-        right, left = self.extent_y
-        drift = self.lateral_speed_mps * rollouts.t
-        gap = np.maximum(
-            right + np.minimum(drift, 0.0) - (rollouts.y + EGO_HALF_WIDTH_M),
-            rollouts.y - EGO_HALF_WIDTH_M - (left + np.maximum(drift, 0.0)),
-        )
+        right, left = widened(self.extent_y, self.lateral_speed_mps * rollouts.t)
+        gap = sideways_gap(rollouts.y, right, left)
         needed = SEEN_PASSING_GAP_M
         if self.x <= BESIDE_THE_CAR_M:
-            gap_now = max(right - EGO_HALF_WIDTH_M, -EGO_HALF_WIDTH_M - left)  # base_link at y 0
+            gap_now = float(sideways_gap(np.zeros(()), *self.extent_y))  # base_link at y 0
             needed = min(needed, max(gap_now - SEEN_SIDEWAYS_TOLERANCE_M, 0.0))
         return np.asarray(alongside & (gap < needed) & (rollouts.t <= self.horizon_s))
 
@@ -287,6 +283,24 @@ class StandOff:
         # Each braking step takes the curvature of the sample's step it ends in.
         step = np.searchsorted(along[1:], braked_along - 1e-9).clip(0, len(along) - 2)
         return integrate_unicycle(acceleration, rollout.curvature[step], speed, dt=TRAJECTORY_DT_S)
+
+
+FloatLike = float | npt.NDArray[np.float64]
+
+
+def widened(extent_y: tuple[float, float], drift: FloatLike) -> tuple[FloatLike, FloatLike]:
+    """A thing's (right, left) extent after moving `drift` m sideways (+left): further
+    that way, never less far the other."""
+    right, left = extent_y
+    return right + np.minimum(drift, 0.0), left + np.maximum(drift, 0.0)
+
+
+def sideways_gap(
+    y: npt.NDArray[np.float64], right: FloatLike, left: FloatLike
+) -> npt.NDArray[np.float64]:
+    """Between the car's body (EGO_HALF_WIDTH_M either side of base_link at `y`) and a
+    thing reaching from `right` to `left`, sideways; negative where they overlap."""
+    return np.asarray(np.maximum(right - (y + EGO_HALF_WIDTH_M), y - EGO_HALF_WIDTH_M - left))
 
 
 def first_violations(stand_offs: Sequence[StandOff], rollouts: Rollout) -> list[str]:

@@ -255,21 +255,21 @@ def _face_extent(
     seen from cameras at `origins` [N, 3]: on its face, each taken where its ray crosses
     the vertical plane at start_x (those that cross it at most EXTENT_HEIGHT_M up), and
     beyond, where it meets the ground; at most EXTENT_REACH_M from the corridor's
-    `centre`; reaching at least into the corridor (its width where none is left: a grey
-    car's body is neither dark nor coloured)."""
+    `centre`; the runs of them that reach into the corridor (its width where none does: a
+    grey car's body is neither dark nor coloured)."""
     along = x - origins[:, 0]
     fraction = (start_x - origins[:, 0]) / np.where(along > 0.0, along, np.inf)
     height = origins[:, 2] * (1.0 - fraction)
     face_y = origins[:, 1] + (y - origins[:, 1]) * fraction
+    depth = start_x + EXTENT_DEPTH_M + EXTENT_DEPTH_FRACTION * start_x
     on_face = (
         (x >= start_x)
-        & (x <= start_x + EXTENT_DEPTH_M + EXTENT_DEPTH_FRACTION * start_x)
+        & (x <= depth)
         & (height <= EXTENT_HEIGHT_M)
         & (np.abs(face_y - centre) <= EXTENT_REACH_M)
     )
     # Beyond its face, over the stretch a plan passing it must clear, what stands on the
     # ground: the next cones of a line that closes in on the lane.
-    depth = start_x + EXTENT_DEPTH_M + EXTENT_DEPTH_FRACTION * start_x
     beyond = (x > depth) & (x <= start_x + SEEN_LENGTH_M) & (np.abs(y - centre) <= EXTENT_REACH_M)
     face_y = np.sort(np.concatenate([face_y[on_face], y[beyond]]))
     # Runs of pixels closer than EXTENT_GAP_M sideways are one thing; those in the
@@ -278,8 +278,7 @@ def _face_extent(
     inside = [run for run in runs if run.size and _meets_corridor(run, centre)]
     if not inside:
         return centre - CORRIDOR_HALF_WIDTH_M, centre + CORRIDOR_HALF_WIDTH_M
-    right, left = float(inside[0][0]), float(inside[-1][-1])
-    return min(right, centre + CORRIDOR_HALF_WIDTH_M), max(left, centre - CORRIDOR_HALF_WIDTH_M)
+    return float(inside[0][0]), float(inside[-1][-1])  # each run meets the corridor
 
 
 def _meets_corridor(run: npt.NDArray[np.float64], centre: float) -> bool:

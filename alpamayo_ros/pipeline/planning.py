@@ -66,6 +66,7 @@ from alpamayo_ros.core.stand_off import (
     braking_for_all,
     first_violations,
     settings_problem,
+    widened,
 )
 from alpamayo_ros.core.trajectory_checks import Limits, Selection, select_trajectory
 from alpamayo_ros.perception.free_space import FreeSpace, corridor_centre
@@ -460,33 +461,42 @@ class ClearRoadTrack:
         )
 
     def _lateral_speed(self) -> float:
-        """The median, over pairs of plans at least TRACK_MIN_SPAN_S apart, of how fast the
-        middle of the thing's extent moved sideways; 0 under LATERAL_DEADBAND_MPS."""
-        measured = [e for e in self._ends if e.extent_y is not None]
-        speeds = []
-        for i, first in enumerate(measured):
-            for last in measured[i + 1 :]:
-                dt = (last.t0_ns - first.t0_ns) / NS_PER_S
-                if dt >= TRACK_MIN_SPAN_S and first.extent_y and last.extent_y:
-                    speeds.append((sum(last.extent_y) - sum(first.extent_y)) / 2.0 / dt)
-        speed = float(np.median(speeds)) if speeds else 0.0
-        return speed if abs(speed) >= LATERAL_DEADBAND_MPS else 0.0
+        """How fast the middle of the thing's extent moves sideways (`_median_rate`); 0
+        under LATERAL_DEADBAND_MPS."""
+        speed = self._median_rate(
+            lambda first, last, _: (
+                (sum(last.extent_y) - sum(first.extent_y)) / 2.0
+                if first.extent_y and last.extent_y
+                else None
+            )
+        )
+        return speed if speed is not None and abs(speed) >= LATERAL_DEADBAND_MPS else 0.0
 
     def _speed(self, t0_ns: int, ego_speed: float) -> float | None:
-        ends = self._ends
-        speeds = []
-        for i, first in enumerate(ends):
-            for last in ends[i + 1 :]:
-                dt = (last.t0_ns - first.t0_ns) / NS_PER_S
-                if dt >= TRACK_MIN_SPAN_S:
-                    travelled = 0.5 * (first.ego_speed + last.ego_speed) * dt
-                    speeds.append((last.x - first.x + travelled) / dt)
-        if not speeds:
-            return None
-        speed = float(np.median(speeds))
-        if (t0_ns - ends[0].t0_ns) / NS_PER_S < TRACK_SURE_SPAN_S:
+        """How fast the end moves along the lane (`_median_rate`), the car's own travel
+        added (the mean of the two plans' speeds); no faster than the car until the plans
+        span TRACK_SURE_SPAN_S."""
+        speed = self._median_rate(
+            lambda first, last, dt: last.x - first.x + 0.5 * (first.ego_speed + last.ego_speed) * dt
+        )
+        if speed is not None and (t0_ns - self._ends[0].t0_ns) / NS_PER_S < TRACK_SURE_SPAN_S:
             speed = min(speed, ego_speed)
         return speed
+
+    def _median_rate(
+        self, moved: Callable[[_ClearRoadEnd, _ClearRoadEnd, float], float | None]
+    ) -> float | None:
+        """The median, over pairs of ends at least TRACK_MIN_SPAN_S apart, of how far the
+        thing `moved` between them (None where a pair does not tell) per second; None
+        where no pair does."""
+        rates = []
+        for i, first in enumerate(self._ends):
+            for last in self._ends[i + 1 :]:
+                dt = (last.t0_ns - first.t0_ns) / NS_PER_S
+                distance = moved(first, last, dt) if dt >= TRACK_MIN_SPAN_S else None
+                if distance is not None:
+                    rates.append(distance / dt)
+        return float(np.median(rates)) if rates else None
 
     def _coasted(self, t0_ns: int, ego_speed: float) -> Followed | None:
         """The last thing followed, where it will be at t0 (`_predicted`), while it was
@@ -509,8 +519,8 @@ class ClearRoadTrack:
         lateral = self._lateral_speed()
         extent = last.extent_y
         if extent is not None:
-            drift = lateral * dt
-            extent = (extent[0] + min(drift, 0.0), extent[1] + max(drift, 0.0))
+            right, left = widened(extent, lateral * dt)
+            extent = (float(right), float(left))
         return Followed(x, speed, extent, lateral)
 
 
