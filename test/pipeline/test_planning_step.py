@@ -358,6 +358,32 @@ def test_a_stop_for_a_light_the_cameras_show_green_goes_on() -> None:
     assert light_corrected(stopped_car, green, 0.0) is stopped_car
 
 
+def test_a_light_the_cameras_wave_through_is_driven_through_without_braking() -> None:
+    """The model stops for a light 30 m on at 12 m/s that the cameras show green: its
+    samples brake (the action expert follows its reasoning; seeds 3000421 and 3000424
+    slowed to 7-10 m/s on a green). The plan drives their path without the braking. A
+    thing the cameras show in the lane is still kept off; a red is still stopped for."""
+    braking = ScriptedExpert(np.full(STEPS, -1.5), np.zeros(STEPS))
+    ego = conditioning(12.0, Longitudinal.STOP)
+    stop = stop_for(Cause.TRAFFIC_LIGHT, 30.0)
+    green = TrafficLightView(LightSeen.GREEN)
+    plan = PlanningStep(braking, 6).plan(ego, 0, stop, light=green)
+    assert plan.corrected_by_light and plan.selected is not None
+    assert plan.selected.v.min() >= 12.0 - 1e-6
+    assert plan.selection.index == len(plan.scores) - 1  # the planner's own, ranked first
+    # A car standing 40 m on in the lane (the cameras' clear road ends there): the hold
+    # would reach it, so the samples' braking stays.
+    lane = lane_to_the_left(0.0)
+    step = PlanningStep(braking, 6)
+    for k in range(6):  # followed over plans until its speed is known (standing)
+        ahead = FreeSpace(40.0 - 1.2 * k)
+        held = step.plan(ego, k * NS_PER_S // 10, stop, lane=lane, light=green, free_space=ahead)
+    assert held.kept_off_seen == (pytest.approx(34.0), pytest.approx(0.0, abs=1e-6))
+    assert held.selected is not None and held.selected.v.min() < 12.0 - 1.0
+    red = PlanningStep(braking, 6).plan(ego, 0, stop, light=RED)
+    assert red.selected is not None and red.selected.v.min() < 12.0 - 1.0
+
+
 def test_the_stop_line_the_cameras_show_is_stopped_at() -> None:
     """The reasoning places the line 2.6 m beyond where the cameras show it (seed 3000444,
     where the car then crept over it), or 15 m short of it (3000297, where the car crawled
@@ -383,8 +409,9 @@ def test_the_stop_line_the_cameras_show_is_stopped_at() -> None:
 def test_a_yellow_is_stopped_for_where_the_car_can_stop_gently() -> None:
     """At 12 m/s stopping at 3 m/s^2 takes 24 m: a yellow whose line is 30 m beyond the
     front is stopped for, one 20 m beyond it is driven through, as the expert does; and the
-    cameras' line is the one judged. A stop the reasoning states for a yellow stays a
-    stop."""
+    cameras' line is the one judged. A stop the reasoning states for a yellow stays a stop
+    where the car can stop gently or has begun to stop; else it goes on (seed 3000239: the
+    model braked at 5 m/s^2 for a yellow 12 m on and stood through the red)."""
     yellow = TrafficLightView(LightSeen.YELLOW)
     front = 3.7
     assert stops_for_light(LightSeen.YELLOW, front + 30.0, 12.0)
@@ -409,8 +436,15 @@ def test_a_yellow_is_stopped_for_where_the_car_can_stop_gently() -> None:
     # for gently.
     seen_nearer = dataclasses.replace(yellow, stop_line_x=front + 20.0)
     assert light_corrected(go, seen_nearer, 12.0) is go
-    stop = stop_for(Cause.TRAFFIC_LIGHT, front + 10.0)
-    assert light_corrected(stop, yellow, 12.0) is stop
+    far_stop = stop_for(Cause.TRAFFIC_LIGHT, front + 30.0)
+    assert light_corrected(far_stop, yellow, 12.0) is far_stop
+    near_stop = stop_for(Cause.TRAFFIC_LIGHT, front + 10.0)
+    assert light_corrected(near_stop, yellow, 12.0, stopping=True) is near_stop
+    waved_on = light_corrected(near_stop, yellow, 12.0)
+    assert waved_on is not None
+    assert waved_on.longitudinal_decision is LongitudinalDecision.SET_SPEED_TRACKING
+    # A red stays a stop however near (the stand-off stops the car as hard as it may).
+    assert light_corrected(near_stop, RED, 12.0) is near_stop
     # Other causes are not the light's.
     lead = go_for_the_light(30.0)
     lead = dataclasses.replace(lead, cause=Cause.LEAD_VEHICLE)
