@@ -55,13 +55,16 @@ from alpamayo_ros.core.object_memory import HOLD_S, Recalled, StandingObjectMemo
 from alpamayo_ros.core.stand_off import (
     BESIDE_THE_CAR_M,
     EGO_HALF_WIDTH_M,
+    NUDGING_DECISIONS,
     PASSING_CLEARANCE_M,
     PASSING_TO_M,
     SEEN_PASSING_GAP_M,
     STAND_OFF_CLEARANCE_M,
     STAND_OFF_MAX_DECELERATION,
+    STANDING_CAUSES,
     STOP_LINE_CAUSES,
     STOP_LINE_CLEARANCE_M,
+    STOPPING_DECISIONS,
     StandOff,
     braking_for_all,
     first_violations,
@@ -309,9 +312,30 @@ def light_corrected(
     model braked hard and stood through the red on 15 of 185 light drives, progress
     0.3-0.5 of the expert's). Every stop for anything else stays a stop. The cameras
     report a line only with clear road up to it (perception.traffic_light), so it is not
-    a line beyond a car in the lane."""
-    if decision is None or decision.cause not in STOP_LINE_CAUSES:
+    a line beyond a car in the lane.
+
+    A reasoning that names no light, nor anything it stops for or goes round, where the
+    cameras show a red (or a yellow it can stop for) with its line, stops at that line:
+    close to the line the model lost the light and went on for the road ahead (seed
+    3000102 crossed on red at 3 m/s)."""
+    if decision is None:
         return decision
+    if decision.cause not in STOP_LINE_CAUSES:
+        unstated = (
+            light.stop_line_x is not None
+            and decision.cause not in STANDING_CAUSES
+            and decision.longitudinal_decision not in STOPPING_DECISIONS
+            and decision.lateral_decision not in NUDGING_DECISIONS
+            and stops_for_light(light.colour, light.stop_line_x, speed, stopping)
+        )
+        if not unstated or light.stop_line_x is None:
+            return decision
+        return replace(
+            decision,
+            cause=Cause.TRAFFIC_LIGHT,
+            longitudinal_decision=LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT,
+            cause_object_position=(light.stop_line_x, 0.0, 0.0),
+        )
     x, y, z = decision.cause_object_position
     if not (math.isfinite(x) and math.isfinite(y)):
         return decision

@@ -358,6 +358,41 @@ def test_a_stop_for_a_light_the_cameras_show_green_goes_on() -> None:
     assert light_corrected(stopped_car, green, 0.0) is stopped_car
 
 
+def test_a_red_the_reasoning_does_not_name_is_stopped_at_its_line() -> None:
+    """Close to the line the model lost the light and sped up for the road ahead (seed
+    3000102 crossed on red at 3 m/s): with the cameras showing the red and its line 8 m on,
+    the plan stops short of it. A reasoning that stops for, or goes round, something else
+    keeps its own cause; with no line seen, or a green, the go stands."""
+    road_ahead = dataclasses.replace(
+        go_for_the_light(30.0),
+        text="Speed up since the road ahead is clear.",
+        cause=Cause.NONE,
+        cause_object_position=(0.0, 0.0, 0.0),
+    )
+    red_line = dataclasses.replace(RED, stop_line_x=8.0)
+    corrected = light_corrected(road_ahead, red_line, 2.5)
+    assert corrected is not None and corrected.cause is Cause.TRAFFIC_LIGHT
+    assert corrected.longitudinal_decision is LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
+    assert corrected.cause_object_position[0] == 8.0
+    speeding = ScriptedExpert(np.full(STEPS, 1.0), np.zeros(STEPS))
+    plan = PlanningStep(speeding, 6).plan(
+        conditioning(2.5, Longitudinal.GENTLE_ACCELERATE), 0, road_ahead, light=red_line
+    )
+    assert plan.corrected_by_light and plan.selected is not None
+    assert plan.selected.x.max() < 8.0 - 3.7
+    assert light_corrected(road_ahead, RED, 2.5) is road_ahead
+    assert (
+        light_corrected(road_ahead, dataclasses.replace(red_line, colour=LightSeen.GREEN), 2.5)
+        is road_ahead
+    )
+    stopped_car = stop_for(Cause.STOPPED_VEHICLE, 12.0)
+    assert light_corrected(stopped_car, red_line, 2.5) is stopped_car
+    nudge = dataclasses.replace(
+        road_ahead, cause=Cause.CYCLIST, lateral_decision=LateralDecision.IN_LANE_NUDGE
+    )
+    assert light_corrected(nudge, red_line, 2.5) is nudge
+
+
 def test_a_light_the_cameras_wave_through_is_driven_through_without_braking() -> None:
     """The model stops for a light 30 m on at 12 m/s that the cameras show green: its
     samples brake (the action expert follows its reasoning; seeds 3000421 and 3000424
