@@ -576,7 +576,7 @@ class Plan:
     """The candidates of one plan and the choice among them."""
 
     t0_ns: int
-    # [K, 64]: the model's samples, then a braking candidate where a stand-off needed one,
+    # [K, 64]: the model's samples, then braking candidates where a stand-off needed one,
     # then the chosen one's speeds along the lane where the plan followed one
     rollouts: Rollout
     scores: npt.NDArray[np.float64]  # [K], higher ranks first
@@ -835,24 +835,28 @@ class PlanningStep:
             kept_off_seen, keep_off = (seen.x, seen.speed_mps), (*keep_off, seen)
         refusals = first_violations(keep_off, rollouts) if keep_off else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
+        speed = conditioning.ego_state.speed
         if keep_off and selection.index is None:
-            braking = braking_for_all(
-                keep_off,
-                _path_to_brake_along(rollouts, scores, selection, refusals),
-                conditioning.ego_state.speed,
-                self.stand_off_max_deceleration,
-            )
-            # Ranked last: it is chosen because no sample is left, not for its score.
-            rollouts = rollouts.appended(braking)
-            finite = scores[np.isfinite(scores)]
-            scores = np.append(scores, (finite.min() if finite.size else 0.0) - 1.0)
-            refusals.append("")
-            selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
+            paths = [_path_to_brake_along(rollouts, scores, selection, refusals)]
+            if lane is not None and lane.holds_car():
+                # Where the samples' path breaks a limit too (they swerve), the lane's
+                # centre: seed 3000002 in the graph found no plan at 13.8 m/s, and the
+                # bridge drove the last one into a cone.
+                paths.append(along_lane(lane, np.zeros(TRAJECTORY_STEPS), speed))
+            for path in paths:
+                braking = braking_for_all(keep_off, path, speed, self.stand_off_max_deceleration)
+                # Ranked last: chosen because no sample is left, not for its score.
+                rollouts = rollouts.appended(braking)
+                finite = scores[np.isfinite(scores)]
+                scores = np.append(scores, (finite.min() if finite.size else 0.0) - 1.0)
+                refusals.append("")
+                selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
+                if selection.index is not None:
+                    break
         braked = selection.index is not None and selection.index >= sampled
         # Braking for what the cameras show: the planner's own nudge round it, at the
         # speeds of the best sample braked for, where the lane has room (`nudge_offset`).
         nudged = False
-        speed = conditioning.ego_state.speed
         if braked and seen is not None and kept_off_seen is not None and lane is not None:
             offset = nudge_offset(lane, seen, speed) if lane.holds_car() else None
             if offset is not None:

@@ -358,6 +358,23 @@ def test_a_stop_for_a_light_the_cameras_show_green_goes_on() -> None:
     assert light_corrected(stopped_car, green, 0.0) is stopped_car
 
 
+def test_where_every_sample_swerves_past_a_limit_the_car_brakes_along_its_lane() -> None:
+    """A stopped car 40 m on at 13.8 m/s, and every sample swerving at 0.05 1/m (9.5 m/s^2
+    sideways, past the 6 m/s^2 limit), as on seed 3000002 in the graph, where no plan was
+    found and the bridge drove the last one into a cone: the braking candidate along the
+    samples' path breaks the limit too, so the car brakes along its lane's centre. Without
+    a lane there is no plan (the bridge's watchdog stops the car)."""
+    swerving = ScriptedExpert(np.zeros(STEPS), np.full(STEPS, 0.05))
+    ego = conditioning(13.8, Longitudinal.MAINTAIN_SPEED)
+    stopped_car = stop_for(Cause.STOPPED_VEHICLE, 40.0)
+    lane = lane_to_the_left(0.0)
+    plan = PlanningStep(swerving, 6).plan(ego, 0, stopped_car, lane)
+    assert plan.braked and plan.selected is not None
+    assert np.abs(plan.selected.y).max() < 0.1 and plan.selected.x.max() < 40.0 - 7.0 + 0.5
+    assert check_rollout(plan.selected) == []
+    assert PlanningStep(swerving, 6).plan(ego, 0, stopped_car).selection.index is None
+
+
 def test_a_red_the_reasoning_does_not_name_is_stopped_at_its_line() -> None:
     """Close to the line the model lost the light and sped up for the road ahead (seed
     3000102 crossed on red at 3 m/s): with the cameras showing the red and its line 8 m on,
