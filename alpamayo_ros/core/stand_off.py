@@ -77,6 +77,7 @@ PASSING_TO_M = 15.0
 # overhang behind the rear axle: what hides behind its start is not known). The expert
 # passes cones 0.5 m aside and cyclists 0.5-0.9 m; a pixel's width at 15 m is 0.25 m.
 EGO_HALF_WIDTH_M = 0.95
+EGO_REAR_M = 0.9  # the car's rear behind base_link
 SEEN_PASSING_GAP_M = 0.5
 SEEN_LENGTH_M = 6.0
 # Beside it already (where it begins at or behind the car's front), a plan may not come
@@ -211,7 +212,7 @@ class StandOff:
         limit = min(self.clearance_m, self.x - APPROACH_TOLERANCE_M)
         alongside = (rollouts.x > start - limit) & (rollouts.x < start + SEEN_LENGTH_M)
         right, left = widened(self.extent_y, self.lateral_speed_mps * rollouts.t)
-        gap = sideways_gap(rollouts.y, right, left)
+        gap = sideways_gap(rollouts.y, right, left, rollouts.yaw)
         needed = SEEN_PASSING_GAP_M
         if self.x <= BESIDE_THE_CAR_M:
             gap_now = float(sideways_gap(np.zeros(()), *self.extent_y))  # base_link at y 0
@@ -296,11 +297,22 @@ def widened(extent_y: tuple[float, float], drift: FloatLike) -> tuple[FloatLike,
 
 
 def sideways_gap(
-    y: npt.NDArray[np.float64], right: FloatLike, left: FloatLike
+    y: npt.NDArray[np.float64],
+    right: FloatLike,
+    left: FloatLike,
+    yaw: npt.NDArray[np.float64] | float = 0.0,
 ) -> npt.NDArray[np.float64]:
-    """Between the car's body (EGO_HALF_WIDTH_M either side of base_link at `y`) and a
-    thing reaching from `right` to `left`, sideways; negative where they overlap."""
-    return np.asarray(np.maximum(right - (y + EGO_HALF_WIDTH_M), y - EGO_HALF_WIDTH_M - left))
+    """Between the car's body (base_link at `y`, heading `yaw`: its corners BESIDE_THE_CAR_M
+    ahead and EGO_REAR_M behind, EGO_HALF_WIDTH_M either side) and a thing reaching from
+    `right` to `left`, sideways; negative where they overlap. Turning back towards a thing,
+    the front corner reaches 3.7 m x sin(yaw) further than base_link (seed 3000002 in the
+    graph: back to its lane's centre at 0.07 rad, the car's corner struck a cone its
+    base_link cleared)."""
+    sin, cos = np.sin(yaw), np.cos(yaw)
+    front, rear = BESIDE_THE_CAR_M * sin, -EGO_REAR_M * sin
+    body_right = y + np.minimum(front, rear) - EGO_HALF_WIDTH_M * cos
+    body_left = y + np.maximum(front, rear) + EGO_HALF_WIDTH_M * cos
+    return np.asarray(np.maximum(right - body_left, body_right - left))
 
 
 def first_violations(stand_offs: Sequence[StandOff], rollouts: Rollout) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import integrate_unicycle, stop_at_standstill
 from alpamayo_ros.core.model_io import CausalDecision
-from alpamayo_ros.core.stand_off import PASSING_TO_M, StandOff, settings_problem
+from alpamayo_ros.core.stand_off import PASSING_TO_M, StandOff, settings_problem, sideways_gap
 
 STEPS = 64
 
@@ -283,6 +283,26 @@ def test_a_seen_thing_with_its_width_is_passed_with_room_or_stood_off() -> None:
     assert short.x.max() < 13.0 and seen.violations(short) == [""]
     braked = seen.braking(straight[0], 10.0, 6.0)
     assert 12.0 < braked.x.max() <= 13.0 + 1e-6
+
+
+def test_the_body_s_corners_count_where_the_car_turns_towards_a_thing() -> None:
+    """Seed 3000002 in the graph: base_link 0.7 m left of a cone line whose near edge is
+    1.0 m right of it clears it by 0.75 m, but turned back towards it at 0.07 rad the front
+    corner comes 0.26 m nearer (3.7 m x sin 0.07) and the rear's swings away; heading away,
+    the rear corner comes 0.06 m nearer."""
+    assert float(sideways_gap(np.array(0.7), -3.0, -1.0)) == pytest.approx(0.75)
+    turned_in = float(sideways_gap(np.array(0.7), -3.0, -1.0, -0.07))
+    assert turned_in == pytest.approx(1.7 - 0.95 * np.cos(0.07) - 3.7 * np.sin(0.07))
+    turned_away = float(sideways_gap(np.array(0.7), -3.0, -1.0, 0.07))
+    assert turned_away == pytest.approx(1.7 - 0.95 * np.cos(0.07) - 0.9 * np.sin(0.07))
+    # A path along y = 0.7 at that heading breaks a 0.5 m passing gap the straight one keeps.
+    seen = StandOff(Cause.OTHER, 10.0, 0.0, 7.0, seen=True, extent_y=(-3.0, -0.8))
+    straight = integrate_unicycle(np.zeros((1, STEPS)), np.zeros((1, STEPS)), 5.0)
+    along = replace(straight, y=straight.y + 0.7)
+    assert seen.violations(along) == [""]
+    assert seen.violations(replace(along, yaw=np.full_like(along.yaw, -0.07)))[0].startswith(
+        "comes "
+    )
 
 
 def test_beside_a_seen_thing_already_a_plan_may_not_come_closer_sideways() -> None:
