@@ -17,6 +17,7 @@ from alpamayo_ros_msgs.msg import PlannerConditioning, Trajectory, TrajectoryCan
 from rclpy.node import Node
 
 from alpamayo_ros.backends import backend_from_parameters
+from alpamayo_ros.core.decisions import Cause
 from alpamayo_ros.core.trajectory_checks import Limits
 from alpamayo_ros.perception.traffic_light import LightSeen
 from alpamayo_ros.pipeline.planning import ModelMismatch, PlanningStep
@@ -136,10 +137,11 @@ class DiffusionPlanner(Node):
                 else f"; stopping at the line of the {colour} light the cameras show"
             )
         if plan.moved_stop is not None:
-            # The reasoning (or the memory) put a stopped vehicle within clear road.
+            # The reasoning (or the memory) put a stopped vehicle or cones within clear road.
             put_x, clear_to_x = plan.moved_stop
+            what = "cones" if plan.moved_cause is Cause.CONSTRUCTION else "stopped vehicle"
             message += (
-                f"; the cameras show clear road past the stopped vehicle put {put_x:.1f} m "
+                f"; the cameras show clear road past the {what} put {put_x:.1f} m "
                 f"ahead: stopping short of where it ends, {clear_to_x:.1f} m ahead"
             )
         if plan.kept_off_seen is not None:

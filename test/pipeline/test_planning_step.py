@@ -724,7 +724,7 @@ def test_a_stop_for_a_stopped_vehicle_in_clear_road_moves_to_where_it_ends() -> 
     for stays in (
         PlanningStep(standing, 6).plan(ego, 0, phantom, free_space=FreeSpace(10.0)),
         PlanningStep(standing, 6).plan(
-            ego, 0, stop_for(Cause.CONSTRUCTION, 8.0), free_space=FreeSpace(MAX_FREE_X_M)
+            ego, 0, stop_for(Cause.PEDESTRIAN, 8.0), free_space=FreeSpace(MAX_FREE_X_M)
         ),
         PlanningStep(standing, 6).plan(ego, 0, phantom),
     ):
@@ -754,6 +754,7 @@ def test_a_remembered_stopped_car_moves_to_where_the_cameras_show_one() -> None:
     )
     assert plan.recalled is not None and plan.recalled.x == pytest.approx(30.0)
     assert plan.moved_stop == (pytest.approx(30.0), 36.0)
+    assert plan.moved_cause is Cause.STOPPED_VEHICLE
     assert plan.selected is not None
     end = np.hypot(plan.selected.x - 36.0, plan.selected.y - float(lane.centre(36.0)))
     assert end.min() >= 7.0 - 0.5 - 1e-9
@@ -768,11 +769,16 @@ def test_moved_to_clear_road_needs_the_margin_a_stop_and_the_cause() -> None:
     assert moved_to_clear_road(stop, None, None) is None
     passing = dataclasses.replace(stop, passing_clearance_m=1.8)
     assert moved_to_clear_road(passing, FreeSpace(25.0), None) is None
-    for cause in (Cause.PEDESTRIAN, Cause.CYCLIST, Cause.CONSTRUCTION, Cause.TRAFFIC_LIGHT):
+    for cause in (Cause.PEDESTRIAN, Cause.CYCLIST, Cause.TRAFFIC_LIGHT):
         assert (
             moved_to_clear_road(dataclasses.replace(stop, cause=cause), FreeSpace(25.0), None)
             is None
         )
+    # Cones beside a clear corridor are passed on the lane's centre: the stop moves on.
+    cones = moved_to_clear_road(
+        dataclasses.replace(stop, cause=Cause.CONSTRUCTION), FreeSpace(25.0), None
+    )
+    assert cones is not None and cones.x == 25.0
     # Beyond what the cameras look along, nothing is known clear.
     far = dataclasses.replace(stop, x=MAX_FREE_X_M - 1.0)
     assert moved_to_clear_road(far, FreeSpace(MAX_FREE_X_M), None) is None
