@@ -189,6 +189,20 @@ def integrate_unicycle(
     )
 
 
+def along_path(path: Rollout, acceleration: ArrayLike, speed: float) -> Rollout:
+    """`path` [T] driven with `acceleration` [T] from `speed`, by distance: each step takes
+    the curvature the path had where that step ends (its last step's past the path's end).
+
+    Why: a path's curvature per time step, driven at other speeds, bends where the path
+    did not (braking for a stand-off; holding a speed the samples braked from)."""
+    acceleration = np.asarray(acceleration, dtype=float)
+    along = np.concatenate([[0.0], np.cumsum(path.step_arc_lengths())])  # [T + 1]
+    straight = integrate_unicycle(acceleration, np.zeros_like(acceleration), speed)
+    travelled = np.cumsum(straight.step_arc_lengths())
+    step = np.searchsorted(along[1:], travelled - 1e-9).clip(0, len(along) - 2)
+    return integrate_unicycle(acceleration, path.curvature[step], speed, dt=TRAJECTORY_DT_S)
+
+
 def stop_at_standstill(
     acceleration: ArrayLike, v0: ArrayLike, dt: float = TRAJECTORY_DT_S
 ) -> FloatArray:

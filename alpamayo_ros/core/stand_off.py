@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from alpamayo_ros.core.contract import TRAJECTORY_DT_S
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
-from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
+from alpamayo_ros.core.kinematics import Rollout, along_path, stop_at_standstill
 from alpamayo_ros.core.model_io import CausalDecision
 
 # How far the car's origin (base_link, the rear axle) stays from the object: the ego's
@@ -212,11 +212,15 @@ class StandOff:
         limit = min(self.clearance_m, self.x - APPROACH_TOLERANCE_M)
         alongside = (rollouts.x > start - limit) & (rollouts.x < start + SEEN_LENGTH_M)
         right, left = widened(self.extent_y, self.lateral_speed_mps * rollouts.t)
-        gap = sideways_gap(rollouts.y, right, left, rollouts.yaw)
         needed = SEEN_PASSING_GAP_M
         if self.x <= BESIDE_THE_CAR_M:
+            # Beside it already, sideways only: steering away swings the rear corner
+            # towards it by more than the tolerance, and that is no reason to brake.
+            gap = sideways_gap(rollouts.y, right, left)
             gap_now = float(sideways_gap(np.zeros(()), *self.extent_y))  # base_link at y 0
             needed = min(needed, max(gap_now - SEEN_SIDEWAYS_TOLERANCE_M, 0.0))
+        else:
+            gap = sideways_gap(rollouts.y, right, left, rollouts.yaw)
         return np.asarray(alongside & (gap < needed) & (rollouts.t <= self.horizon_s))
 
     def violations(self, rollouts: Rollout) -> list[str]:
@@ -279,11 +283,7 @@ class StandOff:
         acceleration = stop_at_standstill(
             np.full(rollout.t.shape, -deceleration), speed, TRAJECTORY_DT_S
         )
-        straight = integrate_unicycle(acceleration, np.zeros_like(acceleration), speed)
-        braked_along = np.cumsum(straight.step_arc_lengths())
-        # Each braking step takes the curvature of the sample's step it ends in.
-        step = np.searchsorted(along[1:], braked_along - 1e-9).clip(0, len(along) - 2)
-        return integrate_unicycle(acceleration, rollout.curvature[step], speed, dt=TRAJECTORY_DT_S)
+        return along_path(rollout, acceleration, speed)
 
 
 FloatLike = float | npt.NDArray[np.float64]
@@ -308,7 +308,7 @@ def sideways_gap(
     the front corner reaches 3.7 m x sin(yaw) further than base_link (seed 3000002 in the
     graph: back to its lane's centre at 0.07 rad, the car's corner struck a cone its
     base_link cleared)."""
-    sin, cos = np.sin(yaw), np.cos(yaw)
+    sin, cos = np.sin(yaw), np.abs(np.cos(yaw))
     front, rear = BESIDE_THE_CAR_M * sin, -EGO_REAR_M * sin
     body_right = y + np.minimum(front, rear) - EGO_HALF_WIDTH_M * cos
     body_left = y + np.maximum(front, rear) + EGO_HALF_WIDTH_M * cos

@@ -19,7 +19,6 @@ from rclpy.node import Node
 from alpamayo_ros.backends import backend_from_parameters
 from alpamayo_ros.core.decisions import Cause
 from alpamayo_ros.core.trajectory_checks import Limits
-from alpamayo_ros.perception.traffic_light import LightSeen
 from alpamayo_ros.pipeline.planning import ModelMismatch, PlanningStep
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
@@ -132,9 +131,9 @@ class DiffusionPlanner(Node):
             # The reasoning read the light's colour or placed its line otherwise.
             colour = light.colour.name.lower()
             message += (
-                "; going on at the green light the cameras show"
-                if light.colour is LightSeen.GREEN
-                else f"; stopping at the line of the {colour} light the cameras show"
+                f"; stopping at the line of the {colour} light the cameras show"
+                if plan.stops_at_light
+                else f"; going on at the {colour} light the cameras show"
             )
         if plan.moved_stop is not None:
             # The reasoning (or the memory) put a stopped vehicle or cones within clear road.

@@ -16,12 +16,14 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
   (core.object_memory);
 - given the light ahead the cameras show (perception.traffic_light), the light the
   reasoning names has the cameras' colour, whatever colour the reasoning reads: a red one,
-  or a yellow one the car can stop for gently, is stopped at, a green one gone on at, and
-  the stop line the cameras show is its line, where they show one (`light_corrected`);
-  where the chosen plan stops well short of the cameras' line, a plan that drives up to
-  it is offered first (`approach_to_line`);
+  or a yellow one the car can stop for gently, is stopped at, a green one (or a yellow too
+  near to stop for) gone on at without the samples' braking, and the stop line the
+  cameras show is its line, where they show one (`light_corrected`); the line of a red
+  the cameras show is kept off whatever the reasoning names; where the chosen plan stops
+  well short of the cameras' line, a plan that drives up to it is offered first
+  (`approach_to_line`);
 - given how far the cameras show the lane clear road (perception.free_space), a stop for a
-  stopped vehicle placed within road they show clear is moved to where the clear road ends
+  stopped vehicle or cones placed within road they show clear is moved to where the clear road ends
   (`moved_to_clear_road`), and a plan that drives up to it offered first, as for a line;
   and what stands, or moves no faster than the car, at the clear road's end, followed
   from plan to plan (`ClearRoadTrack`), is kept off while the reasoning keeps its lane, as
@@ -48,7 +50,12 @@ import numpy.typing as npt
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.control import pure_pursuit_curvature, pure_pursuit_lookahead
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
-from alpamayo_ros.core.kinematics import Rollout, integrate_unicycle, stop_at_standstill
+from alpamayo_ros.core.kinematics import (
+    Rollout,
+    along_path,
+    integrate_unicycle,
+    stop_at_standstill,
+)
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
 from alpamayo_ros.core.object_memory import HOLD_S, Recalled, StandingObjectMemory, hold_problem
@@ -217,6 +224,9 @@ def along_lane(
 # The expert's rule for a yellow light: stop where braking at most this hard brings the
 # car's front to the line, else go on (braking harder stops in the intersection).
 YELLOW_STOP_DECELERATION = 3.0
+# Slower than this, a car does not set off at a yellow it is too near to stop for: it
+# stands at the line (m/s).
+YELLOW_GO_MIN_SPEED = 1.0
 
 
 # The approach to a light's line the cameras show, where the model's own plan stops well
@@ -348,6 +358,8 @@ def light_corrected(
     line_x = x if light.stop_line_x is None else light.stop_line_x
     goes_on = light.colour is LightSeen.GREEN or (
         light.colour is LightSeen.YELLOW
+        and light.stop_line_x is not None  # the reasoning's line can be 15 m short
+        and speed > YELLOW_GO_MIN_SPEED
         and not stopping
         and not stops_for_light(light.colour, line_x, speed)
     )
@@ -384,6 +396,9 @@ def moved_to_clear_road(
     3000205). Moved, the stop is where the thing the cameras see begins, or as far as they
     look: the car drives up to it and never past what it has seen clear."""
     if free_space is None or stand_off.cause not in CLEARED_CAUSES:
+        return None
+    if stand_off.cause is Cause.CONSTRUCTION and lane is None:
+        # Cones beside the corridor are cleared by a plan on the lane's centre only.
         return None
     if stand_off.passing_clearance_m is not None or not free_space.clear_past(
         stand_off.x, CLEAR_PAST_M
@@ -607,6 +622,8 @@ class Plan:
     # that it moved to (`moved_to_clear_road`): x (m) both; None where it stayed.
     moved_stop: tuple[float, float] | None = None
     moved_cause: Cause | None = None  # what the moved stop was for
+    # Whether the plan stops at a light's line (the reasoning's stop, or the cameras').
+    stops_at_light: bool = False
     # Where the thing at the clear road's end is and how fast it moves (m, m/s), where the
     # plan keeps off it (`ClearRoadTrack`); None where it does not.
     kept_off_seen: tuple[float, float] | None = None
@@ -755,6 +772,21 @@ class PlanningStep:
         recent = last is not None and 0 < t0_ns - last.t0_ns <= LIGHT_HOLD_S * NS_PER_S
         return last if recent else None
 
+    def _line_the_cameras_show(
+        self, light: TrafficLightView, speed: float, stopping: bool, lane: LaneEstimate | None
+    ) -> StandOff | None:
+        """The stand-off from the line of a red (or a yellow the car stops for) the cameras
+        show, kept beside whatever the reasoning asks; None where there is none, or the
+        stop-line rule is off."""
+        if light.stop_line_x is None or self.stand_off_stop_line_clearance_m == 0.0:
+            return None
+        if not stops_for_light(light.colour, light.stop_line_x, speed, stopping):
+            return None
+        x = light.stop_line_x
+        return StandOff(
+            Cause.TRAFFIC_LIGHT, x, corridor_centre(lane, x), self.stand_off_stop_line_clearance_m
+        )
+
     def _stopping_for_light(self, t0_ns: int) -> bool:
         """Whether the last plan, within LIGHT_HOLD_S, stopped for a light."""
         last = self._recent_light_plan(t0_ns)
@@ -790,10 +822,10 @@ class PlanningStep:
         Plans come in t0 order: the memory follows the car from one to the next."""
         started = time.perf_counter()
         stated = decision
-        light = self._held(light, t0_ns, conditioning.ego_state.speed)
-        decision = light_corrected(
-            decision, light, conditioning.ego_state.speed, self._stopping_for_light(t0_ns)
-        )
+        speed = conditioning.ego_state.speed
+        light = self._held(light, t0_ns, speed)
+        stopping = self._stopping_for_light(t0_ns)
+        decision = light_corrected(decision, light, speed, stopping)
         stops_at_line = _stops_for_a_light(decision)
         self._light_plan = _LightPlan(t0_ns, light.stop_line_x, stops_at_line)
         samples = self.backend.sample_controls(
@@ -836,12 +868,17 @@ class PlanningStep:
             # one the cameras measured: passed with room from that, not from its place.
             stand_off = None
         keep_off = () if stand_off is None else (stand_off,)
+        line = self._line_the_cameras_show(light, speed, stopping, lane)
+        if forward_only and line is not None and (stand_off is None or stand_off.x != line.x):
+            # Whatever the reasoning (or the memory) keeps to instead: a remembered stopped
+            # car moved on to where the clear road ends, or a stop for a pedestrian beyond
+            # the line, is not a reason to stand past a red.
+            keep_off = (*keep_off, line)
         kept_off_seen = None
         if seen is not None and forward_only and (measured or _keeps_its_lane(decision)):
             kept_off_seen, keep_off = (seen.x, seen.speed_mps), (*keep_off, seen)
         refusals = first_violations(keep_off, rollouts) if keep_off else []
         selection = select_trajectory(rollouts, scores, self.limits, forward_only, refusals)
-        speed = conditioning.ego_state.speed
         if keep_off and selection.index is None:
             paths = [_path_to_brake_along(rollouts, scores, selection, refusals)]
             if lane is not None and lane.holds_car():
@@ -879,7 +916,7 @@ class PlanningStep:
         waved_on = _stops_for_a_light(stated) and not stops_at_line and forward_only
         if waved_on and not braked:
             rollouts, scores, selection, refusals = _holding_speed_if_it_passes(
-                speed, rollouts, scores, selection, refusals, keep_off, self.limits
+                lane, speed, rollouts, scores, selection, refusals, keep_off, self.limits
             )
         approached = False
         at_line = stops_at_line and light.stop_line_x is not None and recalled is None
@@ -917,6 +954,7 @@ class PlanningStep:
             approached=approached,
             moved_stop=moved_stop,
             moved_cause=moved_cause,
+            stops_at_light=stops_at_line,
             kept_off_seen=kept_off_seen,
             nudged=nudged,
         )
@@ -1006,6 +1044,7 @@ def _along_lane_if_it_passes(
 
 
 def _holding_speed_if_it_passes(
+    lane: LaneEstimate | None,
     speed: float,
     rollouts: Rollout,
     scores: npt.NDArray[np.float64],
@@ -1014,9 +1053,10 @@ def _holding_speed_if_it_passes(
     keep_off: tuple[StandOff, ...],
     limits: Limits,
 ) -> tuple[Rollout, npt.NDArray[np.float64], Selection, list[str]]:
-    """The candidates with the chosen one's path driven without its braking appended,
-    ranked first, and the selection among them (that plan where it passes the checks and
-    the stand-offs, else the choice as it was).
+    """The candidates with the chosen one's speeds, without their braking, driven along
+    the lane (where the car is in one) or the chosen path by distance, appended, ranked
+    first, and the selection among them (that plan where it passes the checks and the
+    stand-offs, else the choice as it was).
 
     Why: for a light the reasoning stops at and the cameras show green (or a yellow too
     near to stop for gently), the model's samples still brake, since the action expert
@@ -1028,8 +1068,11 @@ def _holding_speed_if_it_passes(
     chosen = rollouts[selection.index]
     if chosen.acceleration.min() >= 0.0:
         return rollouts, scores, selection, refusals
-    holding = integrate_unicycle(
-        np.maximum(chosen.acceleration, 0.0), chosen.curvature, max(speed, 0.0), TRAJECTORY_DT_S
+    held = np.maximum(chosen.acceleration, 0.0)
+    holding = (
+        along_lane(lane, held, speed)
+        if lane is not None and lane.holds_car()
+        else along_path(chosen, held, max(speed, 0.0))
     )
     rollouts, scores, selection, refusals, _ = _offered_first(
         holding, rollouts, scores, refusals, keep_off, limits

@@ -410,30 +410,58 @@ def test_a_red_the_reasoning_does_not_name_is_stopped_at_its_line() -> None:
     assert light_corrected(nudge, red_line, 2.5) is nudge
 
 
+def test_the_line_of_a_red_the_cameras_show_is_kept_off_whatever_else_is_stopped_for() -> None:
+    """At 5 m/s the cameras show a red whose line is 15 m on: a stop for a pedestrian
+    25 m on (base_link 7 m short of it puts the front 6.7 m past the line), or a follow of
+    a lead the reasoning names instead, still stops short of the line. With the stop-line
+    rule off, the pedestrian's stop is all there is."""
+    gentle = ScriptedExpert(np.full(STEPS, 0.5), np.zeros(STEPS))
+    ego = conditioning(5.0, Longitudinal.GENTLE_ACCELERATE)
+    red_line = dataclasses.replace(RED, stop_line_x=15.0)
+    pedestrian = stop_for(Cause.PEDESTRIAN, 25.0)
+    follow = dataclasses.replace(
+        pedestrian,
+        cause=Cause.LEAD_VEHICLE,
+        longitudinal_decision=LongitudinalDecision.LEAD_OBSTACLE_FOLLOWING,
+    )
+    for decision in (pedestrian, follow):
+        plan = PlanningStep(gentle, 6).plan(ego, 0, decision, light=red_line)
+        assert plan.selected is not None and plan.selected.x.max() < 15.0 - 3.7, decision
+    off = PlanningStep(gentle, 6, stand_off_stop_line_clearance_m=0.0)
+    plan = off.plan(ego, 0, pedestrian, light=red_line)
+    assert plan.selected is not None and plan.selected.x.max() > 15.0
+
+
 def test_a_light_the_cameras_wave_through_is_driven_through_without_braking() -> None:
-    """The model stops for a light 30 m on at 12 m/s that the cameras show green: its
+    """The model stops for a light 30 m on at 8 m/s that the cameras show green: its
     samples brake (the action expert follows its reasoning; seeds 3000421 and 3000424
-    slowed to 7-10 m/s on a green). The plan drives their path without the braking. A
-    thing the cameras show in the lane is still kept off; a red is still stopped for."""
+    slowed to 7-10 m/s on a green). The plan drives their speeds without the braking along
+    the lane. A thing the cameras show in the lane is still kept off; a red is still
+    stopped for."""
     braking = ScriptedExpert(np.full(STEPS, -1.5), np.zeros(STEPS))
-    ego = conditioning(12.0, Longitudinal.STOP)
+    ego = conditioning(8.0, Longitudinal.STOP)
     stop = stop_for(Cause.TRAFFIC_LIGHT, 30.0)
     green = TrafficLightView(LightSeen.GREEN)
-    plan = PlanningStep(braking, 6).plan(ego, 0, stop, light=green)
-    assert plan.corrected_by_light and plan.selected is not None
-    assert plan.selected.v.min() >= 12.0 - 1e-6
-    assert plan.selection.index == len(plan.scores) - 1  # the planner's own, ranked first
-    # A car standing 40 m on in the lane (the cameras' clear road ends there): the hold
-    # would reach it, so the samples' braking stays.
     lane = lane_to_the_left(0.0)
+    plan = PlanningStep(braking, 6).plan(ego, 0, stop, lane, light=green)
+    assert plan.corrected_by_light and not plan.stops_at_light and plan.selected is not None
+    assert plan.selected.v.min() >= 8.0 - 1e-6
+    # Without a lane, along the samples' path by distance: on their 200 m circle still.
+    bending = ScriptedExpert(np.full(STEPS, -1.5), np.full(STEPS, 0.005))
+    blind = PlanningStep(bending, 6).plan(ego, 0, stop, light=green)
+    assert blind.selected is not None and blind.selected.v.min() >= 8.0 - 1e-6
+    radius = np.hypot(blind.selected.x, blind.selected.y - 200.0)
+    assert np.abs(radius - 200.0).max() < 0.05
+    # A car standing 35 m on in the lane (the cameras' clear road ends there): the samples
+    # stop 21 m on, short of its 7 m, and are not braked for; the hold would reach it.
     step = PlanningStep(braking, 6)
     for k in range(6):  # followed over plans until its speed is known (standing)
-        ahead = FreeSpace(40.0 - 1.2 * k)
-        held = step.plan(ego, k * NS_PER_S // 10, stop, lane=lane, light=green, free_space=ahead)
-    assert held.kept_off_seen == (pytest.approx(34.0), pytest.approx(0.0, abs=1e-6))
-    assert held.selected is not None and held.selected.v.min() < 12.0 - 1.0
-    red = PlanningStep(braking, 6).plan(ego, 0, stop, light=RED)
-    assert red.selected is not None and red.selected.v.min() < 12.0 - 1.0
+        ahead = FreeSpace(35.0 - 0.8 * k)
+        held = step.plan(ego, k * NS_PER_S // 10, stop, lane, light=green, free_space=ahead)
+    assert held.kept_off_seen == (pytest.approx(31.0), pytest.approx(0.0, abs=1e-6))
+    assert not held.braked and held.selected is not None and held.selected.v.min() < 1.0
+    red = PlanningStep(braking, 6).plan(ego, 0, stop, lane, light=RED)
+    assert red.stops_at_light and red.selected is not None and red.selected.v.min() < 1.0
 
 
 def test_the_stop_line_the_cameras_show_is_stopped_at() -> None:
@@ -491,10 +519,18 @@ def test_a_yellow_is_stopped_for_where_the_car_can_stop_gently() -> None:
     far_stop = stop_for(Cause.TRAFFIC_LIGHT, front + 30.0)
     assert light_corrected(far_stop, yellow, 12.0) is far_stop
     near_stop = stop_for(Cause.TRAFFIC_LIGHT, front + 10.0)
-    assert light_corrected(near_stop, yellow, 12.0, stopping=True) is near_stop
-    waved_on = light_corrected(near_stop, yellow, 12.0)
+    near_yellow = dataclasses.replace(yellow, stop_line_x=front + 10.0)
+    assert light_corrected(near_stop, near_yellow, 12.0, stopping=True) is near_stop
+    waved_on = light_corrected(near_stop, near_yellow, 12.0)
     assert waved_on is not None
     assert waved_on.longitudinal_decision is LongitudinalDecision.SET_SPEED_TRACKING
+    # Not on the reasoning's own line (it places one up to 15 m short), nor standing.
+    assert light_corrected(near_stop, yellow, 12.0) is near_stop
+    assert light_corrected(stop_for(Cause.TRAFFIC_LIGHT, 4.0), near_yellow, 0.0) is not None
+    assert (
+        light_corrected(stop_for(Cause.TRAFFIC_LIGHT, 4.0), near_yellow, 0.0).longitudinal_decision  # type: ignore[union-attr]
+        is LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT
+    )
     # A red stays a stop however near (the stand-off stops the car as hard as it may).
     assert light_corrected(near_stop, RED, 12.0) is near_stop
     # Other causes are not the light's.
@@ -712,7 +748,7 @@ def test_a_stop_for_a_stopped_vehicle_in_clear_road_moves_to_where_it_ends() -> 
     phantom, seed 3000223); the samples stand. The cameras show the lane clear to 40 m (as
     far as they look): the stop moves there and the car drives up to it, gaining speed
     gently. Where they show something 10 m on (within CLEAR_PAST_M of the place), or the
-    stop is for construction, or no clear road came, the stop stands and so does the car."""
+    stop is for a pedestrian, or no clear road came, the stop stands and so does the car."""
     standing = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
     ego = conditioning(0.0, Longitudinal.STOP)
     phantom = stop_for(Cause.STOPPED_VEHICLE, 8.0)
@@ -775,10 +811,11 @@ def test_moved_to_clear_road_needs_the_margin_a_stop_and_the_cause() -> None:
             is None
         )
     # Cones beside a clear corridor are passed on the lane's centre: the stop moves on.
-    cones = moved_to_clear_road(
-        dataclasses.replace(stop, cause=Cause.CONSTRUCTION), FreeSpace(25.0), None
-    )
+    cones_stop = dataclasses.replace(stop, cause=Cause.CONSTRUCTION)
+    cones = moved_to_clear_road(cones_stop, FreeSpace(25.0), lane_to_the_left(0.0))
     assert cones is not None and cones.x == 25.0
+    # Without a lane, no plan on its centre clears the cones beside the corridor.
+    assert moved_to_clear_road(cones_stop, FreeSpace(25.0), None) is None
     # Beyond what the cameras look along, nothing is known clear.
     far = dataclasses.replace(stop, x=MAX_FREE_X_M - 1.0)
     assert moved_to_clear_road(far, FreeSpace(MAX_FREE_X_M), None) is None
