@@ -336,20 +336,20 @@ def light_corrected(
     if decision is None:
         return decision
     if decision.cause not in STOP_LINE_CAUSES:
-        unstated = (
-            light.stop_line_x is not None
-            and decision.cause not in STANDING_CAUSES
-            and decision.longitudinal_decision not in STOPPING_DECISIONS
-            and decision.lateral_decision not in NUDGING_DECISIONS
-            and stops_for_light(light.colour, light.stop_line_x, speed, stopping)
-        )
-        if not unstated or light.stop_line_x is None:
+        seen_x = light.stop_line_x
+        if (
+            seen_x is None
+            or decision.cause in STANDING_CAUSES
+            or decision.longitudinal_decision in STOPPING_DECISIONS
+            or decision.lateral_decision in NUDGING_DECISIONS
+            or not stops_for_light(light.colour, seen_x, speed, stopping)
+        ):
             return decision
         return replace(
             decision,
             cause=Cause.TRAFFIC_LIGHT,
             longitudinal_decision=LongitudinalDecision.STOP_FOR_STATIC_CONSTRAINT,
-            cause_object_position=(light.stop_line_x, 0.0, 0.0),
+            cause_object_position=(seen_x, 0.0, 0.0),
         )
     x, y, z = decision.cause_object_position
     if not (math.isfinite(x) and math.isfinite(y)):
@@ -914,10 +914,12 @@ class PlanningStep:
                 )
                 braked = not nudged
         waved_on = _stops_for_a_light(stated) and not stops_at_line and forward_only
-        if waved_on and not braked:
-            rollouts, scores, selection, refusals = _holding_speed_if_it_passes(
-                lane, speed, rollouts, scores, selection, refusals, keep_off, self.limits
-            )
+        if waved_on and not braked and selection.index is not None:
+            holding = _without_braking(rollouts[selection.index], lane, speed)
+            if holding is not None:
+                rollouts, scores, selection, refusals, _ = _offered_first(
+                    holding, rollouts, scores, refusals, keep_off, self.limits
+                )
         approached = False
         at_line = stops_at_line and light.stop_line_x is not None and recalled is None
         if at_line or moved_stop is not None:
@@ -1043,41 +1045,22 @@ def _along_lane_if_it_passes(
     return rollouts, scores, selection, chosen
 
 
-def _holding_speed_if_it_passes(
-    lane: LaneEstimate | None,
-    speed: float,
-    rollouts: Rollout,
-    scores: npt.NDArray[np.float64],
-    selection: Selection,
-    refusals: list[str],
-    keep_off: tuple[StandOff, ...],
-    limits: Limits,
-) -> tuple[Rollout, npt.NDArray[np.float64], Selection, list[str]]:
-    """The candidates with the chosen one's speeds, without their braking, driven along
-    the lane (where the car is in one) or the chosen path by distance, appended, ranked
-    first, and the selection among them (that plan where it passes the checks and the
-    stand-offs, else the choice as it was).
+def _without_braking(chosen: Rollout, lane: LaneEstimate | None, speed: float) -> Rollout | None:
+    """The chosen candidate's speeds without their braking, driven along the lane (where
+    the car is in one) or the chosen path by distance; None where it does not brake. The
+    planner offers it first (`_offered_first`: it must pass the checks and the stand-offs).
 
     Why: for a light the reasoning stops at and the cameras show green (or a yellow too
     near to stop for gently), the model's samples still brake, since the action expert
     follows its own reasoning: seeds 3000421 and 3000424 slowed from 12 to 7-10 m/s on a
     green, and 3000421 could then stop for the yellow and stood through the red. What the
     cameras show in the lane is still kept off, so a slower car ahead is not driven at."""
-    if selection.index is None:
-        return rollouts, scores, selection, refusals
-    chosen = rollouts[selection.index]
     if chosen.acceleration.min() >= 0.0:
-        return rollouts, scores, selection, refusals
+        return None
     held = np.maximum(chosen.acceleration, 0.0)
-    holding = (
-        along_lane(lane, held, speed)
-        if lane is not None and lane.holds_car()
-        else along_path(chosen, held, max(speed, 0.0))
-    )
-    rollouts, scores, selection, refusals, _ = _offered_first(
-        holding, rollouts, scores, refusals, keep_off, limits
-    )
-    return rollouts, scores, selection, refusals
+    if lane is not None and lane.holds_car():
+        return along_lane(lane, held, speed)
+    return along_path(chosen, held, max(speed, 0.0))
 
 
 def _offered_first(
