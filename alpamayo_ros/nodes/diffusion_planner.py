@@ -25,6 +25,10 @@ from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_param
 
 
 class DiffusionPlanner(Node):
+    # Its work follows its messages: the events executor serves it on simulated time
+    # too (runtime.spin).
+    NO_SIMULATED_TIMERS = True
+
     def __init__(self) -> None:
         super().__init__("diffusion_planner")
         self.params = declare_parameters(self, "diffusion_planner")

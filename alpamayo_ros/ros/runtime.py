@@ -12,6 +12,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -70,7 +71,10 @@ class Diagnostics:
         self._message = "starting"
         self._values: dict[str, str] = {}
         self._publisher = node.create_publisher(DiagnosticArray, Topics.DIAGNOSTICS, 10)
-        node.create_timer(1.0, self.publish)
+        # Once a second of the steady clock: a held or paused /clock (lock-step, a replay)
+        # does not silence a node's health, and a node whose work follows its messages
+        # keeps no timer on simulated time (the events executor can serve it then).
+        node.create_timer(1.0, self.publish, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def update(self, level: bytes, message: str, **values: object) -> None:
         self._level = level
@@ -161,8 +165,8 @@ def spin(node: Node, executor_name: str) -> None:
     about 2.5 ms between t0 and the model's start and about 1.5 ms between a trajectory
     and the command tracking it, and every process's idle CPU doubled. It is spun one
     event at a time: its own spin() in rclpy 7.1 ran no callback at all here, at 100% of a
-    core, and did not return at shutdown. A node on simulated time, or where rclpy lacks
-    it, runs single-threaded (`_events_executor`).
+    core, and did not return at shutdown. A node with timers on simulated time, or where
+    rclpy lacks it, runs single-threaded (`_events_executor`).
     """
     context = node.context
     events_executor = _events_executor(node) if executor_name == "events" else None
@@ -181,13 +185,22 @@ def spin(node: Node, executor_name: str) -> None:
 
 
 def _events_executor(node: Node) -> Callable[..., Executor] | None:
-    """rclpy's EventsExecutor where it can run this node, else None, saying why."""
+    """rclpy's EventsExecutor where it can run this node, else None, saying why.
+
+    Its timers do not keep simulated time (rclcpp#2457 for the C++ one it ports): in
+    lock-step demos the control bridge's timer fired more often than simulated time allows
+    (83 against 60 commands per simulated second), at 70-85% of a core. So on simulated
+    time it runs only a node that says it has no timer on ROS time (`NO_SIMULATED_TIMERS`:
+    its work follows its messages, and its timers are on the steady clock), and where no
+    such timer exists when it starts to spin.
+    """
     if node.get_parameter("use_sim_time").value:
-        # Its timers do not keep simulated time (rclcpp#2457 for the C++ one it ports): in
-        # lock-step demos the control bridge's timer fired more often than simulated time
-        # allows (83 against 60 commands per simulated second), at 70-85% of a core.
-        node.get_logger().info("executor: events does not run on simulated time; single_threaded")
-        return None
+        simulated = [timer for timer in node.timers if timer.clock.clock_type == ClockType.ROS_TIME]
+        if simulated or not getattr(node, "NO_SIMULATED_TIMERS", False):
+            node.get_logger().info(
+                "executor: events does not keep the timers of simulated time; single_threaded"
+            )
+            return None
     try:
         from rclpy.experimental import EventsExecutor
     except ImportError:  # rclpy before Jazzy's backport (Humble)

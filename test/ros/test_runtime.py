@@ -1,5 +1,6 @@
 """ros.runtime.spin: each executor runs the node's callbacks and returns at shutdown; a
-missing EventsExecutor (rclpy before Jazzy's backport) falls back, saying so."""
+missing EventsExecutor (rclpy before Jazzy's backport) falls back, saying so, as does a
+node on simulated time unless it has no timer on ROS time."""
 
 from __future__ import annotations
 
@@ -22,10 +23,23 @@ TIMER_PERIOD_S = 0.01
 CALLS = 5
 
 
-def spin_until_shutdown(context: Context, executor_name: str, sim_time: bool = False) -> list[int]:
+class MessageDriven(Node):
+    """A node that says it keeps no timer on ROS time (as the VLA node does)."""
+
+    NO_SIMULATED_TIMERS = True
+
+
+def spin_until_shutdown(
+    context: Context,
+    executor_name: str,
+    sim_time: bool = False,
+    node_type: type[Node] = Node,
+    ros_time_timer: bool = False,
+) -> list[int]:
     """A node whose timer (on the steady clock) shuts the context down at its fifth call,
-    spun with `executor_name`; the calls it got."""
-    node = Node(
+    spun with `executor_name`; the calls it got. `ros_time_timer`: a second timer, on ROS
+    time, that never fires (no /clock comes)."""
+    node = node_type(
         "spun",
         context=context,
         parameter_overrides=[Parameter("use_sim_time", value=sim_time)],
@@ -38,6 +52,8 @@ def spin_until_shutdown(context: Context, executor_name: str, sim_time: bool = F
             context.shutdown()
 
     node.create_timer(TIMER_PERIOD_S, on_timer, clock=Clock(clock_type=ClockType.STEADY_TIME))
+    if ros_time_timer:
+        node.create_timer(TIMER_PERIOD_S, lambda: None)
     try:
         spin(node, executor_name)
     finally:
@@ -53,11 +69,27 @@ def test_each_executor_runs_callbacks_until_shutdown(
     assert "single_threaded" not in capfd.readouterr().err  # no fallback: the one asked for
 
 
+@pytest.mark.parametrize(("node_type", "ros_time_timer"), [(Node, False), (MessageDriven, True)])
 def test_events_runs_single_threaded_on_simulated_time(
+    rclpy_context: Context,
+    capfd: pytest.CaptureFixture[str],
+    node_type: type[Node],
+    ros_time_timer: bool,
+) -> None:
+    """A node that does not say it keeps no timer on simulated time, or that has one."""
+    calls = spin_until_shutdown(
+        rclpy_context, "events", True, node_type=node_type, ros_time_timer=ros_time_timer
+    )
+    assert calls == list(range(CALLS))
+    assert "events does not keep the timers of simulated time" in capfd.readouterr().err
+
+
+def test_events_runs_a_message_driven_node_on_simulated_time(
     rclpy_context: Context, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    assert spin_until_shutdown(rclpy_context, "events", sim_time=True) == list(range(CALLS))
-    assert "events does not run on simulated time; single_threaded" in capfd.readouterr().err
+    calls = spin_until_shutdown(rclpy_context, "events", True, node_type=MessageDriven)
+    assert calls == list(range(CALLS))
+    assert "single_threaded" not in capfd.readouterr().err
 
 
 def test_events_falls_back_where_rclpy_lacks_it(
