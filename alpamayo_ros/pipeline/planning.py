@@ -408,6 +408,20 @@ def moved_to_clear_road(
     return replace(stand_off, x=x, y=corridor_centre(lane, x))
 
 
+def _moving_where_stopped(stand_off: StandOff | None, seen: StandOff | None) -> bool:
+    """Whether `stand_off` is a stop for a stopped vehicle no further than CLEAR_PAST_M
+    beyond the thing the cameras follow at the clear road's end, and that thing moves (at
+    STANDING_MPS or more): nothing stands before it, where the road is clear."""
+    return (
+        stand_off is not None
+        and seen is not None
+        and stand_off.cause is Cause.STOPPED_VEHICLE
+        and stand_off.passing_clearance_m is None
+        and seen.speed_mps >= STANDING_MPS
+        and stand_off.x <= seen.x + CLEAR_PAST_M
+    )
+
+
 def nudge_offset(
     lane: LaneEstimate, seen: StandOff, speed: float
 ) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]] | None:
@@ -853,6 +867,14 @@ class PlanningStep:
         if moved is not None and stand_off is not None:
             moved_stop, moved_cause, stand_off = (stand_off.x, moved.x), stand_off.cause, moved
         seen = self._seen_in_lane(t0_ns, conditioning.ego_state.speed, free_space, lane)
+        if _moving_where_stopped(stand_off, seen):
+            # The stopped vehicle the reasoning (or the memory) puts where the cameras follow
+            # a thing moving on is that thing: kept off as it moves (`seen`), not stood
+            # behind (seed 3000179: a car that cut in at 8 m/s, "stopped", was followed at
+            # 2-5 m/s for the rest of the drive).
+            if recalled is not None and self.memory is not None:
+                self.memory.forget()
+            stand_off, recalled, moved_stop, moved_cause = None, None, None, None
         # What the cameras show in the lane is kept off too, beside what the reasoning (or
         # the memory) asks: passed with room where they measured how far it reaches, else
         # while the reasoning keeps its lane (not going round it).

@@ -865,12 +865,15 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     keep 8 m/s. The cameras show a thing 16 m ahead, closing at 4 m/s (it goes at 4 m/s):
     once its speed is known (18 m off at first, far enough to wait for it), the plan keeps
     7 m behind where it will be over the first 3 s. Moving away, or while the reasoning
-    changes lanes, it is not kept off; beside a stop the reasoning states, both are."""
+    changes lanes, it is not kept off; beside a stop the reasoning states, both are, unless
+    the thing moves where the reasoning puts a stopped vehicle."""
     cruising = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
     ego = conditioning(8.0, Longitudinal.MAINTAIN_SPEED)
 
-    def drive(decision: CausalDecision, closing_mps: float) -> Plan:
-        step = PlanningStep(cruising, 6)
+    def drive(
+        decision: CausalDecision, closing_mps: float, step: PlanningStep | None = None
+    ) -> Plan:
+        step = step or PlanningStep(cruising, 6)
         for k in range(6):
             x = 16.0 + closing_mps * 0.1 * (5 - k)  # 16 m at the last plan
             plan = step.plan(ego, k * NS_PER_S // 10, decision, free_space=FreeSpace(x))
@@ -891,11 +894,21 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     assert drive(change, 4.0).kept_off_seen is None
     # With a stop the reasoning states, both are kept off: the stop for a stopped vehicle
     # it keeps putting 12 m ahead (remembered, dead-reckoned nearer) moves to the thing the
-    # cameras show (16 m), and the car stops short of it.
-    both = drive(stop_for(Cause.STOPPED_VEHICLE, 12.0), 4.0)
-    assert both.kept_off_seen is not None
+    # cameras show standing 16 m ahead, and the car stops short of it.
+    both = drive(stop_for(Cause.STOPPED_VEHICLE, 12.0), 8.0)
+    assert both.kept_off_seen is not None and both.kept_off_seen[1] == 0.0
     assert both.moved_stop is not None and both.moved_stop[1] == 16.0
     assert both.selected is not None and both.selected.x.max() <= 16.0 - 7.0 + 1e-6
+    # Where the thing there moves on, it is the "stopped vehicle": kept off as it moves,
+    # not stood behind, and the memory forgets it.
+    step = PlanningStep(cruising, 6)
+    moving = drive(stop_for(Cause.STOPPED_VEHICLE, 12.0), 4.0, step)
+    assert moving.kept_off_seen is not None and moving.kept_off_seen[1] > 3.0
+    assert moving.moved_stop is None and moving.recalled is None
+    assert moving.selected is not None and moving.selected.x.max() > 16.0
+    assert all("stopped_vehicle" not in reason for reason in moving.selection.violations)
+    after = step.plan(ego, 6 * NS_PER_S // 10, KEEP_LANE, free_space=FreeSpace(10.0))
+    assert after.recalled is None
 
 
 def test_a_moving_thing_in_the_lane_does_not_drop_a_stop_further_on() -> None:
