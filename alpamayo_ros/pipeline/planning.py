@@ -408,17 +408,19 @@ def moved_to_clear_road(
     return replace(stand_off, x=x, y=corridor_centre(lane, x))
 
 
-def _moving_where_stopped(stand_off: StandOff | None, seen: StandOff | None) -> bool:
-    """Whether `stand_off` is a stop for a stopped vehicle no further than CLEAR_PAST_M
-    beyond the thing the cameras follow at the clear road's end, and that thing moves (at
-    STANDING_MPS or more): nothing stands before it, where the road is clear."""
+def _moving_where_standing(stand_off: StandOff | None, followed: Followed | None) -> bool:
+    """Whether `stand_off` is a stop for a thing that stands (CLEARED_CAUSES: a stopped
+    vehicle, cones) no further than CLEAR_PAST_M beyond the thing the cameras follow at the
+    clear road's end, and that thing moves (at STANDING_MPS or more): nothing stands before
+    it, where the road is clear."""
     return (
         stand_off is not None
-        and seen is not None
-        and stand_off.cause is Cause.STOPPED_VEHICLE
+        and followed is not None
+        and followed.speed is not None
+        and stand_off.cause in CLEARED_CAUSES
         and stand_off.passing_clearance_m is None
-        and seen.speed_mps >= STANDING_MPS
-        and stand_off.x <= seen.x + CLEAR_PAST_M
+        and followed.speed >= STANDING_MPS
+        and stand_off.x <= followed.x + CLEAR_PAST_M
     )
 
 
@@ -741,17 +743,12 @@ class PlanningStep:
         return recalled if nearer else None
 
     def _seen_in_lane(
-        self,
-        t0_ns: int,
-        speed: float,
-        free_space: FreeSpace | None,
-        lane: LaneEstimate | None,
+        self, followed: Followed | None, speed: float, lane: LaneEstimate | None
     ) -> StandOff | None:
-        """The stand-off from the thing at the clear road's end (on the lane's centre, or
-        straight ahead), moving on at its speed (never backwards; standing until it has
-        one, where it is too close to wait for it); None where there is none, it moves away
-        faster than the car, or the object rules are off."""
-        followed = self.clear_road_track.follow(t0_ns, free_space, speed)
+        """The stand-off from the thing at the clear road's end as the track follows it
+        (on the lane's centre, or straight ahead), moving on at its speed (never backwards;
+        standing until it has one, where it is too close to wait for it); None where there
+        is none, it moves away faster than the car, or the object rules are off."""
         if followed is None or self.stand_off_clearance_m == 0.0:
             return None
         x, followed_speed, extent_y, lateral_speed = followed
@@ -866,12 +863,13 @@ class PlanningStep:
         moved_stop, moved_cause = None, None
         if moved is not None and stand_off is not None:
             moved_stop, moved_cause, stand_off = (stand_off.x, moved.x), stand_off.cause, moved
-        seen = self._seen_in_lane(t0_ns, conditioning.ego_state.speed, free_space, lane)
-        if _moving_where_stopped(stand_off, seen):
-            # The stopped vehicle the reasoning (or the memory) puts where the cameras follow
-            # a thing moving on is that thing: kept off as it moves (`seen`), not stood
-            # behind (seed 3000179: a car that cut in at 8 m/s, "stopped", was followed at
-            # 2-5 m/s for the rest of the drive).
+        followed = self.clear_road_track.follow(t0_ns, free_space, speed)
+        seen = self._seen_in_lane(followed, speed, lane)
+        if _moving_where_standing(stand_off, followed):
+            # The stopped vehicle or the cones the reasoning (or the memory) puts where the
+            # cameras follow a thing moving on are that thing: kept off as it moves (`seen`),
+            # not stood behind (seed 3000179: a car that cut in at 8 m/s, "stopped", was
+            # followed at 2-5 m/s for the rest of the drive; 3000177: another, "cones").
             if recalled is not None and self.memory is not None:
                 self.memory.forget()
             stand_off, recalled, moved_stop, moved_cause = None, None, None, None

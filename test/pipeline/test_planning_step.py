@@ -866,7 +866,7 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     once its speed is known (18 m off at first, far enough to wait for it), the plan keeps
     7 m behind where it will be over the first 3 s. Moving away, or while the reasoning
     changes lanes, it is not kept off; beside a stop the reasoning states, both are, unless
-    the thing moves where the reasoning puts a stopped vehicle."""
+    the thing moves where the reasoning puts a stopped vehicle or cones."""
     cruising = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
     ego = conditioning(8.0, Longitudinal.MAINTAIN_SPEED)
 
@@ -909,6 +909,11 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     assert all("stopped_vehicle" not in reason for reason in moving.selection.violations)
     after = step.plan(ego, 6 * NS_PER_S // 10, KEEP_LANE, free_space=FreeSpace(10.0))
     assert after.recalled is None
+    # So are cones stated there (cones stand too); a pedestrian may walk on: stopped for.
+    cones = drive(stop_for(Cause.CONSTRUCTION, 12.0), 4.0)
+    assert cones.selected is not None and cones.selected.x.max() > 16.0
+    pedestrian = drive(stop_for(Cause.PEDESTRIAN, 12.0), 4.0)
+    assert pedestrian.selected is not None and pedestrian.selected.x.max() < 12.0 - 6.0
 
 
 def test_a_moving_thing_in_the_lane_does_not_drop_a_stop_further_on() -> None:
