@@ -279,6 +279,11 @@ LATERAL_DEADBAND_MPS = 0.4
 # had the car braking for it, and the model, braking, then slowed for good: seed 3000320,
 # 1.03 -> 0.63 of the expert's progress).
 MOVING_AWAY_MPS = 1.0
+# Nearer than this, the clear road's end is measured finely enough (pixel rows a metre of
+# road apart or less) for its speed to tell a standing thing from one moving on: further,
+# an end that stays on one row of the tele camera for a second reads as moving at the
+# car's speed (seed 3000174: a stopped car 39 m ahead "at 6.9 m/s").
+MOVING_MEASURED_WITHIN_M = 25.0
 STANDING_MPS = 1.0
 MOVING_HORIZON_S = 3.0
 # A thing whose speed is not known yet is taken as standing only where waiting for its
@@ -408,19 +413,28 @@ def moved_to_clear_road(
     return replace(stand_off, x=x, y=corridor_centre(lane, x))
 
 
-def _moving_where_standing(stand_off: StandOff | None, followed: Followed | None) -> bool:
+def _moving_where_standing(
+    stand_off: StandOff | None, followed: Followed | None, speed: float, clearance_m: float
+) -> bool:
     """Whether `stand_off` is a stop for a thing that stands (CLEARED_CAUSES: a stopped
     vehicle, cones) no further than CLEAR_PAST_M beyond the thing the cameras follow at the
     clear road's end, and that thing moves (at STANDING_MPS or more): nothing stands before
-    it, where the road is clear."""
-    return (
-        stand_off is not None
-        and followed is not None
-        and followed.speed is not None
-        and stand_off.cause in CLEARED_CAUSES
-        and stand_off.passing_clearance_m is None
-        and followed.speed >= STANDING_MPS
-        and stand_off.x <= followed.x + CLEAR_PAST_M
+    it, where the road is clear. Its speed counts within MOVING_MEASURED_WITHIN_M, or where
+    a car at `speed` could still stop `clearance_m` short of it, at
+    UNKNOWN_SPEED_DECELERATION, after the TRACK_S a wrong speed lasts."""
+    if (
+        stand_off is None
+        or followed is None
+        or followed.speed is None
+        or stand_off.cause not in CLEARED_CAUSES
+        or stand_off.passing_clearance_m is not None
+        or followed.speed < STANDING_MPS
+        or stand_off.x > followed.x + CLEAR_PAST_M
+    ):
+        return False
+    room = followed.x - speed * TRACK_S - clearance_m
+    return followed.x <= MOVING_MEASURED_WITHIN_M or room > speed**2 / (
+        2.0 * UNKNOWN_SPEED_DECELERATION
     )
 
 
@@ -865,7 +879,7 @@ class PlanningStep:
             moved_stop, moved_cause, stand_off = (stand_off.x, moved.x), stand_off.cause, moved
         followed = self.clear_road_track.follow(t0_ns, free_space, speed)
         seen = self._seen_in_lane(followed, speed, lane)
-        if _moving_where_standing(stand_off, followed):
+        if _moving_where_standing(stand_off, followed, speed, self.stand_off_clearance_m):
             # The stopped vehicle or the cones the reasoning (or the memory) puts where the
             # cameras follow a thing moving on are that thing: kept off as it moves (`seen`),
             # not stood behind (seed 3000179: a car that cut in at 8 m/s, "stopped", was

@@ -916,6 +916,32 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     assert pedestrian.selected is not None and pedestrian.selected.x.max() < 12.0 - 6.0
 
 
+def test_a_far_end_read_as_moving_drops_a_stop_only_where_the_car_could_still_stop() -> None:
+    """A stopped car 39 m ahead whose end stays on one pixel row of the tele camera for
+    the plans' second reads as moving at the car's speed. At 14 m/s, were that wrong, a
+    second later the car could not stop gently: the stop for the stopped vehicle stays.
+    At 5 m/s it could: the stop gives way to the thing kept off as it moves."""
+
+    def drive(speed: float) -> Plan:
+        step = PlanningStep(ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS)), 6)
+        ego = conditioning(speed, Longitudinal.MAINTAIN_SPEED)
+        stop = stop_for(Cause.STOPPED_VEHICLE, 39.0)
+        for k in range(8):
+            plan = step.plan(ego, k * NS_PER_S // 10, stop, free_space=FreeSpace(39.0))
+        return plan
+
+    def kept_off_as_stopped(plan: Plan) -> bool:
+        reasons = [reason for reasons in plan.selection.violations for reason in reasons]
+        return any("stopped_vehicle the reasoning stops for" in reason for reason in reasons)
+
+    fast, slow = drive(14.0), drive(5.0)
+    assert fast.kept_off_seen is not None and fast.kept_off_seen[1] == pytest.approx(14.0)
+    assert kept_off_as_stopped(fast)
+    assert fast.selected is not None and fast.selected.x.max() <= 39.0 - 7.0 + 1e-6
+    assert slow.kept_off_seen is not None and slow.kept_off_seen[1] == pytest.approx(5.0)
+    assert not kept_off_as_stopped(slow)
+
+
 def test_a_moving_thing_in_the_lane_does_not_drop_a_stop_further_on() -> None:
     """At 8 m/s the reasoning stops at a red light's line 25 m on; the cameras show a lead
     15 m ahead going at 4 m/s (kept off over 3 s only). The plan keeps both: its front
