@@ -147,6 +147,9 @@ class DiffusionPlanner(Node):
                 f"; the cameras show clear road past the {what} put {put_x:.1f} m "
                 f"ahead: stopping short of where it ends, {clear_to_x:.1f} m ahead"
             )
+        if plan.moving_cause is not None:
+            what = "cones" if plan.moving_cause is Cause.CONSTRUCTION else "stopped vehicle"
+            message += f"; the {what} the reasoning puts ahead is the thing the cameras follow"
         if plan.kept_off_seen is not None:
             # Nearer than anything the reasoning stops for: the cameras' own.
             seen_x, seen_speed = plan.kept_off_seen

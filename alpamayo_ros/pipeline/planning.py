@@ -652,6 +652,9 @@ class Plan:
     # that it moved to (`moved_to_clear_road`): x (m) both; None where it stayed.
     moved_stop: tuple[float, float] | None = None
     moved_cause: Cause | None = None  # what the moved stop was for
+    # What a stop given way to the thing the cameras follow moving on was for (a stopped
+    # vehicle, cones: `_moving_where_standing`); None where none was.
+    moving_cause: Cause | None = None
     # Whether the plan stops at a light's line (the reasoning's stop, or the cameras').
     stops_at_light: bool = False
     # Where the thing at the clear road's end is and how fast it moves (m, m/s), where the
@@ -879,6 +882,7 @@ class PlanningStep:
             moved_stop, moved_cause, stand_off = (stand_off.x, moved.x), stand_off.cause, moved
         followed = self.clear_road_track.follow(t0_ns, free_space, speed)
         seen = self._seen_in_lane(followed, speed, lane)
+        moving_cause = None
         if _moving_where_standing(stand_off, followed, speed, self.stand_off_clearance_m):
             # The stopped vehicle or the cones the reasoning (or the memory) puts where the
             # cameras follow a thing moving on are that thing: kept off as it moves (`seen`),
@@ -886,6 +890,7 @@ class PlanningStep:
             # followed at 2-5 m/s for the rest of the drive; 3000177: another, "cones").
             if recalled is not None and self.memory is not None:
                 self.memory.forget()
+            moving_cause = stand_off.cause if stand_off is not None else None
             stand_off, recalled, moved_stop, moved_cause = None, None, None, None
         # What the cameras show in the lane is kept off too, beside what the reasoning (or
         # the memory) asks: passed with room where they measured how far it reaches, else
@@ -990,6 +995,7 @@ class PlanningStep:
             approached=approached,
             moved_stop=moved_stop,
             moved_cause=moved_cause,
+            moving_cause=moving_cause,
             stops_at_light=stops_at_line,
             kept_off_seen=kept_off_seen,
             nudged=nudged,

@@ -905,6 +905,7 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     moving = drive(stop_for(Cause.STOPPED_VEHICLE, 12.0), 4.0, step)
     assert moving.kept_off_seen is not None and moving.kept_off_seen[1] > 3.0
     assert moving.moved_stop is None and moving.recalled is None
+    assert moving.moving_cause is Cause.STOPPED_VEHICLE and both.moving_cause is None
     assert moving.selected is not None and moving.selected.x.max() > 16.0
     assert all("stopped_vehicle" not in reason for reason in moving.selection.violations)
     after = step.plan(ego, 6 * NS_PER_S // 10, KEEP_LANE, free_space=FreeSpace(10.0))
