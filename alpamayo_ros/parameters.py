@@ -177,8 +177,10 @@ EXECUTOR = Parameter(
     "executor",
     "events",
     "How the node runs its callbacks: events (rclpy's EventsExecutor, in C++: less latency "
-    "per message and half the idle CPU; a node with timers on use_sim_time, which it does "
-    "not keep, or where rclpy lacks it, e.g. Humble, says so and runs single_threaded) or "
+    "per message and half the idle CPU; on use_sim_time, whose timers it does not keep, "
+    "only the nodes without a timer on ROS time (the VLA node, the planner, the "
+    "simulator); the others, and any where rclpy lacks it, e.g. Humble, say so and run "
+    "single_threaded) or "
     "single_threaded (rclpy's SingleThreadedExecutor, its wait set rebuilt in Python for "
     "every callback).",
     one_of(lambda: EXECUTORS),

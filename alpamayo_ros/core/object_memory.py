@@ -109,6 +109,16 @@ class StandingObjectMemory:
         self._t_ns, self._ego = None, None
         self._pose = Pose2D(0.0, 0.0, 0.0)
 
+    def forget_nearer_than(self, x: float) -> None:
+        """Forget the places nearer than `x` ahead (m, in the ego frame at the newest t0):
+        the cameras show clear road up to a thing there that moves on, so nothing named
+        before it stands; places further on stay."""
+        self.sightings = [
+            sighting
+            for sighting in self.sightings
+            if self._pose.relative_point(sighting.x, sighting.y)[0] >= x
+        ]
+
     def observe(self, t0_ns: int, ego: EgoState, decision: CausalDecision | None) -> None:
         """Move the frame to t0 with the car's motion since the last plan (the mean of the
         two plans' speeds and yaw rates), remember what the decision names, drop what is

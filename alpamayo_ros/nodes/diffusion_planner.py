@@ -27,7 +27,7 @@ from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_param
 class DiffusionPlanner(Node):
     # Its work follows its messages: the events executor serves it on simulated time
     # too (runtime.spin).
-    NO_SIMULATED_TIMERS = True
+    NO_ROS_TIME_TIMERS = True
 
     def __init__(self) -> None:
         super().__init__("diffusion_planner")
@@ -149,7 +149,10 @@ class DiffusionPlanner(Node):
             )
         if plan.moving_cause is not None:
             what = "cones" if plan.moving_cause is Cause.CONSTRUCTION else "stopped vehicle"
-            message += f"; the {what} the reasoning puts ahead is the thing the cameras follow"
+            message += (
+                f"; the {what} the reasoning (or the memory) puts ahead is the thing the "
+                "cameras follow moving on"
+            )
         if plan.kept_off_seen is not None:
             # Nearer than anything the reasoning stops for: the cameras' own.
             seen_x, seen_speed = plan.kept_off_seen

@@ -60,7 +60,7 @@ POLL_S = 0.01
 class Simulator(ManagedNode):
     # Its work follows its messages and a steady timer: the events executor serves it on
     # simulated time too (runtime.spin).
-    NO_SIMULATED_TIMERS = True
+    NO_ROS_TIME_TIMERS = True
 
     def __init__(self) -> None:
         super().__init__("simulator")

@@ -105,7 +105,7 @@ def free_space_state(step: InferenceStep, inference: Inference) -> str:
 class VlaInference(Node):
     # Its work follows its messages: the events executor serves it on simulated time
     # too (runtime.spin).
-    NO_SIMULATED_TIMERS = True
+    NO_ROS_TIME_TIMERS = True
 
     def __init__(self) -> None:
         super().__init__("vla_inference")

@@ -414,22 +414,25 @@ def moved_to_clear_road(
 
 
 def _moving_where_standing(
-    stand_off: StandOff | None, followed: Followed | None, speed: float, clearance_m: float
+    stand_off: StandOff | None,
+    followed: Followed | None,
+    moves_on: bool,
+    speed: float,
+    clearance_m: float,
 ) -> bool:
     """Whether `stand_off` is a stop for a thing that stands (CLEARED_CAUSES: a stopped
-    vehicle, cones) no further than CLEAR_PAST_M beyond the thing the cameras follow at the
-    clear road's end, and that thing moves (at STANDING_MPS or more): nothing stands before
-    it, where the road is clear. Its speed counts within MOVING_MEASURED_WITHIN_M, or where
-    a car at `speed` could still stop `clearance_m` short of it, at
+    vehicle, cones) within CLEAR_PAST_M of the thing the cameras follow at the clear road's
+    end, and that thing surely `moves_on` (`ClearRoadTrack.moves_on`): nothing stands
+    before it, where the road is clear. Its speed counts within MOVING_MEASURED_WITHIN_M,
+    or where a car at `speed` could still stop `clearance_m` short of it, at
     UNKNOWN_SPEED_DECELERATION, after the TRACK_S a wrong speed lasts."""
     if (
         stand_off is None
         or followed is None
-        or followed.speed is None
+        or not moves_on
         or stand_off.cause not in CLEARED_CAUSES
         or stand_off.passing_clearance_m is not None
-        or followed.speed < STANDING_MPS
-        or stand_off.x > followed.x + CLEAR_PAST_M
+        or abs(stand_off.x - followed.x) > CLEAR_PAST_M
     ):
         return False
     room = followed.x - speed * TRACK_S - clearance_m
@@ -500,6 +503,13 @@ class Followed(NamedTuple):
     lateral_speed: float = 0.0
 
 
+def _along_the_lane(first: _ClearRoadEnd, last: _ClearRoadEnd, dt: float) -> float:
+    """How far the thing at the clear road's end moved along the lane from one plan to a
+    later one `dt` s on: how far its end moved, the car's own travel (the mean of the two
+    plans' speeds) added."""
+    return last.x - first.x + 0.5 * (first.ego_speed + last.ego_speed) * dt
+
+
 class ClearRoadTrack:
     """What the cameras show at the clear road's end, followed from plan to plan: where it
     is and how fast it moves along the lane.
@@ -559,19 +569,34 @@ class ClearRoadTrack:
         """How fast the end moves along the lane (`_median_rate`), the car's own travel
         added (the mean of the two plans' speeds); no faster than the car until the plans
         span TRACK_SURE_SPAN_S."""
-        speed = self._median_rate(
-            lambda first, last, dt: last.x - first.x + 0.5 * (first.ego_speed + last.ego_speed) * dt
-        )
+        speed = self._median_rate(_along_the_lane)
         if speed is not None and (t0_ns - self._ends[0].t0_ns) / NS_PER_S < TRACK_SURE_SPAN_S:
             speed = min(speed, ego_speed)
         return speed
 
+    def moves_on(self, t0_ns: int) -> bool:
+        """Whether the thing followed surely moves on: plans spanning TRACK_SURE_SPAN_S up
+        to t0 followed it, and every pair of them (not only their median) has it going at
+        STANDING_MPS or more. A standing thing's end jitters between pixel rows, some pairs
+        either way; a stopped car a lead uncovers, within a jump the track takes as the
+        same thing, reads as standing from the pairs after it."""
+        if not self._ends or (t0_ns - self._ends[0].t0_ns) / NS_PER_S < TRACK_SURE_SPAN_S:
+            return False
+        rates = self._rates(_along_the_lane)
+        return bool(rates) and min(rates) >= STANDING_MPS
+
     def _median_rate(
         self, moved: Callable[[_ClearRoadEnd, _ClearRoadEnd, float], float | None]
     ) -> float | None:
-        """The median, over pairs of ends at least TRACK_MIN_SPAN_S apart, of how far the
-        thing `moved` between them (None where a pair does not tell) per second; None
-        where no pair does."""
+        """The median of `_rates`; None where no pair tells."""
+        rates = self._rates(moved)
+        return float(np.median(rates)) if rates else None
+
+    def _rates(
+        self, moved: Callable[[_ClearRoadEnd, _ClearRoadEnd, float], float | None]
+    ) -> list[float]:
+        """Over pairs of ends at least TRACK_MIN_SPAN_S apart, how far the thing `moved`
+        between them (None where a pair does not tell) per second."""
         rates = []
         for i, first in enumerate(self._ends):
             for last in self._ends[i + 1 :]:
@@ -579,7 +604,7 @@ class ClearRoadTrack:
                 distance = moved(first, last, dt) if dt >= TRACK_MIN_SPAN_S else None
                 if distance is not None:
                     rates.append(distance / dt)
-        return float(np.median(rates)) if rates else None
+        return rates
 
     def _coasted(self, t0_ns: int, ego_speed: float) -> Followed | None:
         """The last thing followed, where it will be at t0 (`_predicted`), while it was
@@ -883,14 +908,17 @@ class PlanningStep:
         followed = self.clear_road_track.follow(t0_ns, free_space, speed)
         seen = self._seen_in_lane(followed, speed, lane)
         moving_cause = None
-        if _moving_where_standing(stand_off, followed, speed, self.stand_off_clearance_m):
+        moves_on = self.clear_road_track.moves_on(t0_ns)
+        if stand_off is not None and _moving_where_standing(
+            stand_off, followed, moves_on, speed, self.stand_off_clearance_m
+        ):
             # The stopped vehicle or the cones the reasoning (or the memory) puts where the
             # cameras follow a thing moving on are that thing: kept off as it moves (`seen`),
             # not stood behind (seed 3000179: a car that cut in at 8 m/s, "stopped", was
             # followed at 2-5 m/s for the rest of the drive; 3000177: another, "cones").
-            if recalled is not None and self.memory is not None:
-                self.memory.forget()
-            moving_cause = stand_off.cause if stand_off is not None else None
+            if self.memory is not None and followed is not None:
+                self.memory.forget_nearer_than(followed.x + CLEAR_PAST_M)
+            moving_cause = stand_off.cause
             stand_off, recalled, moved_stop, moved_cause = None, None, None, None
         # What the cameras show in the lane is kept off too, beside what the reasoning (or
         # the memory) asks: passed with room where they measured how far it reaches, else

@@ -165,8 +165,9 @@ def spin(node: Node, executor_name: str) -> None:
     about 2.5 ms between t0 and the model's start and about 1.5 ms between a trajectory
     and the command tracking it, and every process's idle CPU doubled. It is spun one
     event at a time: its own spin() in rclpy 7.1 ran no callback at all here, at 100% of a
-    core, and did not return at shutdown. A node with timers on simulated time, or where
-    rclpy lacks it, runs single-threaded (`_events_executor`).
+    core, and did not return at shutdown. A node on simulated time that does not say it
+    keeps no timer on ROS time, or has one, or where rclpy lacks it, runs single-threaded
+    (`_events_executor`).
     """
     context = node.context
     events_executor = _events_executor(node) if executor_name == "events" else None
@@ -190,13 +191,14 @@ def _events_executor(node: Node) -> Callable[..., Executor] | None:
     Its timers do not keep simulated time (rclcpp#2457 for the C++ one it ports): in
     lock-step demos the control bridge's timer fired more often than simulated time allows
     (83 against 60 commands per simulated second), at 70-85% of a core. So on simulated
-    time it runs only a node that says it has no timer on ROS time (`NO_SIMULATED_TIMERS`:
+    time it runs only a node that says it has no timer on ROS time (`NO_ROS_TIME_TIMERS`:
     its work follows its messages, and its timers are on the steady clock), and where no
-    such timer exists when it starts to spin.
+    such timer exists when it starts to spin (a managed node configured later is held to
+    its word only by that word).
     """
     if node.get_parameter("use_sim_time").value:
         simulated = [timer for timer in node.timers if timer.clock.clock_type == ClockType.ROS_TIME]
-        if simulated or not getattr(node, "NO_SIMULATED_TIMERS", False):
+        if simulated or not getattr(node, "NO_ROS_TIME_TIMERS", False):
             node.get_logger().info(
                 "executor: events does not keep the timers of simulated time; single_threaded"
             )

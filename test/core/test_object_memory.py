@@ -172,3 +172,18 @@ def test_one_instant_or_two_kinds_of_object_confirm_nothing() -> None:
     kinds.observe(S, moving(0.0), naming(Cause.STOPPED_VEHICLE, 20.0))
     kinds.observe(S + S // 10, moving(0.0), naming(Cause.CONSTRUCTION, 20.0))
     assert kinds.recall() is None
+
+
+def test_places_nearer_than_a_thing_moving_on_are_forgotten_those_beyond_stay() -> None:
+    """Cones named twice 20 m ahead and a stopped car twice 40 m ahead; the cameras then
+    follow a thing 22 m ahead moving on: the cones' place goes, the car's stays."""
+    memory = StandingObjectMemory()
+    for t_ns in (0, S // 10):
+        memory.observe(t_ns, moving(0.0), naming(Cause.CONSTRUCTION, 20.0))
+        memory.observe(t_ns + S // 20, moving(0.0), naming(Cause.STOPPED_VEHICLE, 40.0))
+    recalled = memory.recall()
+    assert recalled is not None and recalled.cause is Cause.CONSTRUCTION
+    memory.forget_nearer_than(22.0)
+    recalled = memory.recall()
+    assert recalled is not None and recalled.cause is Cause.STOPPED_VEHICLE
+    assert recalled.x == pytest.approx(40.0)

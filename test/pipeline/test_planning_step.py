@@ -844,6 +844,21 @@ def test_the_clear_road_end_is_followed_and_its_speed_found() -> None:
     assert track.follow(0, FreeSpace(15.0), 10.0) == Followed(15.0, None, None)
 
 
+def test_a_thing_moves_on_surely_only_where_every_pair_of_plans_says_so() -> None:
+    """At 10 m/s: a thing closing at 6 m/s whatever its end's jitter (it goes at 4 m/s)
+    moves on once plans span 0.5 s; a standing one whose end jumps between pixel rows
+    (some pairs read it moving, the median maybe too) does not."""
+    moving, standing = ClearRoadTrack(), ClearRoadTrack()
+    jitter = [0.0, 0.5, -0.5, 0.3, -0.2, 0.5, -0.4, 0.0]
+    rows = [0.0, 0.0, 1.3, 1.3, 1.3, 0.0, 1.3, 1.3]
+    for k, (noise, row) in enumerate(zip(jitter, rows, strict=True)):
+        t0_ns = k * NS_PER_S // 10
+        moving.follow(t0_ns, FreeSpace(20.0 - 0.6 * k + noise), 10.0)
+        standing.follow(t0_ns, FreeSpace(20.0 - 1.0 * k + row), 10.0)
+        assert moving.moves_on(t0_ns) == (k >= 5)
+        assert not standing.moves_on(t0_ns)
+
+
 def test_a_thing_the_cameras_miss_for_a_moment_is_coasted() -> None:
     """At 10 m/s, a pedestrian 16 m ahead, seen in two plans, with her width: missed in
     the next frames (seed 3000389), she is where the car's travel brings her, width and
@@ -907,12 +922,21 @@ def test_what_the_cameras_show_in_the_lane_is_kept_off_whatever_the_reasoning_sa
     assert moving.moved_stop is None and moving.recalled is None
     assert moving.moving_cause is Cause.STOPPED_VEHICLE and both.moving_cause is None
     assert moving.selected is not None and moving.selected.x.max() > 16.0
-    assert all("stopped_vehicle" not in reason for reason in moving.selection.violations)
+    reasons = [reason for reasons in moving.selection.violations for reason in reasons]
+    assert reasons and all("stopped_vehicle" not in reason for reason in reasons)
     after = step.plan(ego, 6 * NS_PER_S // 10, KEEP_LANE, free_space=FreeSpace(10.0))
     assert after.recalled is None
-    # So are cones stated there (cones stand too); a pedestrian may walk on: stopped for.
-    cones = drive(stop_for(Cause.CONSTRUCTION, 12.0), 4.0)
+    # So are cones stated at it (cones stand too; without the memory, which would place
+    # them nearer as the car goes on); not cones 4 m short of it, which no lane moves
+    # there (beside a straight corridor they may stand in the lane); a pedestrian may walk
+    # on: stopped for.
+    forgetting = PlanningStep(cruising, 6, stand_off_memory_s=0.0)
+    cones = drive(stop_for(Cause.CONSTRUCTION, 15.0), 4.0, forgetting)
+    assert cones.moving_cause is Cause.CONSTRUCTION
     assert cones.selected is not None and cones.selected.x.max() > 16.0
+    short = drive(stop_for(Cause.CONSTRUCTION, 12.0), 4.0)
+    assert short.moving_cause is None
+    assert short.selected is not None and short.selected.x.max() < 12.0 - 6.0
     pedestrian = drive(stop_for(Cause.PEDESTRIAN, 12.0), 4.0)
     assert pedestrian.selected is not None and pedestrian.selected.x.max() < 12.0 - 6.0
 

@@ -26,7 +26,7 @@ CALLS = 5
 class MessageDriven(Node):
     """A node that says it keeps no timer on ROS time (as the VLA node does)."""
 
-    NO_SIMULATED_TIMERS = True
+    NO_ROS_TIME_TIMERS = True
 
 
 def spin_until_shutdown(
