@@ -24,6 +24,12 @@ from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
 
 
+def standing(cause: Cause | None) -> str:
+    """What a diagnostic calls the standing thing a stop was for (pipeline.planning's
+    CLEARED_CAUSES)."""
+    return "cones" if cause is Cause.CONSTRUCTION else "stopped vehicle"
+
+
 class DiffusionPlanner(Node):
     # Its work follows its messages: the events executor serves it on simulated time
     # too (runtime.spin).
@@ -142,16 +148,14 @@ class DiffusionPlanner(Node):
         if plan.moved_stop is not None:
             # The reasoning (or the memory) put a stopped vehicle or cones within clear road.
             put_x, clear_to_x = plan.moved_stop
-            what = "cones" if plan.moved_cause is Cause.CONSTRUCTION else "stopped vehicle"
             message += (
-                f"; the cameras show clear road past the {what} put {put_x:.1f} m "
-                f"ahead: stopping short of where it ends, {clear_to_x:.1f} m ahead"
+                f"; the cameras show clear road past the {standing(plan.moved_cause)} put "
+                f"{put_x:.1f} m ahead: stopping short of where it ends, {clear_to_x:.1f} m ahead"
             )
         if plan.moving_cause is not None:
-            what = "cones" if plan.moving_cause is Cause.CONSTRUCTION else "stopped vehicle"
             message += (
-                f"; the {what} the reasoning (or the memory) puts ahead is the thing the "
-                "cameras follow moving on"
+                f"; the {standing(plan.moving_cause)} the reasoning (or the memory) puts "
+                "ahead is the thing the cameras follow moving on"
             )
         if plan.kept_off_seen is not None:
             # Nearer than anything the reasoning stops for: the cameras' own.

@@ -414,7 +414,7 @@ def moved_to_clear_road(
 
 
 def _moving_where_standing(
-    stand_off: StandOff | None,
+    stand_off: StandOff,
     followed: Followed | None,
     moves_on: bool,
     speed: float,
@@ -427,8 +427,7 @@ def _moving_where_standing(
     or where a car at `speed` could still stop `clearance_m` short of it, at
     UNKNOWN_SPEED_DECELERATION, after the TRACK_S a wrong speed lasts."""
     if (
-        stand_off is None
-        or followed is None
+        followed is None
         or not moves_on
         or stand_off.cause not in CLEARED_CAUSES
         or stand_off.passing_clearance_m is not None
