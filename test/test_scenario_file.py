@@ -98,3 +98,16 @@ def test_a_wrong_file_is_refused_naming_the_field(
 def test_the_shipped_example_loads() -> None:
     example = load_scenario(config_file("scenario_example.yaml"), known_drivers())
     assert example.in_process and len(example.seeds) == 5 and example.conditions
+
+
+def test_the_shipped_targets_load() -> None:
+    """The issue's closed-loop targets, as a scenario a user runs: all four figures, on
+    seeds above those looked at while tuning."""
+    targets = load_scenario(config_file("closed_loop_targets.yaml"), known_drivers())
+    assert min(targets.seeds) >= 3_001_000 and len(targets.seeds) == 400
+    assert {condition.figure for condition in targets.conditions} == {
+        "at_fault_collision_rate",
+        "off_road_rate",
+        "red_light_violation_rate",
+        "mean_progress_ratio",
+    }
