@@ -416,22 +416,24 @@ def moved_to_clear_road(
 def _moving_where_standing(
     stand_off: StandOff,
     followed: Followed | None,
-    moves_on: bool,
+    track: ClearRoadTrack,
+    t0_ns: int,
     speed: float,
     clearance_m: float,
 ) -> bool:
     """Whether `stand_off` is a stop for a thing that stands (CLEARED_CAUSES: a stopped
     vehicle, cones) within CLEAR_PAST_M of the thing the cameras follow at the clear road's
-    end, and that thing surely `moves_on` (`ClearRoadTrack.moves_on`): nothing stands
+    end (`followed`), and the `track` has that thing surely moving on at t0
+    (`ClearRoadTrack.moves_on`, asked last: it reads every pair of plans): nothing stands
     before it, where the road is clear. Its speed counts within MOVING_MEASURED_WITHIN_M,
     or where a car at `speed` could still stop `clearance_m` short of it, at
     UNKNOWN_SPEED_DECELERATION, after the TRACK_S a wrong speed lasts."""
     if (
         followed is None
-        or not moves_on
         or stand_off.cause not in CLEARED_CAUSES
         or stand_off.passing_clearance_m is not None
         or abs(stand_off.x - followed.x) > CLEAR_PAST_M
+        or not track.moves_on(t0_ns)
     ):
         return False
     room = followed.x - speed * TRACK_S - clearance_m
@@ -907,9 +909,8 @@ class PlanningStep:
         followed = self.clear_road_track.follow(t0_ns, free_space, speed)
         seen = self._seen_in_lane(followed, speed, lane)
         moving_cause = None
-        moves_on = self.clear_road_track.moves_on(t0_ns)
         if stand_off is not None and _moving_where_standing(
-            stand_off, followed, moves_on, speed, self.stand_off_clearance_m
+            stand_off, followed, self.clear_road_track, t0_ns, speed, self.stand_off_clearance_m
         ):
             # The stopped vehicle or the cones the reasoning (or the memory) puts where the
             # cameras follow a thing moving on are that thing: kept off as it moves (`seen`),
