@@ -31,6 +31,9 @@ class Topics:
     GROUND_TRUTH = "/simulation/ground_truth"
     # The route ahead as text (std_msgs/String, latched), for a model that takes it.
     NAVIGATION = "/planning/navigation_text"
+    # The speed the car keeps where the reasoning tracks the set speed (std_msgs/Float64,
+    # m/s, latched; 0: not known): a driver's cruise setting, or the road's limit.
+    SET_SPEED = "/planning/set_speed"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ NODES: tuple[NodeSpec, ...] = (
             ("reasoning", Topics.REASONING),
             ("candidates", Topics.CANDIDATES),
             ("ground_truth", Topics.GROUND_TRUTH),
+            # The scenario's set speed, as a driver's cruise setting.
+            ("set_speed", Topics.SET_SPEED),
         ),
         default=False,
     ),
@@ -99,6 +104,7 @@ NODES: tuple[NodeSpec, ...] = (
             ("conditioning", Topics.CONDITIONING),
             ("trajectory", Topics.TRAJECTORY),
             ("candidates", Topics.CANDIDATES),
+            ("set_speed", Topics.SET_SPEED),
         ),
     ),
     NodeSpec(

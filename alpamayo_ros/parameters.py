@@ -553,6 +553,15 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
             "the centre of the lane the VLA node found in the cameras (conditioning.lane), "
             "where that plan passes the same checks; false: the model's own path.",
         ),
+        Parameter(
+            "set_speed_mps",
+            0.0,
+            "The speed the car keeps where the reasoning tracks the set speed (a driver's "
+            "cruise setting, or the road's limit; m/s): where the cameras show the lane clear "
+            "as far as they look, the chosen plan gains speed towards it as the expert does. "
+            "A message on `set_speed` replaces it; 0: not known, the model's own speeds.",
+            non_negative,
+        ),
     ),
     "control_bridge": (
         AUTOSTART,

@@ -5,6 +5,11 @@ the standing object it stops or yields for, passes too close beside the one it n
 around, or crosses the stop line of a light it stops for, is refused, and a braking
 candidate stops short of it when every sample is.
 
+Where the reasoning tracks the set speed, the plan gains speed towards the one the
+`set_speed` topic (latched; the simulator sends the scenario's) or the `set_speed_mps`
+parameter gives, while the cameras show the lane clear; an invalid one is reported and not
+driven to.
+
 Publishes every candidate with its checks (for RViz and evaluation) and the selected
 trajectory. When no candidate is feasible, or the conditioning comes from another model
 than this node's backend, it publishes no trajectory, so the control bridge's watchdog
@@ -15,13 +20,22 @@ from __future__ import annotations
 
 from alpamayo_ros_msgs.msg import PlannerConditioning, Trajectory, TrajectoryCandidates
 from rclpy.node import Node
+from std_msgs.msg import Float64
 
 from alpamayo_ros.backends import backend_from_parameters
 from alpamayo_ros.core.decisions import Cause
 from alpamayo_ros.core.trajectory_checks import Limits
-from alpamayo_ros.pipeline.planning import ModelMismatch, PlanningStep
+from alpamayo_ros.pipeline.planning import ModelMismatch, PlanningStep, known_set_speed
 from alpamayo_ros.ros import conversions
-from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.ros.runtime import (
+    ERROR,
+    LATCHED_QOS,
+    OK,
+    WARN,
+    Diagnostics,
+    declare_parameters,
+    run,
+)
 
 
 def standing(cause: Cause | None) -> str:
@@ -59,11 +73,25 @@ class DiffusionPlanner(Node):
         )
         self.refused = 0
         self.failed = 0  # plans the backend could not make
+        self.set_speed = known_set_speed(self.params["set_speed_mps"])
+        self.set_speed_problem: str | None = None  # why the last one sent is not used
         self.diagnostics = Diagnostics(self, hardware_id=backend.name)
         self.trajectory_publisher = self.create_publisher(Trajectory, "trajectory", 10)
         self.candidates_publisher = self.create_publisher(TrajectoryCandidates, "candidates", 10)
         # Depth 1: a planner that falls behind plans the newest conditioning, never a queue.
         self.create_subscription(PlannerConditioning, "conditioning", self.on_conditioning, 1)
+        self.create_subscription(Float64, "set_speed", self.on_set_speed, LATCHED_QOS)
+        self.diagnostics.set_values(set_speed_mps=self.set_speed or "not known")
+
+    def on_set_speed(self, msg: Float64) -> None:
+        try:
+            self.set_speed, self.set_speed_problem = known_set_speed(msg.data), None
+        except ValueError as error:
+            # Not driven to: the model's own speeds until a valid one comes.
+            self.set_speed, self.set_speed_problem = None, f"set speed ignored: {error}"
+            self.get_logger().error(self.set_speed_problem)
+            self.diagnostics.update(WARN, self.set_speed_problem)
+        self.diagnostics.set_values(set_speed_mps=self.set_speed or "not known")
 
     def on_conditioning(self, msg: PlannerConditioning) -> None:
         try:
@@ -81,6 +109,7 @@ class DiffusionPlanner(Node):
                 conversions.lane_estimate(msg.lane),
                 light,
                 conversions.free_space_estimate(msg.free_space),
+                self.set_speed,
             )
         except Exception as error:
             # A model that fails (a model worker gone, a latent it cannot read) must not end
@@ -169,6 +198,13 @@ class DiffusionPlanner(Node):
             message += " (going round it within the lane: the model's plans passed too close)"
         if plan.approached:
             message += " (driving up to it: the model's plans stopped well short of it)"
+        if plan.toward_set_speed:
+            message += (
+                f"; gaining speed towards the set speed, {self.set_speed:.1f} m/s: the "
+                "reasoning tracks it and the cameras show the lane clear"
+            )
+        if self.set_speed_problem is not None:
+            level, message = max(level, WARN), f"{message}; {self.set_speed_problem}"
         self.diagnostics.update(
             level,
             message,

@@ -2,11 +2,12 @@
 control bridge's commands drive the car (world.closed_loop).
 
 It publishes what the camera driver would (ros.sensor_output: the cameras, the odometry,
-/tf, /tf_static), /clock, and the world's ground truth (agents, lights, lane markings) as
-a MarkerArray on `ground_truth`; every other node runs on use_sim_time. The car moves in
-steps of the control period through the simulated vehicle (kinematic bicycle, lagging and
-rate-limited actuators) under the newest command; the expert drives until the model can
-have its first plan.
+/tf, /tf_static), /clock, the world's ground truth (agents, lights, lane markings) as a
+MarkerArray on `ground_truth`, and the scenario's set speed on `set_speed` (latched: what a
+driver would set the cruise control to); every other node runs on use_sim_time. The car
+moves in steps of the control period through the simulated vehicle (kinematic bicycle,
+lagging and rate-limited actuators) under the newest command; the expert drives until the
+model can have its first plan.
 
 Lock-step (the default, pipeline.lockstep): after each step the clock holds until the
 control bridge has answered that step's odometry, and after a camera set until it tracks
@@ -33,6 +34,7 @@ import numpy as np
 from alpamayo_ros_msgs.msg import ControlCommand, Reasoning, Trajectory, TrajectoryCandidates
 from rclpy.clock import Clock, ClockType
 from rclpy.timer import Timer
+from std_msgs.msg import Float64
 from visualization_msgs.msg import MarkerArray
 
 from alpamayo_ros.core.contract import NS_PER_S
@@ -44,7 +46,7 @@ from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep, StartGat
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
-from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.ros.runtime import LATCHED_QOS, OK, WARN, Diagnostics, declare_parameters, run
 from alpamayo_ros.ros.sensor_output import SensorOutput
 from alpamayo_ros.sensors.base import CameraFrame, EgoPose
 from alpamayo_ros.visualisation.markers import ground_truth_markers
@@ -120,6 +122,7 @@ class Simulator(ManagedNode):
                 ),
             ]
         self.ground_truth = self.create_lifecycle_publisher(MarkerArray, "ground_truth", 10)
+        self.set_speed = self.create_lifecycle_publisher(Float64, "set_speed", LATCHED_QOS)
         self.command: Command | None = None
         self.awaiting_plan = False  # the hold is for the plan made from a camera set
         self.frames_sent_ns = 0  # wall time of the last camera set
@@ -141,7 +144,9 @@ class Simulator(ManagedNode):
 
     def activate(self) -> None:
         assert self.timer is not None
+        assert self.world is not None
         self.output.publish_rig(LOCKSTEP_START_NS)
+        self.set_speed.publish(Float64(data=self.world.scenario.set_speed))
         self.timer.reset()
         self.diagnostics.update(OK, "active: waiting for the graph")
 
@@ -180,12 +185,14 @@ class Simulator(ManagedNode):
     def undiscovered(self) -> list[str]:
         """What the run waits for at the start: the control bridge's commands, and a
         subscriber of the odometry; with the stack planning, that subscriber is the VLA node
-        (`lockstep_subscriber`), on the cameras too."""
+        (`lockstep_subscriber`), on the cameras too, and the set speed has one (the
+        planner: its first plan must know it, or the drive would depend on discovery)."""
         odometry = self.output.odometry.topic_name
         if self.expert_plans is None:
             missing = self.output.unsubscribed(
                 [*self.output.image_topics, odometry], self.params["lockstep_subscriber"]
             )
+            missing += self.output.unsubscribed([self.set_speed.topic_name], "")
         else:
             missing = self.output.unsubscribed([odometry], "")
         if self.count_publishers(self.commands.topic_name) == 0:

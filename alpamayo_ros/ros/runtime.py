@@ -17,6 +17,7 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.core.input_health import HealthReport, Level
@@ -27,6 +28,14 @@ from alpamayo_ros.ros.managed import ManagedNode
 # How often the events executor's loop looks at whether the process is shutting down, when
 # nothing else wakes it (shutdown itself wakes it at once).
 SPIN_TIMEOUT_S = 0.5
+
+# A topic that holds a setting rather than a stream (/tf_static, the set speed): its last
+# message kept for a subscriber that joins later, and none lost.
+LATCHED_QOS = QoSProfile(
+    depth=1,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    reliability=ReliabilityPolicy.RELIABLE,
+)
 
 # diagnostic_msgs levels are `byte` fields: one-byte bytes objects in rclpy.
 OK: bytes = DiagnosticStatus.OK

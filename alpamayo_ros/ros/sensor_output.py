@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nav_msgs.msg import Odometry
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
@@ -23,13 +23,8 @@ from tf2_msgs.msg import TFMessage
 from alpamayo_ros.core.rig import CameraRig
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
+from alpamayo_ros.ros.runtime import LATCHED_QOS
 from alpamayo_ros.sensors.base import CameraFrame, EgoPose
-
-STATIC_TF_QOS = QoSProfile(
-    depth=1,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-    reliability=ReliabilityPolicy.RELIABLE,
-)
 
 
 class SensorOutput:
@@ -64,7 +59,7 @@ class SensorOutput:
         self.infos = per_camera(CameraInfo, "camera_info")
         self.odometry = node.create_lifecycle_publisher(Odometry, "odometry", 50)
         # tf2's own QoS: the rig once, kept for late joiners; the ego pose as it moves.
-        self.static_tf = node.create_lifecycle_publisher(TFMessage, "/tf_static", STATIC_TF_QOS)
+        self.static_tf = node.create_lifecycle_publisher(TFMessage, "/tf_static", LATCHED_QOS)
         self.tf = node.create_lifecycle_publisher(TFMessage, "/tf", 100)
         self.clock = node.create_lifecycle_publisher(Clock, "/clock", 10) if clock else None
 

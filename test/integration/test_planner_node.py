@@ -1,8 +1,9 @@
 """The planner node over real DDS selects exactly what offline evaluation and the benchmark
 select for the same conditioning and t0 (all three run pipeline.planning.PlanningStep),
 keeps the stand-off the conditioning's reasoning asks for (and the remembered one, saying
-so on /diagnostics), and refuses conditioning from
-another model with an ERROR diagnostic and no trajectory."""
+so on /diagnostics), gains the set speed its latched topic gives (and ignores an invalid
+one, saying so), and refuses conditioning from another model with an ERROR diagnostic and
+no trajectory."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from recorded_drive import spin_until as spin_graph_until
+from std_msgs.msg import Float64
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
@@ -33,6 +35,7 @@ from alpamayo_ros.perception.traffic_light import NO_LIGHT, LightSeen, TrafficLi
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.planning import PlanningStep
 from alpamayo_ros.ros import conversions
+from alpamayo_ros.ros.runtime import LATCHED_QOS
 from alpamayo_ros.world.dataset import make_sample
 
 PLANNER = next(spec for spec in NODES if spec.name == "diffusion_planner")
@@ -210,10 +213,27 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
         )
         cases[inference_id] = (cruising, round_t0_ns, round_plan.selection.index, round_plan)
     assert round_plan.nudged and round_plan.kept_off_seen == (16.8, 0.0)
+    # Told a set speed of 12 m/s on its topic, at 8 m/s, keeping its lane at the set speed
+    # on a clear lane: the node gains speed towards it, as the planning step does. Then
+    # told -3 m/s: ignored (a WARN says so), the model's own speeds.
+    set_speeds = {14: 12.0, 15: -3.0}
+    for inference_id, set_speed in set_speeds.items():
+        lanes[inference_id] = LaneEstimate(stations, np.zeros_like(stations), 3.5)
+        gaining_t0_ns = t0_ns + 600 * NS_PER_S + inference_id * NS_PER_S
+        gaining_plan = PlanningStep(backend, 6, seed=0).plan(
+            cruising.planner_input,
+            gaining_t0_ns,
+            cruising.decision,
+            lanes[inference_id],
+            set_speed=set_speed if set_speed > 0.0 else None,
+        )
+        assert gaining_plan.toward_set_speed == (set_speed > 0.0)
+        cases[inference_id] = (cruising, gaining_t0_ns, gaining_plan.selection.index, gaining_plan)
 
     received: dict[str, list] = defaultdict(list)
     node = Node("planner_probe", context=rclpy_context)
     publisher = node.create_publisher(PlannerConditioning, Topics.CONDITIONING, 10)
+    set_speed_publisher = node.create_publisher(Float64, Topics.SET_SPEED, LATCHED_QOS)
     for msg_type, topic in (
         (TrajectoryCandidates, Topics.CANDIDATES),
         (Trajectory, Topics.TRAJECTORY),
@@ -246,6 +266,18 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
             if status.name.endswith("diffusion_planner")
         )
 
+    def told_set_speed(value: str, since: int) -> bool:
+        """The set speed the node holds, on /diagnostics with every status (in those
+        received after the first `since`)."""
+        return any(
+            value == pair.value
+            for array in received[Topics.DIAGNOSTICS][since:]
+            for status in array.status
+            if status.name.endswith("diffusion_planner")
+            for pair in status.values
+            if pair.key == "set_speed_mps"
+        )
+
     def told_remembered() -> bool:
         """Where the car is stopped short of, the remembered car: named on /diagnostics."""
         assert plan.recalled is not None
@@ -255,6 +287,12 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
         with GraphProcesses(default_parameter_file(), nodes=(PLANNER,)) as graph:
             assert spin_until(lambda: publisher.get_subscription_count() > 0)
             for inference_id, (output, t0_ns, _, _) in cases.items():
+                if inference_id in set_speeds:
+                    since = len(received[Topics.DIAGNOSTICS])
+                    set_speed_publisher.publish(Float64(data=set_speeds[inference_id]))
+                    # Held once the node says so (its topic is not the conditioning's).
+                    known = "12.0" if set_speeds[inference_id] > 0.0 else "not known"
+                    assert spin_until(lambda k=known, n=since: told_set_speed(k, n), 5.0)
                 publisher.publish(
                     conditioning(
                         output,
@@ -278,6 +316,8 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
                     10: lambda: told("clear road past the stopped vehicle put 8.0 m ahead"),
                     11: lambda: told("what the cameras show in the lane 6.0 m ahead (standing)"),
                     13: lambda: told("going round it within the lane"),
+                    14: lambda: told("gaining speed towards the set speed, 12.0 m/s"),
+                    15: lambda: told("set speed ignored"),
                 }.get(inference_id)
                 if status is not None:
                     assert spin_until(status, timeout_s=5.0), received[Topics.DIAGNOSTICS][-1:]

@@ -4,7 +4,8 @@ control bridge's commands, in lock-step.
 - The same scenario run twice gives the same drive, step for step, and the same metrics.
 - A planner killed mid-drive: the control bridge's watchdog stops the simulated car
   within its bound (measured in simulated time), and the result records the stop; the
-  ground truth reaches a subscriber meanwhile.
+  ground truth reaches a subscriber meanwhile, and the scenario's set speed one that joins
+  late (latched).
 - A planner that finds no feasible plan answers the frames by its candidates: lock-step
   goes on at once, and the car stops as it would on the road.
 - `alpamayo-ros simulate` gives the same results with one worker and with two on a local
@@ -26,6 +27,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from recorded_drive import spin_until
 from rosgraph_msgs.msg import Clock as ClockMsg
+from std_msgs.msg import Float64
 from visualization_msgs.msg import MarkerArray
 
 from alpamayo_ros.backends import create_backend
@@ -34,7 +36,9 @@ from alpamayo_ros.evaluation.rollout import RolloutSettings, roll_out
 from alpamayo_ros.graph import NODES, Topics
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.ros.conversions import stamp_ns
+from alpamayo_ros.ros.runtime import LATCHED_QOS
 from alpamayo_ros.simulate import STACK_NODES, RunSpec, parameter_document
+from alpamayo_ros.world.scenarios import make_scenario
 
 SEED = 3000003  # a cyclist to pass: the car must steer and keep its speed
 NS_PER_S = 1_000_000_000
@@ -137,6 +141,11 @@ def test_a_planner_killed_mid_drive_makes_the_watchdog_stop_the_car(
             killed_by_ns = now[0]  # the kill happened between the two clock readings
             assert ground_truth and ground_truth[-1].markers
             assert stamp_ns(ground_truth[-1].markers[0].header.stamp) >= START_NS
+            # What the planner was told at the start, there for a subscriber that joins now.
+            set_speeds: list[Float64] = []
+            node.create_subscription(Float64, Topics.SET_SPEED, set_speeds.append, LATCHED_QOS)
+            assert spin_until(executor, lambda: bool(set_speeds), 5.0)
+            assert [m.data for m in set_speeds] == [make_scenario(SEED).set_speed]
             assert spin_until(executor, lambda: (tmp_path / "result.json").exists(), 120.0), (
                 graph.output("simulator")[-2000:]
             )

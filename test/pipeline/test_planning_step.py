@@ -10,7 +10,7 @@ import pytest
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
-from alpamayo_ros.core.kinematics import EgoState, integrate_unicycle
+from alpamayo_ros.core.kinematics import EgoState, Rollout, integrate_unicycle
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import (
     CausalDecision,
@@ -30,6 +30,8 @@ from alpamayo_ros.pipeline.planning import (
     CLEAR_PAST_M,
     CONTRADICTION_PENALTY,
     NOISE_SCALE,
+    SET_SPEED_ACCELERATION,
+    SET_SPEED_LATERAL_ACCELERATION,
     ClearRoadTrack,
     Followed,
     ModelMismatch,
@@ -38,10 +40,12 @@ from alpamayo_ros.pipeline.planning import (
     along_lane,
     approach_to_line,
     integrate_controls,
+    known_set_speed,
     light_corrected,
     moved_to_clear_road,
     sampling_rng,
     stops_for_light,
+    toward_set_speed,
 )
 
 STEPS = 64
@@ -1026,3 +1030,84 @@ def test_a_thing_the_cameras_show_is_passed_with_room_gone_round_in_the_lane_or_
     blocked = drive(0.2)
     assert blocked.braked and not blocked.nudged and blocked.selected is not None
     assert blocked.selected.x.max() <= 20.0 - 7.0 + 1e-6
+
+
+def test_where_the_reasoning_tracks_the_set_speed_the_plan_gains_it_on_a_clear_lane() -> None:
+    """At 7 m/s on a clear lane, the reasoning keeping the set speed (13 m/s) and the
+    samples holding 7 (the model is not told the set speed; seed 3000705 drove on at 7 on
+    a clear road after slowing for a car it imagined): the chosen plan gains speed as the
+    expert does, never faster than SET_SPEED_ACCELERATION, up to the set speed and not
+    past it, along the lane. Not where the set speed is not known, the reasoning does not
+    track it or names something beside the road, or the cameras show something in the
+    corridor."""
+    holding = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
+    ego = conditioning(7.0, Longitudinal.MAINTAIN_SPEED)
+    lane = lane_to_the_left(0.0)
+    plan = PlanningStep(holding, 3).plan(ego, 0, KEEP_LANE, lane, set_speed=13.0)
+    assert plan.toward_set_speed and plan.along_lane and plan.selected is not None
+    speeds = plan.selected.v
+    assert (np.diff(speeds) >= 0.0).all() and speeds[-1] > 12.0
+    assert speeds.max() <= 13.0 and plan.selected.acceleration.max() <= SET_SPEED_ACCELERATION
+    assert check_rollout(plan.selected) == []
+    follow = dataclasses.replace(
+        KEEP_LANE, longitudinal_decision=LongitudinalDecision.LEAD_OBSTACLE_FOLLOWING
+    )
+    beside_a_cyclist = dataclasses.replace(KEEP_LANE, cause=Cause.CYCLIST)
+    something_ahead = FreeSpace(30.0)
+    for kept in (
+        PlanningStep(holding, 3).plan(ego, 0, KEEP_LANE, lane),
+        PlanningStep(holding, 3).plan(ego, 0, follow, lane, set_speed=13.0),
+        PlanningStep(holding, 3).plan(ego, 0, beside_a_cyclist, lane, set_speed=13.0),
+        PlanningStep(holding, 3).plan(ego, 0, None, lane, set_speed=13.0),
+        PlanningStep(holding, 3).plan(
+            ego, 0, KEEP_LANE, lane, free_space=something_ahead, set_speed=13.0
+        ),
+    ):
+        assert not kept.toward_set_speed and kept.selected is not None
+        assert kept.selected.v == pytest.approx(7.0)
+    # The lane clear to the cameras' range: nothing followed, so the speed is gained.
+    clear = FreeSpace(MAX_FREE_X_M)
+    seen_clear = PlanningStep(holding, 3).plan(
+        ego, 0, KEEP_LANE, lane, free_space=clear, set_speed=13.0
+    )
+    assert seen_clear.toward_set_speed
+    # A set speed is m/s > 0; 0 from a topic or a parameter means "not known".
+    assert known_set_speed(0.0) is None and known_set_speed(13.0) == 13.0
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="set speed"):
+            known_set_speed(bad)
+        with pytest.raises(ValueError, match="set speed"):
+            PlanningStep(holding, 3).plan(ego, 0, KEEP_LANE, lane, set_speed=bad)
+    with pytest.raises(ValueError, match="not known is None"):
+        PlanningStep(holding, 3).plan(ego, 0, KEEP_LANE, lane, set_speed=0.0)
+
+
+def test_the_set_speed_is_gained_never_below_the_model_nor_round_a_bend_too_fast() -> None:
+    """`toward_set_speed` raises the chosen plan's speeds only: a model speeding up harder
+    keeps its own; one at the set speed already gets nothing; a bend the raised plan would
+    take faster than SET_SPEED_LATERAL_ACCELERATION (and than the model's does) gets
+    nothing; braking is replaced where the free-road term is higher."""
+    lane = lane_to_the_left(0.0)
+
+    def chosen(acceleration: object, curvature: float = 0.0, speed: float = 7.0) -> Rollout:
+        controls = ControlSamples(
+            np.broadcast_to(acceleration, (1, STEPS)).copy(), np.full((1, STEPS), curvature)
+        )
+        return integrate_controls(controls, conditioning(speed, Longitudinal.MAINTAIN_SPEED))[0]
+
+    # Speeding up harder than the expert would for a second, then holding: its own first.
+    spurt = np.where(np.arange(STEPS) < 10, 2.5, 0.0)
+    harder = toward_set_speed(chosen(spurt), lane, 7.0, 13.0)
+    assert harder is not None
+    assert harder.acceleration[:10] == pytest.approx(2.5)
+    assert harder.acceleration[10:].min() > 0.0 and harder.v.max() <= 13.0
+    assert toward_set_speed(chosen(2.5), lane, 7.0, 13.0) is None  # faster all along
+    assert toward_set_speed(chosen(0.0, speed=13.0), lane, 13.0, 13.0) is None
+    braking = toward_set_speed(chosen(-1.0), lane, 7.0, 13.0)
+    assert braking is not None and braking.acceleration.min() >= 0.0
+    # A 100 m radius bend, no lane: 7 m/s is 0.5 m/s^2 sideways; 13 m/s would be 1.7 (kept),
+    # on a 50 m one 3.4 (refused).
+    wide = toward_set_speed(chosen(0.0, 0.01), None, 7.0, 13.0)
+    assert wide is not None
+    assert np.abs(wide.v**2 * wide.curvature).max() <= SET_SPEED_LATERAL_ACCELERATION
+    assert toward_set_speed(chosen(0.0, 0.02), None, 7.0, 13.0) is None
