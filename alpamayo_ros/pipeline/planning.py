@@ -666,6 +666,18 @@ def _tracks_set_speed_on_a_clear_road(decision: CausalDecision | None) -> bool:
     )
 
 
+def _seen_clear_for(
+    set_speed: float, free_space: FreeSpace | None, followed: Followed | None, clearance_m: float
+) -> bool:
+    """Whether the cameras show the corridor clear road as far as they look (nothing
+    followed there, nor coasted), and look at least as far as a car at `set_speed` needs
+    to stop `clearance_m` short of what they would show next, at UNKNOWN_SPEED_DECELERATION
+    (not straight ahead without a lane: STRAIGHT_REACH_M)."""
+    if free_space is None or followed is not None:
+        return False
+    return free_space.range_x >= set_speed**2 / (2.0 * UNKNOWN_SPEED_DECELERATION) + clearance_m
+
+
 def _stops_for_a_light(decision: CausalDecision | None) -> bool:
     return (
         decision is not None
@@ -1026,7 +1038,7 @@ class PlanningStep:
             set_speed is not None
             and _tracks_set_speed_on_a_clear_road(decision)
             and forward_only
-            and followed is None  # nothing in the corridor as far as the cameras look
+            and _seen_clear_for(set_speed, free_space, followed, self.stand_off_clearance_m)
             and not braked
             and selection.index is not None
         ):

@@ -219,12 +219,15 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
     set_speeds = {14: 12.0, 15: -3.0}
     for inference_id, set_speed in set_speeds.items():
         lanes[inference_id] = LaneEstimate(stations, np.zeros_like(stations), 3.5)
+        spaces[inference_id] = FreeSpace(MAX_FREE_X_M)
         gaining_t0_ns = t0_ns + 600 * NS_PER_S + inference_id * NS_PER_S
         gaining_plan = PlanningStep(backend, 6, seed=0).plan(
             cruising.planner_input,
             gaining_t0_ns,
             cruising.decision,
             lanes[inference_id],
+            NO_LIGHT,
+            spaces[inference_id],
             set_speed=set_speed if set_speed > 0.0 else None,
         )
         assert gaining_plan.toward_set_speed == (set_speed > 0.0)
