@@ -33,9 +33,8 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
   when that passes the same checks (`along_lane`);
 - given the set speed (a driver's cruise setting, or the road's limit from a map), where
   the reasoning tracks it naming nothing but the road, and the cameras show the corridor
-  clear road as far as they look,
-  the chosen plan's speeds are raised towards it as the expert gains speed, offered first
-  (`toward_set_speed`);
+  clear road as far as they look, the chosen plan's speeds are raised towards it as the
+  expert gains speed, offered first (`toward_set_speed`);
 - checks and selection are `core.trajectory_checks.select_trajectory`;
 - the noise is a pure function of the planner's seed and the plan's t0, so a replay gives
   the same samples whatever frames were dropped before; it is scaled by a temperature.
