@@ -636,6 +636,14 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
         LOCKSTEP_SUBSCRIBER,
         LOCKSTEP_SETTLE,
         Parameter(
+            "set_speed_subscriber",
+            "diffusion_planner",
+            "Lock-step with the stack planning: the node (by name) that must subscribe to "
+            "the set speed before the clock starts, so that its first plan knows it; empty: "
+            "any subscriber (a recorder subscribing first would then start the run).",
+            node_name_or_empty,
+        ),
+        Parameter(
             "planner",
             "stack",
             "Who plans: stack (the VLA and planner nodes, from the cameras) or expert (the "

@@ -90,7 +90,10 @@ class DiffusionPlanner(Node):
             # Not driven to: the model's own speeds until a valid one comes.
             self.set_speed, self.set_speed_problem = None, f"set speed ignored: {error}"
             self.get_logger().error(self.set_speed_problem)
-            self.diagnostics.update(WARN, self.set_speed_problem)
+            self.diagnostics.update(
+                max(self.diagnostics.level, WARN),
+                f"{self.diagnostics.message}; {self.set_speed_problem}",
+            )
         self.diagnostics.set_values(set_speed_mps=self.set_speed or "not known")
 
     def on_conditioning(self, msg: PlannerConditioning) -> None:
@@ -198,7 +201,7 @@ class DiffusionPlanner(Node):
             message += " (going round it within the lane: the model's plans passed too close)"
         if plan.approached:
             message += " (driving up to it: the model's plans stopped well short of it)"
-        if plan.toward_set_speed:
+        if plan.gained_set_speed:
             message += (
                 f"; gaining speed towards the set speed, {self.set_speed:.1f} m/s: the "
                 "reasoning tracks it and the cameras show the lane clear"

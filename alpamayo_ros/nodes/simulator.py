@@ -122,7 +122,9 @@ class Simulator(ManagedNode):
                 ),
             ]
         self.ground_truth = self.create_lifecycle_publisher(MarkerArray, "ground_truth", 10)
-        self.set_speed = self.create_lifecycle_publisher(Float64, "set_speed", LATCHED_QOS)
+        self.set_speed_publisher = self.create_lifecycle_publisher(
+            Float64, "set_speed", LATCHED_QOS
+        )
         self.command: Command | None = None
         self.awaiting_plan = False  # the hold is for the plan made from a camera set
         self.frames_sent_ns = 0  # wall time of the last camera set
@@ -146,7 +148,7 @@ class Simulator(ManagedNode):
         assert self.timer is not None
         assert self.world is not None
         self.output.publish_rig(LOCKSTEP_START_NS)
-        self.set_speed.publish(Float64(data=self.world.scenario.set_speed))
+        self.set_speed_publisher.publish(Float64(data=self.world.scenario.set_speed))
         self.timer.reset()
         self.diagnostics.update(OK, "active: waiting for the graph")
 
@@ -185,14 +187,17 @@ class Simulator(ManagedNode):
     def undiscovered(self) -> list[str]:
         """What the run waits for at the start: the control bridge's commands, and a
         subscriber of the odometry; with the stack planning, that subscriber is the VLA node
-        (`lockstep_subscriber`), on the cameras too, and the set speed has one (the
-        planner: its first plan must know it, or the drive would depend on discovery)."""
+        (`lockstep_subscriber`), on the cameras too, and the set speed is subscribed to by
+        `set_speed_subscriber` (the planner: its first plan must know it, or the drive
+        would depend on discovery)."""
         odometry = self.output.odometry.topic_name
         if self.expert_plans is None:
             missing = self.output.unsubscribed(
                 [*self.output.image_topics, odometry], self.params["lockstep_subscriber"]
             )
-            missing += self.output.unsubscribed([self.set_speed.topic_name], "")
+            missing += self.output.unsubscribed(
+                [self.set_speed_publisher.topic_name], self.params["set_speed_subscriber"]
+            )
         else:
             missing = self.output.unsubscribed([odometry], "")
         if self.count_publishers(self.commands.topic_name) == 0:

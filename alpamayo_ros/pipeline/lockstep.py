@@ -161,10 +161,11 @@ class LockStep:
 class StartGate:
     """When a lock-step run may start: once the graph is discovered (what the node waits
     for names itself: the VLA node's subscriptions to the cameras and the odometry, the
-    answers' publisher) or `timeout_s` has passed, and then after `settle_s` more, while
-    the node publishes the start instant (or one just before it) on /clock, so every
-    use_sim_time node has the clock before the first stamped input (one that arrived
-    before it would look to come from the future and be refused)."""
+    planner's to the set speed, the answers' publisher) or `timeout_s` has passed, and
+    then after `settle_s` more, while the node publishes the start instant (or one just
+    before it) on /clock, so every use_sim_time node has the clock before the first
+    stamped input (one that arrived before it would look to come from the future and be
+    refused)."""
 
     def __init__(self, timeout_s: float, settle_s: float) -> None:
         self._timeout_ns = round(timeout_s * NS_PER_S)

@@ -654,13 +654,15 @@ def _keeps_its_lane(decision: CausalDecision | None) -> bool:
     return decision is None or decision.lateral_decision is LateralDecision.LANE_KEEPING
 
 
-def _tracks_set_speed_on_a_clear_road(decision: CausalDecision | None) -> bool:
-    """Whether the reasoning tracks the set speed and names nothing it keeps it for but the
-    road (CLEAR_ROAD_CAUSES): a cyclist, cones or a pedestrian named, it has seen
-    something, and no speed is gained towards it."""
+def _cruises_on_a_clear_road(decision: CausalDecision | None) -> bool:
+    """Whether the reasoning tracks the set speed in its lane and names nothing it keeps
+    it for but the road (CLEAR_ROAD_CAUSES): a cyclist, cones or a pedestrian named, it has
+    seen something, and no speed is gained towards it; a lane change, a turn or a nudge is
+    the model's own path, not the lane the cameras looked along."""
     return (
         decision is not None
         and decision.longitudinal_decision is LongitudinalDecision.SET_SPEED_TRACKING
+        and decision.lateral_decision is LateralDecision.LANE_KEEPING
         and decision.cause in CLEAR_ROAD_CAUSES
     )
 
@@ -671,7 +673,8 @@ def _seen_clear_for(
     """Whether the cameras show the corridor clear road as far as they look (nothing
     followed there, nor coasted), and look at least as far as a car at `set_speed` needs
     to stop `clearance_m` short of what they would show next, at UNKNOWN_SPEED_DECELERATION
-    (not straight ahead without a lane: STRAIGHT_REACH_M)."""
+    (with the packaged 7 m clearance, 10 m straight ahead without a lane is too short for
+    any set speed over 4.9 m/s; and the cameras' 40 m for any over 16.2 m/s)."""
     if free_space is None or followed is not None:
         return False
     return free_space.range_x >= set_speed**2 / (2.0 * UNKNOWN_SPEED_DECELERATION) + clearance_m
@@ -727,7 +730,7 @@ class Plan:
     # Whether the chosen plan is the planner's own nudge round it (`nudge_offset`).
     nudged: bool = False
     # Whether the chosen speeds are raised towards the set speed (`toward_set_speed`).
-    toward_set_speed: bool = False
+    gained_set_speed: bool = False
 
     @property
     def samples(self) -> Rollout:
@@ -1035,13 +1038,15 @@ class PlanningStep:
         gained = False
         if (
             set_speed is not None
-            and _tracks_set_speed_on_a_clear_road(decision)
+            and speed < set_speed
+            and _cruises_on_a_clear_road(decision)
             and forward_only
             and _seen_clear_for(set_speed, free_space, followed, self.stand_off_clearance_m)
             and not braked
             and selection.index is not None
         ):
-            faster = toward_set_speed(rollouts[selection.index], lane, speed, set_speed)
+            on_lane = lane if self.lane_keeping else None
+            faster = toward_set_speed(rollouts[selection.index], on_lane, speed, set_speed)
             if faster is not None:
                 rollouts, scores, selection, refusals, gained = _offered_first(
                     faster, rollouts, scores, refusals, keep_off, self.limits
@@ -1055,7 +1060,9 @@ class PlanningStep:
             braked = braked and not approached
         keeps_lane = decision is not None and _keeps_its_lane(decision)
         follows_lane = False
-        if self.lane_keeping and lane is not None and forward_only and keeps_lane:
+        if gained and not approached and lane is not None and lane.holds_car():
+            follows_lane = self.lane_keeping  # the gained plan is driven along it already
+        elif self.lane_keeping and lane is not None and forward_only and keeps_lane:
             rollouts, scores, selection, follows_lane = _along_lane_if_it_passes(
                 lane,
                 conditioning.ego_state.speed,
@@ -1086,7 +1093,7 @@ class PlanningStep:
             stops_at_light=stops_at_line,
             kept_off_seen=kept_off_seen,
             nudged=nudged,
-            toward_set_speed=gained and not approached,
+            gained_set_speed=gained and not approached,
         )
 
 
@@ -1212,8 +1219,8 @@ def toward_set_speed(
     plan would take a bend faster than SET_SPEED_LATERAL_ACCELERATION (and than the
     chosen one does). The planner offers it first (`_offered_first`: it must pass the
     checks and the stand-offs), only where the reasoning tracks the set speed naming
-    nothing but the road (`_tracks_set_speed_on_a_clear_road`) and the cameras show the
-    corridor clear as far as they look.
+    nothing but the road in its lane (`_cruises_on_a_clear_road`), below it, and the
+    cameras show the corridor clear as far as they look.
 
     Why: "set speed tracking" is the model's decision, but the set speed is not among its
     inputs; its samples keep the speed the car has. Slowed by something it imagined, the

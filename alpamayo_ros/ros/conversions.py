@@ -305,8 +305,9 @@ def reasoning_msg(
 
 def causal_decision(msg: Reasoning) -> CausalDecision:
     """The decision a Reasoning message states (the inverse of `reasoning_msg`). A value
-    outside a field's constants (another node's newer version) reads as UNKNOWN or NONE:
-    a decision nothing acts on, not a failed plan."""
+    outside a field's constants (another node's newer version) reads as UNKNOWN, or a
+    cause as OTHER (something named, not nothing: the planner gains the set speed only
+    where the reasoning names nothing): a decision nothing acts on, not a failed plan."""
     position = msg.cause_object_position
 
     def member(enum: type[_Decided], value: int, unknown: _Decided) -> _Decided:
@@ -318,7 +319,7 @@ def causal_decision(msg: Reasoning) -> CausalDecision:
             LongitudinalDecision, msg.longitudinal_decision, LongitudinalDecision.UNKNOWN
         ),
         lateral_decision=member(LateralDecision, msg.lateral_decision, LateralDecision.UNKNOWN),
-        cause=member(Cause, msg.cause, Cause.NONE),
+        cause=member(Cause, msg.cause, Cause.OTHER),
         cause_object_id=msg.cause_object_id,
         cause_object_position=(position.x, position.y, position.z),
     )

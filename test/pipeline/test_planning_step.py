@@ -1038,14 +1038,15 @@ def test_where_the_reasoning_tracks_the_set_speed_the_plan_gains_it_on_a_clear_l
     a clear road after slowing for a car it imagined): the chosen plan gains speed as the
     expert does, never faster than SET_SPEED_ACCELERATION, up to the set speed and not
     past it, along the lane. Not where the set speed is not known, the reasoning does not
-    track it or names something beside the road, or the cameras show something in the
-    corridor, look nowhere, or look less far than a stop from the set speed needs."""
+    track it or names something beside the road, changes lanes, the car is at the set
+    speed already, or the cameras show something in the corridor, look nowhere, or look
+    less far than a stop from the set speed needs."""
     holding = ScriptedExpert(np.zeros(STEPS), np.zeros(STEPS))
     ego = conditioning(7.0, Longitudinal.MAINTAIN_SPEED)
     lane = lane_to_the_left(0.0)
     clear = FreeSpace(MAX_FREE_X_M)
     plan = PlanningStep(holding, 3).plan(ego, 0, KEEP_LANE, lane, free_space=clear, set_speed=13.0)
-    assert plan.toward_set_speed and plan.along_lane and plan.selected is not None
+    assert plan.gained_set_speed and plan.along_lane and plan.selected is not None
     speeds = plan.selected.v
     assert (np.diff(speeds) >= 0.0).all() and speeds[-1] > 12.0
     assert speeds.max() <= 13.0 and plan.selected.acceleration.max() <= SET_SPEED_ACCELERATION
@@ -1054,12 +1055,13 @@ def test_where_the_reasoning_tracks_the_set_speed_the_plan_gains_it_on_a_clear_l
         KEEP_LANE, longitudinal_decision=LongitudinalDecision.LEAD_OBSTACLE_FOLLOWING
     )
     beside_a_cyclist = dataclasses.replace(KEEP_LANE, cause=Cause.CYCLIST)
+    changing_lanes = dataclasses.replace(KEEP_LANE, lateral_decision=LateralDecision.LANE_CHANGE)
     # 13 m/s stops in 21 m at 4 m/s^2, and 7 m short of what comes next: 28 m seen clear.
     for seen, gained in ((FreeSpace(28.5, 28.5), True), (FreeSpace(27.5, 27.5), False)):
         plan_seen = PlanningStep(holding, 3).plan(
             ego, 0, KEEP_LANE, lane, free_space=seen, set_speed=13.0
         )
-        assert plan_seen.toward_set_speed == gained
+        assert plan_seen.gained_set_speed == gained
     something_ahead = FreeSpace(30.0)
     for kept in (
         PlanningStep(holding, 3).plan(ego, 0, KEEP_LANE, lane, free_space=clear),
@@ -1068,13 +1070,25 @@ def test_where_the_reasoning_tracks_the_set_speed_the_plan_gains_it_on_a_clear_l
             ego, 0, beside_a_cyclist, lane, free_space=clear, set_speed=13.0
         ),
         PlanningStep(holding, 3).plan(ego, 0, None, lane, free_space=clear, set_speed=13.0),
+        PlanningStep(holding, 3).plan(
+            ego, 0, changing_lanes, lane, free_space=clear, set_speed=13.0
+        ),
         PlanningStep(holding, 3).plan(ego, 0, KEEP_LANE, lane, set_speed=13.0),  # not looked
         PlanningStep(holding, 3).plan(
             ego, 0, KEEP_LANE, lane, free_space=something_ahead, set_speed=13.0
         ),
     ):
-        assert not kept.toward_set_speed and kept.selected is not None
+        assert not kept.gained_set_speed and kept.selected is not None
         assert kept.selected.v == pytest.approx(7.0)
+    # At the set speed already (or above it: a model braking from there keeps its brakes).
+    braking = ScriptedExpert(np.full(STEPS, -1.0), np.zeros(STEPS))
+    for speed in (13.0, 15.0):
+        fast = conditioning(speed, Longitudinal.GENTLE_DECELERATE)
+        above = PlanningStep(braking, 3).plan(
+            fast, 0, KEEP_LANE, lane, free_space=clear, set_speed=13.0
+        )
+        assert not above.gained_set_speed and above.selected is not None
+        assert above.selected.acceleration[:5] == pytest.approx(-1.0)
     # A set speed is m/s > 0; 0 from a topic or a parameter means "not known".
     assert known_set_speed(0.0) is None and known_set_speed(13.0) == 13.0
     for bad in (-1.0, float("nan"), float("inf")):

@@ -160,13 +160,14 @@ def test_a_decision_round_trips_through_a_serialised_reasoning_message() -> None
     msg = conversions.reasoning_msg(decision, head, info)
     wire = deserialize_message(serialize_message(msg), Reasoning)
     assert conversions.causal_decision(wire) == decision
-    # Values this version does not know read as a decision nothing acts on.
+    # Values this version does not know read as a decision nothing acts on (a cause as
+    # something named: no set speed is gained for it).
     wire.longitudinal_decision, wire.lateral_decision, wire.cause = 200, 201, 202
     unknown = conversions.causal_decision(wire)
     assert (unknown.longitudinal_decision, unknown.lateral_decision, unknown.cause) == (
         LongitudinalDecision.UNKNOWN,
         LateralDecision.UNKNOWN,
-        Cause.NONE,
+        Cause.OTHER,
     )
 
 
