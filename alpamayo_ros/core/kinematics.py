@@ -84,6 +84,10 @@ class Rollout:
         """Rotation matrices [..., T, 3, 3] of the heading (yaw about z)."""
         return yaw_to_rotation(self.yaw)
 
+    def lateral_acceleration(self) -> FloatArray:
+        """Sideways acceleration [..., T] (m/s^2, v^2 x curvature; +left)."""
+        return np.asarray(self.v**2 * self.curvature)
+
     def step_arc_lengths(self) -> FloatArray:
         """Signed distance driven in each step, consistent with integrate_unicycle."""
         step_dt = np.diff(self.t, axis=-1, prepend=0.0)

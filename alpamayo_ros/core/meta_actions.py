@@ -102,7 +102,7 @@ def label_lateral(rollout: Rollout, thresholds: LabelThresholds = LabelThreshold
     left = excursion > 0.0
     if _is_reversing(near_term, thresholds):
         return Lateral.REVERSE_LEFT if left else Lateral.REVERSE_RIGHT
-    peak_lateral_acceleration = np.max(np.abs(near_term.v**2 * near_term.curvature))
+    peak_lateral_acceleration = np.max(np.abs(near_term.lateral_acceleration()))
     if (
         abs(excursion) > thresholds.sharp_heading_change
         or peak_lateral_acceleration > thresholds.sharp_lateral_acceleration

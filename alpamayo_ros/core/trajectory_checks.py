@@ -67,7 +67,7 @@ def check_rollout(
         ("curvature", rollout.curvature, rollout.t, limits.max_abs_curvature, "1/m"),
         (
             "lateral acceleration",
-            rollout.v**2 * rollout.curvature,
+            rollout.lateral_acceleration(),
             rollout.t,
             limits.max_lateral_acceleration,
             "m/s^2",

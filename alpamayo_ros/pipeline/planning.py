@@ -428,6 +428,11 @@ def moved_to_clear_road(
     return replace(stand_off, x=x, y=corridor_centre(lane, x))
 
 
+def _unknown_speed_stop_m(speed: float) -> float:
+    """How far a car at `speed` needs to stop at UNKNOWN_SPEED_DECELERATION (m)."""
+    return speed**2 / (2.0 * UNKNOWN_SPEED_DECELERATION)
+
+
 def _moving_where_standing(
     stand_off: StandOff,
     followed: Followed | None,
@@ -452,9 +457,7 @@ def _moving_where_standing(
     ):
         return False
     room = followed.x - speed * TRACK_S - clearance_m
-    return followed.x <= MOVING_MEASURED_WITHIN_M or room > speed**2 / (
-        2.0 * UNKNOWN_SPEED_DECELERATION
-    )
+    return followed.x <= MOVING_MEASURED_WITHIN_M or room > _unknown_speed_stop_m(speed)
 
 
 def nudge_offset(
@@ -677,7 +680,7 @@ def _seen_clear_for(
     any set speed over 4.9 m/s; and the cameras' 40 m for any over 16.2 m/s)."""
     if free_space is None or followed is not None:
         return False
-    return free_space.range_x >= set_speed**2 / (2.0 * UNKNOWN_SPEED_DECELERATION) + clearance_m
+    return free_space.range_x >= _unknown_speed_stop_m(set_speed) + clearance_m
 
 
 def _stops_for_a_light(decision: CausalDecision | None) -> bool:
@@ -841,8 +844,8 @@ class PlanningStep:
         if x <= BESIDE_THE_CAR_M and extent_y is None:  # under the car's front
             return None
         waited = speed * TRACK_MIN_SPAN_S  # travelled until its speed is known
-        if followed_speed is None and x - self.stand_off_clearance_m - waited > speed**2 / (
-            2.0 * UNKNOWN_SPEED_DECELERATION
+        if followed_speed is None and x - self.stand_off_clearance_m - waited > (
+            _unknown_speed_stop_m(speed)
         ):
             # New, and far enough to stop for firmly once its speed is known: it may be a
             # lead driving on (braking for one at the handover, the model went on braking:
@@ -1192,10 +1195,20 @@ def _without_braking(chosen: Rollout, lane: LaneEstimate | None, speed: float) -
     cameras show in the lane is still kept off, so a slower car ahead is not driven at."""
     if chosen.acceleration.min() >= 0.0:
         return None
-    held = np.maximum(chosen.acceleration, 0.0)
+    return _driven(chosen, np.maximum(chosen.acceleration, 0.0), lane, speed)
+
+
+def _driven(
+    chosen: Rollout,
+    acceleration: npt.NDArray[np.float64],
+    lane: LaneEstimate | None,
+    speed: float,
+) -> Rollout:
+    """The speed profile `acceleration` (from `speed`) driven along the lane where the car
+    is in one, else along the `chosen` candidate's path by distance."""
     if lane is not None and lane.holds_car():
-        return along_lane(lane, held, speed)
-    return along_path(chosen, held, max(speed, 0.0))
+        return along_lane(lane, acceleration, speed)
+    return along_path(chosen, acceleration, max(speed, 0.0))
 
 
 def known_set_speed(value: float) -> float | None:
@@ -1236,15 +1249,9 @@ def toward_set_speed(
         v = max(v + raised[k] * TRAJECTORY_DT_S, 0.0)
     if np.array_equal(raised, chosen.acceleration):
         return None
-    if lane is not None and lane.holds_car():
-        faster = along_lane(lane, raised, speed)
-    else:
-        faster = along_path(chosen, raised, max(speed, 0.0))
-
-    def lateral(rollout: Rollout) -> float:
-        return float(np.max(np.abs(rollout.v**2 * rollout.curvature)))
-
-    if lateral(faster) > max(SET_SPEED_LATERAL_ACCELERATION, lateral(chosen)):
+    faster = _driven(chosen, raised, lane, speed)
+    sideways = np.abs(faster.lateral_acceleration()).max()
+    if sideways > max(SET_SPEED_LATERAL_ACCELERATION, np.abs(chosen.lateral_acceleration()).max()):
         return None
     return faster
 
