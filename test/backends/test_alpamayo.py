@@ -147,6 +147,58 @@ def test_the_planner_side_needs_no_model(official_double: object, checkpoint: Pa
     assert (planner.name, planner.version) == (decider.name, "Alpamayo-R1-10B")
 
 
+def test_the_r1_sized_double_has_the_model_cards_sizes(official_double: object) -> None:
+    """The GPU check times a double of R1's size (tools/gpu_checks.sh): an 8.2B
+    vision-language backbone and a 2.3B action expert, counted here without memory."""
+    import torch
+    from alpamayo_r1.models.sized import SizedAlpamayoR1, Sizes
+
+    with torch.device("meta"):
+        counts = SizedAlpamayoR1(Sizes()).parameter_counts()
+    assert counts["language model"] + counts["vision"] == pytest.approx(8.2e9, rel=0.06)
+    assert counts["action expert"] == pytest.approx(2.3e9, rel=0.03)
+    assert (Sizes().reasoning_tokens, Sizes().flow_steps) == (40, 5)
+
+
+def test_the_sized_double_does_the_models_work_and_times_its_stages(
+    official_double: object, tmp_path: Path
+) -> None:
+    """At a CPU's size: the adapter hands it the frames and history, it encodes all 16
+    frames, writes the reasoning for each sample and flows the trajectories, the stages
+    reach the backend's table, and the same input gives the same candidates (its weights
+    and sampling are seeded, as the worker's and the node's copies must agree)."""
+    from alpamayo_r1.models.sized import write_checkpoint
+
+    checkpoint = write_checkpoint(tmp_path / "Alpamayo-R1-sized", "tiny")
+    inputs = vla_input(make_sample(4, "free_road"), IMAGE_SIZE)
+    plans = []
+    for _ in range(2):
+        backend = AlpamayoBackend(str(checkpoint), device="cpu", precision="fp32")
+        output = backend.decide(inputs).output
+        assert list(backend.stage_ms) == [
+            "model",
+            "model: vision",
+            "model: prefill",
+            "model: reasoning (6 tokens)",
+            "model: trajectory (2 flow steps)",
+            "mapping",
+        ]
+        assert all(ms > 0 for ms in backend.stage_ms.values())
+        assert output.decision.text  # one of the double's texts, parsed
+        plans.append(PlanningStep(backend, num_samples=6).plan(output.planner_input, t0_ns=0))
+    assert plans[0].selection.index is not None, plans[0].selection
+    np.testing.assert_array_equal(plans[0].rollouts.xyz(), plans[1].rollouts.xyz())
+    # The candidates are the network's: different samples, at the history's speed.
+    xyz = plans[0].rollouts.xyz()[: plans[0].sampled]
+    assert len({round(float(y), 6) for y in xyz[:, -1, 1]}) > 1
+    assert xyz[:, -1, 0] == pytest.approx(6.4 * _speed(inputs), rel=0.15)
+
+
+def _speed(inputs: object) -> float:
+    xyz = inputs.ego_xyz  # type: ignore[attr-defined]
+    return float(np.linalg.norm(xyz[-1, :2] - xyz[-2, :2]) / 0.1)
+
+
 def test_alpamayo_1_5_gets_the_camera_indices_and_the_route(
     official_double: object, checkpoint: Path
 ) -> None:

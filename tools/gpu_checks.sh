@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Issue 12's GPU checks in one run, on a machine with an NVIDIA GPU and a Python that has
+# torch with CUDA (no ROS needed: the pipeline's modules import none of it).
+#
+#   bash tools/gpu_checks.sh prepare     here, with network: the wheels the GPU machine
+#                                        lacks (pyzmq for the model worker) into .whl/
+#   bash tools/gpu_checks.sh             there, from the repository root: the checks;
+#                                        each figure's output goes to $OUT (or
+#                                        /tmp/gpu_checks) as well as to the terminal
+#
+# The checks:
+# 1. the embedded VLA on CUDA in fp16 (and fp32 beside it): the per-stage table of one
+#    cycle, 4 new 320x576 frames each, 16 aligned frames (alpamayo-ros benchmark);
+# 2. an Alpamayo-R1-sized random-initialised double (8.2B language model with its vision
+#    encoder, 2.3B action expert, 40 reasoning tokens, 5 flow steps) run by the Alpamayo
+#    adapter in a model worker and in-process, alternating (tools/benchmark_worker.py):
+#    its stages, the cycle, and what the worker boundary adds. Marks: the paper's 99 ms,
+#    the ROS 2 wrapper's 600 ms.
+#
+# Overrides, for a dry run on a CPU (test/test_gpu_checks.py): WHEELS (the folder of wheels
+# to install first: .whl; empty for none), DEVICE (cuda), PRECISIONS
+# (the embedded VLA's: fp16 fp32), R1_PRECISION (bf16), PRESET (the double's sizes: r1 or
+# tiny), CYCLES (100 for the embedded VLA, a fifth of it for the double).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+device=${DEVICE:-cuda}
+precisions=${PRECISIONS:-fp16 fp32}
+cycles=${CYCLES:-100}
+
+if [[ ${1:-} == prepare ]]; then
+    "$python" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_26_x86_64 \
+        --platform manylinux_2_17_x86_64 -d .whl pyzmq==27.3.0
+    ls .whl
+    exit
+fi
+
+out=${OUT:-/tmp/gpu_checks}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+wheels=${WHEELS-.whl}
+if [[ -n $wheels ]] && compgen -G "$wheels/*.whl" > /dev/null; then
+    "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/gpu_checks_site "$wheels"/*.whl || exit
+    export PYTHONPATH=/tmp/gpu_checks_site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+status=0
+
+if command -v nvidia-smi > /dev/null; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+fi | tee "$out/gpu.txt"
+"$python" -c "import torch; print('torch', torch.__version__, torch.cuda.is_available() \
+    and torch.cuda.get_device_name())" | tee -a "$out/gpu.txt"
+
+echo "== 1. embedded VLA, one cycle per stage"
+for precision in $precisions; do
+    "$python" -m alpamayo_ros.cli benchmark --backend embedded_vla --device "$device" \
+        --precision "$precision" --cycles "$cycles" | tee "$out/embedded_${device}_$precision.txt" \
+        || status=1
+done
+
+echo "== 2. Alpamayo-R1-sized double through the model worker"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+checkpoint=$scratch/Alpamayo-R1-sized
+export PYTHONPATH=$PWD/test/backends/official_double:$PYTHONPATH
+"$python" -m alpamayo_r1.models.sized "$checkpoint" --preset "${PRESET:-r1}" \
+    --device "$device" || exit
+"$python" tools/benchmark_worker.py \
+    --backend alpamayo_r1 --weights-file "$checkpoint" --device "$device" \
+    --precision "${R1_PRECISION:-bf16}" --cycles $((cycles / 5)) --timeout-s 300 \
+    | tee "$out/r1_sized_worker.txt" || status=1
+exit $status
