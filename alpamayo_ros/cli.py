@@ -431,8 +431,9 @@ def _progress(line: str) -> None:
 
 def recording_source(bag: Path, topic_map_file: Path | None) -> CameraSource:
     """The bag's cameras (in the rig's order) and odometry, where the topic map says or on
-    the graph's names; a mapped camera that needs reprojecting is refused (the VLA node
-    reprojects it when the bag is replayed through the graph)."""
+    the graph's names, and the set speed on the graph's name if the bag has it; a mapped
+    camera that needs reprojecting is refused (the VLA node reprojects it when the bag is
+    replayed through the graph)."""
     from alpamayo_ros.core.contract import CAMERA_ORDER
     from alpamayo_ros.core.rig import CameraRig
     from alpamayo_ros.parameters import CAMERA_NAMESPACE
@@ -452,7 +453,13 @@ def recording_source(bag: Path, topic_map_file: Path | None) -> CameraSource:
         )
     odometry = Topics.ODOMETRY if topics.odometry == GRAPH_ODOMETRY else topics.odometry
     rig = CameraRig.load(config_file("rig.yaml"), CAMERA_ORDER)
-    return BagSource(rig, str(bag), [entry.topic for entry in topics.cameras.values()], odometry)
+    return BagSource(
+        rig,
+        str(bag),
+        [entry.topic for entry in topics.cameras.values()],
+        odometry,
+        set_speed_topic=Topics.SET_SPEED,
+    )
 
 
 def _evaluate_recording(args: argparse.Namespace) -> int:

@@ -15,6 +15,10 @@ drive against its own future:
 - reasoning-action consistency: the reasoning text against the selected trajectory;
 - latency: the wall time of each stage of each cycle, as percentiles.
 
+Each plan is made with the set speed the recording logged last at or before its t0 (the
+planner's /planning/set_speed, which a replay through the graph gives the planner node
+too); a recording without it is planned with none.
+
 Nothing here imports ROS: the recording is read through a camera source (sensors/).
 """
 
@@ -38,7 +42,7 @@ from alpamayo_ros.perception.detectors import Detectors
 from alpamayo_ros.pipeline.backend import Backend
 from alpamayo_ros.pipeline.inference import InferenceStep, InputsUnavailable, planner_wait_ms
 from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep
-from alpamayo_ros.pipeline.planning import PlanningStep
+from alpamayo_ros.pipeline.planning import PlanningStep, known_set_speed
 from alpamayo_ros.sensors.base import CameraSource, EgoPose
 from alpamayo_ros.world.renderer import default_rig
 
@@ -105,6 +109,8 @@ class CycleResult:
     consistent: bool  # the reasoning text agrees with the selected trajectory
     reasoning: str
     stage_ms: dict[str, float]  # wall time per stage, planning included
+    set_speed: float | None  # m/s, as the recording logged it at t0; None: not known
+    gained_set_speed: bool  # the plan's speeds were raised towards it
     # For the report: the ego pose at t0 in the odometry frame (x, y, yaw), the candidates,
     # the selected and the logged paths in the ego frame at t0 ([K, 64, 2], [64, 2] and up
     # to [64, 2]).
@@ -251,6 +257,7 @@ def _cycle(
     decided = inference.run()
     if decided is None:
         return None
+    set_speed = _logged_set_speed(source, decided.t0_ns)
     plan = planning.plan(
         decided.output.planner_input,
         decided.t0_ns,
@@ -258,6 +265,7 @@ def _cycle(
         decided.lane,
         decided.light,
         decided.free_space,
+        set_speed=set_speed,
     )
     explained = decided.explained()
     stage_ms = {
@@ -286,11 +294,23 @@ def _cycle(
         consistent=score.consistent,
         reasoning=text,
         stage_ms=stage_ms,
+        set_speed=set_speed,
+        gained_set_speed=plan.gained_set_speed,
         pose=(x, y, yaw),
         candidates_xy=plan.rollouts.xyz()[..., :2],
         selected_xy=plan.rollouts.xyz()[score.index, :, :2],
         logged_xy=truth[:, :2].copy(),
     )
+
+
+def _logged_set_speed(source: CameraSource, t0_ns: int) -> float | None:
+    """The set speed in force at t0 as the planner node takes it: 0 or nothing logged is
+    not known, and a value it would ignore (negative, not finite) is ignored here too."""
+    logged = source.set_speed(t0_ns)
+    try:
+        return None if logged is None else known_set_speed(logged)
+    except ValueError:
+        return None
 
 
 def logged_future(source: CameraSource, t0_ns: int) -> npt.NDArray[np.float64]:

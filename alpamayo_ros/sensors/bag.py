@@ -7,7 +7,9 @@ nearly, not strictly, sorted across topics: the bag is read lazily, with one pas
 camera topics, only as far ahead of a poll as a late message could trail
 (REORDER_WINDOW_NS), and of the frames due at a poll only each camera's newest is decoded;
 older ones are passed over with only their header stamp read. The ego pose comes from a
-nav_msgs Odometry topic of the same bag, read in a first pass, or from a poses file.
+nav_msgs Odometry topic of the same bag, read in a first pass, or from a poses file; the
+set speed, where the bag logs one (std_msgs Float64, as the planner's latched
+/planning/set_speed), from the same first pass, at the times it was logged.
 
 Read with rosbags' own ROS 2 Jazzy typestore: the three message types are standard ones,
 and the project's replay typestore (a higher layer) only adds alpamayo_ros_msgs to it.
@@ -44,6 +46,7 @@ from alpamayo_ros.sensors.playback import (
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 ODOMETRY = "nav_msgs/msg/Odometry"
+FLOAT64 = "std_msgs/msg/Float64"
 
 # How far, in header time, a camera message may precede one recorded before it in the bag
 # (cameras' transport latencies differ). A poll reads the bag until it has seen a header
@@ -74,7 +77,8 @@ class BagSource(StreamPlayback):
     `rate` times real time, each frame stamped at node start + (header stamp - earliest
     camera header stamp) / rate; finished once the bag's last frame has been taken. The ego
     pose comes from `odometry_topic` of the bag or from `poses_file` (times on the header
-    stamps' time base), or is unknown."""
+    stamps' time base), or is unknown; the set speed from `set_speed_topic`, if the bag
+    has it (a bag recorded without it is planned with none, as the graph replays it)."""
 
     def __init__(
         self,
@@ -84,6 +88,7 @@ class BagSource(StreamPlayback):
         odometry_topic: str = "",
         poses_file: str = "",
         rate: float = 1.0,
+        set_speed_topic: str = "",
     ) -> None:
         cameras_and_topics = per_camera(rig, "topics", topics)
         if len(set(topics)) != len(topics):
@@ -106,6 +111,7 @@ class BagSource(StreamPlayback):
                 poses = _odometry_track(reader, typestore, self.path, odometry_topic)
             else:
                 poses = None
+            self._set_speeds = _set_speed_log(reader, typestore, self.path, set_speed_topic)
             self._messages = _CameraMessages(reader, typestore, self.path, connections)
             clock = MediaClock(self._messages.start_ns, rate)
         except BaseException:
@@ -116,6 +122,14 @@ class BagSource(StreamPlayback):
             for index, (camera, _) in enumerate(cameras_and_topics)
         ]
         super().__init__(streams, clock, poses)
+
+    def set_speed(self, stamp_ns: int) -> float | None:
+        if self._set_speeds is None:
+            return None
+        logged_ns, values = self._set_speeds
+        # Log (receive) times, on the header stamps' time base as the recorder writes them.
+        index = int(np.searchsorted(logged_ns, self._clock.media_ns(stamp_ns), side="right"))
+        return float(values[index - 1]) if index else None
 
     @property
     def skipped_frames(self) -> int:
@@ -271,6 +285,26 @@ def _topic_connections(
                 f"{path}: {topic} is {connection.msgtype}, expected {' or '.join(msgtypes)}"
             )
     return connections
+
+
+def _set_speed_log(
+    reader: Reader, typestore: Typestore, path: Path, topic: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
+    """The set speeds the bag logged on `topic` and their log times, in log order; None
+    when the bag has no such topic."""
+    if not topic or not any(c.topic == topic for c in reader.connections):
+        return None
+    logged = []
+    for _, logged_ns, raw in reader.messages(_topic_connections(reader, path, topic, (FLOAT64,))):
+        try:
+            logged.append((logged_ns, typestore.deserialize_cdr(raw, FLOAT64).data))
+        except SerdeError as error:
+            raise SourceError(f"{path}: unreadable {topic} message ({error})") from None
+    logged.sort(key=lambda entry: entry[0])
+    return (
+        np.array([ns for ns, _ in logged], np.int64),
+        np.array([value for _, value in logged], np.float64),
+    )
 
 
 def _odometry_track(reader: Reader, typestore: Typestore, path: Path, topic: str) -> PoseTrack:

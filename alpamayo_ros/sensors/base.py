@@ -46,6 +46,13 @@ class CameraSource(ABC):
         """The ego pose at `stamp_ns`, where the source knows it."""
         return None
 
+    def set_speed(self, stamp_ns: int) -> float | None:
+        """The set speed (m/s, as /planning/set_speed gives it: 0 is not known) last
+        logged at or before `stamp_ns`, where the source is a recording that logs it; else
+        None. The planner's input, not the camera's: a replayed drive is planned as it was
+        driven."""
+        return None
+
     @property
     def failed_cameras(self) -> tuple[str, ...]:
         """Cameras that stopped delivering (a device unplugged); the others go on."""

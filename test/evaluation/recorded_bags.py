@@ -26,10 +26,20 @@ def camera_topic(camera: str) -> str:
     return f"/sensing/camera/{camera}/image_raw"
 
 
+SET_SPEED_TOPIC = "/planning/set_speed"
+
+
 def write_drive_bag(
-    path: Path, seed: int, scenario_type: str, seconds: float, odometry: bool = True
+    path: Path,
+    seed: int,
+    scenario_type: str,
+    seconds: float,
+    odometry: bool = True,
+    set_speed: float | None = None,
 ) -> None:
-    """`seconds` of the scenario of `seed`, as the camera driver publishes it."""
+    """`seconds` of the scenario of `seed`, as the camera driver publishes it; with a
+    `set_speed`, the planner's latched /planning/set_speed, logged before the first frame
+    as the recorder logs it when the drive starts."""
     store = get_typestore(Stores.ROS2_JAZZY)
     types: Any = store.types
     rig = CameraRig.load(config_file("rig.yaml"), CAMERA_ORDER)
@@ -58,6 +68,11 @@ def write_drive_bag(
         odometry_connection = writer.add_connection(
             ODOMETRY_TOPIC, "nav_msgs/msg/Odometry", typestore=store
         )
+        if set_speed is not None:
+            float64 = "std_msgs/msg/Float64"
+            connection = writer.add_connection(SET_SPEED_TOPIC, float64, typestore=store)
+            value = types[float64](data=set_speed)
+            writer.write(connection, START_NS, store.serialize_cdr(value, float64))
         for tick in range(round(seconds * NS_PER_S / TICK_NS)):
             node_ns = tick * TICK_NS + NS_PER_S  # the source's clock
             stamp_ns = START_NS + tick * TICK_NS

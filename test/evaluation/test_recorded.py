@@ -3,6 +3,7 @@ bag replayed in lock-step in one process, with the `evaluate --bag` command and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -14,7 +15,7 @@ import yaml
 from recorded_bags import ODOMETRY_TOPIC, camera_topic, write_drive_bag
 
 from alpamayo_ros.backends import create_backend
-from alpamayo_ros.cli import main
+from alpamayo_ros.cli import main, recording_source
 from alpamayo_ros.core.contract import CAMERA_ORDER, NS_PER_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.core.rig import CameraRig
@@ -142,6 +143,26 @@ def test_the_same_bag_gives_the_same_figures_twice(
     for before, after in zip(first.cycles, again.cycles, strict=True):
         np.testing.assert_array_equal(before.selected_xy, after.selected_xy)
         assert before.reasoning == after.reasoning
+
+
+def test_each_plan_is_made_with_the_set_speed_the_bag_logged(tmp_path: Path) -> None:
+    """A drive recorded with the planner's /planning/set_speed is planned with it, as the
+    graph's replay gives it to the planner node: on a clear road below the set speed the
+    plans gain towards it; the same drive logged without it gains nothing."""
+    gained, speeds, reach = {}, {}, {}
+    for set_speed in (16.0, None):
+        path = tmp_path / f"drive_{set_speed}"
+        # A free road the car drove at about 13 m/s; its driver had set 16.
+        write_drive_bag(path, 3000701, "free_road", 4.0, set_speed=set_speed)
+        with contextlib.closing(recording_source(path, None)) as source:  # as evaluate --bag
+            cycles = evaluate_recording(create_backend("embedded_vla"), source, CAMERA_ORDER).cycles
+        gained[set_speed] = sum(cycle.gained_set_speed for cycle in cycles)
+        speeds[set_speed] = {cycle.set_speed for cycle in cycles}
+        reach[set_speed] = np.mean([cycle.selected_xy[-1, 0] for cycle in cycles])
+        assert all(cycle.as_dict()["set_speed"] == set_speed for cycle in cycles)
+    assert speeds == {16.0: {16.0}, None: {None}}
+    assert gained[None] == 0 and gained[16.0] >= 10, gained
+    assert reach[16.0] > reach[None] + 3.0  # metres further in 6.4 s
 
 
 def test_a_recording_without_poses_is_refused(tmp_path: Path) -> None:
