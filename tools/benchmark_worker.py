@@ -61,6 +61,8 @@ def main() -> int:
         help="longest wait for one answer of the worker (its first loads the model)",
     )
     args = parser.parse_args()
+    if args.cycles < 1:
+        parser.error("--cycles must be at least 1")
     options = {"device": args.device, "precision": args.precision}
 
     directory = Path(tempfile.mkdtemp(prefix="worker_bench_"))
@@ -118,16 +120,16 @@ def main() -> int:
         return f"median {np.median(values):6.2f} ms   p90 {np.percentile(values, 90):6.2f} ms"
 
     per_cycle = [d + s for d, s in zip(boundary_ms["decide"], boundary_ms["sample"], strict=True)]
-    same = WARM_UP_CYCLES + args.cycles - len(differing)
+    compared = WARM_UP_CYCLES + args.cycles
     print(
         f"{args.backend} {local.version} on {args.device} in {args.precision}: {args.cycles} "
-        f"cycles of decide + plan (K={args.num_samples}); the worker's plans identical to "
-        f"in-process in {same} of {WARM_UP_CYCLES + args.cycles}"
+        f"timed cycles of decide + plan (K={args.num_samples}); the worker's plans identical "
+        f"to in-process in {compared - len(differing)} of {compared}, warm-up included"
         + (f" (differing: cycles {differing})" if differing else "")
     )
     for name, values in cycle_ms.items():
         print(f"  cycle {name:<11} {stats(values)}")
-    print("the worker's decide, as its backend timed it:")
+    print("the worker's decide: its backend's stages, and the boundary this side measured:")
     width = max(map(len, worker_stage_ms)) + 2
     for stage, values in worker_stage_ms.items():
         print(f"  {stage:<{width}} {stats(values)}")

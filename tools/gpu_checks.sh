@@ -3,7 +3,9 @@
 # torch with CUDA (no ROS needed: the pipeline's modules import none of it).
 #
 #   bash tools/gpu_checks.sh prepare     here, with network: the wheels the GPU machine
-#                                        lacks (pyzmq for the model worker) into .whl/
+#                                        lacks (pyzmq for the model worker, Python 3.12)
+#                                        into .whl/, which must travel with the tree
+#                                        (the device tool's carry: [".whl"])
 #   bash tools/gpu_checks.sh             there, from the repository root: the checks;
 #                                        each figure's output goes to $OUT (or
 #                                        /tmp/gpu_checks) as well as to the terminal
@@ -11,16 +13,20 @@
 # The checks:
 # 1. the embedded VLA on CUDA in fp16 (and fp32 beside it): the per-stage table of one
 #    cycle, 4 new 320x576 frames each, 16 aligned frames (alpamayo-ros benchmark);
-# 2. an Alpamayo-R1-sized random-initialised double (8.2B language model with its vision
-#    encoder, 2.3B action expert, 40 reasoning tokens, 5 flow steps) run by the Alpamayo
-#    adapter in a model worker and in-process, alternating (tools/benchmark_worker.py):
-#    its stages, the cycle, and what the worker boundary adds. Marks: the paper's 99 ms,
-#    the ROS 2 wrapper's 600 ms.
+# 2. an Alpamayo-R1-sized random-initialised double (0.45B vision encoder, 8.2B language
+#    model, 2.3B action expert; 40 reasoning tokens for each of 6 samples, 5 flow steps)
+#    run by the Alpamayo adapter in a model worker and in-process, alternating
+#    (tools/benchmark_worker.py): its stages, the cycle, and what the worker boundary
+#    adds; once as the released code runs it (the frames encoded and the prompt prefilled
+#    per sample), once with both shared by the samples. Marks: the paper's 99 ms (vision
+#    3.4, prefill 16.5, reasoning 70, trajectory 8.8), the ROS 2 wrapper's 600 ms. Eager
+#    bf16 cannot reach the paper's reasoning: each token reads the 16.4 GB of language
+#    model weights, about 5 ms at an H100's 3.35 TB/s, so 40 tokens take 200 ms or more.
 #
-# Overrides, for a dry run on a CPU (test/test_gpu_checks.py): WHEELS (the folder of wheels
-# to install first: .whl; empty for none), DEVICE (cuda), PRECISIONS
-# (the embedded VLA's: fp16 fp32), R1_PRECISION (bf16), PRESET (the double's sizes: r1 or
-# tiny), CYCLES (100 for the embedded VLA, a fifth of it for the double).
+# Overrides, for a dry run on a CPU (test/tools/test_gpu_checks.py): WHEELS (the folder of
+# wheels to install first: .whl; empty for none), DEVICE (cuda), PRECISIONS (the embedded
+# VLA's: fp16 fp32), R1_PRECISION (bf16), PRESET (the double's sizes: r1 or tiny), CYCLES
+# (100 for the embedded VLA, a fifth of it for each run of the double).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
@@ -46,6 +52,11 @@ if [[ -n $wheels ]] && compgen -G "$wheels/*.whl" > /dev/null; then
     export PYTHONPATH=/tmp/gpu_checks_site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+if ! "$python" -c "import zmq"; then
+    echo "pyzmq is missing (the model worker's protocol): run 'bash tools/gpu_checks.sh" \
+        "prepare' where there is network, and bring .whl/ along" >&2
+    exit 1
+fi
 status=0
 
 if command -v nvidia-smi > /dev/null; then
@@ -64,12 +75,14 @@ done
 echo "== 2. Alpamayo-R1-sized double through the model worker"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-checkpoint=$scratch/Alpamayo-R1-sized
 export PYTHONPATH=$PWD/test/backends/official_double:$PYTHONPATH
-"$python" -m alpamayo_r1.models.sized "$checkpoint" --preset "${PRESET:-r1}" \
-    --device "$device" || exit
-"$python" tools/benchmark_worker.py \
-    --backend alpamayo_r1 --weights-file "$checkpoint" --device "$device" \
-    --precision "${R1_PRECISION:-bf16}" --cycles $((cycles / 5)) --timeout-s 300 \
-    | tee "$out/r1_sized_worker.txt" || status=1
+for prefill in per_sample shared; do
+    echo "-- frames encoded and prompt prefilled: $prefill"
+    checkpoint=$scratch/Alpamayo-R1-sized-$prefill
+    "$python" -m alpamayo_r1.models.sized "$checkpoint" --preset "${PRESET:-r1}" \
+        --device "$device" $([[ $prefill == shared ]] && echo --shared-prefill) || exit
+    "$python" tools/benchmark_worker.py --backend alpamayo_r1 --weights-file "$checkpoint" \
+        --device "$device" --precision "${R1_PRECISION:-bf16}" --cycles $((cycles / 5)) \
+        --timeout-s 300 | tee "$out/r1_sized_worker_$prefill.txt" || status=1
+done
 exit $status

@@ -24,7 +24,7 @@ def test_the_gpu_checks_run_end_to_end_on_a_cpu(tmp_path: Path) -> None:
         "WHEELS": "",  # the GPU machine's wheels are for its Python, not this one's
         "DEVICE": "cpu",
         "PRECISIONS": "fp32",
-        "R1_PRECISION": "fp32",
+        "R1_PRECISION": "bf16",  # the double's weights and cache as on the GPU
         "PRESET": "tiny",
         "CYCLES": "10",
     }
@@ -38,8 +38,9 @@ def test_the_gpu_checks_run_end_to_end_on_a_cpu(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     embedded = (tmp_path / "embedded_cpu_fp32.txt").read_text()
     assert "backend embedded_vla" in embedded and "plan 6 trajectories" in embedded
-    sized = (tmp_path / "r1_sized_worker.txt").read_text()
-    assert "identical to in-process in 7 of 7" in sized, sized
-    for stage in ("vision", "prefill", "reasoning (6 tokens)", "trajectory (2 flow steps)"):
-        assert f"model: {stage}" in sized
-    assert "VLA node through the worker (decide)" in sized
+    for prefill in ("per_sample", "shared"):
+        sized = (tmp_path / f"r1_sized_worker_{prefill}.txt").read_text()
+        assert "in bf16" in sized and "identical to in-process in 7 of 7" in sized, sized
+        for stage in ("vision", "prefill", "reasoning (6 tokens)", "trajectory (2 flow steps)"):
+            assert f"model: {stage}" in sized
+        assert "VLA node through the worker (decide)" in sized

@@ -33,7 +33,8 @@ class AlpamayoR1(OfficialRollout):
         checkpoint = Path(path)
         if not (checkpoint / "config.json").is_file():
             raise OSError(f"{path} is not a checkpoint folder (no config.json)")
-        return sized.load(checkpoint, dtype) or cls(checkpoint, dtype)
+        sized_model = sized.load(checkpoint, dtype)
+        return cls(checkpoint, dtype) if sized_model is None else sized_model
 
     def rollout(self, call: Call) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         history, num_traj_samples = call.data["ego_history_xyz"], call.samples

@@ -4,11 +4,15 @@ checkpoint cannot be had (issue 12's GPU check; 22 GB and a licence away).
 
 The shapes of the work follow the public model card and the paper's latency table:
 - vision: a ViT over each of the 16 frames (16-pixel patches, 2x2 patches merged into
-  one language-model token: 180 tokens per 320x576 frame), Qwen3-VL-8B's encoder sizes;
-- the language model: a Qwen3-8B-sized decoder (36 layers, width 4096, 32 query and 8
-  key/value heads of 128, SwiGLU 12288, vocabulary 151936) that reads the prompt, the
+  one language-model token: 180 tokens per 320x576 frame), Qwen3-VL-8B's encoder sizes
+  (0.45B parameters);
+- the language model: a Qwen3-8B-sized decoder (8.2B: 36 layers, width 4096, 32 query and
+  8 key/value heads of 128, SwiGLU 12288, vocabulary 151936) that reads the prompt, the
   vision tokens and the 16-pose history, then writes `reasoning_tokens` tokens for each of
-  the K samples (top-p sampling, one shared prefill);
+  the K samples (top-p sampling). As the released code runs it (a generate call that
+  returns K sequences expands its inputs first), the frames are encoded and the prompt
+  prefilled once per sample; `shared_prefill` does both once for all K, as an optimised
+  deployment would;
 - the action expert: the same depth and key/value layout, narrower (width 2048, SwiGLU
   8192: 2.3B), whose 64 trajectory tokens attend to the language model's cache at every
   layer, integrated over `flow_steps` Euler steps of flow matching.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +71,7 @@ class Sizes:
     reasoning_tokens: int = 40
     flow_steps: int = 5
     rope_theta: float = 1_000_000.0
+    shared_prefill: bool = False  # True: vision and prefill once for all K samples
 
     @classmethod
     def tiny(cls) -> Sizes:
@@ -94,12 +99,15 @@ class Sizes:
 PRESETS = {"r1": Sizes, "tiny": Sizes.tiny}
 
 
-def write_checkpoint(folder: Path, preset: str, device: str = "cpu") -> Path:
+def write_checkpoint(
+    folder: Path, preset: str, device: str = "cpu", shared_prefill: bool = False
+) -> Path:
     """A checkpoint folder the double loads as the sized model: its config.json holds the
     sizes and the device to build the weights on (building 11B parameters on the CPU and
     moving them would take minutes of a GPU lease)."""
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"sized_standin": asdict(PRESETS[preset]()), "init_device": device}
+    sizes = replace(PRESETS[preset](), shared_prefill=shared_prefill)
+    config = {"sized_standin": asdict(sizes), "init_device": device}
     (folder / "config.json").write_text(json.dumps(config, indent=1))
     return folder
 
@@ -110,7 +118,9 @@ class RmsNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(width))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.rms_norm(x, (x.shape[-1],), self.weight, eps=1e-6)
+        # In the input's dtype, as Qwen3's own norm: autocast would return float32 and
+        # leave every projection a cast to make.
+        return F.rms_norm(x, (x.shape[-1],), self.weight, eps=1e-6).to(x.dtype)
 
 
 def rotary(positions: Tensor, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:
@@ -294,17 +304,15 @@ class SizedAlpamayoR1(OfficialRollout):
         stages: dict[str, float] = {}
         clock = _StageClock(parameter.device, stages)
 
-        vision = self.vision(tokenized["pixel_values"].to(parameter.dtype))
+        samples = call.samples * call.sets
+        encoded = 1 if self.sizes.shared_prefill else samples  # prompts encoded and prefilled
+        frames = tokenized["pixel_values"].to(parameter.dtype)
+        vision = self.vision(frames.repeat(encoded, 1, 1, 1)).view(encoded, -1, self.sizes.width)
         clock.lap("vision")
         poses = torch.cat([history_xyz[0, 0], history_rot[0, 0].flatten(1)], dim=-1)
-        prompt = torch.cat(
-            [
-                self.embed(tokenized["input_ids"][0]),
-                vision,
-                self.history(poses.to(parameter.dtype)),
-            ]
-        )[None]
-        samples = call.samples * call.sets
+        text = self.embed(tokenized["input_ids"][0])[None].expand(encoded, -1, -1)
+        history = self.history(poses.to(parameter.dtype))[None].expand(encoded, -1, -1)
+        prompt = torch.cat([text, vision, history], dim=1)
         cache = KvCache(
             self.sizes,
             samples,
@@ -328,12 +336,17 @@ class SizedAlpamayoR1(OfficialRollout):
         return (
             xyz.reshape(*shape, HORIZON, 3),
             rotations.reshape(*shape, HORIZON, 3, 3),
-            {"cot": [[texts]], "stage_ms": stages},
+            {
+                "cot": [
+                    [texts[s * call.samples : (s + 1) * call.samples] for s in range(call.sets)]
+                ],
+                "stage_ms": stages,
+            },
         )
 
     def _language_step(self, x: Tensor, cache: KvCache) -> Tensor:
         """Logits of the last of the new tokens x [B, T, width], which are appended to the
-        cache (a prefill of batch 1 is stored for every sample)."""
+        cache (a shared prefill, batch 1, is stored for every sample)."""
         start = cache.length
         positions = torch.arange(start, start + x.shape[1], device=x.device)
         cos, sin = rotary(positions, self.sizes.head_dim, self.sizes.rope_theta)
@@ -351,7 +364,9 @@ class SizedAlpamayoR1(OfficialRollout):
 
     def _flow(self, cache: KvCache, samples: int) -> Tensor:
         """The action expert: noise [K, 64, 2] to controls over Euler steps, its 64 tokens
-        attending to themselves and to the language model's cache at each layer."""
+        attending to themselves and to the language model's cache at each layer (with no
+        mask: the release's 4D float mask may pick a slower attention kernel, so this
+        stage is, if anything, a little quicker than the release's)."""
         sizes = self.sizes
         dtype = cache.keys.dtype
         x = torch.randn(samples, HORIZON, 2, device=cache.keys.device)
@@ -414,7 +429,8 @@ def _arcs(controls: Tensor, speed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     velocity = (speed + acceleration[:, None] * t).clamp(min=0.0)
     distance = torch.cumsum(velocity * DT_S, dim=1)
     yaw = curvature[:, None] * distance
-    # Heading integrated step by step (exact for a constant curvature at small steps).
+    # Position integrated step by step along the heading (first order, as the 0.1 s steps
+    # of a gentle arc allow).
     xyz = torch.zeros(*yaw.shape, 3, device=controls.device)
     xyz[..., 0] = torch.cumsum(velocity * DT_S * torch.cos(yaw), dim=1)
     xyz[..., 1] = torch.cumsum(velocity * DT_S * torch.sin(yaw), dim=1)
@@ -442,5 +458,14 @@ if __name__ == "__main__":
     parser.add_argument("folder", type=Path, help="the checkpoint folder to write")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="r1", help="the sizes")
     parser.add_argument("--device", default="cpu", help="where the weights are built (cuda)")
+    parser.add_argument(
+        "--shared-prefill",
+        action="store_true",
+        help="encode the frames and prefill once for all samples, not once per sample as "
+        "the released code does",
+    )
     arguments = parser.parse_args()
-    print(write_checkpoint(arguments.folder, arguments.preset, arguments.device))
+    folder = write_checkpoint(
+        arguments.folder, arguments.preset, arguments.device, arguments.shared_prefill
+    )
+    print(folder)
