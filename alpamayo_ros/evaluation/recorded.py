@@ -16,8 +16,9 @@ drive against its own future:
 - latency: the wall time of each stage of each cycle, as percentiles.
 
 Each plan is made with the set speed the recording logged last at or before its t0 (the
-planner's /planning/set_speed, which a replay through the graph gives the planner node
-too); a recording without it is planned with none.
+planner's /planning/set_speed, which `alpamayo-ros replay` of the whole bag gives the
+planner node too; the camera driver's lock-step replay does not publish it, and there the
+planner plans with its `set_speed_mps`); a recording without it is planned with none.
 
 Nothing here imports ROS: the recording is read through a camera source (sensors/).
 """
@@ -257,7 +258,7 @@ def _cycle(
     decided = inference.run()
     if decided is None:
         return None
-    set_speed = _logged_set_speed(source, decided.t0_ns)
+    set_speed = logged_set_speed(source, decided.t0_ns)
     plan = planning.plan(
         decided.output.planner_input,
         decided.t0_ns,
@@ -303,7 +304,7 @@ def _cycle(
     )
 
 
-def _logged_set_speed(source: CameraSource, t0_ns: int) -> float | None:
+def logged_set_speed(source: CameraSource, t0_ns: int) -> float | None:
     """The set speed in force at t0 as the planner node takes it: 0 or nothing logged is
     not known, and a value it would ignore (negative, not finite) is ignored here too."""
     logged = source.set_speed(t0_ns)

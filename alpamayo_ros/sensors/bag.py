@@ -9,7 +9,10 @@ camera topics, only as far ahead of a poll as a late message could trail
 older ones are passed over with only their header stamp read. The ego pose comes from a
 nav_msgs Odometry topic of the same bag, read in a first pass, or from a poses file; the
 set speed, where the bag logs one (std_msgs Float64, as the planner's latched
-/planning/set_speed), from the same first pass, at the times it was logged.
+/planning/set_speed), from the same first pass, at the times it was logged: those log
+(receive) times are compared with the cameras' header stamps, which holds where both are on
+one clock (the project's recorder under sim time, as `demo` records; drivers that stamp
+with the system clock), not for a bag whose recorder and cameras ran on different clocks.
 
 Read with rosbags' own ROS 2 Jazzy typestore: the three message types are standard ones,
 and the project's replay typestore (a higher layer) only adds alpamayo_ros_msgs to it.
@@ -78,7 +81,7 @@ class BagSource(StreamPlayback):
     camera header stamp) / rate; finished once the bag's last frame has been taken. The ego
     pose comes from `odometry_topic` of the bag or from `poses_file` (times on the header
     stamps' time base), or is unknown; the set speed from `set_speed_topic`, if the bag
-    has it (a bag recorded without it is planned with none, as the graph replays it)."""
+    has it (at its log times, taken on the same time base)."""
 
     def __init__(
         self,
@@ -124,7 +127,8 @@ class BagSource(StreamPlayback):
         super().__init__(streams, clock, poses)
 
     def set_speed(self, stamp_ns: int) -> float | None:
-        if self._set_speeds is None:
+        """None before the first poll too: asking must not pin where playback starts."""
+        if self._set_speeds is None or self._clock.node_start_ns is None:
             return None
         logged_ns, values = self._set_speeds
         # Log (receive) times, on the header stamps' time base as the recorder writes them.

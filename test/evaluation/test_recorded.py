@@ -26,6 +26,7 @@ from alpamayo_ros.evaluation.recorded import (
     ReplaySettings,
     evaluate_recording,
     logged_future,
+    logged_set_speed,
 )
 from alpamayo_ros.evaluation.report import latency_figure, recording_figure, write_recording_report
 from alpamayo_ros.resources import config_file
@@ -163,6 +164,30 @@ def test_each_plan_is_made_with_the_set_speed_the_bag_logged(tmp_path: Path) -> 
     assert speeds == {16.0: {16.0}, None: {None}}
     assert gained[None] == 0 and gained[16.0] >= 10, gained
     assert reach[16.0] > reach[None] + 3.0  # metres further in 6.4 s
+
+
+class LoggedSetSpeed(CircleSource):
+    """A recording that logged one set speed (m/s) from t = 0 on."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(radius=40.0, speed=10.0, end_s=20.0)
+        self.value = value
+
+    def set_speed(self, stamp_ns: int) -> float | None:
+        return self.value if stamp_ns >= 0 else None
+
+
+@pytest.mark.parametrize(
+    ("logged", "planned"),
+    [(12.5, 12.5), (0.0, None), (-3.0, None), (math.nan, None), (math.inf, None)],
+)
+def test_alogged_set_speed_is_taken_as_the_planner_node_takes_it(
+    logged: float, planned: float | None
+) -> None:
+    """0 is not known, and a value the planner node would ignore (negative, not finite)
+    is ignored: planned with none."""
+    assert logged_set_speed(LoggedSetSpeed(logged), NS_PER_S) == planned
+    assert logged_set_speed(LoggedSetSpeed(logged), -1) is None  # nothing logged yet
 
 
 def test_a_recording_without_poses_is_refused(tmp_path: Path) -> None:
