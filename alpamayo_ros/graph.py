@@ -67,6 +67,8 @@ NODES: tuple[NodeSpec, ...] = (
             ("odometry", Topics.ODOMETRY),
             ("trajectory", Topics.TRAJECTORY),
             ("candidates", Topics.CANDIDATES),
+            # A recording's set speed, as it was logged (a bag that holds it).
+            ("set_speed", Topics.SET_SPEED),
         ),
     ),
     NodeSpec(

@@ -266,6 +266,12 @@ SOURCE_OPTIONS = (
     Parameter("bag.path", "", "rosbag2 bag (directory) holding the camera topics."),
     per_camera("bag", "topics", "Camera topics in the bag (Image or CompressedImage)"),
     Parameter("bag.odometry_topic", "", "nav_msgs/Odometry topic in the bag giving the ego pose."),
+    Parameter(
+        "bag.set_speed_topic",
+        "/planning/set_speed",  # the graph's (graph.Topics.SET_SPEED)
+        "std_msgs/Float64 topic in the bag with the planner's set speed, republished on "
+        "set_speed as it was logged; none where the bag does not hold it.",
+    ),
     poses_file("bag"),
     playback_rate("bag"),
 )

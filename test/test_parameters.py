@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alpamayo_ros.graph import NODES, default_parameter_file
+from alpamayo_ros.graph import NODES, Topics, default_parameter_file
 from alpamayo_ros.parameters import SCHEMA, ParameterError, flatten, load_parameter_file
 
 
@@ -30,6 +30,16 @@ def test_packaged_file_sets_every_declared_parameter_of_every_node() -> None:
         written = set(flatten(document[node.name]["ros__parameters"])) | set(shared)
         declared = {parameter.name for parameter in SCHEMA[node.name]}
         assert declared <= written, f"{node.name}: {declared - written} only have code defaults"
+
+
+def test_a_bag_replay_republishes_the_set_speed_from_the_graphs_own_topic() -> None:
+    """A drive the graph recorded logged the set speed on the planner's topic: the camera
+    driver's bag source looks there by default, and the packaged file says the same."""
+    default = next(p for p in SCHEMA["camera_driver"] if p.name == "bag.set_speed_topic").default
+    assert default == Topics.SET_SPEED
+    assert load_parameter_file(default_parameter_file())["camera_driver"][
+        "bag.set_speed_topic"
+    ] == (Topics.SET_SPEED)
 
 
 def test_node_section_overrides_wildcard(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ drive against its own future:
 - latency: the wall time of each stage of each cycle, as percentiles.
 
 Each plan is made with the set speed the recording logged last at or before its t0 (the
-planner's /planning/set_speed, which `alpamayo-ros replay` of the whole bag gives the
-planner node too; the camera driver's lock-step replay does not publish it, and there the
-planner plans with its `set_speed_mps`); a recording without it is planned with none.
+planner's /planning/set_speed, which the graph's replays give the planner node too: the
+camera driver republishes it as logged, `alpamayo-ros replay` plays it with the rest); a
+recording without it is planned with none.
 
 Nothing here imports ROS: the recording is read through a camera source (sensors/).
 """

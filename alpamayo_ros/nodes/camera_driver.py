@@ -4,7 +4,8 @@ What goes out, and on which topics and QoS, is ros.sensor_output's (shared with 
 simulator). When the source knows the ego pose (synthetic world, recordings) it is
 published at its own rate and at each frame capture instant (just before the frames; the
 odometry tick that falls on a capture leaves it to the frame tick); the rig goes on
-/tf_static at activation.
+/tf_static at activation. A recording that logged the planner's set speed (a bag) has it
+republished, latched, on `set_speed` each time it changes, before the frames it holds for.
 
 With `lockstep` the driver owns the time (pipeline.lockstep): it publishes /clock, steps
 through the odometry and camera instants as fast as the stack answers, and holds the clock
@@ -20,12 +21,15 @@ inactive) and `cleanup` closes the source.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
 from alpamayo_ros_msgs.msg import Trajectory, TrajectoryCandidates
 from rclpy.clock import Clock, ClockType
+from rclpy.publisher import Publisher
 from rclpy.timer import Timer
+from std_msgs.msg import Float64
 
 from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
 from alpamayo_ros.core.rig import CameraRig
@@ -34,7 +38,7 @@ from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS, LockStep, StartGat
 from alpamayo_ros.resources import config_file
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
-from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, run
+from alpamayo_ros.ros.runtime import LATCHED_QOS, OK, WARN, Diagnostics, declare_parameters, run
 from alpamayo_ros.ros.sensor_output import SensorOutput
 from alpamayo_ros.sensors import create_source
 from alpamayo_ros.sensors.base import CameraFrame, CameraSource
@@ -58,6 +62,9 @@ class CameraDriver(ManagedNode):
         self.source: CameraSource | None = None
         self.clocks: list[Timer] = []
         self.lockstep: LockStep | None = None
+        # A recording's set speed, published from its first value on (`publish_set_speed`).
+        self.set_speed_publisher: Publisher | None = None
+        self.set_speed_sent: float | None = None
 
     def configure(self) -> None:
         rig_file = self.params["rig_file"] or str(config_file("rig.yaml"))
@@ -143,6 +150,9 @@ class CameraDriver(ManagedNode):
         if self.source is not None:
             self.source.close()
             self.source = None
+        if self.set_speed_publisher is not None:
+            self.destroy_publisher(self.set_speed_publisher)
+            self.set_speed_publisher, self.set_speed_sent = None, None
         self.diagnostics.update(WARN, "unconfigured: publishing nothing")
 
     def now_ns(self) -> int:
@@ -166,6 +176,7 @@ class CameraDriver(ManagedNode):
         """The source's frames at `tick_ns` (with the ego pose at their capture first) and
         their camera infos; what was published."""
         frames = self.source.frames(tick_ns)
+        self.publish_set_speed(tick_ns)
         # The ego pose at the capture instant first, so the frames' history is complete
         # when they arrive; at the tick without frames too (the odometry tick left it here).
         self.publish_odometry(frames[0].stamp_ns if frames else tick_ns)
@@ -187,6 +198,21 @@ class CameraDriver(ManagedNode):
                 **self.lockstep_values(),
             )
         return frames
+
+    def publish_set_speed(self, stamp_ns: int) -> None:
+        """The set speed a recording logged, each time it changes, before the frames it
+        holds for (latched, so a planner that joins later has it too): a replayed drive is
+        planned with the set speed it was driven with, as `evaluate --bag` plans it."""
+        value, sent = self.source.set_speed(stamp_ns), self.set_speed_sent
+        if value is None:
+            return
+        # Unchanged: equal, or both NaN (a bad value goes out once; the planner reports it).
+        if sent is not None and (value == sent or (math.isnan(value) and math.isnan(sent))):
+            return
+        if self.set_speed_publisher is None:
+            self.set_speed_publisher = self.create_publisher(Float64, "set_speed", LATCHED_QOS)
+        self.set_speed_sent = value
+        self.set_speed_publisher.publish(Float64(data=value))
 
     def on_lockstep_tick(self) -> None:
         """Start once the graph is discovered (or the bound passed), the start instant on

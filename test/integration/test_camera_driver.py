@@ -91,6 +91,7 @@ def test_a_tick_without_frames_still_publishes_the_pose_at_its_instant() -> None
         output=SimpleNamespace(publish_frames=lambda frames: None),
         frames_published=0,
         source_problem=lambda: "",
+        publish_set_speed=lambda stamp_ns: None,  # a recording's, where it logged one
     )
     assert CameraDriver.publish_frames(driver, 5_000_000_000) == []  # type: ignore[arg-type]
     assert published == [5_000_000_000]

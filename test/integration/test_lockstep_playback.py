@@ -6,12 +6,14 @@ A video per camera with a poses file, played twice through the camera driver, th
 node (embedded model) and the planner, gives the same trajectories stamp for stamp, one
 per camera set after the model's warm-up, each answered within the bound; the driver says
 when the recording has ended and how fast the run went. A planner that finds no feasible
-plan answers the frames by its candidates, so the clock goes on at once.
+plan answers the frames by its candidates, so the clock goes on at once. A bag that logged
+the planner's set speed gives it to the planner as it was logged.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +24,11 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
+from recorded_bags import ODOMETRY_TOPIC, camera_topic, write_drive_bag
 from recorded_drive import SPECS, spin_until, trajectory_array
 from user_recordings import SECONDS, record
 
-from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
+from alpamayo_ros.core.contract import CAMERA_ORDER, HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
 from alpamayo_ros.graph import Topics
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.ros.conversions import stamp_ns
@@ -59,33 +62,42 @@ def play(
     )
     node = Node("lockstep_probe", context=context)
     trajectories: dict[int, np.ndarray] = {}
-    ended: list[DiagnosticStatus] = []
 
     def on_trajectory(msg: Trajectory) -> None:
         t0 = stamp_ns(msg.header.stamp)
         assert t0 not in trajectories, f"two trajectories at t0 {t0}"
         trajectories[t0] = trajectory_array(msg)
 
-    def on_diagnostics(msg: DiagnosticArray) -> None:
-        ended.extend(
-            s for s in msg.status if s.name.endswith("camera_driver") and s.message == ENDED
-        )
-
     node.create_subscription(Trajectory, Topics.TRAJECTORY, on_trajectory, QoSProfile(depth=200))
-    node.create_subscription(DiagnosticArray, Topics.DIAGNOSTICS, on_diagnostics, 50)
+    statuses = run_to_the_end(node, params, lambda: f"{len(trajectories)} trajectories")
+    ended = next(s for s in statuses if is_the_end(s))
+    return trajectories, {value.key: value.value for value in ended.values}
+
+
+def is_the_end(status: DiagnosticStatus) -> bool:
+    return status.name.endswith("camera_driver") and status.message == ENDED
+
+
+def run_to_the_end(node: Node, params: Path, progress: Callable[[], str]) -> list[DiagnosticStatus]:
+    """The camera driver, the VLA node and the planner in lock-step until the driver says
+    the recording has ended, `node` (the probe) spinning meanwhile; every /diagnostics
+    status heard. `progress` says how far it got if it does not end."""
+    statuses: list[DiagnosticStatus] = []
+    node.create_subscription(
+        DiagnosticArray, Topics.DIAGNOSTICS, lambda msg: statuses.extend(msg.status), 50
+    )
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
     nodes = tuple(SPECS[name] for name in ("camera_driver", "vla_inference", "diffusion_planner"))
     try:
         with GraphProcesses(params, use_sim_time=True, nodes=nodes) as graph:
-            assert spin_until(executor, lambda: bool(ended), 180.0, graph.check), (
-                f"the recording did not end; {len(trajectories)} trajectories"
-            )
+            ended = spin_until(executor, lambda: any(map(is_the_end, statuses)), 180.0, graph.check)
+            assert ended, f"the recording did not end; {progress()}"
             spin_until(executor, lambda: False, 0.5)  # anything still on its way
     finally:
         executor.shutdown()
         node.destroy_node()
-    return trajectories, {value.key: value.value for value in ended[0].values}
+    return statuses
 
 
 def test_a_recording_replayed_in_lockstep_twice_gives_identical_trajectories(
@@ -135,3 +147,37 @@ def test_camera_sets_with_no_feasible_plan_are_answered_by_the_candidates(
     answerable = sum(k * FRAME_PERIOD_NS >= WARMUP_NS for k in range(frame_sets))
     assert values["lockstep_answered"] == str(answerable)
     assert values["lockstep_timeouts"] == "0"
+
+
+def test_a_bag_replayed_in_lockstep_gives_the_planner_its_logged_set_speed(
+    rclpy_context: Context, tmp_path: Path
+) -> None:
+    """A free road driven at about 13 m/s, recorded with the planner's set speed of 16:
+    replayed by the camera driver in lock-step, the planner plans with the set speed the
+    bag logged (as `evaluate --bag` does), and its plans gain towards it."""
+    bag = tmp_path / "drive"
+    write_drive_bag(bag, 3000701, "free_road", 3.0, set_speed=16.0)
+    params = parameter_file(
+        tmp_path,
+        "embedded_vla",
+        camera_driver={
+            "source": "bag",
+            "bag": {
+                "path": str(bag),
+                "topics": [camera_topic(camera) for camera in CAMERA_ORDER],
+                "odometry_topic": ODOMETRY_TOPIC,
+            },
+            "lockstep": True,
+            "lockstep_settle_s": 2.0,
+        },
+    )
+    node = Node("set_speed_probe", context=rclpy_context)
+    statuses = run_to_the_end(node, params, lambda: "")
+    planner = [s for s in statuses if s.name.endswith("diffusion_planner")]
+    set_speeds = {
+        value.value for s in planner for value in s.values if value.key == "set_speed_mps"
+    }
+    assert "16.0" in set_speeds, set_speeds
+    assert any("gaining speed towards the set speed, 16.0 m/s" in s.message for s in planner), [
+        s.message for s in planner
+    ]
