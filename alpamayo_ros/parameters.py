@@ -270,7 +270,8 @@ SOURCE_OPTIONS = (
         "bag.set_speed_topic",
         "/planning/set_speed",  # the graph's (graph.Topics.SET_SPEED)
         "std_msgs/Float64 topic in the bag with the planner's set speed, republished on "
-        "set_speed as it was logged; none where the bag does not hold it.",
+        "set_speed as it was logged (over the planner's set_speed_mps); none where the bag "
+        "does not hold it; empty: not looked for.",
     ),
     poses_file("bag"),
     playback_rate("bag"),
@@ -297,6 +298,14 @@ LOCKSTEP_SUBSCRIBER = Parameter(
     "Lock-step: the node (by name) that must subscribe to every camera and the odometry "
     "before the clock starts, the VLA node; empty: any subscriber. A bag recorder or viewer "
     "subscribing first does not start the run before the model can take its inputs.",
+    node_name_or_empty,
+)
+SET_SPEED_SUBSCRIBER = Parameter(
+    "set_speed_subscriber",
+    "diffusion_planner",
+    "Lock-step, where this node sends the set speed: the node (by name) that must subscribe "
+    "to it before the clock starts, so that its first plan knows it; empty: any subscriber "
+    "(a recorder subscribing first would then start the run).",
     node_name_or_empty,
 )
 LOCKSTEP_SETTLE = Parameter(
@@ -385,6 +394,7 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
         LOCKSTEP_START_TIMEOUT,
         LOCKSTEP_SUBSCRIBER,
         LOCKSTEP_SETTLE,
+        SET_SPEED_SUBSCRIBER,
     ),
     "vla_inference": (
         CAMERAS,
@@ -641,14 +651,7 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
         LOCKSTEP_START_TIMEOUT,
         LOCKSTEP_SUBSCRIBER,
         LOCKSTEP_SETTLE,
-        Parameter(
-            "set_speed_subscriber",
-            "diffusion_planner",
-            "Lock-step with the stack planning: the node (by name) that must subscribe to "
-            "the set speed before the clock starts, so that its first plan knows it; empty: "
-            "any subscriber (a recorder subscribing first would then start the run).",
-            node_name_or_empty,
-        ),
+        SET_SPEED_SUBSCRIBER,
         Parameter(
             "planner",
             "stack",

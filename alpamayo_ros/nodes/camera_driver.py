@@ -62,7 +62,7 @@ class CameraDriver(ManagedNode):
         self.source: CameraSource | None = None
         self.clocks: list[Timer] = []
         self.lockstep: LockStep | None = None
-        # A recording's set speed, published from its first value on (`publish_set_speed`).
+        # A recording's set speed, where it logged one (`publish_set_speed`).
         self.set_speed_publisher: Publisher | None = None
         self.set_speed_sent: float | None = None
 
@@ -76,6 +76,8 @@ class CameraDriver(ManagedNode):
             if name.startswith(f"{source}.")
         }
         self.source = create_source(source, self.rig, **options)
+        if self.source.logs_set_speed:
+            self.set_speed_publisher = self.create_publisher(Float64, "set_speed", LATCHED_QOS)
         self.output = SensorOutput(
             self,
             self.rig,
@@ -176,7 +178,8 @@ class CameraDriver(ManagedNode):
         """The source's frames at `tick_ns` (with the ego pose at their capture first) and
         their camera infos; what was published."""
         frames = self.source.frames(tick_ns)
-        self.publish_set_speed(tick_ns)
+        # As it was at t0, the oldest of the newest frames (as evaluate --bag plans it).
+        self.publish_set_speed(min(frame.stamp_ns for frame in frames) if frames else tick_ns)
         # The ego pose at the capture instant first, so the frames' history is complete
         # when they arrive; at the tick without frames too (the odometry tick left it here).
         self.publish_odometry(frames[0].stamp_ns if frames else tick_ns)
@@ -203,14 +206,14 @@ class CameraDriver(ManagedNode):
         """The set speed a recording logged, each time it changes, before the frames it
         holds for (latched, so a planner that joins later has it too): a replayed drive is
         planned with the set speed it was driven with, as `evaluate --bag` plans it."""
+        if self.set_speed_publisher is None:
+            return
         value, sent = self.source.set_speed(stamp_ns), self.set_speed_sent
         if value is None:
             return
         # Unchanged: equal, or both NaN (a bad value goes out once; the planner reports it).
         if sent is not None and (value == sent or (math.isnan(value) and math.isnan(sent))):
             return
-        if self.set_speed_publisher is None:
-            self.set_speed_publisher = self.create_publisher(Float64, "set_speed", LATCHED_QOS)
         self.set_speed_sent = value
         self.set_speed_publisher.publish(Float64(data=value))
 
@@ -231,11 +234,16 @@ class CameraDriver(ManagedNode):
 
     def undiscovered(self) -> list[str]:
         """What lock-step waits for at the start: the VLA node (`lockstep_subscriber`) on
-        every camera's image topic and on the odometry, and a publisher of the answers."""
+        every camera's image topic and on the odometry, the planner (`set_speed_subscriber`)
+        on the set speed where the recording logged one, and a publisher of the answers."""
         missing = self.output.unsubscribed(
             [*self.output.image_topics, self.output.odometry.topic_name],
             self.params["lockstep_subscriber"],
         )
+        if self.set_speed_publisher is not None:
+            missing += self.output.unsubscribed(
+                [self.set_speed_publisher.topic_name], self.params["set_speed_subscriber"]
+            )
         if self.count_publishers(self.answers.topic_name) == 0:
             missing.append(self.answers.topic_name)
         return missing

@@ -6,9 +6,9 @@ around, or crosses the stop line of a light it stops for, is refused, and a brak
 candidate stops short of it when every sample is.
 
 Where the reasoning tracks the set speed, the plan gains speed towards the one the
-`set_speed` topic (latched; the simulator sends the scenario's) or the `set_speed_mps`
-parameter gives, while the cameras show the lane clear; an invalid one is reported and not
-driven to.
+`set_speed` topic (latched; the simulator sends the scenario's, the camera driver a bag's)
+or the `set_speed_mps` parameter gives, while the cameras show the lane clear; an invalid
+one is reported and not driven to.
 
 Publishes every candidate with its checks (for RViz and evaluation) and the selected
 trajectory. When no candidate is feasible, or the conditioning comes from another model

@@ -126,6 +126,10 @@ class BagSource(StreamPlayback):
         ]
         super().__init__(streams, clock, poses)
 
+    @property
+    def logs_set_speed(self) -> bool:
+        return self._set_speeds is not None
+
     def set_speed(self, stamp_ns: int) -> float | None:
         """None before the first poll too: asking must not pin where playback starts."""
         if self._set_speeds is None or self._clock.node_start_ns is None:

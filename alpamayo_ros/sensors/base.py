@@ -46,6 +46,11 @@ class CameraSource(ABC):
         """The ego pose at `stamp_ns`, where the source knows it."""
         return None
 
+    @property
+    def logs_set_speed(self) -> bool:
+        """Whether `set_speed` can give a value (a recording that logged one)."""
+        return False
+
     def set_speed(self, stamp_ns: int) -> float | None:
         """The set speed (m/s, as /planning/set_speed gives it: 0 is not known) last
         logged at or before `stamp_ns`, where the source is a recording that logs it; else

@@ -4,6 +4,7 @@ frames arrive."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -95,3 +96,18 @@ def test_a_tick_without_frames_still_publishes_the_pose_at_its_instant() -> None
     )
     assert CameraDriver.publish_frames(driver, 5_000_000_000) == []  # type: ignore[arg-type]
     assert published == [5_000_000_000]
+
+
+def test_a_recordings_set_speed_goes_out_once_per_change() -> None:
+    """Latched, each value once: nothing before the first one logged, a repeat not sent, a
+    bad value (NaN) sent once for the planner to report, and each change after it."""
+    logged = iter([None, 12.0, 12.0, math.nan, math.nan, 12.0, 9.0])
+    sent: list[float] = []
+    driver = SimpleNamespace(
+        source=SimpleNamespace(set_speed=lambda stamp_ns: next(logged)),
+        set_speed_publisher=SimpleNamespace(publish=lambda msg: sent.append(msg.data)),
+        set_speed_sent=None,
+    )
+    for tick in range(7):
+        CameraDriver.publish_set_speed(driver, tick)  # type: ignore[arg-type]
+    assert sent[0] == 12.0 and math.isnan(sent[1]) and sent[2:] == [12.0, 9.0]
