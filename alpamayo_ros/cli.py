@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alpamayo_ros.backends import add_cuda_graphs_option
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.graph import (
     LAUNCH_ARGUMENTS,
@@ -393,6 +394,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
             weights_for(name, args.weights),
             device=args.device,
             precision=args.precision,
+            cuda_graphs=args.cuda_graphs,
         )
         for name in args.backends
     ]
@@ -477,7 +479,11 @@ def _evaluate_recording(args: argparse.Namespace) -> int:
     results = []
     for name in args.backends:
         backend = create_backend(
-            name, weights_for(name, args.weights), device=args.device, precision=args.precision
+            name,
+            weights_for(name, args.weights),
+            device=args.device,
+            precision=args.precision,
+            cuda_graphs=args.cuda_graphs,
         )
         with contextlib.closing(recording_source(args.bag, args.topic_map)) as source:
             results.append(evaluate_recording(backend, source, CAMERA_ORDER, settings, _progress))
@@ -732,6 +738,7 @@ def command_benchmark(args: argparse.Namespace) -> int:
         args.weights,
         device=args.device,
         precision=args.precision,
+        cuda_graphs=args.cuda_graphs,
     )
     print(result.table())
     return 0
@@ -959,6 +966,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="fp32",
         help="the models' precision: fp32, fp16, bf16 (default: fp32)",
     )
+    add_cuda_graphs_option(evaluate)
     evaluate.add_argument(
         "--missing-cameras",
         type=parse_names,
@@ -1057,6 +1065,7 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument(
         "--precision", default="fp32", help="fp32, fp16 or bf16 (default: %(default)s)"
     )
+    add_cuda_graphs_option(benchmark)
     benchmark.add_argument(
         "--weights",
         type=Path,

@@ -142,6 +142,12 @@ PRECISION = Parameter(
     "(embedded_vla runs all three, embedded_vla_onnx fp32).",
     one_of(lambda: PRECISIONS),
 )
+CUDA_GRAPHS = Parameter(
+    "cuda_graphs",
+    True,
+    "On a CUDA device, run embedded_vla's scene, decoder step and flow as CUDA graphs "
+    "(one launch each instead of one per kernel); false runs them kernel by kernel.",
+)
 
 
 def usable_topic_map(value: str) -> str | None:
@@ -405,6 +411,7 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
         cpu_threads(0),
         DEVICE,
         PRECISION,
+        CUDA_GRAPHS,
         TOPIC_MAP_FILE,
         RIG_FILE,
         Parameter(
@@ -500,6 +507,7 @@ _NODE_PARAMETERS: Mapping[str, tuple[Parameter, ...]] = {
         cpu_threads(1),
         DEVICE,
         PRECISION,
+        CUDA_GRAPHS,
         *WORKER_CONNECTION,
         Parameter("num_samples", 6, "Trajectories sampled per inference (K).", positive),
         Parameter(

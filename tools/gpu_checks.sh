@@ -3,7 +3,8 @@
 # torch with CUDA (no ROS needed: the pipeline's modules import none of it).
 #
 #   bash tools/gpu_checks.sh prepare     here, with network: the wheels the GPU machine
-#                                        lacks (pyzmq for the model worker, Python 3.12)
+#                                        lacks (pyzmq for the model worker, pytest for
+#                                        the CUDA tests; Python 3.12)
 #                                        into .whl/, which must travel with the tree
 #                                        (the device tool's carry: [".whl"])
 #   bash tools/gpu_checks.sh             there, from the repository root: the checks;
@@ -11,8 +12,11 @@
 #                                        /tmp/gpu_checks) as well as to the terminal
 #
 # The checks:
+# 0. the tests that need a CUDA device (they skip elsewhere): the embedded VLA on CUDA as
+#    on the CPU, its CUDA graphs as its kernel-by-kernel run;
 # 1. the embedded VLA on CUDA in fp16 (and fp32 beside it): the per-stage table of one
-#    cycle, 4 new 320x576 frames each, 16 aligned frames (alpamayo-ros benchmark);
+#    cycle, 4 new 320x576 frames each, 16 aligned frames (alpamayo-ros benchmark), with
+#    its parts as CUDA graphs and (_eager) kernel by kernel;
 # 2. an Alpamayo-R1-sized random-initialised double (0.45B vision encoder, 8.2B language
 #    model, 2.3B action expert; 40 reasoning tokens for each of 6 samples, 5 flow steps)
 #    run by the Alpamayo adapter in a model worker and in-process, alternating
@@ -35,9 +39,9 @@ precisions=${PRECISIONS:-fp16 fp32}
 cycles=${CYCLES:-100}
 
 if [[ ${1:-} == prepare ]]; then
-    "$python" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    "$python" -m pip download -q --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_26_x86_64 \
-        --platform manylinux_2_17_x86_64 -d .whl pyzmq==27.3.0
+        --platform manylinux_2_17_x86_64 -d .whl pyzmq==27.3.0 pytest==9.2.0
     ls .whl
     exit
 fi
@@ -65,11 +69,18 @@ fi | tee "$out/gpu.txt"
 "$python" -c "import torch; print('torch', torch.__version__, torch.cuda.is_available() \
     and torch.cuda.get_device_name())" | tee -a "$out/gpu.txt"
 
+echo "== 0. the tests that need a CUDA device"
+"$python" -m pytest -q -p no:cacheprovider -rs test/model/test_cuda_graphs.py \
+    test/backends/test_embedded_device.py 2>&1 | tee "$out/cuda_tests.txt" || status=1
+
 echo "== 1. embedded VLA, one cycle per stage"
 for precision in $precisions; do
-    "$python" -m alpamayo_ros.cli benchmark --backend embedded_vla --device "$device" \
-        --precision "$precision" --cycles "$cycles" | tee "$out/embedded_${device}_$precision.txt" \
-        || status=1
+    for graphs in cuda-graphs no-cuda-graphs; do
+        "$python" -m alpamayo_ros.cli benchmark --backend embedded_vla --device "$device" \
+            --precision "$precision" --cycles "$cycles" "--$graphs" \
+            | tee "$out/embedded_${device}_$precision$([[ $graphs == no-* ]] && echo _eager).txt" \
+            || status=1
+    done
 done
 
 echo "== 2. Alpamayo-R1-sized double through the model worker"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import re
 from collections.abc import Mapping
@@ -34,10 +35,21 @@ def available_backends() -> tuple[str, ...]:
 # The backends that run the embedded VLA's weights (in PyTorch, ONNX Runtime, TensorRT).
 EMBEDDED_VLA_BACKENDS = ("embedded_vla", "embedded_vla_onnx", "embedded_vla_tensorrt")
 # Options a backend may have besides its weights and threads, at the values every backend
-# runs with unless told otherwise: on the CPU, in 32-bit floats.
-DEFAULT_OPTIONS = {"device": "cpu", "precision": "fp32"}
+# runs with unless told otherwise: on the CPU, in 32-bit floats (and on a CUDA device, as
+# CUDA graphs where the backend can).
+DEFAULT_OPTIONS: dict[str, str | bool] = {"device": "cpu", "precision": "fp32", "cuda_graphs": True}
 PRECISIONS = ("fp32", "fp16", "bf16")
 _DEVICE = re.compile(r"(cpu|cuda)(?::(\d+))?")
+
+
+def add_cuda_graphs_option(parser: argparse.ArgumentParser) -> None:
+    """--cuda-graphs / --no-cuda-graphs, as the nodes' cuda_graphs parameter."""
+    parser.add_argument(
+        "--cuda-graphs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="on a CUDA device, run embedded_vla's parts as CUDA graphs (default: on)",
+    )
 
 
 class BackendOptionError(ConfigurationError):
@@ -75,12 +87,12 @@ def parse_device(device: str) -> tuple[str, int]:
 
 
 def create_backend(
-    name: str, weights_file: str = "", cpu_threads: int = 0, **options: str
+    name: str, weights_file: str = "", cpu_threads: int = 0, **options: str | bool
 ) -> Backend:
     """`weights_file` empty means the backend's packaged weights, if it has any;
     `cpu_threads` 0 leaves the math library's thread count as it is. `options` (device,
-    precision) reach the backend only when they differ from DEFAULT_OPTIONS, so a backend
-    without them runs with the nodes' defaults, and refuses others."""
+    precision, cuda_graphs) reach the backend only when they differ from DEFAULT_OPTIONS,
+    so a backend without them runs with the nodes' defaults, and refuses others."""
     given = {key: value for key, value in options.items() if DEFAULT_OPTIONS.get(key) != value}
     factory = BACKENDS.factory(name)
     accepted = inspect.signature(factory).parameters
@@ -101,11 +113,14 @@ def backend_from_parameters(params: Mapping[str, Any]) -> Backend:
     the connection to a model worker (backends.worker), which runs the model elsewhere;
     only a node with `worker_command` starts the worker."""
     if params["backend"] == WORKER:
-        for option, value in DEFAULT_OPTIONS.items():
-            if params[option] != value:
+        for option, default in DEFAULT_OPTIONS.items():
+            value = params[option]
+            if value != default:
+                flag = option.replace("_", "-")
+                given = f"--no-{flag}" if value is False else f"--{flag} {value}"
                 raise BackendOptionError(
-                    f"{option} {params[option]!r}: with backend worker the worker runs the "
-                    f"model; give it there (alpamayo-ros-model-worker --{option})"
+                    f"{option} {value!r}: with backend worker the worker runs the model; "
+                    f"give it there (alpamayo-ros-model-worker {given})"
                 )
         return BACKENDS.create(
             WORKER,
@@ -121,4 +136,5 @@ def backend_from_parameters(params: Mapping[str, Any]) -> Backend:
         params["cpu_threads"],
         device=params["device"],
         precision=params["precision"],
+        cuda_graphs=params["cuda_graphs"],
     )

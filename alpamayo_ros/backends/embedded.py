@@ -42,14 +42,17 @@ from alpamayo_ros.core.model_io import (
     VlaInput,
 )
 from alpamayo_ros.model.config import ModelConfig
+from alpamayo_ros.model.cuda_graphs import GraphedVla
 from alpamayo_ros.model.network import (
     DECISION_OUTPUTS,
-    Encoding,
+    KeysValues,
     TextStep,
     Velocity,
+    control_scale,
+    flow_noise,
     greedy_decode,
+    integrate_flow,
     meta_action_probabilities,
-    sample_flow,
 )
 from alpamayo_ros.model.tokenizer import Tokenizer
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, load_weights
@@ -127,6 +130,13 @@ class EmbeddedModelBackend(Backend, Generic[Scene]):
     def _velocity(self, latent: npt.NDArray[np.float32], num_samples: int) -> Velocity:
         """The flow velocity of `num_samples` rows conditioned on the latent."""
 
+    def _flow(self, latent: npt.NDArray[np.float32], noise: torch.Tensor) -> torch.Tensor:
+        """The controls [rows, horizon, 2] (physical units, on the host) the flow
+        conditioned on the latent carries `noise` (on the host) to."""
+        velocity = self._velocity(latent, noise.shape[0])
+        x = integrate_flow(velocity, noise.to(self.loop_device), self.config.flow_steps)
+        return (x * control_scale(self.config, x.device)).cpu()
+
     @torch.no_grad()
     def decide(self, inputs: VlaInput) -> Decided:
         """Heads, cause and the action expert's condition; the reasoning text is written
@@ -184,24 +194,25 @@ class EmbeddedModelBackend(Backend, Generic[Scene]):
     ) -> ControlSamples:
         """K flow-matching samples of the action expert, conditioned on the latent."""
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        velocity = self._velocity(conditioning.latent, num_samples)
-        controls = sample_flow(
-            velocity, num_samples, self.config, generator, self.loop_device, noise_scale
-        )
-        host = controls.cpu().numpy()
+        noise = flow_noise(num_samples, self.config, generator, noise_scale)
+        host = self._flow(conditioning.latent, noise).numpy()
         return ControlSamples(host[..., 0].astype(np.float64), host[..., 1].astype(np.float64))
 
 
-class EmbeddedVlaBackend(EmbeddedModelBackend[Encoding]):
+class EmbeddedVlaBackend(EmbeddedModelBackend[KeysValues]):
     """The model in PyTorch, on `device` in `precision`.
 
     On a CUDA device a decision uploads its images (uint8) and ego history through pinned
     buffers without waiting, converts the images to the network's precision there, and
     waits once: for the copy of its outputs back. The text decoder waits once per token
     (to stop at <eos>); the planner's samples wait for their noise (drawn on the CPU, so
-    every device samples the same) and for their copy back. The images arrive resized: the
-    inference step resizes each frame once, on arrival, with the rule training used,
-    rather than all 16 frames per cycle here.
+    every device samples the same) and for their copy back. With `cuda_graphs` (the
+    default) the scene, each decoder step and the flow's integration are CUDA graphs
+    (model/cuda_graphs.py), each one launch instead of a launch per kernel: the full
+    rig's are captured at start-up, another camera set's at its first input, the flow's
+    at the first plan of each number of samples.
+    The images arrive resized: the inference step resizes each frame once, on arrival,
+    with the rule training used, rather than all 16 frames per cycle here.
     """
 
     name = "embedded_vla"
@@ -212,35 +223,57 @@ class EmbeddedVlaBackend(EmbeddedModelBackend[Encoding]):
         cpu_threads: int = 0,
         device: str = "cpu",
         precision: str = "fp32",
+        cuda_graphs: bool = True,
     ) -> None:
+        """`cuda_graphs`: run the parts as CUDA graphs on a CUDA device (no effect on a
+        CPU)."""
         self.loop_device = torch_device(device)
         self.dtype = torch_dtype(precision, self.loop_device)
         model, metadata = load_weights(Path(weights_file) if weights_file else PACKAGED_WEIGHTS)
         super().__init__(model.config, metadata["model_version"], cpu_threads)
         self.model = model.to(device=self.loop_device, dtype=self.dtype)
+        self.graphs: GraphedVla | None = None
+        if cuda_graphs and self.loop_device.type == "cuda":
+            self.graphs = GraphedVla(self.model, capture=True)
+            self.graphs.prepare()
+        self._widths = np.cumsum(self.model.decision_widths())[:-1]
         # Per (shape, dtype): a pinned host buffer and its device twin, reused every cycle.
         self._staging: dict[tuple[tuple[int, ...], torch.dtype], tuple[torch.Tensor, ...]] = {}
         self._slots: dict[tuple[str, ...], torch.Tensor] = {}
 
-    def _read_scene(self, inputs: VlaInput) -> tuple[Readout, Encoding]:
-        encoding = self.model.encode(
-            self._upload(inputs.images)[None],
-            self._upload(inputs.ego_xyz).float()[None],
-            self._upload(inputs.ego_rotations).float()[None],
-            None if inputs.cameras == CAMERA_ORDER else self._camera_slots(inputs.cameras),
-        )
-        outputs = self.model.decision_outputs(encoding)
-        packed = torch.cat([outputs[name] for name in DECISION_OUTPUTS], dim=-1)[0]
-        host = packed.float().cpu().numpy()  # the cycle's one copy back (and its one wait)
-        bounds = np.cumsum([outputs[name].shape[-1] for name in DECISION_OUTPUTS])[:-1]
-        return dict(zip(DECISION_OUTPUTS, np.split(host, bounds), strict=True)), encoding
+    def _read_scene(self, inputs: VlaInput) -> tuple[Readout, KeysValues]:
+        images = self._upload(inputs.images)[None]
+        ego_xyz = self._upload(inputs.ego_xyz).float()[None]
+        ego_rotations = self._upload(inputs.ego_rotations).float()[None]
+        full_rig = inputs.cameras == CAMERA_ORDER
+        if self.graphs is not None:
+            slots = None if full_rig else tuple(map(CAMERA_ORDER.index, inputs.cameras))
+            packed, memory = self.graphs.read_scene(images, ego_xyz, ego_rotations, slots)
+        else:
+            cameras = None if full_rig else self._camera_slots(inputs.cameras)
+            on_device, memory = self.model.read_scene(images, ego_xyz, ego_rotations, cameras)
+            packed = on_device[0].float().cpu()  # the cycle's one copy back (and its one wait)
+        outputs = np.split(packed.numpy(), self._widths)
+        return dict(zip(DECISION_OUTPUTS, outputs, strict=True)), memory
 
-    def _text_step(self, scene: Encoding) -> TextStep:
+    def _text_step(self, scene: KeysValues) -> TextStep:
         return self.model.text_step(scene)
+
+    @torch.no_grad()
+    def _write_text(self, scene: KeysValues) -> str:
+        if self.graphs is None:
+            return super()._write_text(scene)
+        return self.graphs.write_text(scene, self.tokenizer, self.config.max_text_tokens)
 
     def _velocity(self, latent: npt.NDArray[np.float32], num_samples: int) -> Velocity:
         condition = self._upload(latent).to(self.dtype)[None]
         return self.model.velocity_field(condition, num_samples)
+
+    def _flow(self, latent: npt.NDArray[np.float32], noise: torch.Tensor) -> torch.Tensor:
+        if self.graphs is None:
+            return super()._flow(latent, noise)
+        condition = self._upload(latent).to(self.dtype)[None]
+        return self.graphs.sample_flow(condition, self._upload(noise.numpy()))
 
     def _upload(self, array: np.ndarray) -> torch.Tensor:
         """`array` on the device: on the CPU the array itself; on a CUDA device through a

@@ -28,7 +28,7 @@ from typing import Any
 
 import zmq
 
-from alpamayo_ros.backends import available_backends, create_backend
+from alpamayo_ros.backends import add_cuda_graphs_option, available_backends, create_backend
 from alpamayo_ros.backends.worker_protocol import (
     DEFAULT_ADDRESS,
     PROTOCOL_VERSION,
@@ -315,6 +315,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=4, help="requests answered at once")
     parser.add_argument("--device", default="cpu", help="the model's device: cpu, cuda, cuda:N")
     parser.add_argument("--precision", default="fp32", help="the model's: fp32, fp16, bf16")
+    add_cuda_graphs_option(parser)
     return parser.parse_args(argv)
 
 
@@ -336,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             args.cpu_threads,
             device=args.device,
             precision=args.precision,
+            cuda_graphs=args.cuda_graphs,
         )
         server = WorkerServer(backend, args.address, args.threads)
     except ConfigurationError as error:

@@ -66,9 +66,10 @@ def run_benchmark(
     cycles: int,
     num_samples: int,
     weights_file: Path | None = None,
-    **options: str,
+    **options: str | bool,
 ) -> BenchmarkResult:
-    """`options`: the backend's device and precision, as the nodes' parameters give them."""
+    """`options`: the backend's device, precision and CUDA graphs, as the nodes'
+    parameters give them."""
     backend = create_backend(backend_name, str(weights_file or ""), **options)
     # As the VLA node runs it with the packaged defaults: the lane, the light ahead and the
     # clear road looked for in every cycle.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TypeVar
@@ -155,13 +156,59 @@ def memory_keys_values(decoder: nn.TransformerDecoder, memory: Tensor) -> KeysVa
     return projected
 
 
-class DecoderCache:
-    """Key/value cache of an nn.TransformerDecoder (post-norm, ReLU, no dropout) for
-    one-token-at-a-time greedy decoding.
+class _CachedDecoder(ABC):
+    """An nn.TransformerDecoder (post-norm, ReLU, no dropout) run one token at a time:
+    the cross-attention keys and values of the scene tokens are projected once
+    (memory_keys_values), each layer's self-attention ones are cached as the text grows.
+    Subclasses keep that cache their way."""
 
-    The cross-attention keys and values of the scene tokens are projected once; the
-    self-attention ones grow by one token per step.
-    """
+    def __init__(self, decoder: nn.TransformerDecoder) -> None:
+        self.layers = list(decoder.layers)
+        if decoder.norm is not None or any(
+            layer.norm_first or layer.activation is not functional.relu for layer in self.layers
+        ):
+            raise ValueError("a cached decoder replays post-norm ReLU layers without a final norm")
+        self.heads = self.layers[0].self_attn.num_heads
+        self.memory_kv: KeysValues = []
+
+    @abstractmethod
+    def _attend_self(self, index: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Layer `index`'s self-attention [B, heads, 1, D / heads] of the newest token's
+        query over the tokens so far, given the newest's keys and values (cached here)."""
+
+    def step(self, x: Tensor) -> Tensor:
+        """Decoder output [B, 1, D] for the embedded newest token [B, 1, D]."""
+        for index, layer in enumerate(self.layers):
+            attention = layer.self_attn
+            q, k, v = functional.linear(x, attention.in_proj_weight, attention.in_proj_bias).chunk(
+                3, dim=-1
+            )
+            attended = self._attend_self(
+                index,
+                _split_heads(q, self.heads),
+                _split_heads(k, self.heads),
+                _split_heads(v, self.heads),
+            )
+            x = layer.norm1(x + _merge_heads(attention, attended))
+            cross = layer.multihead_attn
+            w_q, _, _ = cross.in_proj_weight.chunk(3)
+            b_q, _, _ = cross.in_proj_bias.chunk(3)
+            q = _split_heads(functional.linear(x, w_q, b_q), self.heads)
+            attended = functional.scaled_dot_product_attention(q, *self.memory_kv[index])
+            x = layer.norm2(x + _merge_heads(cross, attended))
+            x = layer.norm3(x + layer.linear2(functional.relu(layer.linear1(x))))
+        return x
+
+
+def _merge_heads(attention: nn.MultiheadAttention, attended: Tensor) -> Tensor:
+    """[B, heads, T, D / heads] -> the attention's output projection [B, T, D]."""
+    b, _, t, _ = attended.shape
+    return attention.out_proj(attended.transpose(1, 2).reshape(b, t, -1))
+
+
+class DecoderCache(_CachedDecoder):
+    """The self-attention keys and values grow by one token per step: any text length,
+    any number of scene tokens (what the exported decoder step runs)."""
 
     def __init__(
         self,
@@ -172,12 +219,7 @@ class DecoderCache:
         """`memory`: the scene tokens [B, N, D], or their keys and values as
         memory_keys_values gives them; `past`: the self-attention keys and values of the
         tokens so far (none: the text starts). An exported decoder step is given both."""
-        self.layers = list(decoder.layers)
-        if decoder.norm is not None or any(
-            layer.norm_first or layer.activation is not functional.relu for layer in self.layers
-        ):
-            raise ValueError("DecoderCache replays post-norm ReLU layers without a final norm")
-        self.heads = self.layers[0].self_attn.num_heads
+        super().__init__(decoder)
         self.memory_kv = (
             memory_keys_values(decoder, memory) if isinstance(memory, Tensor) else list(memory)
         )
@@ -185,32 +227,68 @@ class DecoderCache:
             list(past) if past is not None else [None] * len(self.layers)
         )
 
-    def step(self, x: Tensor) -> Tensor:
-        """Decoder output [B, 1, D] for the embedded newest token [B, 1, D]."""
-        for index, layer in enumerate(self.layers):
-            attention = layer.self_attn
-            q, k, v = functional.linear(x, attention.in_proj_weight, attention.in_proj_bias).chunk(
-                3, dim=-1
-            )
-            k, v = _split_heads(k, self.heads), _split_heads(v, self.heads)
-            cached = self.self_kv[index]
-            if cached is not None:
-                k, v = torch.cat([cached[0], k], dim=2), torch.cat([cached[1], v], dim=2)
-            self.self_kv[index] = (k, v)
-            x = layer.norm1(x + self._attend(attention, q, k, v))
-            cross = layer.multihead_attn
-            w_q, _, _ = cross.in_proj_weight.chunk(3)
-            b_q, _, _ = cross.in_proj_bias.chunk(3)
-            x = layer.norm2(
-                x + self._attend(cross, functional.linear(x, w_q, b_q), *self.memory_kv[index])
-            )
-            x = layer.norm3(x + layer.linear2(functional.relu(layer.linear1(x))))
-        return x
+    def _attend_self(self, index: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        cached = self.self_kv[index]
+        if cached is not None:
+            k, v = torch.cat([cached[0], k], dim=2), torch.cat([cached[1], v], dim=2)
+        self.self_kv[index] = (k, v)
+        return functional.scaled_dot_product_attention(q, k, v)
 
-    def _attend(self, attention: nn.MultiheadAttention, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        b, t, d = q.shape
-        out = functional.scaled_dot_product_attention(_split_heads(q, self.heads), k, v)
-        return attention.out_proj(out.transpose(1, 2).reshape(b, t, d))
+
+def _zero_pair(
+    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Keys and values of one attention, zero."""
+    return (
+        torch.zeros(shape, dtype=dtype, device=device),
+        torch.zeros(shape, dtype=dtype, device=device),
+    )
+
+
+class FixedDecoderCache(_CachedDecoder):
+    """Every tensor a step reads or writes is allocated once, at fixed shapes: the scene's
+    keys and values (copied in by `start`), the newest ids, their text position, and the
+    self-attention keys and values of up to `max_tokens` tokens, written in place at that
+    position and read through a mask. So each step launches the same kernels on the same
+    memory, which a CUDA graph can capture once and replay (model/cuda_graphs.py)."""
+
+    def __init__(
+        self,
+        model: EmbeddedVla,
+        batch: int,
+        scene_tokens: int,
+        device: torch.device,
+    ) -> None:
+        super().__init__(model.decoder)
+        self.model = model
+        dtype = model.position_embedding.dtype
+        width = model.config.width
+        per_head = (batch, self.heads, model.config.max_text_tokens, width // self.heads)
+        scene = (batch, self.heads, scene_tokens, width // self.heads)
+        self.self_kv = [_zero_pair(per_head, dtype, device) for _ in self.layers]
+        self.memory_kv = [_zero_pair(scene, dtype, device) for _ in self.layers]
+        self.ids = torch.zeros(batch, 1, dtype=torch.long, device=device)
+        self.position = torch.zeros(1, dtype=torch.long, device=device)
+        self._slots = torch.arange(model.config.max_text_tokens, device=device)
+
+    def start(self, memory_kv: KeysValues) -> None:
+        """A new text over the scene whose keys and values these are (as
+        memory_keys_values gives them). The self-attention entries of an earlier text
+        need no clearing: the mask reads only positions written since."""
+        for (keys, values), (new_keys, new_values) in zip(self.memory_kv, memory_kv, strict=True):
+            keys.copy_(new_keys)
+            values.copy_(new_values)
+
+    def next_token_logits(self) -> Tensor:
+        """Logits [B, V] of the token after `ids` at text `position` (set both first)."""
+        return self.model.next_token_logits(self, self.ids, self.position)
+
+    def _attend_self(self, index: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        keys, values = self.self_kv[index]
+        keys.index_copy_(2, self.position, k)
+        values.index_copy_(2, self.position, v)
+        written = (self._slots <= self.position)[None]
+        return functional.scaled_dot_product_attention(q, keys, values, attn_mask=written)
 
 
 class EmbeddedVla(nn.Module):
@@ -350,6 +428,28 @@ class EmbeddedVla(nn.Module):
             "cause_position": self.locate_cause(encoding),
         }
 
+    def read_scene(
+        self,
+        images: Tensor,
+        ego_xyz: Tensor,
+        ego_rotations: Tensor,
+        cameras: Tensor | None = None,
+    ) -> tuple[Tensor, KeysValues]:
+        """All a backend needs of the inputs (as `encode` takes them): DECISION_OUTPUTS
+        side by side [B, sum of their widths], so they come back to the host in one copy,
+        and the scene's keys and values for the text decoder (memory_keys_values)."""
+        encoding = self.encode(images, ego_xyz, ego_rotations, cameras)
+        outputs = self.decision_outputs(encoding)
+        packed = torch.cat([outputs[name] for name in DECISION_OUTPUTS], dim=-1)
+        return packed, memory_keys_values(self.decoder, encoding.tokens)
+
+    def decision_widths(self) -> list[int]:
+        """The width of each of DECISION_OUTPUTS in read_scene's packed row."""
+        layers = [*(self.heads[name] for name in HEAD_NAMES), self.cause_locator[-1]]
+        widths = [layer.out_features for layer in layers if isinstance(layer, nn.Linear)]
+        assert len(widths) == len(layers)  # each head and the locator end in a linear layer
+        return [*widths[:-1], self.condition_dim, widths[-1]]
+
     def locate_cause(self, encoding: Encoding) -> Tensor:
         """Position [B, 3] in metres, in the ego frame at t0, of the object the decision is
         about; meaningful only when the cause is an object (core.decisions.OBJECT_CAUSES)."""
@@ -365,15 +465,18 @@ class EmbeddedVla(nn.Module):
         mask = torch.triu(torch.full((t, t), float("-inf"), device=tokens.device), diagonal=1)
         return self.text_head(self.decoder(embedded, encoding.tokens, tgt_mask=mask))
 
-    def next_token_logits(self, cache: DecoderCache, ids: Tensor, position: int | Tensor) -> Tensor:
+    def next_token_logits(
+        self, cache: _CachedDecoder, ids: Tensor, position: int | Tensor
+    ) -> Tensor:
         """Logits [B, V] of the token after the newest ids [B, 1] at text `position`,
         growing `cache` by them."""
         embedded = self.token_embedding(ids) + self.position_embedding[position]
         return self.text_head(cache.step(embedded))[:, -1]
 
-    def text_step(self, encoding: Encoding) -> TextStep:
-        """greedy_decode's step over the encoded scene, its key/value cache empty."""
-        cache = DecoderCache(self.decoder, encoding.tokens)
+    def text_step(self, memory: Tensor | KeysValues) -> TextStep:
+        """greedy_decode's step over the scene's tokens [B, N, D] (Encoding.tokens) or
+        their keys and values (memory_keys_values), its key/value cache empty."""
+        cache = DecoderCache(self.decoder, memory)
         return lambda ids, position: self.next_token_logits(cache, ids, position)
 
     @torch.no_grad()
@@ -384,7 +487,7 @@ class EmbeddedVla(nn.Module):
         values, which text_logits (training's teacher-forced pass) would recompute.
         """
         return greedy_decode(
-            self.text_step(encoding),
+            self.text_step(encoding.tokens),
             encoding.tokens.shape[0],
             self.tokenizer,
             self.config.max_text_tokens,
@@ -436,7 +539,9 @@ class EmbeddedVla(nn.Module):
             [self.config.horizon * 2, FLOW_TIME_DIM, self.condition_dim], dim=1
         )
         fixed = torch.addmm(first.bias, condition, w_condition.T)
-        fixed = fixed.repeat_interleave(num_samples, dim=0)
+        # Each row num_samples times in a row (repeat_interleave's order, without the
+        # repeat counts it would copy to the device, which a CUDA graph cannot capture).
+        fixed = fixed[:, None].expand(-1, num_samples, -1).reshape(-1, fixed.shape[-1])
         times = torch.arange(steps, device=condition.device) / steps
         per_step = sinusoidal(times, FLOW_TIME_DIM).to(w_time.dtype) @ w_time.T
 
@@ -496,14 +601,28 @@ def sample_flow(
     device: torch.device | None = None,
     noise_scale: float = 1.0,
 ) -> Tensor:
-    """`rows` control sequences [rows, horizon, 2] in physical units: noise drawn on the
-    CPU from `generator` (the same samples on every device and runtime), scaled by
-    `noise_scale`, Euler-integrated in float32 from flow time 0 to 1 through `velocity`,
-    whatever computes it (the network, or its exported flow step). A scale below 1 (a
-    temperature) starts the flow nearer the middle of its noise, so the samples spread
-    less about the plan the model finds most likely."""
-    x = (noise_scale * torch.randn(rows, config.horizon, 2, generator=generator)).to(device)
-    steps = config.flow_steps
+    """`rows` control sequences [rows, horizon, 2] in physical units: flow_noise
+    Euler-integrated through `velocity`, whatever computes it (the network, or its
+    exported flow step)."""
+    noise = flow_noise(rows, config, generator, noise_scale).to(device)
+    controls = integrate_flow(velocity, noise, config.flow_steps)
+    return controls * control_scale(config, controls.device)
+
+
+def flow_noise(
+    rows: int, config: ModelConfig, generator: torch.Generator | None, noise_scale: float = 1.0
+) -> Tensor:
+    """Where the flow of `rows` samples starts [rows, horizon, 2]: noise drawn on the CPU
+    from `generator` (the same samples on every device and runtime), scaled by
+    `noise_scale`. A scale below 1 (a temperature) starts the flow nearer the middle of
+    its noise, so the samples spread less about the plan the model finds most likely."""
+    return noise_scale * torch.randn(rows, config.horizon, 2, generator=generator)
+
+
+def integrate_flow(velocity: Velocity, noise: Tensor, steps: int) -> Tensor:
+    """The normalised controls the flow carries `noise` to: Euler-integrated in float32
+    from flow time 0 to 1 in `steps` steps."""
+    x = noise
     for step in range(steps):
         x = x + velocity(x, step) / steps
-    return x * control_scale(config, x.device)
+    return x

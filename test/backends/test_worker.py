@@ -284,17 +284,21 @@ def test_no_worker_at_start_is_a_configuration_error(address) -> None:
     assert time.monotonic() - started < 10.0
     with pytest.raises(ConfigurationError, match="takes no weights_file"):
         WorkerBackend("model.safetensors", address=address)
-    # The node's device and precision belong to the worker, which runs the model.
+    # The node's device, precision and CUDA graphs belong to the worker, which runs the model.
     params = {
         "backend": "worker",
         "weights_file": "",
         "device": "cuda",
         "precision": "fp32",
+        "cuda_graphs": True,
         "worker_address": address,
         "worker_timeout_s": 1.0,
         "worker_startup_timeout_s": 0.3,
     }
-    with pytest.raises(ConfigurationError, match="alpamayo-ros-model-worker --device"):
+    with pytest.raises(ConfigurationError, match="alpamayo-ros-model-worker --device cuda"):
+        backend_from_parameters(params)
+    params.update(device="cpu", cuda_graphs=False)
+    with pytest.raises(ConfigurationError, match="alpamayo-ros-model-worker --no-cuda-graphs"):
         backend_from_parameters(params)
 
 

@@ -36,8 +36,10 @@ def test_the_gpu_checks_run_end_to_end_on_a_cpu(tmp_path: Path) -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    embedded = (tmp_path / "embedded_cpu_fp32.txt").read_text()
-    assert "backend embedded_vla" in embedded and "plan 6 trajectories" in embedded
+    assert " passed" in (tmp_path / "cuda_tests.txt").read_text()
+    for name in ("embedded_cpu_fp32.txt", "embedded_cpu_fp32_eager.txt"):
+        embedded = (tmp_path / name).read_text()
+        assert "backend embedded_vla" in embedded and "plan 6 trajectories" in embedded
     for prefill in ("per_sample", "shared"):
         sized = (tmp_path / f"r1_sized_worker_{prefill}.txt").read_text()
         assert "in bf16" in sized and "identical to in-process in 7 of 7" in sized, sized
