@@ -38,6 +38,8 @@ EMBEDDED_VLA_BACKENDS = ("embedded_vla", "embedded_vla_onnx", "embedded_vla_tens
 # runs with unless told otherwise: on the CPU, in 32-bit floats (and on a CUDA device, as
 # CUDA graphs where the backend can).
 DEFAULT_OPTIONS: dict[str, str | bool] = {"device": "cpu", "precision": "fp32", "cuda_graphs": True}
+# Option values a backend without the option honours as it is (it runs no CUDA graphs).
+HONOURED_WITHOUT: dict[str, str | bool] = {"cuda_graphs": False}
 PRECISIONS = ("fp32", "fp16", "bf16")
 _DEVICE = re.compile(r"(cpu|cuda)(?::(\d+))?")
 
@@ -92,16 +94,21 @@ def create_backend(
     """`weights_file` empty means the backend's packaged weights, if it has any;
     `cpu_threads` 0 leaves the math library's thread count as it is. `options` (device,
     precision, cuda_graphs) reach the backend only when they differ from DEFAULT_OPTIONS,
-    so a backend without them runs with the nodes' defaults, and refuses others."""
+    so a backend without them runs with the nodes' defaults, and refuses others but for
+    the values it honours by not having the option (HONOURED_WITHOUT)."""
     given = {key: value for key, value in options.items() if DEFAULT_OPTIONS.get(key) != value}
     factory = BACKENDS.factory(name)
     accepted = inspect.signature(factory).parameters
-    for option, value in given.items():
-        if option not in accepted:
-            raise BackendOptionError(
-                f"{option} {value!r}: backend {name} has no {option} option "
-                f"(leave it at {DEFAULT_OPTIONS.get(option)!r})"
-            )
+    for option, value in list(given.items()):
+        if option in accepted:
+            continue
+        if HONOURED_WITHOUT.get(option) == value:
+            del given[option]
+            continue
+        raise BackendOptionError(
+            f"{option} {value!r}: backend {name} has no {option} option "
+            f"(leave it at {DEFAULT_OPTIONS.get(option)!r})"
+        )
     return factory(weights_file=weights_file, cpu_threads=cpu_threads, **given)
 
 

@@ -48,7 +48,6 @@ from alpamayo_ros.model.network import (
     KeysValues,
     TextStep,
     Velocity,
-    control_scale,
     flow_noise,
     greedy_decode,
     integrate_flow,
@@ -62,11 +61,6 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Whatever a runtime keeps of one input's scene to write its text from.
 Scene = TypeVar("Scene")
 Readout = Mapping[str, npt.NDArray[np.float32]]
-
-
-def camera_slots(cameras: tuple[str, ...]) -> torch.Tensor:
-    """The model's slot index of each named camera (contract order)."""
-    return torch.tensor([CAMERA_ORDER.index(name) for name in cameras])
 
 
 def torch_device(device: str) -> torch.device:
@@ -134,8 +128,7 @@ class EmbeddedModelBackend(Backend, Generic[Scene]):
         """The controls [rows, horizon, 2] (physical units, on the host) the flow
         conditioned on the latent carries `noise` (on the host) to."""
         velocity = self._velocity(latent, noise.shape[0])
-        x = integrate_flow(velocity, noise.to(self.loop_device), self.config.flow_steps)
-        return (x * control_scale(self.config, x.device)).cpu()
+        return integrate_flow(velocity, noise.to(self.loop_device), self.config).cpu()
 
     @torch.no_grad()
     def decide(self, inputs: VlaInput) -> Decided:
@@ -202,17 +195,18 @@ class EmbeddedModelBackend(Backend, Generic[Scene]):
 class EmbeddedVlaBackend(EmbeddedModelBackend[KeysValues]):
     """The model in PyTorch, on `device` in `precision`.
 
-    On a CUDA device a decision uploads its images (uint8) and ego history through pinned
+    On a CUDA device, with `cuda_graphs` (the default), the scene, each decoder step and
+    the flow's integration are CUDA graphs (model/cuda_graphs.py), each one launch
+    instead of a launch per kernel: the full rig's are captured at start-up, another
+    camera set's at its first input, the flow's at the first plan of each number of
+    samples. A decision then copies its images (uint8) and ego history up through pinned
     buffers without waiting, converts the images to the network's precision there, and
-    waits once: for the copy of its outputs back. The text decoder waits once per token
-    (to stop at <eos>); the planner's samples wait for their noise (drawn on the CPU, so
-    every device samples the same) and for their copy back. With `cuda_graphs` (the
-    default) the scene, each decoder step and the flow's integration are CUDA graphs
-    (model/cuda_graphs.py), each one launch instead of a launch per kernel: the full
-    rig's are captured at start-up, another camera set's at its first input, the flow's
-    at the first plan of each number of samples.
-    The images arrive resized: the inference step resizes each frame once, on arrival,
-    with the rule training used, rather than all 16 frames per cycle here.
+    waits once: for its outputs. The text decoder waits once per token (to stop at
+    <eos>); the planner's samples wait for their noise (drawn on the CPU, so every device
+    samples the same) and for their copy back. Without CUDA graphs the parts run kernel
+    by kernel, their inputs copied up as they come. The images arrive resized: the
+    inference step resizes each frame once, on arrival, with the rule training used,
+    rather than all 16 frames per cycle here.
     """
 
     name = "embedded_vla"
@@ -234,25 +228,27 @@ class EmbeddedVlaBackend(EmbeddedModelBackend[KeysValues]):
         self.model = model.to(device=self.loop_device, dtype=self.dtype)
         self.graphs: GraphedVla | None = None
         if cuda_graphs and self.loop_device.type == "cuda":
-            self.graphs = GraphedVla(self.model, capture=True)
+            self.graphs = GraphedVla(self.model)
             self.graphs.prepare()
         self._widths = np.cumsum(self.model.decision_widths())[:-1]
-        # Per (shape, dtype): a pinned host buffer and its device twin, reused every cycle.
-        self._staging: dict[tuple[tuple[int, ...], torch.dtype], tuple[torch.Tensor, ...]] = {}
-        self._slots: dict[tuple[str, ...], torch.Tensor] = {}
+        self._slots: dict[tuple[int, ...], torch.Tensor] = {}
 
     def _read_scene(self, inputs: VlaInput) -> tuple[Readout, KeysValues]:
-        images = self._upload(inputs.images)[None]
-        ego_xyz = self._upload(inputs.ego_xyz).float()[None]
-        ego_rotations = self._upload(inputs.ego_rotations).float()[None]
-        full_rig = inputs.cameras == CAMERA_ORDER
+        arrays = (inputs.images, inputs.ego_xyz, inputs.ego_rotations)
+        images, ego_xyz, ego_rotations = (torch.from_numpy(array)[None] for array in arrays)
+        slots = None
+        if inputs.cameras != CAMERA_ORDER:
+            slots = tuple(map(CAMERA_ORDER.index, inputs.cameras))
         if self.graphs is not None:
-            slots = None if full_rig else tuple(map(CAMERA_ORDER.index, inputs.cameras))
             packed, memory = self.graphs.read_scene(images, ego_xyz, ego_rotations, slots)
         else:
-            cameras = None if full_rig else self._camera_slots(inputs.cameras)
-            on_device, memory = self.model.read_scene(images, ego_xyz, ego_rotations, cameras)
-            packed = on_device[0].float().cpu()  # the cycle's one copy back (and its one wait)
+            on_device, memory = self.model.read_scene(
+                images.to(self.loop_device),
+                ego_xyz.float().to(self.loop_device),
+                ego_rotations.float().to(self.loop_device),
+                None if slots is None else self._camera_slots(slots),
+            )
+            packed = on_device[0].float().cpu()
         outputs = np.split(packed.numpy(), self._widths)
         return dict(zip(DECISION_OUTPUTS, outputs, strict=True)), memory
 
@@ -266,30 +262,15 @@ class EmbeddedVlaBackend(EmbeddedModelBackend[KeysValues]):
         return self.graphs.write_text(scene, self.tokenizer, self.config.max_text_tokens)
 
     def _velocity(self, latent: npt.NDArray[np.float32], num_samples: int) -> Velocity:
-        condition = self._upload(latent).to(self.dtype)[None]
+        condition = torch.from_numpy(latent)[None].to(self.loop_device, self.dtype)
         return self.model.velocity_field(condition, num_samples)
 
     def _flow(self, latent: npt.NDArray[np.float32], noise: torch.Tensor) -> torch.Tensor:
         if self.graphs is None:
             return super()._flow(latent, noise)
-        condition = self._upload(latent).to(self.dtype)[None]
-        return self.graphs.sample_flow(condition, self._upload(noise.numpy()))
+        return self.graphs.sample_flow(torch.from_numpy(latent)[None], noise)
 
-    def _upload(self, array: np.ndarray) -> torch.Tensor:
-        """`array` on the device: on the CPU the array itself; on a CUDA device through a
-        pinned buffer, asynchronously (the copy back orders it before the next upload)."""
-        host = torch.from_numpy(np.ascontiguousarray(array))
-        if self.loop_device.type == "cpu":
-            return host
-        key = (tuple(host.shape), host.dtype)
-        if key not in self._staging:
-            pinned = torch.empty(host.shape, dtype=host.dtype).pin_memory()
-            self._staging[key] = (pinned, torch.empty_like(pinned, device=self.loop_device))
-        pinned, on_device = self._staging[key]
-        pinned.copy_(host)
-        return on_device.copy_(pinned, non_blocking=True)
-
-    def _camera_slots(self, cameras: tuple[str, ...]) -> torch.Tensor:
-        if cameras not in self._slots:
-            self._slots[cameras] = camera_slots(cameras).to(self.loop_device)
-        return self._slots[cameras]
+    def _camera_slots(self, slots: tuple[int, ...]) -> torch.Tensor:
+        if slots not in self._slots:
+            self._slots[slots] = torch.tensor(slots, device=self.loop_device)
+        return self._slots[slots]

@@ -4,23 +4,24 @@ At the embedded model's size a CUDA device waits on the host: each of the scene'
 decoder step's and the flow's hundred or so small kernels costs a launch, and the text
 decoder launches its step once per token. A CUDA graph launches a captured sequence of
 kernels at once; it needs every tensor it reads or writes at a fixed address and shape,
-so each part here runs over buffers it owns, its inputs copied in and its outputs read
-out after each replay:
+so each part here runs over buffers it owns, its inputs copied in (from the host through
+pinned twins, without waiting) and its outputs read out after each replay:
 
 - the scene: the images, the ego history -> the decision outputs and the scene's keys
   and values for the text (one graph per camera set seen);
 - one decoder step over a FixedDecoderCache (one graph per scene size: a camera set);
 - the whole Euler integration of the flow (one graph per number of samples).
 
-Without `capture` (a CPU) the same parts run eagerly over the same buffers, which is how
-the tests here check them against the model's own paths; captured on a CUDA device,
-they replay those kernels on those buffers.
+Without a CUDA device the same parts run eagerly over the same buffers, which is how the
+tests here check them against the model's own paths; on one, they are captured once and
+replayed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, TypeVar
 
 import torch
@@ -41,39 +42,71 @@ Key = TypeVar("Key", bound=Hashable)
 Part = TypeVar("Part")
 # Runs before capture so lazily initialised state (cuBLAS handles, workspaces) exists.
 WARM_UP_RUNS = 2
+# One capture at a time in the process: a capture synchronises the device and must see
+# only its own kernels on its stream.
+_CAPTURING = threading.Lock()
 
 
 class Replay(Generic[Outputs]):
     """`run`, a function of tensors it reads and writes in place, run again on each call:
-    captured as a CUDA graph with `capture` (on the current CUDA device), eagerly
-    without. The outputs are the same tensors every call, valid until the next one."""
+    on a CUDA `device`, captured once as a CUDA graph there and replayed; else (None) run
+    eagerly. Read the outputs before the next call: replayed, they are the same tensors
+    every time."""
 
-    def __init__(self, run: Callable[[], Outputs], capture: bool) -> None:
+    def __init__(self, run: Callable[[], Outputs], device: torch.device | None) -> None:
         self._run = run
+        self._device = device
         self._graph: torch.cuda.CUDAGraph | None = None
-        if not capture:
+        if device is None:
             return
-        # Warmed up and captured on a side stream, as CUDA graph capture requires; the
-        # capture's errors are this thread's own (another thread's work may go on).
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(WARM_UP_RUNS):
-                run()
-        torch.cuda.current_stream().wait_stream(side)
-        self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
-            self._outputs = run()
-
-    @property
-    def captured(self) -> bool:
-        return self._graph is not None
+        with _CAPTURING, torch.cuda.device(device):
+            # Warmed up, then captured, on a stream of its own, as capture requires; its
+            # errors are this thread's (another thread's work may go on meanwhile).
+            side = torch.cuda.Stream(device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                for _ in range(WARM_UP_RUNS):
+                    run()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
+                self._outputs = run()
+            self._graph = graph
 
     def __call__(self) -> Outputs:
         if self._graph is None:
             return self._run()
-        self._graph.replay()
+        with torch.cuda.device(self._device):
+            self._graph.replay()
         return self._outputs
+
+
+class _Input:
+    """A part's input buffer on the device, filled from the host: on a CUDA device through
+    a pinned twin without waiting. The part's outputs are read back (a wait) before its
+    lock is let go, so the twin is free again by the next fill."""
+
+    def __init__(self, name: str, like: Tensor) -> None:
+        self.name = name
+        self.tensor = like
+        self._pinned = (
+            torch.empty(like.shape, dtype=like.dtype).pin_memory()
+            if like.device.type == "cuda"
+            else None
+        )
+
+    def fill(self, host: Tensor) -> None:
+        """Copies `host` (its own shape, any dtype) in; a tensor of another shape is
+        refused, not broadcast."""
+        if host.shape != self.tensor.shape:
+            raise ValueError(
+                f"{self.name} of shape {tuple(host.shape)}: this part takes "
+                f"{tuple(self.tensor.shape)}"
+            )
+        if self._pinned is None:
+            self.tensor.copy_(host)
+            return
+        self._pinned.copy_(host)
+        self.tensor.copy_(self._pinned, non_blocking=True)
 
 
 class _Parts(Generic[Key, Part]):
@@ -98,46 +131,56 @@ class _Parts(Generic[Key, Part]):
 class _Scene:
     """The scene part of one camera set: images, ego history -> read_scene's outputs."""
 
-    def __init__(self, model: EmbeddedVla, cameras: Tensor | None, capture: bool) -> None:
+    def __init__(
+        self, model: EmbeddedVla, slots: tuple[int, ...] | None, graph: torch.device | None
+    ) -> None:
         config = model.config
-        count = config.cameras if cameras is None else len(cameras)
         device = model.spatial_embedding.device
+        count = config.cameras if slots is None else len(slots)
         shape = (1, count, config.frames, config.image_height, config.image_width, 3)
-        self.images = torch.zeros(shape, dtype=torch.uint8, device=device)
-        self.ego_xyz = torch.zeros(1, config.history_poses, 3, device=device)
-        # Identity rotations: a zero history would make the warm-up's features NaN.
-        self.ego_rotations = torch.eye(3, device=device).repeat(1, config.history_poses, 1, 1)
+        self.images = _Input("images", torch.zeros(shape, dtype=torch.uint8, device=device))
+        poses = config.history_poses
+        self.ego_xyz = _Input("ego_xyz", torch.zeros(1, poses, 3, device=device))
+        # A car standing at the origin, heading along x, until the first input.
+        rotations = torch.eye(3, device=device).repeat(1, poses, 1, 1)
+        self.ego_rotations = _Input("ego_rotations", rotations)
+        cameras = None if slots is None else torch.tensor(slots, device=device)
         self.replay = Replay(
-            lambda: model.read_scene(self.images, self.ego_xyz, self.ego_rotations, cameras),
-            capture,
+            lambda: model.read_scene(
+                self.images.tensor, self.ego_xyz.tensor, self.ego_rotations.tensor, cameras
+            ),
+            graph,
         )
 
 
 class _Flow:
     """The flow part of one number of samples: condition, noise -> controls (physical)."""
 
-    def __init__(self, model: EmbeddedVla, rows: int, capture: bool) -> None:
+    def __init__(self, model: EmbeddedVla, rows: int, graph: torch.device | None) -> None:
         config = model.config
         device = model.spatial_embedding.device
         dtype = model.spatial_embedding.dtype
-        self.condition = torch.zeros(1, model.condition_dim, dtype=dtype, device=device)
-        self.noise = torch.zeros(rows, config.horizon, 2, device=device)
+        self.condition = _Input(
+            "condition", torch.zeros(1, model.condition_dim, dtype=dtype, device=device)
+        )
+        self.noise = _Input("noise", torch.zeros(rows, config.horizon, 2, device=device))
         scale = control_scale(config, device)
 
         def run() -> Tensor:
-            velocity = model.velocity_field(self.condition, rows)
-            return integrate_flow(velocity, self.noise, config.flow_steps) * scale
+            velocity = model.velocity_field(self.condition.tensor, rows)
+            return integrate_flow(velocity, self.noise.tensor, config, scale)
 
-        self.replay = Replay(run, capture)
+        self.replay = Replay(run, graph)
 
 
 class GraphedVla:
-    """The network's parts for a backend (batch 1), each replayed from its buffers."""
+    """The network's parts for a backend (batch 1), each replayed from its buffers: as
+    CUDA graphs where the model is on a CUDA device, eagerly elsewhere."""
 
-    def __init__(self, model: EmbeddedVla, capture: bool) -> None:
-        """`capture`: as CUDA graphs (the model is on a CUDA device); else eagerly."""
+    def __init__(self, model: EmbeddedVla) -> None:
         self.model = model
-        self.capture = capture
+        self.device = model.spatial_embedding.device
+        self._graph = self.device if self.device.type == "cuda" else None
         self._scenes: _Parts[tuple[int, ...] | None, _Scene] = _Parts(self._scene)
         self._decoders: _Parts[int, tuple[FixedDecoderCache, Replay[Tensor]]] = _Parts(
             self._decoder
@@ -148,10 +191,10 @@ class GraphedVla:
     def prepare(self) -> None:
         """Makes (captures) the full rig's scene and decoder step now, at start-up, so
         the first input does not wait for them."""
-        with self._scenes.lock:
+        with self._on_device(), self._scenes.lock:
             _, memory = self._scenes.get(None).replay()
             scene_tokens = memory[0][0].shape[2]
-        with self._decoders.lock:
+        with self._on_device(), self._decoders.lock:
             self._decoders.get(scene_tokens)
 
     @torch.no_grad()
@@ -160,16 +203,17 @@ class GraphedVla:
         images: Tensor,
         ego_xyz: Tensor,
         ego_rotations: Tensor,
-        cameras: tuple[int, ...] | None,
+        slots: tuple[int, ...] | None,
     ) -> tuple[Tensor, KeysValues]:
-        """As EmbeddedVla.read_scene for one input (batch 1; `cameras` the rig slots, None
-        for all), the decision outputs on the host in float32 and the keys and values
-        copied out of the part's buffers (a text may be written after the next scene)."""
-        with self._scenes.lock:
-            scene = self._scenes.get(cameras)
-            scene.images.copy_(images, non_blocking=True)
-            scene.ego_xyz.copy_(ego_xyz, non_blocking=True)
-            scene.ego_rotations.copy_(ego_rotations, non_blocking=True)
+        """As EmbeddedVla.read_scene for one input on the host (batch 1; `slots`: the rig
+        slot of each camera, None for all): the decision outputs on the host in float32,
+        and the scene's keys and values copied out of the part's buffers (its text may be
+        written after the next input's scene)."""
+        with self._on_device(), self._scenes.lock:
+            scene = self._scenes.get(slots)
+            scene.images.fill(images)
+            scene.ego_xyz.fill(ego_xyz)
+            scene.ego_rotations.fill(ego_rotations)
             packed, memory = scene.replay()
             memory = [(keys.clone(), values.clone()) for keys, values in memory]
             return packed[0].float().cpu(), memory
@@ -177,7 +221,7 @@ class GraphedVla:
     @torch.no_grad()
     def write_text(self, memory: KeysValues, tokenizer: Tokenizer, max_tokens: int) -> str:
         """Greedy decoding over the scene's keys and values, a replay per token."""
-        with self._decoders.lock:
+        with self._on_device(), self._decoders.lock:
             cache, replay = self._decoders.get(memory[0][0].shape[2])
             cache.start(memory)
 
@@ -186,35 +230,42 @@ class GraphedVla:
                 cache.position.fill_(position)
                 return replay()
 
-            return greedy_decode(step, 1, tokenizer, max_tokens, cache.ids.device)[0]
+            return greedy_decode(step, 1, tokenizer, max_tokens, self.device)[0]
 
     @torch.no_grad()
     def sample_flow(self, condition: Tensor, noise: Tensor) -> Tensor:
-        """The controls [rows, horizon, 2] the flow carries `noise` [rows, horizon, 2] to,
-        conditioned on `condition` [1, C], on the host."""
-        with self._flows.lock:
+        """The controls [rows, horizon, 2] (physical units, on the host) the flow
+        conditioned on `condition` [1, C] carries `noise` [rows, horizon, 2] to, both on
+        the host."""
+        with self._on_device(), self._flows.lock:
             flow = self._flows.get(noise.shape[0])
-            flow.condition.copy_(condition, non_blocking=True)
-            flow.noise.copy_(noise, non_blocking=True)
+            flow.condition.fill(condition)
+            flow.noise.fill(noise)
             return flow.replay().cpu()
 
     def parts(self) -> dict[str, int]:
-        """How many of each part exist (captured, with `capture`)."""
+        """How many of each part exist (captured, on a CUDA device)."""
         return {
             "scene": len(self._scenes),
             "decoder": len(self._decoders),
             "flow": len(self._flows),
         }
 
-    def _scene(self, cameras: tuple[int, ...] | None) -> _Scene:
-        device = self.model.spatial_embedding.device
-        slots = None if cameras is None else torch.tensor(cameras, device=device)
-        return _Scene(self.model, slots, self.capture)
+    @contextlib.contextmanager
+    def _on_device(self) -> Iterator[None]:
+        """The model's CUDA device as the current one (cuda:N, whatever the thread's)."""
+        if self._graph is None:
+            yield
+            return
+        with torch.cuda.device(self._graph):
+            yield
+
+    def _scene(self, slots: tuple[int, ...] | None) -> _Scene:
+        return _Scene(self.model, slots, self._graph)
 
     def _decoder(self, scene_tokens: int) -> tuple[FixedDecoderCache, Replay[Tensor]]:
-        device = self.model.spatial_embedding.device
-        cache = FixedDecoderCache(self.model, 1, scene_tokens, device)
-        return cache, Replay(cache.next_token_logits, self.capture)
+        cache = FixedDecoderCache(self.model, 1, scene_tokens, self.device)
+        return cache, Replay(cache.next_token_logits, self._graph)
 
     def _flow(self, rows: int) -> _Flow:
-        return _Flow(self.model, rows, self.capture)
+        return _Flow(self.model, rows, self._graph)

@@ -268,6 +268,8 @@ class FixedDecoderCache(_CachedDecoder):
         self.self_kv = [_zero_pair(per_head, dtype, device) for _ in self.layers]
         self.memory_kv = [_zero_pair(scene, dtype, device) for _ in self.layers]
         self.ids = torch.zeros(batch, 1, dtype=torch.long, device=device)
+        # One dimension, not none: indexing with a 0-d tensor reads it on the host (a wait,
+        # which a CUDA graph cannot capture); with a 1-d one it is a kernel.
         self.position = torch.zeros(1, dtype=torch.long, device=device)
         self._slots = torch.arange(model.config.max_text_tokens, device=device)
 
@@ -276,6 +278,11 @@ class FixedDecoderCache(_CachedDecoder):
         memory_keys_values gives them). The self-attention entries of an earlier text
         need no clearing: the mask reads only positions written since."""
         for (keys, values), (new_keys, new_values) in zip(self.memory_kv, memory_kv, strict=True):
+            if new_keys.shape != keys.shape or new_values.shape != values.shape:
+                raise ValueError(
+                    f"scene keys and values of shape {tuple(new_keys.shape)}: this cache "
+                    f"holds {tuple(keys.shape)}"
+                )
             keys.copy_(new_keys)
             values.copy_(new_values)
 
@@ -601,12 +608,11 @@ def sample_flow(
     device: torch.device | None = None,
     noise_scale: float = 1.0,
 ) -> Tensor:
-    """`rows` control sequences [rows, horizon, 2] in physical units: flow_noise
-    Euler-integrated through `velocity`, whatever computes it (the network, or its
-    exported flow step)."""
+    """`rows` control sequences [rows, horizon, 2] in physical units: flow_noise carried
+    by the flow of `velocity`, whatever computes it (the network, or its exported flow
+    step)."""
     noise = flow_noise(rows, config, generator, noise_scale).to(device)
-    controls = integrate_flow(velocity, noise, config.flow_steps)
-    return controls * control_scale(config, controls.device)
+    return integrate_flow(velocity, noise, config)
 
 
 def flow_noise(
@@ -619,10 +625,15 @@ def flow_noise(
     return noise_scale * torch.randn(rows, config.horizon, 2, generator=generator)
 
 
-def integrate_flow(velocity: Velocity, noise: Tensor, steps: int) -> Tensor:
-    """The normalised controls the flow carries `noise` to: Euler-integrated in float32
-    from flow time 0 to 1 in `steps` steps."""
+def integrate_flow(
+    velocity: Velocity, noise: Tensor, config: ModelConfig, scale: Tensor | None = None
+) -> Tensor:
+    """The controls [rows, horizon, 2] in physical units that the flow carries `noise` to:
+    Euler-integrated in float32 from flow time 0 to 1 in the config's steps. `scale`:
+    control_scale on the noise's device, made beforehand (a CUDA graph cannot copy it up
+    from the host while it is captured)."""
     x = noise
+    steps = config.flow_steps
     for step in range(steps):
         x = x + velocity(x, step) / steps
-    return x
+    return x * (control_scale(config, x.device) if scale is None else scale)

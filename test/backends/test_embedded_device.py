@@ -45,6 +45,8 @@ def test_options_at_their_defaults_reach_no_backend() -> None:
     assert backend.name == "constant_velocity"
     with pytest.raises(BackendOptionError, match="backend constant_velocity has no device"):
         create_backend("constant_velocity", device="cuda")
+    # Without CUDA graphs is how a backend without the option runs anyway.
+    assert create_backend("constant_velocity", cuda_graphs=False).name == "constant_velocity"
 
 
 def agreement(backend: Backend, reference: Backend, atol: float) -> float:

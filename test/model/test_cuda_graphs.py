@@ -6,6 +6,8 @@ the end, which need a CUDA device, check the captured backend against the uncapt
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -28,6 +30,7 @@ from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, load_weights
 from alpamayo_ros.world.dataset import make_sample
 
 SEEDS = (2_000_000, 2_000_001, 2_000_002, 2_000_003)
+FRONT_ONLY = ("front_wide_120fov", "front_tele_30fov")
 needs_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="captures CUDA graphs: needs a CUDA device"
 )
@@ -84,13 +87,12 @@ def test_the_fixed_decoder_step_equals_the_growing_cache(model: EmbeddedVla) -> 
 
 @torch.no_grad()
 def test_the_parts_equal_the_model_for_any_camera_set(model: EmbeddedVla) -> None:
-    parts = GraphedVla(model, capture=False)
+    parts = GraphedVla(model)
     parts.prepare()
     assert parts.parts() == {"scene": 1, "decoder": 1, "flow": 0}
-    front_only = ("front_wide_120fov", "front_tele_30fov")
     texts = []
     for seed in SEEDS:
-        for cameras in (CAMERA_ORDER, front_only):
+        for cameras in (CAMERA_ORDER, FRONT_ONLY):
             inputs = scene_inputs(model, seed, cameras)
             slots = None if cameras == CAMERA_ORDER else tuple(map(CAMERA_ORDER.index, cameras))
             packed, memory = parts.read_scene(*inputs, slots)
@@ -121,38 +123,81 @@ def test_the_parts_equal_the_model_for_any_camera_set(model: EmbeddedVla) -> Non
     assert parts.parts()["flow"] == 2
 
 
-def test_the_backend_over_the_parts_decides_and_samples_as_without(model: EmbeddedVla) -> None:
+@torch.no_grad()
+def test_an_input_of_another_shape_is_refused_not_broadcast(model: EmbeddedVla) -> None:
+    parts = GraphedVla(model)
+    images, ego_xyz, ego_rotations = scene_inputs(model, SEEDS[0])
+    with pytest.raises(ValueError, match=r"images of shape \(1, 4, 1, "):
+        parts.read_scene(images[:, :, -1:], ego_xyz, ego_rotations, None)
+    with pytest.raises(ValueError, match="ego_xyz of shape"):
+        parts.read_scene(images, ego_xyz[:, -1:], ego_rotations, None)
+    memory = parts.read_scene(images, ego_xyz, ego_rotations, None)[1]
+    with pytest.raises(ValueError, match="scene keys and values of shape"):
+        parts.write_text([(keys[:, :, :1], values) for keys, values in memory], model.tokenizer, 5)
+    with pytest.raises(ValueError, match="condition of shape"):
+        parts.sample_flow(torch.zeros(1, 3), torch.zeros(6, model.config.horizon, 2))
+
+
+def backends_agree(backend: EmbeddedVlaBackend, reference: EmbeddedVlaBackend, atol: float) -> None:
+    """Decisions, texts, latents and samples of both on SEEDS, with every camera and with
+    the front ones only (a second camera set), sampling 6 and 3 plans (two flows); two
+    inputs decided before either text is written, so each text must read its own scene."""
+    rear_and_sides = tuple(name for name in CAMERA_ORDER if name not in FRONT_ONLY)
+    for seed in SEEDS:
+        for missing in ((), rear_and_sides):
+            inputs = [
+                vla_input(make_sample(s), backend.image_size, missing) for s in (seed, seed + 7)
+            ]
+            ours, theirs = (
+                [decided.explained() for decided in [b.decide(i) for i in inputs]]
+                for b in (backend, reference)
+            )
+            for mine, other in zip(ours, theirs, strict=True):
+                assert mine.decision == other.decision
+                np.testing.assert_allclose(
+                    mine.planner_input.latent, other.planner_input.latent, atol=atol
+                )
+                for rows in (6, 3):
+                    samples = [
+                        b.sample_controls(output.planner_input, rows, np.random.default_rng(seed))
+                        for b, output in ((backend, mine), (reference, other))
+                    ]
+                    for name in ("acceleration", "curvature"):
+                        np.testing.assert_allclose(
+                            getattr(samples[0], name), getattr(samples[1], name), atol=atol
+                        )
+
+
+def test_the_backend_over_the_parts_decides_and_samples_as_without() -> None:
     """The backend's other path (the one a CUDA device takes), here uncaptured."""
     plain = EmbeddedVlaBackend()
     over_parts = EmbeddedVlaBackend()
-    over_parts.graphs = GraphedVla(over_parts.model, capture=False)
-    for seed in SEEDS:
-        outputs = [
-            b.reason(vla_input(make_sample(seed), b.image_size)) for b in (plain, over_parts)
-        ]
-        assert outputs[0].decision == outputs[1].decision
-        np.testing.assert_array_equal(
-            outputs[0].planner_input.latent, outputs[1].planner_input.latent
-        )
-        samples = [
-            b.sample_controls(output.planner_input, 6, np.random.default_rng(seed))
-            for b, output in zip((plain, over_parts), outputs, strict=True)
-        ]
-        np.testing.assert_allclose(samples[0].acceleration, samples[1].acceleration, atol=1e-6)
-        np.testing.assert_allclose(samples[0].curvature, samples[1].curvature, atol=1e-6)
+    over_parts.graphs = GraphedVla(over_parts.model)
+    backends_agree(over_parts, plain, atol=1e-6)
+    assert over_parts.graphs.parts() == {"scene": 2, "decoder": 2, "flow": 2}
 
 
 @needs_cuda
-@pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_captured_graphs_decide_and_sample_as_the_eager_model(precision: str) -> None:
-    captured = create_backend("embedded_vla", device="cuda", precision=precision)
-    eager = EmbeddedVlaBackend(device="cuda", precision=precision, cuda_graphs=False)
+def test_captured_graphs_decide_and_sample_as_the_eager_model() -> None:
+    """In fp32: the same kernels on the same inputs, but for the text decoder's attention
+    over its fixed cache (masked), so the texts must match too."""
+    captured = create_backend("embedded_vla", device="cuda")
+    eager = EmbeddedVlaBackend(device="cuda", cuda_graphs=False)
     assert isinstance(captured, EmbeddedVlaBackend) and captured.graphs is not None
     assert captured.graphs.parts() == {"scene": 1, "decoder": 1, "flow": 0}  # at start-up
+    backends_agree(captured, eager, atol=1e-4)
+    assert captured.graphs.parts() == {"scene": 2, "decoder": 2, "flow": 2}
+
+
+@needs_cuda
+def test_captured_graphs_in_half_precision_plan_as_the_eager_model() -> None:
+    """In fp16 a near tie between two words may fall either way with the attention's
+    kernel, so here the decisions and samples, not the texts."""
+    captured = create_backend("embedded_vla", device="cuda", precision="fp16")
+    eager = EmbeddedVlaBackend(device="cuda", precision="fp16", cuda_graphs=False)
     for seed in SEEDS:
         outputs = [b.reason(vla_input(make_sample(seed), b.image_size)) for b in (captured, eager)]
-        assert outputs[0].decision.text == outputs[1].decision.text
-        assert outputs[0].planner_input.meta_action == outputs[1].planner_input.meta_action
+        assert replace(outputs[0].decision, text="") == replace(outputs[1].decision, text="")
         np.testing.assert_allclose(
             outputs[0].planner_input.latent, outputs[1].planner_input.latent, atol=1e-3
         )
@@ -162,4 +207,11 @@ def test_captured_graphs_decide_and_sample_as_the_eager_model(precision: str) ->
         ]
         np.testing.assert_allclose(samples[0].acceleration, samples[1].acceleration, atol=1e-3)
         np.testing.assert_allclose(samples[0].curvature, samples[1].curvature, atol=1e-3)
-    assert captured.graphs.parts() == {"scene": 1, "decoder": 1, "flow": 1}
+
+
+@needs_cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs a second CUDA device")
+def test_captured_graphs_on_a_second_device() -> None:
+    captured = create_backend("embedded_vla", device="cuda:1")
+    eager = EmbeddedVlaBackend(device="cuda:1", cuda_graphs=False)
+    backends_agree(captured, eager, atol=1e-4)
