@@ -7,9 +7,11 @@ noise). Without exported files given it exports the weights once, on first use, 
 cache folder named by the weights' SHA-256 ($XDG_CACHE_HOME or ~/.cache, under
 alpamayo_ros/onnx/).
 
-On the CUDA provider each run copies its inputs to the device and its outputs back, the
-decoder's key/value cache included; keeping them there (I/O binding) waits for a GPU to
-measure it on.
+The parts run through I/O bindings: what the next run reads stays where the provider
+computes it. The scene's keys and values for the text, and the decoder's growing
+key/value cache, stay on the device (on the CUDA provider, on the GPU); only the inputs
+from the host go up, and only what the host reads (the decision outputs, each token's
+logits, the flow's velocity) comes back.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from alpamayo_ros.model.export import (
 from alpamayo_ros.model.network import DECISION_OUTPUTS, TextStep, Velocity
 from alpamayo_ros.model.weights import PACKAGED_WEIGHTS, read_metadata
 
-# The decoder's cross-attention keys and values of one input's scene [layers, 1, heads, N, d].
-MemoryKeysValues = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]
+# The decoder's cross-attention keys and values of one input's scene [layers, 1, heads, N, d],
+# where the provider keeps them.
+MemoryKeysValues = tuple[onnxruntime.OrtValue, onnxruntime.OrtValue]
 CUDA_PROVIDER = "CUDAExecutionProvider"
 
 
@@ -124,6 +127,9 @@ class OnnxVlaBackend(EmbeddedModelBackend[MemoryKeysValues]):
             else cached_export(weights, weights_sha256)
         )
         super().__init__(manifest.config, manifest.model_version, cpu_threads)
+        kind, index = parse_device(device)
+        # Where outputs that the next run reads are kept (bind_output's device).
+        self._kept_on = (kind, index)
         # Only the scene (16 images) is worth splitting over threads: a decoder or flow
         # step is too small to gain from a thread pool's hand-offs (measured on 2 cores).
         threads = {SCENE: cpu_threads, DECODER_STEP: 1, FLOW_STEP: 1}
@@ -149,33 +155,47 @@ class OnnxVlaBackend(EmbeddedModelBackend[MemoryKeysValues]):
 
     def _read_scene(self, inputs: VlaInput) -> tuple[Readout, MemoryKeysValues]:
         slots = np.array([CAMERA_ORDER.index(name) for name in inputs.cameras], np.int64)
-        *decision, keys, values = self.sessions[SCENE].run(
-            self._scene_outputs,
-            {
-                "images": np.ascontiguousarray(inputs.images),
-                "cameras": slots,
-                "ego_xyz": inputs.ego_xyz.astype(np.float32),
-                "ego_rotations": inputs.ego_rotations.astype(np.float32),
-            },
-        )
-        readout = {name: output[0] for name, output in zip(DECISION_OUTPUTS, decision, strict=True)}
+        binding = self.sessions[SCENE].io_binding()
+        binding.bind_cpu_input("images", np.ascontiguousarray(inputs.images))
+        binding.bind_cpu_input("cameras", slots)
+        binding.bind_cpu_input("ego_xyz", inputs.ego_xyz.astype(np.float32))
+        binding.bind_cpu_input("ego_rotations", inputs.ego_rotations.astype(np.float32))
+        for name in DECISION_OUTPUTS:
+            binding.bind_output(name, "cpu")
+        for name in ("memory_keys", "memory_values"):
+            binding.bind_output(name, *self._kept_on)
+        self.sessions[SCENE].run_with_iobinding(binding)
+        *decision, keys, values = binding.get_outputs()
+        readout = {
+            name: output.numpy()[0] for name, output in zip(DECISION_OUTPUTS, decision, strict=True)
+        }
         return readout, (keys, values)
 
     def _text_step(self, scene: MemoryKeysValues) -> TextStep:
         keys, values = scene
         session = self.sessions[DECODER_STEP]
-        feed = {
-            "memory_keys": keys,
-            "memory_values": values,
-            "past_keys": keys[..., :0, :],  # nothing written yet
-            "past_values": values[..., :0, :],
-        }
+        layers, batch, heads, _, width = keys.shape()
+        nothing_yet = np.zeros((layers, batch, heads, 0, width), np.float32)
+        past: list[onnxruntime.OrtValue] = []
 
         def step(ids: torch.Tensor, position: int) -> torch.Tensor:
-            feed["token"] = ids.numpy()
-            feed["position"] = np.array(position, np.int64)
-            logits, feed["past_keys"], feed["past_values"] = session.run(None, feed)
-            return torch.from_numpy(logits)
+            binding = session.io_binding()
+            binding.bind_cpu_input("token", ids.numpy())
+            binding.bind_cpu_input("position", np.array(position, np.int64))
+            binding.bind_ortvalue_input("memory_keys", keys)
+            binding.bind_ortvalue_input("memory_values", values)
+            for name, index in (("past_keys", 0), ("past_values", 1)):
+                if past:
+                    binding.bind_ortvalue_input(name, past[index])
+                else:
+                    binding.bind_cpu_input(name, nothing_yet)
+            binding.bind_output("logits", "cpu")
+            binding.bind_output("present_keys", *self._kept_on)
+            binding.bind_output("present_values", *self._kept_on)
+            session.run_with_iobinding(binding)
+            logits, *present = binding.get_outputs()
+            past[:] = present
+            return torch.from_numpy(logits.numpy())
 
         return step
 
