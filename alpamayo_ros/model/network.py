@@ -248,7 +248,7 @@ def _zero_pair(
 class FixedDecoderCache(_CachedDecoder):
     """Every tensor a step reads or writes is allocated once, at fixed shapes: the scene's
     keys and values (copied in by `start`), the newest ids, their text position, and the
-    self-attention keys and values of up to `max_tokens` tokens, written in place at that
+    self-attention keys and values of up to max_text_tokens tokens, written in place at that
     position and read through a mask. So each step launches the same kernels on the same
     memory, which a CUDA graph can capture once and replay (model/cuda_graphs.py)."""
 
