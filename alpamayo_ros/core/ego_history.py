@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
 
 from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
-from alpamayo_ros.core.planar import rotation_to_yaw
+from alpamayo_ros.core.planar import Pose2D, rotation_to_yaw
 from alpamayo_ros.core.stamped import (
     AddResult,
     as_stamp_ns,
@@ -57,6 +57,20 @@ class EgoHistory:
     stamps_ns: NDArray[np.int64]  # [N]
     xyz: NDArray[np.float64]  # [N, 3], R_t0^T (xyz - xyz_t0)
     rotations: NDArray[np.float64]  # [N, 3, 3], R_t0^T R
+
+    def planar_pose_at(self, stamp_ns: int) -> Pose2D | None:
+        """Where the car was at `stamp_ns` in the ego frame at t0 (x, y and yaw, linear
+        between the two poses around it); None outside the history's span."""
+        stamps = self.stamps_ns
+        if not stamps[0] <= stamp_ns <= stamps[-1]:
+            return None
+        upper = min(int(np.searchsorted(stamps, stamp_ns, side="left")), len(stamps) - 1)
+        lower = max(upper - 1, 0)
+        span = int(stamps[upper] - stamps[lower])
+        fraction = (stamp_ns - int(stamps[lower])) / span if span else 0.0
+        yaw = np.unwrap(rotation_to_yaw(self.rotations[[lower, upper]]))
+        x, y = (1.0 - fraction) * self.xyz[lower, :2] + fraction * self.xyz[upper, :2]
+        return Pose2D(float(x), float(y), float(yaw[0] + fraction * (yaw[1] - yaw[0])))
 
 
 @dataclass(frozen=True)

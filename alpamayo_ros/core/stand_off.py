@@ -129,8 +129,8 @@ class StandOff:
     cause (pipeline.planning's tracked clear road end), moving on along x at `speed_mps`,
     kept off for the first `horizon_s` of a plan (a constant speed is a guess further
     on, and the plan after next looks again). With its `extent_y` (right, left: y where it
-    begins), growing at `lateral_speed_mps` the way it moves, a plan may pass it
-    SEEN_PASSING_GAP_M aside; without, it is a point."""
+    begins), growing at `lateral_speeds_mps` (rightward, leftward) the ways it may move,
+    a plan may pass it SEEN_PASSING_GAP_M aside; without, it is a point."""
 
     cause: Cause
     x: float
@@ -143,7 +143,7 @@ class StandOff:
     extent_y: tuple[float, float] | None = None
     # Sideways speed (m/s, +left) of a thing with its width: it reaches further that way
     # as time goes on (a pedestrian walking into the lane), never less far the other way.
-    lateral_speed_mps: float = 0.0
+    lateral_speeds_mps: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
     def stated_by(
@@ -211,7 +211,8 @@ class StandOff:
         start = self.x + self.speed_mps * rollouts.t
         limit = min(self.clearance_m, self.x - APPROACH_TOLERANCE_M)
         alongside = (rollouts.x > start - limit) & (rollouts.x < start + SEEN_LENGTH_M)
-        right, left = widened(self.extent_y, self.lateral_speed_mps * rollouts.t)
+        toward_right, toward_left = self.lateral_speeds_mps
+        right, left = widened(self.extent_y, toward_right * rollouts.t, toward_left * rollouts.t)
         needed = SEEN_PASSING_GAP_M
         if self.x <= BESIDE_THE_CAR_M:
             # Beside it already, sideways only: steering away swings the rear corner
@@ -289,11 +290,14 @@ class StandOff:
 FloatLike = float | npt.NDArray[np.float64]
 
 
-def widened(extent_y: tuple[float, float], drift: FloatLike) -> tuple[FloatLike, FloatLike]:
-    """A thing's (right, left) extent after moving `drift` m sideways (+left): further
-    that way, never less far the other."""
+def widened(
+    extent_y: tuple[float, float], right_drift: FloatLike, left_drift: FloatLike
+) -> tuple[FloatLike, FloatLike]:
+    """A thing's (right, left) extent after it may have moved as far as `right_drift`
+    (m, negative: rightward) and `left_drift` (positive: leftward) sideways: further each
+    way it may go, never less far."""
     right, left = extent_y
-    return right + np.minimum(drift, 0.0), left + np.maximum(drift, 0.0)
+    return right + np.minimum(right_drift, 0.0), left + np.maximum(left_drift, 0.0)
 
 
 def sideways_gap(

@@ -98,6 +98,7 @@ def run_benchmark(
             decided.lane,
             decided.light,
             decided.free_space,
+            ego_history=decided.history,
         )
         # On the graph the text is written while the planner plans.
         output = decided.explained()

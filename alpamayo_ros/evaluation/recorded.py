@@ -267,6 +267,7 @@ def _cycle(
         decided.light,
         decided.free_space,
         set_speed=set_speed,
+        ego_history=decided.history,
     )
     explained = decided.explained()
     stage_ms = {

@@ -229,6 +229,7 @@ class _ModelPlanner:
             decided.free_space,
             # As the simulator node tells the planner node (a driver's cruise setting).
             set_speed=world.scenario.set_speed,
+            ego_history=decided.history,
         )
         # The planner waits for the decision and what is found beside it in the same step.
         waited_ms = planner_wait_ms(decided.stage_ms)

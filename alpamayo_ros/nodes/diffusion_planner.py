@@ -113,6 +113,7 @@ class DiffusionPlanner(Node):
                 light,
                 conversions.free_space_estimate(msg.free_space),
                 self.set_speed,
+                conversions.ego_history(msg),
             )
         except Exception as error:
             # A model that fails (a model worker gone, a latent it cannot read) must not end

@@ -54,6 +54,7 @@ import numpy.typing as npt
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
 from alpamayo_ros.core.control import pure_pursuit_curvature, pure_pursuit_lookahead
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.ego_history import EgoHistory
 from alpamayo_ros.core.kinematics import (
     Rollout,
     along_path,
@@ -63,6 +64,7 @@ from alpamayo_ros.core.kinematics import (
 from alpamayo_ros.core.meta_actions import Longitudinal, coarse_meta_action, label_meta_action
 from alpamayo_ros.core.model_io import CausalDecision, ControlSamples, PlannerInput
 from alpamayo_ros.core.object_memory import HOLD_S, Recalled, StandingObjectMemory, hold_problem
+from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.core.stand_off import (
     BESIDE_THE_CAR_M,
     EGO_HALF_WIDTH_M,
@@ -509,6 +511,9 @@ class _ClearRoadEnd:
     x: float
     ego_speed: float
     extent_y: tuple[float, float] | None
+    # The car at t0 in the track's own frame, by the ego history (`ClearRoadTrack._moved_to`):
+    # what the cameras show moves sideways in base_link as the car itself turns and drifts.
+    ego_pose: Pose2D
 
 
 class Followed(NamedTuple):
@@ -517,9 +522,29 @@ class Followed(NamedTuple):
     x: float  # m, base_link, where it begins
     speed: float | None  # m/s along the lane; None until followed long enough
     extent_y: tuple[float, float] | None  # how far sideways it reaches (FreeSpace.extent_y)
-    # m/s, +left: how fast it moves sideways (0 until followed long enough, or under
-    # LATERAL_DEADBAND_MPS: the measured extent jitters by a pixel between frames)
-    lateral_speed: float = 0.0
+    # m/s (rightward <= 0, leftward >= 0): how fast it may move sideways each way (0
+    # until followed long enough, or under LATERAL_DEADBAND_MPS: the measured extent
+    # jitters by a pixel between frames)
+    lateral_speeds: tuple[float, float] = (0.0, 0.0)
+
+
+def _sideways(first: _ClearRoadEnd, last: _ClearRoadEnd, _: float) -> float | None:
+    """How far the middle of the thing's extent moved sideways (across the car's heading
+    at the later plan) from one plan to a later one, each placed by the car's pose then;
+    None where either has no extent."""
+    if first.extent_y is None or last.extent_y is None:
+        return None
+    before = first.ego_pose.transform_point(first.x, sum(first.extent_y) / 2.0)
+    _, before_y = last.ego_pose.relative_point(*before)
+    return sum(last.extent_y) / 2.0 - before_y
+
+
+def _sideways_in_view(first: _ClearRoadEnd, last: _ClearRoadEnd, _: float) -> float | None:
+    """How far the middle of the thing's extent moved sideways in base_link, as the
+    cameras see it (the car's own turning left in); None where either has no extent."""
+    if first.extent_y is None or last.extent_y is None:
+        return None
+    return (sum(last.extent_y) - sum(first.extent_y)) / 2.0
 
 
 def _along_the_lane(first: _ClearRoadEnd, last: _ClearRoadEnd, dt: float) -> float:
@@ -545,8 +570,16 @@ class ClearRoadTrack:
 
     def __init__(self) -> None:
         self._ends: list[_ClearRoadEnd] = []
+        # The last plan's t0 and the car's pose then, in the track's frame.
+        self._last_pose: tuple[int, Pose2D] | None = None
 
-    def follow(self, t0_ns: int, free_space: FreeSpace | None, ego_speed: float) -> Followed | None:
+    def follow(
+        self,
+        t0_ns: int,
+        free_space: FreeSpace | None,
+        ego_speed: float,
+        ego_history: EgoHistory | None = None,
+    ) -> Followed | None:
         """The thing at the clear road's end at t0; None where nothing stands in the
         corridor within range, and its speed None where it has not been followed long
         enough for one (it may be a pedestrian stepping in: seed 3000145). A jump further
@@ -557,6 +590,7 @@ class ClearRoadTrack:
         frame to the next, and the car, braking every other plan, hit her (seed 3000389)."""
         if any(e.t0_ns >= t0_ns for e in self._ends):  # a replay that starts over
             self._ends.clear()
+        ego_pose = self._moved_to(t0_ns, ego_history)
         if free_space is None or free_space.clear_to_x >= free_space.range_x:
             return self._coasted(t0_ns, ego_speed)
         x = free_space.clear_to_x
@@ -566,23 +600,44 @@ class ClearRoadTrack:
             TRACK_JUMP_M + TRACK_JUMP_FRACTION * x
         ):
             ends = []
-        ends.append(_ClearRoadEnd(t0_ns, x, ego_speed, free_space.extent_y))
+        ends.append(_ClearRoadEnd(t0_ns, x, ego_speed, free_space.extent_y, ego_pose))
         self._ends = ends
         return Followed(
-            x, self._speed(t0_ns, ego_speed), free_space.extent_y, self._lateral_speed()
+            x, self._speed(t0_ns, ego_speed), free_space.extent_y, self._lateral_speeds()
         )
 
-    def _lateral_speed(self) -> float:
-        """How fast the middle of the thing's extent moves sideways (`_median_rate`); 0
-        under LATERAL_DEADBAND_MPS."""
-        speed = self._median_rate(
-            lambda first, last, _: (
-                (sum(last.extent_y) - sum(first.extent_y)) / 2.0
-                if first.extent_y and last.extent_y
-                else None
-            )
-        )
-        return speed if speed is not None and abs(speed) >= LATERAL_DEADBAND_MPS else 0.0
+    def _moved_to(self, t0_ns: int, ego_history: EgoHistory | None) -> Pose2D:
+        """The car's pose at t0 in the track's frame: the last plan's moved on by how the
+        car moved since, as the ego history at t0 shows it (odometry, not an estimate).
+        The frame starts over where there is no history, or it does not reach back to the
+        last plan (then every end is older than the track keeps); without a history every
+        pose is the frame's origin, and nothing is taken out."""
+        pose = Pose2D(0.0, 0.0, 0.0)
+        last = self._last_pose
+        if ego_history is not None and last is not None and last[0] < t0_ns:
+            last_seen_now = ego_history.planar_pose_at(last[0])
+            if last_seen_now is not None:
+                pose = last[1].compose(last_seen_now.inverse())
+        self._last_pose = (t0_ns, pose) if ego_history is not None else None
+        return pose
+
+    def _lateral_speeds(self) -> tuple[float, float]:
+        """How fast the middle of the thing's extent may move sideways (`_median_rate`),
+        (rightward, leftward): the fastest of two estimates each way, 0 under
+        LATERAL_DEADBAND_MPS. One is measured with the car's own turning and drift taken
+        out: in base_link a thing keeps its bearing while the car turns the way it walks
+        (seed 3000541: the car nudged left round a pedestrian crossing leftwards at
+        1.5 m/s; her extent stayed at y -1.0..-0.6 m from 23 m to 13 m ahead, read as
+        standing beside the path, and the car hit her). The other in base_link as the
+        cameras see it: a cone line the car turns towards closes in on it there, which is
+        what keeps it off the next cone (with the first alone, 6 cone lines were hit on
+        the held-out seeds where there had been 1)."""
+        speeds = [0.0]
+        for moved in (_sideways, _sideways_in_view):
+            speed = self._median_rate(moved)
+            if speed is not None and abs(speed) >= LATERAL_DEADBAND_MPS:
+                speeds.append(speed)
+        return min(speeds), max(speeds)
 
     def _speed(self, t0_ns: int, ego_speed: float) -> float | None:
         """How fast the end moves along the lane (`_median_rate`), the car's own travel
@@ -643,10 +698,10 @@ class ClearRoadTrack:
         speed = self._speed(last.t0_ns, last.ego_speed)
         dt = (t0_ns - last.t0_ns) / NS_PER_S
         x = last.x + ((speed or 0.0) - 0.5 * (last.ego_speed + ego_speed)) * dt
-        lateral = self._lateral_speed()
+        lateral = self._lateral_speeds()
         extent = last.extent_y
         if extent is not None:
-            right, left = widened(extent, lateral * dt)
+            right, left = widened(extent, lateral[0] * dt, lateral[1] * dt)
             extent = (float(right), float(left))
         return Followed(x, speed, extent, lateral)
 
@@ -840,7 +895,7 @@ class PlanningStep:
         is none, it moves away faster than the car, or the object rules are off."""
         if followed is None or self.stand_off_clearance_m == 0.0:
             return None
-        x, followed_speed, extent_y, lateral_speed = followed
+        x, followed_speed, extent_y, lateral_speeds = followed
         if x <= BESIDE_THE_CAR_M and extent_y is None:  # under the car's front
             return None
         waited = speed * TRACK_MIN_SPAN_S  # travelled until its speed is known
@@ -864,7 +919,7 @@ class PlanningStep:
             speed_mps=0.0 if thing_speed < STANDING_MPS else thing_speed,
             horizon_s=np.inf if thing_speed < STANDING_MPS else MOVING_HORIZON_S,
             extent_y=extent_y,
-            lateral_speed_mps=lateral_speed,
+            lateral_speeds_mps=lateral_speeds,
         )
 
     def _recent_light_plan(self, t0_ns: int) -> _LightPlan | None:
@@ -912,6 +967,7 @@ class PlanningStep:
         light: TrafficLightView = NO_LIGHT,
         free_space: FreeSpace | None = None,
         set_speed: float | None = None,
+        ego_history: EgoHistory | None = None,
     ) -> Plan:
         """`decision`: the reasoning's structure (the conditioning message carries it), whose
         stop or yield for a standing object, nudge round one, or stop at a light's line the
@@ -921,8 +977,10 @@ class PlanningStep:
         `light`: the light ahead in the frames of t0 (`light_corrected`). `free_space`:
         how far the lane is clear road in those frames (`moved_to_clear_road`). `set_speed`:
         the speed (m/s) the car keeps where the reasoning tracks the set speed, if known
-        (`toward_set_speed`). Plans come in t0 order: the memory follows the car from one
-        to the next."""
+        (`toward_set_speed`). `ego_history`: the car's last poses in the frame of t0 (the
+        model's input), by which what the cameras follow is placed from plan to plan
+        (`ClearRoadTrack`). Plans come in t0 order: the memory follows the car from one to
+        the next."""
         if set_speed is not None and known_set_speed(set_speed) is None:
             raise ValueError("a set speed that is not known is None, not 0")
         started = time.perf_counter()
@@ -957,7 +1015,7 @@ class PlanningStep:
         moved_stop, moved_cause = None, None
         if moved is not None and stand_off is not None:
             moved_stop, moved_cause, stand_off = (stand_off.x, moved.x), stand_off.cause, moved
-        followed = self.clear_road_track.follow(t0_ns, free_space, speed)
+        followed = self.clear_road_track.follow(t0_ns, free_space, speed, ego_history)
         seen = self._seen_in_lane(followed, speed, lane)
         moving_cause = None
         if stand_off is not None and _moving_where_standing(

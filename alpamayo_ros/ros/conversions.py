@@ -36,9 +36,10 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
-from alpamayo_ros.core.contract import NS_PER_S
+from alpamayo_ros.core.contract import HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
 from alpamayo_ros.core.control import TrackedTrajectory
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.ego_history import EgoHistory, invalid_pose
 from alpamayo_ros.core.kinematics import MIN_SPEED_FOR_CURVATURE, EgoState, Rollout
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import CausalDecision, MetaActionEstimate, PlannerInput
@@ -449,6 +450,25 @@ def free_space_estimate(msg: FreeSpaceMsg) -> FreeSpace | None:
     # Strictly ordered: fields a publisher left unset read 0.0 and 0.0, no width at all.
     measured = math.isfinite(right_y) and math.isfinite(left_y) and right_y < left_y
     return FreeSpace(clear_to_x, range_x, (right_y, left_y) if measured else None)
+
+
+def ego_history(msg: PlannerConditioning) -> EgoHistory | None:
+    """The ego history a conditioning carries (HISTORY_POSES poses at 10 Hz up to its
+    stamp, in the ego frame there); None where it holds another number of poses, or one
+    that is not a pose (`invalid_pose`)."""
+    poses = msg.ego_history
+    if len(poses) != HISTORY_POSES:
+        return None
+    xyz = np.array([[p.position.x, p.position.y, p.position.z] for p in poses], np.float64)
+    quaternions = np.array(
+        [[p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w] for p in poses],
+        np.float64,
+    )
+    if any(invalid_pose(p, q) for p, q in zip(xyz, quaternions, strict=True)):
+        return None
+    t0_ns = stamp_ns(msg.header.stamp)
+    stamps = t0_ns - HISTORY_PERIOD_NS * np.arange(HISTORY_POSES - 1, -1, -1, dtype=np.int64)
+    return EgoHistory(stamps, xyz, Rotation.from_quat(quaternions).as_matrix())
 
 
 def planner_input(msg: PlannerConditioning) -> PlannerInput:

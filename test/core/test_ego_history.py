@@ -8,6 +8,7 @@ from alpamayo_ros.core.ego_history import (
     InvalidOdometry,
     invalid_pose,
 )
+from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.core.stamped import AddResult, InvalidStamp
 
 MS = 1_000_000
@@ -87,6 +88,25 @@ def test_relative_pose_is_expressed_in_the_reference_frame():
     assert yaw == pytest.approx(turned, abs=1e-9)
     with pytest.raises(HistoryUnavailable, match="older than the requested time"):
         buffer.relative_pose(reference_ns, BASE_NS + 4_000 * MS)
+
+
+def test_a_past_pose_is_read_off_the_history_in_the_t0_frame():
+    """Where the car was 0.5 s and 0.25 s before t0, as the planner places what it saw
+    then: on the history's poses exactly, between them by interpolation (to the arc's
+    sagitta), nothing outside its span."""
+    history = _filled(50).resample(BASE_NS + 2_000 * MS)
+    radius = SPEED / YAW_RATE
+    for before_s, tolerance in ((0.5, 1e-6), (0.25, 5e-3)):
+        pose = history.planar_pose_at(BASE_NS + 2_000 * MS - round(before_s * 1e9))
+        turned = -YAW_RATE * before_s
+        assert pose is not None
+        assert (pose.x, pose.y) == pytest.approx(
+            (radius * np.sin(turned), radius * (1 - np.cos(turned))), abs=tolerance
+        )
+        assert pose.yaw == pytest.approx(turned, abs=1e-9)
+    assert history.planar_pose_at(BASE_NS + 2_000 * MS) == Pose2D(0.0, 0.0, 0.0)
+    assert history.planar_pose_at(BASE_NS + 2_000 * MS + 1) is None
+    assert history.planar_pose_at(BASE_NS + 400 * MS) is None  # 1.6 s before t0
 
 
 def test_small_forward_extrapolation_continues_at_constant_velocity():

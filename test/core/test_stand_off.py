@@ -285,6 +285,20 @@ def test_a_seen_thing_with_its_width_is_passed_with_room_or_stood_off() -> None:
     assert 12.0 < braked.x.max() <= 13.0 + 1e-6
 
 
+def test_a_seen_thing_reaches_further_each_way_it_may_move() -> None:
+    """A walker 20 m ahead, 3.0 to 2.6 m left of the path: a straight plan at 10 m/s
+    passes her 1.65 m aside where she stands or walks away; walking towards the path at
+    1.5 m/s she is in it by the time the car is there. Either estimate that has her
+    coming counts (lateral_speeds: rightward, leftward)."""
+    straight = integrate_unicycle(np.zeros((1, STEPS)), np.zeros((1, STEPS)), 10.0)
+    walker = StandOff(Cause.OTHER, 20.0, 0.0, 7.0, seen=True, extent_y=(2.6, 3.0))
+    assert walker.violations(straight) == [""]
+    assert replace(walker, lateral_speeds_mps=(0.0, 1.5)).violations(straight) == [""]
+    coming = replace(walker, lateral_speeds_mps=(-1.5, 0.0))
+    assert coming.violations(straight)[0].startswith("comes ")
+    assert replace(walker, lateral_speeds_mps=(-1.5, 1.5)).violations(straight)[0] != ""
+
+
 def test_the_body_s_corners_count_where_the_car_turns_towards_a_thing() -> None:
     """Seed 3000002 in the graph: base_link 0.7 m left of a cone line whose near edge is
     1.0 m right of it clears it by 0.75 m, but turned back towards it at 0.07 rad the front

@@ -10,6 +10,7 @@ import pytest
 
 from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
+from alpamayo_ros.core.ego_history import EgoHistory
 from alpamayo_ros.core.kinematics import EgoState, Rollout, integrate_unicycle
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import (
@@ -19,6 +20,7 @@ from alpamayo_ros.core.model_io import (
     PlannerInput,
     VlaInput,
 )
+from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.core.stand_off import StandOff
 from alpamayo_ros.core.trajectory_checks import check_rollout
 from alpamayo_ros.perception.free_space import MAX_FREE_X_M, FreeSpace
@@ -846,6 +848,46 @@ def test_the_clear_road_end_is_followed_and_its_speed_found() -> None:
     assert track.follow(10 * NS_PER_S // 10, None, 10.0) is None
     track.follow(11 * NS_PER_S // 10, FreeSpace(15.0), 10.0)
     assert track.follow(0, FreeSpace(15.0), 10.0) == Followed(15.0, None, None)
+
+
+def test_a_thing_crossing_is_seen_crossing_from_a_car_that_turns() -> None:
+    """Seed 3000541: the car, at 12 m/s, turns left round what it reads as a cyclist; a
+    pedestrian 25 m ahead and 1.5 m right walks left at 1.5 m/s into its path. In
+    base_link the car's turn (0.1 rad/s here) swings her bearing right faster than she
+    walks left. Placed by the ego history (where the car was at each earlier plan), she
+    is seen crossing at her own speed, leftwards; as the cameras see her, rightwards: the
+    track keeps both ways. Without a history, only the latter."""
+    speed, yaw_rate = 12.0, 0.1
+
+    def car(t_s: float) -> Pose2D:  # on its arc, in the frame of the car at t = 0
+        turned = yaw_rate * t_s
+        radius = speed / yaw_rate
+        return Pose2D(radius * np.sin(turned), radius * (1.0 - np.cos(turned)), turned)
+
+    def history(t0_s: float) -> EgoHistory:
+        stamps = np.array([round((t0_s - 0.1 * k) * NS_PER_S) for k in range(15, -1, -1)])
+        now = car(t0_s)
+        poses = [now.relative(car(stamp / NS_PER_S)) for stamp in stamps]
+        xyz = np.array([[pose.x, pose.y, 0.0] for pose in poses])
+        yaw = np.array([pose.yaw for pose in poses])
+        rotations = np.zeros((16, 3, 3))
+        rotations[:, 0, 0], rotations[:, 0, 1] = np.cos(yaw), -np.sin(yaw)
+        rotations[:, 1, 0], rotations[:, 1, 1] = np.sin(yaw), np.cos(yaw)
+        rotations[:, 2, 2] = 1.0
+        return EgoHistory(stamps.astype(np.int64), xyz, rotations)
+
+    placed, unplaced = ClearRoadTrack(), ClearRoadTrack()
+    for k in range(6):
+        t0_s = 0.1 * k
+        x, y = car(t0_s).relative_point(25.0, -1.5 + 1.5 * t0_s)  # her near side
+        seen = FreeSpace(x, MAX_FREE_X_M, (y - 0.3, y + 0.3))
+        followed = placed.follow(round(t0_s * NS_PER_S), seen, speed, history(t0_s))
+        blind = unplaced.follow(round(t0_s * NS_PER_S), seen, speed)
+    assert followed is not None
+    rightward, leftward = followed.lateral_speeds
+    assert leftward == pytest.approx(1.5, abs=0.2) and rightward < -0.4
+    assert blind is not None
+    assert blind.lateral_speeds[0] < -0.4 and blind.lateral_speeds[1] == 0.0
 
 
 def test_a_thing_moves_on_surely_only_where_every_pair_of_plans_says_so() -> None:

@@ -9,8 +9,16 @@ import pytest
 from alpamayo_ros_msgs.msg import (
     FreeSpace as FreeSpaceMsg,
 )
-from alpamayo_ros_msgs.msg import Lane, Reasoning, TrafficLight, Trajectory, TrajectoryCandidates
+from alpamayo_ros_msgs.msg import (
+    Lane,
+    PlannerConditioning,
+    Reasoning,
+    TrafficLight,
+    Trajectory,
+    TrajectoryCandidates,
+)
 from rclpy.serialization import deserialize_message, serialize_message
+from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import Image
 
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
@@ -224,6 +232,29 @@ def test_free_space_round_trips_and_figures_that_are_not_one_read_as_none() -> N
     for right_y, left_y in ((math.nan, 1.0), (-1.0, math.inf), (1.0, -1.0), (0.0, 0.0)):
         wire = FreeSpaceMsg(clear_to_x=12.0, range_x=40.0, right_y=right_y, left_y=left_y)
         assert conversions.free_space_estimate(wire) == FreeSpace(12.0, 40.0)
+
+
+def test_the_ego_history_round_trips_through_a_conditioning_message() -> None:
+    """The planner places what the cameras follow by the history the conditioning carries:
+    the VLA node's 16 poses back at their 10 Hz stamps; a history of another length, or
+    with a pose that is not one, reads as none."""
+    t0_ns = 1_700_000_000 * 10**9 + 123
+    yaw = np.linspace(-0.15, 0.0, 16)
+    xyz = np.column_stack([np.linspace(-15.0, 0.0, 16), 0.5 * yaw, np.zeros(16)])
+    rotations = Rotation.from_euler("z", yaw[:, np.newaxis]).as_matrix()
+    msg = PlannerConditioning(
+        ego_history=conversions.pose_msgs(xyz, Rotation.from_matrix(rotations).as_quat())
+    )
+    msg.header.stamp = conversions.time_msg(t0_ns)
+    wire = deserialize_message(serialize_message(msg), PlannerConditioning)
+    history = conversions.ego_history(wire)
+    assert history is not None
+    assert history.stamps_ns.tolist() == [t0_ns - k * 100_000_000 for k in range(15, -1, -1)]
+    np.testing.assert_allclose(history.xyz, xyz, atol=1e-12)
+    np.testing.assert_allclose(history.rotations, rotations, atol=1e-12)
+    assert conversions.ego_history(PlannerConditioning()) is None
+    wire.ego_history[3].orientation.w = math.nan
+    assert conversions.ego_history(wire) is None
 
 
 def test_trajectory_message_round_trips_to_the_tracker() -> None:
