@@ -514,6 +514,9 @@ class _ClearRoadEnd:
     # The car at t0 in the track's own frame, by the ego history (`ClearRoadTrack._moved_to`):
     # what the cameras show moves sideways in base_link as the car itself turns and drifts.
     ego_pose: Pose2D
+    # Which of the track's frames that is: sightings are placed against each other only
+    # within one (a frame starts over where a plan comes without a history).
+    frame: int
 
 
 class Followed(NamedTuple):
@@ -531,8 +534,8 @@ class Followed(NamedTuple):
 def _sideways(first: _ClearRoadEnd, last: _ClearRoadEnd, _: float) -> float | None:
     """How far the middle of the thing's extent moved sideways (across the car's heading
     at the later plan) from one plan to a later one, each placed by the car's pose then;
-    None where either has no extent."""
-    if first.extent_y is None or last.extent_y is None:
+    None where either has no extent, or they are placed in different frames."""
+    if first.extent_y is None or last.extent_y is None or first.frame != last.frame:
         return None
     before = first.ego_pose.transform_point(first.x, sum(first.extent_y) / 2.0)
     _, before_y = last.ego_pose.relative_point(*before)
@@ -572,6 +575,7 @@ class ClearRoadTrack:
         self._ends: list[_ClearRoadEnd] = []
         # The last plan's t0 and the car's pose then, in the track's frame.
         self._last_pose: tuple[int, Pose2D] | None = None
+        self._frame = 0
 
     def follow(
         self,
@@ -590,7 +594,7 @@ class ClearRoadTrack:
         frame to the next, and the car, braking every other plan, hit her (seed 3000389)."""
         if any(e.t0_ns >= t0_ns for e in self._ends):  # a replay that starts over
             self._ends.clear()
-        ego_pose = self._moved_to(t0_ns, ego_history)
+        frame, ego_pose = self._moved_to(t0_ns, ego_history)
         if free_space is None or free_space.clear_to_x >= free_space.range_x:
             return self._coasted(t0_ns, ego_speed)
         x = free_space.clear_to_x
@@ -600,26 +604,29 @@ class ClearRoadTrack:
             TRACK_JUMP_M + TRACK_JUMP_FRACTION * x
         ):
             ends = []
-        ends.append(_ClearRoadEnd(t0_ns, x, ego_speed, free_space.extent_y, ego_pose))
+        ends.append(_ClearRoadEnd(t0_ns, x, ego_speed, free_space.extent_y, ego_pose, frame))
         self._ends = ends
         return Followed(
             x, self._speed(t0_ns, ego_speed), free_space.extent_y, self._lateral_speeds()
         )
 
-    def _moved_to(self, t0_ns: int, ego_history: EgoHistory | None) -> Pose2D:
-        """The car's pose at t0 in the track's frame: the last plan's moved on by how the
-        car moved since, as the ego history at t0 shows it (odometry, not an estimate).
-        The frame starts over where there is no history, or it does not reach back to the
-        last plan (then every end is older than the track keeps); without a history every
-        pose is the frame's origin, and nothing is taken out."""
-        pose = Pose2D(0.0, 0.0, 0.0)
+    def _moved_to(self, t0_ns: int, ego_history: EgoHistory | None) -> tuple[int, Pose2D]:
+        """The track's frame and the car's pose at t0 in it: the last plan's moved on by
+        how the car moved since, as the ego history at t0 shows it (odometry, not an
+        estimate). A new frame starts, with the car at its origin, where there is no
+        history or it does not reach back to the last plan; what was placed in the old
+        one is then placed against nothing (`_sideways`), not read across frames."""
         last = self._last_pose
         if ego_history is not None and last is not None and last[0] < t0_ns:
             last_seen_now = ego_history.planar_pose_at(last[0])
             if last_seen_now is not None:
                 pose = last[1].compose(last_seen_now.inverse())
+                self._last_pose = (t0_ns, pose)
+                return self._frame, pose
+        self._frame += 1
+        pose = Pose2D(0.0, 0.0, 0.0)
         self._last_pose = (t0_ns, pose) if ego_history is not None else None
-        return pose
+        return self._frame, pose
 
     def _lateral_speeds(self) -> tuple[float, float]:
         """How fast the middle of the thing's extent may move sideways (`_median_rate`),

@@ -853,16 +853,20 @@ def test_the_clear_road_end_is_followed_and_its_speed_found() -> None:
 def test_a_thing_crossing_is_seen_crossing_from_a_car_that_turns() -> None:
     """Seed 3000541: the car, at 12 m/s, turns left round what it reads as a cyclist; a
     pedestrian 25 m ahead and 1.5 m right walks left at 1.5 m/s into its path. In
-    base_link the car's turn (0.1 rad/s here) swings her bearing right faster than she
-    walks left. Placed by the ego history (where the car was at each earlier plan), she
-    is seen crossing at her own speed, leftwards; as the cameras see her, rightwards: the
-    track keeps both ways. Without a history, only the latter."""
-    speed, yaw_rate = 12.0, 0.1
+    base_link the car's turn (a weave, up to 0.3 rad/s, so that the order in which
+    its moves are composed matters) swings her bearing right faster than she walks left.
+    Placed by the ego history (where the car was at each earlier plan), she is seen
+    crossing at her own speed, leftwards; as the cameras see her, rightwards: the track
+    keeps both ways. Without a history, only the latter."""
+    speed, weave = 12.0, 0.3
 
-    def car(t_s: float) -> Pose2D:  # on its arc, in the frame of the car at t = 0
-        turned = yaw_rate * t_s
-        radius = speed / yaw_rate
-        return Pose2D(radius * np.sin(turned), radius * (1.0 - np.cos(turned)), turned)
+    def car(t_s: float) -> Pose2D:  # heading weave * sin(t), in the frame of the car at 0
+        t = np.linspace(0.0, t_s, 401)
+        yaw = weave * np.sin(t)
+        step = np.diff(t)
+        x = np.sum(speed * (np.cos(yaw[1:]) + np.cos(yaw[:-1])) / 2.0 * step)
+        y = np.sum(speed * (np.sin(yaw[1:]) + np.sin(yaw[:-1])) / 2.0 * step)
+        return Pose2D(float(x), float(y), float(yaw[-1]))
 
     def history(t0_s: float) -> EgoHistory:
         stamps = np.array([round((t0_s - 0.1 * k) * NS_PER_S) for k in range(15, -1, -1)])
@@ -888,6 +892,18 @@ def test_a_thing_crossing_is_seen_crossing_from_a_car_that_turns() -> None:
     assert leftward == pytest.approx(1.5, abs=0.2) and rightward < -0.4
     assert blind is not None
     assert blind.lateral_speeds[0] < -0.4 and blind.lateral_speeds[1] == 0.0
+
+    # One plan without a history (a malformed message) starts a new frame: sightings of
+    # the old one, which began 1 s and 12 m back, are not placed against the new one's.
+    interrupted = ClearRoadTrack()
+    for k in range(16):
+        t0_s = 0.1 * k
+        x, y = car(t0_s).relative_point(25.0, -1.5 + 1.5 * t0_s)
+        seen = FreeSpace(x, MAX_FREE_X_M, (y - 0.3, y + 0.3))
+        given = None if k == 10 else history(t0_s)
+        followed = interrupted.follow(round(t0_s * NS_PER_S), seen, speed, given)
+        assert followed is not None and followed.lateral_speeds[1] < 2.0, k
+    assert followed.lateral_speeds[1] == pytest.approx(1.5, abs=0.2)
 
 
 def test_a_thing_moves_on_surely_only_where_every_pair_of_plans_says_so() -> None:
