@@ -127,9 +127,8 @@ class OnnxVlaBackend(EmbeddedModelBackend[MemoryKeysValues]):
             else cached_export(weights, weights_sha256)
         )
         super().__init__(manifest.config, manifest.model_version, cpu_threads)
-        kind, index = parse_device(device)
         # Where outputs that the next run reads are kept (bind_output's device).
-        self._kept_on = (kind, index)
+        self._kept_on = parse_device(device)
         # Only the scene (16 images) is worth splitting over threads: a decoder or flow
         # step is too small to gain from a thread pool's hand-offs (measured on 2 cores).
         threads = {SCENE: cpu_threads, DECODER_STEP: 1, FLOW_STEP: 1}
@@ -137,7 +136,6 @@ class OnnxVlaBackend(EmbeddedModelBackend[MemoryKeysValues]):
             part: _session(manifest, part, _options(threads[part]), execution_providers)
             for part in SIGNATURES
         }
-        self._scene_outputs = [*DECISION_OUTPUTS, "memory_keys", "memory_values"]
         # The flow time of each Euler step, as the network computes them.
         steps = self.config.flow_steps
         self._flow_times = (torch.arange(steps) / steps).numpy()

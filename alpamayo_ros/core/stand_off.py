@@ -211,8 +211,7 @@ class StandOff:
         start = self.x + self.speed_mps * rollouts.t
         limit = min(self.clearance_m, self.x - APPROACH_TOLERANCE_M)
         alongside = (rollouts.x > start - limit) & (rollouts.x < start + SEEN_LENGTH_M)
-        toward_right, toward_left = self.lateral_speeds_mps
-        right, left = widened(self.extent_y, toward_right * rollouts.t, toward_left * rollouts.t)
+        right, left = widened(self.extent_y, self.lateral_speeds_mps, rollouts.t)
         needed = SEEN_PASSING_GAP_M
         if self.x <= BESIDE_THE_CAR_M:
             # Beside it already, sideways only: steering away swings the rear corner
@@ -291,13 +290,16 @@ FloatLike = float | npt.NDArray[np.float64]
 
 
 def widened(
-    extent_y: tuple[float, float], right_drift: FloatLike, left_drift: FloatLike
+    extent_y: tuple[float, float], lateral_speeds: tuple[float, float], seconds: FloatLike
 ) -> tuple[FloatLike, FloatLike]:
-    """A thing's (right, left) extent after it may have moved as far as `right_drift`
-    (m, negative: rightward) and `left_drift` (positive: leftward) sideways: further each
-    way it may go, never less far."""
+    """A thing's (right, left) extent `seconds` on, at `lateral_speeds` (m/s: rightward,
+    negative; leftward, positive): further each way it may go, never less far."""
     right, left = extent_y
-    return right + np.minimum(right_drift, 0.0), left + np.maximum(left_drift, 0.0)
+    toward_right, toward_left = lateral_speeds
+    return (
+        right + np.minimum(toward_right, 0.0) * seconds,
+        left + np.maximum(toward_left, 0.0) * seconds,
+    )
 
 
 def sideways_gap(

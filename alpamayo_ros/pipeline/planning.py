@@ -708,7 +708,7 @@ class ClearRoadTrack:
         lateral = self._lateral_speeds()
         extent = last.extent_y
         if extent is not None:
-            right, left = widened(extent, lateral[0] * dt, lateral[1] * dt)
+            right, left = widened(extent, lateral, dt)
             extent = (float(right), float(left))
         return Followed(x, speed, extent, lateral)
 
