@@ -50,13 +50,15 @@ _CAPTURING = threading.Lock()
 class Replay(Generic[Outputs]):
     """`run`, a function of tensors it reads and writes in place, run again on each call:
     on a CUDA `device`, captured once as a CUDA graph there and replayed; else (None) run
-    eagerly. Read the outputs before the next call: replayed, they are the same tensors
-    every time."""
+    eagerly. Read the outputs before the next call: they are the same tensors every time,
+    overwritten by each call (run eagerly too, so that a caller who keeps them past the
+    next call fails its tests here as it would on a device)."""
 
     def __init__(self, run: Callable[[], Outputs], device: torch.device | None) -> None:
         self._run = run
         self._device = device
         self._graph: torch.cuda.CUDAGraph | None = None
+        self._outputs: Outputs | None = None
         if device is None:
             return
         with _CAPTURING, torch.cuda.device(device):
@@ -74,10 +76,28 @@ class Replay(Generic[Outputs]):
 
     def __call__(self) -> Outputs:
         if self._graph is None:
-            return self._run()
+            outputs = self._run()
+            if self._outputs is None:
+                self._outputs = outputs
+            else:
+                _copy_into(self._outputs, outputs)
+            return self._outputs
         with torch.cuda.device(self._device):
             self._graph.replay()
+        assert self._outputs is not None  # captured with the graph
         return self._outputs
+
+
+def _copy_into(kept: object, new: object) -> None:
+    """Copies each tensor of `new` into its place in `kept` (tensors, nested in tuples and
+    lists, of the same structure)."""
+    if isinstance(kept, Tensor) and isinstance(new, Tensor):
+        kept.copy_(new)
+    elif isinstance(kept, tuple | list) and isinstance(new, tuple | list):
+        for mine, theirs in zip(kept, new, strict=True):
+            _copy_into(mine, theirs)
+    else:
+        raise TypeError(f"outputs of another structure: {type(kept)} and {type(new)}")
 
 
 class _Input:

@@ -201,12 +201,22 @@ def test_captured_graphs_decide_and_sample_as_the_eager_model() -> None:
 @needs_cuda
 def test_captured_graphs_in_half_precision_plan_as_the_eager_model() -> None:
     """In fp16 a near tie between two words may fall either way with the attention's
-    kernel, so here the decisions and samples, not the texts."""
+    kernel, so here the decisions and samples, not the texts; the cause's place, like the
+    samples, within a tolerance (the kernels cuBLAS picks on the capture stream may
+    differ from those on the default one)."""
     captured = create_backend("embedded_vla", device="cuda", precision="fp16")
     eager = EmbeddedVlaBackend(device="cuda", precision="fp16", cuda_graphs=False)
     for seed in SEEDS:
         outputs = [b.reason(vla_input(make_sample(seed), b.image_size)) for b in (captured, eager)]
-        assert replace(outputs[0].decision, text="") == replace(outputs[1].decision, text="")
+        first, second = (
+            replace(output.decision, text="", cause_object_position=()) for output in outputs
+        )
+        assert first == second
+        np.testing.assert_allclose(
+            outputs[0].decision.cause_object_position,
+            outputs[1].decision.cause_object_position,
+            atol=1e-3,
+        )
         np.testing.assert_allclose(
             outputs[0].planner_input.latent, outputs[1].planner_input.latent, atol=1e-3
         )
