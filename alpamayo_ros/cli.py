@@ -12,10 +12,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alpamayo_ros.arguments import (
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+    seed,
+)
 from alpamayo_ros.backends import add_cuda_graphs_option
 from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.graph import (
     LAUNCH_ARGUMENTS,
+    LOG_LEVELS,
     Topics,
     default_parameter_file,
     node_names,
@@ -47,7 +56,8 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level",
         default=LAUNCH_ARGUMENTS["log_level"],
-        help="the nodes' log level: debug, info, warn, error (default: %(default)s)",
+        choices=LOG_LEVELS,
+        help="the nodes' log level (default: %(default)s)",
     )
     parser.add_argument(
         "--nodes",
@@ -314,6 +324,14 @@ def parse_names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def parse_some_names(text: str) -> list[str]:
+    """parse_names for an option that means nothing without one name (backends, types)."""
+    names = parse_names(text)
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names none: give one or more, comma-separated")
+    return names
+
+
 def parse_weights(text: str) -> tuple[tuple[str, int], ...]:
     """'cut_in=3,cyclist=2' as ((name, weight), ...)."""
     weights = []
@@ -323,17 +341,6 @@ def parse_weights(text: str) -> tuple[tuple[str, int], ...]:
             raise argparse.ArgumentTypeError(f"{item!r} is not name=integer")
         weights.append((name.strip(), int(value)))
     return tuple(weights)
-
-
-def probability(text: str) -> float:
-    """An argument in [0, 1]: refused at parsing, with the usage, before any work starts."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a probability in [0, 1]")
-    return value
 
 
 def command_train(args: argparse.Namespace) -> int:
@@ -776,13 +783,16 @@ def _benchmark_graph(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from alpamayo_ros.demo import DEMO_SEED
+    from alpamayo_ros.world.scenarios import SCENARIO_TYPES
 
     parser = argparse.ArgumentParser(prog="alpamayo-ros", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     launch = commands.add_parser("launch", help="start the node graph (without launch_ros)")
     _graph_arguments(launch)
-    launch.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until Ctrl-C")
+    launch.add_argument(
+        "--duration", type=non_negative_float, default=0.0, help="seconds; 0 runs until Ctrl-C"
+    )
     launch.set_defaults(handler=command_launch)
 
     demo = commands.add_parser(
@@ -793,12 +803,15 @@ def build_parser() -> argparse.ArgumentParser:
     _params_file_argument(demo)
     demo.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         default=DEMO_SEED,
         help="the scenario (default: %(default)s, a held-out traffic light)",
     )
     demo.add_argument(
-        "--type", default=None, help="scenario type (default: the one the seed draws)"
+        "--type",
+        default=None,
+        choices=SCENARIO_TYPES,
+        help="scenario type (default: the one the seed draws)",
     )
     demo.add_argument(
         "--output",
@@ -814,25 +827,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", type=Path, required=True, help="safetensors file to write")
     train.add_argument(
         "--samples",
-        type=int,
+        type=positive_int,
         default=8000,
         help="open-loop samples, one per scenario seed (default: %(default)s)",
     )
-    train.add_argument("--epochs", type=int, default=12, help="default: %(default)s")
-    train.add_argument("--batch-size", type=int, default=32, help="default: %(default)s")
+    train.add_argument("--epochs", type=positive_int, default=12, help="default: %(default)s")
+    train.add_argument("--batch-size", type=positive_int, default=32, help="default: %(default)s")
     train.add_argument(
-        "--seed", type=int, default=0, help="initialisation and batch order (default: %(default)s)"
+        "--seed", type=seed, default=0, help="initialisation and batch order (default: %(default)s)"
     )
     train.add_argument(
         "--first-sample-seed",
-        type=int,
+        type=seed,
         default=0,
         help="the first scenario seed; keep training seeds below 1000000, the held-out "
         "ones (default: %(default)s)",
     )
     train.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=2,
         help="processes generating data and driving (default: %(default)s)",
     )
@@ -842,7 +855,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="version written into the weights; the planner refuses a VLA of another "
         "(default: %(default)s)",
     )
-    train.add_argument("--learning-rate", type=float, default=2e-3, help="default: %(default)s")
+    train.add_argument(
+        "--learning-rate", type=positive_float, default=2e-3, help="default: %(default)s"
+    )
     train.add_argument(
         "--init-weights", type=Path, default=None, help="continue training these weights"
     )
@@ -882,7 +897,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--closed-loop-scenarios",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="DAgger: scenarios the --init-weights drive closed loop (the seeds after the "
         "open-loop ones); the states they visit, labelled by the expert planning from "
@@ -890,13 +905,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--closed-loop-label-every",
-        type=int,
+        type=positive_int,
         default=2,
         help="keep every n-th closed-loop plan's state (default: %(default)s)",
     )
     train.add_argument(
         "--road-pose-weight",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         help="weight of an auxiliary loss that makes the scene latent tell where the car is "
         "on its road (lateral position, heading), read by a linear probe that exists only "
@@ -911,7 +926,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--scene-readout",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="CHANNELS",
         help="the scene latent also reads every camera's token grid by position, each token "
@@ -942,16 +957,19 @@ def build_parser() -> argparse.ArgumentParser:
         "topic names, as `alpamayo-ros record` holds them)",
     )
     evaluate.add_argument(
-        "--types", type=parse_names, default=None, help="scenario types, comma-separated"
+        "--types", type=parse_some_names, default=None, help="scenario types, comma-separated"
     )
     evaluate.add_argument(
         "--backends",
-        type=parse_names,
+        type=parse_some_names,
         default=["embedded_vla", "constant_velocity"],
         help="model backends to compare, comma-separated (default: embedded_vla,constant_velocity)",
     )
     evaluate.add_argument(
-        "--num-samples", type=int, default=6, help="K trajectories per plan (default: %(default)s)"
+        "--num-samples",
+        type=positive_int,
+        default=6,
+        help="K trajectories per plan (default: %(default)s)",
     )
     evaluate.add_argument(
         "--weights",
@@ -999,11 +1017,11 @@ def build_parser() -> argparse.ArgumentParser:
         "uses seeds below 1,000,000)",
     )
     simulate.add_argument(
-        "--types", type=parse_names, default=None, help="scenario types, comma-separated"
+        "--types", type=parse_some_names, default=None, help="scenario types, comma-separated"
     )
     simulate.add_argument(
         "--drivers",
-        type=parse_names,
+        type=parse_some_names,
         default=["expert", "constant_velocity", "embedded_vla"],
         help="who plans, comma-separated: expert (the ceiling) or a backend "
         "(default: expert,constant_velocity,embedded_vla)",
@@ -1011,7 +1029,7 @@ def build_parser() -> argparse.ArgumentParser:
     _params_file_argument(simulate, "simulator, node and backend parameters; ")
     simulate.add_argument("--weights", type=Path, help="embedded_vla weights (default: packaged)")
     simulate.add_argument(
-        "--workers", type=int, default=1, help="runs at once, on Ray when > 1 (default: 1)"
+        "--workers", type=positive_int, default=1, help="runs at once, on Ray when > 1 (default: 1)"
     )
     simulate.add_argument(
         "--ray-address", default=None, help="a Ray cluster to run on (default: a local Ray)"
@@ -1052,12 +1070,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument(
         "--cycles",
-        type=int,
+        type=positive_int,
         default=50,
         help="timed cycles, after 3 warm-up ones (default: %(default)s)",
     )
     benchmark.add_argument(
-        "--num-samples", type=int, default=6, help="K trajectories per plan (default: %(default)s)"
+        "--num-samples",
+        type=positive_int,
+        default=6,
+        help="K trajectories per plan (default: %(default)s)",
     )
     benchmark.add_argument(
         "--device", default="cpu", help="cpu, cuda or cuda:N (default: %(default)s)"
@@ -1078,13 +1099,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument(
         "--duration",
-        type=float,
+        type=positive_float,
         default=30.0,
         help="with --graph: seconds to measure (default: %(default)s)",
     )
     benchmark.add_argument(
         "--busy-cores",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="with --graph: keep this many cores busy with unrelated processes meanwhile",
     )
@@ -1107,7 +1128,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="comma-separated; exit status 1 if one never appears (default: every topic)",
     )
-    record.add_argument("--duration", type=float, default=0.0, help="seconds; 0 until Ctrl-C")
+    record.add_argument(
+        "--duration", type=non_negative_float, default=0.0, help="seconds; 0 until Ctrl-C"
+    )
     record.add_argument("--use-sim-time", action="store_true", help="stamp with /clock time")
     record.set_defaults(handler=command_record)
 
@@ -1123,11 +1146,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--topics", type=parse_names, default=[], help="comma-separated (default: every topic)"
     )
     replay.add_argument(
-        "--rate", type=float, default=1.0, help="times real time (default: %(default)s)"
+        "--rate", type=positive_float, default=1.0, help="times real time (default: %(default)s)"
     )
     replay.add_argument(
         "--delay",
-        type=float,
+        type=non_negative_float,
         default=5.0,
         help="seconds to wait before playing for every played topic (with --topic-map: "
         "every mapped input) to have a subscriber; played topics still without one are "

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from alpamayo_ros.configuration import ConfigurationError
 from alpamayo_ros.graph import NODES, Topics
 from alpamayo_ros.resources import config_file
 
@@ -156,6 +157,8 @@ def run_demo(
 
 def _new_folder(output: Path, name: str) -> Path:
     """`output`/`name`, or `name`-2, -3, ... when a run started in the same second."""
+    if output.exists() and not output.is_dir():
+        raise ConfigurationError(f"--output {output}: not a folder")
     output.mkdir(parents=True, exist_ok=True)
     for suffix in ("", *(f"-{n}" for n in range(2, 100))):
         directory = output / f"{name}{suffix}"
@@ -196,6 +199,14 @@ def _drive(
             return
         for event in graph.supervise():
             show(f"[launcher] {event}")
+        # Every node of the loop is needed to its end, and none is respawned here: one that
+        # exited (a bad parameter, a crash) ends the run now, not at the deadline.
+        down = [name for name in graph.exits if name not in graph.respawn]
+        if down and not result_file.exists():  # the simulator exits once it has scored
+            outcome.problems.append(
+                f"{', '.join(down)} exited before the scenario's end: see its last lines above"
+            )
+            return
         executor.spin_once(timeout_sec=0.1)
         if waiting and monitor.counts[Topics.TRAJECTORY]:
             waiting = False

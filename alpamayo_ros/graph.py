@@ -143,6 +143,8 @@ DEFAULT_GRAPH: tuple[NodeSpec, ...] = tuple(spec for spec in NODES if spec.defau
 OUTLIVES_ALL = "control_bridge"
 
 # Launch arguments of both launchers, with their defaults (strings, as launch passes them).
+# rcl's severities, as `--ros-args --log-level` takes them.
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 LAUNCH_ARGUMENTS: dict[str, str] = {
     "params_file": "",
     "use_sim_time": "false",
@@ -176,6 +178,15 @@ def select_nodes(names: str, foxglove: str = "false") -> tuple[NodeSpec, ...]:
     if foxglove.strip().lower() == "true":
         wanted |= {"foxglove_bridge"}
     return tuple(spec for spec in NODES if spec.name in wanted)
+
+
+def log_level(text: str) -> str:
+    """A launch argument's log level, checked before any node starts (a node given one rcl
+    does not know exits at once, and a respawned one again and again)."""
+    level = text.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ConfigurationError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return level
 
 
 def respawn_delay_s(text: str) -> float:

@@ -195,7 +195,18 @@ class GraphProcesses:
         )
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop every node, the one that outlives all the others after them."""
+        """Stop every node, the one that outlives all the others after them. Interrupted
+        meanwhile (a second Ctrl-C), it kills what still runs before it lets go: no node
+        is left behind without its launcher."""
+        try:
+            self._stop_in_order(timeout_s)
+        except BaseException:
+            for process in self.processes.values():
+                if process.poll() is None:
+                    process.kill()
+            raise
+
+    def _stop_in_order(self, timeout_s: float) -> None:
         last = [name for name in self.processes if name == OUTLIVES_ALL]
         first = [name for name in self.processes if name != OUTLIVES_ALL]
         for names in (first, last):

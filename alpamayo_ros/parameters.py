@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from alpamayo_ros import topic_map
+from alpamayo_ros.arguments import INT64_MAX, INT64_MIN
 from alpamayo_ros.backends import PRECISIONS, available_backends, device_problem
 from alpamayo_ros.backends.worker_protocol import DEFAULT_ADDRESS, address_problem
 from alpamayo_ros.configuration import ConfigurationError
@@ -111,6 +112,8 @@ class Parameter:
                 return f"must be a list of {item_type.__name__}, got {value!r}"
         elif not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             return f"must be of type {expected.__name__}, got {value!r}"
+        if expected is int and not INT64_MIN <= value <= INT64_MAX:
+            return f"must fit a 64-bit integer (a ROS 2 integer parameter), got {value!r}"
         return self.check(value) if self.check else None
 
 
@@ -836,6 +839,8 @@ def load_parameter_file(path: Path) -> dict[str, dict[str, Any]]:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParameterError(f"{path}: parameter file not found") from None
+    except (OSError, UnicodeDecodeError) as error:  # a folder, no permission, not text
+        raise ParameterError(f"{path}: cannot read the parameter file: {error}") from None
     except yaml.YAMLError as error:
         raise ParameterError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(document, dict):

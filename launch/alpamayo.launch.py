@@ -14,6 +14,7 @@ from alpamayo_ros.graph import (
     LAUNCH_ARGUMENTS,
     OUTLIVES_ALL,
     default_parameter_file,
+    log_level,
     node_names,
     respawn_delay_s,
     select_nodes,
@@ -30,7 +31,7 @@ def _nodes(context):
     )
     load_parameter_file(params_file)  # fail before starting anything, naming the problem
     use_sim_time = LaunchConfiguration("use_sim_time").perform(context).lower() == "true"
-    log_level = LaunchConfiguration("log_level").perform(context)
+    level = log_level(LaunchConfiguration("log_level").perform(context))
     nodes = select_nodes(
         LaunchConfiguration("nodes").perform(context),
         LaunchConfiguration("foxglove").perform(context),
@@ -45,7 +46,7 @@ def _nodes(context):
             name=spec.name,
             parameters=[params_file, {"use_sim_time": use_sim_time}],
             remappings=list(spec.remappings),
-            arguments=["--ros-args", "--log-level", log_level],
+            arguments=["--ros-args", "--log-level", level],
             additional_env={k: v for k, v in environment.items() if k not in os.environ},
             output="screen",
             respawn=spec.name in respawn,

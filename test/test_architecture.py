@@ -21,7 +21,8 @@ MYPY = Path(sys.prefix) / "bin" / "mypy"
 
 # Lowest first. Each name is a subpackage or a top-level module of alpamayo_ros.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("configuration", "resources"),  # errors and where data files are: used everywhere
+    # Errors, where data files are, the command lines' number types: used everywhere.
+    ("configuration", "resources", "arguments"),
     ("core",),  # pure domain logic and types
     ("perception",),  # classical perception beside the model: the lane in the cameras
     ("pipeline",),  # one cycle: inference, planning, control steps

@@ -10,30 +10,89 @@ import sys
 
 import pytest
 
+from alpamayo_ros.backends.worker_server import build_parser as worker_parser
 from alpamayo_ros.cli import INTERRUPTED, build_parser
 
 
 def test_every_option_has_help_that_shows_its_default() -> None:
+    problems = []
+    for name, action in every_option():
+        if isinstance(action, argparse._HelpAction):
+            continue
+        option = "/".join(action.option_strings) or action.dest
+        if not action.help:
+            problems.append(f"{name} {option}: no help")
+        elif (
+            name != "alpamayo-ros-model-worker"  # its help formatter shows every default
+            and action.option_strings
+            and action.default not in (None, False, [], ())
+            and "default" not in action.help
+        ):
+            problems.append(f"{name} {option}: default {action.default!r} not shown")
+    assert not problems, "\n".join(problems)
+
+
+def every_option() -> list[tuple[str, argparse.Action]]:
+    """(command, option) of every subcommand of alpamayo-ros, and of the model worker."""
     commands = next(
         action
         for action in build_parser()._actions
         if isinstance(action, argparse._SubParsersAction)
     )
-    problems = []
-    for name, command in commands.choices.items():
-        for action in command._actions:
-            if isinstance(action, argparse._HelpAction):
-                continue
-            option = "/".join(action.option_strings) or action.dest
-            if not action.help:
-                problems.append(f"{name} {option}: no help")
-            elif (
-                action.option_strings
-                and action.default not in (None, False, [], ())
-                and "default" not in action.help
-            ):
-                problems.append(f"{name} {option}: default {action.default!r} not shown")
-    assert not problems, "\n".join(problems)
+    parsers = {**commands.choices, "alpamayo-ros-model-worker": worker_parser()}
+    return [(name, action) for name, parser in parsers.items() for action in parser._actions]
+
+
+def test_every_number_option_states_its_range() -> None:
+    """A bare int or float lets 0 or -1 through, to fail deep in the work or measure
+    nothing (alpamayo_ros/arguments.py has the bounded types)."""
+    bare = [
+        f"{name} {'/'.join(action.option_strings)}"
+        for name, action in every_option()
+        if action.type in (int, float)
+    ]
+    assert not bare, bare
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["evaluate", "--seeds", "1", "--num-samples", "0"],
+            "--num-samples: 0 is not an integer >= 1",
+        ),
+        (["benchmark", "--cycles", "-2"], "--cycles: -2 is not an integer >= 1"),
+        (["benchmark", "--graph", "--duration", "nan"], "--duration: nan is not a number > 0"),
+        (["train", "--output", "w", "--batch-size", "0"], "--batch-size: 0 is not an integer >= 1"),
+        (
+            ["train", "--output", "w", "--learning-rate", "-1"],
+            "--learning-rate: -1 is not a number > 0",
+        ),
+        (["replay", "bag", "--rate", "0"], "--rate: 0 is not a number > 0"),
+        (["record", "--output", "b", "--duration", "-1"], "--duration: -1 is not a number >= 0"),
+        (["demo", "--seed", str(2**63)], f"--seed: {2**63} is not a seed in [0, {2**63 - 1}]"),
+        (["demo", "--seed", "x"], "--seed: 'x' is not a seed"),
+        (["demo", "--type", "bogus"], "--type: invalid choice: 'bogus'"),
+        (["launch", "--log-level", "loud"], "--log-level: invalid choice: 'loud'"),
+        (["evaluate", "--seeds", "1", "--backends", ""], "--backends: '' names none"),
+        (["simulate", "--seeds", "1", "--drivers", ","], "--drivers: ',' names none"),
+        (["simulate", "--seeds", "1", "--workers", "0"], "--workers: 0 is not an integer >= 1"),
+    ],
+)
+def test_a_value_out_of_range_is_refused_before_any_work(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(arguments)
+    assert exited.value.code == 2
+    assert f"argument {message}" in capsys.readouterr().err
+
+
+def test_the_model_workers_counts_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        worker_parser().parse_args(["--threads", "0"])
+    assert exited.value.code == 2
+    assert "--threads: 0 is not an integer >= 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option", ["--camera-dropout", "--drift", "--speed-drift"])

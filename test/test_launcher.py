@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from alpamayo_ros.graph import NodeSpec, default_parameter_file
+from alpamayo_ros.configuration import ConfigurationError
+from alpamayo_ros.graph import NodeSpec, default_parameter_file, log_level
 from alpamayo_ros.launcher import GraphProcesses, dds_environment
 
 # A "node" whose module does not exist: its process exits at once with status 1.
@@ -58,6 +60,42 @@ def test_a_node_that_fails_to_start_stops_the_ones_already_started(ros_domain: i
     with pytest.raises(ValueError, match="null byte"), graph:
         pass
     assert graph.processes["control_bridge"].poll() is not None
+
+
+def test_an_interrupted_stop_leaves_no_node_running(ros_domain: int) -> None:
+    """A second Ctrl-C while the first nodes shut down: the rest, the control bridge
+    among them, are killed rather than left running without their launcher."""
+    nodes = tuple(
+        NodeSpec(name, f"alpamayo_ros.nodes.{name}", ())
+        for name in ("control_bridge", "visualiser")
+    )
+    graph = GraphProcesses(default_parameter_file(), nodes=nodes)
+    graph.__enter__()
+    time.sleep(2.0)  # both up, handling SIGINT as nodes do
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.02)  # while it waits for the visualiser
+        with pytest.raises(KeyboardInterrupt):
+            graph.__exit__(None, None, None)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+    for name, process in graph.processes.items():
+        try:
+            process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail(f"{name} was left running")
+
+
+def test_a_log_level_rcl_does_not_know_is_refused() -> None:
+    assert log_level(" WARN ") == "warn"
+    with pytest.raises(ConfigurationError, match="log_level must be one of debug, info, warn"):
+        log_level("loud")
 
 
 def test_the_dds_settings_are_the_users_where_they_chose_them() -> None:

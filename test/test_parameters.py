@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,27 @@ def test_malformed_file_is_named(tmp_path: Path, content: str, message: str) -> 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="parameter file not found"):
         load_parameter_file(tmp_path / "nope.yaml")
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(
+        ParameterError, match=re.escape(f"{tmp_path}: cannot read the parameter file")
+    ):
+        load_parameter_file(tmp_path)  # a folder
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ParameterError, match=r"binary\.yaml: cannot read the parameter file"):
+        load_parameter_file(binary)
+
+
+def test_an_integer_beyond_64_bits_is_refused_before_a_node_sees_it(tmp_path: Path) -> None:
+    """rclpy takes 2**63 for a double and the node exits; the check names it first."""
+    for seed in (2**63, -(2**63) - 1):
+        document = f"simulator:\n  ros__parameters:\n    seed: {seed}\n"
+        with pytest.raises(ParameterError, match=r"simulator\.seed: must fit a 64-bit integer"):
+            load_parameter_file(write(tmp_path, document))
+    document = f"simulator:\n  ros__parameters:\n    seed: {2**63 - 1}\n"
+    assert load_parameter_file(write(tmp_path, document))["simulator"]["seed"] == 2**63 - 1
 
 
 def test_source_options_are_nested_under_the_source_and_checked_per_camera(

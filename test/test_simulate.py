@@ -81,7 +81,6 @@ def test_the_summary_is_per_driver_in_order_of_appearance() -> None:
     [
         (["--drivers", "autopilot"], "unknown or none autopilot"),
         (["--types", "roundabout"], "unknown scenario type"),
-        (["--workers", "0"], "at least 1"),
     ],
 )
 def test_bad_options_are_refused_with_status_2(

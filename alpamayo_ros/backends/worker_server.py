@@ -28,6 +28,7 @@ from typing import Any
 
 import zmq
 
+from alpamayo_ros.arguments import non_negative_int, positive_int
 from alpamayo_ros.backends import add_cuda_graphs_option, available_backends, create_backend
 from alpamayo_ros.backends.worker_protocol import (
     DEFAULT_ADDRESS,
@@ -297,26 +298,35 @@ def serving_elsewhere(address: str, timeout_s: float = 0.5) -> Header | None:
         context.term()
 
 
-def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alpamayo-ros-model-worker",
         description="Serve a model backend to the VLA and planner nodes' `worker` backend.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     backends = [name for name in available_backends() if name != "worker"]
-    parser.add_argument("--backend", default="embedded_vla", choices=backends)
+    parser.add_argument(
+        "--backend", default="embedded_vla", choices=backends, help="the model backend to serve"
+    )
     parser.add_argument("--weights-file", default="", help="the backend's weights; empty: packaged")
     parser.add_argument(
-        "--cpu-threads", type=int, default=0, help="math library threads; 0 leaves its default"
+        "--cpu-threads",
+        type=non_negative_int,
+        default=0,
+        help="math library threads; 0 leaves its default",
     )
     parser.add_argument(
         "--address", default=DEFAULT_ADDRESS, help="ipc://<path> or tcp://<host>:<port>"
     )
-    parser.add_argument("--threads", type=int, default=4, help="requests answered at once")
+    parser.add_argument("--threads", type=positive_int, default=4, help="requests answered at once")
     parser.add_argument("--device", default="cpu", help="the model's device: cpu, cuda, cuda:N")
     parser.add_argument("--precision", default="fp32", help="the model's: fp32, fp16, bf16")
     add_cuda_graphs_option(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,11 +35,13 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from alpamayo_ros.configuration import ConfigurationError
+from alpamayo_ros.core.contract import NS_PER_S
 from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.planar import Pose2D
 from alpamayo_ros.evaluation.metrics import METRICS, SampleResult
 from alpamayo_ros.evaluation.recorded import SUMMARY_FIGURES as RECORDING_FIGURES
 from alpamayo_ros.evaluation.recorded import RecordingResult
+from alpamayo_ros.pipeline.lockstep import LOCKSTEP_START_NS
 from alpamayo_ros.world.closed_loop import ClosedLoopWorld
 from alpamayo_ros.world.simulation import DT_S
 
@@ -411,32 +413,42 @@ def _run_section(result: Mapping[str, Any], image: str) -> str:
         f"<tr><th>{label}</th><td>{_number(value)}</td></tr>" for label, value in figures
     )
     heading = f"{result['driver']}, seed {result['seed']} ({result['scenario_type']})"
-    reasoning = [(line["t_s"], line["text"], "") for line in result.get("reasoning", ())]
+    reasoning = [(line["t_s"], line["text"], None) for line in result.get("reasoning", ())]
+    # The drive's own time, as the figure's; the graph's clock (the bag's stamps, the
+    # demo's t0) starts LOCKSTEP_START_NS later.
+    clock_s = LOCKSTEP_START_NS / NS_PER_S
     return (
         f"<section><h2>{html.escape(heading)}</h2>"
         f"<p class='{'pass' if metrics['passed'] else 'fail'}'>{html.escape(verdict)}</p>"
         f"<img src='{html.escape(image)}' alt='{html.escape(heading)}'>"
-        f"<table>{cells}</table>{_reasoning_table(reasoning)}</section>"
+        f"<table>{cells}</table>"
+        f"{_reasoning_table(reasoning, f't0 (s into the drive; its stamp is {clock_s:g} s more)')}"
+        "</section>"
     )
 
 
-def _reasoning_table(lines: Sequence[tuple[float, str, str]]) -> str:
-    """The reasoning as it changed: (t0 in s, text, meta-action) where the text differs from
-    the one before, up to REASONING_ROWS rows; nothing without reasoning."""
+def _reasoning_table(
+    lines: Sequence[tuple[float, str, str | None]], time_heading: str = "t0 (s)"
+) -> str:
+    """The reasoning as it changed: (t0 in s, text, meta-action, or None where the
+    result has none: no column) where the text differs from the one before, up to
+    REASONING_ROWS rows; nothing without reasoning."""
+    with_meta = any(meta_action is not None for _, _, meta_action in lines)
     rows: list[str] = []
     previous = None
     for t0_s, text, meta_action in lines:
         if text != previous and len(rows) < REASONING_ROWS:
+            meta = f"<td>{html.escape(meta_action or '')}</td>" if with_meta else ""
             rows.append(
-                f"<tr><td>{t0_s:.1f}</td><td class='text'>{html.escape(text)}</td>"
-                f"<td>{html.escape(meta_action)}</td></tr>"
+                f"<tr><td>{t0_s:.1f}</td><td class='text'>{html.escape(text)}</td>{meta}</tr>"
             )
         previous = text
     if not rows:
         return ""
+    meta_heading = "<th>meta-action</th>" if with_meta else ""
     return (
-        "<h3>Reasoning as it changed</h3><table><tr><th>t0 (s)</th><th>reasoning</th>"
-        f"<th>meta-action</th></tr>{''.join(rows)}</table>"
+        f"<h3>Reasoning as it changed</h3><table><tr><th>{html.escape(time_heading)}</th>"
+        f"<th>reasoning</th>{meta_heading}</tr>{''.join(rows)}</table>"
     )
 
 

@@ -89,6 +89,21 @@ class TrainingError(ConfigurationError):
 
 
 def check_config(config: TrainingConfig, visit: VisitStates | None) -> None:
+    counts = {
+        "samples": config.samples,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "workers": config.workers,
+    }
+    for name, count in counts.items():
+        if count < 1:
+            raise TrainingError(f"{name} must be >= 1, got {count}")
+    if not config.learning_rate > 0.0:
+        raise TrainingError(f"learning_rate must be > 0, got {config.learning_rate}")
+    if not config.closed_loop_scenarios:
+        # Checked before minutes of generating data, not after (closed-loop states add
+        # samples that cannot be counted before they are driven: checked again then).
+        _check_one_batch(config.samples, config.batch_size)
     if not 0.0 <= config.camera_dropout <= 1.0:
         raise TrainingError(
             f"camera_dropout must be a probability in [0, 1], got {config.camera_dropout}"
@@ -106,6 +121,14 @@ def check_config(config: TrainingConfig, visit: VisitStates | None) -> None:
         raise TrainingError("closed-loop states need initial weights: the policy that drives")
     if config.closed_loop_scenarios and visit is None:
         raise TrainingError("closed-loop states need a closed loop to drive in")
+
+
+def _check_one_batch(samples: int, batch_size: int) -> None:
+    """Every training step takes a full batch: fewer samples than one would train nothing."""
+    if samples < batch_size:
+        raise TrainingError(
+            f"{samples} samples make no batch of {batch_size}: raise samples or lower batch_size"
+        )
 
 
 def scenario_schedule(weights: tuple[tuple[str, int], ...]) -> tuple[str | None, ...]:
@@ -354,6 +377,7 @@ def train(
         config.any_time,
     )
     generation_s = time.perf_counter() - started
+    _check_one_batch(len(data), config.batch_size)
 
     model.train()
     probe = (

@@ -116,9 +116,9 @@ def parse_seeds(text: str) -> list[int]:
     ('5-3') or a negative seed is refused (ValueError), not read as no seeds."""
     seeds: list[int] = []
     for part in text.split(","):
-        first, _, last = part.strip().partition("-")
+        first, dash, last = part.strip().partition("-")
         try:
-            low, high = int(first), int(last or first)
+            low, high = int(first), int(last if dash else first)  # '1-' has no end
         except ValueError:
             raise ValueError(f"not a seed or seed range: {part!r}") from None
         if high < low:

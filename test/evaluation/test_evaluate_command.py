@@ -17,7 +17,7 @@ from alpamayo_ros.evaluation.metrics import METRICS
 def test_seed_lists_and_ranges() -> None:
     assert parse_seeds("11,12,13") == [11, 12, 13]
     assert parse_seeds("5-7,9") == [5, 6, 7, 9]
-    for bad in ("5-3", "", "a-b", "-1"):
+    for bad in ("5-3", "", "a-b", "-1", "1-"):
         with pytest.raises(argparse.ArgumentTypeError, match="seed"):
             parse_seeds(bad)
 

@@ -43,8 +43,11 @@ def test_the_report_shows_each_run_and_the_summary(
     assert "<th>expert</th><th>constant_velocity</th>" in page
     (why,) = runs[1]["metrics"]["failures"]  # why the floor failed: short of the expert
     assert why.startswith("progress 0.") and html.escape(why) in page
-    # The floor's reasoning, once: it never changes.
+    # The floor's reasoning, once: it never changes; timed as the figure is, and without
+    # a meta-action column, which a closed-loop result does not have.
     assert page.count("the baseline assumes the scene does not change") == 1
+    assert "<th>t0 (s into the drive; its stamp is 1 s more)</th>" in page
+    assert "meta-action</th>" not in page
     assert page.count("<section>") == 2
 
 

@@ -109,3 +109,25 @@ def test_ctrl_c_ends_the_demo_with_a_readable_bag(ros_domain: int, tmp_path: Pat
     recorded = read_back(the_bag(stdout))
     assert recorded[Topics.TRAJECTORY] > 0
     assert "report:" not in stdout  # no scores for a scenario cut short
+
+
+def test_a_node_that_exits_at_start_up_ends_the_demo_at_once(
+    ros_domain: int, tmp_path: Path
+) -> None:
+    """A weights file that is not there passes the parameter check and stops the VLA node
+    as it starts: the demo ends then, naming it, with status 1, not at its deadline (90 s
+    and the scenario's bound, minutes later)."""
+    params = tmp_path / "params.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    weights_file: /no/such.safetensors\n")
+    started = time.monotonic()
+    result = subprocess.run(
+        [*DEMO, "--output", str(tmp_path / "runs"), "--params-file", str(params)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "vla_inference exited before the scenario's end" in result.stderr
+    assert "weights file not found: /no/such.safetensors" in result.stdout
+    assert time.monotonic() - started < 60.0
+    assert "Traceback" not in result.stderr

@@ -73,6 +73,24 @@ def test_bad_schedules_are_refused(weights: tuple[tuple[str, int], ...], message
         scenario_schedule(weights)
 
 
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (TrainingConfig(samples=10), "10 samples make no batch of 32"),
+        (TrainingConfig(epochs=0), "epochs must be >= 1, got 0"),
+        (TrainingConfig(batch_size=0), "batch_size must be >= 1, got 0"),
+        (TrainingConfig(workers=0), "workers must be >= 1, got 0"),
+        (TrainingConfig(learning_rate=-1e-3), "learning_rate must be > 0"),
+    ],
+)
+def test_settings_that_train_nothing_are_refused_before_any_data(
+    config: TrainingConfig, message: str
+) -> None:
+    """Before minutes of generating data, not after (OneCycleLR refuses zero steps)."""
+    with pytest.raises(TrainingError, match=message):
+        check_config(config, None)
+
+
 def test_a_camera_dropout_outside_0_1_is_refused() -> None:
     # The drift rates check their own bounds (world.dataset.DriftRates).
     with pytest.raises(TrainingError, match="camera_dropout must be a probability"):
