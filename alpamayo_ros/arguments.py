@@ -36,7 +36,7 @@ def _bounded(
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         within = (
-            math.isfinite(value)
+            (isinstance(value, int) or math.isfinite(value))
             and (value > low if above else value >= low)
             and (high is None or value <= high)
         )

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alpamayo_ros.arguments import (
     non_negative_float,
@@ -27,6 +27,7 @@ from alpamayo_ros.graph import (
     LOG_LEVELS,
     Topics,
     default_parameter_file,
+    log_level,
     node_names,
     respawn_delay_s,
     select_nodes,
@@ -50,14 +51,30 @@ def _params_file_argument(parser: argparse.ArgumentParser, help_prefix: str = ""
     )
 
 
+Value = TypeVar("Value")
+
+
+def _checked(check: Callable[[str], Value]) -> Callable[[str], Value]:
+    """An argparse type from a launch argument's own check (graph.py), which `ros2 launch`
+    runs too: one rule for both launchers, refused at parsing here."""
+
+    def parse(text: str) -> Value:
+        try:
+            return check(text)
+        except ConfigurationError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
 def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     _params_file_argument(parser)
     parser.add_argument("--use-sim-time", action="store_true", help="follow /clock (replay)")
     parser.add_argument(
         "--log-level",
+        type=_checked(log_level),
         default=LAUNCH_ARGUMENTS["log_level"],
-        choices=LOG_LEVELS,
-        help="the nodes' log level (default: %(default)s)",
+        help=f"the nodes' log level: {', '.join(LOG_LEVELS)} (default: %(default)s)",
     )
     parser.add_argument(
         "--nodes",
@@ -77,6 +94,7 @@ def _graph_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--respawn-delay",
+        type=_checked(respawn_delay_s),
         default=LAUNCH_ARGUMENTS["respawn_delay"],
         help="seconds between a node's exit and its restart (default: %(default)s)",
     )
@@ -100,7 +118,7 @@ def _graph(args: argparse.Namespace) -> GraphProcesses:
         args.log_level,
         select_nodes(args.nodes, "true" if args.foxglove else "false"),
         respawn=node_names(args.respawn),
-        respawn_delay_s=respawn_delay_s(args.respawn_delay),
+        respawn_delay_s=args.respawn_delay,
     )
 
 
@@ -325,7 +343,7 @@ def parse_names(text: str) -> list[str]:
 
 
 def parse_some_names(text: str) -> list[str]:
-    """parse_names for an option that means nothing without one name (backends, types)."""
+    """parse_names for an option that means nothing without one name (backends, drivers)."""
     names = parse_names(text)
     if not names:
         raise argparse.ArgumentTypeError(f"{text!r} names none: give one or more, comma-separated")
@@ -730,8 +748,6 @@ def _cell(value: float | None) -> str:
 
 
 def command_benchmark(args: argparse.Namespace) -> int:
-    if args.busy_cores < 0:
-        raise SystemExit("--busy-cores must be 0 or more")
     if args.graph:
         return _benchmark_graph(args)
     if args.busy_cores:
@@ -957,7 +973,7 @@ def build_parser() -> argparse.ArgumentParser:
         "topic names, as `alpamayo-ros record` holds them)",
     )
     evaluate.add_argument(
-        "--types", type=parse_some_names, default=None, help="scenario types, comma-separated"
+        "--types", type=parse_names, default=None, help="scenario types, comma-separated"
     )
     evaluate.add_argument(
         "--backends",
@@ -1017,7 +1033,7 @@ def build_parser() -> argparse.ArgumentParser:
         "uses seeds below 1,000,000)",
     )
     simulate.add_argument(
-        "--types", type=parse_some_names, default=None, help="scenario types, comma-separated"
+        "--types", type=parse_names, default=None, help="scenario types, comma-separated"
     )
     simulate.add_argument(
         "--drivers",

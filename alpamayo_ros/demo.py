@@ -119,8 +119,8 @@ def run_demo(
         # (nothing goes unrecorded); and start-up and answers take long on a busy machine
         # (the recorder and the viewer share its cores), so the clock waits up to
         # DEMO_START_TIMEOUT_S for the stack and DEMO_ANSWER_TIMEOUT_S per answer, and the
-        # drive is the one the stack makes. A node that exits is reported, and the demo's
-        # own deadline bounds the wait.
+        # drive is the one the stack makes. A node of the loop that exits ends the run
+        # (`_drive`), and the demo's own deadline bounds the wait.
         simulator = document["simulator"]["ros__parameters"]
         for name, least in (
             ("lockstep_settle_s", 2.0),
@@ -182,7 +182,7 @@ def _drive(
 ) -> None:
     """Spin until the simulator has written its scores (the scenario's end), Ctrl-C, or
     a bound: the start-up allowance and the scenario's own."""
-    from alpamayo_ros.simulate import scenario_bound_s
+    from alpamayo_ros.simulate import STACK_NODES, scenario_bound_s
 
     started = time.monotonic()
     deadline = started + STARTUP_ALLOWANCE_S + scenario_bound_s(spec)
@@ -200,8 +200,9 @@ def _drive(
         for event in graph.supervise():
             show(f"[launcher] {event}")
         # Every node of the loop is needed to its end, and none is respawned here: one that
-        # exited (a bad parameter, a crash) ends the run now, not at the deadline.
-        down = [name for name in graph.exits if name not in graph.respawn]
+        # exited (a bad parameter, a crash) ends the run now, not at the deadline. The
+        # visualiser is not in the loop; its exit is reported and the drive goes on.
+        down = [name for name in graph.exits if name in STACK_NODES]
         if down and not result_file.exists():  # the simulator exits once it has scored
             outcome.problems.append(
                 f"{', '.join(down)} exited before the scenario's end: see its last lines above"

@@ -7,6 +7,7 @@ ways of starting the stack cannot disagree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,7 +195,7 @@ def respawn_delay_s(text: str) -> float:
         delay = float(text)
     except ValueError:
         delay = -1.0
-    if not delay >= 0.0:
+    if not 0.0 <= delay < math.inf:
         raise ConfigurationError(f"respawn_delay must be seconds >= 0, got {text!r}")
     return delay
 

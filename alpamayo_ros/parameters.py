@@ -103,7 +103,10 @@ class Parameter:
         """The reason `value` is unusable, or None."""
         expected = type(self.default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                return f"must be of type float, got an integer too large for one: {value!r}"
         if expected is list:
             if not isinstance(value, list):
                 return f"must be a list, got {value!r}"

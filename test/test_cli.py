@@ -49,9 +49,20 @@ def test_every_number_option_states_its_range() -> None:
     bare = [
         f"{name} {'/'.join(action.option_strings)}"
         for name, action in every_option()
-        if action.type in (int, float)
+        if action.type in (int, float) or (action.type is None and is_number(action.default))
     ]
     assert not bare, bare
+
+
+def is_number(value: object) -> bool:
+    """A number, or a string that reads as one (an untyped option's default)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize(
@@ -73,7 +84,9 @@ def test_every_number_option_states_its_range() -> None:
         (["demo", "--seed", str(2**63)], f"--seed: {2**63} is not a seed in [0, {2**63 - 1}]"),
         (["demo", "--seed", "x"], "--seed: 'x' is not a seed"),
         (["demo", "--type", "bogus"], "--type: invalid choice: 'bogus'"),
-        (["launch", "--log-level", "loud"], "--log-level: invalid choice: 'loud'"),
+        (["launch", "--log-level", "loud"], "--log-level: log_level must be one of debug"),
+        (["launch", "--respawn-delay", "inf"], "--respawn-delay: respawn_delay must be seconds"),
+        (["demo", "--seed", "1" + "0" * 400], f"--seed: 1{'0' * 400} is not a seed in"),
         (["evaluate", "--seeds", "1", "--backends", ""], "--backends: '' names none"),
         (["simulate", "--seeds", "1", "--drivers", ","], "--drivers: ',' names none"),
         (["simulate", "--seeds", "1", "--workers", "0"], "--workers: 0 is not an integer >= 1"),
@@ -86,6 +99,14 @@ def test_a_value_out_of_range_is_refused_before_any_work(
         build_parser().parse_args(arguments)
     assert exited.value.code == 2
     assert f"argument {message}" in capsys.readouterr().err
+
+
+def test_what_rcl_and_ros2_launch_accept_the_command_line_accepts_too() -> None:
+    """One rule for both launchers (graph.py's), and an empty type list still means each
+    seed's own type."""
+    launch = build_parser().parse_args(["launch", "--log-level", "WARN"])
+    assert (launch.log_level, launch.respawn_delay) == ("warn", 1.0)
+    assert build_parser().parse_args(["simulate", "--seeds", "1", "--types", ""]).types == []
 
 
 def test_the_model_workers_counts_are_bounded(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -62,28 +61,28 @@ def test_a_node_that_fails_to_start_stops_the_ones_already_started(ros_domain: i
     assert graph.processes["control_bridge"].poll() is not None
 
 
-def test_an_interrupted_stop_leaves_no_node_running(ros_domain: int) -> None:
-    """A second Ctrl-C while the first nodes shut down: the rest, the control bridge
-    among them, are killed rather than left running without their launcher."""
+def test_an_interrupted_stop_leaves_no_node_running(
+    ros_domain: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C while the first nodes shut down (here: while the launcher waits for
+    the visualiser): the rest, the control bridge among them, are killed rather than left
+    running without their launcher."""
     nodes = tuple(
         NodeSpec(name, f"alpamayo_ros.nodes.{name}", ())
         for name in ("control_bridge", "visualiser")
     )
     graph = GraphProcesses(default_parameter_file(), nodes=nodes)
     graph.__enter__()
-    time.sleep(2.0)  # both up, handling SIGINT as nodes do
+    visualiser = graph.processes["visualiser"]
+    wait = visualiser.wait
 
-    def interrupt(signum: int, frame: object) -> None:
+    def interrupted(timeout: float | None = None) -> int:
+        monkeypatch.setattr(visualiser, "wait", wait)  # once
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.02)  # while it waits for the visualiser
-        with pytest.raises(KeyboardInterrupt):
-            graph.__exit__(None, None, None)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0.0)
-        signal.signal(signal.SIGALRM, previous)
+    monkeypatch.setattr(visualiser, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        graph.__exit__(None, None, None)
     for name, process in graph.processes.items():
         try:
             process.wait(timeout=5.0)

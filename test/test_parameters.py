@@ -70,6 +70,7 @@ def test_integer_accepted_for_float_parameter(tmp_path: Path) -> None:
         ("camera_driver", "source", "webcam9", "camera_driver.source: unknown value 'webcam9'"),
         ("camera_driver", "rate_hz", "fast", "camera_driver.rate_hz: must be of type float"),
         ("camera_driver", "rate_hz", -1.0, "camera_driver.rate_hz: must be a positive number"),
+        ("camera_driver", "rate_hz", 10**400, "rate_hz: must be of type float, got an integer too"),
         ("diffusion_planner", "num_samples", 6.5, "num_samples: must be of type int"),
         ("diffusion_planner", "noise_scale", 0.0, "noise_scale: must be a positive number"),
         (
