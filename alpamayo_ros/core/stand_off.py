@@ -70,7 +70,7 @@ PASSING_MINIMUM_M = 1.2
 # line that goes on (and may close in on the lane), or a cyclist who rides on.
 PASSING_FROM_M = 5.0
 PASSING_TO_M = 15.0
-# A thing the cameras show, with its width (pipeline.planning's tracked clear road end), is
+# A thing the cameras show, with its width (pipeline.clear_road's tracked clear road end), is
 # passed, not stood off, by a plan whose body (half the ego's width either side of
 # base_link) clears it sideways by at least SEEN_PASSING_GAP_M while base_link is within
 # the clearance behind where it begins to SEEN_LENGTH_M past it (a car's length and its
@@ -126,7 +126,7 @@ class StandOff:
     it, at least that far sideways; it still stops `clearance_m` short when braking.
 
     `seen`: the point is what the cameras show in the car's lane, not the reasoning's
-    cause (pipeline.planning's tracked clear road end), moving on along x at `speed_mps`,
+    cause (pipeline.clear_road's tracked clear road end), moving on along x at `speed_mps`,
     kept off for the first `horizon_s` of a plan (a constant speed is a guess further
     on, and the plan after next looks again). With its `extent_y` (right, left: y where it
     begins), growing at `lateral_speeds_mps` (rightward, leftward) the ways it may move,

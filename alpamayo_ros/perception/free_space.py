@@ -8,7 +8,7 @@ places a stopped car that is there 10-15 m short of it, so the car stops far beh
 Those stops cost more of the progress than anything else it does wrong. A stopped vehicle
 stands on the road, so where the cameras show the car's corridor as clear road well past
 the place the reasoning (or the planner's memory) puts one, it is not there: the planner
-moves that stop to where the clear road ends (pipeline.planning).
+moves that stop to where the clear road ends (pipeline.clear_road).
 
 How: each front camera's pixels are cast onto the ground (`lane.ground_table`, flat
 ground), and those in the car's corridor (CORRIDOR_HALF_WIDTH_M either side of the centre

@@ -6,8 +6,8 @@ the traffic light ahead is green") and drives over the line: 7 of the 60 drives 
 traffic-light set 3000400-3000459 ran a red that way. A lit lamp is plain in the front
 cameras (a saturated red, yellow or green disc in the sky), even in the frames the
 model sees (128x64), so the planner takes the colour of the light the reasoning names
-from them (pipeline.planning.light_corrected). Where the cameras also show the stop line,
-the planner stops at it: the model places a line it stops at 1-3 m off close up (on seed
+from them (pipeline.traffic_lights.light_corrected). Where the cameras also show the stop
+line, the planner stops at it: the model places a line it stops at 1-3 m off close up (on seed
 3000444 2.6 m beyond it, and the car crept over the line) and up to 15 m short further
 off.
 
