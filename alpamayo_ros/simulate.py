@@ -137,10 +137,14 @@ def run_in_process(spec: RunSpec) -> dict[str, Any]:
     (`run_scenario`) stays the reference; the result has the same form, and its speed is
     simulated over wall seconds."""
     from alpamayo_ros.backends import create_backend
-    from alpamayo_ros.evaluation.rollout import roll_out
+    from alpamayo_ros.evaluation.rollout import DRIVE_THREADS, roll_out
 
     started = time.monotonic()
-    backend = None if spec.driver == EXPERT else create_backend(spec.driver, spec.weights_file)
+    backend = (
+        None
+        if spec.driver == EXPERT
+        else create_backend(spec.driver, spec.weights_file, DRIVE_THREADS)
+    )
     rollout = roll_out(backend, spec.seed, spec.scenario_type)
     wall_s = time.monotonic() - started
     simulated_s = rollout.simulated_s

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.core.contract import CAMERA_ORDER, NS_PER_S
@@ -311,12 +310,17 @@ def _labelled(world: ClosedLoopWorld, decided: Inference, seed: int) -> Sample:
     )
 
 
+# The model's math threads in every drive here, as the packaged VLA node runs it
+# (config/alpamayo.yaml), whether the drives share one process or spread over worker
+# processes: the thread count changes the math's rounding, and with it the drive (seed
+# 3000542 hit a cone on one thread and passed on two).
+DRIVE_THREADS = 1
+
+
 @lru_cache(maxsize=1)
 def _process_backend(weights_file: str) -> tuple[Backend, Renderer]:
-    """One embedded VLA and renderer per worker process, on one thread: the processes
-    share the cores."""
-    torch.set_num_threads(1)
-    return create_backend("embedded_vla", weights_file), Renderer()
+    """One embedded VLA and renderer per worker process (the processes share the cores)."""
+    return create_backend("embedded_vla", weights_file, DRIVE_THREADS), Renderer()
 
 
 def _roll_out_in_process(arguments: tuple[str, int, RolloutSettings]) -> RolloutResult:
