@@ -135,7 +135,8 @@ def run_in_process(spec: RunSpec) -> dict[str, Any]:
     """Drive one scenario through the pipeline in this process (evaluation.rollout), the
     packaged parameters' defaults, no ROS: a quick check of many seeds. The graph
     (`run_scenario`) stays the reference; the result has the same form, and its speed is
-    simulated over wall seconds."""
+    simulated over wall seconds. The model runs on DRIVE_THREADS math threads, which
+    torch sets for the whole process."""
     from alpamayo_ros.backends import create_backend
     from alpamayo_ros.evaluation.rollout import DRIVE_THREADS, roll_out
 

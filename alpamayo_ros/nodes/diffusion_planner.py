@@ -39,7 +39,7 @@ from alpamayo_ros.ros.runtime import (
 
 
 def standing(cause: Cause | None) -> str:
-    """What a diagnostic calls the standing thing a stop was for (pipeline.planning's
+    """What a diagnostic calls the standing thing a stop was for (pipeline.clear_road's
     CLEARED_CAUSES)."""
     return "cones" if cause is Cause.CONSTRUCTION else "stopped vehicle"
 

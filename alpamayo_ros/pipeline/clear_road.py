@@ -9,8 +9,8 @@ show how far the car's corridor is clear road, and how wide what stands at its e
 - `ClearRoadTrack`: what stands at the clear road's end, followed from plan to plan for
   its speed along the lane and sideways both ways, so the planning step keeps off what
   stands or moves slower there whatever the reasoning calls it;
-- `moving_where_standing`: a stop for a "stopped vehicle" that the track has surely
-  moving on is that thing, kept off as it moves, not stood behind.
+- `moving_where_standing`: a stop for a "stopped vehicle" or "cones" that the track has
+  surely moving on is that thing, kept off as it moves, not stood behind.
 The planning step (pipeline.planning) applies them. Why each rule, by seed:
 docs/closed_loop.md.
 """

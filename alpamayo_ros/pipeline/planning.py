@@ -18,16 +18,16 @@ model inherits the safety rules and the consistency-aware ranking instead of cop
   reasoning names has the cameras' colour, whatever colour the reasoning reads: a red one,
   or a yellow one the car can stop for gently, is stopped at, a green one (or a yellow too
   near to stop for) gone on at without the samples' braking, and the stop line the
-  cameras show is its line, where they show one (`light_corrected`); the line of a red
+  cameras show is its line, where they show one (`pipeline.traffic_lights`); the line of a red
   the cameras show is kept off whatever the reasoning names; where the chosen plan stops
   well short of the cameras' line, a plan that drives up to it is offered first
   (`approach_to_line`);
 - given how far the cameras show the lane clear road (perception.free_space), a stop for a
-  stopped vehicle or cones placed within road they show clear is moved to where the clear road ends
-  (`moved_to_clear_road`), and a plan that drives up to it offered first, as for a line;
-  and what stands, or moves no faster than the car, at the clear road's end, followed
-  from plan to plan (`ClearRoadTrack`), is kept off while the reasoning keeps its lane, as
-  well as what the reasoning stops for;
+  stopped vehicle or cones placed within road they show clear is moved to where the clear
+  road ends, and a plan that drives up to it offered first, as for a line; and what
+  stands, or moves no faster than the car, at the clear road's end, followed from plan to
+  plan, is kept off while the reasoning keeps its lane, as well as what the reasoning
+  stops for (`pipeline.clear_road`);
 - given the lane the cameras show (perception.lane), while the reasoning keeps its lane the
   chosen plan's speed profile is driven along the lane's centre instead of its own path,
   when that passes the same checks (`along_lane`);
@@ -243,7 +243,7 @@ def along_lane(
 # this long early (the jerk bound delays it), the gentle acceleration and the speed it
 # may gain before it, the jerk bound, how far short of where it may stop the chosen plan
 # must end for it to be offered, and how near counts as there. On the traffic-light set
-# 3000400-3000459 it took the drives passed from 0.47 to 0.57 (README).
+# 3000400-3000459 it took the drives passed from 0.47 to 0.57 (docs/closed_loop.md).
 APPROACH_DECELERATION = 2.0
 APPROACH_BRAKE_LEAD_S = 0.5
 APPROACH_ACCELERATION = 1.0
@@ -338,7 +338,7 @@ def _seen_clear_for(
 ) -> bool:
     """Whether the cameras show the corridor clear road as far as they look (nothing
     followed there, nor coasted), and look at least as far as a car at `set_speed` needs
-    to stop `clearance_m` short of what they would show next, at UNKNOWN_SPEED_DECELERATION
+    to stop `clearance_m` short of what they would show next (`unknown_speed_stop_m`)
     (with the packaged 7 m clearance, 10 m straight ahead without a lane is too short for
     any set speed over 4.9 m/s; and the cameras' 40 m for any over 16.2 m/s)."""
     if free_space is None or followed is not None:

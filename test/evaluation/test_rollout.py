@@ -23,6 +23,7 @@ from alpamayo_ros.core.stand_off import (
 from alpamayo_ros.core.trajectory_checks import Limits
 from alpamayo_ros.core.watchdog import WatchdogConfig
 from alpamayo_ros.evaluation.rollout import (
+    DRIVE_THREADS,
     RolloutSettings,
     roll_out,
     visited_states,
@@ -58,7 +59,7 @@ def test_a_drive_is_the_same_twice_and_scored() -> None:
 
 
 def test_visited_states_are_what_the_model_saw_labelled_by_the_expert() -> None:
-    backend = create_backend("embedded_vla")
+    backend = create_backend("embedded_vla", cpu_threads=DRIVE_THREADS)
     result = roll_out(backend, SEED, settings=RolloutSettings(duration_s=4.0, label_every=5))
     assert result.plans == 25 and len(result.samples) == 5
     width, height = backend.image_size or (0, 0)
@@ -85,7 +86,7 @@ def test_visited_states_are_what_the_model_saw_labelled_by_the_expert() -> None:
 def test_no_state_is_labelled_from_the_failure_of_a_drive_on() -> None:
     """A drive that fails (seed 3000363 with the packaged weights and defaults: a
     pedestrian crossing, hit at 4.7 s): every plan before it is labelled, none after."""
-    backend = create_backend("embedded_vla")
+    backend = create_backend("embedded_vla", cpu_threads=DRIVE_THREADS)
     settings = RolloutSettings(duration_s=5.3, label_every=1)
     result = roll_out(backend, 3000363, settings=settings)
     failed_at = result.metrics.failed_at_s
@@ -101,7 +102,7 @@ def test_no_state_is_labelled_whose_label_knows_a_light_change() -> None:
     expert's plan from a state after 10.9 s already drives off on that green, which no
     frame shows: a model taught so goes at a red it has waited at."""
     result = roll_out(
-        create_backend("embedded_vla"),
+        create_backend("embedded_vla", cpu_threads=DRIVE_THREADS),
         3000102,
         settings=RolloutSettings(duration_s=12.0, label_every=1),
     )

@@ -32,7 +32,7 @@ from visualization_msgs.msg import MarkerArray
 
 from alpamayo_ros.backends import create_backend
 from alpamayo_ros.cli import main as cli
-from alpamayo_ros.evaluation.rollout import RolloutSettings, roll_out
+from alpamayo_ros.evaluation.rollout import DRIVE_THREADS, RolloutSettings, roll_out
 from alpamayo_ros.graph import NODES, Topics
 from alpamayo_ros.launcher import GraphProcesses
 from alpamayo_ros.ros.conversions import stamp_ns
@@ -108,7 +108,9 @@ def test_a_scenario_driven_twice_in_lockstep_gives_the_same_drive(
     # The closed loop in one process (training's, `simulate --in-process`) drives the same
     # drive: only the messages' rounding differs.
     in_process = roll_out(
-        create_backend("embedded_vla"), SEED, settings=RolloutSettings(duration_s=4.0)
+        create_backend("embedded_vla", cpu_threads=DRIVE_THREADS),
+        SEED,
+        settings=RolloutSettings(duration_s=4.0),
     )
     assert in_process.metrics.progress_m == pytest.approx(first["metrics"]["progress_m"], abs=0.05)
     assert in_process.metrics.peak_lateral_acceleration == pytest.approx(
