@@ -21,10 +21,13 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.context import Context
 from rclpy.node import Node
 
-from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
-from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.graph import Topics
-from alpamayo_ros.ros.conversions import command_mode_name, stamp_ns
+from alpamayo_ros.ros.conversions import (
+    causal_decision,
+    command_mode_name,
+    meta_action_estimate,
+    stamp_ns,
+)
 from alpamayo_ros.ros.runtime import StatusChanges
 
 _LEVEL_NAMES = {
@@ -37,17 +40,20 @@ _LEVEL_NAMES = {
 
 def describe(msg: object) -> str:
     """One line per message, with the input stamp t0 each output carries."""
+    # Enum values of a newer version of the messages read as UNKNOWN (conversions).
     if isinstance(msg, Reasoning):
+        decided = causal_decision(msg)
         return (
             f"reasoning    t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
-            f"[{LongitudinalDecision(msg.longitudinal_decision).name}/"
-            f'{LateralDecision(msg.lateral_decision).name}] "{msg.text}"' + _cause_object(msg)
+            f"[{decided.longitudinal_decision.name}/"
+            f'{decided.lateral_decision.name}] "{msg.text}"' + _cause_object(msg)
         )
     if isinstance(msg, MetaAction):
+        estimate = meta_action_estimate(msg)
         return (
             f"meta_action  t0={stamp_ns(msg.header.stamp) / 1e9:.3f} id={msg.info.inference_id} "
-            f"{Longitudinal(msg.longitudinal).name} ({msg.longitudinal_confidence:.2f}), "
-            f"{Lateral(msg.lateral).name} ({msg.lateral_confidence:.2f})"
+            f"{estimate.longitudinal.name} ({msg.longitudinal_confidence:.2f}), "
+            f"{estimate.lateral.name} ({msg.lateral_confidence:.2f})"
         )
     if isinstance(msg, Trajectory):
         if not (len(msg.time_from_start) and len(msg.x) and len(msg.y)):

@@ -67,7 +67,7 @@ COMMAND_MODES: dict[WatchdogState, int] = {
     WatchdogState.STOPPED: ControlCommand.MODE_STOPPED,
 }
 _MODE_NAMES = {mode: state.value for state, mode in COMMAND_MODES.items()}
-_Decided = TypeVar("_Decided", bound=IntEnum)
+_Member = TypeVar("_Member", bound=IntEnum)
 
 
 def command_mode_name(mode: int) -> str:
@@ -304,23 +304,24 @@ def reasoning_msg(
     )
 
 
+def member_or(unknown: _Member, value: int) -> _Member:
+    """The member of `unknown`'s enum a message field's `value` is, or `unknown` for a value
+    outside its constants (another node's newer version): read, never a crash."""
+    enum = type(unknown)
+    return enum(value) if value in enum._value2member_map_ else unknown
+
+
 def causal_decision(msg: Reasoning) -> CausalDecision:
     """The decision a Reasoning message states (the inverse of `reasoning_msg`). A value
     outside a field's constants (another node's newer version) reads as UNKNOWN, or a
     cause as OTHER (something named, not nothing: the planner gains the set speed only
     where the reasoning names nothing): a decision nothing acts on, not a failed plan."""
     position = msg.cause_object_position
-
-    def member(enum: type[_Decided], value: int, unknown: _Decided) -> _Decided:
-        return enum(value) if value in enum._value2member_map_ else unknown
-
     return CausalDecision(
         text=msg.text,
-        longitudinal_decision=member(
-            LongitudinalDecision, msg.longitudinal_decision, LongitudinalDecision.UNKNOWN
-        ),
-        lateral_decision=member(LateralDecision, msg.lateral_decision, LateralDecision.UNKNOWN),
-        cause=member(Cause, msg.cause, Cause.OTHER),
+        longitudinal_decision=member_or(LongitudinalDecision.UNKNOWN, msg.longitudinal_decision),
+        lateral_decision=member_or(LateralDecision.UNKNOWN, msg.lateral_decision),
+        cause=member_or(Cause.OTHER, msg.cause),
         cause_object_id=msg.cause_object_id,
         cause_object_position=(position.x, position.y, position.z),
     )
@@ -346,8 +347,8 @@ def meta_action_msg(
 
 def meta_action_estimate(msg: MetaAction) -> MetaActionEstimate:
     return MetaActionEstimate(
-        longitudinal=Longitudinal(msg.longitudinal),
-        lateral=Lateral(msg.lateral),
+        longitudinal=member_or(Longitudinal.UNKNOWN, msg.longitudinal),
+        lateral=member_or(Lateral.UNKNOWN, msg.lateral),
         longitudinal_probabilities=np.asarray(msg.longitudinal_probabilities, np.float32),
         lateral_probabilities=np.asarray(msg.lateral_probabilities, np.float32),
     )

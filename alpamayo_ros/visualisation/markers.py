@@ -19,12 +19,12 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from alpamayo_ros.core.contract import NS_PER_S
-from alpamayo_ros.core.decisions import LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.planar import yaw_to_quaternion
 from alpamayo_ros.core.stand_off import STOP_LINE_CAUSES
 from alpamayo_ros.perception.free_space import CORRIDOR_HALF_WIDTH_M, corridor_centre
 from alpamayo_ros.ros.conversions import (
     candidate_paths,
+    causal_decision,
     duration_msg,
     free_space_estimate,
     lane_estimate,
@@ -98,9 +98,9 @@ def candidate_markers(msg: TrajectoryCandidates, style: MarkerStyle = MarkerStyl
 def reasoning_markers(msg: Reasoning, style: MarkerStyle = MarkerStyle()) -> MarkerArray:
     """The reasoning text above the ego, and the object it names where it names one (for a
     traffic light, its stop line)."""
+    decided = causal_decision(msg)  # a value of a newer version reads as unknown
     decision = (
-        f"{LongitudinalDecision(msg.longitudinal_decision).name.lower()} / "
-        f"{LateralDecision(msg.lateral_decision).name.lower()}"
+        f"{decided.longitudinal_decision.name.lower()} / {decided.lateral_decision.name.lower()}"
     )
     text = _marker(msg.header, REASONING_NS, 0, Marker.TEXT_VIEW_FACING, TEXT, style)
     x, y, z = style.text_position

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alpamayo_ros_msgs.msg import Reasoning, Trajectory
+from alpamayo_ros_msgs.msg import MetaAction, Reasoning, Trajectory
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 
@@ -30,3 +30,15 @@ def test_trajectory_line_gives_where_the_plan_ends_and_survives_a_ragged_one() -
     assert describe(msg) == "trajectory   t0=3.100 id=7 2 points, end (42.0, -3.2) m at 6.4 s"
     msg.x = []
     assert describe(msg) == "trajectory   t0=3.100 without points"
+
+
+def test_values_of_a_newer_message_version_read_as_unknown() -> None:
+    """A node of a newer version may send decisions and meta-actions this one does not
+    know: the line names them UNKNOWN rather than killing the monitor (and the demo)."""
+    reasoning = Reasoning(text="Yield.", longitudinal_decision=200, lateral_decision=201)
+    assert "[UNKNOWN/UNKNOWN]" in describe(reasoning)
+    assert "UNKNOWN (0.50), UNKNOWN (0.50)" in describe(
+        MetaAction(
+            longitudinal=200, lateral=201, longitudinal_confidence=0.5, lateral_confidence=0.5
+        )
+    )

@@ -11,6 +11,7 @@ from alpamayo_ros_msgs.msg import (
 )
 from alpamayo_ros_msgs.msg import (
     Lane,
+    MetaAction,
     PlannerConditioning,
     Reasoning,
     TrafficLight,
@@ -23,6 +24,7 @@ from sensor_msgs.msg import Image
 
 from alpamayo_ros.core.decisions import Cause, LateralDecision, LongitudinalDecision
 from alpamayo_ros.core.kinematics import integrate_unicycle
+from alpamayo_ros.core.meta_actions import Lateral, Longitudinal
 from alpamayo_ros.core.model_io import CausalDecision
 from alpamayo_ros.core.trajectory_checks import Selection
 from alpamayo_ros.perception.free_space import FreeSpace
@@ -177,6 +179,10 @@ def test_a_decision_round_trips_through_a_serialised_reasoning_message() -> None
         LateralDecision.UNKNOWN,
         Cause.OTHER,
     )
+    # And a meta-action's: the planner plans on it as on one the model could not label.
+    meta = MetaAction(longitudinal=200, lateral=201)
+    estimate = conversions.meta_action_estimate(meta)
+    assert (estimate.longitudinal, estimate.lateral) == (Longitudinal.UNKNOWN, Lateral.UNKNOWN)
 
 
 def test_a_lane_round_trips_exactly_and_a_broken_one_reads_as_none() -> None:

@@ -130,6 +130,12 @@ def test_reasoning_text_and_its_cause_object() -> None:
     assert light.text == "traffic_light stop line"
 
 
+def test_a_decision_of_a_newer_message_version_is_drawn_as_unknown() -> None:
+    msg = Reasoning(header=HEADER, text="Yield.", longitudinal_decision=200, lateral_decision=9)
+    texts = [m.text for m in reasoning_markers(msg).markers if m.type == Marker.TEXT_VIEW_FACING]
+    assert any("unknown / unknown" in text for text in texts), texts
+
+
 def test_reasoning_without_an_object_removes_the_cause_markers() -> None:
     markers = reasoning_markers(Reasoning(header=HEADER, text="Keep the lane.")).markers
     assert [(m.id, m.action) for m in by_namespace(markers, CAUSE_NS)] == [
