@@ -64,6 +64,10 @@ class BagRecorderNode(Node):
             if len(types) != 1:
                 self._ignore(topic, f"has several types {types}")
                 continue
+            if not self.get_publishers_info_by_topic(topic):
+                # Only subscribed to yet: its QoS comes with its first publisher (taken
+                # now, a latched /tf_static would be recorded, and replayed, volatile).
+                continue
             qos = self._qos_for(topic)
             try:
                 self.bag.add_topic(topic, types[0], qos)

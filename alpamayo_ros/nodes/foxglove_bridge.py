@@ -57,6 +57,10 @@ class FoxgloveBridge(Node):
             if len(types) != 1:
                 self.skipped[topic] = f"{len(types)} types on one topic: {', '.join(types)}"
                 continue
+            if not self.get_publishers_info_by_topic(topic):
+                # Only subscribed to yet: served once a publisher offers its QoS (taken
+                # now, a reliable subscription would never match best-effort cameras).
+                continue
             self.serve(topic, types[0])
         level = WARN if self.skipped else OK
         skipped = "; ".join(f"{topic}: {why}" for topic, why in sorted(self.skipped.items()))

@@ -75,6 +75,42 @@ def test_topics_are_discovered_while_the_sim_clock_is_paused(
             probe.destroy_node()
 
 
+def test_a_topic_only_subscribed_to_is_recorded_with_its_first_publishers_qos(
+    rclpy_context: Context, tmp_path: Path
+) -> None:
+    """A node that subscribes before the publisher starts (the planner to
+    /planning/set_speed, a viewer to /tf_static): the recorder waits for the publisher
+    and records the topic latched, as offered, so a replay latches it too."""
+    listener = Node("listener", context=rclpy_context)
+    listener.create_subscription(Reasoning, "/probe/late", lambda _: None, 1)
+    with BagRecorder(tmp_path / "bag") as bag:
+        recorder = BagRecorderNode(bag, ["/probe/late"], context=rclpy_context)
+        executor = SingleThreadedExecutor(context=rclpy_context)
+        for node in (listener, recorder):
+            executor.add_node(node)
+        publisher = None
+        try:
+            assert spin_until(
+                executor, lambda: "/probe/late" in dict(recorder.get_topic_names_and_types()), 10.0
+            )
+            recorder.discover()
+            assert recorder.missing == ["/probe/late"]  # seen, but nothing publishes yet
+            publisher = listener.create_publisher(
+                Reasoning,
+                "/probe/late",
+                QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+            )
+            publisher.publish(Reasoning(text="latched"))
+            assert spin_until(executor, lambda: bag.counts.get("/probe/late", 0) == 1, 10.0)
+        finally:
+            executor.shutdown()
+            recorder.destroy_node()
+            listener.destroy_node()
+    assert bag_contents(tmp_path / "bag").qos == {
+        "/probe/late": TopicQos("reliable", "transient_local", 1000)
+    }
+
+
 def test_topics_are_recorded_with_their_qos_into_a_zstd_mcap_bag(
     rclpy_context: Context, tmp_path: Path
 ) -> None:
