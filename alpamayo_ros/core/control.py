@@ -104,12 +104,18 @@ class TrajectoryTracker:
         self._previous: ControlCommand | None = None
 
     def reset(self) -> None:
-        """Forget the previous command (e.g. after a safe stop or a manual takeover).
+        """Forget the previous command (e.g. after a manual takeover, a bridge activated
+        again).
 
         The next command is then bounded but not rate limited, since the actuator state is
         unknown; its rates are reported as 0.
         """
         self._previous = None
+
+    def continue_from(self, command: ControlCommand) -> None:
+        """The actuators were last given `command` by someone else (the stop profile):
+        the next command is rate limited from it, as from one of the tracker's own."""
+        self._previous = command
 
     def command(
         self,

@@ -66,15 +66,19 @@ class Watchdog:
         trajectory_t0_ns: int | None,
         odometry_stamp_ns: int | None,
         speed: float,
+        unusable: str | None = None,
     ) -> WatchdogDecision:
-        """Advance the state machine with the newest input stamps (None: never received).
+        """Advance the state machine with the newest input stamps (None: never received);
+        `unusable`: why inputs that are fresh still cannot be followed (the car's pose at
+        the plan's t0 unknown), which counts as stale.
 
         Leaving a stop needs the inputs fresh at every check for recovery_s (time, not a
         count of checks, so it does not depend on how often the bridge checks), so a
         flickering input cannot make the car lurch between braking and driving.
         """
         config = self._config
-        stale_reason = self._stale_reason(now_ns, trajectory_t0_ns, odometry_stamp_ns, speed)
+        stale = self._stale_reason(now_ns, trajectory_t0_ns, odometry_stamp_ns, speed)
+        stale_reason = "; ".join(reason for reason in (stale, unusable) if reason) or None
         if stale_reason is not None:
             self._fresh_since_ns = None
         elif self._fresh_since_ns is None or now_ns < self._fresh_since_ns:

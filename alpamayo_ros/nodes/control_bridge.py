@@ -108,8 +108,7 @@ class ControlBridge(ManagedNode):
         try:
             plan = conversions.tracked_trajectory(msg)
         except ValueError as error:
-            # Keep the previous plan: it ages out and the watchdog stops the car.
-            self.diagnostics.update(ERROR, f"rejected trajectory: {error}")
+            self.step.refuse_plan(self.get_clock().now().nanoseconds, str(error))
             return
         self.step.set_plan(plan, conversions.stamp_ns(msg.header.stamp), msg.info.inference_id)
         if self.active:

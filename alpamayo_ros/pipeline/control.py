@@ -30,6 +30,7 @@ from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.core.watchdog import Watchdog, WatchdogConfig, WatchdogState
 
 ODOMETRY = "odometry"  # the odometry's stream name in the input health
+TRAJECTORY = "trajectory"  # the plans', for the plans refused
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,13 @@ class ControlStep:
         self.tracker = TrajectoryTracker(vehicle, gains)
         self.watchdog = Watchdog(watchdog)
         self.history = EgoHistoryBuffer()
-        # Faults of the odometry, named (its age is the watchdog's: no silence check here).
-        self.health = InputHealth([StreamHealth(ODOMETRY, HealthLimits(silent_after_s=math.inf))])
+        # Faults of the odometry, and the plans refused, named and held for a while (so
+        # that a 1 Hz diagnostics publisher shows them, not the command after them); the
+        # ages are the watchdog's: no silence check here.
+        self.health = InputHealth(
+            StreamHealth(name, HealthLimits(silent_after_s=math.inf))
+            for name in (ODOMETRY, TRAJECTORY)
+        )
         self.plan: TrackedTrajectory | None = None
         self.plan_t0_ns: int | None = None
         self.plan_inference_id = 0
@@ -81,6 +87,8 @@ class ControlStep:
         # The last command issued while the car's motion was known (None: none yet).
         self._last_command: ControlCommand | None = None
         self._stop: StopProfile | None = None  # the stop under way, if any
+        # Whether the brake was held before the car's motion was known (no odometry yet).
+        self._held = False
 
     def restart(self) -> None:
         """Forget the commands and the watchdog's state (a bridge activated again), as a
@@ -91,9 +99,15 @@ class ControlStep:
         self._last_command_ns = None
         self._last_command = None
         self._stop = None
+        self._held = False
 
     def set_plan(self, plan: TrackedTrajectory, t0_ns: int, inference_id: int) -> None:
         self.plan, self.plan_t0_ns, self.plan_inference_id = plan, t0_ns, inference_id
+
+    def refuse_plan(self, received_ns: int, why: str) -> None:
+        """A plan that could not be read: the previous one is kept (it ages out and the
+        watchdog stops the car), and the health report names why."""
+        self.health[TRAJECTORY].record(Fault.INVALID, received_ns, why)
 
     def add_odometry(
         self,
@@ -142,28 +156,46 @@ class ControlStep:
 
     def command(self, now_ns: int) -> ControlOutput:
         step_s = self._step_s(now_ns)
-        decision = self.watchdog.update(now_ns, self.plan_t0_ns, self.odometry_stamp_ns, self.speed)
+        pose, unusable = self._pose_on_plan()
+        decision = self.watchdog.update(
+            now_ns, self.plan_t0_ns, self.odometry_stamp_ns, self.speed, unusable
+        )
         state, reason = decision.state, decision.reason
         command = None
         if state is WatchdogState.TRACKING:
-            assert self.plan is not None and self.plan_t0_ns is not None
-            assert self.odometry_stamp_ns is not None
-            try:
-                x, y, yaw = self.history.relative_pose(self.plan_t0_ns, self.odometry_stamp_ns)
-            except HistoryUnavailable as error:
-                state, reason = WatchdogState.SAFE_STOP, f"ego pose at plan time unknown: {error}"
-            else:
-                elapsed_s = (now_ns - self.plan_t0_ns) / NS_PER_S
-                command = self.tracker.command(self.plan, elapsed_s, x, y, yaw, self.speed, step_s)
-                self._stop = None
+            assert self.plan is not None and self.plan_t0_ns is not None and pose is not None
+            x, y, yaw = pose
+            elapsed_s = (now_ns - self.plan_t0_ns) / NS_PER_S
+            command = self.tracker.command(self.plan, elapsed_s, x, y, yaw, self.speed, step_s)
+            self._stop = None
         if command is None:
-            self.tracker.reset()
             state, command = self._stop_command(now_ns, state)
+            if state is WatchdogState.WAITING:
+                # Nothing tracked since the start: whoever drove meanwhile (a driver, the
+                # simulator's expert) set the actuators, not this profile.
+                self.tracker.reset()
+            else:
+                # A stop that cut tracking short set them: tracking that resumes moves the
+                # steering and the braking on from there, within their rate limits (reset,
+                # a plan back after a stall at 20 m/s went from -3 to +3 m/s^2 at once).
+                self.tracker.continue_from(command)
         if self.odometry_stamp_ns is not None:
             # A hold before any odometry says nothing of the motion: a stop that begins
             # once the speed is known begins from it.
             self._last_command = command
         return ControlOutput(state, reason, command, self.plan_t0_ns, self.plan_inference_id)
+
+    def _pose_on_plan(self) -> tuple[tuple[float, float, float] | None, str | None]:
+        """The car's pose (x, y, yaw) in the plan's t0 frame, or why it is not known: the
+        watchdog counts that as stale, so a plan stamped a little ahead of the odometry
+        (further than the history extrapolates) stops the car and is tracked again only
+        after the recovery time, not every other command."""
+        if self.plan_t0_ns is None or self.odometry_stamp_ns is None:
+            return None, None  # the watchdog names what is missing
+        try:
+            return self.history.relative_pose(self.plan_t0_ns, self.odometry_stamp_ns), None
+        except HistoryUnavailable as error:
+            return None, f"ego pose at plan time unknown: {error}"
 
     def _stop_command(
         self, now_ns: int, state: WatchdogState
@@ -178,15 +210,20 @@ class ControlStep:
 
         A bridge that starts (or is restarted) under a moving car waits for a plan on the
         same profile, from the measured speed, rather than commanding standstill at once;
-        before any odometry it holds the brake."""
+        before any odometry it holds the brake (velocity 0: the motion is unknown), and the
+        profile then starts at that braking."""
         config = self.watchdog.config
         known_speed = self.odometry_stamp_ns is not None and math.isfinite(self.speed)
         last = self._last_command
         if state is WatchdogState.WAITING and not known_speed:
+            self._held = True
             return state, ControlCommand(0.0, 0.0, 0.0, -config.safe_stop_deceleration, 0.0)
         if self._stop is None:
             if last is None:
-                speed, acceleration = (max(self.speed, 0.0) if known_speed else 0.0), 0.0
+                # After the hold the profile brakes on as hard: it does not let go of the
+                # brake to ramp it up again once the speed is known.
+                held = -config.safe_stop_deceleration if self._held else 0.0
+                speed, acceleration = (max(self.speed, 0.0) if known_speed else 0.0), held
             else:
                 speed = min(self.speed, last.velocity) if known_speed else last.velocity
                 acceleration = last.acceleration

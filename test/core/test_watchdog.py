@@ -114,3 +114,15 @@ def test_odometry_lost_beyond_its_bound_escalates_and_never_de_escalates_while_m
         assert _fresh(watchdog, later, speed=8.0).state is WatchdogState.EMERGENCY_STOP
     # ...and ends stopped at standstill.
     assert _fresh(watchdog, later, speed=0.0).state is WatchdogState.STOPPED
+
+
+def test_fresh_inputs_that_cannot_be_followed_count_as_stale():
+    """The caller's reason (the car's pose at the plan's t0 unknown) stops the car like a
+    stale input, named beside any other, and leaving that stop takes the recovery time."""
+    watchdog = _tracking_watchdog()
+    unplaced = "ego pose at plan time unknown"
+    decision = watchdog.update(NOW, NOW - 100 * MS, NOW - 10 * MS, 10.0, unplaced)
+    assert (decision.state, decision.reason) == (WatchdogState.SAFE_STOP, unplaced)
+    both = watchdog.update(NOW, NOW - 900 * MS, NOW - 10 * MS, 10.0, unplaced)
+    assert both.reason == f"trajectory is 0.90 s old (limit 0.50 s); {unplaced}"
+    assert _fresh(watchdog, NOW + 20 * MS).state is WatchdogState.SAFE_STOP  # recovering

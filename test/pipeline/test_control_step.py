@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from alpamayo_ros.core.contract import NS_PER_S
-from alpamayo_ros.core.control import TrackedTrajectory
+from alpamayo_ros.core.control import TrackedTrajectory, VehicleParams
 from alpamayo_ros.core.input_health import Level
 from alpamayo_ros.core.kinematics import integrate_unicycle
 from alpamayo_ros.core.watchdog import WatchdogConfig, WatchdogState
@@ -68,9 +68,40 @@ def test_a_bridge_started_under_a_moving_car_brakes_from_its_speed_not_at_once()
     velocities = np.array([o.command.velocity for o in outputs])
     assert velocities[0] == pytest.approx(10.0)
     assert np.all(np.diff(velocities) <= 0.0)
+    # The brake held before the speed was known is not let go to ramp up again.
+    moving = velocities > 0.0
+    accelerations = np.array([o.command.acceleration for o in outputs])
+    assert np.all(accelerations[moving] <= -3.0 + 1e-9), accelerations[:5]
     assert np.abs(np.diff(velocities)).max() <= 3.0 * PERIOD_S + 1e-9  # a ramp, not a step
     bound_s = 10.0 / 3.0 + 0.5 * 3.0 / 10.0
     assert velocities[int(np.ceil(bound_s / PERIOD_S)) + 1 :].max() == 0.0
+
+
+def test_tracking_that_resumes_after_a_stop_moves_on_from_it_within_the_rate_limits() -> None:
+    """A plan back after a stall at 20 m/s: the first command tracking it moves the braking
+    and the steering on from the stop's last command within the jerk and steering-rate
+    limits (from nothing, it jumped from -3 to +3 m/s^2 and by 1.7 rad/s)."""
+    speeding_up_in_a_curve = integrate_unicycle(np.full(64, 1.5), np.full(64, 0.02), 20.0)
+    plan = TrackedTrajectory.from_rollout(speeding_up_in_a_curve)
+    step, limits = ControlStep(PERIOD_S), VehicleParams()
+    outputs = []
+    for k in range(150):
+        now = T0_NS + round(k * PERIOD_S * NS_PER_S)
+        if k in (0, 100):  # the planner stalls after the first plan, then plans again
+            step.set_plan(plan, now, inference_id=k)
+        step.add_odometry(now, np.array([20.0 * k * PERIOD_S, 0.0, 0.0]), IDENTITY, 20.0)
+        outputs.append(step.command(now))
+    states = [o.state for o in outputs]
+    # (The first command, with one odometry sample, cannot place the car on the plan.)
+    stalled = states.index(WatchdogState.SAFE_STOP, states.index(WatchdogState.TRACKING))
+    resumed = states.index(WatchdogState.TRACKING, stalled)
+    assert resumed > 100
+    before, after = outputs[resumed - 1].command, outputs[resumed].command
+    assert before.acceleration == pytest.approx(-3.0)
+    assert abs(after.acceleration - before.acceleration) <= limits.max_jerk * PERIOD_S + 1e-9
+    assert abs(after.steering_angle - before.steering_angle) <= (
+        limits.max_steering_rate * PERIOD_S + 1e-9
+    )
 
 
 def test_a_stop_in_a_curve_keeps_the_steering_angle() -> None:
@@ -211,3 +242,41 @@ def test_a_restarted_step_brakes_from_the_measured_speed_not_from_its_old_stop()
         velocities.append(step.command(now).command.velocity)
     assert velocities[0] == pytest.approx(15.0)
     assert np.all(np.diff(velocities) <= 0.0) and velocities[-1] > 14.0
+
+
+def test_a_refused_plan_is_named_in_the_health_report_while_the_old_one_ages_out() -> None:
+    """A plan that cannot be read (NaN in it): the command after it no longer hides why
+    (the bridge's diagnostics led with the watchdog's next state); the report names it
+    for its hold, and the car stops on the old plan's age."""
+    step = ControlStep(PERIOD_S)
+    cruise = TrackedTrajectory.from_rollout(integrate_unicycle(np.zeros(64), np.zeros(64), 10.0))
+    drive(step, cruise, [10.0] * 10)
+    now = T0_NS + round(10 * PERIOD_S * NS_PER_S)
+    step.refuse_plan(now, "x[3] is nan")
+    report = step.health.report(now + NS_PER_S)
+    assert report.level is Level.ERROR
+    assert report.message == "trajectory: invalid (x[3] is nan; 1 so far)"
+    assert report.counts["trajectory invalid"] == 1
+    assert step.health.report(now + 4 * NS_PER_S).level is Level.OK  # held 3 s
+    assert step.plan_t0_ns == T0_NS  # the old plan stays, to age out
+
+
+def test_plans_stamped_ahead_of_the_odometry_stop_the_car_without_flickering() -> None:
+    """A planner whose clock runs 80 ms ahead (further than the odometry is extrapolated):
+    no plan can be placed, and the car stops, steadily; before, every plan was tracked
+    for the commands after its own and stopped for the rest, ERROR and OK at 10 Hz."""
+    step = ControlStep(PERIOD_S)
+    cruise = TrackedTrajectory.from_rollout(integrate_unicycle(np.zeros(64), np.zeros(64), 10.0))
+    states, reasons = [], []
+    for k in range(150):
+        now = T0_NS + round(k * PERIOD_S * NS_PER_S)
+        if k % 5 == 0:
+            step.set_plan(cruise, now + 80_000_000, inference_id=k)
+        step.add_odometry(now, np.array([10.0 * k * PERIOD_S, 0.0, 0.0]), IDENTITY, 10.0)
+        output = step.command(now)
+        states.append(output.state)
+        reasons.append(output.reason)
+    # The first plan is placed while the odometry is within reach of its t0 (up to
+    # 0.05 s extrapolated); from the second on, none is, and the stop holds.
+    assert WatchdogState.TRACKING not in states[5:], states
+    assert any("ego pose at plan time unknown" in reason for reason in reasons[5:])
