@@ -64,11 +64,12 @@ class BagRecorderNode(Node):
             if len(types) != 1:
                 self._ignore(topic, f"has several types {types}")
                 continue
-            if not self.get_publishers_info_by_topic(topic):
+            offered = [p.qos_profile for p in self.get_publishers_info_by_topic(topic)]
+            if not offered:
                 # Only subscribed to yet: its QoS comes with its first publisher (taken
                 # now, a latched /tf_static would be recorded, and replayed, volatile).
                 continue
-            qos = self._qos_for(topic)
+            qos = _strongest_matching(offered)
             try:
                 self.bag.add_topic(topic, types[0], qos)
             except BagError as error:
@@ -94,21 +95,18 @@ class BagRecorderNode(Node):
         """Topics asked for by name that have not appeared."""
         return sorted(self.wanted - set(self.subscriptions_by_topic))
 
-    def _qos_for(self, topic: str) -> TopicQos:
-        """The strongest QoS that still matches every current publisher of `topic`."""
-        offered = [p.qos_profile for p in self.get_publishers_info_by_topic(topic)]
-        reliable = bool(offered) and all(
-            q.reliability == ReliabilityPolicy.RELIABLE for q in offered
-        )
-        latched = bool(offered) and all(
-            q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered
-        )
-        return TopicQos(
-            reliability="reliable" if reliable else "best_effort",
-            durability="transient_local" if latched else "volatile",
-            depth=QUEUE_DEPTH,
-        )
-
     def _ignore(self, topic: str, reason: str) -> None:
         self.ignored.add(topic)
         self.get_logger().warning(f"not recording {topic}: {reason}")
+
+
+def _strongest_matching(offered: list[QoSProfile]) -> TopicQos:
+    """The strongest QoS that still matches every one of a topic's publishers (`offered`,
+    at least one)."""
+    reliable = all(q.reliability == ReliabilityPolicy.RELIABLE for q in offered)
+    latched = all(q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered)
+    return TopicQos(
+        reliability="reliable" if reliable else "best_effort",
+        durability="transient_local" if latched else "volatile",
+        depth=QUEUE_DEPTH,
+    )

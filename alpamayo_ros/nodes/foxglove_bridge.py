@@ -57,11 +57,12 @@ class FoxgloveBridge(Node):
             if len(types) != 1:
                 self.skipped[topic] = f"{len(types)} types on one topic: {', '.join(types)}"
                 continue
-            if not self.get_publishers_info_by_topic(topic):
+            offered = [info.qos_profile for info in self.get_publishers_info_by_topic(topic)]
+            if not offered:
                 # Only subscribed to yet: served once a publisher offers its QoS (taken
                 # now, a reliable subscription would never match best-effort cameras).
                 continue
-            self.serve(topic, types[0])
+            self.serve(topic, types[0], offered)
         level = WARN if self.skipped else OK
         skipped = "; ".join(f"{topic}: {why}" for topic, why in sorted(self.skipped.items()))
         self.diagnostics.update(
@@ -70,7 +71,7 @@ class FoxgloveBridge(Node):
             + (f"; not served: {skipped}" if skipped else ""),
         )
 
-    def serve(self, topic: str, type_name: str) -> None:
+    def serve(self, topic: str, type_name: str, offered: list[QoSProfile]) -> None:
         try:
             definition = message_definition(type_name)
             message_type = _message_class(type_name)
@@ -89,25 +90,8 @@ class FoxgloveBridge(Node):
             message_type,
             topic,
             lambda data, channel=channel: self.forward(channel, data),
-            self.offered_qos(topic),
+            _matching_qos(offered),
             raw=True,
-        )
-
-    def offered_qos(self, topic: str) -> QoSProfile:
-        """What every publisher of the topic can match: best effort if any publishes best
-        effort, transient local only if all keep their last messages for late joiners."""
-        offered = [info.qos_profile for info in self.get_publishers_info_by_topic(topic)]
-        best_effort = any(q.reliability == ReliabilityPolicy.BEST_EFFORT for q in offered)
-        latched = bool(offered) and all(
-            q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered
-        )
-        return QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=DEPTH,
-            reliability=ReliabilityPolicy.BEST_EFFORT
-            if best_effort
-            else ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
         )
 
     def forward(self, channel: foxglove.Channel, data: bytes) -> None:
@@ -116,6 +100,20 @@ class FoxgloveBridge(Node):
     def destroy_node(self) -> None:
         self.server.stop()
         super().destroy_node()
+
+
+def _matching_qos(offered: list[QoSProfile]) -> QoSProfile:
+    """What every one of a topic's publishers (`offered`, at least one) can match: best
+    effort if any publishes best effort, transient local only if all keep their last
+    messages for late joiners."""
+    best_effort = any(q.reliability == ReliabilityPolicy.BEST_EFFORT for q in offered)
+    latched = all(q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered)
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=DEPTH,
+        reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
+    )
 
 
 def _message_class(type_name: str) -> Any:
