@@ -308,8 +308,10 @@ class CameraDriver(ManagedNode):
         }
 
     def source_problem(self) -> str:
-        """Why the source publishes less than it should, or ""."""
-        if self.source.finished:
+        """Why the source publishes less than it should, or "". In lock-step a recording
+        has ended once its last camera set is answered (or its bound passed), not when its
+        last frames go out: the status that says so carries the run's final figures."""
+        if self.source.finished and (self.lockstep is None or self.lockstep_ended):
             return "the recording has ended: nothing more to publish"
         failed = self.source.failed_cameras
         return f"camera(s) {', '.join(failed)} stopped delivering frames" if failed else ""

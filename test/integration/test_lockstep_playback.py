@@ -5,7 +5,8 @@ planner's trajectory for those frames arrives.
 A video per camera with a poses file, played twice through the camera driver, the VLA
 node (embedded model) and the planner, gives the same trajectories stamp for stamp, one
 per camera set after the model's warm-up, each answered within the bound; the driver says
-when the recording has ended and how fast the run went. A planner that finds no feasible
+when the recording has ended (once its last camera set is answered, not when its last
+frames go out) and how fast the run went. A planner that finds no feasible
 plan answers the frames by its candidates, so the clock goes on at once. A bag that logged
 the planner's set speed gives it to the planner as it was logged.
 """
@@ -19,13 +20,16 @@ from pathlib import Path
 import numpy as np
 from alpamayo_ros_msgs.msg import Trajectory
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from nav_msgs.msg import Odometry
 from parameter_files import NO_STAND_OFF, parameter_file
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.time import Time
 from recorded_bags import ODOMETRY_TOPIC, camera_topic, write_drive_bag
 from recorded_drive import SPECS, spin_until, trajectory_array
+from sensor_msgs.msg import Image
 from user_recordings import SECONDS, record
 
 from alpamayo_ros.core.contract import CAMERA_ORDER, HISTORY_PERIOD_NS, HISTORY_POSES, NS_PER_S
@@ -78,17 +82,23 @@ def is_the_end(status: DiagnosticStatus) -> bool:
     return status.name.endswith("camera_driver") and status.message == ENDED
 
 
-def run_to_the_end(node: Node, params: Path, progress: Callable[[], str]) -> list[DiagnosticStatus]:
-    """The camera driver, the VLA node and the planner in lock-step until the driver says
-    the recording has ended, `node` (the probe) spinning meanwhile; every /diagnostics
-    status heard. `progress` says how far it got if it does not end."""
+def run_to_the_end(
+    node: Node,
+    params: Path,
+    progress: Callable[[], str],
+    names: tuple[str, ...] = ("camera_driver", "vla_inference", "diffusion_planner"),
+) -> list[DiagnosticStatus]:
+    """The nodes named (by default the camera driver, the VLA node and the planner) in
+    lock-step until the driver says the recording has ended, `node` (the probe) spinning
+    meanwhile; every /diagnostics status heard. `progress` says how far it got if it does
+    not end."""
     statuses: list[DiagnosticStatus] = []
     node.create_subscription(
         DiagnosticArray, Topics.DIAGNOSTICS, lambda msg: statuses.extend(msg.status), 50
     )
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
-    nodes = tuple(SPECS[name] for name in ("camera_driver", "vla_inference", "diffusion_planner"))
+    nodes = tuple(SPECS[name] for name in names)
     try:
         with GraphProcesses(params, use_sim_time=True, nodes=nodes) as graph:
             ended = spin_until(executor, lambda: any(map(is_the_end, statuses)), 180.0, graph.check)
@@ -127,6 +137,79 @@ def test_a_recording_replayed_in_lockstep_twice_gives_identical_trajectories(
         assert np.array_equal(first[t0], second[t0]), f"trajectories differ at t0 {t0}"
     assert all(b - a == FRAME_PERIOD_NS for a, b in itertools.pairwise(answerable))
     print(f"lock-step speed: {first_values['lockstep_speed']}x, {second_values['lockstep_speed']}x")
+
+
+def test_the_end_is_said_once_the_last_camera_set_is_answered(
+    rclpy_context: Context, tmp_path: Path
+) -> None:
+    """The probe stands in for the stack and answers each camera set at once, but the last
+    one only after 2.5 s (within the answer bound, but slower than the driver's
+    once-a-second diagnostics). The last frames go out before that answer, yet the driver
+    says the recording has ended only after it, with every camera set answered."""
+    options = record(tmp_path, "video")
+    params = parameter_file(
+        tmp_path,
+        "embedded_vla",
+        camera_driver={
+            "source": "video",
+            "video": options,
+            "lockstep": True,
+            "lockstep_settle_s": 0.5,
+            "lockstep_subscriber": "answer_probe",
+            "lockstep_answer_timeout_s": 10.0,
+        },
+    )
+    node = Node("answer_probe", context=rclpy_context)
+    answers = node.create_publisher(Trajectory, Topics.TRAJECTORY, 10)
+    frame_sets = SECONDS * NS_PER_S // FRAME_PERIOD_NS
+    last_ns = START_NS + (frame_sets - 1) * FRAME_PERIOD_NS
+    answered: list[int] = []
+
+    def answer(stamp: int) -> None:
+        msg = Trajectory()
+        msg.header.stamp = Time(nanoseconds=stamp).to_msg()
+        answers.publish(msg)
+        answered.append(stamp)
+
+    def answer_last() -> None:
+        late.cancel()
+        answer(last_ns)
+
+    late = node.create_timer(2.5, answer_last, autostart=False)
+
+    def on_image(msg: Image) -> None:
+        stamp = stamp_ns(msg.header.stamp)
+        if stamp - START_NS < WARMUP_NS or stamp in answered:
+            return
+        if stamp == last_ns:
+            late.reset()
+        else:
+            answer(stamp)
+
+    def ignore(msg: object) -> None:
+        pass
+
+    for camera in CAMERA_ORDER:
+        callback = on_image if camera == CAMERA_ORDER[0] else ignore
+        node.create_subscription(Image, camera_topic(camera), callback, qos_profile_sensor_data)
+    node.create_subscription(Odometry, Topics.ODOMETRY, ignore, qos_profile_sensor_data)
+    ended_before_the_last_answer: list[bool] = []
+    node.create_subscription(
+        DiagnosticArray,
+        Topics.DIAGNOSTICS,
+        lambda msg: ended_before_the_last_answer.extend(
+            last_ns not in answered for status in msg.status if is_the_end(status)
+        ),
+        50,
+    )
+    statuses = run_to_the_end(node, params, lambda: f"answered {answered}", ("camera_driver",))
+
+    assert ended_before_the_last_answer and not any(ended_before_the_last_answer)
+    ended = {v.key: v.value for v in next(s for s in statuses if is_the_end(s)).values}
+    answerable = sum(k * FRAME_PERIOD_NS >= WARMUP_NS for k in range(frame_sets))
+    assert len(answered) == answerable
+    assert ended["lockstep_answered"] == str(answerable)
+    assert ended["lockstep_timeouts"] == "0"
 
 
 def test_camera_sets_with_no_feasible_plan_are_answered_by_the_candidates(
