@@ -37,6 +37,10 @@ class WatchdogConfig:
     standstill_speed: float = 0.1  # m/s
     recovery_s: float = 0.1  # inputs fresh at every check this long before tracking again
 
+    def at_standstill(self, speed: float) -> bool:
+        """A speed reading that says the car stands (a NaN says nothing)."""
+        return math.isfinite(speed) and abs(speed) < self.standstill_speed
+
 
 @dataclass(frozen=True)
 class WatchdogDecision:
@@ -98,7 +102,7 @@ class Watchdog:
             odometry_stamp_ns is not None
             and (now_ns - odometry_stamp_ns) / NS_PER_S > config.odometry_loss_s
         )
-        at_standstill = math.isfinite(speed) and abs(speed) < config.standstill_speed
+        at_standstill = config.at_standstill(speed)
         if odometry_lost and self._state is not WatchdogState.STOPPED:
             # The last speed is no longer known to be true: brake harder until fresh.
             self._state = WatchdogState.EMERGENCY_STOP

@@ -12,7 +12,10 @@ safe stop; it resumes tracking only after inputs are fresh again for several cyc
 A managed node: active, it commands every period whatever its inputs (a stop when they
 fail); configured but inactive, or unconfigured, it publishes no command at all (the
 vehicle interface's own command timeout applies), and says so on /diagnostics.
-Deactivating a bridge that drives a car hands the car to that timeout: do it standing.
+Deactivated, its last command is a stop (velocity 0, braking at the safe-stop
+deceleration, the steering held), as nav2's controller ends on a zero velocity: the
+vehicle interface holds it rather than the last tracking command. A bridge that dies
+sends none; the interface's timeout is all there is then.
 """
 
 from __future__ import annotations
@@ -90,7 +93,13 @@ class ControlBridge(ManagedNode):
         self.control()  # the first command at once; the timer runs from here
 
     def deactivate(self) -> None:
+        """The last command is a stop, which the vehicle interface holds until its own
+        timeout. Also on the shutdown transition; not from a process that was interrupted
+        (its context is gone, and nothing can be published)."""
         self.timer.cancel()
+        if self.context.ok():
+            now_ns = self.get_clock().now().nanoseconds
+            self.publish(now_ns, self.step.handover(now_ns))
         self.diagnostics.update(WARN, "inactive: publishing no commands")
 
     def release(self) -> None:

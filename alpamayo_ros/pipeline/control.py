@@ -185,6 +185,28 @@ class ControlStep:
             self._last_command = command
         return ControlOutput(state, reason, command, self.plan_t0_ns, self.plan_inference_id)
 
+    def handover(self, now_ns: int) -> ControlOutput:
+        """The last command before the bridge stops commanding (deactivated): a stop.
+
+        A vehicle interface holds the last command it had until its own command timeout,
+        so a car left on a tracking command would drive on it, accelerating or turning.
+        This one asks for standstill: velocity 0, braking at the safe-stop deceleration
+        (harder where the car already brakes harder), the steering held (a stop in a curve
+        stays in the curve). It is one step, not a profile: there is no next command to
+        ramp the braking up with."""
+        self._last_command_ns = now_ns
+        config = self.watchdog.config
+        last = self._last_command
+        braking = config.safe_stop_deceleration
+        if last is not None:
+            braking = max(braking, min(-last.acceleration, self.vehicle.max_deceleration))
+        steering = 0.0 if last is None else last.steering_angle
+        standing = self.odometry_stamp_ns is not None and config.at_standstill(self.speed)
+        state = WatchdogState.STOPPED if standing else WatchdogState.SAFE_STOP
+        command = ControlCommand(steering, 0.0, 0.0, -braking, 0.0)
+        reason = "deactivated: braking to a stop, then the vehicle's command timeout applies"
+        return ControlOutput(state, reason, command, self.plan_t0_ns, self.plan_inference_id)
+
     def _pose_on_plan(self) -> tuple[tuple[float, float, float] | None, str | None]:
         """The car's pose (x, y, yaw) in the plan's t0 frame, or why it is not known: the
         watchdog counts that as stale, so a plan stamped a little ahead of the odometry

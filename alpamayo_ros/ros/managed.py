@@ -42,7 +42,8 @@ class ManagedNode(LifecycleNode):
         """Start producing output."""
 
     def deactivate(self) -> None:
-        """Stop producing output; keep what was configured."""
+        """Stop producing output; keep what was configured. The lifecycle publishers are
+        still enabled, so a last message can go out (the control bridge's stop)."""
 
     def release(self) -> None:
         """Undo `configure`, also one that failed half-way (close what was opened); the
@@ -77,8 +78,9 @@ class ManagedNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False
-        super().on_deactivate(state)  # disables the lifecycle publishers
-        return self._run("deactivate", self.deactivate)
+        result = self._run("deactivate", self.deactivate)
+        super().on_deactivate(state)  # disables the lifecycle publishers, after a last word
+        return result
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         return self._run("cleanup", self._stop)

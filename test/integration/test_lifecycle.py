@@ -1,6 +1,7 @@
 """The camera driver and the control bridge as managed nodes, driven through their real
 processes' lifecycle services (what `ros2 lifecycle set` calls): not active, they publish
-nothing; active, they always publish; a node can be deactivated and activated again."""
+nothing; active, they always publish; a node can be deactivated and activated again, the
+bridge's last command then a stop."""
 
 from __future__ import annotations
 
@@ -117,6 +118,11 @@ def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_pat
                 "control_bridge", Transition.TRANSITION_DEACTIVATE, State.PRIMARY_STATE_INACTIVE
             )
             spin_for(0.5)  # what was in flight arrives
+            # The last command is a stop, which a vehicle interface holds after it.
+            last = received["command"][-1]
+            assert "deactivated" in last.reason, last.reason
+            assert last.mode in (ControlCommand.MODE_SAFE_STOP, ControlCommand.MODE_STOPPED)
+            assert (last.velocity, last.acceleration) == (0.0, -3.0)
             received["command"].clear()
             received["odometry"].clear()
             spin_for(1.5)

@@ -115,6 +115,43 @@ def test_a_stop_in_a_curve_keeps_the_steering_angle() -> None:
     assert all(o.command.steering_angle == steering for o in outputs[takeover:])
 
 
+def test_the_last_command_before_deactivation_is_a_stop_in_the_curve() -> None:
+    """Tracking a left curve at 8 m/s, speeding up: the handover asks for standstill at
+    the safe-stop deceleration with the steering held, not the tracking command a vehicle
+    interface would otherwise hold."""
+    curve = integrate_unicycle(np.full(64, 0.5), np.full(64, 0.05), 8.0)
+    step = ControlStep(PERIOD_S)
+    outputs = drive(step, TrackedTrajectory.from_rollout(curve), [8.0] * 10)
+    last = outputs[-1]
+    assert last.state is WatchdogState.TRACKING and last.command.acceleration > 0.0
+    handover = step.handover(T0_NS + round(10 * PERIOD_S * NS_PER_S))
+    assert handover.state is WatchdogState.SAFE_STOP and "deactivated" in handover.reason
+    assert handover.command.velocity == 0.0
+    assert handover.command.acceleration == -3.0
+    assert handover.command.steering_angle == last.command.steering_angle > 0.05
+    assert (handover.plan_t0_ns, handover.plan_inference_id) == (T0_NS, 7)
+
+
+def test_a_handover_never_brakes_weaker_than_the_car_was_braking() -> None:
+    """Odometry lost: the stop had escalated to the emergency deceleration, which the
+    handover keeps; standing, the handover holds the brake as STOPPED."""
+    cruise = integrate_unicycle(np.zeros(64), np.zeros(64), 10.0)
+    step = ControlStep(PERIOD_S, watchdog=WatchdogConfig(trajectory_timeout_s=10.0))
+    drive(step, TrackedTrajectory.from_rollout(cruise), [10.0] * 10)
+    last_odometry = T0_NS + round(9 * PERIOD_S * NS_PER_S)
+    for k in range(1, 150):
+        output = step.command(last_odometry + round(k * PERIOD_S * NS_PER_S))
+    assert output.state is WatchdogState.EMERGENCY_STOP
+    assert step.handover(last_odometry + 3 * NS_PER_S).command.acceleration == -6.0
+
+    standing = ControlStep(PERIOD_S)
+    standing.add_odometry(T0_NS, np.zeros(3), IDENTITY, 0.0)
+    standing.command(T0_NS)
+    handover = standing.handover(T0_NS + NS_PER_S // 50)
+    assert handover.state is WatchdogState.STOPPED
+    assert (handover.command.velocity, handover.command.acceleration) == (0.0, -3.0)
+
+
 def test_a_stale_plan_stops_the_car_on_the_profile_whatever_odometry_says() -> None:
     """The watchdog takes over 0.5 s after the plan's t0; the car keeps speeding up (the
     actuators are ignoring us): the command still falls monotonically to zero, in
