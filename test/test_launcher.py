@@ -22,18 +22,22 @@ BROKEN = NodeSpec("broken_node", "alpamayo_ros.nodes.no_such_node", ())
 
 
 def supervise_exits(spec: NodeSpec) -> tuple[GraphProcesses, list[str], list[float]]:
-    """Run a node that exits at once, respawned 0.1 s after each exit, for up to 8 launcher
-    events: the graph, the events and the respawn delays they announce."""
+    """Run a node that exits at once, respawned 0.1 s after each exit, until the launcher
+    has announced 5 respawns (at most 30 s: each start is a Python process's, slow on a
+    loaded machine): the graph, the events and the respawn delays they announce."""
     events: list[str] = []
     with GraphProcesses(
         default_parameter_file(), nodes=(spec,), respawn={spec.name}, respawn_delay_s=0.1
     ) as graph:
-        deadline = time.monotonic() + 6.0
-        while time.monotonic() < deadline and len(events) < 8:
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and len(respawn_delays(events)) < 5:
             events.extend(graph.supervise())
             time.sleep(0.02)
-    delays = [float(d) for d in re.findall(r"respawning in ([\d.]+) s", "\n".join(events))]
-    return graph, events, delays
+    return graph, events, respawn_delays(events)
+
+
+def respawn_delays(events: list[str]) -> list[float]:
+    return [float(d) for d in re.findall(r"respawning in ([\d.]+) s", "\n".join(events))]
 
 
 def test_a_node_that_keeps_exiting_is_respawned_with_a_doubling_delay(ros_domain: int) -> None:

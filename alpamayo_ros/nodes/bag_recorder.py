@@ -18,6 +18,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from alpamayo_ros.replay.bag import BagError, BagRecorder, TopicQos
+from alpamayo_ros.ros.qos import matching_every_publisher
 from alpamayo_ros.ros.runtime import message_class
 
 # Topics every ROS process has; recorded only when asked for by name.
@@ -26,11 +27,6 @@ DISCOVERY_PERIOD_S = 0.2
 # Messages a subscription queues while the recorder writes: bursts of camera frames fit.
 QUEUE_DEPTH = 1000
 
-
-RELIABILITY = {
-    "reliable": ReliabilityPolicy.RELIABLE,
-    "best_effort": ReliabilityPolicy.BEST_EFFORT,
-}
 DURABILITY = {
     "volatile": DurabilityPolicy.VOLATILE,
     "transient_local": DurabilityPolicy.TRANSIENT_LOCAL,
@@ -69,9 +65,9 @@ class BagRecorderNode(Node):
                 # Only subscribed to yet: its QoS comes with its first publisher (taken
                 # now, a latched /tf_static would be recorded, and replayed, volatile).
                 continue
-            qos = _strongest_matching(offered)
+            qos = matching_every_publisher(offered, QUEUE_DEPTH)
             try:
-                self.bag.add_topic(topic, types[0], qos)
+                self.bag.add_topic(topic, types[0], recorded_as(qos))
             except BagError as error:
                 self._ignore(topic, str(error))
                 continue
@@ -81,11 +77,7 @@ class BagRecorderNode(Node):
                 lambda raw, topic=topic: self.bag.write(
                     topic, self.get_clock().now().nanoseconds, raw
                 ),
-                QoSProfile(
-                    depth=qos.depth,
-                    reliability=RELIABILITY[qos.reliability],
-                    durability=DURABILITY[qos.durability],
-                ),
+                qos,
                 raw=True,
             )
             self.get_logger().info(f"recording {topic} ({types[0]})")
@@ -100,13 +92,12 @@ class BagRecorderNode(Node):
         self.get_logger().warning(f"not recording {topic}: {reason}")
 
 
-def _strongest_matching(offered: list[QoSProfile]) -> TopicQos:
-    """The strongest QoS that still matches every one of a topic's publishers (`offered`,
-    at least one)."""
-    reliable = all(q.reliability == ReliabilityPolicy.RELIABLE for q in offered)
-    latched = all(q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered)
+def recorded_as(qos: QoSProfile) -> TopicQos:
+    """The bag's record of the subscription's QoS, for players."""
     return TopicQos(
-        reliability="reliable" if reliable else "best_effort",
-        durability="transient_local" if latched else "volatile",
-        depth=QUEUE_DEPTH,
+        reliability="reliable" if qos.reliability == ReliabilityPolicy.RELIABLE else "best_effort",
+        durability=(
+            "transient_local" if qos.durability == DurabilityPolicy.TRANSIENT_LOCAL else "volatile"
+        ),
+        depth=qos.depth,
     )

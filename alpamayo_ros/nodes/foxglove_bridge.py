@@ -18,14 +18,10 @@ from typing import Any
 
 import foxglove
 from rclpy.node import Node
-from rclpy.qos import (
-    DurabilityPolicy,
-    HistoryPolicy,
-    QoSProfile,
-    ReliabilityPolicy,
-)
+from rclpy.qos import QoSProfile
 
 from alpamayo_ros.replay.typestore import message_definition
+from alpamayo_ros.ros.qos import matching_every_publisher
 from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, declare_parameters, run
 
 # Messages kept per topic between the subscription and the bridge: the newest matter.
@@ -90,7 +86,7 @@ class FoxgloveBridge(Node):
             message_type,
             topic,
             lambda data, channel=channel: self.forward(channel, data),
-            _matching_qos(offered),
+            matching_every_publisher(offered, DEPTH),
             raw=True,
         )
 
@@ -100,20 +96,6 @@ class FoxgloveBridge(Node):
     def destroy_node(self) -> None:
         self.server.stop()
         super().destroy_node()
-
-
-def _matching_qos(offered: list[QoSProfile]) -> QoSProfile:
-    """What every one of a topic's publishers (`offered`, at least one) can match: best
-    effort if any publishes best effort, transient local only if all keep their last
-    messages for late joiners."""
-    best_effort = any(q.reliability == ReliabilityPolicy.BEST_EFFORT for q in offered)
-    latched = all(q.durability == DurabilityPolicy.TRANSIENT_LOCAL for q in offered)
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=DEPTH,
-        reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
-    )
 
 
 def _message_class(type_name: str) -> Any:

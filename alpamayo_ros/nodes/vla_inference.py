@@ -57,6 +57,10 @@ from alpamayo_ros.topic_map import TopicMap
 # The reasoning text is off the control path (the planner has its input by then): its
 # thread yields the CPU to the model, planner and control bridge on a busy machine.
 TEXT_NICENESS = 10
+# A complete camera set may wait a moment for the odometry sample past its t0, and runs
+# once that arrives: only a wait longer than this is worth a WARN (shorter, a healthy
+# stream would flash one on /diagnostics whenever its once-a-second publish fell there).
+INPUT_WAIT_WARN_S = 0.3
 
 Found = TypeVar("Found")
 
@@ -201,6 +205,7 @@ class VlaInference(Node):
         self.worker = LatestOnlyWorker(self.infer, self.on_inference_error, name="vla_inference")
         # Reasoning text still to write, newest only: (inference id, inference, start).
         self.unexplained: deque[tuple[int, Inference, int]] = deque(maxlen=1)
+        self.waiting_since_ns: int | None = None  # steady time the inputs first lacked
         self.text_worker = LatestOnlyWorker(
             self.explain, self.on_inference_error, name="reasoning_text", niceness=TEXT_NICENESS
         )
@@ -313,8 +318,13 @@ class VlaInference(Node):
         try:
             inference = self.step.run()
         except InputsUnavailable as error:
-            self.diagnostics.update(WARN, f"waiting for inputs: {error}")
+            now_ns = time.monotonic_ns()
+            if self.waiting_since_ns is None:
+                self.waiting_since_ns = now_ns
+            elif now_ns - self.waiting_since_ns >= INPUT_WAIT_WARN_S * NS_PER_S:
+                self.diagnostics.update(WARN, f"waiting for inputs: {error}")
             return
+        self.waiting_since_ns = None
         if inference is None:
             return
         self.inference_id += 1

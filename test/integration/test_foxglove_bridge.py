@@ -89,7 +89,8 @@ async def advertised_then_one_message(
 def test_the_bridge_serves_a_channel_per_topic_with_the_published_bytes(
     rclpy_context: Context, tmp_path: Path
 ) -> None:
-    port = 20000 + os.getpid() % 20000
+    # Below Linux's ephemeral ports (32768 and up), which the OS may have handed out.
+    port = 20000 + os.getpid() % 12000
     node = Node("foxglove_test_publisher", context=rclpy_context)
     reasoning = node.create_publisher(Reasoning, Topics.REASONING, 10)
     camera = node.create_publisher(Image, CAMERA, qos_profile_sensor_data)

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from alpamayo_ros_msgs.msg import ControlCommand
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import State, Transition
@@ -25,6 +26,12 @@ from sensor_msgs.msg import Image
 from alpamayo_ros.core.contract import CAMERA_ORDER
 from alpamayo_ros.graph import NODES, Topics
 from alpamayo_ros.launcher import GraphProcesses
+from alpamayo_ros.ros.conversions import stamp_ns
+
+
+class NoAnswer(AssertionError):
+    """A service call whose answer did not come."""
+
 
 MANAGED = tuple(spec for spec in NODES if spec.name in ("camera_driver", "control_bridge"))
 IMAGE_TOPIC = f"/sensing/camera/{CAMERA_ORDER[0]}/image_raw"
@@ -65,16 +72,24 @@ def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_pat
             future = client.call_async(request)
             if spin_until(future.done, 20.0 / queries):
                 return future.result()
-        raise AssertionError(f"no answer from {client.srv_name}")
+        raise NoAnswer(f"no answer from {client.srv_name}")
 
     def get_state(name: str):  # type: ignore[no-untyped-def]
         query = node.create_client(GetState, f"/{name}/get_state")
         return call(query, GetState.Request(), queries=3)
 
     def transition(name: str, transition_id: int, expected_state: int) -> None:
+        """The change, asked again only where its answer was lost and the node is not in
+        the state yet (a change has a side effect: asked twice, the second would fail)."""
         change = node.create_client(ChangeState, f"/{name}/change_state")
-        result = call(change, ChangeState.Request(transition=Transition(id=transition_id)))
-        assert result.success, (name, transition_id)
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        for _ in range(3):
+            try:
+                assert call(change, request).success, (name, transition_id)
+                break
+            except NoAnswer:
+                if get_state(name).current_state.id == expected_state:
+                    break
         state = get_state(name)
         assert state.current_state.id == expected_state
 
@@ -111,7 +126,12 @@ def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_pat
             # Active, the bridge commands at its rate whatever its inputs (no plan: waiting).
             received["command"].clear()
             spin_for(2.0)
-            assert len(received["command"]) >= 0.8 * 2.0 * 50.0, len(received["command"])
+            # Judged by the commands' stamps (the bridge's clock), not by when they came to
+            # a probe that may fall behind: about 50 Hz, and no long gap.
+            stamps = np.array([stamp_ns(c.header.stamp) for c in received["command"]]) / 1e9
+            assert len(stamps) > 10, len(stamps)
+            assert (len(stamps) - 1) / (stamps[-1] - stamps[0]) > 30.0, np.diff(stamps)
+            assert np.diff(stamps).max() < 0.3, np.diff(stamps)
             assert all(c.mode == ControlCommand.MODE_WAITING for c in received["command"])
 
             transition(

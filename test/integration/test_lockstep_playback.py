@@ -61,6 +61,9 @@ def play(
             "video": options,
             "lockstep": True,
             "lockstep_settle_s": 2.0,
+            # No answer times out on a loaded machine either (the first pays torch's
+            # first-call cost): the runs compare every trajectory.
+            "lockstep_answer_timeout_s": 10.0,
         },
         diffusion_planner=planner or {},
     )

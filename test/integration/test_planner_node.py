@@ -291,6 +291,9 @@ def test_planner_node_selects_as_evaluation_and_benchmark_do(rclpy_context: Cont
     try:
         with GraphProcesses(default_parameter_file(), nodes=(PLANNER,)) as graph:
             assert spin_until(lambda: publisher.get_subscription_count() > 0)
+            # And the other way: the planner's writers have matched this node's readers
+            # once its first status comes (or the first case's candidates could be lost).
+            assert spin_until(lambda: told(""), 30.0)
             for inference_id, (output, t0_ns, _, _) in cases.items():
                 since = len(received[Topics.DIAGNOSTICS])
                 if inference_id in set_speeds:

@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
-from recorded_drive import CAMERA_TOPICS, SPECS, record_drive, spin_until
+from recorded_drive import SPECS, record_drive, spin_until
 from sensor_msgs.msg import Image
 
 from alpamayo_ros.core.contract import CAMERA_ORDER
@@ -197,10 +197,12 @@ def test_replayed_drive_runs_the_vla_on_the_recorded_frames(
         vla = (SPECS["vla_inference"],)
         with GraphProcesses(default_parameter_file(), use_sim_time=True, nodes=vla) as graph:
             player = BagPlayerNode(bag_path, context=rclpy_context)
-            # The VLA node is up once it subscribes to the cameras the player publishes.
-            first = player.publishers_by_topic[CAMERA_TOPICS[0]]
-            assert spin_until(executor, lambda: first.get_subscription_count() > 0, 30.0)
-            time.sleep(1.0)  # the other subscriptions of the node match in the meantime
+            # The VLA node is up once it subscribes to the cameras' images, the odometry
+            # and the clock the player publishes (each matched a little after it is seen).
+            images = [topic for topic in player.publishers_by_topic if topic.endswith("image_raw")]
+            read = [*images, Topics.ODOMETRY, "/clock"]
+            assert spin_until(executor, lambda: not player.without_subscribers(read), 30.0)
+            time.sleep(1.0)
             player.play()
             assert player.counts[Topics.ODOMETRY] >= 30
             spin_until(executor, lambda: False, 3.0)  # drain what the VLA still publishes

@@ -216,7 +216,8 @@ def test_each_input_fault_is_named_and_outputs_resume(
                 graph.check()
                 assert time.monotonic() < deadline, "the VLA node never produced an output"
             healthy = feeder.feed(2.5)
-            assert len(healthy.outputs) >= 0.7 * RATE_HZ * 2.5
+            # Counted as they come to the feeder, which a loaded machine delays too.
+            assert len(healthy.outputs) >= 0.5 * RATE_HZ * 2.5, len(healthy.outputs)
             assert healthy.levels_after(1.0) == {DiagnosticStatus.OK}, healthy.messages()
 
             # A camera goes silent mid-drive: named (WARN), never OK meanwhile, and the

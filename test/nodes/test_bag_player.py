@@ -82,5 +82,6 @@ def test_messages_keep_their_recorded_spacing(
     assert len(times) == MESSAGES
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     # Not a burst making up for the open (gaps of about 0): each message about PERIOD_S
-    # after the previous, with room for a delivery delayed on a busy machine.
-    assert min(gaps) > PERIOD_S / 4, gaps
+    # after the previous. Times are of delivery to a listener in this process: one gap may
+    # shrink where a busy machine delayed the message before it, not two.
+    assert sorted(gaps)[1] > PERIOD_S / 4, gaps
