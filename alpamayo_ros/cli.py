@@ -137,6 +137,7 @@ def command_launch(args: argparse.Namespace) -> int:
     as it changes (and its recovery), so a person sees why the car stopped."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import ExternalShutdownException
 
     from alpamayo_ros.nodes.topic_monitor import describe
     from alpamayo_ros.ros.runtime import StatusChanges
@@ -153,7 +154,10 @@ def command_launch(args: argparse.Namespace) -> int:
                 lambda msg: [_report(describe(status)) for status in changes(msg)],
                 10,
             )
-            with contextlib.suppress(KeyboardInterrupt):
+            # Ctrl-C: rclpy's handler ends the context (the spin then raises
+            # ExternalShutdownException) and Python's raises KeyboardInterrupt, whichever
+            # comes first; either is a clean stop.
+            with contextlib.suppress(KeyboardInterrupt, ExternalShutdownException):
                 _spin_for(
                     watcher,
                     args.duration if args.duration > 0 else float("inf"),

@@ -231,3 +231,34 @@ class InputHealth:
                 for fault, count in stream.counts.items()
             },
         )
+
+
+class StillClock:
+    """How long simulated time (/clock, under use_sim_time) has stood still, by the steady
+    clock. A node on simulated time does nothing timed while it stands (the control bridge
+    sends no command) and, by its inputs, sees nothing wrong: past `warn_after_s` the
+    stillness is a fault to name. Lock-step holds the clock for each answer, within its
+    bound; a paused replay, a player or simulator that died, or use_sim_time with nothing
+    publishing /clock hold it for good."""
+
+    def __init__(self, warn_after_s: float) -> None:
+        if not warn_after_s > 0.0:
+            raise ValueError(f"warn_after_s must be positive, got {warn_after_s}")
+        self.warn_after_s = warn_after_s
+        self._sim_ns: int | None = None
+        self._since_ns = 0  # steady time simulated time last moved (or was first read)
+
+    def still_for_s(self, sim_ns: int, steady_ns: int) -> float:
+        """Seconds simulated time has read `sim_ns` (0 when it has just moved)."""
+        if sim_ns != self._sim_ns:
+            self._sim_ns, self._since_ns = sim_ns, steady_ns
+        return (steady_ns - self._since_ns) / NS_PER_S
+
+    def describe(self, sim_ns: int, steady_ns: int) -> str:
+        """The fault's words, or "" while simulated time moves."""
+        if self.still_for_s(sim_ns, steady_ns) < self.warn_after_s:
+            return ""
+        return (
+            f"/clock: simulated time has stood still for over {self.warn_after_s:g} s "
+            "(paused, or nothing publishes /clock)"
+        )

@@ -12,10 +12,12 @@ safe stop; it resumes tracking only after inputs are fresh again for several cyc
 A managed node: active, it commands every period whatever its inputs (a stop when they
 fail); configured but inactive, or unconfigured, it publishes no command at all (the
 vehicle interface's own command timeout applies), and says so on /diagnostics.
-Deactivated, its last command is a stop (velocity 0, braking at the safe-stop
-deceleration, the steering held), as nav2's controller ends on a zero velocity: the
-vehicle interface holds it rather than the last tracking command. A bridge that dies
-sends none; the interface's timeout is all there is then.
+On the lifecycle deactivate and shutdown transitions its last command is a stop
+(velocity 0, braking at the safe-stop deceleration or harder, the steering held), as
+nav2's controller ends on a zero velocity: the vehicle interface holds it rather than the
+last tracking command. A bridge that dies, or is ended by Ctrl-C or SIGTERM (the ROS
+context is gone before it could publish), sends none; the interface's timeout is all
+there is then.
 """
 
 from __future__ import annotations

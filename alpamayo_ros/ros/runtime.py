@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from importlib import import_module
@@ -12,15 +13,16 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.clock import Clock, ClockType
+from rclpy.clock import Clock, ClockType, ROSClock
 from rclpy.exceptions import ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
 
 from alpamayo_ros.configuration import ConfigurationError
-from alpamayo_ros.core.input_health import HealthReport, Level
+from alpamayo_ros.core.input_health import HealthReport, Level, StillClock
 from alpamayo_ros.graph import Topics
 from alpamayo_ros.parameters import ParameterError, check_values, schema_for
 from alpamayo_ros.ros.managed import ManagedNode
@@ -36,6 +38,11 @@ LATCHED_QOS = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
     reliability=ReliabilityPolicy.RELIABLE,
 )
+
+# Simulated time standing still this long (steady seconds) is named on /diagnostics: longer
+# than lock-step holds for an answer (its bound, 1 s packaged, 10 s in the slowest tests),
+# short enough for a person who wonders why nothing moves.
+STILL_CLOCK_WARN_S = 15.0
 
 # diagnostic_msgs levels are `byte` fields: one-byte bytes objects in rclpy.
 OK: bytes = DiagnosticStatus.OK
@@ -64,7 +71,8 @@ class Diagnostics:
 
     With `inputs`, the health of the node's inputs comes first: the status is never better
     than its worst input, and the message names the faulty inputs before the node's own
-    state (a node cannot be OK "inferring" while a camera it needs is silent).
+    state (a node cannot be OK "inferring" while a camera it needs is silent). On simulated
+    time, a /clock that has stood still for `still_clock_warn_s` is a WARN at least.
     """
 
     def __init__(
@@ -72,10 +80,12 @@ class Diagnostics:
         node: Node,
         hardware_id: str = "",
         inputs: Callable[[int], HealthReport] | None = None,
+        still_clock_warn_s: float = STILL_CLOCK_WARN_S,
     ) -> None:
         self._node = node
         self._hardware_id = hardware_id
         self._inputs = inputs
+        self._still_clock = StillClock(still_clock_warn_s)
         self._level = OK
         self._message = "starting"
         self._values: dict[str, str] = {}
@@ -104,12 +114,19 @@ class Diagnostics:
 
     def publish(self) -> None:
         level, message, values = self._level, self._message, dict(self._values)
+        clock = self._node.get_clock()
+        now_ns = clock.now().nanoseconds
         if self._inputs is not None:
-            inputs = self._inputs(self._node.get_clock().now().nanoseconds)
+            inputs = self._inputs(now_ns)
             values.update({key: str(count) for key, count in inputs.counts.items()})
             if inputs.level > Level.OK:
                 level = max(level, bytes([inputs.level]))
                 message = f"{inputs.message}; {message}"
+        if isinstance(clock, ROSClock) and clock.ros_time_is_active:
+            still = self._still_clock.describe(now_ns, time.monotonic_ns())
+            if still:
+                level = max(level, WARN)
+                message = f"{still}; {message}"
         status = DiagnosticStatus(
             level=level,
             name=self._node.get_fully_qualified_name(),
@@ -118,7 +135,7 @@ class Diagnostics:
             values=[KeyValue(key=k, value=v) for k, v in sorted(values.items())],
         )
         array = DiagnosticArray(status=[status])
-        array.header.stamp = self._node.get_clock().now().to_msg()
+        array.header.stamp = Time(nanoseconds=now_ns).to_msg()
         self._publisher.publish(array)
 
 

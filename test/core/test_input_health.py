@@ -1,5 +1,5 @@
 """Per-input faults named for diagnostics: silent streams, future and disordered stamps,
-clock jumps, invalid samples, rates."""
+clock jumps, invalid samples, rates; a simulated clock that stands still."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from alpamayo_ros.core.input_health import (
     HealthLimits,
     InputHealth,
     Level,
+    StillClock,
     StreamHealth,
 )
 from alpamayo_ros.core.stamped import AddResult
@@ -144,3 +145,16 @@ def test_a_slow_stream_reports_its_rate_even_while_silent() -> None:
     now = feed(health["odometry"], 2, 1.0)
     for later in (now + 400 * MS, now + 600 * MS):
         assert "odometry: rate too low" in health.report(later).message
+
+
+def test_simulated_time_that_stands_still_past_the_bound_is_named() -> None:
+    """Lock-step holds of less than the bound say nothing; a longer one does, until the
+    clock moves again (steady time on the second argument)."""
+    clock = StillClock(warn_after_s=15.0)
+    assert clock.describe(0, START) == ""  # first read: watched from here
+    assert clock.describe(0, START + 14 * S) == ""
+    assert "stood still for over 15 s" in clock.describe(0, START + 15 * S)
+    assert clock.describe(1 * S, START + 16 * S) == ""  # it moved
+    assert clock.still_for_s(1 * S, START + 20 * S) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="warn_after_s"):
+        StillClock(0.0)

@@ -26,6 +26,9 @@ def test_launch_prints_each_warning_as_it_changes(ros_domain: int) -> None:
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
+        # As from a terminal: a shell starts a background job (this suite under `cmd &`)
+        # with SIGINT ignored, and the command would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert launch.stderr is not None
     lines: list[str] = []

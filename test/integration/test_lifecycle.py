@@ -161,6 +161,17 @@ def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_pat
             received["odometry"].clear()
             spin_for(1.0)
             assert not received["image"] and not received["odometry"]
+
+            # Shut down from active: the bridge's last command is the stop again.
+            received["command"].clear()
+            transition(
+                "control_bridge",
+                Transition.TRANSITION_ACTIVE_SHUTDOWN,
+                State.PRIMARY_STATE_FINALIZED,
+            )
+            spin_for(0.5)
+            assert received["command"], "no command before the shutdown"
+            assert "deactivated" in received["command"][-1].reason
             graph.check()
     finally:
         executor.shutdown()

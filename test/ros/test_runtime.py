@@ -9,15 +9,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.clock import Clock, ClockType
 from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.time import Time
+from rosgraph_msgs.msg import Clock as ClockMsg
 
+from alpamayo_ros.graph import Topics
 from alpamayo_ros.parameters import EXECUTORS
-from alpamayo_ros.ros.runtime import spin
+from alpamayo_ros.ros.runtime import OK, WARN, Diagnostics, spin
 
 TIMER_PERIOD_S = 0.01
 CALLS = 5
@@ -170,3 +176,50 @@ def test_a_callback_that_raises_ends_the_process_with_an_error(executor_name: st
         process.kill()
     assert process.returncode == 1, output
     assert "RuntimeError: a callback failed" in output
+
+
+def test_a_node_on_simulated_time_names_a_clock_that_stands_still(rclpy_context: Context) -> None:
+    """No /clock at all (use_sim_time with nothing publishing it): the node's status turns
+    WARN, naming /clock, past the bound; once /clock moves it is OK again."""
+    node = Node(
+        "on_sim_time",
+        context=rclpy_context,
+        parameter_overrides=[Parameter("use_sim_time", value=True)],
+    )
+    diagnostics = Diagnostics(node, still_clock_warn_s=0.5)
+    diagnostics.update(OK, "running")
+    statuses: list[DiagnosticStatus] = []
+    node.create_subscription(
+        DiagnosticArray, Topics.DIAGNOSTICS, lambda msg: statuses.extend(msg.status), 10
+    )
+    clock = node.create_publisher(ClockMsg, "/clock", 10)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+
+    def spin_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+            if condition():
+                return True
+        return False
+
+    try:
+        still = lambda: any(  # noqa: E731
+            s.level == WARN and s.message.startswith("/clock: simulated time has stood still")
+            for s in statuses
+        )
+        assert spin_until(still, 10.0), [s.message for s in statuses]
+        assert statuses[-1].message.endswith("; running")
+        seen, sim_ns = len(statuses), 0
+
+        def moving() -> bool:
+            nonlocal sim_ns
+            sim_ns += 10_000_000
+            clock.publish(ClockMsg(clock=Time(nanoseconds=sim_ns).to_msg()))
+            return any(s.level == OK for s in statuses[seen:])
+
+        assert spin_until(moving, 10.0), [s.message for s in statuses[seen:]]
+    finally:
+        executor.shutdown()
+        node.destroy_node()
