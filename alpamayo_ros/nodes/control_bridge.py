@@ -12,12 +12,11 @@ safe stop; it resumes tracking only after inputs are fresh again for several cyc
 A managed node: active, it commands every period whatever its inputs (a stop when they
 fail); configured but inactive, or unconfigured, it publishes no command at all (the
 vehicle interface's own command timeout applies), and says so on /diagnostics.
-On the lifecycle deactivate and shutdown transitions its last command is a stop
-(velocity 0, braking at the safe-stop deceleration or harder, the steering held), as
-nav2's controller ends on a zero velocity: the vehicle interface holds it rather than the
-last tracking command. A bridge that dies, or is ended by Ctrl-C or SIGTERM (the ROS
-context is gone before it could publish), sends none; the interface's timeout is all
-there is then.
+On the lifecycle deactivate and shutdown transitions, and on Ctrl-C or SIGTERM, its last
+command is a stop (velocity 0, braking at the safe-stop deceleration or harder, the
+steering held), as nav2's controller ends on a zero velocity: the vehicle interface holds
+it rather than the last tracking command. A bridge that is killed sends none; the
+interface's timeout is all there is then.
 """
 
 from __future__ import annotations
@@ -49,6 +48,10 @@ _LEVELS = {
 
 
 class ControlBridge(ManagedNode):
+    # Ctrl-C or SIGTERM (the launchers' stop) ends the spin, not the ROS context: the
+    # teardown sends the stop (`deactivate`) before the process ends.
+    LAST_WORD_ON_SIGNALS = True
+
     def __init__(self) -> None:
         super().__init__("control_bridge")
         self.params = declare_parameters(self, "control_bridge")
@@ -96,8 +99,9 @@ class ControlBridge(ManagedNode):
 
     def deactivate(self) -> None:
         """The last command is a stop, which the vehicle interface holds until its own
-        timeout. Also on the shutdown transition; not from a process that was interrupted
-        (its context is gone, and nothing can be published)."""
+        timeout: on the deactivate and shutdown transitions, on Ctrl-C and SIGTERM
+        (`LAST_WORD_ON_SIGNALS`), and when the process ends after a callback raised;
+        not where the context is already gone (nothing can be published then)."""
         self.timer.cancel()
         if self.context.ok():
             now_ns = self.get_clock().now().nanoseconds

@@ -19,6 +19,7 @@ from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedE
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 
 from alpamayo_ros.configuration import ConfigurationError
@@ -173,6 +174,8 @@ class InterruptOutsideSpin:
     worker) and after it (a teardown that hangs) it interrupts as usual.
     """
 
+    signalled = False  # rclpy's handler ends the context, and with it the spin
+
     def __init__(self) -> None:
         self.spinning = False
         signal.signal(signal.SIGINT, self._on_sigint)
@@ -182,9 +185,30 @@ class InterruptOutsideSpin:
             raise KeyboardInterrupt
 
 
-def spin(node: Node, executor_name: str) -> None:
-    """Run the node's callbacks until shutdown (Ctrl-C, SIGTERM) with the executor named by
-    its `executor` parameter (parameters.EXECUTORS).
+class SignalsEndTheSpin:
+    """Ctrl-C and SIGTERM for a node whose teardown has a last word to publish (the control
+    bridge's stop): while it spins, a signal ends the spin between two callbacks, and the
+    usual teardown (`destroy_node`, which leaves the active state) runs while the ROS
+    context still lives. rclpy's own handler, left out for such a node
+    (`SignalHandlerOptions.NO`), would end the context first, and nothing could be
+    published. Before the spin, and on a second signal, it interrupts as usual."""
+
+    def __init__(self) -> None:
+        self.spinning = False
+        self.signalled = False
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if not self.spinning or self.signalled:
+            raise KeyboardInterrupt
+        self.signalled = True  # the spin ends at its next turn
+
+
+def spin(node: Node, executor_name: str, until: Callable[[], bool] = lambda: False) -> None:
+    """Run the node's callbacks until shutdown (Ctrl-C, SIGTERM) or `until()`, checked
+    between callbacks, with the executor named by its `executor` parameter
+    (parameters.EXECUTORS).
 
     Why the EventsExecutor by default: measured with `alpamayo-ros benchmark --graph` on
     this project's 2-core machine, the single-threaded executor's Python wait set cost
@@ -201,11 +225,8 @@ def spin(node: Node, executor_name: str) -> None:
     executor.add_node(node)
     try:
         with suppress(ExternalShutdownException):
-            if events_executor is None:
-                executor.spin()
-            else:  # one event at a time (see above)
-                while context.ok():
-                    executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
+            while context.ok() and not until():  # one event at a time (see above)
+                executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
     finally:  # also when a callback raised, which ends the process (a respawn's cue)
         executor.remove_node(node)
         executor.shutdown()
@@ -240,9 +261,17 @@ def _events_executor(node: Node) -> Callable[..., Executor] | None:
 
 
 def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Spin one node; a configuration error prints one clear line and exits with status 2."""
-    interrupt = InterruptOutsideSpin()  # before rclpy.init, whose handler calls it
-    rclpy.init(args=args if args is not None else sys.argv)
+    """Spin one node; a configuration error prints one clear line and exits with status 2.
+    A node whose class sets `LAST_WORD_ON_SIGNALS` has Ctrl-C and SIGTERM end its spin
+    rather than the ROS context (`SignalsEndTheSpin`), so its teardown can still publish."""
+    argv = args if args is not None else sys.argv
+    interrupt: InterruptOutsideSpin | SignalsEndTheSpin
+    if getattr(node_factory, "LAST_WORD_ON_SIGNALS", False):
+        interrupt = SignalsEndTheSpin()
+        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    else:
+        interrupt = InterruptOutsideSpin()  # before rclpy.init, whose handler calls it
+        rclpy.init(args=argv)
     node = None
     try:
         node = node_factory()
@@ -250,7 +279,11 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
             node.autostart()
         interrupt.spinning = True
         try:
-            spin(node, node.get_parameter("executor").value)
+            spin(
+                node,
+                node.get_parameter("executor").value,
+                until=lambda: interrupt.signalled,
+            )
         finally:  # a second Ctrl-C still interrupts a teardown that hangs
             interrupt.spinning = False
     except ConfigurationError as error:

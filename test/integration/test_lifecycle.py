@@ -1,15 +1,17 @@
 """The camera driver and the control bridge as managed nodes, driven through their real
 processes' lifecycle services (what `ros2 lifecycle set` calls): not active, they publish
 nothing; active, they always publish; a node can be deactivated and activated again, the
-bridge's last command then a stop."""
+bridge's last command then a stop, as when a signal ends it."""
 
 from __future__ import annotations
 
+import signal
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from alpamayo_ros_msgs.msg import ControlCommand
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import State, Transition
@@ -173,6 +175,33 @@ def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_pat
             assert received["command"], "no command before the shutdown"
             assert "deactivated" in received["command"][-1].reason
             graph.check()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+
+
+@pytest.mark.parametrize("ending", [signal.SIGINT, signal.SIGTERM])
+def test_a_bridge_ended_by_a_signal_sends_the_stop_first(
+    rclpy_context: Context, tmp_path: Path, ending: signal.Signals
+) -> None:
+    """Ctrl-C (the launchers' stop) or SIGTERM while the bridge commands the car: its
+    last command is the stop, and it exits with status 0."""
+    params = parameter_file(tmp_path, "constant_velocity")
+    node = Node("signal_probe", context=rclpy_context)
+    commands: list[ControlCommand] = []
+    node.create_subscription(ControlCommand, Topics.CONTROL_COMMAND, commands.append, 100)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    try:
+        with GraphProcesses(params, nodes=MANAGED) as graph:
+            assert spin_graph_until(executor, lambda: len(commands) > 5, 30.0, graph.check)
+            bridge = graph.processes["control_bridge"]
+            bridge.send_signal(ending)
+            assert bridge.wait(10) == 0, graph.output("control_bridge")[-2000:]
+            spin_graph_until(executor, lambda: False, 0.5)  # what was in flight arrives
+            last = commands[-1]
+            assert "deactivated" in last.reason, last.reason
+            assert (last.velocity, last.acceleration) == (0.0, -3.0)
     finally:
         executor.shutdown()
         node.destroy_node()
