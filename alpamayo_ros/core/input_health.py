@@ -234,12 +234,15 @@ class InputHealth:
 
 
 class StillClock:
-    """How long simulated time (/clock, under use_sim_time) has stood still, by the steady
-    clock. A node on simulated time does nothing timed while it stands (the control bridge
-    sends no command) and, by its inputs, sees nothing wrong: past `warn_after_s` the
-    stillness is a fault to name. Lock-step holds the clock for each answer, within its
-    bound; a paused replay, a player or simulator that died, or use_sim_time with nothing
-    publishing /clock hold it for good."""
+    """Whether simulated time (/clock, under use_sim_time) stands still for too long, by
+    the steady clock. A node on simulated time does nothing timed while it stands (the
+    control bridge sends no command) and, by its inputs, sees nothing wrong: past
+    `warn_after_s` the stillness is a fault to name. Two kinds count: no /clock at all
+    (time reads 0: use_sim_time with nothing publishing it), and time that moved and then
+    stopped (a paused or ended replay or simulation, a player that died). Time held at the
+    first instant it was read does not: a simulator or a lock-step replay holds its start
+    instant until the graph is up, which takes as long as the models take to load. Lock-step
+    holds for an answer stay within their bound."""
 
     def __init__(self, warn_after_s: float) -> None:
         if not warn_after_s > 0.0:
@@ -247,18 +250,27 @@ class StillClock:
         self.warn_after_s = warn_after_s
         self._sim_ns: int | None = None
         self._since_ns = 0  # steady time simulated time last moved (or was first read)
+        self._moved = False  # since it was first read
 
     def still_for_s(self, sim_ns: int, steady_ns: int) -> float:
         """Seconds simulated time has read `sim_ns` (0 when it has just moved)."""
         if sim_ns != self._sim_ns:
+            # From its first instant on (the first /clock after none is not a move).
+            self._moved = self._sim_ns not in (None, 0)
             self._sim_ns, self._since_ns = sim_ns, steady_ns
         return (steady_ns - self._since_ns) / NS_PER_S
 
     def describe(self, sim_ns: int, steady_ns: int) -> str:
-        """The fault's words, or "" while simulated time moves."""
-        if self.still_for_s(sim_ns, steady_ns) < self.warn_after_s:
+        """The fault's words, or "" while simulated time moves (or holds its first instant)."""
+        still_s = self.still_for_s(sim_ns, steady_ns)
+        if still_s < self.warn_after_s:
+            return ""
+        bound = f"{self.warn_after_s:g} s"
+        if sim_ns == 0:
+            return f"/clock: none received in {bound} (nothing publishes /clock?)"
+        if not self._moved:
             return ""
         return (
-            f"/clock: simulated time has stood still for over {self.warn_after_s:g} s "
-            "(paused, or nothing publishes /clock)"
+            f"/clock: simulated time has stood still for over {bound} (a paused or ended "
+            "replay or simulation, or its publisher gone)"
         )

@@ -26,6 +26,7 @@ import math
 from alpamayo_ros_msgs.msg import ControlCommand, Trajectory
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
+from rclpy.duration import Duration
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
@@ -37,6 +38,9 @@ from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
 from alpamayo_ros.ros.runtime import ERROR, OK, WARN, Diagnostics, declare_parameters, run
 from alpamayo_ros.topic_map import odometry_topic
+
+# How long the last command (the stop) may wait for its reliable readers' acknowledgement.
+STOP_ACK_WAIT_S = 1.0
 
 _LEVELS = {
     WatchdogState.WAITING: WARN,
@@ -106,6 +110,14 @@ class ControlBridge(ManagedNode):
         if self.context.ok():
             now_ns = self.get_clock().now().nanoseconds
             self.publish(now_ns, self.step.handover(now_ns))
+            # Acknowledged by reliable readers before the publishers may go (the process
+            # ending, a cleanup): a stop lost on the wire could not be sent again then.
+            for publisher in (self.command_publisher, self.twist_publisher):
+                if not publisher.wait_for_all_acked(Duration(seconds=STOP_ACK_WAIT_S)):
+                    self.get_logger().warning(
+                        f"the stop on {publisher.topic_name} was not acknowledged within "
+                        f"{STOP_ACK_WAIT_S} s"
+                    )
         self.diagnostics.update(WARN, "inactive: publishing no commands")
 
     def release(self) -> None:

@@ -28,8 +28,9 @@ from alpamayo_ros.graph import Topics
 from alpamayo_ros.parameters import ParameterError, check_values, schema_for
 from alpamayo_ros.ros.managed import ManagedNode
 
-# How often the events executor's loop looks at whether the process is shutting down, when
-# nothing else wakes it (shutdown itself wakes it at once).
+# How often the spin looks at whether the process is shutting down, when nothing else
+# wakes it (the context's shutdown wakes it at once; a node with `LAST_WORD_ON_SIGNALS`
+# notices a signal within this much).
 SPIN_TIMEOUT_S = 0.5
 
 # A topic that holds a setting rather than a stream (/tf_static, the set speed): its last
@@ -40,9 +41,13 @@ LATCHED_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
 )
 
-# Simulated time standing still this long (steady seconds) is named on /diagnostics: longer
-# than lock-step holds for an answer (its bound, 1 s packaged, 10 s in the slowest tests),
-# short enough for a person who wonders why nothing moves.
+# A second Ctrl-C or SIGTERM this soon after the first is the same stop asked twice, not
+# one that interrupts the teardown sending the control bridge's last command.
+REPEATED_SIGNAL_S = 2.0
+
+# Simulated time standing still this long (steady seconds), or no /clock at all, is named
+# on /diagnostics: longer than lock-step holds for an answer (its bound, 1 s packaged,
+# 10 s in the slowest tests), short enough for a person who wonders why nothing moves.
 STILL_CLOCK_WARN_S = 15.0
 
 # diagnostic_msgs levels are `byte` fields: one-byte bytes objects in rclpy.
@@ -123,7 +128,10 @@ class Diagnostics:
             if inputs.level > Level.OK:
                 level = max(level, bytes([inputs.level]))
                 message = f"{inputs.message}; {message}"
-        if isinstance(clock, ROSClock) and clock.ros_time_is_active:
+        # Not for the node that owns the clock (the simulator, a lock-step camera driver):
+        # its time stands still where it says why (its drive or recording has ended).
+        owns_clock = any(publisher.topic_name == "/clock" for publisher in self._node.publishers)
+        if isinstance(clock, ROSClock) and clock.ros_time_is_active and not owns_clock:
             still = self._still_clock.describe(now_ns, time.monotonic_ns())
             if still:
                 level = max(level, WARN)
@@ -191,18 +199,26 @@ class SignalsEndTheSpin:
     usual teardown (`destroy_node`, which leaves the active state) runs while the ROS
     context still lives. rclpy's own handler, left out for such a node
     (`SignalHandlerOptions.NO`), would end the context first, and nothing could be
-    published. Before the spin, and on a second signal, it interrupts as usual."""
+    published. Before the spin it interrupts as usual, as a second signal does once the
+    first is `REPEATED_SIGNAL_S` old (a teardown that hangs)."""
 
     def __init__(self) -> None:
         self.spinning = False
-        self.signalled = False
+        self._signalled_at: float | None = None  # monotonic seconds
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
 
+    @property
+    def signalled(self) -> bool:
+        return self._signalled_at is not None
+
     def _on_signal(self, signum: int, frame: object) -> None:
-        if not self.spinning or self.signalled:
+        now = time.monotonic()
+        if self._signalled_at is not None and now - self._signalled_at < REPEATED_SIGNAL_S:
+            return  # the same stop asked twice (a service manager and a launcher)
+        if not self.spinning or self._signalled_at is not None:
             raise KeyboardInterrupt
-        self.signalled = True  # the spin ends at its next turn
+        self._signalled_at = now  # the spin ends at its next turn
 
 
 def spin(node: Node, executor_name: str, until: Callable[[], bool] = lambda: False) -> None:

@@ -180,13 +180,19 @@ def test_managed_nodes_publish_only_while_active(rclpy_context: Context, tmp_pat
         node.destroy_node()
 
 
-@pytest.mark.parametrize("ending", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    ("ending", "executor_name"),
+    [(signal.SIGINT, "events"), (signal.SIGTERM, "single_threaded")],
+)
 def test_a_bridge_ended_by_a_signal_sends_the_stop_first(
-    rclpy_context: Context, tmp_path: Path, ending: signal.Signals
+    rclpy_context: Context, tmp_path: Path, ending: signal.Signals, executor_name: str
 ) -> None:
-    """Ctrl-C (the launchers' stop) or SIGTERM while the bridge commands the car: its
-    last command is the stop, and it exits with status 0."""
-    params = parameter_file(tmp_path, "constant_velocity")
+    """Ctrl-C (the launchers' stop) or SIGTERM while the bridge commands the car, under
+    either executor (single-threaded is the closed loop's, on simulated time): its last
+    command is the stop, and it exits with status 0."""
+    params = parameter_file(
+        tmp_path, "constant_velocity", control_bridge={"executor": executor_name}
+    )
     node = Node("signal_probe", context=rclpy_context)
     commands: list[ControlCommand] = []
     node.create_subscription(ControlCommand, Topics.CONTROL_COMMAND, commands.append, 100)
