@@ -274,3 +274,26 @@ class StillClock:
             f"/clock: simulated time has stood still for over {bound} (a paused or ended "
             "replay or simulation, or its publisher gone)"
         )
+
+
+class LastingWait:
+    """A wait that is news only once it lasts: a node's output that waits a moment for an
+    input it is about to get (a camera set for the odometry sample past its t0) is
+    healthy, and only a wait of `warn_after_s` or more is worth a WARN (shorter, a healthy
+    stream would flash one whenever a once-a-second diagnostics publish fell in it)."""
+
+    def __init__(self, warn_after_s: float) -> None:
+        if not warn_after_s > 0.0:
+            raise ValueError(f"warn_after_s must be positive, got {warn_after_s}")
+        self._warn_after_ns = round(warn_after_s * NS_PER_S)
+        self._since_ns: int | None = None
+
+    def lasted(self, now_ns: int) -> bool:
+        """Still waiting at `now_ns` (steady time): whether the wait has lasted the bound."""
+        if self._since_ns is None:
+            self._since_ns = now_ns
+        return now_ns - self._since_ns >= self._warn_after_ns
+
+    def over(self) -> None:
+        """The input came: the next wait starts afresh."""
+        self._since_ns = None

@@ -31,7 +31,7 @@ from std_msgs.msg import Header, String
 from alpamayo_ros.backends import backend_from_parameters
 from alpamayo_ros.backends.worker import WorkerBackend
 from alpamayo_ros.core.contract import NS_PER_S, TRAJECTORY_DT_S, TRAJECTORY_STEPS
-from alpamayo_ros.core.input_health import HealthLimits
+from alpamayo_ros.core.input_health import HealthLimits, LastingWait
 from alpamayo_ros.core.rig import CameraRig, RigError
 from alpamayo_ros.core.stamped import AddResult
 from alpamayo_ros.perception import PerceptionError
@@ -58,8 +58,7 @@ from alpamayo_ros.topic_map import TopicMap
 # thread yields the CPU to the model, planner and control bridge on a busy machine.
 TEXT_NICENESS = 10
 # A complete camera set may wait a moment for the odometry sample past its t0, and runs
-# once that arrives: only a wait longer than this is worth a WARN (shorter, a healthy
-# stream would flash one on /diagnostics whenever its once-a-second publish fell there).
+# once that arrives: only a wait this long is worth a WARN (`LastingWait`).
 INPUT_WAIT_WARN_S = 0.3
 
 Found = TypeVar("Found")
@@ -205,7 +204,7 @@ class VlaInference(Node):
         self.worker = LatestOnlyWorker(self.infer, self.on_inference_error, name="vla_inference")
         # Reasoning text still to write, newest only: (inference id, inference, start).
         self.unexplained: deque[tuple[int, Inference, int]] = deque(maxlen=1)
-        self.waiting_since_ns: int | None = None  # steady time the inputs first lacked
+        self.input_wait = LastingWait(INPUT_WAIT_WARN_S)
         self.text_worker = LatestOnlyWorker(
             self.explain, self.on_inference_error, name="reasoning_text", niceness=TEXT_NICENESS
         )
@@ -318,13 +317,10 @@ class VlaInference(Node):
         try:
             inference = self.step.run()
         except InputsUnavailable as error:
-            now_ns = time.monotonic_ns()
-            if self.waiting_since_ns is None:
-                self.waiting_since_ns = now_ns
-            elif now_ns - self.waiting_since_ns >= INPUT_WAIT_WARN_S * NS_PER_S:
+            if self.input_wait.lasted(time.monotonic_ns()):
                 self.diagnostics.update(WARN, f"waiting for inputs: {error}")
             return
-        self.waiting_since_ns = None
+        self.input_wait.over()
         if inference is None:
             return
         self.inference_id += 1

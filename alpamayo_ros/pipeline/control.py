@@ -201,7 +201,12 @@ class ControlStep:
         if last is not None:
             braking = max(braking, min(-last.acceleration, self.vehicle.max_deceleration))
         steering = 0.0 if last is None else last.steering_angle
-        standing = self.odometry_stamp_ns is not None and config.at_standstill(self.speed)
+        # Standing by a reading the watchdog still trusts (lost odometry says nothing).
+        standing = (
+            self.odometry_stamp_ns is not None
+            and (now_ns - self.odometry_stamp_ns) / NS_PER_S <= config.odometry_loss_s
+            and config.at_standstill(self.speed)
+        )
         state = WatchdogState.STOPPED if standing else WatchdogState.SAFE_STOP
         command = ControlCommand(steering, 0.0, 0.0, -braking, 0.0)
         reason = "deactivated: braking to a stop, then the vehicle's command timeout applies"

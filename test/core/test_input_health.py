@@ -9,6 +9,7 @@ from alpamayo_ros.core.input_health import (
     Fault,
     HealthLimits,
     InputHealth,
+    LastingWait,
     Level,
     StillClock,
     StreamHealth,
@@ -173,3 +174,16 @@ def test_a_start_instant_held_while_the_graph_comes_up_is_no_fault() -> None:
     # Then the first /clock, its start instant held: no fault either.
     assert missing.describe(1 * S, START + 16 * S) == ""
     assert missing.describe(1 * S, START + 60 * S) == ""
+
+
+def test_a_wait_is_news_only_once_it_lasts() -> None:
+    """A camera set waiting 20 ms for its odometry says nothing; one still waiting after
+    0.3 s does, and a wait that ended starts afresh."""
+    wait = LastingWait(warn_after_s=0.3)
+    assert not wait.lasted(START)
+    assert not wait.lasted(START + 20 * MS)
+    assert wait.lasted(START + 300 * MS)
+    wait.over()
+    assert not wait.lasted(START + 400 * MS)
+    assert not wait.lasted(START + 600 * MS)
+    assert wait.lasted(START + 700 * MS)

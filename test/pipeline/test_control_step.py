@@ -150,6 +150,8 @@ def test_a_handover_never_brakes_weaker_than_the_car_was_braking() -> None:
     handover = standing.handover(T0_NS + NS_PER_S // 50)
     assert handover.state is WatchdogState.STOPPED
     assert (handover.command.velocity, handover.command.acceleration) == (0.0, -3.0)
+    # A standstill reading from before the odometry was lost says nothing of now.
+    assert standing.handover(T0_NS + 2 * NS_PER_S).state is WatchdogState.SAFE_STOP
 
 
 def test_a_stale_plan_stops_the_car_on_the_profile_whatever_odometry_says() -> None:
