@@ -29,6 +29,9 @@ class Topics:
     MARKERS = "/visualisation/markers"
     PATH = "/visualisation/path"
     DIAGNOSTICS = "/diagnostics"
+    # Simulated time (rosgraph_msgs/Clock): published by the simulator, a lock-step camera
+    # driver or a bag player, followed by every node on use_sim_time.
+    CLOCK = "/clock"
     GROUND_TRUTH = "/simulation/ground_truth"
     # The route ahead as text (std_msgs/String, latched), for a model that takes it.
     NAVIGATION = "/planning/navigation_text"

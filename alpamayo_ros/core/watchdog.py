@@ -41,6 +41,14 @@ class WatchdogConfig:
         """A speed reading that says the car stands (a NaN says nothing)."""
         return math.isfinite(speed) and abs(speed) < self.standstill_speed
 
+    def odometry_lost(self, now_ns: int, odometry_stamp_ns: int | None) -> bool:
+        """Odometry older than `odometry_loss_s`: its speed no longer says how the car
+        moves (none at all is missing, not lost)."""
+        return (
+            odometry_stamp_ns is not None
+            and (now_ns - odometry_stamp_ns) / NS_PER_S > self.odometry_loss_s
+        )
+
 
 @dataclass(frozen=True)
 class WatchdogDecision:
@@ -98,10 +106,7 @@ class Watchdog:
         reason = stale_reason or (
             f"recovering: inputs fresh for {fresh_s:.2f} of {config.recovery_s:.2f} s"
         )
-        odometry_lost = (
-            odometry_stamp_ns is not None
-            and (now_ns - odometry_stamp_ns) / NS_PER_S > config.odometry_loss_s
-        )
+        odometry_lost = config.odometry_lost(now_ns, odometry_stamp_ns)
         at_standstill = config.at_standstill(speed)
         if odometry_lost and self._state is not WatchdogState.STOPPED:
             # The last speed is no longer known to be true: brake harder until fresh.

@@ -19,12 +19,12 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
+from alpamayo_ros.graph import Topics
 from alpamayo_ros.nodes.bag_recorder import DURABILITY
 from alpamayo_ros.replay.bag import PlaybackClock, bag_contents, read_messages
 from alpamayo_ros.ros.conversions import time_msg
 from alpamayo_ros.ros.runtime import message_class
 
-CLOCK_TOPIC = "/clock"
 QUEUE_DEPTH = 100
 
 
@@ -47,7 +47,7 @@ class BagPlayerNode(Node):
         self.contents = bag_contents(self.path, self.topics)
         self.rate = rate
         self.clock_period_s = 1.0 / clock_hz
-        self.clock_publisher = self.create_publisher(Clock, CLOCK_TOPIC, 10)
+        self.clock_publisher = self.create_publisher(Clock, Topics.CLOCK, 10)
         self.counts: Counter[str] = Counter()  # published so far, also after an interruption
         self.publishers_by_topic = {
             topic: self.create_publisher(message_class(msgtype), topic, self._qos_for(topic))

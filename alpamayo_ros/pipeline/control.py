@@ -197,20 +197,25 @@ class ControlStep:
         self._last_command_ns = now_ns
         config = self.watchdog.config
         last = self._last_command
-        braking = config.safe_stop_deceleration
-        if last is not None:
-            braking = max(braking, min(-last.acceleration, self.vehicle.max_deceleration))
+        braking = self._stop_braking(0.0 if last is None else last.acceleration)
         steering = 0.0 if last is None else last.steering_angle
         # Standing by a reading the watchdog still trusts (lost odometry says nothing).
         standing = (
             self.odometry_stamp_ns is not None
-            and (now_ns - self.odometry_stamp_ns) / NS_PER_S <= config.odometry_loss_s
+            and not config.odometry_lost(now_ns, self.odometry_stamp_ns)
             and config.at_standstill(self.speed)
         )
         state = WatchdogState.STOPPED if standing else WatchdogState.SAFE_STOP
         command = ControlCommand(steering, 0.0, 0.0, -braking, 0.0)
         reason = "deactivated: braking to a stop, then the vehicle's command timeout applies"
         return ControlOutput(state, reason, command, self.plan_t0_ns, self.plan_inference_id)
+
+    def _stop_braking(self, acceleration: float) -> float:
+        """A stop's deceleration (positive) from the car's `acceleration`: the safe-stop
+        deceleration, or the braking under way where it is harder (within the vehicle's
+        limit), never weaker."""
+        braking = min(-acceleration, self.vehicle.max_deceleration)
+        return max(self.watchdog.config.safe_stop_deceleration, braking)
 
     def _pose_on_plan(self) -> tuple[tuple[float, float, float] | None, str | None]:
         """The car's pose (x, y, yaw) in the plan's t0 frame, or why it is not known: the
@@ -254,12 +259,11 @@ class ControlStep:
             else:
                 speed = min(self.speed, last.velocity) if known_speed else last.velocity
                 acceleration = last.acceleration
-            braking = min(-acceleration, self.vehicle.max_deceleration)
             self._stop = StopProfile.start(
                 now_ns,
                 speed,
                 acceleration,
-                max(config.safe_stop_deceleration, braking),
+                self._stop_braking(acceleration),
                 config.safe_stop_jerk,
             )
         if state is WatchdogState.EMERGENCY_STOP:

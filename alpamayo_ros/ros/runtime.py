@@ -118,6 +118,12 @@ class Diagnostics:
     def message(self) -> str:
         return self._message
 
+    def _owns_clock(self) -> bool:
+        """Whether the node publishes /clock itself (the simulator, a lock-step camera
+        driver): its time stands still where its own status says why (its drive or
+        recording has ended), so the still clock is not its fault to name."""
+        return any(publisher.topic_name == Topics.CLOCK for publisher in self._node.publishers)
+
     def publish(self) -> None:
         level, message, values = self._level, self._message, dict(self._values)
         clock = self._node.get_clock()
@@ -128,10 +134,7 @@ class Diagnostics:
             if inputs.level > Level.OK:
                 level = max(level, bytes([inputs.level]))
                 message = f"{inputs.message}; {message}"
-        # Not for the node that owns the clock (the simulator, a lock-step camera driver):
-        # its time stands still where it says why (its drive or recording has ended).
-        owns_clock = any(publisher.topic_name == "/clock" for publisher in self._node.publishers)
-        if isinstance(clock, ROSClock) and clock.ros_time_is_active and not owns_clock:
+        if isinstance(clock, ROSClock) and clock.ros_time_is_active and not self._owns_clock():
             still = self._still_clock.describe(now_ns, time.monotonic_ns())
             if still:
                 level = max(level, WARN)

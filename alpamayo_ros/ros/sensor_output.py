@@ -21,6 +21,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_msgs.msg import TFMessage
 
 from alpamayo_ros.core.rig import CameraRig
+from alpamayo_ros.graph import Topics
 from alpamayo_ros.ros import conversions
 from alpamayo_ros.ros.managed import ManagedNode
 from alpamayo_ros.ros.runtime import LATCHED_QOS
@@ -61,7 +62,7 @@ class SensorOutput:
         # tf2's own QoS: the rig once, kept for late joiners; the ego pose as it moves.
         self.static_tf = node.create_lifecycle_publisher(TFMessage, "/tf_static", LATCHED_QOS)
         self.tf = node.create_lifecycle_publisher(TFMessage, "/tf", 100)
-        self.clock = node.create_lifecycle_publisher(Clock, "/clock", 10) if clock else None
+        self.clock = node.create_lifecycle_publisher(Clock, Topics.CLOCK, 10) if clock else None
 
     @property
     def image_topics(self) -> list[str]:
